@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { SEVERITIES } from './alert.js';
+
+const labelSelector = z
+  .string()
+  .regex(/^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?$/, 'must be "key" or "key=value"');
+
+/** How hard to hit. Every field has a default so an empty object is a complete policy. */
+export const policySchema = z.strictObject({
+  protectedNamespaces: z.array(z.string().min(1)).default(['kube-system', 'kube-public', 'kube-node-lease']),
+  /** Pods carrying any of these labels are never touched. */
+  protectedLabels: z.array(labelSelector).default(['pod-responder.io/protected=true']),
+  /** Alerts older than this are dismissed as stale. */
+  maxAlertAgeSeconds: z.number().int().positive().default(3600),
+  /** This many alerts for one workload inside the window suspend it instead of killing one pod. */
+  repeatThreshold: z.number().int().min(2).default(2),
+  repeatWindowSeconds: z.number().int().positive().default(900),
+  /** Severities that suspend the workload at once. */
+  suspendOnSeverity: z.array(z.enum(SEVERITIES)).default(['critical']),
+  /** Which actions wait for a human `approve` signal first. */
+  requireApprovalFor: z.array(z.enum(['terminate-pod', 'suspend-workload'])).default([]),
+  approvalTimeoutSeconds: z.number().int().positive().default(900),
+  /** What happens when nobody answers in time. */
+  onApprovalTimeout: z.enum(['proceed', 'dismiss']).default('dismiss'),
+  /** Grace period for pod deletion; 0 stops the miner now. */
+  terminateGracePeriodSeconds: z.number().int().min(0).default(0),
+  /** After killing a controller-owned pod, keep listening this long for repeats or escalation. */
+  watchSeconds: z.number().int().min(0).default(900),
+  /** How long a suspended workload is held for a `restore` before the incident closes. */
+  holdSuspensionSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+});
+
+export type Policy = z.output<typeof policySchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+
+export const defaultPolicy: Policy = policySchema.parse({});
+
+export function hasProtectedLabel(labels: Record<string, string>, selectors: readonly string[]): string | null {
+  for (const selector of selectors) {
+    const [key, value] = selector.split('=', 2) as [string, string | undefined];
+    if (key in labels && (value === undefined || labels[key] === value)) return selector;
+  }
+  return null;
+}

@@ -1,0 +1,28 @@
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+/**
+ * Search attributes an analyst filters incidents by in the Temporal UI.
+ * The dev server registers them at start (devstack); production clusters need
+ * `temporal operator search-attribute create` once (see README).
+ */
+export const SEARCH_ATTRIBUTE_TYPES = {
+  PodResponderCluster: 'Keyword',
+  PodResponderNamespace: 'Keyword',
+  PodResponderPod: 'Keyword',
+  PodResponderWorkloadKind: 'Keyword',
+  PodResponderWorkloadName: 'Keyword',
+  PodResponderStage: 'Keyword',
+  PodResponderOutcome: 'Keyword',
+  PodResponderAlertSource: 'Keyword',
+} as const;
+
+export const SA = {
+  cluster: defineSearchAttributeKey('PodResponderCluster', 'KEYWORD'),
+  namespace: defineSearchAttributeKey('PodResponderNamespace', 'KEYWORD'),
+  pod: defineSearchAttributeKey('PodResponderPod', 'KEYWORD'),
+  workloadKind: defineSearchAttributeKey('PodResponderWorkloadKind', 'KEYWORD'),
+  workloadName: defineSearchAttributeKey('PodResponderWorkloadName', 'KEYWORD'),
+  stage: defineSearchAttributeKey('PodResponderStage', 'KEYWORD'),
+  outcome: defineSearchAttributeKey('PodResponderOutcome', 'KEYWORD'),
+  alertSource: defineSearchAttributeKey('PodResponderAlertSource', 'KEYWORD'),
+} as const;

@@ -1,0 +1,83 @@
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+
+/** The typed API groups the remediation core uses; built from any KubeConfig (file, or EKS token in Lambda). */
+export interface KubeClients {
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  batch: BatchV1Api;
+}
+
+export function kubeClients(kc: KubeConfig): KubeClients {
+  return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+}
+
+export function kubeConfigFromFile(path: string, context?: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  if (context) kc.setCurrentContext(context);
+  return kc;
+}
+
+/** Options that make a generated `patch*` call send a JSON merge patch. */
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export interface KubeFailure {
+  status: number;
+  reason: string;
+  message: string;
+}
+
+/** Normalizes client-node's ApiException (body is a JSON Status string) into status, reason and message. */
+export function kubeFailure(err: unknown): KubeFailure {
+  const e = err as { code?: unknown; body?: unknown; message?: unknown };
+  if (typeof e?.code === 'number') {
+    let body: { reason?: string; message?: string } = {};
+    try {
+      body = typeof e.body === 'string' ? JSON.parse(e.body) : ((e.body as typeof body) ?? {});
+    } catch {
+      /* body was not JSON: keep the exception message */
+    }
+    return { status: e.code, reason: body.reason ?? 'Unknown', message: body.message ?? String(e.message) };
+  }
+  return { status: 0, reason: 'NetworkError', message: err instanceof Error ? err.message : String(err) };
+}
+
+export function isNotFound(err: unknown): boolean {
+  return kubeFailure(err).status === 404;
+}
+
+/** Raised for Kubernetes errors that carry their status, so callers and the workflow can tell them apart. */
+export class KubeError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly failure: KubeFailure,
+  ) {
+    super(`${operation}: ${failure.status ? `HTTP ${failure.status} ${failure.reason}: ` : ''}${failure.message}`);
+    this.name = 'KubeError';
+  }
+}
+
+export async function kubeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new KubeError(operation, kubeFailure(err));
+  }
+}
+
+/** Reads an object, mapping 404 to null. */
+export async function readOrNull<T>(operation: string, call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw new KubeError(operation, kubeFailure(err));
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The remediation core's request/response contract. Plain JSON: the direct executor calls it in-process,
+ * the Lambda handler receives it as its event, and every value lands in workflow history.
+ */
+import type { PodFacts, WorkloadRef } from '../domain/workload.js';
+
+export interface PodTarget {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** One change made to suspend a workload, with what it replaced so `restore` can put it back. */
+export type SuspensionChange =
+  | { type: 'replicas'; target: WorkloadRef; prior: number }
+  | { type: 'node-selector'; target: WorkloadRef; key: string }
+  | { type: 'suspend-flag'; target: WorkloadRef; prior: boolean };
+
+export interface SuspensionRecord {
+  incidentId: string;
+  workload: WorkloadRef;
+  changes: SuspensionChange[];
+}
+
+export type ActionStatus = 'done' | 'already-done' | 'not-found' | 'unsupported' | 'conflict';
+
+export interface ActionResult {
+  action: 'delete-pod' | 'suspend-workload' | 'restore-workload';
+  target: string;
+  status: ActionStatus;
+  message: string;
+}
+
+export interface VerifyCheck {
+  target: string;
+  ok: boolean;
+  observed: string;
+}
+
+export type CoreRequest =
+  | { op: 'inspect'; namespace: string; name: string }
+  | { op: 'terminate-pod'; pod: PodTarget; gracePeriodSeconds: number }
+  | { op: 'suspend-workload'; incidentId: string; workload: WorkloadRef }
+  | { op: 'restore-workload'; record: SuspensionRecord }
+  | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord };
+
+export interface CoreResponses {
+  inspect: { pod: PodFacts | null };
+  'terminate-pod': { result: ActionResult };
+  'suspend-workload': { result: ActionResult; record: SuspensionRecord | null };
+  'restore-workload': { result: ActionResult };
+  verify: { ok: boolean; checks: VerifyCheck[] };
+}
+
+export type CoreResponse<R extends CoreRequest> = CoreResponses[R['op']];
+
+export const SUSPENDED_BY_ANNOTATION = 'pod-responder.io/suspended-by';
+export const PRIOR_STATE_ANNOTATION = 'pod-responder.io/prior-state';
+/** Label key set in a DaemonSet's nodeSelector that no node carries, so its pods are removed. */
+export const SUSPEND_NODE_SELECTOR_KEY = 'pod-responder.io/suspended';
+
+export function describeWorkload(w: Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>): string {
+  return `${w.kind} ${w.namespace}/${w.name}`;
+}
