@@ -1,0 +1,37 @@
+import type { Client } from '@temporalio/client';
+
+export interface RecentIncidentQuery {
+  cluster: string;
+  namespace: string;
+  workloadKind: string;
+  workloadName: string;
+  sinceIso: string;
+  excludeWorkflowId: string;
+}
+
+/** Quotes a value for a Temporal visibility query. */
+function q(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * Counts earlier incidents on the same workload: a Deployment's replacement pod has a new name,
+ * so its repeat alert starts a new incident, and the repeat is only visible across incidents.
+ */
+export function createIncidentHistory(client: Client) {
+  return {
+    async countRecentIncidents(query: RecentIncidentQuery): Promise<number> {
+      const filter = [
+        `WorkflowType = 'maliciousPodResponse'`,
+        `PodResponderCluster = ${q(query.cluster)}`,
+        `PodResponderNamespace = ${q(query.namespace)}`,
+        `PodResponderWorkloadKind = ${q(query.workloadKind)}`,
+        `PodResponderWorkloadName = ${q(query.workloadName)}`,
+        `StartTime > ${q(query.sinceIso)}`,
+        `WorkflowId != ${q(query.excludeWorkflowId)}`,
+      ].join(' AND ');
+      const { count } = await client.workflow.count(filter);
+      return count;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { parseAlert } from '../domain/alert.js';
+import { InputError } from '../domain/validation-errors.js';
+import { loadConfig } from '../worker/config.js';
+import { approveSignal, denySignal, escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
+import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
+
+const program = new Command()
+  .name('pod-responder')
+  .description('Durable response to malicious activity in Kubernetes pods (Temporal worker and client)')
+  .showHelpAfterError();
+
+const print = (value: unknown): void => {
+  process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value, null, 2)}\n`);
+};
+
+program
+  .command('worker')
+  .description('run the Temporal worker (config from POD_RESPONDER_CONFIG and the environment)')
+  .action(async () => {
+    const { runWorkerFromEnv } = await import('../worker/main.js');
+    await runWorkerFromEnv();
+  });
+
+program
+  .command('respond')
+  .argument('<alert.json>', 'a normalized PodAlert as JSON ("-" reads standard input)')
+  .option('--wait', 'wait for the incident to close and print its result')
+  .description('start (or add a repeat alert to) the incident for the alert\'s pod')
+  .action(async (file: string, opts: { wait?: boolean }) => {
+    const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new InputError('alert', [`${file}: not JSON (${(err as Error).message})`]);
+    }
+    const alert = parseAlert(json);
+    const config = loadConfig();
+    const client = await connectClient(config);
+    const started = await respondToAlert(client, config, alert);
+    print(started);
+    if (opts.wait) print(await client.workflow.getHandle(started.workflowId).result());
+    await client.connection.close();
+  });
+
+/** Registers a command that talks to one running incident. */
+function incidentCommand(name: string, description: string, run: (h: ReturnType<Awaited<ReturnType<typeof connectClient>>['workflow']['getHandle']>, o: Record<string, string>) => Promise<unknown>, options: [string, string, boolean][] = []) {
+  const cmd = program.command(name).argument('<workflow-id>', 'the incident (as printed by respond)').description(description);
+  for (const [flags, help, required] of options) {
+    if (required) cmd.requiredOption(flags, help);
+    else cmd.option(flags, help);
+  }
+  cmd.action(async (workflowId: string, opts: Record<string, string>) => {
+    const config = loadConfig();
+    const client = await connectClient(config);
+    try {
+      print((await run(client.workflow.getHandle(workflowId), opts)) ?? { ok: true, workflowId, ui: workflowUiUrl(config, workflowId) });
+    } finally {
+      await client.connection.close();
+    }
+  });
+}
+
+const by: [string, string, boolean] = ['--by <who>', 'who is acting (recorded in the timeline)', true];
+const reason = (required: boolean): [string, string, boolean] => ['--reason <text>', 'why', required];
+
+incidentCommand('escalate', 'suspend the whole workload, not just the pod', (h, o) => h.signal(escalateSignal, { by: o.by!, reason: o.reason! }).then(() => undefined), [by, reason(true)]);
+incidentCommand('approve', 'approve the action the incident awaits', (h, o) => h.signal(approveSignal, { by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }).then(() => undefined), [by, reason(false)]);
+incidentCommand('deny', 'deny the action the incident awaits (the incident is dismissed)', (h, o) => h.signal(denySignal, { by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }).then(() => undefined), [by, reason(false)]);
+incidentCommand('restore', 'undo the workload suspension from its recorded prior state', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
+incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
+
+program.parseAsync().catch((err: unknown) => {
+  const e = err as Error & { cause?: Error };
+  process.stderr.write(`error: ${e.message}${e.cause?.message ? ` (${e.cause.message})` : ''}\n`);
+  process.exitCode = err instanceof InputError ? 2 : 1;
+});

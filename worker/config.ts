@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { policySchema } from '../domain/policy.js';
+import { formatIssues, InputError } from '../domain/validation-errors.js';
+
+export const configSchema = z.strictObject({
+  temporal: z
+    .strictObject({
+      address: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('localhost:7233'),
+      namespace: z.string().min(1).default('default'),
+      taskQueue: z.string().min(1).default('pod-responder'),
+      /** Base URL of the Temporal UI, for links printed to analysts. */
+      uiUrl: z.url().default('http://localhost:8233'),
+    })
+    .default({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233' }),
+  executor: z.enum(['direct']).default('direct'),
+  direct: z
+    .strictObject({
+      kubeconfig: z.string().min(1).optional(),
+      contexts: z.record(z.string().min(1), z.string().min(1)).optional(),
+    })
+    .default({}),
+  policy: policySchema.default(policySchema.parse({})),
+  logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+/** Environment variables and the config path each one sets. */
+export const ENV_VARS = {
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  POD_RESPONDER_TASK_QUEUE: 'temporal.taskQueue',
+  TEMPORAL_UI_URL: 'temporal.uiUrl',
+  POD_RESPONDER_EXECUTOR: 'executor',
+  KUBECONFIG: 'direct.kubeconfig',
+  POD_RESPONDER_LOG_LEVEL: 'logLevel',
+} as const;
+
+/** JSON-valued variable holding policy fields, merged over the file's policy. */
+export const POLICY_ENV = 'POD_RESPONDER_POLICY';
+/** Path of the optional JSON config file. */
+export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
+
+/**
+ * Loads config from an optional JSON file, then the environment on top, and validates the whole.
+ * Any error names the source and the field, and nothing starts with a half-valid config.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONFIG_FILE_ENV]): Config {
+  const raw: Record<string, unknown> = file ? readJsonFile(file) : {};
+  for (const [name, path] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    // KUBECONFIG may list several files; the first is the one kubectl writes to.
+    setPath(raw, path, name === 'KUBECONFIG' ? value.split(':')[0] : value);
+  }
+  const policyEnv = env[POLICY_ENV];
+  if (policyEnv) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(policyEnv);
+    } catch (err) {
+      throw new InputError('configuration', [`${POLICY_ENV}: not JSON (${(err as Error).message})`]);
+    }
+    raw.policy = { ...((raw.policy as object) ?? {}), ...(parsed as object) };
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const source = file ? `${file} and environment` : 'environment';
+    throw new InputError(`configuration (${source})`, formatIssues(result.error.issues));
+  }
+  return result.data;
+}
+
+function readJsonFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError('configuration', [`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`]);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new InputError('configuration', [`${file}: not a JSON object (${(err as Error).message})`]);
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    node[key] = typeof child === 'object' && child !== null ? child : {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}

@@ -1,0 +1,43 @@
+import { CancellationScope, log } from '@temporalio/workflow';
+
+export interface CompensationOutcome {
+  name: string;
+  status: 'done' | 'failed';
+  error?: string;
+}
+
+/**
+ * A saga's undo stack. Each step registers its undo *before* the next step starts, so whatever
+ * happened (a failure, a cancellation, a crash replayed from history) exactly the steps that ran are undone.
+ * Undo runs newest first, outside cancellation, and each undo carries its own retry policy (usually unbounded).
+ */
+export class Compensations {
+  private readonly stack: { name: string; undo: () => Promise<void> }[] = [];
+
+  add(name: string, undo: () => Promise<void>): void {
+    this.stack.push({ name, undo });
+  }
+
+  get size(): number {
+    return this.stack.length;
+  }
+
+  async runAll(): Promise<CompensationOutcome[]> {
+    const outcomes: CompensationOutcome[] = [];
+    await CancellationScope.nonCancellable(async () => {
+      while (this.stack.length) {
+        const { name, undo } = this.stack.pop()!;
+        try {
+          await undo();
+          outcomes.push({ name, status: 'done' });
+        } catch (err) {
+          // Keep going: one stuck undo must not leave the others' resources behind.
+          const error = err instanceof Error ? err.message : String(err);
+          log.error('compensation failed', { compensation: name, error });
+          outcomes.push({ name, status: 'failed', error });
+        }
+      }
+    });
+    return outcomes;
+  }
+}

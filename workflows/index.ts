@@ -1,0 +1,1 @@
+export { maliciousPodResponse, type IncidentInput } from './malicious-pod-response.js';
