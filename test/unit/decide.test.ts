@@ -24,7 +24,7 @@ const chains: Record<string, OwnerRef[]> = {
   crd: [owner('Rollout', 'argoproj.io/v1alpha1', false)],
 };
 
-function input(over: Partial<DecisionInput> & { chain?: string; policy?: PolicyInput } = {}): DecisionInput {
+function input(over: Omit<Partial<DecisionInput>, 'policy'> & { chain?: string; policy?: PolicyInput } = {}): DecisionInput {
   const { chain = 'deployment', policy, ...rest } = over;
   return {
     alert,
@@ -78,7 +78,7 @@ describe('decide', () => {
   describe('approval', () => {
     const policy: PolicyInput = { requireApprovalFor: ['suspend-workload'] };
     const escalation = { by: 'ana', reason: 'x' };
-    it.each<[ApprovalState, PolicyInput['onApprovalTimeout'], string]>([
+    it.each<[ApprovalState, 'proceed' | 'dismiss', string]>([
       [{ state: 'none' }, 'dismiss', 'await-approval'],
       [{ state: 'approved', by: 'bob' }, 'dismiss', 'suspend-workload'],
       [{ state: 'denied', by: 'bob', reason: 'false positive' }, 'dismiss', 'dismiss'],
