@@ -1,0 +1,127 @@
+/** The `pod-responder` command as a user runs it: a worker process, respond, status, approve, restore. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
+import { alertFor } from '../support/responder.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const tsx = path.join(root, 'node_modules/.bin/tsx');
+const cli = path.join(root, 'client/cli.ts');
+const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-cli-'));
+
+let env: NodeJS.ProcessEnv;
+let worker: ChildProcess | undefined;
+let kube: TestKube;
+
+function run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(tsx, [cli, ...args], { env: { ...env, ...extraEnv }, cwd: root }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function writeAlert(value: unknown): string {
+  const file = path.join(dir, `${randomBytes(4).toString('hex')}.json`);
+  writeFileSync(file, JSON.stringify(value));
+  return file;
+}
+
+async function statusOf(id: string) {
+  const r = await run(['status', id]);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as { stage: string; outcome: string | null; actions: { status: string }[] };
+}
+
+async function waitForStage(id: string, stage: string) {
+  for (let i = 0; i < 60; i++) {
+    const s = await statusOf(id);
+    if (s.stage === stage) return s;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${id} never reached ${stage}`);
+}
+
+beforeAll(async () => {
+  kube = testKube();
+  env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    KUBECONFIG: inject('kubeconfigPath'),
+    POD_RESPONDER_TASK_QUEUE: `cli-${randomBytes(4).toString('hex')}`,
+    POD_RESPONDER_LOG_LEVEL: 'WARN',
+  };
+  worker = spawn(tsx, [cli, 'worker'], { env: { ...env, POD_RESPONDER_LOG_LEVEL: 'INFO' }, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    worker!.stderr!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes('"msg":"worker started"')) resolve();
+    });
+    worker!.on('exit', (code) => reject(new Error(`worker exited ${code}: ${seen}`)));
+  });
+});
+
+afterAll(async () => {
+  if (worker && worker.exitCode === null) {
+    const exited = new Promise((r) => worker!.on('exit', r));
+    worker.kill('SIGTERM');
+    await exited;
+  }
+});
+
+describe('pod-responder CLI', () => {
+  it('refuses to start a worker on bad configuration, naming each field', async () => {
+    const r = await run(['worker'], { POD_RESPONDER_POLICY: '{"repeatThreshold":1,"protectedNamespaces":"kube-system"}', TEMPORAL_ADDRESS: 'nowhere' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: invalid configuration (environment):');
+    expect(r.stderr).toContain('temporal.address: must be host:port');
+    expect(r.stderr).toContain('policy.protectedNamespaces: Invalid input: expected array, received string');
+    expect(r.stderr).toContain('policy.repeatThreshold: Too small: expected number to be >=2');
+  });
+
+  it('rejects a malformed alert with exact field errors and starts nothing', async () => {
+    const r = await run(['respond', writeAlert({ source: 'falco', namespace: 'Bad NS' })]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('namespace: must be a DNS-1123 label');
+    expect(r.stderr).toContain('alertId: Invalid input: expected string, received undefined');
+    expect(r.stdout).toBe('');
+  });
+
+  it('responds, reports status, and takes an approval', async () => {
+    const ns = await createNamespace(kube, 'cli');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}' });
+    expect(started.stderr).toBe('');
+    const { workflowId, uiUrl } = JSON.parse(started.stdout) as { workflowId: string; uiUrl: string };
+    expect(workflowId).toBe(`pod-incident:local:${ns}:${w.name}`);
+    expect(uiUrl).toBe(`http://localhost:8233/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    await waitForStage(workflowId, 'awaiting-approval');
+    expect((await run(['approve', workflowId, '--by', 'ana'])).code).toBe(0);
+    const closed = await waitForStage(workflowId, 'closed');
+    expect(closed.outcome).toBe('pod-terminated');
+    expect(await podExists(kube, ns, w.name)).toBe(false);
+  });
+
+  it('restores a suspended workload on request', async () => {
+    const ns = await createNamespace(kube, 'clirestore');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const started = await run(['respond', writeAlert(alertFor(ns, w, { severity: 'critical' }))]);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitForStage(workflowId, 'holding');
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);
+    const restored = await run(['restore', workflowId, '--by', 'ana', '--reason', 'false positive']);
+    expect(restored.code).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ action: 'restore-workload', status: 'done' });
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
+    const again = await run(['restore', workflowId, '--by', 'ana']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/restore already requested|workflow execution already completed/);
+  });
+});
