@@ -1,6 +1,7 @@
 /**
  * `npm run stack -- up`     start the local stack on fixed ports and stay in the foreground
  * `npm run stack -- tools`  only build/install the stack's binaries
+ * `npm start`               (`dev`) the stack plus a worker and a demo workload to respond to
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,13 +62,18 @@ async function main(cmd: string | undefined): Promise<void> {
     case 'up':
       await runUp();
       break;
+    case 'dev': {
+      const { startDev } = await import('./dev.js');
+      await runUp((stack) => startDev(stack, UP_DEFAULTS.stateDir));
+      break;
+    }
     case 'tools': {
       const tools = await ensureTools();
       for (const [name, p] of Object.entries(tools)) console.log(`${name.padEnd(14)}${p}`);
       break;
     }
     default:
-      console.error('usage: tsx devstack/cli.ts <up|tools>');
+      console.error('usage: tsx devstack/cli.ts <up|dev|tools>');
       process.exit(2);
   }
 }

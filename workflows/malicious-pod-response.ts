@@ -121,6 +121,7 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
       note('alert-ignored', `alert ${a.alertId} is about ${a.namespace}/${a.podName}, not this incident's pod`);
       return;
     }
+    if (a.alertId === alert.alertId) return; // signal-with-start delivers the first alert twice
     note(recordAlert(a) ? 'repeat-alert' : 'duplicate-alert', `alert ${a.alertId} from ${a.source} at ${a.detectedAt}`);
   });
   setHandler(

@@ -11,7 +11,7 @@ import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
 import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import type { maliciousPodResponse } from '../../workflows/malicious-pod-response.js';
-import type { Workload } from './cluster.js';
+export { alertFor } from '../../devstack/fixtures.js';
 
 export interface Responder {
   config: Config;
@@ -53,25 +53,5 @@ export async function startResponder(): Promise<Responder> {
       await worker.shutdown();
       await connection.close();
     },
-  };
-}
-
-let seq = 0;
-/** A fresh, valid alert for the workload's pod; `over` changes single fields. */
-export function alertFor(namespace: string, w: Workload, over: Partial<PodAlert> = {}): PodAlert {
-  seq += 1;
-  return {
-    source: 'falco',
-    alertId: `test-${Date.now()}-${seq}`,
-    category: 'cryptomining',
-    severity: 'high',
-    detectedAt: new Date().toISOString(),
-    cluster: { name: 'local' },
-    namespace,
-    podName: w.pod.metadata!.name!,
-    podUid: w.pod.metadata!.uid!,
-    container: { id: w.pod.containerId.slice(0, 12), name: 'app' },
-    process: { name: 'xmrig', commandLine: 'xmrig -o stratum+tcp://pool.example:3333' },
-    ...over,
   };
 }
