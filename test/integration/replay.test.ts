@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { inject } from 'vitest';
 import { ensureTools } from '../../devstack/stack.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
 import { approveSignal, escalateSignal, restoreUpdate } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
@@ -17,6 +18,7 @@ import { alertFor, startResponder, type Responder } from '../support/responder.j
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
+installLogging('WARN');
 
 describe.runIf(recording)('record histories', () => {
   let r: Responder;

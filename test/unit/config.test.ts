@@ -1,0 +1,51 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../domain/validation-errors.js';
+import { loadConfig } from '../../worker/config.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-config-'));
+const file = (name: string, text: string) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const errorsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return (err as InputError).errors;
+  }
+  throw new Error('expected a configuration error');
+};
+
+describe('loadConfig', () => {
+  it('gives a complete configuration from nothing', () => {
+    const c = loadConfig({});
+    expect(c.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233' });
+    expect(c.executor).toBe('direct');
+    expect(c.policy.protectedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease']);
+  });
+
+  it('layers environment over the file, and policy JSON over the file policy', () => {
+    const f = file('c.json', JSON.stringify({ temporal: { address: 'file:7233', namespace: 'sec' }, policy: { repeatThreshold: 5, watchSeconds: 10 } }));
+    const c = loadConfig({ TEMPORAL_ADDRESS: 'env:7233', KUBECONFIG: '/a:/b', POD_RESPONDER_POLICY: '{"watchSeconds":0}' }, f);
+    expect(c.temporal.address).toBe('env:7233');
+    expect(c.temporal.namespace).toBe('sec');
+    expect(c.direct.kubeconfig).toBe('/a');
+    expect(c.policy).toMatchObject({ repeatThreshold: 5, watchSeconds: 0 });
+  });
+
+  it.each<[string, () => unknown, string]>([
+    ['unknown key in file', () => loadConfig({}, file('u.json', '{"temporl":{}}')), '(root): Unrecognized key: "temporl"'],
+    ['file is not JSON', () => loadConfig({}, file('n.json', '{')), `${path.join(dir, 'n.json')}: not a JSON object`],
+    ['file missing', () => loadConfig({}, path.join(dir, 'none.json')), `${path.join(dir, 'none.json')}: cannot read (ENOENT)`],
+    ['bad executor', () => loadConfig({ POD_RESPONDER_EXECUTOR: 'ssh' }), 'executor: Invalid input: expected "direct"'],
+    ['policy env not JSON', () => loadConfig({ POD_RESPONDER_POLICY: 'x' }), 'POD_RESPONDER_POLICY: not JSON'],
+    ['bad label selector', () => loadConfig({ POD_RESPONDER_POLICY: '{"protectedLabels":["a b"]}' }), 'policy.protectedLabels.0: must be "key" or "key=value"'],
+  ])('%s -> exact error', (_n, load, message) => {
+    expect(errorsOf(load).some((e) => e.startsWith(message))).toBe(true);
+  });
+});
