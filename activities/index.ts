@@ -1,9 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { createDirectExecutor, type DirectExecutorConfig } from './direct-executor.js';
+import { createEksLambdaActivities, type EksLambdaConfig } from './eks-lambda/index.js';
 import { createIncidentHistory } from './incident-history.js';
 
 export interface ActivityDeps {
   direct: DirectExecutorConfig;
+  eks: EksLambdaConfig;
   temporal: Client;
 }
 
@@ -11,6 +13,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDirectExecutor(deps.direct),
+    ...createEksLambdaActivities(deps.eks),
     ...createIncidentHistory(deps.temporal),
   };
 }

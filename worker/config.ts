@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
+
+/** Written by `npm run build`. */
+const DEFAULT_LAMBDA_ZIP = fileURLToPath(new URL('../dist/lambda/remediation.zip', import.meta.url)).replace(/dist\/dist\//, 'dist/');
 
 export const configSchema = z.strictObject({
   temporal: z
@@ -13,13 +17,20 @@ export const configSchema = z.strictObject({
       uiUrl: z.url().default('http://localhost:8233'),
     })
     .default({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233' }),
-  executor: z.enum(['direct']).default('direct'),
+  executor: z.enum(['direct', 'eks-lambda']).default('direct'),
   direct: z
     .strictObject({
       kubeconfig: z.string().min(1).optional(),
       contexts: z.record(z.string().min(1), z.string().min(1)).optional(),
     })
     .default({}),
+  eks: z
+    .strictObject({
+      /** Override of every AWS endpoint, for a local test stack; unset in production. */
+      endpoint: z.url().optional(),
+      lambdaZip: z.string().min(1).default(DEFAULT_LAMBDA_ZIP),
+    })
+    .default({ lambdaZip: DEFAULT_LAMBDA_ZIP }),
   policy: policySchema.default(policySchema.parse({})),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
@@ -34,6 +45,8 @@ export const ENV_VARS = {
   TEMPORAL_UI_URL: 'temporal.uiUrl',
   POD_RESPONDER_EXECUTOR: 'executor',
   KUBECONFIG: 'direct.kubeconfig',
+  POD_RESPONDER_AWS_ENDPOINT: 'eks.endpoint',
+  POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
 } as const;
 

@@ -26,7 +26,7 @@ export async function createWorker(config: Config, options: { taskQueue?: string
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.taskQueue,
     workflowsPath: workflowsPath(),
-    activities: createActivities({ direct: config.direct, temporal: client }),
+    activities: createActivities({ direct: config.direct, eks: config.eks, temporal: client }),
     ...(options.identity ? { identity: options.identity } : {}),
   });
   let running: Promise<void> | null = null;

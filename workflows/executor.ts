@@ -1,32 +1,126 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { resourceNames } from '../domain/aws-resources.js';
 import type { CoreRequest, CoreResponse } from '../remediation/protocol.js';
 import type { Compensations } from './compensations.js';
 
-/** Where the remediation core runs. `direct`: in the worker, with a kubeconfig. */
-export type ExecutorSpec = { kind: 'direct' };
+/**
+ * Where the remediation core runs. `direct`: in the worker, with a kubeconfig.
+ * `eks-lambda`: in a short-lived function deployed into the cluster's VPC, for private API endpoints.
+ */
+export type ExecutorSpec = { kind: 'direct' } | { kind: 'eks-lambda' };
 
-/** An executor opened for one incident: runs core operations; whatever it deploys it undoes via the saga. */
+export interface ExecutorTarget {
+  incidentId: string;
+  cluster: string;
+  region: string | undefined;
+  /** The only namespace the executor is granted access to. */
+  namespace: string;
+}
+
+/** An executor opened for one stretch of an incident: runs core operations; what it deploys, it undoes via the saga. */
 export interface ExecutorSession {
   run<R extends CoreRequest>(request: R, summary: string): Promise<CoreResponse<R>>;
 }
+
+/** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
+export const EXECUTOR_UNAVAILABLE = 'ExecutorUnavailable';
 
 const { runDirect } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
 
+const deploy = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** Undo steps retry until done: nothing may leak. Security groups wait out Lambda's slow ENI release. */
+const undo = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+const undoSecurityGroup = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  scheduleToCloseTimeout: '45 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 1.5, maximumInterval: '2 minutes' },
+});
+
+const invoke = proxyActivities<Activities>({
+  // The function's own timeout is 30 s; the invoke call adds cold start and transport.
+  startToCloseTimeout: '90 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
 export async function openExecutor(
   spec: ExecutorSpec,
-  cluster: string,
-  _compensations: Compensations,
+  target: ExecutorTarget,
+  compensations: Compensations,
+  session: number,
 ): Promise<ExecutorSession> {
   switch (spec.kind) {
     case 'direct':
       // Nothing to deploy, so nothing to compensate: the worker already reaches the cluster.
       return {
         run: <R extends CoreRequest>(request: R, summary: string) =>
-          runDirect.executeWithOptions({ summary }, [cluster, request]) as Promise<CoreResponse<R>>,
+          runDirect.executeWithOptions({ summary }, [target.cluster, request]) as Promise<CoreResponse<R>>,
       };
+    case 'eks-lambda':
+      return deployLambda(target, compensations, session);
   }
+}
+
+/** Each step registers its undo before it starts, so a failure or crash at any point leaves nothing behind. */
+async function deployLambda(t: ExecutorTarget, compensations: Compensations, session: number): Promise<ExecutorSession> {
+  const region = t.region;
+  if (!region) {
+    throw ApplicationFailure.nonRetryable(`the alert names no region for cluster ${t.cluster}: the EKS executor needs one`, EXECUTOR_UNAVAILABLE);
+  }
+  const { base } = resourceNames(t.incidentId, session);
+  const cluster = await deploy.describeTargetCluster.executeWithOptions({ summary: `describe EKS cluster ${t.cluster} (${region})` }, [t.cluster, region]);
+  if (cluster.authenticationMode === 'CONFIG_MAP') {
+    // Switching it is irreversible; that is the cluster owner's decision, not an incident's.
+    throw ApplicationFailure.nonRetryable(
+      `EKS cluster ${t.cluster} does not accept access entries (authentication mode CONFIG_MAP); enable API_AND_CONFIG_MAP or use the direct executor`,
+      EXECUTOR_UNAVAILABLE,
+    );
+  }
+
+  compensations.add(`delete IAM role ${base}`, async () => {
+    await undo.deleteFunctionRole.executeWithOptions({ summary: `delete IAM role ${base}` }, [region, base]);
+  });
+  const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [region, base, t.incidentId, cluster.accountId]);
+
+  const sg = { name: base, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId };
+  compensations.add(`delete security group ${base}`, async () => {
+    await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg]);
+  });
+  const { groupId } = await deploy.createFunctionSecurityGroup.executeWithOptions(
+    { summary: `create security group ${base} (443 to ${cluster.clusterSecurityGroupId})` },
+    [region, { ...sg, incidentId: t.incidentId }],
+  );
+
+  const entry = { clusterName: t.cluster, roleArn };
+  compensations.add(`delete access entry for ${base}`, async () => {
+    await undo.deleteFunctionAccessEntry.executeWithOptions({ summary: `delete EKS access entry for ${base}` }, [region, entry]);
+  });
+  await deploy.createFunctionAccessEntry.executeWithOptions(
+    { summary: `grant ${base} AmazonEKSEditPolicy on namespace ${t.namespace}` },
+    [region, { ...entry, namespace: t.namespace, incidentId: t.incidentId }],
+  );
+
+  compensations.add(`delete function ${base}`, async () => {
+    await undo.deleteRemediationFunction.executeWithOptions({ summary: `delete function ${base} and its log group` }, [region, base]);
+  });
+  await deploy.createRemediationFunction.executeWithOptions({ summary: `create function ${base} in ${cluster.vpcId}` }, [
+    region,
+    { name: base, incidentId: t.incidentId, roleArn, subnetIds: cluster.subnetIds, groupId },
+  ]);
+
+  return {
+    run: <R extends CoreRequest>(request: R, summary: string) =>
+      invoke.invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
+  };
 }

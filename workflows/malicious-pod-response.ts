@@ -1,5 +1,6 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   isCancellation,
   log,
@@ -15,10 +16,10 @@ import { identityCheck, preflightCheck, type Dismissal } from '../domain/checks.
 import { decide, type ApprovalState } from '../domain/decide.js';
 import type { Policy } from '../domain/policy.js';
 import { SA } from '../domain/search-attributes.js';
-import { topWorkload, type WorkloadRef } from '../domain/workload.js';
+import { topWorkload, type PodFacts, type WorkloadRef } from '../domain/workload.js';
 import { describeWorkload, type ActionResult, type PodTarget, type SuspensionRecord } from '../remediation/protocol.js';
 import { Compensations } from './compensations.js';
-import { openExecutor, type ExecutorSession, type ExecutorSpec } from './executor.js';
+import { EXECUTOR_UNAVAILABLE, openExecutor, type ExecutorSession, type ExecutorSpec, type ExecutorTarget } from './executor.js';
 import {
   alertSignal,
   approveSignal,
@@ -68,14 +69,13 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
     actions: [],
     verification: [],
     suspension: null,
+    cleanup: [],
     timeline: [],
   };
   const alertTimes = new Map<string, number>();
   let approval: ApprovalState = { state: 'none' };
-  let executor: ExecutorSession | null = null;
   let restoring = false;
   let restored = false;
-  const compensations = new Compensations();
 
   const note = (event: string, detail: string): void => {
     s.timeline.push({ at: new Date().toISOString(), event, detail });
@@ -124,29 +124,7 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
     if (a.alertId === alert.alertId) return; // signal-with-start delivers the first alert twice
     note(recordAlert(a) ? 'repeat-alert' : 'duplicate-alert', `alert ${a.alertId} from ${a.source} at ${a.detectedAt}`);
   });
-  setHandler(
-    restoreUpdate,
-    async (actor) => {
-      restoring = true;
-      stage('restoring');
-      const record = s.suspension!;
-      const { result } = await executor!.run(
-        { op: 'restore-workload', record },
-        `restore ${describeWorkload(record.workload)} (requested by ${actor.by})`,
-      );
-      s.actions.push(result);
-      note('restored', `by ${actor.by}: ${result.message}`);
-      restored = true;
-      return result;
-    },
-    {
-      validator: (actor) => {
-        if (!actor?.by) throw new Error('restore needs "by": who asks for it');
-        if (!s.suspension || !executor) throw new Error('nothing to restore: this incident has not suspended a workload');
-        if (restoring) throw new Error('restore already requested');
-      },
-    },
-  );
+
 
   const dismiss = (d: Dismissal): IncidentResult => {
     s.dismissal = d;
@@ -169,34 +147,138 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
   ]);
   note('alert', `${alert.source} ${alert.category} (${alert.severity}) alert ${alert.alertId}`);
 
+  const target: ExecutorTarget = {
+    incidentId,
+    cluster: alert.cluster.name,
+    region: alert.cluster.region,
+    namespace: alert.namespace,
+  };
+  let session = 0;
+  /**
+   * Opens an executor for one stretch of work and removes whatever it deployed when the stretch ends,
+   * however it ends: nothing an executor deploys outlives the step that needed it.
+   */
+  async function withExecutor<T>(work: (exec: ExecutorSession) => Promise<T>): Promise<T> {
+    session += 1;
+    const compensations = new Compensations();
+    try {
+      return await work(await openExecutor(input.executor, target, compensations, session));
+    } finally {
+      if (compensations.size) {
+        stage('cleaning-up');
+        for (const u of await compensations.runAll()) {
+          s.cleanup.push(u);
+          note('compensation', `${u.name}: ${u.status}${u.error ? ` (${u.error})` : ''}`);
+        }
+      }
+    }
+  }
+
+  interface Target {
+    pod: PodFacts;
+    podTarget: PodTarget;
+    workload: WorkloadRef | null;
+    alertCount: () => number;
+  }
+  type Step = { next: 'done'; result: IncidentResult } | { next: 'watch' | 'hold'; workload: WorkloadRef };
+  const done = (result: IncidentResult): Step => ({ next: 'done', result });
+  let t: Target | null = null;
+
+  setHandler(
+    restoreUpdate,
+    async (actor) => {
+      restoring = true;
+      stage('restoring');
+      const record = s.suspension!;
+      const { result } = await withExecutor((exec) =>
+        exec.run({ op: 'restore-workload', record }, `restore ${describeWorkload(record.workload)} (requested by ${actor.by})`),
+      );
+      s.actions.push(result);
+      note('restored', `by ${actor.by}: ${result.message}`);
+      restored = true;
+      return result;
+    },
+    {
+      validator: (actor) => {
+        if (!actor?.by) throw new Error('restore needs "by": who asks for it');
+        if (!s.suspension) throw new Error('nothing to restore: this incident has not suspended a workload');
+        if (restoring) throw new Error('restore already requested');
+      },
+    },
+  );
+
   try {
     stage('validating');
     const early = preflightCheck(alert, policy, Date.now());
     if (early) return dismiss(early);
 
-    const exec = await openExecutor(input.executor, alert.cluster.name, compensations);
-    executor = exec;
-    const { pod } = await exec.run(
-      { op: 'inspect', namespace: alert.namespace, name: alert.podName },
-      `inspect pod ${alert.namespace}/${alert.podName} and its owners`,
-    );
-    s.pod = pod;
-    const mismatch = identityCheck(alert, pod, policy);
-    if (mismatch || !pod) return dismiss(mismatch!);
+    let step = await withExecutor(async (exec): Promise<Step> => {
+      const { pod } = await exec.run(
+        { op: 'inspect', namespace: alert.namespace, name: alert.podName },
+        `inspect pod ${alert.namespace}/${alert.podName} and its owners`,
+      );
+      s.pod = pod;
+      const mismatch = identityCheck(alert, pod, policy);
+      if (mismatch || !pod) return done(dismiss(mismatch!));
 
-    const workload = topWorkload(pod);
-    upsertSearchAttributes([
-      { key: SA.workloadKind, value: workload?.kind ?? 'Pod' },
-      { key: SA.workloadName, value: workload?.name ?? pod.name },
-    ]);
-    const earlier = workload ? await countEarlierIncidents(workload, incidentId, alert, policy) : 0;
-    if (earlier) note('earlier-incidents', `${earlier} earlier incident(s) on ${describeWorkload(workload!)} in the window`);
-    const alertCount = (): number => recentAlerts() + earlier;
-    const podTarget: PodTarget = { namespace: pod.namespace, name: pod.name, uid: pod.uid };
+      const workload = topWorkload(pod);
+      upsertSearchAttributes([
+        { key: SA.workloadKind, value: workload?.kind ?? 'Pod' },
+        { key: SA.workloadName, value: workload?.name ?? pod.name },
+      ]);
+      const earlier = workload ? await countEarlierIncidents(workload, incidentId, alert, policy) : 0;
+      if (earlier) note('earlier-incidents', `${earlier} earlier incident(s) on ${describeWorkload(workload!)} in the window`);
+      t = {
+        pod,
+        podTarget: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+        workload,
+        alertCount: () => recentAlerts() + earlier,
+      };
+      return act(exec, t);
+    });
 
     for (;;) {
+      if (step.next === 'done') return step.result;
+      const target = t!;
+      if (step.next === 'watch') {
+        // A controller recreates the pod: keep listening for repeats and escalation for a while.
+        stage('watching');
+        const raised = await condition(
+          () => s.escalation !== null || target.alertCount() >= policy.repeatThreshold,
+          policy.watchSeconds * 1000,
+          { summary: `watch ${describeWorkload(step.workload)} for repeats or escalation` },
+        );
+        if (!raised) return finish('pod-terminated');
+        approval = { state: 'none' }; // a harder action needs its own approval
+        step = await withExecutor((exec) => act(exec, target));
+        continue;
+      }
+      stage('holding');
+      await condition(() => restored, policy.holdSuspensionSeconds * 1000, {
+        summary: `hold ${describeWorkload(step.workload)} suspended until restore`,
+      });
+      await condition(allHandlersFinished);
+      return finish(restored ? 'workload-restored' : 'workload-suspended');
+    }
+  } catch (err) {
+    if (err instanceof ApplicationFailure && err.type === EXECUTOR_UNAVAILABLE) {
+      return finish('needs-manual-action', err.message);
+    }
+    if (isCancellation(err)) {
+      finish('cancelled', s.suspension && !restored ? 'workload left suspended; its prior state is recorded in this result' : undefined);
+    } else {
+      finish('failed', `${err instanceof Error ? err.message : String(err)} (stage ${s.stage})`);
+    }
+    throw err;
+  } finally {
+    stage('closed');
+  }
+
+  /** Decides and acts until the incident is done or needs watching or holding; waits for approval if asked. */
+  async function act(exec: ExecutorSession, c: Target): Promise<Step> {
+    for (;;) {
       stage('deciding');
-      const decision = decide({ alert, pod, policy, alertCount: alertCount(), escalation: s.escalation, approval });
+      const decision = decide({ alert, pod: c.pod, policy, alertCount: c.alertCount(), escalation: s.escalation, approval });
       s.decision = decision;
       note('decision', decision.action === 'dismiss' ? decision.dismissal.message : `${decision.action}: ${decision.reason}`);
 
@@ -208,58 +290,29 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
         if (!answered) approval = { state: 'timed-out' };
         continue;
       }
-      if (decision.action === 'dismiss') return dismiss(decision.dismissal);
+      if (decision.action === 'dismiss') return done(dismiss(decision.dismissal));
 
       if (decision.action === 'terminate-pod') {
         stage('remediating');
-        await terminate(exec, podTarget);
-        const verified = await verifyUntilOk(exec, { podGone: podTarget });
-        if (!verified) return finish('failed', verificationProblem());
-        if (!workload || policy.watchSeconds === 0) return finish('pod-terminated');
-        // A controller recreates the pod: keep listening for repeats and escalation for a while.
-        stage('watching');
-        const raised = await condition(
-          () => s.escalation !== null || alertCount() >= policy.repeatThreshold,
-          policy.watchSeconds * 1000,
-          { summary: `watch ${describeWorkload(workload)} for repeats or escalation` },
-        );
-        if (!raised) return finish('pod-terminated');
-        approval = { state: 'none' }; // a harder action needs its own approval
-        continue;
+        await terminate(exec, c.podTarget);
+        const verified = await verifyUntilOk(exec, { podGone: c.podTarget });
+        if (!verified) return done(finish('failed', verificationProblem()));
+        if (!c.workload || policy.watchSeconds === 0) return done(finish('pod-terminated'));
+        return { next: 'watch', workload: c.workload };
       }
 
-      // suspend-workload
       stage('remediating');
       const suspended = await suspend(exec, decision.workload);
-      await terminate(exec, podTarget); // kill the miner now rather than wait for the controller
+      await terminate(exec, c.podTarget); // kill the miner now rather than wait for the controller
       if (suspended.result.status === 'unsupported' || suspended.result.status === 'conflict') {
-        await verifyUntilOk(exec, { podGone: podTarget });
-        return finish('needs-manual-action', `${suspended.result.message}; the pod was terminated`);
+        await verifyUntilOk(exec, { podGone: c.podTarget });
+        return done(finish('needs-manual-action', `${suspended.result.message}; the pod was terminated`));
       }
-      const verified = await verifyUntilOk(exec, { podGone: podTarget, suspended: suspended.record ?? undefined });
-      if (!verified) return finish('failed', verificationProblem());
-      if (!suspended.record) return finish('pod-terminated', suspended.result.message);
-      stage('holding');
-      await condition(() => restored, policy.holdSuspensionSeconds * 1000, {
-        summary: `hold ${describeWorkload(decision.workload)} suspended until restore`,
-      });
-      await condition(allHandlersFinished);
-      return finish(restored ? 'workload-restored' : 'workload-suspended');
+      const verified = await verifyUntilOk(exec, { podGone: c.podTarget, suspended: suspended.record ?? undefined });
+      if (!verified) return done(finish('failed', verificationProblem()));
+      if (!suspended.record) return done(finish('pod-terminated', suspended.result.message));
+      return { next: 'hold', workload: decision.workload };
     }
-  } catch (err) {
-    if (isCancellation(err)) {
-      finish('cancelled', s.suspension && !restored ? 'workload left suspended; its prior state is recorded in this result' : undefined);
-    } else {
-      finish('failed', `${err instanceof Error ? err.message : String(err)} (stage ${s.stage})`);
-    }
-    throw err;
-  } finally {
-    if (compensations.size) {
-      stage('cleaning-up');
-      const undone = await compensations.runAll();
-      for (const u of undone) note('compensation', `${u.name}: ${u.status}${u.error ? ` (${u.error})` : ''}`);
-    }
-    stage('closed');
   }
 
   async function terminate(exec: ExecutorSession, pod: PodTarget): Promise<void> {

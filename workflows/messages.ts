@@ -5,6 +5,7 @@ import type { Dismissal } from '../domain/checks.js';
 import type { Decision } from '../domain/decide.js';
 import type { PodFacts } from '../domain/workload.js';
 import type { ActionResult, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
+import type { CompensationOutcome } from './compensations.js';
 
 export interface Actor {
   by: string;
@@ -61,6 +62,8 @@ export interface IncidentStatus {
   actions: ActionResult[];
   verification: VerifyCheck[];
   suspension: SuspensionRecord | null;
+  /** Every resource an executor deployed, and how its removal ended. */
+  cleanup: CompensationOutcome[];
   timeline: TimelineEntry[];
 }
 

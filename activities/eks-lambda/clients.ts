@@ -1,0 +1,56 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EKSClient } from '@aws-sdk/client-eks';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+
+export interface AwsConfig {
+  /** Override every service endpoint (local test stack); normally unset. */
+  endpoint?: string;
+}
+
+export interface AwsClients {
+  iam: IAMClient;
+  ec2: EC2Client;
+  eks: EKSClient;
+  lambda: LambdaClient;
+  logs: CloudWatchLogsClient;
+  tagging: ResourceGroupsTaggingAPIClient;
+}
+
+/** One set of clients per region. The SDK's own retries stay on (throttling); Temporal retries the rest. */
+export function awsClientFactory(config: AwsConfig): (region: string) => AwsClients {
+  const cache = new Map<string, AwsClients>();
+  return (region) => {
+    let c = cache.get(region);
+    if (!c) {
+      const opts = { region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+      c = {
+        // IAM is global; its endpoint does not depend on the region.
+        iam: new IAMClient({ ...opts, region: 'us-east-1' }),
+        ec2: new EC2Client(opts),
+        eks: new EKSClient(opts),
+        lambda: new LambdaClient(opts),
+        logs: new CloudWatchLogsClient(opts),
+        tagging: new ResourceGroupsTaggingAPIClient(opts),
+      };
+      cache.set(region, c);
+    }
+    return c;
+  };
+}
+
+/** The AWS error code (SDK v3 puts it in `name`). */
+export function awsCode(err: unknown): string {
+  return (err as { name?: string })?.name ?? '';
+}
+
+export async function ignoring<T>(codes: string[], call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (err) {
+    if (codes.includes(awsCode(err))) return undefined;
+    throw err;
+  }
+}
