@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { closedIncidents } from './eks-lambda/sweep.js';
 
 export interface RecentIncidentQuery {
   cluster: string;
@@ -33,5 +34,6 @@ export function createIncidentHistory(client: Client) {
       const { count } = await client.workflow.count(filter);
       return count;
     },
+    closedIncidents: (incidentIds: string[]) => closedIncidents(client, incidentIds),
   };
 }

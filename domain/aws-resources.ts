@@ -2,6 +2,10 @@
 
 export const INCIDENT_TAG = 'pod-responder:incident';
 export const MANAGED_TAG = 'pod-responder:managed';
+/** On the function's security group: the cluster group whose ingress rule must be revoked with it. */
+export const CLUSTER_SG_TAG = 'pod-responder:cluster-security-group';
+/** Every role, group and function name starts with it (no IAM path: EKS access entries match roles without one). */
+export const RESOURCE_PREFIX = 'pod-responder-';
 export const EDIT_POLICY_ARN = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy';
 export const LAMBDA_VPC_POLICY_ARN = 'arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
 
@@ -23,7 +27,7 @@ export interface IncidentResourceNames {
 
 /** `session` separates executor deployments of one incident (remediation, then a later restore). */
 export function resourceNames(incidentId: string, session: number): IncidentResourceNames {
-  const base = `pod-responder-${fnv1a64(incidentId)}-s${session}`;
+  const base = `${RESOURCE_PREFIX}${fnv1a64(incidentId)}-s${session}`;
   return { base, logGroup: `/aws/lambda/${base}` };
 }
 

@@ -29,8 +29,11 @@ export const configSchema = z.strictObject({
       /** Override of every AWS endpoint, for a local test stack; unset in production. */
       endpoint: z.url().optional(),
       lambdaZip: z.string().min(1).default(DEFAULT_LAMBDA_ZIP),
+      /** Regions the orphan sweeper scans; empty: no sweeper Schedule. */
+      sweepRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')).default([]),
+      sweepIntervalMinutes: z.number().int().positive().default(15),
     })
-    .default({ lambdaZip: DEFAULT_LAMBDA_ZIP }),
+    .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
   policy: policySchema.default(policySchema.parse({})),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });

@@ -3,6 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import type { Config } from './config.js';
+import { ensureSweeperSchedule } from './schedules.js';
 
 /** Workflow source next to this file: `.ts` when run from source (tsx, tests), `.js` from `dist/`. */
 export function workflowsPath(): string {
@@ -29,6 +30,7 @@ export async function createWorker(config: Config, options: { taskQueue?: string
     activities: createActivities({ direct: config.direct, eks: config.eks, temporal: client }),
     ...(options.identity ? { identity: options.identity } : {}),
   });
+  await ensureSweeperSchedule(client, config);
   let running: Promise<void> | null = null;
   return {
     worker,

@@ -5,6 +5,7 @@ import { describeTargetCluster, type TargetCluster } from './cluster.js';
 import { createFunction, deleteFunction, invokeFunction } from './function.js';
 import { createRole, deleteRole } from './role.js';
 import { createSecurityGroup, deleteSecurityGroup } from './security-group.js';
+import { listTaggedResources } from './sweep.js';
 
 export interface EksLambdaConfig extends AwsConfig {
   /** The bundled handler (`npm run build` writes dist/lambda/remediation.zip). */
@@ -27,6 +28,7 @@ export function createEksLambdaActivities(config: EksLambdaConfig) {
     createRemediationFunction: (region: string, p: Omit<Parameters<typeof createFunction>[1], 'zipPath'>) =>
       createFunction(aws(region), { ...p, zipPath: config.lambdaZip }),
     deleteRemediationFunction: (region: string, name: string) => deleteFunction(aws(region), name),
+    listTaggedResources: (regions: string[]) => listTaggedResources(aws, regions),
     invokeRemediationFunction: async <R extends CoreRequest>(cluster: TargetCluster, name: string, request: R): Promise<CoreResponse<R>> =>
       (await invokeFunction(aws(cluster.region), name, {
         cluster: { name: cluster.name, region: cluster.region, endpoint: cluster.endpoint, certificateAuthority: cluster.certificateAuthority },

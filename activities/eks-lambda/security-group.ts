@@ -8,10 +8,11 @@ import {
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/activity';
-import { incidentTags } from '../../domain/aws-resources.js';
+import { CLUSTER_SG_TAG, incidentTags } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 
-const tagList = (incidentId: string) => Object.entries(incidentTags(incidentId)).map(([Key, Value]) => ({ Key, Value }));
+const tagList = (incidentId: string, extra: Record<string, string> = {}) =>
+  Object.entries({ ...incidentTags(incidentId), ...extra }).map(([Key, Value]) => ({ Key, Value }));
 const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
 
 async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<string | undefined> {
@@ -36,7 +37,7 @@ export async function createSecurityGroup(
         GroupName: p.name,
         Description: 'pod-responder remediation function: HTTPS to the cluster API only',
         VpcId: p.vpcId,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(p.incidentId) }],
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(p.incidentId, { [CLUSTER_SG_TAG]: p.clusterSecurityGroupId }) }],
       }),
     );
     groupId = out.GroupId!;
@@ -70,9 +71,11 @@ export async function deleteSecurityGroup(
 ): Promise<{ deleted: boolean }> {
   const groupId = await findGroup(aws, p.name, p.vpcId);
   if (!groupId) return { deleted: false };
-  await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
-    aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: p.clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
-  );
+  if (p.clusterSecurityGroupId) {
+    await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
+      aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: p.clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
+    );
+  }
   try {
     await aws.ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
     return { deleted: true };
