@@ -31,19 +31,22 @@ const { runDirect } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
 
+// AWS activities heartbeat every 2 s: a worker that dies mid-step is noticed within the heartbeat timeout.
 const deploy = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
 
 /** Undo steps retry until done: nothing may leak. Security groups wait out Lambda's slow ENI release. */
 const undo = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 const undoSecurityGroup = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   scheduleToCloseTimeout: '45 minutes',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 1.5, maximumInterval: '2 minutes' },
 });
@@ -51,6 +54,7 @@ const undoSecurityGroup = proxyActivities<Activities>({
 const invoke = proxyActivities<Activities>({
   // The function's own timeout is 30 s; the invoke call adds cold start and transport.
   startToCloseTimeout: '90 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
 

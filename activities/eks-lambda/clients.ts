@@ -46,6 +46,24 @@ export function awsCode(err: unknown): string {
   return (err as { name?: string })?.name ?? '';
 }
 
+/** Errors that no retry fixes: missing permissions, bad input. Everything else (5xx, throttling, races) is retried. */
+const PERMANENT_CODES = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ValidationError',
+  'ValidationException',
+  'MalformedPolicyDocument',
+  'LimitExceeded',
+  'LimitExceededException',
+]);
+
+export function isPermanentAwsError(err: unknown): boolean {
+  return PERMANENT_CODES.has(awsCode(err));
+}
+
 export async function ignoring<T>(codes: string[], call: () => Promise<T>): Promise<T | undefined> {
   try {
     return await call();

@@ -1,5 +1,8 @@
 import type { CoreRequest, CoreResponse } from '../../remediation/protocol.js';
-import { awsClientFactory, type AwsConfig } from './clients.js';
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+
+const HEARTBEAT_EVERY_MS = 2000;
+import { awsClientFactory, awsCode, isPermanentAwsError, type AwsConfig } from './clients.js';
 import { createAccessEntry, deleteAccessEntry } from './access-entry.js';
 import { describeTargetCluster, type TargetCluster } from './cluster.js';
 import { createFunction, deleteFunction, invokeFunction } from './function.js';
@@ -14,10 +17,26 @@ export interface EksLambdaConfig extends AwsConfig {
 
 export type { TargetCluster };
 
+/** Marks AWS errors no retry can fix as non-retryable, naming the call that failed. */
+function classified<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    // Heartbeats let Temporal notice a dead worker within the heartbeat timeout, not the whole start-to-close.
+    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (isPermanentAwsError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  };
+}
+
 /** Deploy, invoke and remove the in-VPC remediation function, one idempotent activity per step. */
 export function createEksLambdaActivities(config: EksLambdaConfig) {
   const aws = awsClientFactory(config);
-  return {
+  const activities = {
     describeTargetCluster: (name: string, region: string) => describeTargetCluster(aws(region), name, region),
     createFunctionRole: (region: string, name: string, incidentId: string, accountId: string) => createRole(aws(region), name, incidentId, accountId),
     deleteFunctionRole: (region: string, name: string) => deleteRole(aws(region), name),
@@ -35,4 +54,5 @@ export function createEksLambdaActivities(config: EksLambdaConfig) {
         request,
       })) as CoreResponse<R>,
   };
+  return Object.fromEntries(Object.entries(activities).map(([k, fn]) => [k, classified(k, fn as (...a: unknown[]) => Promise<unknown>)])) as typeof activities;
 }
