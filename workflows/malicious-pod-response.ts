@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
@@ -154,6 +155,7 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
     namespace: alert.namespace,
   };
   let session = 0;
+  let failedStage: Stage | null = null;
   /**
    * Opens an executor for one stretch of work and removes whatever it deployed when the stretch ends,
    * however it ends: nothing an executor deploys outlives the step that needed it.
@@ -163,6 +165,9 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
     const compensations = new Compensations();
     try {
       return await work(await openExecutor(input.executor, target, compensations, session));
+    } catch (err) {
+      failedStage ??= s.stage; // before cleaning up changes it
+      throw err;
     } finally {
       if (compensations.size) {
         stage('cleaning-up');
@@ -267,7 +272,8 @@ export async function maliciousPodResponse(input: IncidentInput): Promise<Incide
     if (isCancellation(err)) {
       finish('cancelled', s.suspension && !restored ? 'workload left suspended; its prior state is recorded in this result' : undefined);
     } else {
-      finish('failed', `${err instanceof Error ? err.message : String(err)} (stage ${s.stage})`);
+      const done = s.actions.length ? `actions taken: ${s.actions.map((a) => `${a.action} ${a.status}`).join(', ')}` : 'nothing was changed in the cluster';
+      finish('failed', `${failureMessage(err)} (while ${failedStage ?? s.stage}); ${done}; respond again or act by hand`);
     }
     throw err;
   } finally {
@@ -364,4 +370,16 @@ async function countEarlierIncidents(w: WorkloadRef, incidentId: string, alert: 
       excludeWorkflowId: incidentId,
     },
   ]);
+}
+
+/** The innermost cause of a failure, with the activity that raised it: what an analyst needs to act. */
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  let activity: string | undefined;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
+    if (e instanceof ActivityFailure) activity ??= e.activityType;
+    e = (e as { cause?: unknown }).cause;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return activity ? `${activity} failed: ${message}` : message;
 }
