@@ -3,6 +3,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     testTimeout: 60_000,
+    // The AWS SDK warns on every process that Node 20 support ends in 2027; known, and noise in test output.
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     hookTimeout: 120_000,
     // 2-core machine, and the shared stack itself needs CPU.
     maxWorkers: 2,

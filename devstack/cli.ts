@@ -1,5 +1,6 @@
 /**
  * `npm run stack -- up`     start the local stack on fixed ports and stay in the foreground
+ *                           (`up --aws`: with moto behind the AWS test front, as the tests have it)
  * `npm run stack -- tools`  only build/install the stack's binaries
  * `npm start`               (`dev`) the stack plus a worker and a demo workload to respond to
  */
@@ -15,14 +16,15 @@ export const UP_DEFAULTS = {
   temporalPort: 7233,
   temporalUiPort: 8233,
   kubeApiPort: 6443,
+  awsPort: 4566,
 };
 
 /**
  * Starts the stack, prints how to reach it, runs `onReady` (e.g. a worker for a `dev`
  * command), then stays up until Ctrl-C/SIGTERM or until a part of the stack dies.
  */
-export async function runUp(onReady?: (stack: Stack) => Promise<void>): Promise<never> {
-  const stack = await startStack({ ...UP_DEFAULTS, headless: false });
+export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean } = {}): Promise<never> {
+  const stack = await startStack({ ...UP_DEFAULTS, headless: false, aws: opts.aws ?? false });
   const stopAndExit = async (code: number): Promise<never> => {
     console.log('stopping the devstack...');
     await stack.stop();
@@ -40,8 +42,20 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>): Promise<
       `  kubeconfig        ${stack.kubeconfigPath}`,
       `  Kubernetes API    ${stack.kubeApiUrl}`,
       `  logs              ${UP_DEFAULTS.stateDir}/*.log`,
+      ...(stack.aws
+        ? [
+            `  AWS endpoint      ${stack.aws.endpoint} (moto behind the test front; faults: ${stack.aws.faultsUrl})`,
+            `  EKS clusters      ${stack.aws.clusters.local}, ${stack.aws.clusters.configMapOnly} (region ${stack.aws.region})`,
+          ]
+        : []),
       '',
       `  export TEMPORAL_ADDRESS=${stack.temporalAddress} KUBECONFIG=${stack.kubeconfigPath}`,
+      ...(stack.aws
+        ? [
+            `  export AWS_ENDPOINT_URL=${stack.aws.endpoint} AWS_REGION=${stack.aws.region}` +
+              ` AWS_ACCESS_KEY_ID=${stack.aws.accessKeyId} AWS_SECRET_ACCESS_KEY=${stack.aws.secretAccessKey}`,
+          ]
+        : []),
       '',
       'Press Ctrl-C to stop (state is discarded; the next `up` starts fresh).',
     ].join('\n'),
@@ -60,7 +74,7 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>): Promise<
 async function main(cmd: string | undefined): Promise<void> {
   switch (cmd) {
     case 'up':
-      await runUp();
+      await runUp(undefined, { aws: process.argv.includes('--aws') });
       break;
     case 'dev': {
       const { startDev } = await import('./dev.js');
@@ -73,7 +87,7 @@ async function main(cmd: string | undefined): Promise<void> {
       break;
     }
     default:
-      console.error('usage: tsx devstack/cli.ts <up|dev|tools>');
+      console.error('usage: tsx devstack/cli.ts <up [--aws]|dev|tools>');
       process.exit(2);
   }
 }

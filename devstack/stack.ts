@@ -1,19 +1,27 @@
 /**
  * A local stack of real parts: etcd + kube-apiserver (no kubelet, no controllers) and
- * the Temporal dev server. Used by `npm run stack up` and by vitest's global setup.
+ * the Temporal dev server; with `aws`, also moto behind the AWS test front (devstack/aws.ts),
+ * whose EKS clusters authenticate to this kube-apiserver. Used by `npm run stack up` and by
+ * vitest's global setup.
  *
  * Every start is fresh: etcd data, certs and keys under stateDir are recreated and Temporal
- * runs in memory, so Kubernetes and Temporal state can never disagree across restarts.
+ * and moto run in memory, so Kubernetes, Temporal and AWS state can never disagree across restarts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { request } from 'node:https';
+import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
+import { MOTO_ENV, webhookKubeconfig, type AwsFrontOptions, type StackAws } from './aws.js';
+import { aggregateClusterRoles } from './rbac-aggregation.js';
+
+export type { StackAws } from './aws.js';
 
 export interface Stack {
   temporalAddress: string;
@@ -21,6 +29,8 @@ export interface Stack {
   kubeconfigPath: string;
   kubeApiUrl: string;
   adminToken: string;
+  /** Present when started with `aws: true`. */
+  aws?: StackAws;
   /** Resolves (with the log tail) if a part of the stack dies before stop() is called. */
   crashed: Promise<string>;
   stop(): Promise<void>;
@@ -32,6 +42,12 @@ export interface StackOptions {
   temporalUiPort?: number;
   kubeApiPort?: number;
   headless?: boolean;
+  /** Also start moto and the AWS front, and seed a VPC and EKS clusters backed by this kube-apiserver. */
+  aws?: boolean;
+  /** The AWS front's port (default: any free one). */
+  awsPort?: number;
+  /** How long DeleteSecurityGroup answers DependencyViolation after a VPC Lambda is deleted (default 2). */
+  eniReleaseSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -39,9 +55,11 @@ export interface Tools {
   temporal: string;
   kubeApiserver: string;
   etcd: string;
+  moto: string;
 }
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const AWS_MAIN = fileURLToPath(new URL('./aws-main.ts', import.meta.url));
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Runs devstack/tools.sh (builds on first use, ~instant afterwards) and returns the binaries. */
@@ -67,8 +85,8 @@ export async function ensureTools(log: (line: string) => void = defaultLog): Pro
   const paths = Object.fromEntries(
     stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
-  const tools = { temporal: paths['temporal'], kubeApiserver: paths['kube-apiserver'], etcd: paths['etcd'] };
-  if (!tools.temporal || !tools.kubeApiserver || !tools.etcd) {
+  const tools = { temporal: paths['temporal'], kubeApiserver: paths['kube-apiserver'], etcd: paths['etcd'], moto: paths['moto'] };
+  if (!tools.temporal || !tools.kubeApiserver || !tools.etcd || !tools.moto) {
     throw new Error(`devstack/tools.sh printed unexpected output:\n${stdout}`);
   }
   return tools as Tools;
@@ -91,7 +109,7 @@ let exitHookInstalled = false;
 // (set via util-linux's setpriv, which then execs the real binary) still takes the children down.
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
 
-function launch(name: string, logDir: string, cmd: string, args: string[]): Proc {
+function launch(name: string, logDir: string, cmd: string, args: string[], env?: Record<string, string>): Proc {
   if (!exitHookInstalled) {
     // Covers normal exits and process.exit(); SIGINT/SIGTERM are the caller's business
     // (cli.ts stops the stack; vitest exits, which lands here).
@@ -101,7 +119,7 @@ function launch(name: string, logDir: string, cmd: string, args: string[]): Proc
   const logPath = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(logPath, 'w');
   const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
-  const child = spawn(file, argv, { stdio: ['ignore', fd, fd] });
+  const child = spawn(file, argv, { stdio: ['ignore', fd, fd], ...(env ? { env: { ...process.env, ...env } } : {}) });
   fs.closeSync(fd);
   live.add(child);
   const exited = new Promise<void>((resolve) => {
@@ -221,24 +239,30 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   const started = Date.now();
   const procs: Proc[] = [];
+  let lambdaWorkDir: string | undefined;
   let stopping = false;
   const stopAll = async () => {
     stopping = true;
     // etcd last: a kube-apiserver that loses etcd first floods its log with reconnect errors.
     await Promise.all(procs.filter((p) => p.name !== 'etcd').map(kill));
     await Promise.all(procs.map(kill));
+    if (lambdaWorkDir) fs.rmSync(lambdaWorkDir, { recursive: true, force: true });
     release();
   };
 
   try {
     const tools = await ensureTools(log);
-    const [etcdClient, etcdPeer, kubePort, temporalPort, uiPort] = await freePorts(5) as [number, number, number, number, number];
+    const [etcdClient, etcdPeer, kubePort, temporalPort, uiPort, motoPort, frontPort] = (await freePorts(7)) as [
+      number, number, number, number, number, number, number,
+    ];
     const ports = {
       etcdClient,
       etcdPeer,
       kube: opts.kubeApiPort ?? kubePort,
       temporal: opts.temporalPort ?? temporalPort,
       ui: opts.temporalUiPort ?? uiPort,
+      moto: motoPort,
+      front: opts.awsPort ?? frontPort,
     };
 
     // --- etcd and Temporal start together; kube-apiserver needs etcd first.
@@ -264,6 +288,37 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     }
     const temporal = launch('temporal', stateDir, tools.temporal, temporalArgs);
     procs.push(temporal);
+
+    // --- moto (a Python process that takes a second to import) and the AWS front (a node process
+    // that loads the AWS SDK, then seeds moto through itself) start now too; the front's URL is
+    // fixed up front so kube-apiserver's token webhook can point at it.
+    const motoUrl = `http://127.0.0.1:${ports.moto}`;
+    const frontUrl = `http://127.0.0.1:${ports.front}`;
+    const webhookConfig = path.join(kubeDir, 'aws-webhook.kubeconfig');
+    let front: Proc | undefined;
+    if (opts.aws) {
+      procs.push(launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV));
+      // Outside the repository: unpacked Lambda code must not resolve the project's node_modules.
+      lambdaWorkDir = fs.mkdtempSync(path.join(tmpdir(), 'pod-responder-lambda-'));
+      const frontOpts: AwsFrontOptions = { motoUrl, port: ports.front, eniReleaseSeconds: opts.eniReleaseSeconds ?? 2, lambdaWorkDir };
+      const tsx = createRequire(import.meta.url).resolve('tsx');
+      front = launch('aws-front', stateDir, process.execPath, ['--import', pathToFileURL(tsx).href, AWS_MAIN, JSON.stringify(frontOpts)], {
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      });
+      procs.push(front);
+      fs.writeFileSync(webhookConfig, webhookKubeconfig(`${frontUrl}/_authenticate`));
+    }
+    const awsReady = (async (): Promise<StackAws | undefined> => {
+      if (!front) return undefined;
+      let seeded: StackAws | undefined;
+      await waitFor(front, `${frontUrl}/_ready (moto started and seeded)`, 90_000, async () => {
+        const res = await fetch(`${frontUrl}/_ready`);
+        if (res.ok) seeded = (await res.json()) as StackAws;
+        return res.ok;
+      });
+      return seeded;
+    })();
+    awsReady.catch(() => undefined); // awaited below; don't let an early failure go unhandled meanwhile
 
     await waitFor(etcd, `${etcdUrl}/health`, 30_000, async () => {
       const res = await fetch(`${etcdUrl}/health`);
@@ -306,6 +361,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       // revision and every watch fails with "Too large resource version": read etcd directly.
       '--watch-cache=false',
       '--profiling=false',
+      // EKS authentication: aws-iam-authenticator tokens, checked by the AWS front. No cache, so a
+      // deleted access entry stops authenticating at once (the apiserver still caches successes 10s).
+      ...(opts.aws
+        ? [
+            `--authentication-token-webhook-config-file=${webhookConfig}`,
+            '--authentication-token-webhook-version=v1',
+            '--authentication-token-webhook-cache-ttl=0s',
+          ]
+        : []),
     ]);
     procs.push(kube);
 
@@ -317,6 +381,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       if (!ca) return false;
       return (await httpsStatus(`${kubeApiUrl}/readyz`, ca, adminToken)) === 200;
     });
+
+    const kubeTarget = { url: kubeApiUrl, caPem: ca!.toString('utf8'), adminToken };
+    await aggregateClusterRoles(kubeTarget);
+    const aws = await awsReady;
+    if (front) {
+      // The front needs the apiserver for DescribeCluster's endpoint/CA and for access policies' RBAC.
+      const res = await fetch(`${frontUrl}/_kube`, { method: 'PUT', body: JSON.stringify(kubeTarget) });
+      if (!res.ok) throw new Error(`devstack: the AWS front refused the kube-apiserver's coordinates: ${res.status} ${await res.text()}`);
+    }
 
     const kubeconfigPath = path.join(stateDir, 'kubeconfig.yaml');
     fs.writeFileSync(
@@ -370,6 +443,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       kubeconfigPath,
       kubeApiUrl,
       adminToken,
+      ...(aws ? { aws } : {}),
       crashed,
       stop: stopAll,
     };

@@ -9,9 +9,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${POD_RESPONDER_TOOLS_DIR:-$ROOT/.tools}"
 TEMPORAL_VERSION=1.5.1
 K8S_VERSION=1.34.3 # must match the k8s.io/kubernetes version in devstack/kube-apiserver/go.mod
+MOTO_VERSION=5.2.5 # moto's server mode stands in for AWS (IAM, EC2, EKS, Lambda, STS) in tests
 
 TEMPORAL="$TOOLS/temporal-$TEMPORAL_VERSION/temporal"
 KUBE_APISERVER="$TOOLS/kube-apiserver-$K8S_VERSION/kube-apiserver"
+MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
+MOTO_SERVER="$MOTO_DIR/venv/bin/moto_server"
 
 say() { echo "[tools] $*" >&2; }
 
@@ -64,6 +67,33 @@ if [[ -z "$ETCD" ]]; then
   fi
 fi
 
+# moto: a venv of its own (moto[server] pulls Flask, boto3, cfn-lint...). A venv cannot be moved after
+# it is made, so instead of build-and-rename a marker written last says the install finished; it
+# holds the constraints' hash, so changing devstack/moto-constraints.txt rebuilds the venv.
+MOTO_CONSTRAINTS="$ROOT/devstack/moto-constraints.txt"
+moto_stamp="$MOTO_VERSION $(sha256sum "$MOTO_CONSTRAINTS" | cut -d' ' -f1)"
+if [[ ! -x "$MOTO_SERVER" || "$(cat "$MOTO_DIR/.installed" 2>/dev/null)" != "$moto_stamp" ]]; then
+  say "installing moto[server] $MOTO_VERSION into $MOTO_DIR/venv (first time only; about a minute)"
+  PYTHON="$(command -v python3 || true)"
+  if [[ -z "$PYTHON" ]] || ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+      say "installing python3-venv with apt"
+      (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv) >&2
+      PYTHON="$(command -v python3)"
+    else
+      say "moto needs python3 with the venv module (Debian: apt-get install python3-venv)"
+      exit 1
+    fi
+  fi
+  rm -rf "$MOTO_DIR"
+  mkdir -p "$MOTO_DIR"
+  "$PYTHON" -m venv "$MOTO_DIR/venv" >&2
+  "$MOTO_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
+    -c "$MOTO_CONSTRAINTS" "moto[server]==$MOTO_VERSION" >&2
+  echo "$moto_stamp" >"$MOTO_DIR/.installed"
+fi
+
 echo "temporal=$TEMPORAL"
 echo "kube-apiserver=$KUBE_APISERVER"
 echo "etcd=$ETCD"
+echo "moto=$MOTO_SERVER"
