@@ -22,10 +22,12 @@ export interface Responder {
   close(): Promise<void>;
 }
 
-export async function startResponder(): Promise<Responder> {
+export async function startResponder(options: { executor?: 'direct' | 'eks-lambda'; eks?: { endpoint: string; lambdaZip: string } } = {}): Promise<Responder> {
   const config = configSchema.parse({
     temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}` },
     direct: { kubeconfig: inject('kubeconfigPath') },
+    executor: options.executor ?? 'direct',
+    ...(options.eks ? { eks: options.eks } : {}),
   });
   installLogging('WARN'); // keep test output to what went wrong
   const worker = await createWorker(config);

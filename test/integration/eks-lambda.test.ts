@@ -1,0 +1,318 @@
+/**
+ * The EKS executor through the real parts: moto (IAM, EC2, Lambda, EKS) behind the test front, the bundled
+ * handler run by the front under the Lambda contract, authenticating to the real kube-apiserver with an
+ * IAM-derived token that only an access entry makes valid. After every incident nothing may be left.
+ */
+import { GetRoleCommand, ListAttachedRolePoliciesCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { ListAssociatedAccessPoliciesCommand } from '@aws-sdk/client-eks';
+import { CreateRoleCommand, DeleteRoleCommand } from '@aws-sdk/client-iam';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { respondToAlert } from '../../client/incidents.js';
+import { configSchema } from '../../worker/config.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fnv1a64, resourceNames } from '../../domain/aws-resources.js';
+import { buildLambdaZip } from '../../lambda/build.js';
+import { incidentWorkflowId } from '../../workflows/ids.js';
+import { approveSignal, statusQuery } from '../../workflows/messages.js';
+import { awsStack, leftovers } from '../support/aws.js';
+import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import { alertFor, startResponder, type Responder } from '../support/responder.js';
+
+const aws = awsStack();
+let r: Responder;
+let kube: TestKube;
+
+beforeAll(async () => {
+  const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip } });
+  kube = testKube();
+});
+afterAll(async () => r?.close());
+afterEach(async () => aws.faults.clear());
+
+const onEks = (ns: string, w: Workload, over = {}) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region }, ...over });
+const noLeaks = async (incidentId: string) =>
+  expect(await leftovers(aws.clients, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+
+describe('EKS Lambda executor', () => {
+  it('terminates a pod through the in-VPC function and removes all it deployed', async () => {
+    const ns = await createNamespace(kube, 'eks');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const handle = await r.respond(onEks(ns, w));
+    const result = await handle.result();
+    expect(result.outcome).toBe('pod-terminated');
+    expect(await podExists(kube, ns, w.name)).toBe(false);
+    const base = resourceNames(handle.workflowId, 1).base;
+    expect(result.cleanup).toEqual([
+      { name: `delete function ${base}`, status: 'done' },
+      { name: `delete access entry for ${base}`, status: 'done' },
+      { name: `delete security group ${base}`, status: 'done' },
+      { name: `delete IAM role ${base}`, status: 'done' },
+    ]);
+    await noLeaks(handle.workflowId);
+  });
+
+  it('grants the function edit on the incident namespace only, and HTTPS to the cluster group only', async () => {
+    const ns = await createNamespace(kube, 'eksgrant');
+    const w = await createWorkload(kube, ns, 'Pod');
+    // Waiting for approval keeps the first stretch's resources deployed, so they can be inspected.
+    const handle = await r.respond(onEks(ns, w), { requireApprovalFor: ['terminate-pod'] });
+    await r.waitForStage(handle, 'awaiting-approval', 60_000);
+    const base = resourceNames(handle.workflowId, 1).base;
+
+    const { Role } = await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }));
+    const trust = JSON.parse(decodeURIComponent(Role!.AssumeRolePolicyDocument!));
+    expect(trust.Statement).toEqual([
+      expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId } } }),
+    ]);
+    expect(Object.fromEntries((Role!.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({ 'pod-responder:incident': handle.workflowId, 'pod-responder:managed': 'true' });
+    const attached = await aws.clients.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: base }));
+    expect(attached.AttachedPolicies?.map((p) => p.PolicyArn)).toEqual(['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']);
+    expect((await aws.clients.iam.send(new ListRolePoliciesCommand({ RoleName: base }))).PolicyNames).toEqual([]);
+
+    const assoc = await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand({ clusterName: aws.clusters.local, principalArn: Role!.Arn! }));
+    expect(assoc.associatedAccessPolicies?.map((a) => [a.policyArn, a.accessScope])).toEqual([
+      ['arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy', { type: 'namespace', namespaces: [ns] }],
+    ]);
+
+    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [base] }] }));
+    const egress = SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
+    expect(egress.map((p) => [p.IpProtocol, p.FromPort, p.ToPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []])).toEqual([
+      ['tcp', 443, 443, [aws.clusterSecurityGroupId], []],
+    ]);
+
+    await handle.signal(approveSignal, { by: 'ana' });
+    expect((await handle.result()).outcome).toBe('pod-terminated');
+    await noLeaks(handle.workflowId);
+  });
+
+  it('suspends and restores a Deployment, each stretch with its own short-lived function', async () => {
+    const ns = await createNamespace(kube, 'ekssus');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const handle = await r.respond(onEks(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 300 });
+    const held = await r.waitForStage(handle, 'holding', 60_000);
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);
+    expect(held.cleanup.every((c) => c.status === 'done')).toBe(true);
+    await noLeaks(handle.workflowId); // nothing stays deployed while the suspension is held
+
+    await handle.executeUpdate('restore', { args: [{ by: 'ana' }] });
+    const result = await handle.result();
+    expect(result.outcome).toBe('workload-restored');
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
+    expect(result.cleanup).toHaveLength(8);
+    expect(result.cleanup.some((c) => c.name.includes(resourceNames(handle.workflowId, 2).base))).toBe(true);
+    await noLeaks(handle.workflowId);
+  });
+
+  it('stops as needs-manual-action on a cluster that does not accept access entries, creating nothing', async () => {
+    const ns = await createNamespace(kube, 'ekscm');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const handle = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.configMapOnly, region: aws.region } }));
+    const result = await handle.result();
+    expect(result.outcome).toBe('needs-manual-action');
+    expect(result.problem).toContain('does not accept access entries (authentication mode CONFIG_MAP)');
+    expect(result.cleanup).toEqual([]);
+    expect(await podExists(kube, ns, w.name)).toBe(true);
+  });
+
+  describe('a permanent failure at each deploy step fails the incident and leaves nothing', () => {
+    it.each([
+      ['iam', 'CreateRole', 'AccessDenied', 403],
+      ['iam', 'AttachRolePolicy', 'AccessDenied', 403],
+      ['ec2', 'CreateSecurityGroup', 'UnauthorizedOperation', 403],
+      ['ec2', 'AuthorizeSecurityGroupEgress', 'UnauthorizedOperation', 403],
+      ['ec2', 'AuthorizeSecurityGroupIngress', 'UnauthorizedOperation', 403],
+      ['eks', 'CreateAccessEntry', 'AccessDeniedException', 403],
+      ['eks', 'AssociateAccessPolicy', 'AccessDeniedException', 403],
+      ['lambda', 'CreateFunction', 'AccessDeniedException', 403],
+      ['lambda', 'Invoke', 'AccessDeniedException', 403],
+    ])('%s:%s', async (service, action, code, status) => {
+      const ns = await createNamespace(kube, 'eksfail');
+      const w = await createWorkload(kube, ns, 'Pod');
+      const alert = onEks(ns, w);
+      // Narrow the fault to this incident's resources where the request names them (other files use AWS too).
+      const base = resourceNames(incidentWorkflowId(alert), 1).base;
+      const named = !action.startsWith('AuthorizeSecurityGroup');
+      await aws.faults.failCall(service, action, { status, code, times: 0, ...(named ? { match: base } : {}) });
+      const handle = await r.respond(alert);
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      const s = await handle.query(statusQuery);
+      expect(s.outcome).toBe('failed');
+      expect(s.problem).toContain(code);
+      expect(s.cleanup.length).toBeGreaterThan(0);
+      expect(s.cleanup.every((c) => c.status === 'done')).toBe(true);
+      await aws.faults.clear();
+      await noLeaks(handle.workflowId);
+    });
+  });
+
+  describe('transient failures are retried until done, deploying and removing', () => {
+    it.each([
+      ['iam', 'CreateRole'],
+      ['ec2', 'CreateSecurityGroup'],
+      ['eks', 'CreateAccessEntry'],
+      ['lambda', 'CreateFunction'],
+      ['lambda', 'Invoke'],
+      ['lambda', 'DeleteFunction'],
+      ['eks', 'DeleteAccessEntry'],
+      ['ec2', 'RevokeSecurityGroupIngress'],
+      ['ec2', 'DeleteSecurityGroup'],
+      ['iam', 'DetachRolePolicy'],
+      ['iam', 'DeleteRole'],
+    ])('%s:%s', async (service, action) => {
+      const ns = await createNamespace(kube, 'eksretry');
+      const w = await createWorkload(kube, ns, 'Pod');
+      const alert = onEks(ns, w);
+      const base = resourceNames(incidentWorkflowId(alert), 1).base;
+      const named = !['RevokeSecurityGroupIngress', 'DeleteSecurityGroup'].includes(action);
+      await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 2, ...(named ? { match: base } : {}) });
+      const handle = await r.respond(alert);
+      expect((await handle.result()).outcome).toBe('pod-terminated');
+      expect((await aws.faults.state()).faults[0]?.fired).toBe(2);
+      await noLeaks(handle.workflowId);
+    });
+  });
+
+  it('cancellation mid-deploy removes what was created', async () => {
+    const ns = await createNamespace(kube, 'ekscancel');
+    const w = await createWorkload(kube, ns, 'Pod');
+    // CreateFunction keeps failing (retryably), so the incident sits in the middle of its deployment.
+    const alert = onEks(ns, w);
+    await aws.faults.failCall('lambda', 'CreateFunction', { status: 500, code: 'ServiceException', times: 0, match: resourceNames(incidentWorkflowId(alert), 1).base });
+    const handle = await r.respond(alert);
+    for (let i = 0; i < 100; i++) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      if (pending.some((a) => a.activityType?.name === 'createRemediationFunction')) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await handle.cancel();
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    const s = await handle.query(statusQuery);
+    expect(s.outcome).toBe('cancelled');
+    expect(s.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(await podExists(kube, ns, w.name)).toBe(true);
+    await noLeaks(handle.workflowId);
+  });
+
+  it('the orphan sweeper removes what a terminated incident left, and never an untagged resource', async () => {
+    const ns = await createNamespace(kube, 'ekssweep');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const decoy = `pod-responder-untagged-${fnv1a64(ns).slice(0, 8)}`;
+    await aws.clients.iam.send(new CreateRoleCommand({ RoleName: decoy, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }));
+    const handle = await r.respond(onEks(ns, w), { requireApprovalFor: ['terminate-pod'] });
+    await r.waitForStage(handle, 'awaiting-approval', 60_000);
+    await handle.terminate('operator pulled the plug'); // skips compensations
+    expect(await leftovers(aws.clients, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(5);
+
+    const report = await r.client.workflow.execute('orphanSweeper', {
+      taskQueue: r.config.temporal.taskQueue,
+      workflowId: `sweep-${ns}`,
+      args: [{ regions: [aws.region] }],
+    });
+    const mine = (report as { removed: { incidentId: string; kind: string; status: string }[] }).removed.filter((x) => x.incidentId === handle.workflowId);
+    expect(mine.map((x) => [x.kind, x.status])).toEqual([
+      ['function', 'done'],
+      ['access-entry', 'done'],
+      ['security-group', 'done'],
+      ['iam-role', 'done'],
+    ]);
+    await noLeaks(handle.workflowId);
+    expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: decoy }))).Role?.RoleName).toBe(decoy);
+    await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: decoy }));
+  });
+});
+
+// The worker SIGKILLed in the middle of each step, then restarted: the incident finishes from its
+// history and leaves nothing behind. In this file, not its own, so no other file's injected faults
+// (which cannot all be narrowed to one incident) run alongside it.
+const root = path.resolve(import.meta.dirname, '../..');
+const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
+let env: NodeJS.ProcessEnv;
+let crashClient: Client;
+let worker: ChildProcess | undefined;
+
+function startWorker(): Promise<ChildProcess> {
+  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes('"msg":"worker started"')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${seen.slice(-2000)}`)));
+  });
+}
+
+/** SIGKILL the worker and everything it started: no graceful shutdown, no finally blocks. */
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    process.kill(-child.pid!, 'SIGKILL');
+  });
+}
+
+beforeAll(async () => {
+  const { path: crashZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+  env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    POD_RESPONDER_TASK_QUEUE: taskQueue,
+    POD_RESPONDER_EXECUTOR: 'eks-lambda',
+    POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
+    POD_RESPONDER_LAMBDA_ZIP: crashZip,
+    POD_RESPONDER_LOG_LEVEL: 'INFO',
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  };
+  crashClient = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+});
+
+afterAll(async () => {
+  if (worker && worker.exitCode === null && worker.signalCode === null) await kill(worker);
+});
+
+describe('worker killed at every step', () => {
+  it.each([
+    'describeTargetCluster',
+    'createFunctionRole',
+    'createFunctionSecurityGroup',
+    'createFunctionAccessEntry',
+    'createRemediationFunction',
+    'invokeRemediationFunction',
+    'deleteRemediationFunction',
+    'deleteFunctionAccessEntry',
+    'deleteFunctionSecurityGroup',
+    'deleteFunctionRole',
+  ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step) => {
+    const ns = await createNamespace(kube, 'crash');
+    const w = await createWorkload(kube, ns, 'Pod');
+    worker = await startWorker();
+    const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, executor: 'eks-lambda' });
+    const started = await respondToAlert(crashClient, config, alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
+    const handle = crashClient.workflow.getHandle(started.workflowId);
+    let seen = false;
+    for (let i = 0; i < 600 && !seen; i++) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      seen = pending.some((a) => a.activityType?.name === step);
+      if (!seen) await new Promise((res) => setTimeout(res, 25));
+    }
+    expect(seen).toBe(true);
+    await kill(worker);
+    worker = await startWorker();
+    const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
+    expect(result.outcome).toBe('pod-terminated');
+    expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(await podExists(kube, ns, w.name)).toBe(false);
+    expect(await leftovers(aws.clients, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+    await kill(worker);
+  }, 180_000);
+});

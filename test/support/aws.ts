@@ -1,0 +1,49 @@
+/** AWS side of the EKS executor tests: clients on the stack's moto front, and a leak check. */
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { ListAccessEntriesCommand } from '@aws-sdk/client-eks';
+import { ListRolesCommand } from '@aws-sdk/client-iam';
+import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
+import { inject } from 'vitest';
+import { awsClientFactory, type AwsClients } from '../../activities/eks-lambda/clients.js';
+import { fnv1a64 } from '../../domain/aws-resources.js';
+import { AwsFaults } from '../aws/faults.js';
+
+export function awsStack() {
+  const aws = inject('aws');
+  // The SDK (worker activities and these clients) reads credentials from the environment.
+  process.env.AWS_ACCESS_KEY_ID = aws.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = aws.secretAccessKey;
+  process.env.AWS_REGION = aws.region;
+  const clients: AwsClients = awsClientFactory({ endpoint: aws.endpoint })(aws.region);
+  return { ...aws, clients, faults: new AwsFaults(aws.faultsUrl) };
+}
+
+/**
+ * Everything in AWS whose name derives from the incident, tagged or not: IAM roles, Lambda functions,
+ * security groups (and the cluster group's rules naming them), EKS access entries. Must be [] after an incident.
+ */
+export async function leftovers(c: AwsClients, incidentId: string, clusterName: string, clusterSecurityGroupId: string): Promise<string[]> {
+  const prefix = `pod-responder-${fnv1a64(incidentId)}`;
+  const left: string[] = [];
+  const roles = await c.iam.send(new ListRolesCommand({ MaxItems: 1000 }));
+  for (const r of roles.Roles ?? []) if (r.RoleName?.startsWith(prefix)) left.push(`iam role ${r.RoleName}`);
+  const fns = await c.lambda.send(new ListFunctionsCommand({ MaxItems: 1000 }));
+  for (const f of fns.Functions ?? []) if (f.FunctionName?.startsWith(prefix)) left.push(`function ${f.FunctionName}`);
+  const groups = await c.ec2.send(new DescribeSecurityGroupsCommand({}));
+  const ours = new Set<string>();
+  for (const g of groups.SecurityGroups ?? []) {
+    if (g.GroupName?.startsWith(prefix)) {
+      left.push(`security group ${g.GroupName}`);
+      ours.add(g.GroupId!);
+    }
+  }
+  const clusterGroup = groups.SecurityGroups?.find((g) => g.GroupId === clusterSecurityGroupId);
+  for (const p of clusterGroup?.IpPermissions ?? []) {
+    for (const pair of p.UserIdGroupPairs ?? []) {
+      if (ours.has(pair.GroupId!)) left.push(`ingress rule on ${clusterSecurityGroupId} from ${pair.GroupId}`);
+    }
+  }
+  const entries = await c.eks.send(new ListAccessEntriesCommand({ clusterName }));
+  for (const e of entries.accessEntries ?? []) if (e.includes(`/${prefix}`)) left.push(`access entry ${e}`);
+  return left;
+}
