@@ -14,74 +14,71 @@ export interface WorkloadObject {
 }
 
 type Ref = Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>;
+type Params = { namespace: string; name: string };
+type WithBody = Params & { body: object };
+
+/** The typed client calls for each kind the core suspends: read, merge-patch, and scale where it has one. */
+interface KindApi {
+  read(kube: KubeClients, p: Params): Promise<WorkloadObject>;
+  patch(kube: KubeClients, p: WithBody): Promise<unknown>;
+  scale?(kube: KubeClients, p: WithBody): Promise<unknown>;
+}
+
+const KINDS: Record<string, KindApi> = {
+  Deployment: {
+    read: (k, p) => k.apps.readNamespacedDeployment(p),
+    patch: (k, p) => k.apps.patchNamespacedDeployment(p, mergePatch),
+    scale: (k, p) => k.apps.patchNamespacedDeploymentScale(p, mergePatch),
+  },
+  ReplicaSet: {
+    read: (k, p) => k.apps.readNamespacedReplicaSet(p),
+    patch: (k, p) => k.apps.patchNamespacedReplicaSet(p, mergePatch),
+    scale: (k, p) => k.apps.patchNamespacedReplicaSetScale(p, mergePatch),
+  },
+  StatefulSet: {
+    read: (k, p) => k.apps.readNamespacedStatefulSet(p),
+    patch: (k, p) => k.apps.patchNamespacedStatefulSet(p, mergePatch),
+    scale: (k, p) => k.apps.patchNamespacedStatefulSetScale(p, mergePatch),
+  },
+  DaemonSet: {
+    read: (k, p) => k.apps.readNamespacedDaemonSet(p),
+    patch: (k, p) => k.apps.patchNamespacedDaemonSet(p, mergePatch),
+  },
+  Job: {
+    read: (k, p) => k.batch.readNamespacedJob(p),
+    patch: (k, p) => k.batch.patchNamespacedJob(p, mergePatch),
+  },
+  CronJob: {
+    read: (k, p) => k.batch.readNamespacedCronJob(p),
+    patch: (k, p) => k.batch.patchNamespacedCronJob(p, mergePatch),
+  },
+};
+
+function apiFor(kind: string): KindApi {
+  const api = KINDS[kind];
+  if (!api) throw new Error(`unsupported workload kind ${kind}`);
+  return api;
+}
 
 /** Reads a workload of a supported kind; null when it is gone. */
 export function readWorkload(kube: KubeClients, w: Ref): Promise<WorkloadObject | null> {
-  const p = { namespace: w.namespace, name: w.name };
-  const op = `read ${describeWorkload(w)}`;
-  switch (w.kind) {
-    case 'Deployment':
-      return readOrNull(op, () => kube.apps.readNamespacedDeployment(p));
-    case 'ReplicaSet':
-      return readOrNull(op, () => kube.apps.readNamespacedReplicaSet(p));
-    case 'StatefulSet':
-      return readOrNull(op, () => kube.apps.readNamespacedStatefulSet(p));
-    case 'DaemonSet':
-      return readOrNull(op, () => kube.apps.readNamespacedDaemonSet(p));
-    case 'Job':
-      return readOrNull(op, () => kube.batch.readNamespacedJob(p));
-    case 'CronJob':
-      return readOrNull(op, () => kube.batch.readNamespacedCronJob(p));
-    default:
-      throw new Error(`unsupported workload kind ${w.kind}`);
-  }
+  const api = apiFor(w.kind);
+  return readOrNull(`read ${describeWorkload(w)}`, () => api.read(kube, { namespace: w.namespace, name: w.name }));
 }
 
 /** JSON merge patch of the workload object itself (annotations, suspend flag, node selector). */
 export async function patchWorkload(kube: KubeClients, w: Ref, body: object): Promise<void> {
-  const p = { namespace: w.namespace, name: w.name, body };
-  const op = `patch ${describeWorkload(w)}`;
-  switch (w.kind) {
-    case 'Deployment':
-      await kubeCall(op, () => kube.apps.patchNamespacedDeployment(p, mergePatch));
-      return;
-    case 'ReplicaSet':
-      await kubeCall(op, () => kube.apps.patchNamespacedReplicaSet(p, mergePatch));
-      return;
-    case 'StatefulSet':
-      await kubeCall(op, () => kube.apps.patchNamespacedStatefulSet(p, mergePatch));
-      return;
-    case 'DaemonSet':
-      await kubeCall(op, () => kube.apps.patchNamespacedDaemonSet(p, mergePatch));
-      return;
-    case 'Job':
-      await kubeCall(op, () => kube.batch.patchNamespacedJob(p, mergePatch));
-      return;
-    case 'CronJob':
-      await kubeCall(op, () => kube.batch.patchNamespacedCronJob(p, mergePatch));
-      return;
-    default:
-      throw new Error(`unsupported workload kind ${w.kind}`);
-  }
+  const api = apiFor(w.kind);
+  await kubeCall(`patch ${describeWorkload(w)}`, () => api.patch(kube, { namespace: w.namespace, name: w.name, body }));
 }
 
 /** Sets replicas through the scale subresource, as `kubectl scale` does. */
 export async function scaleWorkload(kube: KubeClients, w: Ref, replicas: number): Promise<void> {
-  const p = { namespace: w.namespace, name: w.name, body: { spec: { replicas } } };
-  const op = `scale ${describeWorkload(w)} to ${replicas}`;
-  switch (w.kind) {
-    case 'Deployment':
-      await kubeCall(op, () => kube.apps.patchNamespacedDeploymentScale(p, mergePatch));
-      return;
-    case 'ReplicaSet':
-      await kubeCall(op, () => kube.apps.patchNamespacedReplicaSetScale(p, mergePatch));
-      return;
-    case 'StatefulSet':
-      await kubeCall(op, () => kube.apps.patchNamespacedStatefulSetScale(p, mergePatch));
-      return;
-    default:
-      throw new Error(`${w.kind} has no scale subresource`);
-  }
+  const scale = apiFor(w.kind).scale;
+  if (!scale) throw new Error(`${w.kind} has no scale subresource`);
+  await kubeCall(`scale ${describeWorkload(w)} to ${replicas}`, () =>
+    scale(kube, { namespace: w.namespace, name: w.name, body: { spec: { replicas } } }),
+  );
 }
 
 /** Jobs a CronJob started that have not finished: suspending the CronJob alone leaves them running. */
