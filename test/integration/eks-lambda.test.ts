@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { respondToAlert } from '../../client/incidents.js';
 import { configSchema } from '../../worker/config.js';
+import { SWEEPER_SCHEDULE_ID } from '../../worker/schedules.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -31,7 +32,7 @@ let kube: TestKube;
 
 beforeAll(async () => {
   const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
-  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip } });
+  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] } });
   kube = testKube();
 });
 afterAll(async () => r?.close());
@@ -225,6 +226,12 @@ describe('EKS Lambda executor', () => {
     ]);
     await noLeaks(handle.workflowId);
     expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: decoy }))).Role?.RoleName).toBe(decoy);
+
+    // The worker put the sweeper on a Schedule when it started.
+    const schedule = await r.client.schedule.getHandle(SWEEPER_SCHEDULE_ID).describe();
+    expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'orphanSweeper', args: [{ regions: [aws.region] }] });
+    expect(schedule.spec.intervals?.map((i) => i.every)).toEqual([15 * 60_000]);
+    expect(schedule.policies.overlap).toBe('SKIP');
     await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: decoy }));
   });
 });

@@ -22,7 +22,7 @@ export interface Responder {
   close(): Promise<void>;
 }
 
-export async function startResponder(options: { executor?: 'direct' | 'eks-lambda'; eks?: { endpoint: string; lambdaZip: string } } = {}): Promise<Responder> {
+export async function startResponder(options: { executor?: 'direct' | 'eks-lambda'; eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[] } } = {}): Promise<Responder> {
   const config = configSchema.parse({
     temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}` },
     direct: { kubeconfig: inject('kubeconfigPath') },
