@@ -34,6 +34,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 async function main(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-'));
   const stack = await startStack({ stateDir, headless: true, aws: true, log: () => {} });
