@@ -288,32 +288,41 @@ afterAll(async () => {
 });
 
 describe('worker killed at every step', () => {
-  it.each([
-    'describeTargetCluster',
-    'createFunctionRole',
-    'createFunctionSecurityGroup',
-    'createFunctionAccessEntry',
-    'createRemediationFunction',
-    'invokeRemediationFunction',
-    'deleteRemediationFunction',
-    'deleteFunctionAccessEntry',
-    'deleteFunctionSecurityGroup',
-    'deleteFunctionRole',
-  ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step) => {
+  /**
+   * Each step is held in place by a retryable fault on the AWS call it makes (narrowed to this incident's
+   * resources where the call names them), so the kill lands while the step is running, not before or after.
+   */
+  it.each<[string, string, string, 'base' | 'cluster' | 'any']>([
+    ['describeTargetCluster', 'eks', 'DescribeCluster', 'cluster'],
+    ['createFunctionRole', 'iam', 'CreateRole', 'base'],
+    ['createFunctionSecurityGroup', 'ec2', 'CreateSecurityGroup', 'base'],
+    ['createFunctionAccessEntry', 'eks', 'CreateAccessEntry', 'base'],
+    ['createRemediationFunction', 'lambda', 'CreateFunction', 'base'],
+    ['invokeRemediationFunction', 'lambda', 'Invoke', 'base'],
+    ['deleteRemediationFunction', 'lambda', 'DeleteFunction', 'base'],
+    ['deleteFunctionAccessEntry', 'eks', 'DeleteAccessEntry', 'base'],
+    // Its request names only group IDs; no other test runs while this file's crash tests do.
+    ['deleteFunctionSecurityGroup', 'ec2', 'DeleteSecurityGroup', 'any'],
+    ['deleteFunctionRole', 'iam', 'ListAttachedRolePolicies', 'base'],
+  ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step, service, action, scope) => {
     const ns = await createNamespace(kube, 'crash');
     const w = await createWorkload(kube, ns, 'Pod');
+    const alert = alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
+    const base = resourceNames(incidentWorkflowId(alert), 1).base;
+    const hold = await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 0, ...(scope === 'any' ? {} : { match: scope === 'base' ? base : `/clusters/${aws.clusters.local}` }) });
     worker = await startWorker();
     const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, executor: 'eks-lambda' });
-    const started = await respondToAlert(crashClient, config, alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
+    const started = await respondToAlert(crashClient, config, alert);
     const handle = crashClient.workflow.getHandle(started.workflowId);
-    let seen = false;
-    for (let i = 0; i < 600 && !seen; i++) {
+    let held = false;
+    for (let i = 0; i < 600 && !held; i++) {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      seen = pending.some((a) => a.activityType?.name === step);
-      if (!seen) await new Promise((res) => setTimeout(res, 25));
+      held = pending.some((a) => a.activityType?.name === step && (a.attempt ?? 0) >= 2);
+      if (!held) await new Promise((res) => setTimeout(res, 100));
     }
-    expect(seen).toBe(true);
+    expect(held).toBe(true);
     await kill(worker);
+    await aws.faults.remove(hold);
     worker = await startWorker();
     const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
     expect(result.outcome).toBe('pod-terminated');
