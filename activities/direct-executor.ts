@@ -1,5 +1,5 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
-import { KubeError, kubeClients, kubeConfigFromFile, type KubeClients } from '../remediation/kube.js';
+import { KubeError, kubeClients, kubeConfigFromFile, PERMANENT_KUBE_STATUSES, type KubeClients } from '../remediation/kube.js';
 import type { CoreRequest, CoreResponse } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
 
@@ -9,9 +9,6 @@ export interface DirectExecutorConfig {
   /** Alert cluster name -> kubeconfig context. Without it every alert uses the current context. */
   contexts?: Record<string, string>;
 }
-
-/** Client errors that a retry cannot fix; everything else (5xx, 409 races, network) is retried. */
-const PERMANENT_STATUSES = new Set([400, 401, 403, 405, 422]);
 
 /** Runs remediation-core operations in-process against a cluster the worker can reach. */
 export function createDirectExecutor(config: DirectExecutorConfig, load = kubeConfigFromFile) {
@@ -40,7 +37,7 @@ export function createDirectExecutor(config: DirectExecutorConfig, load = kubeCo
         log.info('remediation operation', { cluster, op: request.op, response: summarize(response) });
         return response;
       } catch (err) {
-        if (err instanceof KubeError && PERMANENT_STATUSES.has(err.failure.status)) {
+        if (err instanceof KubeError && PERMANENT_KUBE_STATUSES.has(err.failure.status)) {
           throw ApplicationFailure.nonRetryable(err.message, `Kube${err.failure.status}`, err.failure);
         }
         throw err;

@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { PodAlert } from '../domain/alert.js';
 import type { Config } from '../worker/config.js';
 import { incidentWorkflowId } from '../workflows/ids.js';
@@ -38,4 +38,3 @@ export function workflowUiUrl(config: Config, workflowId: string): string {
   return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export { WorkflowNotFoundError };

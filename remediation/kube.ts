@@ -49,6 +49,9 @@ export function kubeFailure(err: unknown): KubeFailure {
   return { status: 0, reason: 'NetworkError', message: err instanceof Error ? err.message : String(err) };
 }
 
+/** Kubernetes refusals no retry can fix (bad request, no credentials, forbidden, invalid); others (5xx, 409, 429, network) may pass. */
+export const PERMANENT_KUBE_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 405, 422]);
+
 export function isNotFound(err: unknown): boolean {
   return kubeFailure(err).status === 404;
 }

@@ -9,6 +9,7 @@ import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
 import { readFileSync } from 'node:fs';
 import { incidentTags } from '../../domain/aws-resources.js';
 import type { RemediationEvent, RemediationResult } from '../../lambda/handler.js';
+import { PERMANENT_KUBE_STATUSES } from '../../remediation/kube.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 
 /** A VPC cold start plus a few API calls: the reference playbook's 3 s default timed out. */
@@ -66,8 +67,6 @@ export async function deleteFunction(aws: AwsClients, name: string): Promise<{ d
   await ignoring(['ResourceNotFoundException'], () => aws.logs.send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` })));
   return { deleted: out !== undefined };
 }
-
-const PERMANENT_KUBE_STATUSES = new Set([400, 401, 403, 405, 422]);
 
 /** Invokes the function; a function error or a Kubernetes refusal fails this step with its message. */
 export async function invokeFunction(aws: AwsClients, name: string, event: RemediationEvent): Promise<unknown> {
