@@ -34,7 +34,7 @@ export async function benchEks(
     const name = `eks-${i}`;
     const pod = await core.createNamespacedPod({ namespace, body: { metadata: { name }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } });
     const alert: PodAlert = {
-      source: 'generic', alertId: `${name}-a`, category: 'cryptomining', severity: 'high', detectedAt: new Date().toISOString(),
+      source: 'generic', alertId: `${name}-a`, category: 'crypto-mining', severity: 'high', detectedAt: new Date().toISOString(),
       cluster: { name: aws.clusters.local, region: aws.region }, namespace, podName: name, podUid: pod.metadata!.uid!,
     };
     await faults.resetCalls();

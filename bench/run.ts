@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     return pod.metadata!.uid!;
   }
   const alert = (name: string, uid: string): PodAlert => ({
-    source: 'generic', alertId: `${name}-a`, category: 'cryptomining', severity: 'high', detectedAt: new Date().toISOString(),
+    source: 'generic', alertId: `${name}-a`, category: 'crypto-mining', severity: 'high', detectedAt: new Date().toISOString(),
     cluster: { name: 'local' }, namespace, podName: name, podUid: uid,
   });
 

@@ -150,7 +150,7 @@ export function alertFor(namespace: string, w: Workload, over: Partial<PodAlert>
   return {
     source: 'falco',
     alertId: `test-${Date.now()}-${seq}`,
-    category: 'cryptomining',
+    category: 'crypto-mining',
     severity: 'high',
     detectedAt: new Date().toISOString(),
     cluster: { name: 'local' },

@@ -2,14 +2,21 @@ import { z } from 'zod';
 import { parseWith } from './validation-errors.js';
 
 // Kubernetes naming rules, so a malformed alert is refused before any API call.
-const dnsLabel = z
+export const dnsLabel = z
   .string()
   .max(63)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase alphanumerics and "-")');
-const dnsSubdomain = z
+export const dnsSubdomain = z
   .string()
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain');
+
+export const clusterNameSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[0-9A-Za-z][A-Za-z0-9_-]*$/, 'must be a cluster name (letters, digits, "-" and "_")');
+export const regionSchema = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1');
 
 /** Container IDs arrive as `containerd://<64 hex>`, bare 64 hex, or Falco's 12-hex short form. */
 export const containerIdSchema = z
@@ -27,15 +34,8 @@ export const podAlertSchema = z
     severity: z.enum(SEVERITIES),
     detectedAt: z.iso.datetime({ offset: true }),
     cluster: z.strictObject({
-      name: z
-        .string()
-        .min(1)
-        .max(100)
-        .regex(/^[0-9A-Za-z][A-Za-z0-9_-]*$/, 'must be a cluster name (letters, digits, "-" and "_")'),
-      region: z
-        .string()
-        .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')
-        .optional(),
+      name: clusterNameSchema,
+      region: regionSchema.optional(),
     }),
     namespace: dnsLabel,
     podName: dnsSubdomain,

@@ -2,10 +2,46 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
+import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
 
 /** Written by `npm run build`. */
 const DEFAULT_LAMBDA_ZIP = fileURLToPath(new URL('../dist/lambda/remediation.zip', import.meta.url)).replace(/dist\/dist\//, 'dist/');
+
+/** Credentials and limits for one alert endpoint. A source with neither credential is disabled. */
+const sourceSchema = z
+  .strictObject({
+    /** Accepted as `Authorization: Bearer <token>`. */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
+    hmacSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Token bucket per source, counted in alerts (a batch of 10 takes 10). */
+    ratePerSecond: z.coerce.number().positive().default(200),
+    burst: z.coerce.number().int().positive().default(1000),
+  })
+  .default({ ratePerSecond: 200, burst: 1000 });
+
+export const FORWARDER_SOURCES = ['xdr', 'falco', 'guardduty', 'normalized'] as const;
+export type ForwarderSource = (typeof FORWARDER_SOURCES)[number];
+
+function forwarderSchema() {
+  return z.strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Larger bodies get 413 before they are parsed. */
+    bodyLimitBytes: z.coerce.number().int().min(1024).default(256 * 1024),
+    maxBatch: z.coerce.number().int().positive().default(100),
+    /** How long one alert may wait on Temporal before the request answers 503. */
+    temporalTimeoutMs: z.coerce.number().int().positive().default(5000),
+    retryAfterSeconds: z.coerce.number().int().positive().default(5),
+    /** Alert IDs remembered as accepted, so a resend is answered without a Temporal round trip. */
+    dedupCacheSize: z.coerce.number().int().min(0).default(100_000),
+    sources: z
+      .strictObject(Object.fromEntries(FORWARDER_SOURCES.map((s) => [s, sourceSchema])) as Record<ForwarderSource, typeof sourceSchema>)
+      .default(Object.fromEntries(FORWARDER_SOURCES.map((s) => [s, { ratePerSecond: 200, burst: 1000 }])) as never),
+    routes: routesSchema.default(DEFAULT_ROUTES),
+  });
+}
 
 export const configSchema = z.strictObject({
   temporal: z
@@ -35,6 +71,7 @@ export const configSchema = z.strictObject({
     })
     .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
   policy: policySchema.default(policySchema.parse({})),
+  forwarder: forwarderSchema().default(forwarderSchema().parse({})),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -51,12 +88,27 @@ export const ENV_VARS = {
   POD_RESPONDER_AWS_ENDPOINT: 'eks.endpoint',
   POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
+  POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
+  POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',
+  POD_RESPONDER_XDR_TOKEN: 'forwarder.sources.xdr.token',
+  POD_RESPONDER_XDR_HMAC_SECRET: 'forwarder.sources.xdr.hmacSecret',
+  POD_RESPONDER_FALCO_TOKEN: 'forwarder.sources.falco.token',
+  POD_RESPONDER_FALCO_HMAC_SECRET: 'forwarder.sources.falco.hmacSecret',
+  POD_RESPONDER_GUARDDUTY_TOKEN: 'forwarder.sources.guardduty.token',
+  POD_RESPONDER_GUARDDUTY_HMAC_SECRET: 'forwarder.sources.guardduty.hmacSecret',
+  POD_RESPONDER_NORMALIZED_TOKEN: 'forwarder.sources.normalized.token',
+  POD_RESPONDER_NORMALIZED_HMAC_SECRET: 'forwarder.sources.normalized.hmacSecret',
 } as const;
 
 /** JSON-valued variable holding policy fields, merged over the file's policy. */
 export const POLICY_ENV = 'POD_RESPONDER_POLICY';
+/** JSON array of routing rules, replacing the file's `forwarder.routes`. */
+export const ROUTES_ENV = 'POD_RESPONDER_ROUTES';
 /** Path of the optional JSON config file. */
 export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
+
+/** Every environment variable the configuration reads. */
+export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, CONFIG_FILE_ENV];
 
 /**
  * Loads config from an optional JSON file, then the environment on top, and validates the whole.
@@ -71,21 +123,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
     setPath(raw, path, name === 'KUBECONFIG' ? value.split(':')[0] : value);
   }
   const policyEnv = env[POLICY_ENV];
-  if (policyEnv) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(policyEnv);
-    } catch (err) {
-      throw new InputError('configuration', [`${POLICY_ENV}: not JSON (${(err as Error).message})`]);
-    }
-    raw.policy = { ...((raw.policy as object) ?? {}), ...(parsed as object) };
-  }
+  if (policyEnv) raw.policy = { ...((raw.policy as object) ?? {}), ...(jsonEnv(POLICY_ENV, policyEnv) as object) };
+  const routesEnv = env[ROUTES_ENV];
+  if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const source = file ? `${file} and environment` : 'environment';
     throw new InputError(`configuration (${source})`, formatIssues(result.error.issues));
   }
   return result.data;
+}
+
+function jsonEnv(name: string, value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new InputError('configuration', [`${name}: not JSON (${(err as Error).message})`]);
+  }
 }
 
 function readJsonFile(file: string): Record<string, unknown> {

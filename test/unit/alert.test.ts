@@ -5,7 +5,7 @@ import { InputError } from '../../domain/validation-errors.js';
 const valid = {
   source: 'falco',
   alertId: 'f-1',
-  category: 'cryptomining',
+  category: 'crypto-mining',
   severity: 'critical',
   detectedAt: '2026-11-27T10:00:00.123456789Z',
   cluster: { name: 'prod-eu', region: 'eu-west-1' },

@@ -7,7 +7,7 @@ import type { PodFacts } from '../../domain/workload.js';
 const now = Date.parse('2026-11-27T12:00:00Z');
 const full = 'a'.repeat(12) + 'b'.repeat(52);
 const alert: PodAlert = {
-  source: 'falco', alertId: 'x', category: 'cryptomining', severity: 'high',
+  source: 'falco', alertId: 'x', category: 'crypto-mining', severity: 'high',
   detectedAt: '2026-11-27T11:59:00Z', cluster: { name: 'c' }, namespace: 'shop', podName: 'p',
   podUid: '0f8fad5b-d9cb-469f-a165-70867728950e', container: { id: 'a'.repeat(12), name: 'app' },
 };

@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     ['file missing', () => loadConfig({}, path.join(dir, 'none.json')), `${path.join(dir, 'none.json')}: cannot read (ENOENT)`],
     ['bad executor', () => loadConfig({ POD_RESPONDER_EXECUTOR: 'ssh' }), 'executor: Invalid option: expected one of "direct"|"eks-lambda"'],
     ['policy env not JSON', () => loadConfig({ POD_RESPONDER_POLICY: 'x' }), 'POD_RESPONDER_POLICY: not JSON'],
-    ['bad label selector', () => loadConfig({ POD_RESPONDER_POLICY: '{"protectedLabels":["a b"]}' }), 'policy.protectedLabels.0: must be "key" or "key=value"'],
+    ['bad label selector', () => loadConfig({ POD_RESPONDER_POLICY: '{"protectedLabels":["a b"]}' }), 'policy.protectedLabels[0]: must be "key" or "key=value"'],
   ])('%s -> exact error', (_n, load, message) => {
     expect(errorsOf(load).some((e) => e.startsWith(message))).toBe(true);
   });

@@ -7,7 +7,7 @@ import type { OwnerRef } from '../../domain/workload.js';
 const alert: PodAlert = {
   source: 'falco',
   alertId: 'a1',
-  category: 'cryptomining',
+  category: 'crypto-mining',
   severity: 'high',
   detectedAt: '2026-11-27T10:00:00Z',
   cluster: { name: 'prod' },
