@@ -25,6 +25,14 @@ program
   });
 
 program
+  .command('forwarder')
+  .description('serve the HTTP alert endpoints (XDR, Falco, GuardDuty, normalized) that start incidents')
+  .action(async () => {
+    const { runForwarderFromEnv } = await import('./forwarder/main.js');
+    await runForwarderFromEnv();
+  });
+
+program
   .command('respond')
   .argument('<alert.json>', 'a normalized PodAlert as JSON ("-" reads standard input)')
   .option('--wait', 'wait for the incident to close and print its result')

@@ -1,0 +1,27 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one forwarder, on a registry of its own (tests run several in a process). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pod_responder_forwarder_' });
+  const counter = (name: string, help: string, labelNames: string[] = ['source']) =>
+    new Counter({ name: `pod_responder_forwarder_${name}`, help, labelNames, registers: [registry] });
+  return {
+    registry,
+    received: counter('alerts_received_total', 'Alerts in authenticated, well-formed requests'),
+    accepted: counter('alerts_accepted_total', 'Alerts Temporal accepted (incident started or signalled)'),
+    ignored: counter('alerts_ignored_total', 'Alerts acknowledged without a response (routing, or not about a pod)'),
+    deduplicated: counter('alerts_deduplicated_total', 'Alerts already accepted earlier, answered without a new signal'),
+    failed: counter('alerts_failed_total', 'Alerts Temporal did not accept (answered 503)'),
+    rejected: counter('requests_rejected_total', 'Requests refused with a 4xx, by status', ['source', 'status']),
+    latency: new Histogram({
+      name: 'pod_responder_forwarder_request_duration_seconds',
+      help: 'Time from request to answer',
+      labelNames: ['source', 'status'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

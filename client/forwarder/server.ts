@@ -1,0 +1,222 @@
+/**
+ * The alert forwarder: vendor alerts in over HTTP, incidents out through Temporal. An alert is
+ * answered 202 only after Temporal accepted it; anything else is an exact 4xx (the sender's
+ * problem, nothing started) or a 503 with Retry-After (ours, safe to resend: accepted alerts
+ * deduplicate).
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import sjson from 'secure-json-parse';
+import type { PodAlert } from '../../domain/alert.js';
+import { route } from '../../domain/routing.js';
+import { normalizeBody, type Normalized, type SourceName } from '../../domain/sources/index.js';
+import { InputError } from '../../domain/validation-errors.js';
+import type { Config } from '../../worker/config.js';
+import { incidentWorkflowId } from '../../workflows/ids.js';
+import { workflowUiUrl, type StartedIncident } from '../incidents.js';
+import { AcceptedAlerts } from './accepted-alerts.js';
+import { authenticate, isEnabled } from './auth.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
+
+/** What the forwarder needs from Temporal (TemporalGateway in production). */
+export interface AlertSink {
+  submit(alert: PodAlert): Promise<StartedIncident>;
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface ForwarderOptions {
+  config: Config;
+  sink: AlertSink;
+  /** Where JSON log lines go (default stdout). */
+  logStream?: { write(line: string): void };
+}
+
+export interface Forwarder {
+  app: FastifyInstance;
+  metrics: Metrics;
+  /** Starts listening on the configured host and port; returns the base URL. */
+  listen(): Promise<string>;
+  /** Stops taking requests, finishes those in flight, then closes the Temporal connection. */
+  close(): Promise<void>;
+}
+
+export type AlertOutcome =
+  | { alertId: string; outcome: 'accepted' | 'duplicate'; workflowId: string; runId: string; ui: string; route: string }
+  | { alertId: string; outcome: 'ignored'; reason: string; route?: string }
+  | { alertId: string; outcome: 'failed'; workflowId: string; error: string };
+
+const ENDPOINTS: Record<string, SourceName> = {
+  '/v1/alerts': 'normalized',
+  '/v1/alerts/xdr': 'xdr',
+  '/v1/alerts/falco': 'falco',
+  '/v1/alerts/guardduty': 'guardduty',
+};
+
+/** Attacker-chosen strings are JSON-escaped by the logger; this keeps them short as well. */
+const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, max)}…` : s);
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly details?: string[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function createForwarder({ config, sink, logStream }: ForwarderOptions): Forwarder {
+  const cfg = config.forwarder;
+  const metrics = createMetrics();
+  const buckets = Object.fromEntries(
+    Object.entries(cfg.sources).map(([s, c]) => [s, new TokenBucket(c.ratePerSecond, c.burst)]),
+  ) as Record<SourceName, TokenBucket>;
+  const accepted = new AcceptedAlerts<StartedIncident>(cfg.dedupCacheSize);
+
+  const app = Fastify({
+    // Same line shape as the worker's logs: {time, level, msg, ...fields}.
+    logger: {
+      level: config.logLevel.toLowerCase(),
+      base: { service: 'forwarder' },
+      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      formatters: { level: (label) => ({ level: label.toUpperCase() }) },
+      ...(logStream ? { stream: logStream } : {}),
+    },
+    // One line per request, written in onResponse with the outcome, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: cfg.bodyLimitBytes,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Bodies stay raw bytes until the sender is authenticated: the HMAC covers the exact bytes, and
+  // an unauthenticated sender gets no JSON parser (nor its error messages) to probe.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (err instanceof HttpError) {
+      for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+      return reply.code(status).send({ error: err.message, ...(err.details ? { details: err.details } : {}) });
+    }
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ error: 'internal error' });
+    }
+    // Fastify's own 4xx (body too large, unsupported media type, bad content length): its message, no stack.
+    return reply.code(status).send({ error: err.message });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
+
+  app.addHook('onResponse', async (req, reply) => {
+    const source = ENDPOINTS[req.routeOptions.url ?? ''];
+    const status = reply.statusCode;
+    if (source) {
+      metrics.latency.observe({ source, status: String(status) }, reply.elapsedTime / 1000);
+      if (status >= 400 && status < 500) metrics.rejected.inc({ source, status: String(status) });
+    }
+    const line = { method: req.method, url: clip(req.url), status, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (status >= 500) req.log.warn(line, 'request');
+    else req.log.info(line, 'request');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    if (await sink.ready()) return { status: 'ready' };
+    return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ status: 'not ready', reason: `Temporal at ${config.temporal.address} is unreachable` });
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+
+  for (const [url, source] of Object.entries(ENDPOINTS)) {
+    app.post(url, (req, reply) => handleAlerts(source, req, reply));
+  }
+
+  async function handleAlerts(source: SourceName, req: FastifyRequest, reply: FastifyReply) {
+    const creds = cfg.sources[source];
+    if (!isEnabled(creds)) throw new HttpError(404, `source "${source}" is not enabled on this forwarder`);
+    const raw = req.body;
+    if (!Buffer.isBuffer(raw)) throw new HttpError(415, 'body must be JSON with Content-Type: application/json');
+    if (!authenticate(creds, req.headers, raw)) {
+      throw new HttpError(401, 'missing or invalid credentials', undefined, { 'www-authenticate': 'Bearer realm="pod-responder"' });
+    }
+    let body: unknown;
+    try {
+      body = sjson.parse(raw, undefined, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      throw new HttpError(400, 'invalid JSON', [`(root): ${(err as Error).message}`]);
+    }
+    const wait = buckets[source].take(Array.isArray(body) ? Math.max(1, body.length) : 1);
+    if (wait) throw new HttpError(429, `rate limit for source "${source}" exceeded`, undefined, { 'retry-after': String(wait) });
+    let items: Normalized[];
+    try {
+      items = normalizeBody(source, body, req.query as Record<string, unknown>, cfg.maxBatch);
+    } catch (err) {
+      if (err instanceof InputError) throw new HttpError(400, `invalid ${err.what}`, err.errors);
+      throw err;
+    }
+    metrics.received.inc({ source }, items.length);
+    const results = await Promise.all(items.map((item) => deliver(source, item, req)));
+    const count = (o: AlertOutcome['outcome']) => results.filter((r) => r.outcome === o).length;
+    const summary = { accepted: count('accepted'), duplicates: count('duplicate'), ignored: count('ignored'), failed: count('failed'), results };
+    if (summary.failed) {
+      return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ error: 'Temporal did not accept every alert; resend the request (accepted alerts are deduplicated)', ...summary });
+    }
+    return reply.code(summary.ignored === results.length ? 200 : 202).send(summary);
+  }
+
+  async function deliver(source: SourceName, item: Normalized, req: FastifyRequest): Promise<AlertOutcome> {
+    const log = { source, alertId: clip(item.kind === 'alert' ? item.alert.alertId : item.alertId), type: clip(item.type) };
+    if (item.kind === 'not-actionable') {
+      metrics.ignored.inc({ source });
+      req.log.info({ ...log, outcome: 'ignored', reason: item.reason }, 'alert');
+      return { alertId: item.alertId, outcome: 'ignored', reason: item.reason };
+    }
+    const { alert } = item;
+    const decision = route(item, cfg.routes);
+    if (decision.action === 'ignore') {
+      metrics.ignored.inc({ source });
+      req.log.info({ ...log, outcome: 'ignored', reason: decision.reason }, 'alert');
+      return { alertId: alert.alertId, outcome: 'ignored', reason: decision.reason, ...(decision.route ? { route: decision.route } : {}) };
+    }
+    const workflowId = incidentWorkflowId(alert);
+    const key = `${workflowId}\u0000${alert.alertId}`;
+    const known = accepted.get(key);
+    try {
+      const { value, shared } = known ? { value: known, shared: true } : await accepted.once(key, () => sink.submit(alert));
+      (shared ? metrics.deduplicated : metrics.accepted).inc({ source });
+      const outcome = shared ? 'duplicate' : 'accepted';
+      req.log.info({ ...log, outcome, workflowId: clip(workflowId, 400), route: decision.route }, 'alert');
+      return { alertId: alert.alertId, outcome, workflowId, runId: value.runId, ui: workflowUiUrl(config, workflowId), route: decision.route };
+    } catch (err) {
+      metrics.failed.inc({ source });
+      const reason = temporalFailure(err);
+      req.log.warn({ ...log, outcome: 'failed', workflowId: clip(workflowId, 400), reason }, 'alert');
+      return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `Temporal did not accept the alert: ${reason}` };
+    }
+  }
+
+  return {
+    app,
+    metrics,
+    async listen() {
+      return app.listen({ host: cfg.host, port: cfg.port });
+    },
+    async close() {
+      await app.close();
+      await sink.close();
+    },
+  };
+}
+
+/** The gRPC status behind a client error, in words an operator can act on. */
+function temporalFailure(err: unknown): string {
+  const e = err as Error & { cause?: { code?: number; details?: string } };
+  const code = e.cause?.code;
+  if (code === 14) return 'Temporal is unreachable';
+  if (code === 4 || /deadline/i.test(e.message)) return 'Temporal did not answer in time';
+  return clip(e.cause?.details ?? e.message, 300);
+}
