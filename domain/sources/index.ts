@@ -41,7 +41,7 @@ export function normalizeBody(source: SourceName, body: unknown, query: Record<s
   let q: Record<string, unknown> = {};
   if (source === 'falco') {
     const r = falcoQuerySchema.safeParse(query);
-    if (!r.success) throw new InputError('request', r.error.issues.map((i) => `query.${formatPath(i.path)}: ${i.message}`));
+    if (!r.success) throw new InputError('request', r.error.issues.map((i) => `${i.path.length ? `query.${formatPath(i.path)}` : 'query'}: ${i.message}`));
     q = r.data;
   } else if (Object.keys(query).length) {
     throw new InputError('request', [`query: this endpoint takes no query parameters (got ${Object.keys(query).map((k) => JSON.stringify(k)).join(', ')})`]);

@@ -34,7 +34,7 @@ const runtimeInfo = z.looseObject({
 });
 
 export const xdrSchema = z.looseObject({
-  alert_id: z.union([z.string().min(1).max(128), z.number().int().nonnegative()]).transform(String),
+  alert_id: z.union([z.string().min(1).max(128), z.number().int().nonnegative()], { error: 'must be a string or a non-negative integer' }).transform(String),
   name: z.string().min(1).max(512),
   category: optionalText(256),
   module_id: optionalText(256),
