@@ -181,7 +181,7 @@ async function waitFor(proc: Proc, what: string, timeoutMs: number, probe: () =>
 // Helpers
 
 /** Holds all listeners open until every port is picked so one call never returns duplicates. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => {
       const srv = createServer();

@@ -124,6 +124,12 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     else req.log.info(line, 'request');
   });
 
+  // Answers finished while draining close their connection, so keep-alive sockets cannot hold shutdown open.
+  let closing = false;
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (await sink.ready()) return { status: 'ready' };
@@ -206,6 +212,7 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
       return app.listen({ host: cfg.host, port: cfg.port });
     },
     async close() {
+      closing = true;
       await app.close();
       await sink.close();
     },
