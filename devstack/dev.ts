@@ -2,8 +2,12 @@
  * `npm start`: the local stack, a worker on it, and a demo miner pod to respond to.
  * Uses TEMPORAL_ADDRESS / KUBECONFIG / POD_RESPONDER_CONFIG when given, the local stack otherwise.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { createForwarder } from '../client/forwarder/server.js';
+import { TemporalGateway } from '../client/forwarder/temporal-gateway.js';
+import { CRYPTO_MINING } from '../domain/routing.js';
 import { loadConfig } from '../worker/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
@@ -16,11 +20,16 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS || stack.temporalAddress,
     KUBECONFIG: process.env.KUBECONFIG || stack.kubeconfigPath,
     ...(stack.temporalUiUrl ? { TEMPORAL_UI_URL: process.env.TEMPORAL_UI_URL || stack.temporalUiUrl } : {}),
+    // The forwarder needs a credential per source; a fresh dev token unless one is given.
+    POD_RESPONDER_FALCO_TOKEN: process.env.POD_RESPONDER_FALCO_TOKEN || `dev-${randomBytes(12).toString('hex')}`,
+    POD_RESPONDER_FORWARDER_HOST: process.env.POD_RESPONDER_FORWARDER_HOST || '127.0.0.1',
   };
   const config = loadConfig(env);
   installLogging(config.logLevel);
   const worker = await createWorker(config);
   void worker.run();
+  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config) });
+  const forwarderUrl = await forwarder.listen();
 
   const demo = [];
   if (config.direct.kubeconfig === stack.kubeconfigPath) {
@@ -29,10 +38,30 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     const ns = await createNamespace(kube, 'demo');
     const w = await createWorkload(kube, ns, 'Deployment');
     const file = path.join(stateDir, 'demo-alert.json');
-    writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1' }), null, 2));
+    writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING }), null, 2));
+    // The same detection as Falcosidekick would post it, for the forwarder.
+    const falcoFile = path.join(stateDir, 'demo-falco.json');
+    const pod = w.pod.metadata!;
+    writeFileSync(
+      falcoFile,
+      JSON.stringify(
+        {
+          uuid: 'demo-falco-1',
+          rule: 'Detect crypto miners using the Stratum protocol',
+          priority: 'Critical',
+          time: new Date().toISOString(),
+          tags: ['T1496'],
+          output: 'Possible miner running (demo)',
+          output_fields: { 'k8s.ns.name': ns, 'k8s.pod.name': pod.name, 'k8s.pod.uid': pod.uid, 'container.id': w.pod.containerId.slice(0, 12), 'proc.name': 'xmrig' },
+        },
+        null,
+        2,
+      ),
+    );
     demo.push(
       `  demo: Deployment ${ns}/${w.name} with pod ${w.pod.metadata!.name}; an alert about it is in ${file}`,
-      `  try:  export TEMPORAL_ADDRESS=${env.TEMPORAL_ADDRESS}`,
+      `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${env.POD_RESPONDER_FALCO_TOKEN}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
+      `   or: export TEMPORAL_ADDRESS=${env.TEMPORAL_ADDRESS}`,
       `        npx tsx client/cli.ts respond ${file}`,
       `        npx tsx client/cli.ts status pod-incident:local:${ns}:${w.pod.metadata!.name}`,
       `        npx tsx client/cli.ts escalate pod-incident:local:${ns}:${w.pod.metadata!.name} --by you --reason "confirmed"`,
@@ -41,6 +70,7 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
   console.log(
     [
       `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig})`,
+      `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics)`,
       ...demo,
       '',
     ].join('\n'),
