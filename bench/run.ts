@@ -1,8 +1,11 @@
 /**
  * `npm run bench`: the cost of durability, measured on the local stack in one run.
  *  1. alert -> pod deleted through the workflow, versus a bare DELETE on the same kube-apiserver (p50, p95, ratio);
- *  2. how many concurrent incidents one worker holds, and its memory.
- * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300).
+ *  2. how many concurrent incidents one worker holds, and its memory;
+ *  3. the EKS executor's cost per incident;
+ *  4. an alert storm through the forwarder (bench/storm.ts).
+ * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300), BENCH_STORM_* (see storm.ts).
+ * BENCH_ONLY=storm runs only the storm (the other parts take minutes).
  */
 import { CoreV1Api, Watch } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
@@ -13,6 +16,7 @@ import { respondToAlert } from '../client/incidents.js';
 import { startStack } from '../devstack/stack.js';
 import { buildLambdaZip } from '../lambda/build.js';
 import { benchEks } from './eks.js';
+import { benchStorm, formatStorm, stormFailures, type StormResult } from './storm.js';
 import type { PodAlert } from '../domain/alert.js';
 import { policySchema } from '../domain/policy.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
@@ -33,7 +37,18 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
+/** Prints the storm's table; a failed check fails the bench. */
+function reportStorm(storm: StormResult): void {
+  process.stdout.write(formatStorm(storm));
+  const failures = stormFailures(storm);
+  for (const f of failures) process.stderr.write(`storm FAILED: ${f}\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY;
+  if (only === 'storm') return reportStorm(await benchStorm({ log: progress }));
+  if (only) throw new Error(`BENCH_ONLY=${only}: the only part that runs alone is "storm"`);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-'));
@@ -130,6 +145,9 @@ async function main(): Promise<void> {
   watch.abort();
   await worker.shutdown();
   await running;
+  // After the worker is gone, so the storm's figures are the forwarder's and Temporal's alone.
+  progress(`alert storm through the forwarder`);
+  const storm = await benchStorm({ temporalAddress: stack.temporalAddress, log: progress });
   await connection.close();
   await stack.stop();
   rmSync(stateDir, { recursive: true, force: true });
@@ -164,6 +182,7 @@ async function main(): Promise<void> {
 
 The test front keeps DeleteSecurityGroup in DependencyViolation for 2 s after the function is deleted (real Lambda: minutes).
 `);
+  reportStorm(storm);
 }
 
 main().catch((err) => {

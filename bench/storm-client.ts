@@ -1,0 +1,188 @@
+/**
+ * The alert storm's load generator. bench/storm.ts runs it as a process of its own, so that making
+ * the load costs neither the forwarder's event loop nor the driver's: it posts `alerts` unique
+ * Falcosidekick events over `pods` pods to the forwarder, `concurrency` requests in flight on
+ * keep-alive sockets, and resends about `resendRatio` of the accepted ones (same uuid) to exercise
+ * deduplication.
+ *
+ * Usage: `node --import tsx bench/storm-client.ts '<StormClientOptions as JSON>'`; prints a
+ * StormClientReport as JSON on stdout.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface StormClientOptions {
+  /** The forwarder's Falco endpoint, query string included. */
+  url: string;
+  token: string;
+  alerts: number;
+  pods: number;
+  concurrency: number;
+  resendRatio: number;
+}
+
+export interface Latency {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface StormClientReport {
+  /** HTTP requests, retries included. */
+  sent: number;
+  unique: number;
+  resends: number;
+  /** Unique alerts answered `accepted`. */
+  accepted: number;
+  /** Resends answered `duplicate`. */
+  duplicates: number;
+  /** 503/429 answers that were retried after Retry-After. */
+  retries: number;
+  errors: number;
+  errorSamples: string[];
+  wallSeconds: number;
+  /** First attempt to 2xx answer of each unique alert, retries and their waits included. */
+  latencyMs: Latency;
+  resendLatencyMs: Latency;
+  cpuSeconds: number;
+  acceptedIds: string[];
+}
+
+/** Beyond this, a 503/429 that keeps coming back is an error. */
+const MAX_ATTEMPTS = 10;
+const RULE = 'Detect crypto miners using the Stratum protocol';
+
+export const quantile = (xs: number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const latency = (xs: number[]): Latency => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), max: xs.length ? Math.max(...xs) : NaN });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Job {
+  uuid: string;
+  body: string;
+  resend: boolean;
+}
+
+export async function runStormClient(o: StormClientOptions): Promise<StormClientReport> {
+  const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const url = new URL(o.url);
+  const r: Omit<StormClientReport, 'latencyMs' | 'resendLatencyMs' | 'wallSeconds' | 'cpuSeconds'> = {
+    sent: 0, unique: 0, resends: 0, accepted: 0, duplicates: 0, retries: 0, errors: 0, errorSamples: [], acceptedIds: [],
+  };
+  const latencies: number[] = [];
+  const resendLatencies: number[] = [];
+  const acceptedJobs: Job[] = [];
+  const error = (line: string) => {
+    r.errors++;
+    if (r.errorSamples.length < 5) r.errorSamples.push(line);
+  };
+
+  const post = (body: string) =>
+    new Promise<{ status: number; retryAfter: string | undefined; text: string }>((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${o.token}` },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  const newJob = (i: number): Job => {
+    const uuid = randomUUID();
+    const body = JSON.stringify({
+      uuid,
+      rule: RULE,
+      priority: 'Critical',
+      time: new Date().toISOString(),
+      source: 'syscall',
+      tags: ['T1496'],
+      output: `Outbound connection to a Stratum mining pool (pod miner-${i % o.pods})`,
+      output_fields: { 'k8s.ns.name': 'storm', 'k8s.pod.name': `miner-${i % o.pods}`, 'container.id': randomBytes(6).toString('hex'), 'proc.name': 'xmrig' },
+    });
+    return { uuid, body, resend: false };
+  };
+
+  // Resends keep pace with new alerts (one per 1/resendRatio), drawn from those already accepted.
+  const resendTarget = Math.floor(o.alerts * o.resendRatio);
+  let nextNew = 0;
+  const nextJob = (): Job | undefined => {
+    const due = nextNew >= o.alerts || Math.floor(nextNew * o.resendRatio) > r.resends;
+    if (due && r.resends < resendTarget && acceptedJobs.length > 0) {
+      r.resends++;
+      return { ...acceptedJobs[Math.floor(Math.random() * acceptedJobs.length)]!, resend: true };
+    }
+    if (nextNew < o.alerts) {
+      r.unique++;
+      return newJob(nextNew++);
+    }
+    return undefined;
+  };
+
+  const deliver = async (job: Job) => {
+    const t0 = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      r.sent++;
+      let res;
+      try {
+        res = await post(job.body);
+      } catch (err) {
+        return error(`${job.uuid}: ${(err as Error).message}`);
+      }
+      if ((res.status === 503 || res.status === 429) && attempt < MAX_ATTEMPTS) {
+        r.retries++;
+        await sleep(Number(res.retryAfter ?? 1) * 1000);
+        continue;
+      }
+      if (res.status !== 202) return error(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
+      const outcome = (JSON.parse(res.text) as { results: { outcome: string }[] }).results[0]?.outcome;
+      const ms = performance.now() - t0;
+      if (job.resend) {
+        resendLatencies.push(ms);
+        if (outcome === 'duplicate') r.duplicates++;
+        else error(`resend of ${job.uuid} answered ${outcome}, expected duplicate`);
+      } else if (outcome === 'accepted' || (outcome === 'duplicate' && attempt > 1)) {
+        // A duplicate after a 503 means an earlier attempt reached Temporal after all: accepted.
+        latencies.push(ms);
+        r.accepted++;
+        r.acceptedIds.push(job.uuid);
+        acceptedJobs.push(job);
+      } else {
+        error(`${job.uuid} answered ${outcome}, expected accepted: ${res.text.slice(0, 300)}`);
+      }
+      return;
+    }
+  };
+
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: o.concurrency }, async () => {
+      for (let job = nextJob(); job; job = nextJob()) await deliver(job);
+    }),
+  );
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
+  return { ...r, wallSeconds, latencyMs: latency(latencies), resendLatencyMs: latency(resendLatencies), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  runStormClient(JSON.parse(process.argv[2] ?? '') as StormClientOptions).then(
+    (report) => process.stdout.write(`${JSON.stringify(report)}\n`),
+    (err: unknown) => {
+      process.stderr.write(`storm client failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
