@@ -223,7 +223,7 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
 function temporalFailure(err: unknown): string {
   const e = err as Error & { cause?: { code?: number; details?: string } };
   const code = e.cause?.code;
-  if (code === 14) return 'Temporal is unreachable';
+  if (code === 14 || e.message === 'Temporal is unreachable') return 'Temporal is unreachable';
   if (code === 4 || /deadline/i.test(e.message)) return 'Temporal did not answer in time';
   return clip(e.cause?.details ?? e.message, 300);
 }

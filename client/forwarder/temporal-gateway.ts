@@ -8,6 +8,10 @@ import { respondToAlert, type StartedIncident } from '../incidents.js';
  * so the forwarder starts (and answers 503) while Temporal is down and recovers when it is back.
  */
 export class TemporalGateway {
+  /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
+  private unreachable = false;
+  private probe: Promise<boolean> | null = null;
+
   private constructor(
     private readonly config: Config,
     readonly connection: Connection,
@@ -19,9 +23,24 @@ export class TemporalGateway {
     return new TemporalGateway(config, connection, new Client({ connection, namespace: config.temporal.namespace }));
   }
 
-  /** Resolves only once Temporal has durably accepted the alert; rejects within the configured deadline. */
-  submit(alert: PodAlert): Promise<StartedIncident> {
-    return this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlert(this.client, this.config, alert));
+  /**
+   * Resolves only once Temporal has durably accepted the alert; rejects within the configured deadline.
+   * While Temporal is known to be down, requests share one short health probe instead of each
+   * waiting out the full deadline, so senders get their 503 quickly.
+   */
+  async submit(alert: PodAlert): Promise<StartedIncident> {
+    if (this.unreachable) {
+      this.probe ??= this.ready(1000).finally(() => (this.probe = null));
+      if (!(await this.probe)) throw new Error('Temporal is unreachable');
+      this.unreachable = false;
+    }
+    try {
+      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlert(this.client, this.config, alert));
+    } catch (err) {
+      const code = (err as { cause?: { code?: number } }).cause?.code;
+      if (code === 14 || code === 4) this.unreachable = true; // UNAVAILABLE, DEADLINE_EXCEEDED
+      throw err;
+    }
   }
 
   async ready(timeoutMs = 2000): Promise<boolean> {

@@ -59,6 +59,9 @@ describe('Temporal unavailable', () => {
       expect(refused.headers.get('retry-after')).toBe('3');
       expect(refused.json).toMatchObject({ accepted: 0, failed: 2 });
       expect(refused.json.results[0].error).toMatch(/^Temporal did not accept the alert: Temporal (is unreachable|did not answer in time)$/);
+      // Known down: the next request waits for one short health probe, not the whole deadline.
+      const again = await fwd.post('/v1/alerts/falco?cluster=outage', during[0], bearer(TOKENS.falco));
+      expect({ status: again.status, error: again.json.results[0].error }).toEqual({ status: 503, error: 'Temporal did not accept the alert: Temporal is unreachable' });
       const ready = await fetch(`${fwd.url}/readyz`);
       expect(ready.status).toBe(503);
       expect(await ready.json()).toEqual({ status: 'not ready', reason: `Temporal at ${address} is unreachable` });
@@ -87,7 +90,7 @@ describe('Temporal unavailable', () => {
         await connection.close();
       }
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
-      expect(metrics).toContain('pod_responder_forwarder_alerts_failed_total{source="falco"} 2');
+      expect(metrics).toContain('pod_responder_forwarder_alerts_failed_total{source="falco"} 3');
       expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 3');
     } finally {
       await fwd.close();
