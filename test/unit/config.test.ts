@@ -38,6 +38,15 @@ describe('loadConfig', () => {
     expect(c.policy).toMatchObject({ repeatThreshold: 5, watchSeconds: 0 });
   });
 
+  it('reads forwarder credentials, port and routes from the environment, keeping other sources disabled', () => {
+    const c = loadConfig({ POD_RESPONDER_FORWARDER_PORT: '9090', POD_RESPONDER_GUARDDUTY_HMAC_SECRET: 's'.repeat(16), POD_RESPONDER_ROUTES: '[{"name":"all","action":"respond"}]' });
+    expect(c.forwarder.port).toBe(9090);
+    expect(c.forwarder.sources.guardduty).toEqual({ hmacSecret: 's'.repeat(16), ratePerSecond: 200, burst: 1000 });
+    expect(c.forwarder.sources.falco).toEqual({ ratePerSecond: 200, burst: 1000 });
+    expect(c.forwarder.routes).toEqual([{ name: 'all', action: 'respond' }]);
+    expect(loadConfig({}).forwarder.routes).toEqual([{ name: 'crypto-mining', action: 'respond', category: ['crypto-mining'] }]);
+  });
+
   it.each<[string, () => unknown, string]>([
     ['unknown key in file', () => loadConfig({}, file('u.json', '{"temporl":{}}')), '(root): Unrecognized key: "temporl"'],
     ['file is not JSON', () => loadConfig({}, file('n.json', '{')), `${path.join(dir, 'n.json')}: not a JSON object`],
@@ -45,6 +54,10 @@ describe('loadConfig', () => {
     ['bad executor', () => loadConfig({ POD_RESPONDER_EXECUTOR: 'ssh' }), 'executor: Invalid option: expected one of "direct"|"eks-lambda"'],
     ['policy env not JSON', () => loadConfig({ POD_RESPONDER_POLICY: 'x' }), 'POD_RESPONDER_POLICY: not JSON'],
     ['bad label selector', () => loadConfig({ POD_RESPONDER_POLICY: '{"protectedLabels":["a b"]}' }), 'policy.protectedLabels[0]: must be "key" or "key=value"'],
+    ['short token', () => loadConfig({ POD_RESPONDER_FALCO_TOKEN: 'short' }), 'forwarder.sources.falco.token: must be at least 16 characters'],
+    ['port not a number', () => loadConfig({ POD_RESPONDER_FORWARDER_PORT: 'http' }), 'forwarder.port: Invalid input: expected number, received NaN'],
+    ['routes env not JSON', () => loadConfig({ POD_RESPONDER_ROUTES: '[' }), 'POD_RESPONDER_ROUTES: not JSON'],
+    ['route with an unknown action', () => loadConfig({ POD_RESPONDER_ROUTES: '[{"name":"x","action":"page"}]' }), 'forwarder.routes[0].action: Invalid option: expected one of "respond"|"ignore"'],
   ])('%s -> exact error', (_n, load, message) => {
     expect(errorsOf(load).some((e) => e.startsWith(message))).toBe(true);
   });
