@@ -75,7 +75,7 @@ export function normalizeGuardDuty(event: z.output<typeof guardDutySchema>): Nor
   // A finding is updated in place as it recurs; each new occurrence count is a new alert.
   const alertId = d.service?.count ? `${d.id}#${d.service.count}` : d.id;
   const notActionable = (reason: string): Normalized => ({ kind: 'not-actionable', alertId, type: d.type, reason });
-  if (d.resource.resourceType !== 'EKSCluster') return notActionable(`finding is about a ${d.resource.resourceType}, not an EKS workload`);
+  if (d.resource.resourceType !== 'EKSCluster') return notActionable(`finding is about resource type ${d.resource.resourceType}, not an EKS workload`);
   const cluster = d.resource.eksClusterDetails?.name;
   if (!cluster) return notActionable('finding has no resource.eksClusterDetails.name');
   const w = d.resource.kubernetesDetails?.kubernetesWorkloadDetails;

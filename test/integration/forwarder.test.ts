@@ -134,3 +134,36 @@ describe('duplicates', () => {
     }
   });
 });
+
+describe('alerts that start nothing', () => {
+  let fwd: TestForwarder;
+  beforeAll(async () => {
+    fwd = await startForwarder();
+  });
+  afterAll(() => fwd?.close());
+
+  it.each([
+    ['falco-shell', '/v1/alerts/falco?cluster=prod', TOKENS.falco, 'no routing rule responds to falco "Terminal shell in container" (category runtime-detection, low)'],
+    ['falco-host-event', '/v1/alerts/falco?cluster=prod', TOKENS.falco, 'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)'],
+    ['guardduty-reverse-shell', '/v1/alerts/guardduty', TOKENS.guardduty, 'no routing rule responds to guardduty "Execution:Runtime/ReverseShell" (category runtime-detection, high)'],
+    ['guardduty-ec2-instance', '/v1/alerts/guardduty', TOKENS.guardduty, 'finding is about resource type Instance, not an EKS workload'],
+    ['xdr-host-malware', '/v1/alerts/xdr', TOKENS.xdr, 'alert has no pod (original_alert.messageData.containers[0].runtimeInfo podName/namespace)'],
+  ])('%s is acknowledged as ignored, with the reason', async (name, path, token, reason) => {
+    const res = await fwd.post(path, fixture(name), bearer(token));
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ accepted: 0, ignored: 1, results: [{ outcome: 'ignored', reason }] });
+  });
+
+  it('a mixed batch answers 202 with each alert\'s outcome; only the mining alert starts an incident', async () => {
+    const pod = `mixed-${uid()}`;
+    const mining = freshFixture('falco-stratum', { cluster: 'mixed', namespace: 'shop', pod, id: `m-${uid()}` });
+    const shell = { ...fixture('falco-shell'), time: new Date().toISOString() };
+    const res = await fwd.post('/v1/alerts/falco?cluster=mixed', [shell, mining], bearer(TOKENS.falco));
+    expect(res.status).toBe(202);
+    expect(res.json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['ignored', 'accepted']);
+    expect(await workflowsOn(fwd.config.temporal.taskQueue, 1)).toEqual([`pod-incident:mixed:shop:${pod}`]);
+    const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
+    expect(metrics).toContain('pod_responder_forwarder_alerts_ignored_total{source="falco"} 3');
+    await client.workflow.getHandle(`pod-incident:mixed:shop:${pod}`).terminate('test done');
+  });
+});

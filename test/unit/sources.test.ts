@@ -95,7 +95,7 @@ describe('GuardDuty', () => {
   });
 
   it('acknowledges a finding about an EC2 instance as not actionable', () => {
-    expect(one('guardduty', fixture('guardduty-ec2-instance'))).toMatchObject({ kind: 'not-actionable', reason: 'finding is about a Instance, not an EKS workload' });
+    expect(one('guardduty', fixture('guardduty-ec2-instance'))).toMatchObject({ kind: 'not-actionable', reason: 'finding is about resource type Instance, not an EKS workload' });
   });
 
   it('maps scores to GuardDuty\'s bands', () => {
