@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';
 import { ALL_ENV_NAMES } from '../worker/config.js';
-import type { Latency, StormClientOptions, StormClientReport } from './storm-client.js';
+import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface StormOptions {
   /** A running Temporal; without it a headless local stack is started and stopped. */
@@ -34,24 +34,13 @@ export interface StormOptions {
   log?: (line: string) => void;
 }
 
-export interface StormResult {
+/** The load generator's figures, plus what Temporal and the forwarder's own metrics say. */
+export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds'> & {
   alerts: number;
   pods: number;
   concurrency: number;
-  /** HTTP requests, retries included. */
-  sent: number;
-  unique: number;
-  resends: number;
-  accepted: number;
-  duplicates: number;
-  retries: number;
-  errors: number;
-  errorSamples: string[];
-  wallSeconds: number;
   /** Unique alerts accepted per wall-clock second. */
   acceptedPerSecond: number;
-  latencyMs: Latency;
-  resendLatencyMs: Latency;
   workflowsStarted: number;
   /** `alert` signals in the storm workflows' histories, and how many distinct alert IDs they carry. */
   signalsDelivered: number;
@@ -60,7 +49,7 @@ export interface StormResult {
   lost: number;
   forwarder: { rssIdle: number; rssPeak: number; heapIdle: number; heapPeak: number; cpuSeconds: number; exitCode: number | null };
   clientCpuSeconds: number;
-}
+};
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -192,13 +181,13 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       }
     });
     const lost = report.acceptedIds.filter((id) => !signalled.has(id)).length;
-    const { acceptedIds: _ids, ...figures } = report;
+    const { acceptedIds: _ids, cpuSeconds: clientCpuSeconds, ...figures } = report;
     return {
       alerts, pods, concurrency, ...figures,
       acceptedPerSecond: report.accepted / report.wallSeconds,
       workflowsStarted, signalsDelivered, signalledAlerts: signalled.size, lost,
       forwarder: { rssIdle: idle.rss, rssPeak: peak.rss, heapIdle: idle.heap, heapPeak: peak.heap, cpuSeconds: busy.cpu - idle.cpu, exitCode: await stopForwarder() },
-      clientCpuSeconds: report.cpuSeconds,
+      clientCpuSeconds,
     };
   } finally {
     await stopForwarder();

@@ -23,12 +23,14 @@ export const containerIdSchema = z
   .string()
   .regex(/^([a-z0-9-]+:\/\/)?[0-9a-f]{12,64}$/, 'must be a container ID: [runtime://]hex, 12 to 64 hex digits');
 
+export const ALERT_SOURCES = ['xdr', 'falco', 'guardduty', 'manual', 'generic'] as const;
+
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 export const podAlertSchema = z
   .strictObject({
-    source: z.enum(['xdr', 'falco', 'guardduty', 'manual', 'generic']),
+    source: z.enum(ALERT_SOURCES),
     alertId: z.string().min(1).max(256),
     category: z.string().min(1).max(128),
     severity: z.enum(SEVERITIES),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SEVERITIES, type PodAlert, type Severity } from './alert.js';
+import { ALERT_SOURCES, SEVERITIES, type PodAlert, type Severity } from './alert.js';
 
 /** Category the source normalizers give to mining detections; the default route responds to it. */
 export const CRYPTO_MINING = 'crypto-mining';
@@ -14,7 +14,7 @@ const pattern = z.string().min(1).max(256);
 export const routeSchema = z.strictObject({
   name: z.string().min(1).max(64),
   action: z.enum(['respond', 'ignore']),
-  source: z.array(z.enum(['xdr', 'falco', 'guardduty', 'manual', 'generic'])).min(1).optional(),
+  source: z.array(z.enum(ALERT_SOURCES)).min(1).optional(),
   /** Vendor detection name: Falco rule, GuardDuty finding type, XDR alert name. */
   type: z.array(pattern).min(1).optional(),
   category: z.array(pattern).min(1).optional(),

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
+import { regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
+import { SOURCES } from '../domain/sources/index.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
 
 /** Written by `npm run build`. */
@@ -19,13 +21,11 @@ const sourceSchema = z
     ratePerSecond: z.coerce.number().positive().default(200),
     burst: z.coerce.number().int().positive().default(1000),
   })
-  .default({ ratePerSecond: 200, burst: 1000 });
+  .prefault({});
 
-export const FORWARDER_SOURCES = ['xdr', 'falco', 'guardduty', 'normalized'] as const;
-export type ForwarderSource = (typeof FORWARDER_SOURCES)[number];
-
-function forwarderSchema() {
-  return z.strictObject({
+// prefault: an absent section is parsed as `{}`, so its fields' own defaults fill it.
+const forwarderSchema = z
+  .strictObject({
     host: z.string().min(1).default('0.0.0.0'),
     port: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Larger bodies get 413 before they are parsed. */
@@ -36,12 +36,10 @@ function forwarderSchema() {
     retryAfterSeconds: z.coerce.number().int().positive().default(5),
     /** Alert IDs remembered as accepted, so a resend is answered without a Temporal round trip. */
     dedupCacheSize: z.coerce.number().int().min(0).default(100_000),
-    sources: z
-      .strictObject(Object.fromEntries(FORWARDER_SOURCES.map((s) => [s, sourceSchema])) as Record<ForwarderSource, typeof sourceSchema>)
-      .default(Object.fromEntries(FORWARDER_SOURCES.map((s) => [s, { ratePerSecond: 200, burst: 1000 }])) as never),
+    sources: z.strictObject(Object.fromEntries(SOURCES.map((s) => [s, sourceSchema])) as Record<(typeof SOURCES)[number], typeof sourceSchema>).prefault({}),
     routes: routesSchema.default(DEFAULT_ROUTES),
-  });
-}
+  })
+  .prefault({});
 
 export const configSchema = z.strictObject({
   temporal: z
@@ -66,12 +64,12 @@ export const configSchema = z.strictObject({
       endpoint: z.url().optional(),
       lambdaZip: z.string().min(1).default(DEFAULT_LAMBDA_ZIP),
       /** Regions the orphan sweeper scans; empty: no sweeper Schedule. */
-      sweepRegions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')).default([]),
+      sweepRegions: z.array(regionSchema).default([]),
       sweepIntervalMinutes: z.number().int().positive().default(15),
     })
     .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
   policy: policySchema.default(policySchema.parse({})),
-  forwarder: forwarderSchema().default(forwarderSchema().parse({})),
+  forwarder: forwarderSchema,
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 

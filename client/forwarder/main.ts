@@ -1,5 +1,6 @@
 import { InputError } from '../../domain/validation-errors.js';
-import { ENV_VARS, FORWARDER_SOURCES, loadConfig, type Config } from '../../worker/config.js';
+import { SOURCES } from '../../domain/sources/index.js';
+import { ENV_VARS, loadConfig, type Config } from '../../worker/config.js';
 import { isEnabled } from './auth.js';
 import { createForwarder, type Forwarder } from './server.js';
 import { TemporalGateway } from './temporal-gateway.js';
@@ -9,7 +10,7 @@ const DRAIN_TIMEOUT_MS = 25_000;
 
 /** Refuses to start a forwarder that would accept nothing: every endpoint needs credentials. */
 export function enabledSources(config: Config): string[] {
-  const enabled = FORWARDER_SOURCES.filter((s) => isEnabled(config.forwarder.sources[s]));
+  const enabled = SOURCES.filter((s) => isEnabled(config.forwarder.sources[s]));
   if (enabled.length === 0) {
     const names = Object.keys(ENV_VARS).filter((n) => /_(TOKEN|HMAC_SECRET)$/.test(n));
     throw new InputError('configuration', [`forwarder.sources: no source has a token or HMAC secret; set at least one of ${names.join(', ')}`]);

@@ -20,6 +20,7 @@ import { TokenBucket } from './rate-limit.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
 export interface AlertSink {
+  /** Rejects with an error whose message says why Temporal did not accept the alert. */
   submit(alert: PodAlert): Promise<StartedIncident>;
   ready(): Promise<boolean>;
   close(): Promise<void>;
@@ -199,7 +200,7 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
       return { alertId: alert.alertId, outcome, workflowId, runId: value.runId, ui: workflowUiUrl(config, workflowId), route: decision.route };
     } catch (err) {
       metrics.failed.inc({ source });
-      const reason = temporalFailure(err);
+      const reason = clip((err as Error).message, 300);
       req.log.warn({ ...log, outcome: 'failed', workflowId: clip(workflowId, 400), reason }, 'alert');
       return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `Temporal did not accept the alert: ${reason}` };
     }
@@ -217,13 +218,4 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
       await sink.close();
     },
   };
-}
-
-/** The gRPC status behind a client error, in words an operator can act on. */
-function temporalFailure(err: unknown): string {
-  const e = err as Error & { cause?: { code?: number; details?: string } };
-  const code = e.cause?.code;
-  if (code === 14 || e.message === 'Temporal is unreachable') return 'Temporal is unreachable';
-  if (code === 4 || /deadline/i.test(e.message)) return 'Temporal did not answer in time';
-  return clip(e.cause?.details ?? e.message, 300);
 }

@@ -7,6 +7,8 @@ import { respondToAlert, type StartedIncident } from '../incidents.js';
  * The forwarder's one connection to Temporal. It connects lazily and grpc reconnects on its own,
  * so the forwarder starts (and answers 503) while Temporal is down and recovers when it is back.
  */
+const UNREACHABLE = 'Temporal is unreachable'; // gRPC UNAVAILABLE
+
 export class TemporalGateway {
   /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
   private unreachable = false;
@@ -24,22 +26,26 @@ export class TemporalGateway {
   }
 
   /**
-   * Resolves only once Temporal has durably accepted the alert; rejects within the configured deadline.
+   * Resolves only once Temporal has durably accepted the alert; rejects within the configured deadline
+   * with an error whose message says why, in words an operator can act on.
    * While Temporal is known to be down, requests share one short health probe instead of each
    * waiting out the full deadline, so senders get their 503 quickly.
    */
   async submit(alert: PodAlert): Promise<StartedIncident> {
     if (this.unreachable) {
       this.probe ??= this.ready(1000).finally(() => (this.probe = null));
-      if (!(await this.probe)) throw new Error('Temporal is unreachable');
+      if (!(await this.probe)) throw new Error(UNREACHABLE);
       this.unreachable = false;
     }
     try {
       return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlert(this.client, this.config, alert));
     } catch (err) {
-      const code = (err as { cause?: { code?: number } }).cause?.code;
-      if (code === 14 || code === 4) this.unreachable = true; // UNAVAILABLE, DEADLINE_EXCEEDED
-      throw err;
+      const e = err as Error & { cause?: { code?: number; details?: string } };
+      const code = e.cause?.code; // gRPC status
+      const timedOut = code === 4 || /deadline/i.test(e.message);
+      if (code === 14 || timedOut) this.unreachable = true;
+      const reason = code === 14 ? UNREACHABLE : timedOut ? 'Temporal did not answer in time' : (e.cause?.details ?? e.message);
+      throw new Error(reason, { cause: err });
     }
   }
 

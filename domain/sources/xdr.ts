@@ -4,7 +4,7 @@
  * `messageData.containers[0].runtimeInfo`; top-level copies are read when the original is absent.
  */
 import { z } from 'zod';
-import { clusterNameSchema, containerIdSchema, dnsLabel, dnsSubdomain } from '../alert.js';
+import { clusterNameSchema, containerIdSchema, dnsLabel, dnsSubdomain, regionSchema } from '../alert.js';
 import { CRYPTO_MINING } from '../routing.js';
 import { absent, compact, emptyToUndefined, optionalInt, optionalText, podAlert, toIso, type Normalized, type Severity } from './common.js';
 
@@ -64,7 +64,7 @@ export const xdrSchema = z.looseObject({
 export function regionFromDomain(domain: string): string | undefined {
   if (domain === 'ec2.internal' || domain.endsWith('.ec2.internal')) return 'us-east-1';
   const first = domain.split('.')[0]!;
-  return /^[a-z]{2}(-[a-z]+)+-\d+$/.test(first) ? first : undefined;
+  return regionSchema.safeParse(first).success ? first : undefined;
 }
 
 const MINING = /crypto ?miner/i;

@@ -30,21 +30,17 @@ const falco = (edit: (f: Record<string, any>) => void = () => {}) => {
   edit(f);
   return f;
 };
-const gd = (edit: (f: Record<string, any>) => void) => {
-  const f = fixture('guardduty-miner-executed');
-  edit(f);
-  return f;
-};
-const xdr = (edit: (f: Record<string, any>) => void) => {
-  const f = fixture('xdr-cryptominer');
-  edit(f);
-  return f;
-};
-const norm = (edit: (f: Record<string, any>) => void) => {
-  const f = fixture('normalized');
-  edit(f);
-  return f;
-};
+/** A vendor fixture with one thing broken by `edit`. */
+const edited =
+  (name: string) =>
+  (edit: (f: Record<string, any>) => void): Record<string, any> => {
+    const f = fixture(name);
+    edit(f);
+    return f;
+  };
+const gd = edited('guardduty-miner-executed');
+const xdr = edited('xdr-cryptominer');
+const norm = edited('normalized');
 /** The normalized endpoint authenticates by HMAC of the exact bytes. */
 const signed = (body: unknown) => {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);

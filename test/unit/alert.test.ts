@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bareContainerId, parseAlert } from '../../domain/alert.js';
-import { InputError } from '../../domain/validation-errors.js';
+import { inputErrorsOf } from '../support/input-errors.js';
 
 const valid = {
   source: 'falco',
@@ -17,15 +17,7 @@ const valid = {
   raw: { anything: true },
 };
 
-function errorsOf(input: unknown): string[] {
-  try {
-    parseAlert(input);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as InputError).errors;
-  }
-  throw new Error('expected the alert to be rejected');
-}
+const errorsOf = (input: unknown): string[] => inputErrorsOf(() => parseAlert(input));
 
 describe('PodAlert schema', () => {
   it('accepts a complete alert and a minimal one', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../domain/validation-errors.js';
+import { inputErrorsOf } from '../support/input-errors.js';
 import { loadConfig } from '../../worker/config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-config-'));
@@ -10,15 +10,6 @@ const file = (name: string, text: string) => {
   const p = path.join(dir, name);
   writeFileSync(p, text);
   return p;
-};
-const errorsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as InputError).errors;
-  }
-  throw new Error('expected a configuration error');
 };
 
 describe('loadConfig', () => {
@@ -59,6 +50,6 @@ describe('loadConfig', () => {
     ['routes env not JSON', () => loadConfig({ POD_RESPONDER_ROUTES: '[' }), 'POD_RESPONDER_ROUTES: not JSON'],
     ['route with an unknown action', () => loadConfig({ POD_RESPONDER_ROUTES: '[{"name":"x","action":"page"}]' }), 'forwarder.routes[0].action: Invalid option: expected one of "respond"|"ignore"'],
   ])('%s -> exact error', (_n, load, message) => {
-    expect(errorsOf(load).some((e) => e.startsWith(message))).toBe(true);
+    expect(inputErrorsOf(load).some((e) => e.startsWith(message))).toBe(true);
   });
 });

@@ -3,22 +3,13 @@ import { DEFAULT_ROUTES, route, routesSchema, globMatch } from '../../domain/rou
 import { normalizeBody, type Normalized } from '../../domain/sources/index.js';
 import { guardDutySeverity } from '../../domain/sources/guardduty.js';
 import { regionFromDomain } from '../../domain/sources/xdr.js';
-import { InputError } from '../../domain/validation-errors.js';
+import { inputErrorsOf } from '../support/input-errors.js';
 import { fixture } from '../support/alert-fixtures.js';
 
 const one = (source: Parameters<typeof normalizeBody>[0], body: unknown, query: Record<string, unknown> = {}): Normalized => normalizeBody(source, body, query, 100)[0]!;
 const alertOf = (n: Normalized) => {
   if (n.kind !== 'alert') throw new Error(`not actionable: ${n.reason}`);
   return n.alert;
-};
-const errorsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as InputError).errors;
-  }
-  throw new Error('expected an input error');
 };
 
 describe('Falco', () => {
@@ -60,7 +51,7 @@ describe('Falco', () => {
   });
 
   it('requires the cluster in the query', () => {
-    expect(errorsOf(() => one('falco', fixture('falco-stratum')))).toEqual(['query.cluster: Invalid input: expected string, received undefined']);
+    expect(inputErrorsOf(() => one('falco', fixture('falco-stratum')))).toEqual(['query.cluster: Invalid input: expected string, received undefined']);
   });
 });
 
@@ -139,18 +130,18 @@ describe('batches and errors', () => {
 
   it('rejects a whole batch when one item is bad, naming its index and field', () => {
     const bad = { ...fixture('normalized'), podName: 'Bad_Name' };
-    expect(errorsOf(() => normalizeBody('normalized', [fixture('normalized'), bad], {}, 100))).toEqual(['[1].podName: must be a DNS-1123 subdomain']);
+    expect(inputErrorsOf(() => normalizeBody('normalized', [fixture('normalized'), bad], {}, 100))).toEqual(['[1].podName: must be a DNS-1123 subdomain']);
   });
 
   it('quotes dotted vendor keys in error paths', () => {
     const f = fixture('falco-stratum');
     f.output_fields['k8s.ns.name'] = 'Shop';
-    expect(errorsOf(() => one('falco', f, { cluster: 'c' }))).toEqual(['output_fields["k8s.ns.name"]: must be a DNS-1123 label (lowercase alphanumerics and "-")']);
+    expect(inputErrorsOf(() => one('falco', f, { cluster: 'c' }))).toEqual(['output_fields["k8s.ns.name"]: must be a DNS-1123 label (lowercase alphanumerics and "-")']);
   });
 
   it('caps batch size and error count', () => {
-    expect(errorsOf(() => normalizeBody('normalized', Array(101).fill({}), {}, 100))).toEqual(['(root): batch of 101 alerts exceeds the limit of 100']);
-    expect(errorsOf(() => normalizeBody('normalized', Array(100).fill({}), {}, 100))).toHaveLength(51);
+    expect(inputErrorsOf(() => normalizeBody('normalized', Array(101).fill({}), {}, 100))).toEqual(['(root): batch of 101 alerts exceeds the limit of 100']);
+    expect(inputErrorsOf(() => normalizeBody('normalized', Array(100).fill({}), {}, 100))).toHaveLength(51);
   });
 });
 
