@@ -10,6 +10,9 @@ export interface RecentIncidentQuery {
   excludeWorkflowId: string;
 }
 
+/** More earlier incidents than this change no decision (the repeat threshold is far lower). */
+const MAX_COUNTED = 100;
+
 /** Quotes a value for a Temporal visibility query. */
 function q(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -31,8 +34,13 @@ export function createIncidentHistory(client: Client) {
         `StartTime > ${q(query.sinceIso)}`,
         `WorkflowId != ${q(query.excludeWorkflowId)}`,
       ].join(' AND ');
-      const { count } = await client.workflow.count(filter);
-      return count;
+      // An incident that continued as new has several runs: count incidents (workflow IDs), not runs.
+      const incidents = new Set<string>();
+      for await (const wf of client.workflow.list({ query: filter, pageSize: 100 })) {
+        incidents.add(wf.workflowId);
+        if (incidents.size >= MAX_COUNTED) break;
+      }
+      return incidents.size;
     },
     closedIncidents: (incidentIds: string[]) => closedIncidents(client, incidentIds),
   };

@@ -23,7 +23,7 @@ import { kubeConfigFromFile } from '../remediation/kube.js';
 import { configSchema } from '../worker/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
-import { approveSignal } from '../workflows/messages.js';
+import { answerProposal } from '../client/approvals.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 40);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 300);
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const holdSeconds = (performance.now() - tHold) / 1000;
   const rssHeld = process.memoryUsage().rss;
   const tDrain = performance.now();
-  await Promise.all(ids.map((id) => client.workflow.getHandle(id).signal(approveSignal, { by: 'bench' })));
+  await Promise.all(ids.map((id) => answerProposal(client.workflow.getHandle(id), 'approved', { by: 'bench' })));
   await Promise.all(ids.map((id) => client.workflow.getHandle(id).result()));
   const drainSeconds = (performance.now() - tDrain) / 1000;
 

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
 import { InputError } from '../domain/validation-errors.js';
 import { loadConfig } from '../worker/config.js';
-import { approveSignal, denySignal, escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
+import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
+import { answerProposal } from './approvals.js';
 import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
 
 const program = new Command()
@@ -76,8 +77,10 @@ const by: [string, string, boolean] = ['--by <who>', 'who is acting (recorded in
 const reason = (required: boolean): [string, string, boolean] => ['--reason <text>', 'why', required];
 
 incidentCommand('escalate', 'suspend the whole workload, not just the pod', (h, o) => h.signal(escalateSignal, { by: o.by!, reason: o.reason! }).then(() => undefined), [by, reason(true)]);
-incidentCommand('approve', 'approve the action the incident awaits', (h, o) => h.signal(approveSignal, { by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }).then(() => undefined), [by, reason(false)]);
-incidentCommand('deny', 'deny the action the incident awaits (the incident is dismissed)', (h, o) => h.signal(denySignal, { by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }).then(() => undefined), [by, reason(false)]);
+const proposal: [string, string, boolean] = ['--proposal <id>', 'the proposal answered (default: the one open now, see status)', false];
+const answer = (o: Record<string, string>) => ({ by: o.by!, ...(o.reason ? { reason: o.reason } : {}), ...(o.proposal ? { proposalId: o.proposal } : {}) });
+incidentCommand('approve', 'approve the action the incident proposes', (h, o) => answerProposal(h, 'approved', answer(o)), [by, reason(false), proposal]);
+incidentCommand('deny', 'deny the action the incident proposes (the incident is dismissed)', (h, o) => answerProposal(h, 'denied', answer(o)), [by, reason(false), proposal]);
 incidentCommand('restore', 'undo the workload suspension from its recorded prior state', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
 incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
 

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
-import type { PodAlert } from '../domain/alert.js';
+import { withRawExcerpt, type PodAlert } from '../domain/alert.js';
 import type { Config } from '../worker/config.js';
-import { incidentWorkflowId } from '../workflows/ids.js';
-import { alertSignal } from '../workflows/messages.js';
+import { INCIDENT_TASK_TIMEOUT, incidentWorkflowId } from '../workflows/ids.js';
+import { alertsSignal } from '../workflows/messages.js';
 import type { IncidentInput } from '../workflows/malicious-pod-response.js';
 
 export async function connectClient(config: Config): Promise<Client> {
@@ -21,15 +21,27 @@ export interface StartedIncident {
  * as a repeat (signal-with-start): one pod, one response, however many alerts arrive.
  */
 export async function respondToAlert(client: Client, config: Config, alert: PodAlert, taskQueue = config.temporal.taskQueue): Promise<StartedIncident> {
-  const workflowId = incidentWorkflowId(alert);
-  const input: IncidentInput = { alert, policy: config.policy, executor: { kind: config.executor } };
+  return respondToAlerts(client, config, [alert], taskQueue);
+}
+
+/**
+ * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
+ * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt.
+ */
+export async function respondToAlerts(client: Client, config: Config, alerts: PodAlert[], taskQueue = config.temporal.taskQueue): Promise<StartedIncident> {
+  const batch = alerts.map((a) => withRawExcerpt(a));
+  const first = batch[0]!;
+  const workflowId = incidentWorkflowId(first);
+  if (batch.some((a) => incidentWorkflowId(a) !== workflowId)) throw new Error('a batch of alerts must all be about one pod');
+  const input: IncidentInput = { alert: first, policy: config.policy, executor: { kind: config.executor } };
   const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
     workflowId,
     taskQueue,
     args: [input],
-    signal: alertSignal,
-    signalArgs: [alert],
-    staticSummary: `${alert.severity} ${alert.category} in ${alert.namespace}/${alert.podName} (${alert.cluster.name})`,
+    signal: alertsSignal,
+    signalArgs: [batch],
+    workflowTaskTimeout: INCIDENT_TASK_TIMEOUT,
+    staticSummary: `${first.severity} ${first.category} in ${first.namespace}/${first.podName} (${first.cluster.name})`,
   });
   return { workflowId, runId: handle.signaledRunId, uiUrl: workflowUiUrl(config, workflowId) };
 }

@@ -37,13 +37,13 @@ export interface Workload {
   pod: V1Pod & { containerId: string };
 }
 
-/** Creates a running-looking pod (container status with an ID) owned by `owner`. */
-export async function createPod(kube: TestKube, namespace: string, name: string, owner?: V1OwnerReference, labels: Record<string, string> = {}) {
+/** Creates a running-looking pod (container status with an ID) owned by `owner`, bound to `nodeName` if given. */
+export async function createPod(kube: TestKube, namespace: string, name: string, owner?: V1OwnerReference, labels: Record<string, string> = {}, nodeName?: string) {
   const pod = await kube.core.createNamespacedPod({
     namespace,
     body: {
       metadata: { name, labels: { app: name, ...labels }, ...(owner ? { ownerReferences: [owner] } : {}) },
-      spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+      spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }], ...(nodeName ? { nodeName } : {}) },
     },
   });
   const containerId = randomBytes(32).toString('hex');

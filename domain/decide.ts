@@ -8,7 +8,7 @@ export type Action = 'terminate-pod' | 'suspend-workload';
 export type Decision =
   | { action: 'terminate-pod'; reason: string }
   | { action: 'suspend-workload'; workload: WorkloadRef; reason: string }
-  | { action: 'await-approval'; proposed: Action; reason: string }
+  | { action: 'await-approval'; proposed: Action; workload?: WorkloadRef; reason: string }
   | { action: 'dismiss'; dismissal: Dismissal };
 
 export type ApprovalState =
@@ -24,6 +24,7 @@ export interface DecisionInput {
   /** Alerts for the same workload inside the repeat window, this one included. */
   alertCount: number;
   escalation: { by: string; reason: string } | null;
+  /** The answer given to a proposal of exactly this action (v2 binds it; v1 passed any answer). */
   approval: ApprovalState;
 }
 
@@ -54,11 +55,19 @@ export function decide(input: DecisionInput): Decision {
             },
           };
     case 'none':
-      return { action: 'await-approval', proposed: proposal.action, reason: proposal.reason };
+      return {
+        action: 'await-approval',
+        proposed: proposal.action,
+        ...(proposal.action === 'suspend-workload' ? { workload: proposal.workload } : {}),
+        reason: proposal.reason,
+      };
   }
 }
 
-function propose(input: DecisionInput): Exclude<Decision, { action: 'await-approval' } | { action: 'dismiss' }> {
+export type Proposed = Exclude<Decision, { action: 'await-approval' } | { action: 'dismiss' }>;
+
+/** The action the facts call for, before any approval. */
+export function propose(input: Omit<DecisionInput, 'approval'>): Proposed {
   const { alert, pod, policy, alertCount, escalation } = input;
   const workload = topWorkload(pod);
   if (!workload) return { action: 'terminate-pod', reason: 'bare pod: no controller will recreate it' };

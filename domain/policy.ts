@@ -28,6 +28,15 @@ export const policySchema = z.strictObject({
   watchSeconds: z.number().int().min(0).default(900),
   /** How long a suspended workload is held for a `restore` before the incident closes. */
   holdSuspensionSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+  /** Repeat alerts kept in full in the incident's status (besides the first and a count of all). */
+  keepRecentAlerts: z.number().int().min(0).max(50).default(5),
+  /**
+   * History events, and bytes, after which a waiting incident continues as new (as it also does when Temporal
+   * suggests it), so a flood of alerts never nears the server's limits per run: 10,000 signals, 51,200 events
+   * and 50 MB (warnings from 10,240 events and 10 MB).
+   */
+  historyEventsPerRun: z.number().int().min(100).max(10_000).default(2_000),
+  historyBytesPerRun: z.number().int().min(256 * 1024).max(40 * 1024 * 1024).default(4 * 1024 * 1024),
 });
 
 export type Policy = z.output<typeof policySchema>;

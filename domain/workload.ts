@@ -26,6 +26,8 @@ export interface PodFacts {
   labels: Record<string, string>;
   phase: string;
   deleting: boolean;
+  /** The node the pod was scheduled to: its kubelet is what stops the containers. */
+  nodeName?: string;
   containers: ContainerFacts[];
   /** Controller chain from the pod upwards: ReplicaSet then Deployment, Job then CronJob, ... */
   owners: OwnerRef[];

@@ -13,6 +13,7 @@ export async function inspectPod(kube: KubeClients, namespace: string, name: str
     labels: pod.metadata?.labels ?? {},
     phase: pod.status?.phase ?? 'Unknown',
     deleting: Boolean(pod.metadata?.deletionTimestamp),
+    ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
     containers: containerFacts(pod),
     owners: await ownerChain(kube, namespace, pod.metadata),
   };

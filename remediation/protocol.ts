@@ -8,6 +8,8 @@ export interface PodTarget {
   namespace: string;
   name: string;
   uid: string;
+  /** Where it ran: a pod gone from the API still runs until this node's kubelet stops it. */
+  nodeName?: string;
 }
 
 /** One change made to suspend a workload, with what it replaced so `restore` can put it back. */
@@ -35,6 +37,8 @@ export interface VerifyCheck {
   target: string;
   ok: boolean;
   observed: string;
+  /** Why reading again soon will not help and a person must look: the pod's node is not Ready. */
+  blocker?: 'node-not-ready';
 }
 
 export type CoreRequest =
@@ -61,4 +65,16 @@ export const SUSPEND_NODE_SELECTOR_KEY = 'pod-responder.io/suspended';
 
 export function describeWorkload(w: Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>): string {
   return `${w.kind} ${w.namespace}/${w.name}`;
+}
+
+export function describeChange(c: SuspensionChange): string {
+  const t = describeWorkload(c.target);
+  switch (c.type) {
+    case 'replicas':
+      return `${t}: replicas ${c.prior} -> 0`;
+    case 'node-selector':
+      return `${t}: nodeSelector ${c.key}=true added (matches no node)`;
+    case 'suspend-flag':
+      return `${t}: suspend ${c.prior} -> true`;
+  }
 }

@@ -1,6 +1,7 @@
 import { isSuspendable, type WorkloadRef } from '../domain/workload.js';
-import type { KubeClients } from './kube.js';
+import { KubeError, PERMANENT_KUBE_STATUSES, type KubeClients } from './kube.js';
 import {
+  describeChange,
   describeWorkload,
   PRIOR_STATE_ANNOTATION,
   SUSPEND_NODE_SELECTOR_KEY,
@@ -67,20 +68,21 @@ export async function suspendWorkload(kube: KubeClients, incidentId: string, w: 
     const annotations = { [SUSPENDED_BY_ANNOTATION]: incidentId, [PRIOR_STATE_ANNOTATION]: JSON.stringify(change) };
     // resourceVersion makes the merge patch conditional: the prior state we record is the one we replace.
     const metadata = { annotations, resourceVersion: o.metadata?.resourceVersion };
-    switch (change.type) {
-      case 'replicas':
-        await patchWorkload(kc, ref, { metadata });
-        await scaleWorkload(kc, ref, 0);
-        break;
-      case 'node-selector':
-        await patchWorkload(kc, ref, {
-          metadata,
-          spec: { template: { spec: { nodeSelector: { [change.key]: 'true' } } } },
-        });
-        break;
-      case 'suspend-flag':
-        await patchWorkload(kc, ref, { metadata, spec: { suspend: true } });
-        break;
+    if (change.type !== 'replicas') {
+      // One merge patch writes the claim and the change together.
+      await patchWorkload(kc, ref, { metadata, spec: changeSpec(change) });
+      return [change];
+    }
+    await patchWorkload(kc, ref, { metadata });
+    try {
+      await scaleWorkload(kc, ref, 0);
+    } catch (err) {
+      // Refused for good (403, 422): drop our claim, so the workload is not marked as suspended by us.
+      // A transient failure keeps it: the retry adopts the recorded prior state.
+      if (err instanceof KubeError && PERMANENT_KUBE_STATUSES.has(err.failure.status)) {
+        await patchWorkload(kc, ref, { metadata: { annotations: { [SUSPENDED_BY_ANNOTATION]: null, [PRIOR_STATE_ANNOTATION]: null } } }).catch(() => undefined);
+      }
+      throw err;
     }
     return [change];
   }
@@ -105,24 +107,16 @@ function readPriorState(o: WorkloadObject): SuspensionChange[] {
 
 /** A retry may have crashed between recording the prior state and applying the change. */
 async function reapply(kube: KubeClients, changes: SuspensionChange[]): Promise<void> {
-  for (const c of changes) {
-    if (c.type === 'replicas') await scaleWorkload(kube, c.target, 0);
-    else if (c.type === 'node-selector')
-      await patchWorkload(kube, c.target, { spec: { template: { spec: { nodeSelector: { [c.key]: 'true' } } } } });
-    else await patchWorkload(kube, c.target, { spec: { suspend: true } });
-  }
+  for (const c of changes) await applyChange(kube, c);
 }
 
-export function describeChange(c: SuspensionChange): string {
-  const t = describeWorkload(c.target);
-  switch (c.type) {
-    case 'replicas':
-      return `${t}: replicas ${c.prior} -> 0`;
-    case 'node-selector':
-      return `${t}: nodeSelector ${c.key}=true added (matches no node)`;
-    case 'suspend-flag':
-      return `${t}: suspend ${c.prior} -> true`;
-  }
+async function applyChange(kube: KubeClients, c: SuspensionChange): Promise<void> {
+  if (c.type === 'replicas') await scaleWorkload(kube, c.target, 0);
+  else await patchWorkload(kube, c.target, { spec: changeSpec(c) });
+}
+
+function changeSpec(c: Exclude<SuspensionChange, { type: 'replicas' }>): object {
+  return c.type === 'node-selector' ? { template: { spec: { nodeSelector: { [c.key]: 'true' } } } } : { suspend: true };
 }
 
 /** Puts back what a suspension replaced, newest change first, then drops our annotations. */

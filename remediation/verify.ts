@@ -1,8 +1,9 @@
-import { readOrNull, type KubeClients } from './kube.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { kubeFailure, KubeError, readOrNull, type KubeClients } from './kube.js';
 import { describeWorkload, type PodTarget, type SuspensionChange, type SuspensionRecord, type VerifyCheck } from './protocol.js';
 import { readWorkload } from './workloads.js';
 
-/** Reads back the cluster: is the pod gone, is every suspended object still suspended? */
+/** Reads back the cluster: is the pod gone (and its node able to stop it), is every suspended object still suspended? */
 export async function verify(
   kube: KubeClients,
   podGone: PodTarget | undefined,
@@ -19,10 +20,48 @@ async function checkPodGone(kube: KubeClients, p: PodTarget): Promise<VerifyChec
   const pod = await readOrNull(`read pod ${p.namespace}/${p.name}`, () =>
     kube.core.readNamespacedPod({ namespace: p.namespace, name: p.name }),
   );
-  if (!pod) return { target, ok: true, observed: 'gone' };
-  if (pod.metadata?.uid !== p.uid) return { target, ok: true, observed: `replaced by uid ${pod.metadata?.uid}` };
-  const deleting = pod.metadata?.deletionTimestamp ? `terminating since ${String(pod.metadata.deletionTimestamp)}` : 'running';
-  return { target, ok: false, observed: `still present, ${deleting}` };
+  if (pod && pod.metadata?.uid === p.uid) {
+    const deleting = pod.metadata?.deletionTimestamp ? `terminating since ${String(pod.metadata.deletionTimestamp)}` : 'running';
+    return { target, ok: false, observed: `still present, ${deleting}` };
+  }
+  const gone = pod ? `replaced by uid ${pod.metadata?.uid}` : 'gone';
+  if (!p.nodeName) return { target, ok: true, observed: gone };
+  // Deleting the object (grace period 0 force-deletes it) does not stop a container: the node's kubelet does.
+  const node = await nodeReadiness(kube, p.nodeName);
+  switch (node.state) {
+    case 'ready':
+    case 'gone':
+      return { target, ok: true, observed: `${gone}; node ${p.nodeName} ${node.state === 'ready' ? 'is Ready' : 'no longer exists'}` };
+    case 'unreadable':
+      return { target, ok: true, observed: `${gone}; node ${p.nodeName} could not be read (${node.detail}): that its kubelet stopped the container is unconfirmed` };
+    case 'not-ready':
+      return {
+        target,
+        ok: false,
+        observed: `node ${p.nodeName} is NotReady (${node.detail}); the container may still run: the pod is ${gone} from the API, but only the node's kubelet stops it`,
+        blocker: 'node-not-ready',
+      };
+  }
+}
+
+type NodeReadiness = { state: 'ready' | 'gone' } | { state: 'not-ready' | 'unreadable'; detail: string };
+
+async function nodeReadiness(kube: KubeClients, name: string): Promise<NodeReadiness> {
+  let node: V1Node | null;
+  try {
+    node = await readOrNull(`read node ${name}`, () => kube.core.readNode({ name }));
+  } catch (err) {
+    // A namespace-scoped executor (the EKS function) may not read nodes: say so rather than guess.
+    const f = err instanceof KubeError ? err.failure : kubeFailure(err);
+    if (f.status === 401 || f.status === 403) return { state: 'unreadable', detail: `HTTP ${f.status} ${f.reason}` };
+    throw err;
+  }
+  if (!node) return { state: 'gone' };
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return { state: 'ready' };
+  const since = ready?.lastTransitionTime ? ` since ${new Date(ready.lastTransitionTime).toISOString()}` : '';
+  const why = ready?.reason ? `, ${ready.reason}` : '';
+  return { state: 'not-ready', detail: `Ready=${ready?.status ?? 'absent'}${since}${why}` };
 }
 
 async function checkSuspended(kube: KubeClients, c: SuspensionChange): Promise<VerifyCheck> {

@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
+import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
 import type { Config } from './config.js';
 import { ensureSweeperSchedule } from './schedules.js';
 
@@ -18,18 +19,30 @@ export interface StartedWorker {
   shutdown(): Promise<void>;
 }
 
-export async function createWorker(config: Config, options: { taskQueue?: string; identity?: string } = {}): Promise<StartedWorker> {
+export interface WorkerOverrides {
+  taskQueue?: string;
+  identity?: string;
+  /** Another workflow module (the upgrade test runs the pre-v2 code with it). */
+  workflowsPath?: string;
+}
+
+export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
-  const worker = await Worker.create({
+  const options: WorkerOptions & { isolateExecutionTimeout: string } = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-    workflowsPath: workflowsPath(),
+    taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
+    workflowsPath: opts.workflowsPath ?? workflowsPath(),
     activities: createActivities({ direct: config.direct, eks: config.eks, temporal: client }),
-    ...(options.identity ? { identity: options.identity } : {}),
-  });
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    // A worker back from an outage during an alert flood gets the backlog of alert signals in one activation;
+    // the 5 s default fails it, and on Node 20 a timed-out isolate can take the whole process down, every
+    // time it is retried. SDK 1.24 reads this option but does not declare it (hence the type above).
+    isolateExecutionTimeout: INCIDENT_TASK_TIMEOUT,
+  };
+  const worker = await Worker.create(options);
   await ensureSweeperSchedule(client, config);
   let running: Promise<void> | null = null;
   return {

@@ -2,8 +2,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PodAlert } from '../domain/alert.js';
 import type { Dismissal } from '../domain/checks.js';
-import type { Decision } from '../domain/decide.js';
-import type { PodFacts } from '../domain/workload.js';
+import type { Action, Decision } from '../domain/decide.js';
+import type { PodFacts, WorkloadRef } from '../domain/workload.js';
 import type { ActionResult, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
 import type { CompensationOutcome } from './compensations.js';
 
@@ -12,13 +12,35 @@ export interface Actor {
   reason?: string;
 }
 
-export const escalateSignal = defineSignal<[{ by: string; reason: string }]>('escalate');
-export const approveSignal = defineSignal<[Actor]>('approve');
-export const denySignal = defineSignal<[Actor]>('deny');
-/** A repeat detection for the same pod; counted once per alert ID toward the repeat threshold. */
+export interface Escalation {
+  by: string;
+  reason: string;
+}
+
+/** An answer to one proposal: approving "terminate the pod" never approves "suspend the workload". */
+export interface ApprovalAnswer extends Actor {
+  proposalId: string;
+}
+
+/** What an `approve` or `deny` update answers once the incident took the answer. */
+export interface ApprovalReceipt {
+  proposalId: string;
+  answer: 'approved' | 'denied';
+  action: Action;
+  target: string;
+}
+
+export const escalateSignal = defineSignal<[Escalation]>('escalate');
+/** Repeat detections for the same pod, batched by the forwarder; each alert ID is counted once. */
+export const alertsSignal = defineSignal<[PodAlert[]]>('alerts');
+/** One repeat detection (what starters before batching sent); same handling as `alerts`. */
 export const alertSignal = defineSignal<[PodAlert]>('alert');
 export const statusQuery = defineQuery<IncidentStatus>('status');
-/** Undoes the suspension from the recorded prior state; answers with what was restored. */
+/** Approves the proposal named; refused when it is not the one awaiting an answer. */
+export const approveUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('approve');
+/** Denies the proposal named (the incident is dismissed); refused like `approve`. */
+export const denyUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('deny');
+/** Undoes a verified, held suspension from its recorded prior state; answers with what was restored. */
 export const restoreUpdate = defineUpdate<ActionResult, [Actor]>('restore');
 
 export type Stage =
@@ -48,23 +70,100 @@ export interface TimelineEntry {
   detail: string;
 }
 
+/** The alerts an incident received, in bounded space however many arrive. */
+export interface AlertSummary {
+  /** Distinct alert IDs received, the first included: exact. */
+  count: number;
+  /** Copies of alerts already counted (resends, relays, redeliveries). */
+  duplicates: number;
+  /** Alerts about another pod that reached this incident, ignored. */
+  otherPods: number;
+  /** Signals whose content was not a valid alert, ignored. */
+  invalid: number;
+  /** The alert that started the incident (its `raw` cut to an excerpt). */
+  first: PodAlert;
+  /** The newest repeats, newest last (policy.keepRecentAlerts of them). */
+  recent: PodAlert[];
+  /** Detection times (ms) of the newest repeats, for the repeat window; newest first. */
+  recentDetections: number[];
+  lastReceivedAt: string;
+}
+
+export interface ProposalAnswer {
+  answer: 'approved' | 'denied' | 'timed-out' | 'superseded';
+  by?: string;
+  reason?: string;
+  at: string;
+}
+
+/** An action that waits for a human answer before it runs. */
+export interface Proposal {
+  /** `p1`, `p2`, ... within the incident: an answer names the proposal it is for. */
+  id: string;
+  action: Action;
+  /** What the action would change, in words. */
+  target: string;
+  /** The workload a `suspend-workload` proposal would suspend. */
+  workload: WorkloadRef | null;
+  reason: string;
+  proposedAt: string;
+  expiresAt: string;
+  answer: ProposalAnswer | null;
+}
+
+export interface RestoreAttempt {
+  state: 'restoring' | 'restored' | 'failed';
+  by: string;
+  at: string;
+  /** What went wrong, when it failed: the suspension is still in place and restore can be asked again. */
+  error?: string;
+}
+
+/**
+ * Where the incident goes next. The waiting phases carry their deadline, so an incident that continued
+ * as new picks up exactly where it was, with the same time left.
+ */
+export type Phase =
+  | { name: 'validate' }
+  | { name: 'await-approval'; proposalId: string }
+  | { name: 'act' }
+  | { name: 'watch'; until: string }
+  | { name: 'hold'; until: string }
+  | { name: 'done'; outcome: Outcome; problem?: string };
+
+/** One incident, all of it: what `status` answers, what the workflow returns, what continue-as-new carries. */
 export interface IncidentStatus {
   incidentId: string;
+  /** Runs so far: the incident continues as new to keep each run's history small. */
+  run: number;
   stage: Stage;
+  next: Phase;
   outcome: Outcome | null;
-  decision: Decision | null;
-  dismissal: Dismissal | null;
   /** What failed and what is left to do, when the outcome is not clean. */
   problem: string | null;
+  decision: Decision | null;
+  dismissal: Dismissal | null;
   pod: PodFacts | null;
-  alertIds: string[];
-  escalation: { by: string; reason: string } | null;
+  workload: WorkloadRef | null;
+  /** Incidents on the same workload inside the repeat window, counted once at validation. */
+  earlierIncidents: number;
+  alerts: AlertSummary;
+  escalation: Escalation | null;
+  /** The proposal awaiting an answer, or the last one answered. */
+  proposal: Proposal | null;
+  /** Earlier proposals (the newest few), for the record. */
+  pastProposals: Proposal[];
   actions: ActionResult[];
   verification: VerifyCheck[];
   suspension: SuspensionRecord | null;
-  /** Every resource an executor deployed, and how its removal ended. */
+  restore: RestoreAttempt | null;
+  /** Every resource an executor deployed, and how its removal ended (the newest entries). */
   cleanup: CompensationOutcome[];
+  /** Executor stretches opened so far: names of deployed resources derive from it. */
+  executorSessions: number;
   timeline: TimelineEntry[];
+  /** Timeline entries dropped to keep it bounded (the first entries are always kept). */
+  timelineOmitted: number;
 }
 
 /** What the workflow returns; the same shape as the final status. */

@@ -21,10 +21,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { fnv1a64, resourceNames } from '../../domain/aws-resources.js';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
-import { approveSignal, statusQuery } from '../../workflows/messages.js';
+import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, leftovers } from '../support/aws.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
-import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 
 const aws = awsStack();
 let r: Responder;
@@ -63,10 +63,12 @@ describe('EKS Lambda executor', () => {
   it('grants the function edit on the incident namespace only, and HTTPS to the cluster group only', async () => {
     const ns = await createNamespace(kube, 'eksgrant');
     const w = await createWorkload(kube, ns, 'Pod');
-    // Waiting for approval keeps the first stretch's resources deployed, so they can be inspected.
-    const handle = await r.respond(onEks(ns, w), { requireApprovalFor: ['terminate-pod'] });
-    await r.waitForStage(handle, 'awaiting-approval', 60_000);
-    const base = resourceNames(handle.workflowId, 1).base;
+    // A retryable Invoke fault keeps the first stretch's resources deployed, so they can be inspected.
+    const alert = onEks(ns, w);
+    const base = resourceNames(incidentWorkflowId(alert), 1).base;
+    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: base });
+    const handle = await r.respond(alert);
+    await waitForPendingActivity(handle, 'invokeRemediationFunction');
 
     const { Role } = await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }));
     const trust = JSON.parse(decodeURIComponent(Role!.AssumeRolePolicyDocument!));
@@ -89,7 +91,7 @@ describe('EKS Lambda executor', () => {
       ['tcp', 443, 443, [aws.clusterSecurityGroupId], []],
     ]);
 
-    await handle.signal(approveSignal, { by: 'ana' });
+    await aws.faults.clear();
     expect((await handle.result()).outcome).toBe('pod-terminated');
     await noLeaks(handle.workflowId);
   });
@@ -188,11 +190,7 @@ describe('EKS Lambda executor', () => {
     const alert = onEks(ns, w);
     await aws.faults.failCall('lambda', 'CreateFunction', { status: 500, code: 'ServiceException', times: 0, match: resourceNames(incidentWorkflowId(alert), 1).base });
     const handle = await r.respond(alert);
-    for (let i = 0; i < 100; i++) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      if (pending.some((a) => a.activityType?.name === 'createRemediationFunction')) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    await waitForPendingActivity(handle, 'createRemediationFunction');
     await handle.cancel();
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     const s = await handle.query(statusQuery);
@@ -207,9 +205,13 @@ describe('EKS Lambda executor', () => {
     const w = await createWorkload(kube, ns, 'Pod');
     const decoy = `pod-responder-untagged-${fnv1a64(ns).slice(0, 8)}`;
     await aws.clients.iam.send(new CreateRoleCommand({ RoleName: decoy, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }));
-    const handle = await r.respond(onEks(ns, w), { requireApprovalFor: ['terminate-pod'] });
-    await r.waitForStage(handle, 'awaiting-approval', 60_000);
-    await handle.terminate('operator pulled the plug'); // skips compensations
+    // Held at Invoke (retryable fault), with everything deployed, then terminated: compensations never run.
+    const alert = onEks(ns, w);
+    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: resourceNames(incidentWorkflowId(alert), 1).base });
+    const handle = await r.respond(alert);
+    await waitForPendingActivity(handle, 'invokeRemediationFunction');
+    await handle.terminate('operator pulled the plug');
+    await aws.faults.clear();
     expect(await leftovers(aws.clients, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(5);
 
     const report = await r.client.workflow.execute('orphanSweeper', {

@@ -1,7 +1,7 @@
 /** Validation, signals, approval, cancellation and repeats, through the real worker, dev server and kube-apiserver. */
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveSignal, denySignal, escalateSignal, statusQuery } from '../../workflows/messages.js';
+import { escalateSignal, statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 
@@ -72,7 +72,7 @@ describe('identity', () => {
     const name = w.pod.metadata!.name!;
     await kube.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
     const successor = await createPod(kube, ns, name);
-    await handle.signal(approveSignal, { by: 'ana' });
+    await r.approve(handle, 'ana');
     const result = await handle.result();
     expect(result.actions).toEqual([expect.objectContaining({ action: 'delete-pod', status: 'already-done' })]);
     expect(result.actions[0]!.message).toContain('pod was replaced');
@@ -102,7 +102,7 @@ describe('messages', () => {
     await r.waitForStage(handle, 'watching');
     // The same alert again is a duplicate; a new alert ID is a repeat.
     await r.respond(first);
-    expect((await handle.query(statusQuery)).alertIds).toEqual([first.alertId]);
+    expect((await handle.query(statusQuery)).alerts).toMatchObject({ count: 1, duplicates: 0, first: { alertId: first.alertId } });
     await r.respond({ ...first, alertId: `${first.alertId}-again` });
     const result = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
@@ -128,8 +128,9 @@ describe('messages', () => {
     const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
     const waiting = await r.waitForStage(handle, 'awaiting-approval');
     expect(waiting.decision).toMatchObject({ action: 'await-approval', proposed: 'terminate-pod' });
+    expect(waiting.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod', target: `pod ${ns}/${w.name} (uid ${w.uid})`, answer: null });
     expect(await podExists(kube, ns, w.name)).toBe(true);
-    await handle.signal(approveSignal, { by: 'bob' });
+    expect(await r.approve(handle, 'bob')).toEqual({ proposalId: 'p1', answer: 'approved', action: 'terminate-pod', target: `pod ${ns}/${w.name} (uid ${w.uid})` });
     expect((await handle.result()).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
@@ -138,8 +139,7 @@ describe('messages', () => {
     const ns = await createNamespace(kube, 'deny');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
-    await r.waitForStage(handle, 'awaiting-approval');
-    await handle.signal(denySignal, { by: 'bob', reason: 'load test' });
+    await r.deny(handle, 'bob', 'load test');
     const result = await handle.result();
     expect(result.dismissal).toEqual({ code: 'approval-denied', message: 'terminate-pod denied by bob: load test' });
     expect(await podExists(kube, ns, w.name)).toBe(true);

@@ -1,18 +1,25 @@
 /**
  * Replays recorded incident histories against the current workflow code. A change that would break
  * incidents already running in production (a reordered activity, a new timer) fails here.
- * Re-record after an intentional, versioned change: RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
+ *
+ * test/histories/v1/ was recorded before the v2 playbook (patch `incident-v2`), two of them mid-flight
+ * (holding, awaiting approval): they must replay for as long as incidents may run on v1. Never re-record them.
+ * test/histories/v2/ is today's code; re-record after an intentional, patched change:
+ *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { inject } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTools } from '../../devstack/stack.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLambdaZip } from '../../lambda/build.js';
 import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
-import { approveSignal, escalateSignal, restoreUpdate } from '../../workflows/messages.js';
+import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
+import { awsStack } from '../support/aws.js';
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 
@@ -20,20 +27,28 @@ const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
 installLogging('WARN');
 
-describe.runIf(recording)('record histories', () => {
+describe.runIf(recording)('record histories (v2)', () => {
   let r: Responder;
+  let eks: Responder;
   let kube: TestKube;
+  const aws = awsStack();
   beforeAll(async () => {
     r = await startResponder();
+    const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+    eks = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] } });
     kube = testKube();
   });
-  afterAll(async () => r?.close());
+  afterAll(async () => {
+    await r?.close();
+    await eks?.close();
+  });
 
-  const scenarios: Record<string, (ns: string) => Promise<string>> = {
+  /** Each returns the workflow ID, and a run ID when the run to keep is not the latest. */
+  const scenarios: Record<string, (ns: string) => Promise<{ workflowId: string; runId?: string }>> = {
     'terminate-bare-pod': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Pod')));
       await h.result();
-      return h.workflowId;
+      return h;
     },
     'escalate-suspend-restore-deployment': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), { holdSuspensionSeconds: 300 });
@@ -42,41 +57,82 @@ describe.runIf(recording)('record histories', () => {
       await r.waitForStage(h, 'holding');
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
       await h.result();
-      return h.workflowId;
+      return h;
     },
     'approved-suspend-cronjob': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'CronJob'), { severity: 'critical' }), {
         requireApprovalFor: ['suspend-workload'],
         holdSuspensionSeconds: 0,
       });
-      await r.waitForStage(h, 'awaiting-approval');
-      await h.signal(approveSignal, { by: 'lead' });
+      await r.approve(h, 'lead');
       await h.result();
-      return h.workflowId;
+      return h;
     },
     'dismissed-stale': async (ns) => {
       const w = await createWorkload(kube, ns, 'Pod');
       const h = await r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }));
       await h.result();
-      return h.workflowId;
+      return h;
+    },
+    'eks-lambda-terminate': async (ns) => {
+      const w = await createWorkload(kube, ns, 'Pod');
+      const h = await eks.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
+      await h.result();
+      return h;
+    },
+    'cancelled-while-holding': async (ns) => {
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }), { holdSuspensionSeconds: 300 });
+      await r.waitForStage(h, 'holding');
+      await h.cancel();
+      await h.result().catch(() => undefined);
+      return h;
+    },
+    // The first run of a flooded incident, ending in continue-as-new.
+    'flood-continued-as-new': async (ns) => {
+      const w = await createWorkload(kube, ns, 'Deployment');
+      const first = alertFor(ns, w);
+      const h = await r.respond(first, { historyEventsPerRun: 100 });
+      await r.waitForStage(h, 'watching');
+      const { runId } = await h.describe();
+      for (let n = 0; n < 60; n++) await h.signal(alertsSignal, [{ ...first, alertId: `${first.alertId}-r${n}` }]);
+      for (let i = 0; i < 100 && (await h.query(statusQuery)).run === 1; i++) await new Promise((res) => setTimeout(res, 100));
+      expect((await h.query(statusQuery)).run).toBeGreaterThan(1);
+      await h.terminate('recorded');
+      return { workflowId: h.workflowId, runId };
+    },
+    'running-mid-hold': async (ns) => {
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), { holdSuspensionSeconds: 3600 });
+      await r.waitForStage(h, 'holding');
+      return h;
+    },
+    'running-mid-approval': async (ns) => {
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), { requireApprovalFor: ['terminate-pod'] });
+      await r.waitForStage(h, 'awaiting-approval');
+      return h;
     },
   };
+  const only = process.env.RECORD_ONLY?.split(',');
 
-  it.each(Object.keys(scenarios))('%s', async (name) => {
+  it.each(Object.keys(scenarios).filter((n) => !only || only.includes(n)))('%s', async (name) => {
     const ns = await createNamespace(kube, 'record');
-    const workflowId = await scenarios[name]!(ns);
+    const { workflowId, runId } = await scenarios[name]!(ns);
     // The CLI writes the canonical proto3 JSON that historyFromJSON reads back.
     const { temporal } = await ensureTools();
-    const json = execFileSync(temporal, ['workflow', 'show', '-w', workflowId, '-o', 'json', '--address', inject('temporalAddress')]);
-    writeFileSync(new URL(`${name}.json`, dir), json);
+    const run = runId ? ['--run-id', runId] : [];
+    const json = execFileSync(temporal, ['workflow', 'show', '-w', workflowId, ...run, '-o', 'json', '--address', inject('temporalAddress')]);
+    writeFileSync(new URL(`v2/${name}.json`, dir), json);
+    if (name.startsWith('running-')) await r.client.workflow.getHandle(workflowId).terminate('recorded');
   });
 });
 
 describe('replay recorded histories', () => {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  const files = ['v1', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
 
-  it('has recorded histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(4);
+  it('has histories from before v2, mid-flight ones among them, and of today', () => {
+    expect(files).toEqual(
+      expect.arrayContaining(['v1/eks-lambda-terminate.json', 'v1/running-mid-hold.json', 'v1/running-mid-approval.json', 'v1/cancelled-while-holding.json', 'v2/flood-continued-as-new.json']),
+    );
+    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(9);
   });
 
   it.each(files)('%s replays without nondeterminism', async (file) => {

@@ -47,9 +47,10 @@ describe.each(cases)('%s', (kind, before, suspended) => {
     expect(await observe[kind]!(ns, w.name)).toEqual(suspended);
     expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
     expect(held.decision).toMatchObject({ action: 'suspend-workload', workload: { kind, name: w.name } });
+    // Kill first: the miner stops whether or not the suspension works.
     expect(held.actions.map((a) => [a.action, a.status])).toEqual([
-      ['suspend-workload', 'done'],
       ['delete-pod', 'done'],
+      ['suspend-workload', 'done'],
     ]);
     expect(held.verification.every((c) => c.ok)).toBe(true);
     expect(held.suspension?.changes.length).toBe(kind === 'CronJob' ? 2 : 1);
@@ -95,8 +96,8 @@ describe('unsupported owner', () => {
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toContain('argoproj.io/v1alpha1 Rollout is not a kind pod-responder can suspend');
     expect(result.actions.map((a) => [a.action, a.status])).toEqual([
-      ['suspend-workload', 'unsupported'],
       ['delete-pod', 'done'],
+      ['suspend-workload', 'unsupported'],
     ]);
     expect(result.suspension).toBeNull();
     expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);

@@ -9,17 +9,35 @@ import { policySchema } from '../../domain/policy.js';
 import { configSchema, type Config } from '../../worker/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
-import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
-import type { maliciousPodResponse } from '../../workflows/malicious-pod-response.js';
+import { approveUpdate, denyUpdate, statusQuery, type ApprovalReceipt, type IncidentStatus } from '../../workflows/messages.js';
+import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
 export { alertFor } from '../../devstack/fixtures.js';
 
 export interface Responder {
   config: Config;
   client: Client;
   worker: StartedWorker;
-  respond(alert: PodAlert, policy?: PolicyInput): Promise<WorkflowHandle<typeof maliciousPodResponse>>;
+  respond(alert: PodAlert, policy?: PolicyInput): Promise<WorkflowHandle<IncidentWorkflow>>;
   waitForStage(handle: WorkflowHandle, stage: IncidentStatus['stage'], timeoutMs?: number): Promise<IncidentStatus>;
+  /** Waits for the incident to await approval, then approves (or denies) the proposal it shows. */
+  approve(handle: WorkflowHandle, by: string, reason?: string): Promise<ApprovalReceipt>;
+  deny(handle: WorkflowHandle, by: string, reason?: string): Promise<ApprovalReceipt>;
   close(): Promise<void>;
+}
+
+async function waitForStage(handle: WorkflowHandle, stage: IncidentStatus['stage'], timeoutMs = 30_000): Promise<IncidentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await handle.query(statusQuery);
+    if (s.stage === stage) return s;
+    if (Date.now() > deadline) throw new Error(`incident stayed in stage ${s.stage}, expected ${stage}: ${JSON.stringify(s.timeline)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function answer(handle: WorkflowHandle, update: typeof approveUpdate, by: string, reason?: string): Promise<ApprovalReceipt> {
+  const s = await waitForStage(handle, 'awaiting-approval');
+  return handle.executeUpdate(update, { args: [{ proposalId: s.proposal!.id, by, ...(reason ? { reason } : {}) }] });
 }
 
 export async function startResponder(options: { executor?: 'direct' | 'eks-lambda'; eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[] } } = {}): Promise<Responder> {
@@ -40,20 +58,26 @@ export async function startResponder(options: { executor?: 'direct' | 'eks-lambd
     worker,
     async respond(alert, policy = {}) {
       const started = await respondToAlert(client, { ...config, policy: policySchema.parse(policy) }, alert);
-      return client.workflow.getHandle<typeof maliciousPodResponse>(started.workflowId, started.runId);
+      // Not pinned to the run: an incident continues as new, and messages go to its current run.
+      return client.workflow.getHandle<IncidentWorkflow>(started.workflowId);
     },
-    async waitForStage(handle, stage, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const s = await handle.query(statusQuery);
-        if (s.stage === stage) return s;
-        if (Date.now() > deadline) throw new Error(`incident stayed in stage ${s.stage}, expected ${stage}: ${JSON.stringify(s.timeline)}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    },
+    approve: (handle, by, reason) => answer(handle, approveUpdate, by, reason),
+    deny: (handle, by, reason) => answer(handle, denyUpdate, by, reason),
+    waitForStage,
     async close() {
       await worker.shutdown();
       await connection.close();
     },
   };
+}
+
+/** Waits until the incident has an activity of this type pending (attempt `minAttempt` or later): a step held by a fault. */
+export async function waitForPendingActivity(handle: WorkflowHandle, activityType: string, minAttempt = 1, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === activityType && (a.attempt ?? 0) >= minAttempt)) return;
+    if (Date.now() > deadline) throw new Error(`no pending ${activityType} (attempt >= ${minAttempt}) within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -1,0 +1,232 @@
+/**
+ * What an attack does to a responder left alone: floods of alerts, a suspension the cluster refuses, humans
+ * answering stale proposals, restores at the wrong moment, a node that stopped reporting. Through the real
+ * worker, dev server and kube-apiserver.
+ */
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PodAlert } from '../../domain/alert.js';
+import { PRIOR_STATE_ANNOTATION, SUSPENDED_BY_ANNOTATION } from '../../remediation/protocol.js';
+import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
+import { alertsSignal, approveUpdate, denyUpdate, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
+import { createNode, dryRunScale, refuseUpdates } from '../support/admission.js';
+import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
+import { alertFor, startResponder, type Responder } from '../support/responder.js';
+
+let r: Responder;
+let kube: TestKube;
+beforeAll(async () => {
+  r = await startResponder();
+  kube = testKube();
+});
+afterAll(async () => r?.close());
+
+const replicas = async (ns: string, name: string) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
+const annotations = async (ns: string, name: string) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).metadata?.annotations ?? {};
+
+/** The message a refused update carries (the validator's words). */
+async function refusal(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  return (err as WorkflowUpdateFailedError).cause?.message ?? '';
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 500)}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+describe('an alert flood', () => {
+  it('20,000 signals into one incident: exact count, bounded history per run, and it still restores', { timeout: 240_000 }, async () => {
+    const ns = await createNamespace(kube, 'flood');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const first = alertFor(ns, w, { raw: { padding: 'x'.repeat(100_000) } });
+    const handle = await r.respond(first, { holdSuspensionSeconds: 3600, historyEventsPerRun: 1000, keepRecentAlerts: 3 }); // raw cut by the starter
+    // A Falco event's worth of raw (~1 KB) per alert: what our starters send after cutting raw to an excerpt.
+    const repeat = (n: number): PodAlert => ({ ...first, alertId: `${first.alertId}-${n}`, raw: { n, output: 'y'.repeat(1000) } });
+
+    // 20,000 alerts, one signal each, then 500 of them again (a sender retrying). Four in flight: a TypeScript
+    // workflow takes a few hundred signals a second on this machine, which is why the forwarder batches them.
+    const ids = [...Array(20_000).keys(), ...Array(500).keys()];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < ids.length) await handle.signal(alertsSignal, [repeat(ids[next++]!)]);
+      }),
+    );
+    const s = await until(() => handle.query(statusQuery), (st) => st.alerts.count + st.alerts.duplicates >= 20_501, 'every alert to be taken', 180_000);
+    expect(s.alerts).toMatchObject({ count: 20_001, duplicates: 500, first: { alertId: first.alertId } });
+    expect(s.alerts.recent).toHaveLength(3);
+    expect(s.alerts.first.raw).toMatchObject({ truncatedFromChars: 100_014 });
+    expect(s.stage).toBe('holding'); // the repeats suspended the Deployment
+    expect(s.run).toBeGreaterThan(3);
+    expect(s.timeline.some((t) => t.event === 'repeat-alerts' && / repeat alerts between /.test(t.detail))).toBe(true);
+    expect(JSON.stringify(s).length).toBeLessThan(256 * 1024);
+
+    // Every run of the chain stayed far inside the server's limits (10,000 signals, 51,200 events, 50 MB).
+    const runs = [];
+    for await (const run of r.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push(run);
+    expect(runs.length).toBe(s.run);
+    for (const run of runs) {
+      const { historyLength, historySize } = await r.client.workflow.getHandle(run.workflowId, run.runId).describe();
+      expect(historyLength).toBeLessThan(1500);
+      expect(historySize).toBeLessThan(10 * 1024 * 1024);
+    }
+
+    // The suspension carried across runs is still restorable.
+    await handle.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
+    const result = await handle.result();
+    expect(result.outcome).toBe('workload-restored');
+    expect(await replicas(ns, w.name)).toBe(3);
+  });
+});
+
+describe('kill first', () => {
+  it('a suspension the cluster refuses (403) still leaves the pod killed, and says what is left to do', async () => {
+    const ns = await createNamespace(kube, 'killfirst');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
+    try {
+      const result = await (await r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
+      expect(result.outcome).toBe('needs-manual-action');
+      expect(result.problem).toMatch(new RegExp(`^suspending Deployment ${ns}/${w.name} failed: runDirect failed: scale Deployment ${ns}/${w.name} to 0: HTTP 403 Forbidden: .*the pod was terminated; suspend the workload by hand$`));
+      expect(result.actions.map((a) => [a.action, a.status])).toEqual([['delete-pod', 'done']]);
+      expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
+      // Nothing claims a suspension that did not happen.
+      expect(await replicas(ns, w.name)).toBe(3);
+      expect(await annotations(ns, w.name)).not.toHaveProperty(SUSPENDED_BY_ANNOTATION);
+      expect(await annotations(ns, w.name)).not.toHaveProperty(PRIOR_STATE_ANNOTATION);
+    } finally {
+      await refused.lift();
+    }
+  });
+});
+
+describe('approvals are bound to a proposal', () => {
+  it('refuses an answer when nothing awaits approval', async () => {
+    const ns = await createNamespace(kube, 'noprop');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const handle = await r.respond(alertFor(ns, w));
+    await r.waitForStage(handle, 'watching');
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] }))).toBe(
+      'nothing awaits approval: no action has been proposed (stage watching)',
+    );
+    await handle.terminate('test done');
+  });
+
+  it('an escalation supersedes the open proposal; a stale answer and a second answer are refused', async () => {
+    const ns = await createNamespace(kube, 'propose');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
+    const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod', 'suspend-workload'], holdSuspensionSeconds: 0 });
+    const p1 = await r.waitForStage(handle, 'awaiting-approval');
+    expect(p1.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod', target: pod, answer: null });
+
+    await handle.signal(escalateSignal, { by: 'soc-lead', reason: 'miner confirmed' });
+    const p2 = await until(() => handle.query(statusQuery), (st) => st.proposal?.id === 'p2', 'a new proposal');
+    expect(p2.proposal).toMatchObject({ action: 'suspend-workload', target: `Deployment ${ns}/${w.name}`, reason: 'escalated by soc-lead: miner confirmed' });
+    expect(p2.pastProposals).toEqual([expect.objectContaining({ id: 'p1', answer: expect.objectContaining({ answer: 'superseded' }) })]);
+    expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(true); // nothing acts without its own answer
+
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] }))).toBe(
+      `proposal p1 (terminate-pod ${pod}) is no longer open: it was superseded; p2 (suspend-workload Deployment ${ns}/${w.name}) awaits an answer`,
+    );
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p7', by: 'ana' }] }))).toMatch(/^there is no proposal p7; p2 /);
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p2', by: 'ana', reason: 'seen' }] })).toEqual({
+      proposalId: 'p2',
+      answer: 'approved',
+      action: 'suspend-workload',
+      target: `Deployment ${ns}/${w.name}`,
+    });
+    const second = await refusal(handle.executeUpdate(denyUpdate, { args: [{ proposalId: 'p2', by: 'bob' }] }));
+    expect(second).toMatch(/^proposal p2 was already answered: approved by ana at \d{4}-/);
+
+    const result = await handle.result();
+    expect(result.outcome).toBe('workload-suspended');
+    expect(result.actions.map((a) => [a.action, a.status])).toEqual([
+      ['delete-pod', 'done'],
+      ['suspend-workload', 'done'],
+    ]);
+  });
+});
+
+describe('restore', () => {
+  it('is refused before verification, can fail, and can be asked again', async () => {
+    const ns = await createNamespace(kube, 'restore');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    // A pod on a node, deleted with a grace period, stays Terminating until a kubelet acts (there is none
+    // here): verification waits on it, with the suspension already recorded.
+    const podName = 'miner-on-node';
+    const pod = await createPod(kube, ns, podName, w.pod.metadata!.ownerReferences![0], {}, await createNode('True'));
+    const alert = alertFor(ns, { ...w, pod }, { severity: 'critical' });
+    const handle = await r.respond(alert, { terminateGracePeriodSeconds: 30, holdSuspensionSeconds: 600 });
+    await until(() => handle.query(statusQuery), (st) => st.stage === 'verifying' && st.suspension !== null, 'verification of the suspension');
+    expect(await refusal(handle.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] }))).toBe(
+      'restore is possible only while the verified suspension is held (stage is verifying)',
+    );
+    await kube.core.deleteNamespacedPod({ namespace: ns, name: podName, gracePeriodSeconds: 0 }); // the kubelet's part
+    await r.waitForStage(handle, 'holding');
+
+    const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
+    const failed = await refusal(handle.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] }));
+    expect(failed).toMatch(new RegExp(`^restore of Deployment ${ns}/${w.name} failed: runDirect failed: scale Deployment ${ns}/${w.name} to 3: HTTP 403 Forbidden: .*; it is still suspended and restore can be asked again$`));
+    const after = await handle.query(statusQuery);
+    expect(after.stage).toBe('holding');
+    expect(after.restore).toMatchObject({ state: 'failed', by: 'ana' });
+    expect(await replicas(ns, w.name)).toBe(0);
+
+    await refused.lift();
+    expect(await handle.executeUpdate(restoreUpdate, { args: [{ by: 'bob', reason: 'fixed' }] })).toMatchObject({ action: 'restore-workload', status: 'done' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('workload-restored');
+    expect(result.restore).toMatchObject({ state: 'restored', by: 'bob' });
+    expect(await replicas(ns, w.name)).toBe(3);
+    expect(result.timeline.map((t) => t.event)).toEqual(expect.arrayContaining(['restore-failed', 'restored']));
+  });
+
+  it('cancelling while holding leaves the suspension in place and says how to undo it', async () => {
+    const ns = await createNamespace(kube, 'cancelhold');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const handle = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 600 });
+    await r.waitForStage(handle, 'holding');
+    await handle.cancel();
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    const s = await handle.query(statusQuery);
+    expect(s).toMatchObject({ outcome: 'cancelled', stage: 'closed' });
+    expect(s.problem).toBe(
+      `the workload is left suspended (Deployment ${ns}/${w.name}: replicas 3 -> 0); undo it by hand, the prior state is also in the objects' pod-responder.io/prior-state annotation`,
+    );
+    expect(await replicas(ns, w.name)).toBe(0);
+  });
+});
+
+describe('truthful verification', () => {
+  async function killOnNode(node: string): Promise<WorkflowHandle<IncidentWorkflow>> {
+    const ns = await createNamespace(kube, 'node');
+    const pod = await createPod(kube, ns, 'miner', undefined, {}, node);
+    return r.respond(alertFor(ns, { kind: 'Pod', name: 'miner', uid: pod.metadata!.uid!, pod }));
+  }
+
+  it('a pod deleted from the API is terminated once its node is Ready to stop it', async () => {
+    const node = await createNode('True');
+    const result = await (await killOnNode(node)).result();
+    expect(result.outcome).toBe('pod-terminated');
+    expect(result.verification).toEqual([expect.objectContaining({ ok: true, observed: `gone; node ${node} is Ready` })]);
+  });
+
+  it('a pod deleted from the API on a NotReady node is not called terminated', async () => {
+    const node = await createNode('Unknown');
+    const result = await (await killOnNode(node)).result();
+    expect(result.outcome).toBe('needs-manual-action');
+    expect(result.problem).toMatch(new RegExp(`^node ${node} is NotReady \\(Ready=Unknown since .*, NodeStatusUnknown\\); the container may still run: the pod is gone from the API, but only the node's kubelet stops it; check the node and the container by hand$`));
+    expect(result.actions.map((a) => [a.action, a.status])).toEqual([['delete-pod', 'done']]);
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * Every message an incident accepts, registered in one place. Signals only record (bounded); updates
+ * validate first, so a caller learns at once whether its answer or restore was taken, and why not.
+ */
+import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
+import { describeWorkload } from '../../remediation/protocol.js';
+import {
+  alertSignal,
+  alertsSignal,
+  approveUpdate,
+  denyUpdate,
+  escalateSignal,
+  restoreUpdate,
+  statusQuery,
+  type Actor,
+} from '../messages.js';
+import { recordAnswer, validateAnswer } from './approval.js';
+import { failureMessage } from './failures.js';
+import type { Incident } from './incident.js';
+
+/** Longest `by` and `reason` kept from a message: they land in the timeline and the status. */
+const TEXT_MAX = 500;
+const clip = (s: string): string => (s.length > TEXT_MAX ? `${s.slice(0, TEXT_MAX)}…` : s);
+
+export function registerHandlers(i: Incident): void {
+  setHandler(statusQuery, () => i.state);
+
+  setHandler(alertsSignal, (alerts) => {
+    if (!Array.isArray(alerts)) return i.receiveAlert(alerts);
+    for (const a of alerts) i.receiveAlert(a);
+  });
+  setHandler(alertSignal, (a) => i.receiveAlert(a));
+
+  setHandler(escalateSignal, (e) => {
+    if (typeof e?.by !== 'string' || typeof e.reason !== 'string' || !e.by || !e.reason) {
+      i.note('escalation-invalid', 'an escalate signal without "by" and "reason" was ignored');
+      return;
+    }
+    if (i.state.escalation) {
+      i.note('escalation-repeated', `by ${clip(e.by)}: already escalated by ${i.state.escalation.by}`);
+      return;
+    }
+    i.state.escalation = { by: clip(e.by), reason: clip(e.reason) };
+    i.note('escalated', `by ${i.state.escalation.by}: ${i.state.escalation.reason}`);
+  });
+
+  setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
+  setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
+
+  setHandler(restoreUpdate, (actor) => restore(i, clipActor(actor)), { validator: (actor) => validateRestore(i, actor) });
+}
+
+function clipActor<A extends Actor>(a: A): A {
+  return { ...a, by: clip(a.by), ...(a.reason ? { reason: clip(a.reason) } : {}) };
+}
+
+/** A restore is taken only while a verified suspension is held, one at a time. */
+function validateRestore(i: Incident, actor: Actor): void {
+  if (typeof actor?.by !== 'string' || !actor.by.trim()) throw new Error('restore needs "by": who asks for it');
+  if (!i.state.suspension) throw new Error('nothing to restore: this incident has not suspended a workload');
+  if (i.state.restore?.state === 'restoring') throw new Error(`a restore is already running (asked by ${i.state.restore.by} at ${i.state.restore.at})`);
+  if (i.state.restore?.state === 'restored') throw new Error(`already restored by ${i.state.restore.by} at ${i.state.restore.at}`);
+  if (i.state.stage !== 'holding' || i.state.next.name !== 'hold') {
+    throw new Error(`restore is possible only while the verified suspension is held (stage is ${i.state.stage})`);
+  }
+}
+
+async function restore(i: Incident, actor: Actor) {
+  const record = i.state.suspension!;
+  const target = describeWorkload(record.workload);
+  i.state.restore = { state: 'restoring', by: actor.by, at: new Date().toISOString() };
+  i.stage('restoring');
+  try {
+    const { result } = await i.withExecutor((exec) =>
+      exec.run({ op: 'restore-workload', record }, `restore ${target} (requested by ${actor.by})`),
+    );
+    i.state.actions.push(result);
+    i.state.restore = { ...i.state.restore, state: 'restored' };
+    i.note('restored', `by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}: ${result.message}`);
+    return result;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const error = failureMessage(err);
+    i.state.restore = { ...i.state.restore, state: 'failed', error };
+    i.stage('holding');
+    i.note('restore-failed', `asked by ${actor.by}: ${error}; ${target} is still suspended; restore can be asked again`);
+    // An ApplicationFailure fails this update, not the incident: the caller sees why, the hold goes on.
+    throw ApplicationFailure.nonRetryable(`restore of ${target} failed: ${error}; it is still suspended and restore can be asked again`, 'RestoreFailed');
+  }
+}

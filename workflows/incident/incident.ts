@@ -1,0 +1,280 @@
+/**
+ * One incident's state and the primitives every stage uses: the timeline, stage changes, alert intake,
+ * executor stretches, and continuing as new. Everything here is deterministic workflow code.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  makeContinueAsNewFunc,
+  log,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { podAlertSchema, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
+import { defaultPolicy, type Policy } from '../../domain/policy.js';
+import { SA } from '../../domain/search-attributes.js';
+import { Compensations } from '../compensations.js';
+import { openExecutor, type ExecutorSession, type ExecutorTarget } from '../executor.js';
+import type { AlertSummary, IncidentStatus, Outcome, Stage, TimelineEntry } from '../messages.js';
+import { AlertLedger } from './alert-ledger.js';
+import type { IncidentInput } from './input.js';
+
+/** Timeline entries kept: the first ones (how it began) and the newest; those between are counted, not kept. */
+const TIMELINE_HEAD = 30;
+const TIMELINE_MAX = 200;
+/** Repeat alerts noted one by one; after that they are summed up in one entry per stretch of repeats. */
+const REPEATS_NOTED = 10;
+/** Detection times kept for the repeat window: the threshold never needs more. */
+const DETECTIONS_KEPT = 100;
+const CLEANUP_KEPT = 60;
+
+export class Incident {
+  readonly input: IncidentInput;
+  readonly policy: Policy;
+  readonly alert: PodAlert;
+  readonly state: IncidentStatus;
+  readonly ledger: AlertLedger;
+  private repeatsNoted = 0;
+  /** The timeline entry that sums up the current stretch of repeats, while it is the newest entry. */
+  private summing: { entry: TimelineEntry; count: number } | null = null;
+  private failedStage: Stage | null = null;
+
+  constructor(input: IncidentInput) {
+    this.input = input;
+    // An older starter may not know newer policy fields: their defaults apply.
+    this.policy = { ...defaultPolicy, ...input.policy };
+    this.alert = withRawExcerpt(input.alert);
+    if (input.carried) {
+      this.state = input.carried.status;
+      this.state.run += 1;
+      this.ledger = AlertLedger.from(input.carried.seenAlerts);
+      this.repeatsNoted = REPEATS_NOTED; // the individual notes were made in an earlier run
+    } else {
+      this.ledger = new AlertLedger();
+      this.ledger.record(this.alert.alertId);
+      this.state = freshStatus(workflowInfo().workflowId, this.alert);
+    }
+  }
+
+  get id(): string {
+    return this.state.incidentId;
+  }
+
+  get resumed(): boolean {
+    return this.state.run > 1;
+  }
+
+  note(event: string, detail: string): void {
+    const t = this.state.timeline;
+    t.push({ at: new Date().toISOString(), event, detail });
+    if (t.length > TIMELINE_MAX) {
+      // Keep the head (how it began) and the newest; one marker after the head counts what is gone.
+      if (t[TIMELINE_HEAD]!.event === 'timeline-omitted') t.splice(TIMELINE_HEAD + 1, 1);
+      else t[TIMELINE_HEAD] = { at: t[TIMELINE_HEAD]!.at, event: 'timeline-omitted', detail: '' };
+      this.state.timelineOmitted += 1;
+      t[TIMELINE_HEAD]!.detail = `${this.state.timelineOmitted} entries omitted here to keep the status small`;
+    }
+    log.info(event, { incidentId: this.id, detail });
+  }
+
+  stage(next: Stage): void {
+    this.state.stage = next;
+    upsertSearchAttributes([{ key: SA.stage, value: next }]);
+    this.note(`stage:${next}`, '');
+  }
+
+  /** Ends the incident: sets the outcome (and search attribute) and returns the result. */
+  finish(outcome: Outcome, problem?: string): IncidentStatus {
+    this.state.outcome = outcome;
+    if (problem) this.state.problem = problem;
+    this.state.next = { name: 'done', outcome, ...(problem ? { problem } : {}) };
+    upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
+    this.note('outcome', `${outcome}${problem ? `: ${problem}` : ''}`);
+    return this.state;
+  }
+
+  /** Alerts whose detection falls in the repeat window, the first included. */
+  alertsInWindow(): number {
+    const since = Date.now() - this.policy.repeatWindowSeconds * 1000;
+    const first = Date.parse(this.state.alerts.first.detectedAt) >= since ? 1 : 0;
+    return first + this.state.alerts.recentDetections.filter((t) => t >= since).length;
+  }
+
+  /** Takes one alert from a signal. Bounded work and state whatever arrives: it never throws. */
+  receiveAlert(input: unknown): void {
+    const a = this.state.alerts;
+    const parsed = podAlertSchema.safeParse(input);
+    if (!parsed.success) {
+      a.invalid += 1;
+      if (a.invalid === 1) this.note('alert-invalid', `a signal carried something that is not an alert: ${parsed.error.issues[0]?.message ?? ''}`);
+      return;
+    }
+    const alert = withRawExcerpt(parsed.data);
+    const first = this.alert;
+    if (alert.alertId === first.alertId) return; // signal-with-start delivers the first alert twice
+    if (alert.cluster.name !== first.cluster.name || alert.namespace !== first.namespace || alert.podName !== first.podName) {
+      a.otherPods += 1;
+      this.sumUp('alerts-for-other-pods', 'alerts about other pods ignored', `latest about ${alert.namespace}/${alert.podName}`);
+      return;
+    }
+    if (!this.ledger.record(alert.alertId)) {
+      a.duplicates += 1;
+      return;
+    }
+    a.count += 1;
+    a.lastReceivedAt = new Date().toISOString();
+    if (this.policy.keepRecentAlerts > 0) {
+      a.recent.push(alert);
+      if (a.recent.length > this.policy.keepRecentAlerts) a.recent.shift();
+    }
+    insertDetection(a.recentDetections, Date.parse(alert.detectedAt));
+    if (this.repeatsNoted < REPEATS_NOTED) {
+      this.repeatsNoted += 1;
+      this.note('repeat-alert', `alert ${alert.alertId} from ${alert.source} at ${alert.detectedAt}`);
+    } else {
+      this.sumUp('repeat-alerts', 'repeat alerts', `${a.count - 1} repeats in all; latest ${alert.alertId} detected ${alert.detectedAt}`);
+    }
+  }
+
+  /**
+   * Sums up a stretch of like events in one timeline entry, rewritten in place while it is the newest:
+   * "1234 repeat alerts between T1 and T2", however many arrive.
+   */
+  private sumUp(event: string, what: string, latest: string): void {
+    const t = this.state.timeline;
+    if (this.summing && t[t.length - 1] === this.summing.entry && this.summing.entry.event === event) {
+      this.summing.count += 1;
+    } else {
+      this.note(event, '');
+      this.summing = { entry: t[t.length - 1]!, count: 1 };
+    }
+    const { entry, count } = this.summing;
+    entry.detail = `${count} ${what} between ${entry.at} and ${new Date().toISOString()}; ${latest}`;
+  }
+
+  /**
+   * Opens an executor for one stretch of work and removes whatever it deployed when the stretch ends,
+   * however it ends: nothing an executor deploys outlives the step that needed it. An incident never
+   * continues as new inside a stretch, so no undo is ever left behind in an earlier run.
+   */
+  async withExecutor<T>(work: (exec: ExecutorSession) => Promise<T>): Promise<T> {
+    this.state.executorSessions += 1;
+    const compensations = new Compensations();
+    const target: ExecutorTarget = {
+      incidentId: this.id,
+      cluster: this.alert.cluster.name,
+      region: this.alert.cluster.region,
+      namespace: this.alert.namespace,
+    };
+    try {
+      return await work(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions));
+    } catch (err) {
+      this.failedStage ??= this.state.stage; // before cleaning up changes it
+      throw err;
+    } finally {
+      if (compensations.size) {
+        this.stage('cleaning-up');
+        for (const u of await compensations.runAll()) {
+          this.state.cleanup.push(u);
+          if (this.state.cleanup.length > CLEANUP_KEPT) this.state.cleanup.shift();
+          this.note('compensation', `${u.name}: ${u.status}${u.error ? ` (${u.error})` : ''}`);
+        }
+      }
+    }
+  }
+
+  /** The stage the incident was in when a stretch failed (cleanup changes the stage). */
+  get stageAtFailure(): Stage {
+    return this.failedStage ?? this.state.stage;
+  }
+
+  /** True once this run's history is large enough that the incident should continue as new at its next wait. */
+  shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= this.policy.historyEventsPerRun || info.historySize >= this.policy.historyBytesPerRun;
+  }
+
+  /**
+   * Waits until `done()` or the deadline. When the history grows too long meanwhile, waits for running
+   * handlers (a restore) and continues as new with everything so far; the new run resumes this same wait.
+   * Returns whether `done()` became true.
+   */
+  async waitUntil(done: () => boolean, until: string, summary: string): Promise<boolean> {
+    for (;;) {
+      const left = Date.parse(until) - Date.now();
+      if (done()) return true;
+      if (left <= 0) return false;
+      await condition(() => done() || this.shouldContinueAsNew(), left, { summary });
+      if (done()) return true;
+      if (!this.shouldContinueAsNew()) continue;
+      // A restore in flight finishes first: an update running when the run ends would be lost.
+      await condition(allHandlersFinished);
+      if (done()) return true;
+      await this.continueAsNew();
+    }
+  }
+
+  private async continueAsNew(): Promise<never> {
+    this.note('continued-as-new', `run ${this.state.run} ended after ${workflowInfo().historyLength} history events; run ${this.state.run + 1} carries the incident on`);
+    const next: IncidentInput = {
+      alert: this.alert,
+      policy: this.policy,
+      executor: this.input.executor,
+      carried: { status: this.state, seenAlerts: this.ledger.serialize() },
+    };
+    const info = workflowInfo();
+    const continueAs = makeContinueAsNewFunc<(input: IncidentInput) => Promise<IncidentStatus>>({
+      typedSearchAttributes: info.typedSearchAttributes,
+      workflowTaskTimeout: info.taskTimeoutMs,
+    });
+    return continueAs(next);
+  }
+}
+
+function freshStatus(incidentId: string, first: PodAlert): IncidentStatus {
+  const alerts: AlertSummary = {
+    count: 1,
+    duplicates: 0,
+    otherPods: 0,
+    invalid: 0,
+    first,
+    recent: [],
+    recentDetections: [],
+    lastReceivedAt: new Date().toISOString(),
+  };
+  return {
+    incidentId,
+    run: 1,
+    stage: 'validating',
+    next: { name: 'validate' },
+    outcome: null,
+    problem: null,
+    decision: null,
+    dismissal: null,
+    pod: null,
+    workload: null,
+    earlierIncidents: 0,
+    alerts,
+    escalation: null,
+    proposal: null,
+    pastProposals: [],
+    actions: [],
+    verification: [],
+    suspension: null,
+    restore: null,
+    cleanup: [],
+    executorSessions: 0,
+    timeline: [],
+    timelineOmitted: 0,
+  };
+}
+
+/** Keeps the newest DETECTIONS_KEPT detection times, newest first. */
+function insertDetection(times: number[], t: number): void {
+  if (Number.isNaN(t)) return;
+  if (times.length >= DETECTIONS_KEPT && t <= times[times.length - 1]!) return;
+  let i = 0;
+  while (i < times.length && times[i]! > t) i++;
+  times.splice(i, 0, t);
+  if (times.length > DETECTIONS_KEPT) times.pop();
+}

@@ -1,0 +1,251 @@
+/**
+ * The playbook's stages. Each takes the incident and returns the phase that comes next; the waits
+ * (approval, watch, hold) run outside any executor stretch so an incident can continue as new there.
+ */
+import { isCancellation, proxyActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../../activities/index.js';
+import { identityCheck, preflightCheck, type Dismissal } from '../../domain/checks.js';
+import { decide, type Decision } from '../../domain/decide.js';
+import { SA } from '../../domain/search-attributes.js';
+import { topWorkload, type WorkloadRef } from '../../domain/workload.js';
+import { describeChange, describeWorkload, type ActionResult, type PodTarget, type SuspensionRecord } from '../../remediation/protocol.js';
+import type { ExecutorSession } from '../executor.js';
+import type { Outcome, Phase } from '../messages.js';
+import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
+import { failureMessage } from './failures.js';
+import type { Incident } from './incident.js';
+
+const { countRecentIncidents } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Verification polls: a pod with a grace period, or a controller, takes a moment to converge. */
+const VERIFY_ATTEMPTS = 10;
+/** A node that is not Ready will not be in seconds: after this many reads a person must look. */
+const VERIFY_ATTEMPTS_NODE_NOT_READY = 3;
+const VERIFY_INTERVAL = '2 seconds';
+
+const done = (outcome: Outcome, problem?: string): Phase => ({ name: 'done', outcome, ...(problem ? { problem } : {}) });
+const after = (seconds: number): string => new Date(Date.now() + seconds * 1000).toISOString();
+
+function dismissed(i: Incident, d: Dismissal): Phase {
+  i.state.dismissal = d;
+  i.note('dismissed', `${d.code}: ${d.message}`);
+  return done('dismissed');
+}
+
+/** Validate the alert, look at the pod, decide, and act at once when nothing needs approval. */
+export async function investigate(i: Incident): Promise<Phase> {
+  i.stage('validating');
+  // Checks that need no cluster access first: a bad alert creates nothing anywhere.
+  const early = preflightCheck(i.alert, i.policy, Date.now());
+  if (early) return dismissed(i, early);
+  return i.withExecutor(async (exec) => {
+    const mismatch = await inspectPod(i, exec);
+    if (mismatch) return dismissed(i, mismatch);
+    await countEarlierIncidents(i);
+    return decideAndAct(i, exec);
+  });
+}
+
+/**
+ * After an approval or the watch: a new stretch, acting on the pod as first inspected. Its delete carries
+ * that pod's UID, so a pod that replaced it under the same name meanwhile is never touched.
+ */
+export async function actAfterWait(i: Incident): Promise<Phase> {
+  return i.withExecutor((exec) => decideAndAct(i, exec));
+}
+
+/** Waits for the answer to the open proposal; an answer counts only while the facts call for the same action. */
+export async function awaitApproval(i: Incident): Promise<Phase> {
+  i.stage('awaiting-approval');
+  const p = i.state.proposal!;
+  const settled = () => p.answer !== null || proposalOutdated(i);
+  const answered = await i.waitUntil(settled, p.expiresAt, `wait for approve or deny of ${p.id}: ${p.action} ${p.target}`);
+  if (!answered) {
+    p.answer = { answer: 'timed-out', at: new Date().toISOString() };
+    i.note('approval-timed-out', `${p.id}: no answer within ${i.policy.approvalTimeoutSeconds}s; policy: ${i.policy.onApprovalTimeout}`);
+  }
+  const decision = decideNow(i);
+  switch (decision.action) {
+    case 'dismiss':
+      return dismissed(i, decision.dismissal);
+    case 'await-approval':
+      return { name: 'await-approval', proposalId: openProposal(i, decision) };
+    default:
+      return { name: 'act' };
+  }
+}
+
+/** After killing a controller-owned pod: listen for repeats or an escalation for a while. */
+export async function watch(i: Incident, until: string): Promise<Phase> {
+  i.stage('watching');
+  const raised = await i.waitUntil(
+    () => i.state.escalation !== null || i.alertsInWindow() + i.state.earlierIncidents >= i.policy.repeatThreshold,
+    until,
+    `watch ${describeWorkload(i.state.workload!)} for repeats or escalation`,
+  );
+  return raised ? { name: 'act' } : done('pod-terminated');
+}
+
+/** Holds the verified suspension until `restore` (an update, handled in handlers.ts) or the end of the hold. */
+export async function hold(i: Incident, until: string): Promise<Phase> {
+  i.stage('holding');
+  const restored = () => i.state.restore?.state === 'restored';
+  const summary = `hold ${describeWorkload(i.state.suspension!.workload)} suspended until restore or ${until}`;
+  if (await i.waitUntil(restored, until, summary)) return done('workload-restored');
+  return done('workload-suspended');
+}
+
+async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> {
+  i.stage('deciding');
+  const decision = decideNow(i);
+  switch (decision.action) {
+    case 'dismiss':
+      return dismissed(i, decision.dismissal);
+    case 'await-approval':
+      return { name: 'await-approval', proposalId: openProposal(i, decision) };
+    case 'terminate-pod':
+      return terminate(i, exec);
+    case 'suspend-workload':
+      return suspendWorkload(i, exec, decision.workload);
+  }
+}
+
+function decideNow(i: Incident): Decision {
+  const proposed = proposedNow(i);
+  const decision = decide({
+    alert: i.alert,
+    pod: i.state.pod!,
+    policy: i.policy,
+    alertCount: i.alertsInWindow() + i.state.earlierIncidents,
+    escalation: i.state.escalation,
+    approval: answerFor(i, proposed),
+  });
+  i.state.decision = decision;
+  i.note('decision', decision.action === 'dismiss' ? decision.dismissal.message : `${decision.action}: ${decision.reason}`);
+  return decision;
+}
+
+async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
+  i.stage('remediating');
+  await killPod(i, exec);
+  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
+  if (unverified) return done(unverified.outcome, unverified.problem);
+  if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
+  return { name: 'watch', until: after(i.policy.watchSeconds) };
+}
+
+/**
+ * Kills the pod first, so the miner stops whether or not the suspension works, then suspends its workload
+ * so the controller cannot start another. A suspension that fails leaves the incident needing a person.
+ */
+async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRef): Promise<Phase> {
+  i.stage('remediating');
+  await killPod(i, exec);
+  let out: { result: ActionResult; record: SuspensionRecord | null };
+  try {
+    out = await exec.run({ op: 'suspend-workload', incidentId: i.id, workload: w }, `suspend ${describeWorkload(w)}`);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const why = failureMessage(err);
+    i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
+    const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
+    const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem})` : 'was terminated';
+    return done('needs-manual-action', `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`);
+  }
+  record(i, out.result);
+  if (out.record) i.state.suspension = out.record;
+  if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
+    await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
+    return done('needs-manual-action', `${out.result.message}; the pod was terminated`);
+  }
+  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i), ...(out.record ? { suspended: out.record } : {}) });
+  if (!out.record) return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
+  if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
+  // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
+  if (unverified) i.state.problem = unverified.problem;
+  i.note('suspended', out.record.changes.map(describeChange).join('; '));
+  return { name: 'hold', until: after(i.policy.holdSuspensionSeconds) };
+}
+
+/** Reads the pod and its owners; a dismissal when it is not the pod the alert is about. */
+async function inspectPod(i: Incident, exec: ExecutorSession): Promise<Dismissal | null> {
+  const { namespace, podName } = i.alert;
+  const { pod } = await exec.run({ op: 'inspect', namespace, name: podName }, `inspect pod ${namespace}/${podName} and its owners`);
+  i.state.pod = pod;
+  const mismatch = identityCheck(i.alert, pod, i.policy);
+  if (mismatch || !pod) return mismatch;
+  const workload = topWorkload(pod);
+  i.state.workload = workload;
+  upsertSearchAttributes([
+    { key: SA.workloadKind, value: workload?.kind ?? 'Pod' },
+    { key: SA.workloadName, value: workload?.name ?? pod.name },
+  ]);
+  return null;
+}
+
+/** A Deployment's replacement pod has a new name, so its alerts start a new incident: repeats show across incidents. */
+async function countEarlierIncidents(i: Incident): Promise<void> {
+  const w = i.state.workload;
+  if (!w) return;
+  const sinceIso = new Date(Date.now() - i.policy.repeatWindowSeconds * 1000).toISOString();
+  i.state.earlierIncidents = await countRecentIncidents.executeWithOptions({ summary: `count earlier incidents on ${describeWorkload(w)}` }, [
+    { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id },
+  ]);
+  if (i.state.earlierIncidents) i.note('earlier-incidents', `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`);
+}
+
+function podTarget(i: Incident): PodTarget {
+  const p = i.state.pod!;
+  return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
+}
+
+/** An incident is about one pod (a pod under the same name with another UID is dismissed), so one kill is enough. */
+function podKilled(i: Incident): boolean {
+  return i.state.actions.some((a) => a.action === 'delete-pod' && (a.status === 'done' || a.status === 'already-done'));
+}
+
+/** Deletes the alerted pod by UID (a pod that replaced it under the same name is never touched); once per incident. */
+async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
+  if (podKilled(i)) return;
+  const pod = podTarget(i);
+  const { result } = await exec.run(
+    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds },
+    `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
+  );
+  record(i, result);
+}
+
+function record(i: Incident, result: ActionResult): void {
+  i.state.actions.push(result);
+  i.note(result.action, `${result.target}: ${result.status} (${result.message})`);
+}
+
+interface Unverified {
+  outcome: 'failed' | 'needs-manual-action';
+  problem: string;
+}
+
+/**
+ * Reads the cluster back until every check passes: null when verified. needs-manual-action when the pod's
+ * node is not Ready (deleted from the API, the container may still run), failed when the reads never agree.
+ */
+async function verifyUntilSettled(i: Incident, exec: ExecutorSession, what: { podGone?: PodTarget; suspended?: SuspensionRecord }): Promise<Unverified | null> {
+  i.stage('verifying');
+  for (let attempt = 1; ; attempt++) {
+    const v = await exec.run({ op: 'verify', ...what }, `verify remediation (attempt ${attempt})`);
+    i.state.verification = v.checks;
+    if (v.ok) return null;
+    const blocked = v.checks.find((c) => !c.ok && c.blocker);
+    if (blocked && attempt >= VERIFY_ATTEMPTS_NODE_NOT_READY) {
+      return { outcome: 'needs-manual-action', problem: `${blocked.observed}; check the node and the container by hand` };
+    }
+    if (attempt >= VERIFY_ATTEMPTS) {
+      const bad = v.checks.filter((c) => !c.ok).map((c) => `${c.target}: ${c.observed}`);
+      return { outcome: 'failed', problem: `verification failed after ${VERIFY_ATTEMPTS} reads: ${bad.join('; ')}; act by hand` };
+    }
+    await sleep(VERIFY_INTERVAL);
+  }
+}
