@@ -17,7 +17,10 @@ const sourceSchema = z
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
     hmacSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-    /** Token bucket per source, counted in alerts (a batch of 10 takes 10). */
+    /**
+     * Token bucket per source for alerts that would start an incident (a batch of 10 such alerts takes 10).
+     * Repeats for an incident this forwarder delivered to lately are not limited: they are batched instead.
+     */
     ratePerSecond: z.coerce.number().positive().default(200),
     burst: z.coerce.number().int().positive().default(1000),
   })
@@ -36,6 +39,15 @@ const forwarderSchema = z
     retryAfterSeconds: z.coerce.number().int().positive().default(5),
     /** Alert IDs remembered as accepted, so a resend is answered without a Temporal round trip. */
     dedupCacheSize: z.coerce.number().int().min(0).default(100_000),
+    /**
+     * Alerts about one incident go in one signal: the first at once, then at most one signal per incident
+     * this often, each with up to batchMaxAlerts alerts and batchMaxBytes of JSON (Temporal warns at 512 KiB).
+     */
+    batchIntervalMs: z.coerce.number().int().min(0).max(10_000).default(200),
+    batchMaxAlerts: z.coerce.number().int().min(1).max(5000).default(500),
+    batchMaxBytes: z.coerce.number().int().min(16 * 1024).max(1024 * 1024).default(256 * 1024),
+    /** How long an incident counts as known (its repeats skip the rate limit) after an alert was delivered to it. */
+    knownIncidentSeconds: z.coerce.number().int().min(0).default(600),
     sources: z.strictObject(Object.fromEntries(SOURCES.map((s) => [s, sourceSchema])) as Record<(typeof SOURCES)[number], typeof sourceSchema>).prefault({}),
     routes: routesSchema.default(DEFAULT_ROUTES),
   })

@@ -13,6 +13,14 @@ export function createMetrics() {
     ignored: counter('alerts_ignored_total', 'Alerts acknowledged without a response (routing, or not about a pod)'),
     deduplicated: counter('alerts_deduplicated_total', 'Alerts already accepted earlier, answered without a new signal'),
     failed: counter('alerts_failed_total', 'Alerts Temporal did not accept (answered 503)'),
+    rateLimited: counter('alerts_rate_limited_total', 'Alerts that would have started an incident over the source\'s rate (answered 429)'),
+    signals: new Counter({ name: 'pod_responder_forwarder_signals_total', help: 'Signals sent to incidents (each carries a batch of alerts)', registers: [registry] }),
+    signalAlerts: new Histogram({
+      name: 'pod_responder_forwarder_signal_alerts',
+      help: 'Alerts carried by one signal',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: [registry],
+    }),
     rejected: counter('requests_rejected_total', 'Requests refused with a 4xx, by status', ['source', 'status']),
     latency: new Histogram({
       name: 'pod_responder_forwarder_request_duration_seconds',

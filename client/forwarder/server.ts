@@ -1,12 +1,13 @@
 /**
  * The alert forwarder: vendor alerts in over HTTP, incidents out through Temporal. An alert is
  * answered 202 only after Temporal accepted it; anything else is an exact 4xx (the sender's
- * problem, nothing started) or a 503 with Retry-After (ours, safe to resend: accepted alerts
- * deduplicate).
+ * problem, nothing started), a 429 for alerts that would start incidents faster than the source's
+ * rate, or a 503 with Retry-After (ours, safe to resend: accepted alerts deduplicate). Repeats about
+ * an incident already running are batched into few signals and never rate-limited.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
-import type { PodAlert } from '../../domain/alert.js';
+import { withRawExcerpt, type PodAlert } from '../../domain/alert.js';
 import { route } from '../../domain/routing.js';
 import { normalizeBody, type Normalized, type SourceName } from '../../domain/sources/index.js';
 import { InputError } from '../../domain/validation-errors.js';
@@ -15,13 +16,15 @@ import { incidentWorkflowId } from '../../workflows/ids.js';
 import { workflowUiUrl, type StartedIncident } from '../incidents.js';
 import { AcceptedAlerts } from './accepted-alerts.js';
 import { authenticate, isEnabled } from './auth.js';
+import { IncidentBatcher } from './incident-batcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
+import { RecentIncidents } from './recent-incidents.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
 export interface AlertSink {
-  /** Rejects with an error whose message says why Temporal did not accept the alert. */
-  submit(alert: PodAlert): Promise<StartedIncident>;
+  /** Delivers alerts about one pod in one signal; rejects with an error whose message says why Temporal did not accept them. */
+  submit(alerts: PodAlert[]): Promise<StartedIncident>;
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -45,6 +48,7 @@ export interface Forwarder {
 export type AlertOutcome =
   | { alertId: string; outcome: 'accepted' | 'duplicate'; workflowId: string; runId: string; ui: string; route: string }
   | { alertId: string; outcome: 'ignored'; reason: string; route?: string }
+  | { alertId: string; outcome: 'rate-limited'; workflowId: string; retryAfterSeconds: number }
   | { alertId: string; outcome: 'failed'; workflowId: string; error: string };
 
 const ENDPOINTS: Record<string, SourceName> = {
@@ -53,6 +57,9 @@ const ENDPOINTS: Record<string, SourceName> = {
   '/v1/alerts/falco': 'falco',
   '/v1/alerts/guardduty': 'guardduty',
 };
+
+/** Incidents remembered as running (for the rate limit): far more than any cluster has pods under attack. */
+const KNOWN_INCIDENTS = 50_000;
 
 /** Attacker-chosen strings are JSON-escaped by the logger; this keeps them short as well. */
 const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, max)}…` : s);
@@ -75,6 +82,12 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     Object.entries(cfg.sources).map(([s, c]) => [s, new TokenBucket(c.ratePerSecond, c.burst)]),
   ) as Record<SourceName, TokenBucket>;
   const accepted = new AcceptedAlerts<StartedIncident>(cfg.dedupCacheSize);
+  const known = new RecentIncidents(KNOWN_INCIDENTS, cfg.knownIncidentSeconds * 1000);
+  const batcher = new IncidentBatcher((alerts) => sink.submit(alerts), { intervalMs: cfg.batchIntervalMs, maxAlerts: cfg.batchMaxAlerts, maxBytes: cfg.batchMaxBytes });
+  batcher.onSent = (n) => {
+    metrics.signals.inc();
+    metrics.signalAlerts.observe(n);
+  };
 
   const app = Fastify({
     // Same line shape as the worker's logs: {time, level, msg, ...fields}.
@@ -156,8 +169,6 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     } catch (err) {
       throw new HttpError(400, 'invalid JSON', [`(root): ${(err as Error).message}`]);
     }
-    const wait = buckets[source].take(Array.isArray(body) ? Math.max(1, body.length) : 1);
-    if (wait) throw new HttpError(429, `rate limit for source "${source}" exceeded`, undefined, { 'retry-after': String(wait) });
     let items: Normalized[];
     try {
       items = normalizeBody(source, body, req.query as Record<string, unknown>, cfg.maxBatch);
@@ -168,9 +179,13 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     metrics.received.inc({ source }, items.length);
     const results = await Promise.all(items.map((item) => deliver(source, item, req)));
     const count = (o: AlertOutcome['outcome']) => results.filter((r) => r.outcome === o).length;
-    const summary = { accepted: count('accepted'), duplicates: count('duplicate'), ignored: count('ignored'), failed: count('failed'), results };
+    const summary = { accepted: count('accepted'), duplicates: count('duplicate'), ignored: count('ignored'), rateLimited: count('rate-limited'), failed: count('failed'), results };
     if (summary.failed) {
       return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ error: 'Temporal did not accept every alert; resend the request (accepted alerts are deduplicated)', ...summary });
+    }
+    if (summary.rateLimited) {
+      const wait = Math.max(...results.map((r) => (r.outcome === 'rate-limited' ? r.retryAfterSeconds : 0)));
+      return reply.code(429).header('retry-after', String(wait)).send({ error: `rate limit for new incidents from source "${source}" exceeded; resend the request (accepted alerts are deduplicated)`, ...summary });
     }
     return reply.code(summary.ignored === results.length ? 200 : 202).send(summary);
   }
@@ -191,9 +206,19 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     }
     const workflowId = incidentWorkflowId(alert);
     const key = `${workflowId}\u0000${alert.alertId}`;
-    const known = accepted.get(key);
+    const earlier = accepted.get(key);
+    // Starting an incident is what costs; a repeat for one this forwarder delivered to lately does not.
+    if (!earlier && !known.has(workflowId)) {
+      const wait = buckets[source].take(1);
+      if (wait) {
+        metrics.rateLimited.inc({ source });
+        req.log.info({ ...log, outcome: 'rate-limited', workflowId: clip(workflowId, 400) }, 'alert');
+        return { alertId: alert.alertId, outcome: 'rate-limited', workflowId, retryAfterSeconds: wait };
+      }
+    }
+    known.touch(workflowId); // from now on, its repeats are batched rather than limited
     try {
-      const { value, shared } = known ? { value: known, shared: true } : await accepted.once(key, () => sink.submit(alert));
+      const { value, shared } = earlier ? { value: earlier, shared: true } : await accepted.once(key, () => batcher.submit(workflowId, withRawExcerpt(alert)));
       (shared ? metrics.deduplicated : metrics.accepted).inc({ source });
       const outcome = shared ? 'duplicate' : 'accepted';
       req.log.info({ ...log, outcome, workflowId: clip(workflowId, 400), route: decision.route }, 'alert');
@@ -215,6 +240,7 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     async close() {
       closing = true;
       await app.close();
+      batcher.close();
       await sink.close();
     },
   };

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { PodAlert } from '../../domain/alert.js';
 import type { Config } from '../../worker/config.js';
-import { respondToAlert, type StartedIncident } from '../incidents.js';
+import { respondToAlerts, type StartedIncident } from '../incidents.js';
 
 /**
  * The forwarder's one connection to Temporal. It connects lazily and grpc reconnects on its own,
@@ -26,19 +26,19 @@ export class TemporalGateway {
   }
 
   /**
-   * Resolves only once Temporal has durably accepted the alert; rejects within the configured deadline
+   * Resolves only once Temporal has durably accepted the alerts (one signal, all about one pod); rejects within the configured deadline
    * with an error whose message says why, in words an operator can act on.
    * While Temporal is known to be down, requests share one short health probe instead of each
    * waiting out the full deadline, so senders get their 503 quickly.
    */
-  async submit(alert: PodAlert): Promise<StartedIncident> {
+  async submit(alerts: PodAlert[]): Promise<StartedIncident> {
     if (this.unreachable) {
       this.probe ??= this.ready(1000).finally(() => (this.probe = null));
       if (!(await this.probe)) throw new Error(UNREACHABLE);
       this.unreachable = false;
     }
     try {
-      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlert(this.client, this.config, alert));
+      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlerts(this.client, this.config, alerts));
     } catch (err) {
       const e = err as Error & { cause?: { code?: number; details?: string } };
       const code = e.cause?.code; // gRPC status

@@ -99,20 +99,33 @@ describe('Temporal unavailable', () => {
 });
 
 describe('limits and logs', () => {
-  it('rate-limits per source, counting alerts, with Retry-After; other sources are unaffected', async () => {
+  it('rate-limits alerts that start incidents, per source, with Retry-After; repeats and other sources pass', async () => {
     const fwd = await startForwarder({ forwarder: { sources: { falco: { token: TOKENS.falco, ratePerSecond: 0.5, burst: 3 }, xdr: { token: TOKENS.xdr } } } });
     try {
-      const batch = [falcoAlert('rl', `a-${uid()}`), falcoAlert('rl', `b-${uid()}`)];
-      expect((await fwd.post('/v1/alerts/falco?cluster=rl', batch, bearer(TOKENS.falco))).status).toBe(202);
-      const limited = await fwd.post('/v1/alerts/falco?cluster=rl', batch, bearer(TOKENS.falco));
-      expect({ status: limited.status, body: limited.json, retryAfter: limited.headers.get('retry-after') }).toEqual({
+      const first = falcoAlert('rl', `a-${uid()}`);
+      expect((await fwd.post('/v1/alerts/falco?cluster=rl', [first, falcoAlert('rl', `b-${uid()}`)], bearer(TOKENS.falco))).status).toBe(202);
+      // Two more new pods: one token is left.
+      const more = [falcoAlert('rl', `c-${uid()}`), falcoAlert('rl', `d-${uid()}`)];
+      const limited = await fwd.post('/v1/alerts/falco?cluster=rl', more, bearer(TOKENS.falco));
+      expect({ status: limited.status, error: limited.json.error, retryAfter: limited.headers.get('retry-after') }).toEqual({
         status: 429,
-        body: { error: 'rate limit for source "falco" exceeded' },
+        error: 'rate limit for new incidents from source "falco" exceeded; resend the request (accepted alerts are deduplicated)',
         retryAfter: '2',
       });
+      expect(limited.json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['accepted', 'rate-limited']);
+      // A flood about a pod whose incident runs is never limited: 200 repeats in 20 requests.
+      const floods = await Promise.all(
+        Array.from({ length: 20 }, () => fwd.post('/v1/alerts/falco?cluster=rl', Array.from({ length: 10 }, () => ({ ...first, uuid: `r-${uid()}` })), bearer(TOKENS.falco))),
+      );
+      expect(floods.map((f) => f.status)).toEqual(Array(20).fill(202));
       const xdr = freshFixture('xdr-cryptominer', { cluster: 'rl', namespace: 'shop', pod: `x-${uid()}`, id: `x-${uid()}` });
       expect((await fwd.post('/v1/alerts/xdr', xdr, bearer(TOKENS.xdr))).status).toBe(202);
-      expect(await (await fetch(`${fwd.url}/metrics`)).text()).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="429"} 1');
+      const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
+      expect(metrics).toContain('pod_responder_forwarder_alerts_rate_limited_total{source="falco"} 1');
+      expect(metrics).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="429"} 1');
+      // Batching: 200 repeats for one incident took far fewer signals.
+      const signals = Number(/^pod_responder_forwarder_signals_total (\d+)/m.exec(metrics)?.[1]);
+      expect(signals).toBeLessThanOrEqual(10);
     } finally {
       await fwd.close();
     }

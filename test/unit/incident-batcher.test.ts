@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { IncidentBatcher } from '../../client/forwarder/incident-batcher.js';
+import { RecentIncidents } from '../../client/forwarder/recent-incidents.js';
+import type { PodAlert } from '../../domain/alert.js';
+
+const alert = (id: string, raw?: unknown): PodAlert => ({
+  source: 'falco',
+  alertId: id,
+  category: 'crypto-mining',
+  severity: 'high',
+  detectedAt: '2026-11-28T10:00:00Z',
+  cluster: { name: 'prod' },
+  namespace: 'shop',
+  podName: 'web-1',
+  ...(raw ? { raw } : {}),
+});
+
+/** A send whose answers the test releases one by one, recording what each signal carried. */
+function controlledSend() {
+  const sent: string[][] = [];
+  const pending: { resolve(v: string): void; reject(e: Error): void }[] = [];
+  const send = (alerts: PodAlert[]) => {
+    sent.push(alerts.map((a) => a.alertId));
+    return new Promise<string>((resolve, reject) => pending.push({ resolve, reject }));
+  };
+  return { sent, send, answer: (v = 'ok') => pending.shift()!.resolve(v), fail: (m: string) => pending.shift()!.reject(new Error(m)) };
+}
+
+describe('IncidentBatcher', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+  const make = (send: (a: PodAlert[]) => Promise<string>, over = {}) =>
+    new IncidentBatcher(send, { intervalMs: 200, maxAlerts: 3, maxBytes: 100_000, ...over }, () => Date.now());
+
+  it('sends the first alert of a quiet incident at once, and what arrives meanwhile together after the interval', async () => {
+    const s = controlledSend();
+    const b = make(s.send);
+    const first = b.submit('i1', alert('a1'));
+    expect(s.sent).toEqual([['a1']]);
+    const later = [b.submit('i1', alert('a2')), b.submit('i1', alert('a3'))];
+    s.answer('run-1');
+    await expect(first).resolves.toBe('run-1');
+    expect(s.sent).toHaveLength(1); // still inside the interval
+    await vi.advanceTimersByTimeAsync(200);
+    expect(s.sent).toEqual([['a1'], ['a2', 'a3']]);
+    s.answer('run-1');
+    await expect(Promise.all(later)).resolves.toEqual(['run-1', 'run-1']);
+    b.close();
+  });
+
+  it('never has two signals in flight for one incident, and splits batches by count and bytes', async () => {
+    const s = controlledSend();
+    const b = make(s.send, { maxBytes: 1200 });
+    void b.submit('i1', alert('a0'));
+    const rest = ['a1', 'a2', 'a3', 'a4'].map((id) => b.submit('i1', alert(id)));
+    const big = b.submit('i1', alert('big', { text: 'x'.repeat(1000) }));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.sent).toEqual([['a0']]); // the first is still unanswered
+    s.answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.sent).toEqual([['a0'], ['a1', 'a2', 'a3']]); // full: goes without waiting out the interval
+    s.answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.sent.at(-1)).toEqual(['a4']); // 'big' does not fit beside it
+    s.answer();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(s.sent.at(-1)).toEqual(['big']);
+    s.answer();
+    await Promise.all([...rest, big]);
+    b.close();
+  });
+
+  it('rejects exactly the alerts a failed signal carried; later ones go in a new signal', async () => {
+    const s = controlledSend();
+    const b = make(s.send);
+    const first = b.submit('i1', alert('a1'));
+    const second = b.submit('i1', alert('a2'));
+    s.fail('Temporal is unreachable');
+    await expect(first).rejects.toThrow('Temporal is unreachable');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(s.sent).toEqual([['a1'], ['a2']]);
+    s.answer();
+    await expect(second).resolves.toBe('ok');
+    b.close();
+  });
+
+  it('keeps incidents apart: a busy one does not delay another', async () => {
+    const s = controlledSend();
+    const b = make(s.send);
+    void b.submit('i1', alert('a1'));
+    void b.submit('i1', alert('a2'));
+    void b.submit('i2', alert('b1'));
+    expect(s.sent).toEqual([['a1'], ['b1']]);
+    b.close();
+  });
+});
+
+describe('RecentIncidents', () => {
+  it('forgets an incident after its time, and the least recent one past capacity', () => {
+    let t = 0;
+    const r = new RecentIncidents(2, 1000, () => t);
+    r.touch('a');
+    r.touch('b');
+    t = 500;
+    r.touch('a');
+    r.touch('c'); // capacity 2: 'b' goes
+    expect([r.has('a'), r.has('b'), r.has('c')]).toEqual([true, false, true]);
+    t = 1600;
+    expect([r.has('a'), r.has('c')]).toEqual([false, false]);
+  });
+});
