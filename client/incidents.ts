@@ -26,10 +26,17 @@ export async function respondToAlert(client: Client, config: Config, alert: PodA
 
 /**
  * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
- * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt.
+ * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt,
+ * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
+ * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history.
  */
 export async function respondToAlerts(client: Client, config: Config, alerts: PodAlert[], taskQueue = config.temporal.taskQueue): Promise<StartedIncident> {
-  const batch = alerts.map((a) => withRawExcerpt(a));
+  const keepFrom = alerts.length - config.policy.keepRecentAlerts;
+  const batch = alerts.map((a, i) => {
+    if (i === 0 || i >= keepFrom || a.raw === undefined) return withRawExcerpt(a);
+    const { raw: _dropped, ...rest } = a;
+    return rest;
+  });
   const first = batch[0]!;
   const workflowId = incidentWorkflowId(first);
   if (batch.some((a) => incidentWorkflowId(a) !== workflowId)) throw new Error('a batch of alerts must all be about one pod');

@@ -43,7 +43,7 @@ const forwarderSchema = z
      * Alerts about one incident go in one signal: the first at once, then at most one signal per incident
      * this often, each with up to batchMaxAlerts alerts and batchMaxBytes of JSON (Temporal warns at 512 KiB).
      */
-    batchIntervalMs: z.coerce.number().int().min(0).max(10_000).default(200),
+    batchIntervalMs: z.coerce.number().int().min(0).max(10_000).default(100),
     batchMaxAlerts: z.coerce.number().int().min(1).max(5000).default(500),
     batchMaxBytes: z.coerce.number().int().min(16 * 1024).max(1024 * 1024).default(256 * 1024),
     /** How long an incident counts as known (its repeats skip the rate limit) after an alert was delivered to it. */

@@ -15,6 +15,8 @@ export interface BatcherOptions {
   maxAlerts: number;
   /** Most bytes of alerts (JSON) in one signal: Temporal warns above 512 KiB and refuses 2 MiB. */
   maxBytes: number;
+  /** What an alert adds to a signal (default: its JSON). */
+  sizeOf?: (alert: PodAlert) => number;
 }
 
 interface Waiting<T> {
@@ -56,7 +58,7 @@ export class IncidentBatcher<T> {
       lane = { waiting: [], bytes: 0, sending: false, lastSentAt: -Infinity, timer: null };
       this.lanes.set(incidentId, lane);
     }
-    const bytes = Buffer.byteLength(JSON.stringify(alert));
+    const bytes = this.opts.sizeOf ? this.opts.sizeOf(alert) : Buffer.byteLength(JSON.stringify(alert));
     const l = lane;
     return new Promise<T>((resolve, reject) => {
       l.waiting.push({ alert, bytes, resolve, reject });

@@ -7,7 +7,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
-import { withRawExcerpt, type PodAlert } from '../../domain/alert.js';
+import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
 import { route } from '../../domain/routing.js';
 import { normalizeBody, type Normalized, type SourceName } from '../../domain/sources/index.js';
 import { InputError } from '../../domain/validation-errors.js';
@@ -83,7 +83,14 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
   ) as Record<SourceName, TokenBucket>;
   const accepted = new AcceptedAlerts<StartedIncident>(cfg.dedupCacheSize);
   const known = new RecentIncidents(KNOWN_INCIDENTS, cfg.knownIncidentSeconds * 1000);
-  const batcher = new IncidentBatcher((alerts) => sink.submit(alerts), { intervalMs: cfg.batchIntervalMs, maxAlerts: cfg.batchMaxAlerts, maxBytes: cfg.batchMaxBytes });
+  // respondToAlerts keeps `raw` (an excerpt) on a few alerts of a batch only: budget for those, count the rest without it.
+  const rawBudget = (config.policy.keepRecentAlerts + 1) * (RAW_EXCERPT_CHARS + 64);
+  const batcher = new IncidentBatcher((alerts) => sink.submit(alerts), {
+    intervalMs: cfg.batchIntervalMs,
+    maxAlerts: cfg.batchMaxAlerts,
+    maxBytes: Math.max(cfg.batchMaxBytes - rawBudget, 8 * 1024),
+    sizeOf: (a) => Buffer.byteLength(JSON.stringify({ ...a, raw: undefined })),
+  });
   batcher.onSent = (n) => {
     metrics.signals.inc();
     metrics.signalAlerts.observe(n);
@@ -235,7 +242,8 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     app,
     metrics,
     async listen() {
-      return app.listen({ host: cfg.host, port: cfg.port });
+      // A burst of new connections (a sender starting, a relay reconnecting) must not overflow the accept queue.
+      return app.listen({ host: cfg.host, port: cfg.port, backlog: 2048 });
     },
     async close() {
       closing = true;
