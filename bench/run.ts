@@ -3,9 +3,10 @@
  *  1. alert -> pod deleted through the workflow, versus a bare DELETE on the same kube-apiserver (p50, p95, ratio);
  *  2. how many concurrent incidents one worker holds, and its memory;
  *  3. the EKS executor's cost per incident;
- *  4. an alert storm through the forwarder (bench/storm.ts).
- * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300), BENCH_STORM_* (see storm.ts).
- * BENCH_ONLY=storm runs only the storm (the other parts take minutes).
+ *  4. an alert storm through the forwarder and a worker (bench/storm.ts);
+ *  5. an alert flood about one pod (bench/flood.ts).
+ * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300), BENCH_STORM_* (see storm.ts), BENCH_FLOOD_ALERTS.
+ * BENCH_ONLY=storm or BENCH_ONLY=flood runs only that part (the others take minutes).
  */
 import { CoreV1Api, Watch } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
@@ -16,6 +17,7 @@ import { respondToAlert } from '../client/incidents.js';
 import { startStack } from '../devstack/stack.js';
 import { buildLambdaZip } from '../lambda/build.js';
 import { benchEks } from './eks.js';
+import { benchFlood, floodFailures, formatFlood, type FloodResult } from './flood.js';
 import { benchStorm, formatStorm, stormFailures, type StormResult } from './storm.js';
 import type { PodAlert } from '../domain/alert.js';
 import { policySchema } from '../domain/policy.js';
@@ -45,10 +47,19 @@ function reportStorm(storm: StormResult): void {
   if (failures.length) process.exitCode = 1;
 }
 
+/** Prints the flood's table; a failed check fails the bench. */
+function reportFlood(flood: FloodResult): void {
+  process.stdout.write(formatFlood(flood));
+  const failures = floodFailures(flood);
+  for (const f of failures) process.stderr.write(`flood FAILED: ${f}\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   if (only === 'storm') return reportStorm(await benchStorm({ log: progress }));
-  if (only) throw new Error(`BENCH_ONLY=${only}: the only part that runs alone is "storm"`);
+  if (only === 'flood') return reportFlood(await benchFlood({ log: progress }));
+  if (only) throw new Error(`BENCH_ONLY=${only}: the parts that run alone are "storm" and "flood"`);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-'));
@@ -145,9 +156,11 @@ async function main(): Promise<void> {
   watch.abort();
   await worker.shutdown();
   await running;
-  // After the worker is gone, so the storm's figures are the forwarder's and Temporal's alone.
-  progress(`alert storm through the forwarder`);
-  const storm = await benchStorm({ temporalAddress: stack.temporalAddress, log: progress });
+  // After this process's worker is gone: the storm and the flood bring their own processes.
+  progress(`alert storm through the forwarder and a worker`);
+  const storm = await benchStorm({ stack, log: progress });
+  progress(`alert flood about one pod`);
+  const flood = await benchFlood({ stack, log: progress });
   await connection.close();
   await stack.stop();
   rmSync(stateDir, { recursive: true, force: true });
@@ -183,6 +196,7 @@ async function main(): Promise<void> {
 The test front keeps DeleteSecurityGroup in DependencyViolation for 2 s after the function is deleted (real Lambda: minutes).
 `);
   reportStorm(storm);
+  reportFlood(flood);
 }
 
 main().catch((err) => {

@@ -21,6 +21,15 @@ export interface StormClientOptions {
   pods: number;
   concurrency: number;
   resendRatio: number;
+  /**
+   * Open loop: start this many alerts a second whatever the answers take (as Falcosidekick does, a request
+   * per event), with at most `concurrency` in flight. Without it: closed loop, `concurrency` senders.
+   */
+  ratePerSecond?: number;
+  /** Where the pods are: namespace, names and container IDs (12 hex, as Falco prints them). Default: `storm`, `miner-<i>`, random IDs. */
+  namespace?: string;
+  podNames?: string[];
+  containerIds?: string[];
 }
 
 export interface Latency {
@@ -69,7 +78,8 @@ interface Job {
 }
 
 export async function runStormClient(o: StormClientOptions): Promise<StormClientReport> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
+  // Requests beyond the sockets queue in the agent, as a Go sender's beyond MaxConnsPerHost do.
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.min(o.concurrency, 1024) });
   const url = new URL(o.url);
   const r: Omit<StormClientReport, 'latencyMs' | 'resendLatencyMs' | 'wallSeconds' | 'cpuSeconds'> = {
     sent: 0, unique: 0, resends: 0, accepted: 0, duplicates: 0, retries: 0, errors: 0, errorSamples: [], acceptedIds: [],
@@ -100,6 +110,8 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
 
   const newJob = (i: number): Job => {
     const uuid = randomUUID();
+    const pod = i % o.pods;
+    const podName = o.podNames?.[pod] ?? `miner-${pod}`;
     const body = JSON.stringify({
       uuid,
       rule: RULE,
@@ -107,8 +119,13 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
       time: new Date().toISOString(),
       source: 'syscall',
       tags: ['T1496'],
-      output: `Outbound connection to a Stratum mining pool (pod miner-${i % o.pods})`,
-      output_fields: { 'k8s.ns.name': 'storm', 'k8s.pod.name': `miner-${i % o.pods}`, 'container.id': randomBytes(6).toString('hex'), 'proc.name': 'xmrig' },
+      output: `Outbound connection to a Stratum mining pool (pod ${podName}, connection ${i})`,
+      output_fields: {
+        'k8s.ns.name': o.namespace ?? 'storm',
+        'k8s.pod.name': podName,
+        'container.id': o.containerIds?.[pod] ?? randomBytes(6).toString('hex'),
+        'proc.name': 'xmrig',
+      },
     });
     return { uuid, body, resend: false };
   };
@@ -166,11 +183,32 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: o.concurrency }, async () => {
-      for (let job = nextJob(); job; job = nextJob()) await deliver(job);
-    }),
-  );
+  if (o.ratePerSecond) {
+    // A counter and one waiter: Promise.race over thousands of requests would cost more than the requests.
+    let inFlight = 0;
+    let freed: (() => void) | null = null;
+    const release = () => {
+      inFlight--;
+      freed?.();
+      freed = null;
+    };
+    let started = 0;
+    for (let job = nextJob(); job; job = nextJob()) {
+      const due = t0 + (started * 1000) / o.ratePerSecond - performance.now();
+      if (due > 2) await sleep(due);
+      while (inFlight >= o.concurrency) await new Promise<void>((r) => (freed = r));
+      inFlight++;
+      started++;
+      void deliver(job).finally(release);
+    }
+    while (inFlight > 0) await new Promise<void>((r) => (freed = r));
+  } else {
+    await Promise.all(
+      Array.from({ length: o.concurrency }, async () => {
+        for (let job = nextJob(); job; job = nextJob()) await deliver(job);
+      }),
+    );
+  }
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   agent.destroy();

@@ -1,0 +1,170 @@
+/**
+ * `npm run bench:flood`: what a miner opening a connection a second, times a thousand, does to one
+ * incident. A load generator posts BENCH_FLOOD_ALERTS distinct Falco alerts (default 100000, plus 1%
+ * resends) about one Deployment pod at BENCH_FLOOD_RATE a second (default 1700, open loop: a request per
+ * alert whatever the answers take, as Falcosidekick sends, up to 2000 in flight), through a forwarder to a worker,
+ * each in a process of its own. The incident kills the pod, suspends the Deployment on the repeats and
+ * holds it while the flood goes on. Then: one incident chain, the alert count exact, every run of the
+ * chain far inside Temporal's limits, the status small, every sender answered 202.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createNamespace, createWorkload, fixtureKube } from '../devstack/fixtures.js';
+import { startStack } from '../devstack/stack.js';
+import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
+import { envNumber, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
+import type { StormClientOptions, StormClientReport } from './storm-client.js';
+
+export interface FloodOptions {
+  stack?: { temporalAddress: string; kubeconfigPath: string };
+  alerts?: number;
+  ratePerSecond?: number;
+  log?: (line: string) => void;
+}
+
+export interface FloodRun {
+  status: string;
+  events: number;
+  bytes: number;
+}
+
+export interface FloodResult {
+  alerts: number;
+  ratePerSecond: number;
+  client: Omit<StormClientReport, 'acceptedIds'>;
+  /** Workflow IDs on the task queue (must be 1) and the runs of the chain. */
+  incidents: number;
+  runs: FloodRun[];
+  /** What the incident counted, and how long after the last 202 its count was complete. */
+  counted: number;
+  duplicates: number;
+  catchUpSeconds: number;
+  stage: string;
+  statusBytes: number;
+  signals: number;
+  forwarder: { rssPeak: number; cpuSeconds: number };
+}
+
+const METRIC = 'pod_responder_forwarder_';
+
+export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> {
+  const log = opts.log ?? (() => {});
+  const alerts = opts.alerts ?? envNumber('BENCH_FLOOD_ALERTS', 100_000);
+  const ratePerSecond = opts.ratePerSecond ?? envNumber('BENCH_FLOOD_RATE', 1700);
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-flood-'));
+  const own = opts.stack ? undefined : await startStack({ stateDir, headless: true, log: () => {} });
+  const { temporalAddress, kubeconfigPath } = opts.stack ?? own!;
+  const taskQueue = `flood-${randomBytes(4).toString('hex')}`;
+  const token = randomBytes(16).toString('hex');
+  const kube = fixtureKube(kubeconfigPath);
+  const namespace = await createNamespace(kube, 'flood');
+  const w = await createWorkload(kube, namespace, 'Deployment');
+  const configFile = path.join(stateDir, 'forwarder.json');
+  writeFileSync(configFile, '{}');
+
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  const forwarder = await startForwarderProcess({ temporalAddress, taskQueue, token, configFile, cpuProfileDir: process.env.BENCH_STORM_CPU_PROF });
+  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, policy: {} });
+  const workflowId = `pod-incident:flood:${namespace}:${w.pod.metadata!.name}`;
+  try {
+    const idle = await sampleProcess(forwarder.base, METRIC);
+    const peaks = samplePeaks(forwarder.base, METRIC);
+    log(`flood: ${alerts} alerts about ${namespace}/${w.pod.metadata!.name}, ${ratePerSecond} a second`);
+    const clientOpts: StormClientOptions = {
+      url: `${forwarder.base}/v1/alerts/falco?cluster=flood`, token, alerts, pods: 1, concurrency: 2000, ratePerSecond, resendRatio: 0.01,
+      namespace, podNames: [w.pod.metadata!.name!], containerIds: [w.pod.containerId.slice(0, 12)],
+    };
+    const gen = spawnTs('bench/storm-client.ts', [JSON.stringify(clientOpts)], process.env);
+    const code = await gen.exited;
+    const peak = await peaks.stop();
+    const busy = await sampleProcess(forwarder.base, METRIC);
+    if (code !== 0) throw new Error(`load generator exited ${code}:\n${gen.err()}`);
+    const { acceptedIds, ...report } = JSON.parse(gen.out()) as StormClientReport;
+    log(`flood: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for the incident to count them`);
+
+    const handle = client.workflow.getHandle(workflowId);
+    const t0 = performance.now();
+    let status: IncidentStatus = await handle.query(statusQuery);
+    for (const deadline = Date.now() + 180_000; status.alerts.count < acceptedIds.length && Date.now() < deadline; await sleep(500)) {
+      status = await handle.query(statusQuery);
+    }
+    const catchUpSeconds = (performance.now() - t0) / 1000;
+
+    const ids = new Set<string>();
+    const runs: FloodRun[] = [];
+    for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
+      ids.add(wf.workflowId);
+      const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
+      runs.push({ status: d.status.name, events: d.historyLength, bytes: d.historySize ?? NaN });
+    }
+    const signals = Number(/^pod_responder_forwarder_signals_total (\S+)/m.exec(await (await fetch(`${forwarder.base}/metrics`)).text())?.[1]);
+    return {
+      alerts, ratePerSecond, client: report, incidents: ids.size, runs,
+      counted: status.alerts.count, duplicates: status.alerts.duplicates, catchUpSeconds, stage: status.stage,
+      statusBytes: Buffer.byteLength(JSON.stringify(status)), signals,
+      forwarder: { rssPeak: peak.rss, cpuSeconds: busy.cpu - idle.cpu },
+    };
+  } finally {
+    await client.workflow.getHandle(workflowId).terminate('flood bench done').catch(() => undefined);
+    await forwarder.stop();
+    await worker.stop();
+    await connection.close();
+    await own?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+export function floodFailures(r: FloodResult): string[] {
+  const open = r.runs.filter((x) => x.status === 'RUNNING').length;
+  const continued = r.runs.filter((x) => x.status === 'CONTINUED_AS_NEW').length;
+  return [
+    ...(r.incidents !== 1 ? [`${r.incidents} incidents, expected one chain`] : []),
+    ...(open !== 1 || continued !== r.runs.length - 1 ? [`runs: ${open} open, ${continued} continued as new, of ${r.runs.length}`] : []),
+    ...(r.counted !== r.client.accepted ? [`incident counted ${r.counted} alerts, ${r.client.accepted} were accepted`] : []),
+    ...(r.client.accepted !== r.alerts ? [`${r.client.accepted} of ${r.alerts} accepted`] : []),
+    ...(r.client.retries || r.client.errors ? [`${r.client.retries} 503/429 answers, ${r.client.errors} errors: ${r.client.errorSamples.join(' | ')}`] : []),
+    ...r.runs.filter((x) => x.events >= 10_000 || x.bytes >= 10 * 1024 * 1024).map((x) => `a run has ${x.events} events, ${x.bytes} bytes`),
+    ...(r.statusBytes >= 256 * 1024 ? [`status is ${r.statusBytes} bytes`] : []),
+  ];
+}
+
+export function formatFlood(r: FloodResult): string {
+  const max = (f: (x: FloodRun) => number) => Math.max(...r.runs.map(f));
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  return `
+## alert flood: ${r.alerts} distinct alerts about one pod, sent at ${r.ratePerSecond}/s through the forwarder, with a worker
+
+| | |
+| --- | --- |
+| alerts accepted (202) / sent | ${r.client.accepted} / ${r.client.unique} in ${r.client.wallSeconds.toFixed(1)} s: ${(r.client.accepted / r.client.wallSeconds).toFixed(0)} /s |
+| resends answered duplicate | ${r.client.duplicates} of ${r.client.resends} |
+| 503 or 429 answers / errors | ${r.client.retries} / ${r.client.errors} |
+| latency p50 / p99 / max | ${ms(r.client.latencyMs.p50)} / ${ms(r.client.latencyMs.p99)} / ${ms(r.client.latencyMs.max)} |
+| signals the forwarder sent (alerts per signal) | ${r.signals} (${(r.client.accepted / r.signals).toFixed(0)}) |
+| incident chains / runs | ${r.incidents} / ${r.runs.length} (${r.runs.filter((x) => x.status === 'CONTINUED_AS_NEW').length} continued as new) |
+| alerts the incident counted | ${r.counted} (complete ${r.catchUpSeconds.toFixed(1)} s after the last 202); stage ${r.stage} |
+| largest run: events / bytes | ${max((x) => x.events)} / ${(max((x) => x.bytes) / 1024 / 1024).toFixed(2)} MiB |
+| status query size | ${(r.statusBytes / 1024).toFixed(1)} KiB |
+| forwarder peak RSS / CPU seconds | ${(r.forwarder.rssPeak / 1024 / 1024).toFixed(0)} MiB / ${r.forwarder.cpuSeconds.toFixed(1)} |
+`;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  benchFlood({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }).then(
+    (result) => {
+      process.stdout.write(formatFlood(result));
+      const failures = floodFailures(result);
+      for (const f of failures) process.stderr.write(`FAIL: ${f}\n`);
+      process.exitCode = failures.length ? 1 : 0;
+    },
+    (err: unknown) => {
+      process.stderr.write(`flood bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,134 @@
+/**
+ * The benchmarks' processes: a forwarder, a worker and a load generator each in a process of its own,
+ * so that each one's CPU and memory are its alone, started the way `pod-responder` runs in production.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ALL_ENV_NAMES } from '../worker/config.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const envNumber = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+export interface Running {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+  /** SIGTERM, as an orchestrator would; SIGKILL after 30 s. Resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** `node --import tsx <script>`, the way devstack starts its node processes. */
+export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', TSX, path.join(REPO_ROOT, script), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill); // a failed bench must not leave a process behind
+  child.once('exit', () => process.off('exit', kill));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    out: () => out,
+    err: () => err,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** The caller's environment without pod-responder's variables: only the bench's settings count. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !ALL_ENV_NAMES.includes(k)));
+}
+
+/** `pod-responder forwarder` on a free loopback port, ready; `config` is written as its config file. */
+export async function startForwarderProcess(o: { temporalAddress: string; taskQueue: string; token: string; configFile: string; cpuProfileDir?: string }) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const proc = spawnTs('client/cli.ts', ['forwarder'], {
+    ...cleanEnv(),
+    TEMPORAL_ADDRESS: o.temporalAddress,
+    POD_RESPONDER_TASK_QUEUE: o.taskQueue,
+    POD_RESPONDER_FORWARDER_HOST: '127.0.0.1',
+    POD_RESPONDER_FORWARDER_PORT: String(port),
+    POD_RESPONDER_FALCO_TOKEN: o.token,
+    POD_RESPONDER_LOG_LEVEL: 'WARN',
+    POD_RESPONDER_CONFIG: o.configFile,
+  }, o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []);
+  for (const deadline = Date.now() + 60_000; ; await sleep(200)) {
+    if (proc.child.exitCode !== null) throw new Error(`forwarder exited (${proc.child.exitCode}) before ready:\n${proc.out()}${proc.err()}`);
+    if (Date.now() > deadline) throw new Error(`forwarder not ready after 60s:\n${proc.out()}${proc.err()}`);
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+  }
+  return { ...proc, base };
+}
+
+/** `pod-responder worker` against the stack's kube-apiserver, with this policy. */
+export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; policy: object }): Running {
+  return spawnTs('client/cli.ts', ['worker'], {
+    ...cleanEnv(),
+    TEMPORAL_ADDRESS: o.temporalAddress,
+    POD_RESPONDER_TASK_QUEUE: o.taskQueue,
+    KUBECONFIG: o.kubeconfig,
+    POD_RESPONDER_POLICY: JSON.stringify(o.policy),
+    POD_RESPONDER_LOG_LEVEL: 'ERROR',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A process's own view of itself, from a Prometheus endpoint with prom-client's default metrics. */
+export async function sampleProcess(base: string, prefix: string): Promise<{ rss: number; heap: number; cpu: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${prefix}${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: value('process_resident_memory_bytes'), heap: value('nodejs_heap_size_used_bytes'), cpu: value('process_cpu_seconds_total') };
+}
+
+/** Samples a process's memory every 250 ms, one request at a time, until stopped; returns the peaks. */
+export function samplePeaks(base: string, prefix: string) {
+  const peak = { rss: 0, heap: 0 };
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      const s = await sampleProcess(base, prefix).catch(() => undefined);
+      if (s) Object.assign(peak, { rss: Math.max(peak.rss, s.rss), heap: Math.max(peak.heap, s.heap) });
+      await sleep(250);
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
+/** Runs `fn` over `items`, `limit` at a time. */
+export async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
