@@ -13,6 +13,7 @@ export function createMetrics() {
     ignored: counter('alerts_ignored_total', 'Alerts acknowledged without a response (routing, or not about a pod)'),
     deduplicated: counter('alerts_deduplicated_total', 'Alerts already accepted earlier, answered without a new signal'),
     failed: counter('alerts_failed_total', 'Alerts Temporal did not accept (answered 503)'),
+    saturated: counter('alerts_saturated_total', 'Alerts answered 202 but not added to their incident: its run reached a Temporal limit (no worker ran it for long)'),
     rateLimited: counter('alerts_rate_limited_total', 'Alerts that would have started an incident over the source\'s rate (answered 429)'),
     signals: new Counter({ name: 'pod_responder_forwarder_signals_total', help: 'Signals sent to incidents (each carries a batch of alerts)', registers: [registry] }),
     signalAlerts: new Histogram({

@@ -19,6 +19,7 @@ import { authenticate, isEnabled } from './auth.js';
 import { IncidentBatcher } from './incident-batcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
+import { IncidentSaturated } from './temporal-gateway.js';
 import { RecentIncidents } from './recent-incidents.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
@@ -49,6 +50,7 @@ export type AlertOutcome =
   | { alertId: string; outcome: 'accepted' | 'duplicate'; workflowId: string; runId: string; ui: string; route: string }
   | { alertId: string; outcome: 'ignored'; reason: string; route?: string }
   | { alertId: string; outcome: 'rate-limited'; workflowId: string; retryAfterSeconds: number }
+  | { alertId: string; outcome: 'saturated'; workflowId: string; reason: string }
   | { alertId: string; outcome: 'failed'; workflowId: string; error: string };
 
 const ENDPOINTS: Record<string, SourceName> = {
@@ -186,7 +188,7 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
     metrics.received.inc({ source }, items.length);
     const results = await Promise.all(items.map((item) => deliver(source, item, req)));
     const count = (o: AlertOutcome['outcome']) => results.filter((r) => r.outcome === o).length;
-    const summary = { accepted: count('accepted'), duplicates: count('duplicate'), ignored: count('ignored'), rateLimited: count('rate-limited'), failed: count('failed'), results };
+    const summary = { accepted: count('accepted'), duplicates: count('duplicate'), ignored: count('ignored'), saturated: count('saturated'), rateLimited: count('rate-limited'), failed: count('failed'), results };
     if (summary.failed) {
       return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ error: 'Temporal did not accept every alert; resend the request (accepted alerts are deduplicated)', ...summary });
     }
@@ -231,6 +233,13 @@ export function createForwarder({ config, sink, logStream }: ForwarderOptions): 
       req.log.info({ ...log, outcome, workflowId: clip(workflowId, 400), route: decision.route }, 'alert');
       return { alertId: alert.alertId, outcome, workflowId, runId: value.runId, ui: workflowUiUrl(config, workflowId), route: decision.route };
     } catch (err) {
+      if (err instanceof IncidentSaturated) {
+        // Not a reason to make the sender retry: its alert is about an incident that is already responding.
+        metrics.saturated.inc({ source });
+        const reason = `incident ${clip(workflowId, 400)} takes no more alerts until a worker runs it (${clip(err.message, 200)}); it is already responding to this pod`;
+        req.log.warn({ ...log, outcome: 'saturated', workflowId: clip(workflowId, 400), reason }, 'alert');
+        return { alertId: alert.alertId, outcome: 'saturated', workflowId, reason };
+      }
       metrics.failed.inc({ source });
       const reason = clip((err as Error).message, 300);
       req.log.warn({ ...log, outcome: 'failed', workflowId: clip(workflowId, 400), reason }, 'alert');

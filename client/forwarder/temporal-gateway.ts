@@ -8,6 +8,17 @@ import { respondToAlerts, type StartedIncident } from '../incidents.js';
  * so the forwarder starts (and answers 503) while Temporal is down and recovers when it is back.
  */
 const UNREACHABLE = 'Temporal is unreachable'; // gRPC UNAVAILABLE
+/** Temporal's refusals of one run that has reached a per-run limit (InvalidArgument). */
+const SATURATED = /exceeded workflow execution limit for signal events|history (size|count) exceeds limit/i;
+
+/**
+ * The incident's current run takes no more signals: it has reached a server limit per run, which it
+ * only does when it cannot continue as new (no worker has run it for a long while). The incident is
+ * there and responding; this alert cannot be added to its count.
+ */
+export class IncidentSaturated extends Error {
+  override readonly name = 'IncidentSaturated';
+}
 
 export class TemporalGateway {
   /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
@@ -45,6 +56,7 @@ export class TemporalGateway {
       const timedOut = code === 4 || /deadline/i.test(e.message);
       if (code === 14 || timedOut) this.unreachable = true;
       const reason = code === 14 ? UNREACHABLE : timedOut ? 'Temporal did not answer in time' : (e.cause?.details ?? e.message);
+      if (code === 3 && SATURATED.test(reason)) throw new IncidentSaturated(reason, { cause: err });
       throw new Error(reason, { cause: err });
     }
   }

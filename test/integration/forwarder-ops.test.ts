@@ -96,6 +96,33 @@ describe('Temporal unavailable', () => {
       await fwd.close();
     }
   });
+
+  it('an incident whose run takes no more signals gets 202 saturated, never 503; other pods are accepted', async () => {
+    // A dev server of its own whose runs take 3 signals (the default is 10,000), and no worker: the run never continues as new.
+    const { temporal } = await ensureTools(() => {});
+    const [port] = await freePorts(1);
+    const limited = spawn(temporal, ['server', 'start-dev', '--headless', '--ip=127.0.0.1', `--port=${port}`, '--log-level=error', '--dynamic-config-value', 'history.maximumSignalsPerExecution=3'], { stdio: 'ignore' });
+    const fwd = await startForwarder({ temporalAddress: `127.0.0.1:${port}`, forwarder: { batchIntervalMs: 0 } });
+    try {
+      await until('Temporal ready', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
+      const first = falcoAlert('sat', `pod-${uid()}`);
+      const outcomes: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await fwd.post('/v1/alerts/falco?cluster=sat', { ...first, uuid: `sat-${i}-${uid()}` }, bearer(TOKENS.falco));
+        expect(r.status).toBe(202);
+        outcomes.push(r.json.results[0].outcome);
+      }
+      expect(outcomes).toEqual(['accepted', 'accepted', 'accepted', 'saturated', 'saturated']);
+      const other = await fwd.post('/v1/alerts/falco?cluster=sat', falcoAlert('sat', `pod-${uid()}`), bearer(TOKENS.falco));
+      expect(other.json.results[0].outcome).toBe('accepted');
+      const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
+      expect(metrics).toContain('pod_responder_forwarder_alerts_saturated_total{source="falco"} 2');
+      expect(metrics).not.toContain('pod_responder_forwarder_alerts_failed_total{source="falco"}');
+    } finally {
+      await fwd.close();
+      limited.kill('SIGKILL');
+    }
+  });
 });
 
 describe('limits and logs', () => {
