@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { createNamespace, createWorkload, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
 import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
-import { envNumber, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
+import { envNumber, runAlone, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface FloodOptions {
@@ -155,16 +155,5 @@ export function formatFlood(r: FloodResult): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  benchFlood({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }).then(
-    (result) => {
-      process.stdout.write(formatFlood(result));
-      const failures = floodFailures(result);
-      for (const f of failures) process.stderr.write(`FAIL: ${f}\n`);
-      process.exitCode = failures.length ? 1 : 0;
-    },
-    (err: unknown) => {
-      process.stderr.write(`flood bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runAlone('flood', () => benchFlood({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatFlood, floodFailures);
 }

@@ -132,3 +132,19 @@ export async function eachLimited<T>(items: T[], limit: number, fn: (item: T) =>
     while (next < items.length) await fn(items[next++]!);
   }));
 }
+
+/** The entry point of a bench script run alone: prints its table; a failed check (or a crash) exits 1. */
+export function runAlone<R>(name: string, bench: () => Promise<R>, format: (r: R) => string, failures: (r: R) => string[]): void {
+  bench().then(
+    (result) => {
+      process.stdout.write(format(result));
+      const failed = failures(result);
+      for (const f of failed) process.stderr.write(`FAIL: ${f}\n`);
+      process.exitCode = failed.length ? 1 : 0;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${name} bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

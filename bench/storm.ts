@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { createNamespace, createPod, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';
-import { eachLimited, envNumber, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
+import { eachLimited, envNumber, runAlone, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface StormOptions {
@@ -203,16 +203,5 @@ export function formatStorm(r: StormResult): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  benchStorm({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }).then(
-    (result) => {
-      process.stdout.write(formatStorm(result));
-      const failures = stormFailures(result);
-      for (const f of failures) process.stderr.write(`FAIL: ${f}\n`);
-      process.exitCode = failures.length ? 1 : 0;
-    },
-    (err: unknown) => {
-      process.stderr.write(`storm bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runAlone('storm', () => benchStorm({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatStorm, stormFailures);
 }

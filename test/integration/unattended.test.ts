@@ -4,25 +4,19 @@
  * worker, dev server and kube-apiserver.
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PodAlert } from '../../domain/alert.js';
 import { PRIOR_STATE_ANNOTATION, SUSPENDED_BY_ANNOTATION } from '../../remediation/protocol.js';
 import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
 import { alertsSignal, approveUpdate, denyUpdate, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { createNode, dryRunScale, refuseUpdates } from '../support/admission.js';
-import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
-import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { createNamespace, createPod, createWorkload, podExists } from '../support/cluster.js';
+import { alertFor, useResponder } from '../support/responder.js';
 
-let r: Responder;
-let kube: TestKube;
-beforeAll(async () => {
-  r = await startResponder();
-  kube = testKube();
-});
-afterAll(async () => r?.close());
+const t = useResponder();
 
-const replicas = async (ns: string, name: string) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
-const annotations = async (ns: string, name: string) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).metadata?.annotations ?? {};
+const replicas = async (ns: string, name: string) => (await t.kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
+const annotations = async (ns: string, name: string) => (await t.kube.apps.readNamespacedDeployment({ namespace: ns, name })).metadata?.annotations ?? {};
 
 /** The message a refused update carries (the validator's words). */
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -46,10 +40,10 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: str
 
 describe('an alert flood', () => {
   it('20,000 signals into one incident: exact count, bounded history per run, and it still restores', { timeout: 240_000 }, async () => {
-    const ns = await createNamespace(kube, 'flood');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'flood');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     const first = alertFor(ns, w, { raw: { padding: 'x'.repeat(100_000) } });
-    const handle = await r.respond(first, { holdSuspensionSeconds: 3600, historyEventsPerRun: 1000, keepRecentAlerts: 3 }); // raw cut by the starter
+    const handle = await t.r.respond(first, { holdSuspensionSeconds: 3600, historyEventsPerRun: 1000, keepRecentAlerts: 3 }); // raw cut by the starter
     // A Falco event's worth of raw (~1 KB) per alert: what our starters send after cutting raw to an excerpt.
     const repeat = (n: number): PodAlert => ({ ...first, alertId: `${first.alertId}-${n}`, raw: { n, output: 'y'.repeat(1000) } });
 
@@ -73,10 +67,10 @@ describe('an alert flood', () => {
 
     // Every run of the chain stayed far inside the server's limits (10,000 signals, 51,200 events, 50 MB).
     const runs = [];
-    for await (const run of r.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push(run);
+    for await (const run of t.r.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push(run);
     expect(runs.length).toBe(s.run);
     for (const run of runs) {
-      const { historyLength, historySize } = await r.client.workflow.getHandle(run.workflowId, run.runId).describe();
+      const { historyLength, historySize } = await t.r.client.workflow.getHandle(run.workflowId, run.runId).describe();
       expect(historyLength).toBeLessThan(1500);
       expect(historySize).toBeLessThan(10 * 1024 * 1024);
     }
@@ -91,15 +85,15 @@ describe('an alert flood', () => {
 
 describe('kill first', () => {
   it('a suspension the cluster refuses (403) still leaves the pod killed, and says what is left to do', async () => {
-    const ns = await createNamespace(kube, 'killfirst');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'killfirst');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
     try {
-      const result = await (await r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
+      const result = await (await t.r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
       expect(result.outcome).toBe('needs-manual-action');
       expect(result.problem).toMatch(new RegExp(`^suspending Deployment ${ns}/${w.name} failed: runDirect failed: scale Deployment ${ns}/${w.name} to 0: HTTP 403 Forbidden: .*the pod was terminated; suspend the workload by hand$`));
       expect(result.actions.map((a) => [a.action, a.status])).toEqual([['delete-pod', 'done']]);
-      expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
+      expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(false);
       // Nothing claims a suspension that did not happen.
       expect(await replicas(ns, w.name)).toBe(3);
       expect(await annotations(ns, w.name)).not.toHaveProperty(SUSPENDED_BY_ANNOTATION);
@@ -112,10 +106,10 @@ describe('kill first', () => {
 
 describe('approvals are bound to a proposal', () => {
   it('refuses an answer when nothing awaits approval', async () => {
-    const ns = await createNamespace(kube, 'noprop');
-    const w = await createWorkload(kube, ns, 'Deployment');
-    const handle = await r.respond(alertFor(ns, w));
-    await r.waitForStage(handle, 'watching');
+    const ns = await createNamespace(t.kube, 'noprop');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
+    const handle = await t.r.respond(alertFor(ns, w));
+    await t.r.waitForStage(handle, 'watching');
     expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] }))).toBe(
       'nothing awaits approval: no action has been proposed (stage watching)',
     );
@@ -123,18 +117,18 @@ describe('approvals are bound to a proposal', () => {
   });
 
   it('an escalation supersedes the open proposal; a stale answer and a second answer are refused', async () => {
-    const ns = await createNamespace(kube, 'propose');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'propose');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
-    const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod', 'suspend-workload'], holdSuspensionSeconds: 0 });
-    const p1 = await r.waitForStage(handle, 'awaiting-approval');
+    const handle = await t.r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod', 'suspend-workload'], holdSuspensionSeconds: 0 });
+    const p1 = await t.r.waitForStage(handle, 'awaiting-approval');
     expect(p1.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod', target: pod, answer: null });
 
     await handle.signal(escalateSignal, { by: 'soc-lead', reason: 'miner confirmed' });
     const p2 = await until(() => handle.query(statusQuery), (st) => st.proposal?.id === 'p2', 'a new proposal');
     expect(p2.proposal).toMatchObject({ action: 'suspend-workload', target: `Deployment ${ns}/${w.name}`, reason: 'escalated by soc-lead: miner confirmed' });
     expect(p2.pastProposals).toEqual([expect.objectContaining({ id: 'p1', answer: expect.objectContaining({ answer: 'superseded' }) })]);
-    expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(true); // nothing acts without its own answer
+    expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(true); // nothing acts without its own answer
 
     expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] }))).toBe(
       `proposal p1 (terminate-pod ${pod}) is no longer open: it was superseded; p2 (suspend-workload Deployment ${ns}/${w.name}) awaits an answer`,
@@ -160,20 +154,20 @@ describe('approvals are bound to a proposal', () => {
 
 describe('restore', () => {
   it('is refused before verification, can fail, and can be asked again', async () => {
-    const ns = await createNamespace(kube, 'restore');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'restore');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     // A pod on a node, deleted with a grace period, stays Terminating until a kubelet acts (there is none
     // here): verification waits on it, with the suspension already recorded.
     const podName = 'miner-on-node';
-    const pod = await createPod(kube, ns, podName, w.pod.metadata!.ownerReferences![0], {}, await createNode('True'));
+    const pod = await createPod(t.kube, ns, podName, w.pod.metadata!.ownerReferences![0], {}, await createNode('True'));
     const alert = alertFor(ns, { ...w, pod }, { severity: 'critical' });
-    const handle = await r.respond(alert, { terminateGracePeriodSeconds: 30, holdSuspensionSeconds: 600 });
+    const handle = await t.r.respond(alert, { terminateGracePeriodSeconds: 30, holdSuspensionSeconds: 600 });
     await until(() => handle.query(statusQuery), (st) => st.stage === 'verifying' && st.suspension !== null, 'verification of the suspension');
     expect(await refusal(handle.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] }))).toBe(
       'restore is possible only while the verified suspension is held (stage is verifying)',
     );
-    await kube.core.deleteNamespacedPod({ namespace: ns, name: podName, gracePeriodSeconds: 0 }); // the kubelet's part
-    await r.waitForStage(handle, 'holding');
+    await t.kube.core.deleteNamespacedPod({ namespace: ns, name: podName, gracePeriodSeconds: 0 }); // the kubelet's part
+    await t.r.waitForStage(handle, 'holding');
 
     const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
     const failed = await refusal(handle.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] }));
@@ -193,10 +187,10 @@ describe('restore', () => {
   });
 
   it('cancelling while holding leaves the suspension in place and says how to undo it', async () => {
-    const ns = await createNamespace(kube, 'cancelhold');
-    const w = await createWorkload(kube, ns, 'Deployment');
-    const handle = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 600 });
-    await r.waitForStage(handle, 'holding');
+    const ns = await createNamespace(t.kube, 'cancelhold');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
+    const handle = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 600 });
+    await t.r.waitForStage(handle, 'holding');
     await handle.cancel();
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     const s = await handle.query(statusQuery);
@@ -210,9 +204,9 @@ describe('restore', () => {
 
 describe('truthful verification', () => {
   async function killOnNode(node: string): Promise<WorkflowHandle<IncidentWorkflow>> {
-    const ns = await createNamespace(kube, 'node');
-    const pod = await createPod(kube, ns, 'miner', undefined, {}, node);
-    return r.respond(alertFor(ns, { kind: 'Pod', name: 'miner', uid: pod.metadata!.uid!, pod }));
+    const ns = await createNamespace(t.kube, 'node');
+    const pod = await createPod(t.kube, ns, 'miner', undefined, {}, node);
+    return t.r.respond(alertFor(ns, { kind: 'Pod', name: 'miner', uid: pod.metadata!.uid!, pod }));
   }
 
   it('a pod deleted from the API is terminated once its node is Ready to stop it', async () => {

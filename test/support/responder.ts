@@ -1,7 +1,7 @@
 /** Runs a real worker (in this test process) against the shared dev server, on a queue of its own. */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { respondToAlert } from '../../client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import type { PolicyInput } from '../../domain/policy.js';
@@ -11,6 +11,7 @@ import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
 import { approveUpdate, denyUpdate, statusQuery, type ApprovalReceipt, type IncidentStatus } from '../../workflows/messages.js';
 import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
+import { testKube, type TestKube } from './cluster.js';
 export { alertFor } from '../../devstack/fixtures.js';
 
 export interface Responder {
@@ -80,4 +81,15 @@ export async function waitForPendingActivity(handle: WorkflowHandle, activityTyp
     if (Date.now() > deadline) throw new Error(`no pending ${activityType} (attempt >= ${minAttempt}) within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A real worker for the calling test file and clients of the stack's cluster: ready before its tests, stopped after. */
+export function useResponder(): { readonly r: Responder; readonly kube: TestKube } {
+  const ctx = {} as { r: Responder; kube: TestKube };
+  beforeAll(async () => {
+    ctx.r = await startResponder();
+    ctx.kube = testKube();
+  });
+  afterAll(async () => ctx.r?.close());
+  return ctx;
 }

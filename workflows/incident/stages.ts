@@ -67,15 +67,7 @@ export async function awaitApproval(i: Incident): Promise<Phase> {
     p.answer = { answer: 'timed-out', at: new Date().toISOString() };
     i.note('approval-timed-out', `${p.id}: no answer within ${i.policy.approvalTimeoutSeconds}s; policy: ${i.policy.onApprovalTimeout}`);
   }
-  const decision = decideNow(i);
-  switch (decision.action) {
-    case 'dismiss':
-      return dismissed(i, decision.dismissal);
-    case 'await-approval':
-      return { name: 'await-approval', proposalId: openProposal(i, decision) };
-    default:
-      return { name: 'act' };
-  }
+  return unlessActing(i, decideNow(i)) ?? { name: 'act' };
 }
 
 /** After killing a controller-owned pod: listen for repeats or an escalation for a while. */
@@ -101,16 +93,16 @@ export async function hold(i: Incident, until: string): Promise<Phase> {
 async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('deciding');
   const decision = decideNow(i);
-  switch (decision.action) {
-    case 'dismiss':
-      return dismissed(i, decision.dismissal);
-    case 'await-approval':
-      return { name: 'await-approval', proposalId: openProposal(i, decision) };
-    case 'terminate-pod':
-      return terminate(i, exec);
-    case 'suspend-workload':
-      return suspendWorkload(i, exec, decision.workload);
-  }
+  const next = unlessActing(i, decision);
+  if (next) return next;
+  return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
+}
+
+/** Where a decision leads when it is not an action to take now: a dismissal, or a proposal to answer. */
+function unlessActing(i: Incident, d: Decision): Phase | null {
+  if (d.action === 'dismiss') return dismissed(i, d.dismissal);
+  if (d.action === 'await-approval') return { name: 'await-approval', proposalId: openProposal(i, d) };
+  return null;
 }
 
 function decideNow(i: Incident): Decision {
