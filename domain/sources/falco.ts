@@ -59,11 +59,24 @@ export const falcoQuerySchema = z.strictObject({
   region: regionSchema.optional(),
 });
 
+/** Characters of `output` in the event's identity: Falcosidekick cuts strings past 512 characters in large payloads. */
+const OUTPUT_IN_ID = 500;
+
+/**
+ * A Falco event's identity, from what Falco wrote: rule, time (nanoseconds), hostname, container, pod and the
+ * start of the output. Not `uuid`: Falcosidekick replaces it with a new random one on every delivery, so the
+ * same event relayed twice would count as two alerts (and a repeat escalates).
+ */
+export function falcoEventId(event: z.output<typeof falcoSchema>): string {
+  const f = event.output_fields;
+  return derivedId('falco', event.rule, event.time, event.hostname, f['container.id'], f['k8s.ns.name'], f['k8s.pod.name'], event.output?.slice(0, OUTPUT_IN_ID));
+}
+
 export function normalizeFalco(event: z.output<typeof falcoSchema>, query: z.output<typeof falcoQuerySchema>): Normalized {
   const f = event.output_fields;
   const ns = f['k8s.ns.name'];
   const pod = f['k8s.pod.name'];
-  const alertId = event.uuid ?? derivedId('falco', event.rule, event.time, f['container.id'], ns, pod);
+  const alertId = falcoEventId(event);
   if (!ns || !pod) return { kind: 'not-actionable', alertId, type: event.rule, reason: 'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)' };
   const mining = FALCO_MINING_RULES.includes(event.rule) || (event.tags ?? []).includes(MINING_TAG);
   const image = f['container.image.repository'];
@@ -84,7 +97,8 @@ export function normalizeFalco(event: z.output<typeof falcoSchema>, query: z.out
         podUid: f['k8s.pod.uid'],
         container: emptyToUndefined(compact({ id: f['container.id'], name: f['container.name'], image: image && tag ? `${image}:${tag}` : image })),
         process: emptyToUndefined(compact({ name: f['proc.name'], commandLine: f['proc.cmdline'], pid: f['proc.pid'] })),
-        raw: compact({ rule: event.rule, priority: event.priority, hostname: event.hostname, output: event.output?.slice(0, 2048) }),
+        // The sender's uuid is kept for the record: it names this delivery, not the event.
+        raw: compact({ rule: event.rule, priority: event.priority, hostname: event.hostname, output: event.output?.slice(0, 2048), uuid: event.uuid }),
       }),
     ),
   };

@@ -13,8 +13,10 @@ export function freshFixture(name: string, at: { cluster: string; namespace: str
   const f = fixture(name);
   const now = new Date();
   if (name.startsWith('falco')) {
+    // Falco's identity is its content (Falcosidekick replaces uuid): the ID goes into the output.
     f.time = now.toISOString();
     f.uuid = at.id;
+    f.output = `${f.output} [${at.id}]`;
     Object.assign(f.output_fields, { 'k8s.ns.name': at.namespace, 'k8s.pod.name': at.pod, 'k8s.pod.uid': at.uid ?? null, 'container.id': at.containerId?.slice(0, 12) ?? f.output_fields['container.id'] });
     if (at.containerName) f.output_fields['container.name'] = at.containerName;
   } else if (name.startsWith('guardduty')) {

@@ -18,7 +18,7 @@ describe('Falco', () => {
     expect(n.type).toBe('Detect crypto miners using the Stratum protocol');
     expect(alertOf(n)).toMatchObject({
       source: 'falco',
-      alertId: '5f0c2d2a-4b1e-4f55-9d7e-2b8a1f3c9e01',
+      alertId: expect.stringMatching(/^falco-[0-9a-f]{32}$/),
       category: 'crypto-mining',
       severity: 'critical',
       detectedAt: '2026-11-27T10:21:07.123Z',
@@ -29,6 +29,19 @@ describe('Falco', () => {
       process: { name: 'xmrig', pid: 4121 },
     });
     expect(alertOf(n).podUid).toBeUndefined();
+    expect(alertOf(n).raw).toMatchObject({ uuid: '5f0c2d2a-4b1e-4f55-9d7e-2b8a1f3c9e01' });
+  });
+
+  it('names the event by its content, not the uuid Falcosidekick replaces on every delivery', () => {
+    const event = fixture('falco-stratum');
+    const id = (e: Record<string, any>) => alertOf(one('falco', e, { cluster: 'c1' })).alertId;
+    const relayed = { ...event, uuid: 'a7e3c1d0-0000-4000-8000-000000000002' };
+    expect(id(relayed)).toBe(id(event));
+    // Falcosidekick cuts long strings in large payloads: the identity reads only the output's start.
+    expect(id({ ...event, output: `${'x'.repeat(600)}` })).toBe(id({ ...event, output: `${'x'.repeat(512)}…[...]` }));
+    // Another event of the same rule on the same pod differs in time (nanoseconds), or output.
+    expect(id({ ...event, time: '2026-11-27T10:21:07.123456790Z' })).not.toBe(id(event));
+    expect(id({ ...event, output: `${event.output} (2nd connection)` })).not.toBe(id(event));
   });
 
   it('reads k8s.pod.uid, a numeric-string pid and null image; derives a stable ID when uuid is missing', () => {
