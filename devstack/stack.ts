@@ -181,6 +181,15 @@ async function waitFor(proc: Proc, what: string, timeoutMs: number, probe: () =>
 // Helpers
 
 /** Holds all listeners open until every port is picked so one call never returns duplicates. */
+/** `temporal server start-dev` on loopback with pod-responder's search attributes; `dbFile` keeps its data across restarts. */
+export function temporalDevServerArgs(port: number, o: { uiPort?: number | undefined; dbFile?: string; logLevel?: string; extra?: string[] } = {}): string[] {
+  const args = ['server', 'start-dev', '--ip=127.0.0.1', `--port=${port}`, `--log-level=${o.logLevel ?? 'error'}`];
+  args.push(...(o.uiPort ? [`--ui-port=${o.uiPort}`] : ['--headless']));
+  if (o.dbFile) args.push(`--db-filename=${o.dbFile}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push(`--search-attribute=${name}=${type}`);
+  return [...args, ...(o.extra ?? [])];
+}
+
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => {
@@ -281,11 +290,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     ]);
     procs.push(etcd);
 
-    const temporalArgs = ['server', 'start-dev', '--ip=127.0.0.1', `--port=${ports.temporal}`, '--log-level=warn'];
-    temporalArgs.push(...(opts.headless ? ['--headless'] : [`--ui-port=${ports.ui}`]));
-    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) {
-      temporalArgs.push(`--search-attribute=${name}=${type}`);
-    }
+    const temporalArgs = temporalDevServerArgs(ports.temporal, { uiPort: opts.headless ? undefined : ports.ui, logLevel: 'warn' });
     const temporal = launch('temporal', stateDir, tools.temporal, temporalArgs);
     procs.push(temporal);
 

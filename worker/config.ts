@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
-import { regionSchema } from '../domain/alert.js';
+import { clusterNameSchema, regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { SOURCES } from '../domain/sources/index.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
@@ -23,8 +23,29 @@ const sourceSchema = z
      */
     ratePerSecond: z.coerce.number().positive().default(200),
     burst: z.coerce.number().int().positive().default(1000),
+    /**
+     * An alert over that rate: `spool` delays it (202 queued, delivered as the rate allows), for senders that
+     * never resend (Falcosidekick); `refuse` answers 429 for the sender to resend.
+     */
+    overRate: z.enum(['spool', 'refuse']).default('spool'),
   })
   .prefault({});
+
+/** An SQS queue the forwarder consumes: Falcosidekick's aws.sqs output, or an EventBridge rule's target. */
+const sqsQueueSchema = z
+  .strictObject({
+    url: z.url(),
+    source: z.enum(['falco', 'guardduty', 'normalized']),
+    /** Falco: the cluster's name and region, which its events do not carry (the HTTP endpoint's query). */
+    cluster: clusterNameSchema.optional(),
+    region: regionSchema.optional(),
+    /** Where a message that is not a valid alert goes, with the reason as a message attribute. */
+    deadLetterUrl: z.url().optional(),
+    waitSeconds: z.number().int().min(0).max(20).default(20),
+    /** How long a message stays hidden while Temporal is unavailable, before it is tried again. */
+    retrySeconds: z.number().int().min(1).max(43_200).default(30),
+  })
+  .refine((q) => q.source !== 'falco' || q.cluster, { message: 'a falco queue needs "cluster": Falco events do not name their cluster', path: ['cluster'] });
 
 // prefault: an absent section is parsed as `{}`, so its fields' own defaults fill it.
 const forwarderSchema = z
@@ -34,8 +55,8 @@ const forwarderSchema = z
     /** Larger bodies get 413 before they are parsed. */
     bodyLimitBytes: z.coerce.number().int().min(1024).default(256 * 1024),
     maxBatch: z.coerce.number().int().positive().default(100),
-    /** How long one alert may wait on Temporal before the request answers 503. */
-    temporalTimeoutMs: z.coerce.number().int().positive().default(5000),
+    /** How long one alert may wait on Temporal before it is spooled (or, with no spool, answered 503). */
+    temporalTimeoutMs: z.coerce.number().int().positive().default(2000),
     retryAfterSeconds: z.coerce.number().int().positive().default(5),
     /** Alert IDs remembered as accepted, so a resend is answered without a Temporal round trip. */
     dedupCacheSize: z.coerce.number().int().min(0).default(100_000),
@@ -50,6 +71,16 @@ const forwarderSchema = z
     knownIncidentSeconds: z.coerce.number().int().min(0).default(600),
     sources: z.strictObject(Object.fromEntries(SOURCES.map((s) => [s, sourceSchema])) as Record<(typeof SOURCES)[number], typeof sourceSchema>).prefault({}),
     routes: routesSchema.default(DEFAULT_ROUTES),
+    /** The durable spool: one file per forwarder replica, on a volume of its own in production. */
+    spool: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        path: z.string().min(1).default('data/forwarder-spool.db'),
+        /** At this many alerts waiting, further alerts are refused with 503 (and counted). */
+        maxEntries: z.coerce.number().int().min(1).default(100_000),
+      })
+      .prefault({}),
+    sqs: z.array(sqsQueueSchema).default([]),
   })
   .prefault({});
 
@@ -100,6 +131,7 @@ export const ENV_VARS = {
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
   POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',
+  POD_RESPONDER_SPOOL_PATH: 'forwarder.spool.path',
   POD_RESPONDER_XDR_TOKEN: 'forwarder.sources.xdr.token',
   POD_RESPONDER_XDR_HMAC_SECRET: 'forwarder.sources.xdr.hmacSecret',
   POD_RESPONDER_FALCO_TOKEN: 'forwarder.sources.falco.token',
@@ -114,11 +146,13 @@ export const ENV_VARS = {
 export const POLICY_ENV = 'POD_RESPONDER_POLICY';
 /** JSON array of routing rules, replacing the file's `forwarder.routes`. */
 export const ROUTES_ENV = 'POD_RESPONDER_ROUTES';
+/** JSON array of SQS queues to consume, replacing the file's `forwarder.sqs`. */
+export const SQS_ENV = 'POD_RESPONDER_SQS';
 /** Path of the optional JSON config file. */
 export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
 
 /** Every environment variable the configuration reads. */
-export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, CONFIG_FILE_ENV];
+export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CONFIG_FILE_ENV];
 
 /**
  * Loads config from an optional JSON file, then the environment on top, and validates the whole.
@@ -136,6 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
   if (policyEnv) raw.policy = { ...((raw.policy as object) ?? {}), ...(jsonEnv(POLICY_ENV, policyEnv) as object) };
   const routesEnv = env[ROUTES_ENV];
   if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
+  const sqsEnv = env[SQS_ENV];
+  if (sqsEnv) setPath(raw, 'forwarder.sqs', jsonEnv(SQS_ENV, sqsEnv));
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const source = file ? `${file} and environment` : 'environment';

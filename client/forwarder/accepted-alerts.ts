@@ -30,7 +30,8 @@ export class AcceptedAlerts<T> {
     }
   }
 
-  private remember(key: string, value: T): void {
+  /** Records an alert Temporal accepted by another way (the spool's deliverer). */
+  remember(key: string, value: T): void {
     if (this.capacity === 0) return;
     this.done.delete(key);
     this.done.set(key, value);

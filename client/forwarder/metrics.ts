@@ -1,30 +1,51 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Spool } from './spool.js';
+
+const PREFIX = 'pod_responder_forwarder_';
 
 /** Prometheus metrics of one forwarder, on a registry of its own (tests run several in a process). */
-export function createMetrics() {
+export function createMetrics(spool: Spool | null = null) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pod_responder_forwarder_' });
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const counter = (name: string, help: string, labelNames: string[] = ['source']) =>
-    new Counter({ name: `pod_responder_forwarder_${name}`, help, labelNames, registers: [registry] });
+    new Counter({ name: `${PREFIX}${name}`, help, labelNames, registers: [registry] });
+  if (spool) {
+    new Gauge({ name: `${PREFIX}spool_depth`, help: 'Alerts waiting in the spool', registers: [registry], collect() { this.set(spool.depth); } });
+    new Gauge({
+      name: `${PREFIX}spool_oldest_seconds`,
+      help: 'Age of the oldest alert in the spool (0 when empty)',
+      registers: [registry],
+      collect() {
+        this.set(spool.oldestAgeSeconds() ?? 0);
+      },
+    });
+  }
   return {
     registry,
-    received: counter('alerts_received_total', 'Alerts in authenticated, well-formed requests'),
+    received: counter('alerts_received_total', 'Alerts in authenticated, well-formed requests and queue messages'),
     accepted: counter('alerts_accepted_total', 'Alerts Temporal accepted (incident started or signalled)'),
+    queued: counter('alerts_queued_total', 'Alerts written to the spool (answered 202 queued), to be delivered when Temporal takes them'),
     ignored: counter('alerts_ignored_total', 'Alerts acknowledged without a response (routing, or not about a pod)'),
-    deduplicated: counter('alerts_deduplicated_total', 'Alerts already accepted earlier, answered without a new signal'),
-    failed: counter('alerts_failed_total', 'Alerts Temporal did not accept (answered 503)'),
+    deduplicated: counter('alerts_deduplicated_total', 'Alerts already accepted or spooled earlier, answered without a new signal'),
     saturated: counter('alerts_saturated_total', 'Alerts answered 202 but not added to their incident: its run reached a Temporal limit (no worker ran it for long)'),
-    rateLimited: counter('alerts_rate_limited_total', 'Alerts that would have started an incident over the source\'s rate (answered 429)'),
-    signals: new Counter({ name: 'pod_responder_forwarder_signals_total', help: 'Signals sent to incidents (each carries a batch of alerts)', registers: [registry] }),
+    failed: counter('alerts_failed_total', 'Alerts neither accepted nor spooled (answered 503; an SQS message stays in its queue)'),
+    rateLimited: counter('alerts_rate_limited_total', "Alerts that would have started an incident over the source's rate (answered 429)"),
+    rejected: counter('requests_rejected_total', 'Requests refused, by status and reason (invalid, unauthenticated, too-large, not-json, source-disabled, rate-limited, spool-full, temporal-unavailable)', ['source', 'status', 'reason']),
+    spoolDelivered: new Counter({ name: `${PREFIX}spool_delivered_total`, help: 'Spooled alerts Temporal accepted', registers: [registry] }),
+    spoolDropped: new Counter({ name: `${PREFIX}spool_dropped_total`, help: 'Spooled alerts removed without delivery, by reason', labelNames: ['reason'], registers: [registry] }),
+    sqsReceived: counter('sqs_messages_received_total', 'SQS messages received', ['queue']),
+    sqsDeleted: counter('sqs_messages_deleted_total', 'SQS messages deleted once their alerts were taken (or ignored)', ['queue']),
+    sqsRetried: counter('sqs_messages_retried_total', 'SQS messages left in their queue for later (Temporal unavailable, or over the rate)', ['queue']),
+    sqsDeadLettered: counter('sqs_messages_dead_lettered_total', 'SQS messages that are not valid alerts, moved to the dead-letter queue', ['queue']),
+    signals: new Counter({ name: `${PREFIX}signals_total`, help: 'Signals sent to incidents (each carries a batch of alerts)', registers: [registry] }),
     signalAlerts: new Histogram({
-      name: 'pod_responder_forwarder_signal_alerts',
+      name: `${PREFIX}signal_alerts`,
       help: 'Alerts carried by one signal',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
       registers: [registry],
     }),
-    rejected: counter('requests_rejected_total', 'Requests refused with a 4xx, by status', ['source', 'status']),
     latency: new Histogram({
-      name: 'pod_responder_forwarder_request_duration_seconds',
+      name: `${PREFIX}request_duration_seconds`,
       help: 'Time from request to answer',
       labelNames: ['source', 'status'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],

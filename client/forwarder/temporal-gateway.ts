@@ -61,10 +61,17 @@ export class TemporalGateway {
     }
   }
 
+  /** Known unreachable since a submission failed, until a probe succeeds. */
+  down(): boolean {
+    return this.unreachable;
+  }
+
   async ready(timeoutMs = 2000): Promise<boolean> {
     try {
       const res = await this.connection.withDeadline(Date.now() + timeoutMs, () => this.connection.healthService.check({}));
-      return res.status === 1; // SERVING
+      const serving = res.status === 1; // SERVING
+      if (serving) this.unreachable = false;
+      return serving;
     } catch {
       return false;
     }

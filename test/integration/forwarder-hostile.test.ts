@@ -166,6 +166,6 @@ describe('hostile and malformed input', () => {
     expect(await client.workflow.count(`TaskQueue = "${fwd.config.temporal.taskQueue}"`)).toMatchObject({ count: 0 });
     const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
     expect(metrics).not.toMatch(/alerts_accepted_total\{source="\w+"\} [1-9]/);
-    expect(metrics).toMatch(/requests_rejected_total\{source="falco",status="401"\} 5/);
+    expect(metrics).toMatch(/requests_rejected_total\{source="falco",status="401",reason="unauthenticated"\} 5/);
   });
 });

@@ -8,11 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { AlertSink } from '../../client/forwarder/server.js';
+import { ownTemporal } from '../support/temporal-server.js';
 import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
-import { ensureTools, freePorts } from '../../devstack/stack.js';
+import { freePorts } from '../../devstack/stack.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 
@@ -30,22 +31,12 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 }
 
 describe('Temporal unavailable', () => {
-  let server: ChildProcess | undefined;
-  afterAll(() => void server?.kill('SIGKILL'));
-
-  it('answers 503 with Retry-After while Temporal is down, and the resent alerts land after it is back', async () => {
-    // A dev server of its own, on disk, so it can be stopped and restarted with its data.
-    const { temporal } = await ensureTools(() => {});
-    const [port] = await freePorts(1);
-    const db = path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-temporal-')), 'temporal.db');
-    const address = `127.0.0.1:${port}`;
-    const start = () => spawn(temporal, ['server', 'start-dev', '--headless', '--ip=127.0.0.1', `--port=${port}`, `--db-filename=${db}`, '--log-level=error'], { stdio: 'ignore' });
-    const stop = async () => {
-      const exited = new Promise((r) => server!.once('exit', r));
-      server!.kill('SIGTERM');
-      await exited;
-    };
-    server = start();
+  it('answers 503 with Retry-After while Temporal is down (no spool), and the resent alerts land after it is back', async () => {
+    const own = await ownTemporal();
+    const { address } = own;
+    const start = () => own.start();
+    const stop = () => own.stop();
+    start();
     const fwd = await startForwarder({ temporalAddress: address, forwarder: { temporalTimeoutMs: 1500, retryAfterSeconds: 3 } });
     try {
       await until('Temporal ready', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
@@ -67,7 +58,7 @@ describe('Temporal unavailable', () => {
       expect(await ready.json()).toEqual({ status: 'not ready', reason: `Temporal at ${address} is unreachable` });
       expect((await fetch(`${fwd.url}/healthz`)).status).toBe(200); // alive, just not ready
 
-      server = start();
+      start();
       await until('Temporal back', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
       // The sender resends what was refused; plus the first alert again, which is a duplicate.
       const resent = await until('resend accepted', async () => {
@@ -94,21 +85,21 @@ describe('Temporal unavailable', () => {
       expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 3');
     } finally {
       await fwd.close();
+      await stop();
     }
   });
 
   it('an incident whose run takes no more signals gets 202 saturated, never 503; other pods are accepted', async () => {
     // A dev server of its own whose runs take 3 signals (the default is 10,000), and no worker: the run never continues as new.
-    const { temporal } = await ensureTools(() => {});
-    const [port] = await freePorts(1);
-    const limited = spawn(temporal, ['server', 'start-dev', '--headless', '--ip=127.0.0.1', `--port=${port}`, '--log-level=error', '--dynamic-config-value', 'history.maximumSignalsPerExecution=3'], { stdio: 'ignore' });
-    const fwd = await startForwarder({ temporalAddress: `127.0.0.1:${port}`, forwarder: { batchIntervalMs: 0 } });
+    const limited = await ownTemporal({ extra: ['--dynamic-config-value', 'history.maximumSignalsPerExecution=3'] });
+    limited.start();
+    const fwd = await startForwarder({ temporalAddress: limited.address, forwarder: { batchIntervalMs: 0 } });
     try {
       await until('Temporal ready', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
       const first = falcoAlert('sat', `pod-${uid()}`);
       const outcomes: string[] = [];
       for (let i = 0; i < 5; i++) {
-        const r = await fwd.post('/v1/alerts/falco?cluster=sat', { ...first, uuid: `sat-${i}-${uid()}` }, bearer(TOKENS.falco));
+        const r = await fwd.post('/v1/alerts/falco?cluster=sat', { ...first, output: `${first.output} #${i}` }, bearer(TOKENS.falco));
         expect(r.status).toBe(202);
         outcomes.push(r.json.results[0].outcome);
       }
@@ -120,7 +111,7 @@ describe('Temporal unavailable', () => {
       expect(metrics).not.toContain('pod_responder_forwarder_alerts_failed_total{source="falco"}');
     } finally {
       await fwd.close();
-      limited.kill('SIGKILL');
+      await limited.stop();
     }
   });
 });
@@ -142,14 +133,14 @@ describe('limits and logs', () => {
       expect(limited.json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['accepted', 'rate-limited']);
       // A flood about a pod whose incident runs is never limited: 200 repeats in 20 requests.
       const floods = await Promise.all(
-        Array.from({ length: 20 }, () => fwd.post('/v1/alerts/falco?cluster=rl', Array.from({ length: 10 }, () => ({ ...first, uuid: `r-${uid()}` })), bearer(TOKENS.falco))),
+        Array.from({ length: 20 }, () => fwd.post('/v1/alerts/falco?cluster=rl', Array.from({ length: 10 }, () => ({ ...first, output: `${first.output} ${uid()}` })), bearer(TOKENS.falco))),
       );
       expect(floods.map((f) => f.status)).toEqual(Array(20).fill(202));
       const xdr = freshFixture('xdr-cryptominer', { cluster: 'rl', namespace: 'shop', pod: `x-${uid()}`, id: `x-${uid()}` });
       expect((await fwd.post('/v1/alerts/xdr', xdr, bearer(TOKENS.xdr))).status).toBe(202);
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
       expect(metrics).toContain('pod_responder_forwarder_alerts_rate_limited_total{source="falco"} 1');
-      expect(metrics).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="429"} 1');
+      expect(metrics).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="429",reason="rate-limited"} 1');
       // Batching: 200 repeats for one incident took far fewer signals.
       const signals = Number(/^pod_responder_forwarder_signals_total (\d+)/m.exec(metrics)?.[1]);
       expect(signals).toBeLessThanOrEqual(10);
@@ -163,18 +154,18 @@ describe('limits and logs', () => {
     try {
       const forged = '\n{"level":"ERROR","msg":"forged"}\u001b[31m\r';
       const alert = falcoAlert('logs', `l-${uid()}`);
-      alert.uuid = `evil${forged}`;
+      alert.output = `evil${forged}`;
       alert.rule = `Detect crypto miners using the Stratum protocol${forged}`;
       expect((await fwd.post(`/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}`, alert, bearer(TOKENS.falco))).status).toBe(400);
       const accepted = await fwd.post('/v1/alerts/falco?cluster=logs', alert, bearer(TOKENS.falco));
-      expect(accepted.json.results[0]).toMatchObject({ outcome: 'accepted', alertId: alert.uuid });
+      expect(accepted.json.results[0]).toMatchObject({ outcome: 'accepted', alertId: expect.stringMatching(/^falco-[0-9a-f]{32}$/) });
       const entries = fwd.logs.map((line) => {
         expect(line.endsWith('\n')).toBe(true);
         expect(line.slice(0, -1)).not.toMatch(/[\n\r\u001b]/);
         return JSON.parse(line) as Record<string, unknown>;
       });
       expect(entries.some((e) => e.msg === 'forged')).toBe(false);
-      expect(entries.find((e) => e.msg === 'alert')).toMatchObject({ level: 'INFO', service: 'forwarder', source: 'falco', alertId: alert.uuid, type: alert.rule, outcome: 'accepted' });
+      expect(entries.find((e) => e.msg === 'alert')).toMatchObject({ level: 'INFO', service: 'forwarder', source: 'falco', alertId: accepted.json.results[0].alertId, type: alert.rule, outcome: 'accepted' });
       expect(entries.find((e) => e.msg === 'request' && e.status === 400)).toMatchObject({ url: `/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}` });
     } finally {
       await fwd.close();
@@ -220,10 +211,11 @@ describe('shutdown', () => {
 
 describe('pod-responder forwarder (the CLI process)', () => {
   const root = path.resolve(import.meta.dirname, '../..');
+  const spoolFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-spool-')), 'spool.db');
   const run = (env: NodeJS.ProcessEnv) =>
     spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'forwarder'], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: inject('temporalAddress'), ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: inject('temporalAddress'), POD_RESPONDER_SPOOL_PATH: spoolFile(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   const exit = (p: ChildProcess) => new Promise<number | null>((r) => p.once('exit', (code) => r(code)));

@@ -7,9 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { signBody } from '../../client/forwarder/auth.js';
-import type { AlertSink } from '../../client/forwarder/server.js';
-import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
-import { statusQuery } from '../../workflows/messages.js';
 import { fixture, freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, HMAC_SECRET, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
@@ -101,10 +98,10 @@ describe('duplicates', () => {
     expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(7);
     // A second alert about the same pod joins the same incident.
-    const second = await fwd.post('/v1/alerts/falco?cluster=dups', { ...body, uuid: `dup-${uid()}` }, bearer(TOKENS.falco));
+    const second = await fwd.post('/v1/alerts/falco?cluster=dups', { ...body, output: `${body.output} (again)` }, bearer(TOKENS.falco));
     expect(second.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:dups:shop:${pod}` });
     expect(await workflowsOn(fwd.config.temporal.taskQueue, 1)).toEqual([`pod-incident:dups:shop:${pod}`]);
-    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([body.uuid, `${second.json.results[0].alertId}`]);
+    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([concurrent[0]!.json.results[0].alertId, second.json.results[0].alertId]);
     const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
     expect(metrics).toContain('pod_responder_forwarder_alerts_deduplicated_total{source="falco"} 7');
     expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 2');

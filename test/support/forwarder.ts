@@ -1,8 +1,12 @@
 /** A real forwarder on a loopback port, talking to the shared Temporal dev server (or another). */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { inject } from 'vitest';
 import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
 import { createForwarder, type AlertSink, type Forwarder } from '../../client/forwarder/server.js';
+import { Spool } from '../../client/forwarder/spool.js';
 import { configSchema, type Config } from '../../worker/config.js';
 
 export const TOKENS = { xdr: 'xdr-token-0123456789abcdef', falco: 'falco-token-0123456789abcdef', guardduty: 'gd-token-0123456789abcdef' };
@@ -16,9 +20,19 @@ export interface TestForwarder extends Forwarder {
 }
 
 export async function startForwarder(
-  options: { taskQueue?: string; temporalAddress?: string; forwarder?: Record<string, unknown>; sink?: (config: Config) => AlertSink } = {},
+  options: {
+    taskQueue?: string;
+    temporalAddress?: string;
+    forwarder?: Record<string, unknown>;
+    sink?: (config: Config) => AlertSink;
+    /** A spool file (a fresh temp one for `true`); none by default: what Temporal does not take is a 503. */
+    spool?: boolean | string;
+    /** Other configuration sections (policy, eks), as the config file has them. */
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<TestForwarder> {
   const config = configSchema.parse({
+    ...options.config,
     temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `fwd-${randomBytes(4).toString('hex')}` },
     logLevel: 'INFO',
     forwarder: {
@@ -29,7 +43,10 @@ export async function startForwarder(
     },
   });
   const logs: string[] = [];
-  const forwarder = createForwarder({ config, sink: options.sink ? options.sink(config) : TemporalGateway.create(config), logStream: { write: (line) => void logs.push(line) } });
+  const spoolPath = options.spool === true ? path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-spool-')), 'spool.db') : options.spool || null;
+  const spool = spoolPath ? Spool.open(spoolPath, { maxEntries: config.forwarder.spool.maxEntries }) : null;
+  const sink = options.sink ? options.sink(config) : TemporalGateway.create(config);
+  const forwarder = createForwarder({ config, sink, spool, logStream: { write: (line) => void logs.push(line) } });
   const url = await forwarder.listen();
   return {
     ...forwarder,

@@ -32,10 +32,20 @@ describe('loadConfig', () => {
   it('reads forwarder credentials, port and routes from the environment, keeping other sources disabled', () => {
     const c = loadConfig({ POD_RESPONDER_FORWARDER_PORT: '9090', POD_RESPONDER_GUARDDUTY_HMAC_SECRET: 's'.repeat(16), POD_RESPONDER_ROUTES: '[{"name":"all","action":"respond"}]' });
     expect(c.forwarder.port).toBe(9090);
-    expect(c.forwarder.sources.guardduty).toEqual({ hmacSecret: 's'.repeat(16), ratePerSecond: 200, burst: 1000 });
-    expect(c.forwarder.sources.falco).toEqual({ ratePerSecond: 200, burst: 1000 });
+    expect(c.forwarder.sources.guardduty).toEqual({ hmacSecret: 's'.repeat(16), ratePerSecond: 200, burst: 1000, overRate: 'spool' });
+    expect(c.forwarder.sources.falco).toEqual({ ratePerSecond: 200, burst: 1000, overRate: 'spool' });
     expect(c.forwarder.routes).toEqual([{ name: 'all', action: 'respond' }]);
     expect(loadConfig({}).forwarder.routes).toEqual([{ name: 'crypto-mining', action: 'respond', category: ['crypto-mining'] }]);
+  });
+
+  it('reads the spool path and SQS queues from the environment; a Falco queue needs its cluster', () => {
+    const queue = { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/falco', source: 'falco', cluster: 'prod' };
+    const c = loadConfig({ POD_RESPONDER_SPOOL_PATH: '/var/lib/pod-responder/spool/forwarder.db', POD_RESPONDER_SQS: JSON.stringify([queue]) });
+    expect(c.forwarder.spool).toEqual({ enabled: true, path: '/var/lib/pod-responder/spool/forwarder.db', maxEntries: 100_000 });
+    expect(c.forwarder.sqs).toEqual([{ ...queue, waitSeconds: 20, retrySeconds: 30 }]);
+    expect(inputErrorsOf(() => loadConfig({ POD_RESPONDER_SQS: JSON.stringify([{ ...queue, cluster: undefined }]) }))).toEqual([
+      'forwarder.sqs[0].cluster: a falco queue needs "cluster": Falco events do not name their cluster',
+    ]);
   });
 
   it.each<[string, () => unknown, string]>([

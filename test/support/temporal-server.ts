@@ -1,0 +1,38 @@
+/**
+ * A Temporal dev server of a test's own, for tests that stop and start Temporal (or change its limits)
+ * without disturbing the shared one. On disk, so it keeps its data across a restart.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ensureTools, freePorts, temporalDevServerArgs } from '../../devstack/stack.js';
+
+export interface OwnTemporal {
+  address: string;
+  start(): void;
+  /** SIGTERM, and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+export async function ownTemporal(o: { extra?: string[] } = {}): Promise<OwnTemporal> {
+  const { temporal } = await ensureTools(() => {});
+  const [port] = await freePorts(1);
+  const dbFile = path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-temporal-')), 'temporal.db');
+  let server: ChildProcess | undefined;
+  const kill = () => server?.kill('SIGKILL');
+  process.once('exit', kill);
+  return {
+    address: `127.0.0.1:${port}`,
+    start() {
+      server = spawn(temporal, temporalDevServerArgs(port!, { dbFile, extra: o.extra }), { stdio: 'ignore' });
+    },
+    async stop() {
+      const s = server;
+      if (!s || s.exitCode !== null || s.signalCode !== null) return;
+      const exited = new Promise((r) => s.once('exit', r));
+      s.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
