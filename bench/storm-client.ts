@@ -2,8 +2,8 @@
  * The alert storm's load generator. bench/storm.ts runs it as a process of its own, so that making
  * the load costs neither the forwarder's event loop nor the driver's: it posts `alerts` unique
  * Falcosidekick events over `pods` pods to the forwarder, `concurrency` requests in flight on
- * keep-alive sockets, and resends about `resendRatio` of the accepted ones (same uuid) to exercise
- * deduplication.
+ * keep-alive sockets, and resends about `resendRatio` of the accepted ones to exercise deduplication,
+ * each resend with a new `uuid`, as Falcosidekick relays an event.
  *
  * Usage: `node --import tsx bench/storm-client.ts '<StormClientOptions as JSON>'`; prints a
  * StormClientReport as JSON on stdout.
@@ -116,7 +116,7 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
       uuid,
       rule: RULE,
       priority: 'Critical',
-      time: new Date().toISOString(),
+      time: new Date().toISOString().replace('Z', `${String(i % 1e6).padStart(6, '0')}Z`), // nanoseconds, as Falco writes them
       source: 'syscall',
       tags: ['T1496'],
       output: `Outbound connection to a Stratum mining pool (pod ${podName}, connection ${i})`,
@@ -137,7 +137,9 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
     const due = nextNew >= o.alerts || Math.floor(nextNew * o.resendRatio) > r.resends;
     if (due && r.resends < resendTarget && acceptedJobs.length > 0) {
       r.resends++;
-      return { ...acceptedJobs[Math.floor(Math.random() * acceptedJobs.length)]!, resend: true };
+      const earlier = acceptedJobs[Math.floor(Math.random() * acceptedJobs.length)]!;
+      const uuid = randomUUID(); // Falcosidekick gives every delivery a new one: the event stays the same
+      return { uuid, body: earlier.body.replace(earlier.uuid, uuid), resend: true };
     }
     if (nextNew < o.alerts) {
       r.unique++;
@@ -162,17 +164,18 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
         continue;
       }
       if (res.status !== 202) return error(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
-      const outcome = (JSON.parse(res.text) as { results: { outcome: string }[] }).results[0]?.outcome;
+      const answer = (JSON.parse(res.text) as { results: { outcome: string; alertId: string }[] }).results[0];
+      const outcome = answer?.outcome;
       const ms = performance.now() - t0;
       if (job.resend) {
         resendLatencies.push(ms);
         if (outcome === 'duplicate') r.duplicates++;
         else error(`resend of ${job.uuid} answered ${outcome}, expected duplicate`);
-      } else if (outcome === 'accepted' || (outcome === 'duplicate' && attempt > 1)) {
+      } else if (outcome === 'accepted' || outcome === 'queued' || (outcome === 'duplicate' && attempt > 1)) {
         // A duplicate after a 503 means an earlier attempt reached Temporal after all: accepted.
         latencies.push(ms);
         r.accepted++;
-        r.acceptedIds.push(job.uuid);
+        r.acceptedIds.push(answer!.alertId);
         acceptedJobs.push(job);
       } else {
         error(`${job.uuid} answered ${outcome}, expected accepted: ${res.text.slice(0, 300)}`);

@@ -3,15 +3,17 @@ import { SOURCES } from '../../domain/sources/index.js';
 import { ENV_VARS, loadConfig, type Config } from '../../worker/config.js';
 import { isEnabled } from './auth.js';
 import { createForwarder, type Forwarder } from './server.js';
+import { Spool } from './spool.js';
+import { SqsIntake } from './sqs-intake.js';
 import { TemporalGateway } from './temporal-gateway.js';
 
 /** Past this, a shutdown stops waiting for requests in flight (their senders will resend). */
 const DRAIN_TIMEOUT_MS = 25_000;
 
-/** Refuses to start a forwarder that would accept nothing: every endpoint needs credentials. */
+/** Refuses to start a forwarder that would accept nothing: every endpoint needs credentials, or a queue to read. */
 export function enabledSources(config: Config): string[] {
   const enabled = SOURCES.filter((s) => isEnabled(config.forwarder.sources[s]));
-  if (enabled.length === 0) {
+  if (enabled.length === 0 && config.forwarder.sqs.length === 0) {
     const names = Object.keys(ENV_VARS).filter((n) => /_(TOKEN|HMAC_SECRET)$/.test(n));
     throw new InputError('configuration', [`forwarder.sources: no source has a token or HMAC secret; set at least one of ${names.join(', ')}`]);
   }
@@ -22,9 +24,16 @@ export function enabledSources(config: Config): string[] {
 export async function runForwarderFromEnv(): Promise<Forwarder> {
   const config = loadConfig();
   const sources = enabledSources(config);
-  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config) });
+  const spoolCfg = config.forwarder.spool;
+  const spool = spoolCfg.enabled ? Spool.open(spoolCfg.path, { maxEntries: spoolCfg.maxEntries }) : null;
+  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const url = await forwarder.listen();
-  forwarder.app.log.info({ url, temporal: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, sources }, 'forwarder started');
+  const queues = config.forwarder.sqs.map((q) => SqsIntake.create(q, config, forwarder.pipeline, forwarder.metrics, forwarder.app.log));
+  for (const q of queues) q.start();
+  forwarder.app.log.info(
+    { url, temporal: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, sources, spool: spool ? { path: spool.file, waiting: spool.depth } : null, sqs: config.forwarder.sqs.map((q) => q.url) },
+    'forwarder started',
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -35,7 +44,7 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
       process.exit(1);
     }, DRAIN_TIMEOUT_MS);
     timer.unref();
-    forwarder.close().then(
+    Promise.all(queues.map((q) => q.stop())).then(() => forwarder.close()).then(
       () => {
         forwarder.app.log.info('forwarder stopped');
         process.exitCode = 0;

@@ -1,0 +1,114 @@
+/**
+ * The SQS intake through moto's SQS (in the stack's moto server) with the real message shapes: Falcosidekick's
+ * `aws.sqs` output (its webhook JSON as the body) and an EventBridge rule's target (the GuardDuty event envelope).
+ * Temporal down, then back; a poison message; a duplicate delivery.
+ */
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { SqsIntake } from '../../client/forwarder/sqs-intake.js';
+import { configSchema } from '../../worker/config.js';
+import { installLogging } from '../../worker/logging.js';
+import { createWorker } from '../../worker/worker.js';
+import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { freshFixture } from '../support/alert-fixtures.js';
+import { awsStack } from '../support/aws.js';
+import { createNamespace, createPod, testKube } from '../support/cluster.js';
+import { startForwarder } from '../support/forwarder.js';
+import { ownTemporal } from '../support/temporal-server.js';
+
+const uid = () => randomBytes(4).toString('hex');
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('SQS intake', () => {
+  it('keeps messages while Temporal is down, dead-letters a poison message with its reason, delivers all once it is back, a redelivery counted once', { timeout: 180_000 }, async () => {
+    installLogging('ERROR');
+    const aws = awsStack();
+    const sqs = new SQSClient({ region: aws.region, endpoint: aws.endpoint });
+    const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${uid()}` }))).QueueUrl!;
+    const [falcoQueue, guarddutyQueue, dlq] = await Promise.all([queue('falco'), queue('guardduty'), queue('dlq')]);
+    const depth = async (url: string) => {
+      const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!;
+      return Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
+    };
+
+    const kube = testKube();
+    const ns = await createNamespace(kube, 'sqs');
+    const pods = await Promise.all(Array.from({ length: 4 }, (_, i) => createPod(kube, ns, `miner-${i}`)));
+    // Falcosidekick's aws.sqs output: the same JSON its webhook posts, one event per message.
+    const events = Array.from({ length: 20 }, (_, n) => {
+      const p = pods[n % 4]!;
+      return freshFixture('falco-stratum', { cluster: 'sqs', namespace: ns, pod: p.metadata!.name!, id: `e${n}-${uid()}`, containerId: p.containerId, containerName: 'app', uid: p.metadata!.uid });
+    });
+    for (const e of events) await sqs.send(new SendMessageCommand({ QueueUrl: falcoQueue, MessageBody: JSON.stringify(e) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: falcoQueue, MessageBody: JSON.stringify({ ...events[0], uuid: crypto.randomUUID() }) })); // at least once
+    await sqs.send(new SendMessageCommand({ QueueUrl: falcoQueue, MessageBody: JSON.stringify({ rule: 'x', priority: 'Loud' }) }));
+    const gd = freshFixture('guardduty-miner-executed', { cluster: 'sqs', namespace: ns, pod: pods[0]!.metadata!.name!, id: `gd-${uid()}`, containerId: pods[0]!.containerId, containerName: 'app' });
+    await sqs.send(new SendMessageCommand({ QueueUrl: guarddutyQueue, MessageBody: JSON.stringify(gd) })); // an EventBridge target gets the whole event
+
+    const temporal = await ownTemporal(); // down
+    const fwd = await startForwarder({
+      temporalAddress: temporal.address,
+      forwarder: { temporalTimeoutMs: 500 },
+      config: { eks: { endpoint: aws.endpoint }, policy: { requireApprovalFor: ['terminate-pod'], suspendOnSeverity: [] } },
+    });
+    const queues = [
+      { url: falcoQueue, source: 'falco' as const, cluster: 'sqs', deadLetterUrl: dlq, waitSeconds: 1, retrySeconds: 1 },
+      { url: guarddutyQueue, source: 'guardduty' as const, waitSeconds: 1, retrySeconds: 1 },
+    ].map((q) => SqsIntake.create(q, fwd.config, fwd.pipeline, fwd.metrics, fwd.app.log));
+    for (const q of queues) q.start();
+    const metrics = async () => (await fetch(`${fwd.url}/metrics`)).text();
+    try {
+      // The poison message is moved at once, with why.
+      const dead = await until('poison dead-lettered', async () => (await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }))).Messages?.[0]);
+      expect(dead.MessageAttributes?.['pod-responder-reason']?.StringValue).toMatch(/^invalid alert: .*priority: must be a Falco priority \(Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug\)/);
+      expect(dead.MessageAttributes?.['pod-responder-source-queue']?.StringValue).toBe(falcoQueue);
+      // Temporal down: each message is received, not taken, and left; none is deleted.
+      await until('retried while Temporal is down', async () => /sqs_messages_retried_total\{queue="[^"]+falco[^"]*"\} (2[1-9]|[3-9]\d|\d{3,})/.test(await metrics()));
+      expect(await depth(falcoQueue)).toBe(21);
+      expect(await depth(guarddutyQueue)).toBe(1);
+      // The only message deleted is the poison one, once it was in the dead-letter queue.
+      expect(await metrics()).toMatch(/sqs_messages_deleted_total\{queue="[^"]+falco[^"]*"\} 1\n/);
+      expect(await metrics()).not.toMatch(/sqs_messages_deleted_total\{queue="[^"]+guardduty[^"]*"\}/);
+
+      temporal.start();
+      const connection = await until('Temporal up', () => Connection.connect({ address: temporal.address }));
+      const worker = await until('worker up', () => createWorker(configSchema.parse({ temporal: { address: temporal.address, taskQueue: fwd.config.temporal.taskQueue }, direct: { kubeconfig: inject('kubeconfigPath') } })));
+      void worker.run();
+      try {
+        await until('queues emptied', async () => (await depth(falcoQueue)) === 0 && (await depth(guarddutyQueue)) === 0, 90_000);
+        const client = new Client({ connection });
+        for (const [i, p] of pods.entries()) {
+          const id = `pod-incident:sqs:${ns}:${p.metadata!.name}`;
+          const expected = i === 0 ? 6 : 5; // pod 0 also has the GuardDuty finding
+          const seen = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
+          const s = await until(`${id} counted`, async () => {
+            const st = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
+            return st.alerts.count >= expected && st;
+          });
+          expect(s.alerts.count).toBe(expected); // the redelivered event is counted once
+        }
+      } finally {
+        await worker.shutdown();
+        await connection.close();
+      }
+      const m = await metrics();
+      expect(m).toMatch(/sqs_messages_dead_lettered_total\{queue="[^"]+"\} 1/);
+    } finally {
+      for (const q of queues) await q.stop();
+      await fwd.close();
+      await temporal.stop();
+      sqs.destroy();
+    }
+  });
+});
