@@ -7,6 +7,9 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# better-sqlite3 (the forwarder's spool) is a native module: its install fetches a prebuilt binary
+# and, where it cannot, compiles one, which needs these.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 # The lockfile alone first, so a code change does not redo the install layer.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,12 +18,17 @@ COPY . .
 # .dockerignore), then dist/ from tsconfig.build.json and the Lambda bundle dist/lambda/remediation.zip,
 # which the eks-lambda executor uploads and finds next to dist/worker/config.js.
 RUN npm run build
+# Production dependencies only, native modules built above included: the runtime image needs no compiler.
+RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The forwarder's spool: mount a volume here (one per replica) so queued alerts outlive the container.
+RUN mkdir -p /var/lib/pod-responder/spool && chown -R node:node /var/lib/pod-responder
+ENV POD_RESPONDER_SPOOL_PATH=/var/lib/pod-responder/spool/forwarder.db
 # The base image's unprivileged user (uid 1000): usually the owner of a mounted ~/.kube/config.
 USER node
 ENTRYPOINT ["node", "dist/client/cli.js"]

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createForwarder } from '../client/forwarder/server.js';
+import { Spool } from '../client/forwarder/spool.js';
 import { TemporalGateway } from '../client/forwarder/temporal-gateway.js';
 import { CRYPTO_MINING } from '../domain/routing.js';
 import { loadConfig } from '../worker/config.js';
@@ -23,12 +24,15 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     // The forwarder needs a credential per source; a fresh dev token unless one is given.
     POD_RESPONDER_FALCO_TOKEN: process.env.POD_RESPONDER_FALCO_TOKEN || `dev-${randomBytes(12).toString('hex')}`,
     POD_RESPONDER_FORWARDER_HOST: process.env.POD_RESPONDER_FORWARDER_HOST || '127.0.0.1',
+    // Next to the stack's state: alerts queued while its Temporal was down are delivered on the next start.
+    POD_RESPONDER_SPOOL_PATH: process.env.POD_RESPONDER_SPOOL_PATH || path.join(stateDir, 'forwarder-spool.db'),
   };
   const config = loadConfig(env);
   installLogging(config.logLevel);
   const worker = await createWorker(config);
   void worker.run();
-  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config) });
+  const spool = Spool.open(config.forwarder.spool.path, { maxEntries: config.forwarder.spool.maxEntries });
+  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const forwarderUrl = await forwarder.listen();
 
   const demo = [];
