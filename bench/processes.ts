@@ -56,7 +56,7 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** `pod-responder forwarder` on a free loopback port, ready; `config` is written as its config file. */
-export async function startForwarderProcess(o: { temporalAddress: string; taskQueue: string; token: string; configFile: string; cpuProfileDir?: string }) {
+export async function startForwarderProcess(o: { temporalAddress: string; taskQueue: string; token: string; configFile: string; cpuProfileDir?: string; env?: NodeJS.ProcessEnv }) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proc = spawnTs('client/cli.ts', ['forwarder'], {
@@ -68,6 +68,8 @@ export async function startForwarderProcess(o: { temporalAddress: string; taskQu
     POD_RESPONDER_FALCO_TOKEN: o.token,
     POD_RESPONDER_LOG_LEVEL: 'WARN',
     POD_RESPONDER_CONFIG: o.configFile,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...o.env,
   }, o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []);
   for (const deadline = Date.now() + 60_000; ; await sleep(200)) {
     if (proc.child.exitCode !== null) throw new Error(`forwarder exited (${proc.child.exitCode}) before ready:\n${proc.out()}${proc.err()}`);

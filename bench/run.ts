@@ -4,7 +4,8 @@
  *  2. how many concurrent incidents one worker holds, and its memory;
  *  3. the EKS executor's cost per incident;
  *  4. an alert storm through the forwarder and a worker (bench/storm.ts);
- *  5. an alert flood about one pod (bench/flood.ts).
+ *  5. an alert flood about one pod (bench/flood.ts);
+ *  6. intake while Temporal is away: the spool's accept and drain rates, SQS end to end (bench/intake.ts).
  * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300), BENCH_STORM_* (see storm.ts), BENCH_FLOOD_ALERTS.
  * BENCH_ONLY=storm or BENCH_ONLY=flood runs only that part (the others take minutes).
  */
@@ -18,6 +19,7 @@ import { startStack } from '../devstack/stack.js';
 import { buildLambdaZip } from '../lambda/build.js';
 import { benchEks } from './eks.js';
 import { benchFlood, floodFailures, formatFlood, type FloodResult } from './flood.js';
+import { benchIntake, formatIntake, intakeFailures, type IntakeResult } from './intake.js';
 import { benchStorm, formatStorm, stormFailures, type StormResult } from './storm.js';
 import type { PodAlert } from '../domain/alert.js';
 import { policySchema } from '../domain/policy.js';
@@ -47,6 +49,14 @@ function reportStorm(storm: StormResult): void {
   if (failures.length) process.exitCode = 1;
 }
 
+/** Prints the intake's table; a failed check fails the bench. */
+function reportIntake(intake: IntakeResult): void {
+  process.stdout.write(formatIntake(intake));
+  const failures = intakeFailures(intake);
+  for (const f of failures) process.stderr.write(`intake FAILED: ${f}\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
 /** Prints the flood's table; a failed check fails the bench. */
 function reportFlood(flood: FloodResult): void {
   process.stdout.write(formatFlood(flood));
@@ -59,7 +69,8 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   if (only === 'storm') return reportStorm(await benchStorm({ log: progress }));
   if (only === 'flood') return reportFlood(await benchFlood({ log: progress }));
-  if (only) throw new Error(`BENCH_ONLY=${only}: the parts that run alone are "storm" and "flood"`);
+  if (only === 'intake') return reportIntake(await benchIntake({ log: progress }));
+  if (only) throw new Error(`BENCH_ONLY=${only}: the parts that run alone are "storm", "flood" and "intake"`);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-'));
@@ -164,6 +175,8 @@ async function main(): Promise<void> {
   const storm = await benchStorm({ log: progress });
   progress(`alert flood about one pod`);
   const flood = await benchFlood({ log: progress });
+  progress(`intake while Temporal is away`);
+  const intake = await benchIntake({ log: progress });
 
   const p50w = quantile(viaWorkflow, 0.5);
   const p95w = quantile(viaWorkflow, 0.95);
@@ -197,6 +210,7 @@ The test front keeps DeleteSecurityGroup in DependencyViolation for 2 s after th
 `);
   reportStorm(storm);
   reportFlood(flood);
+  reportIntake(intake);
 }
 
 main().catch((err) => {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { AlertSink } from '../../client/forwarder/server.js';
-import { ownTemporal } from '../support/temporal-server.js';
+import { ownTemporal } from '../../devstack/temporal-server.js';
 import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
 import { freePorts } from '../../devstack/stack.js';
 import { freshFixture } from '../support/alert-fixtures.js';

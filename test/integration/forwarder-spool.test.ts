@@ -19,7 +19,7 @@ import { createWorker } from '../../worker/worker.js';
 import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
-import { ownTemporal } from '../support/temporal-server.js';
+import { ownTemporal } from '../../devstack/temporal-server.js';
 
 const uid = () => randomBytes(4).toString('hex');
 const root = path.resolve(import.meta.dirname, '../..');

@@ -16,7 +16,7 @@ import { freshFixture } from '../support/alert-fixtures.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { startForwarder } from '../support/forwarder.js';
-import { ownTemporal } from '../support/temporal-server.js';
+import { ownTemporal } from '../../devstack/temporal-server.js';
 
 const uid = () => randomBytes(4).toString('hex');
 

@@ -1,12 +1,12 @@
 /**
- * A Temporal dev server of a test's own, for tests that stop and start Temporal (or change its limits)
- * without disturbing the shared one. On disk, so it keeps its data across a restart.
+ * A Temporal dev server of its own, for tests and benchmarks that stop and start Temporal (or change its
+ * limits) without disturbing the shared one. On disk, so it keeps its data across a restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ensureTools, freePorts, temporalDevServerArgs } from '../../devstack/stack.js';
+import { ensureTools, freePorts, temporalDevServerArgs } from './stack.js';
 
 export interface OwnTemporal {
   address: string;
