@@ -16,19 +16,11 @@ import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
 import { freePorts } from '../../devstack/stack.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
+import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
 const falcoAlert = (cluster: string, pod: string) => freshFixture('falco-stratum', { cluster, namespace: 'shop', pod, id: `ops-${uid()}` });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('Temporal unavailable', () => {
   it('answers 503 with Retry-After while Temporal is down (no spool), and the resent alerts land after it is back', async () => {

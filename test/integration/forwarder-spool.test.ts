@@ -20,20 +20,12 @@ import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
+import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
 const root = path.resolve(import.meta.dirname, '../..');
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** A Falco event as Falcosidekick 2.34 posts it: sorted output_fields, nanosecond time, a fresh uuid each delivery. */
 function falcosidekick(namespace: string, pod: string, containerId: string, n: number) {

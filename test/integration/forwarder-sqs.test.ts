@@ -17,18 +17,10 @@ import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { startForwarder } from '../support/forwarder.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
+import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('SQS intake', () => {
   it('keeps messages while Temporal is down, dead-letters a poison message with its reason, delivers all once it is back, a redelivery counted once', { timeout: 180_000 }, async () => {
@@ -91,7 +83,6 @@ describe('SQS intake', () => {
         for (const [i, p] of pods.entries()) {
           const id = `pod-incident:sqs:${ns}:${p.metadata!.name}`;
           const expected = i === 0 ? 6 : 5; // pod 0 also has the GuardDuty finding
-          const seen = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
           const s = await until(`${id} counted`, async () => {
             const st = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
             return st.alerts.count >= expected && st;
