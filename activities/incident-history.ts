@@ -42,6 +42,6 @@ export function createIncidentHistory(client: Client) {
       }
       return incidents.size;
     },
-    closedIncidents: (incidentIds: string[]) => closedIncidents(client, incidentIds),
+    closedIncidents: (incidentIds: string[], provenOnly?: string[]) => closedIncidents(client, incidentIds, provenOnly),
   };
 }

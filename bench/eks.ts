@@ -3,9 +3,10 @@
  * deploy + invoke + cleanup, split into time spent in activities and time spent waiting (retry backoff,
  * polling for Active, DependencyViolation while ENIs are released, queueing).
  */
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { respondToAlert } from '../client/incidents.js';
+import { remediatorRoleBinding } from '../devstack/eks-rbac.js';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { AwsFaults } from '../test/aws/faults.js';
@@ -25,10 +26,12 @@ export async function benchEks(
   kubeconfigPath: string,
   runs: number,
 ): Promise<EksBenchResult> {
-  const core = kubeConfigFromFile(kubeconfigPath).makeApiClient(CoreV1Api);
+  const kc = kubeConfigFromFile(kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
   const faults = new AwsFaults(aws.faultsUrl);
   const namespace = 'bench-eks';
   await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await kc.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
   const out: EksBenchResult = { runs, callsPerIncident: [], wallSeconds: [], activeSeconds: [] };
   for (let i = 0; i < runs; i++) {
     const name = `eks-${i}`;

@@ -54,6 +54,8 @@ const front = await startFront({
   kubeBackedClusters: Object.values(SEEDED_CLUSTERS),
   tokenCluster: SEEDED_CLUSTERS.local,
   eniReleaseSeconds: opts.eniReleaseSeconds,
+  functionPendingSeconds: opts.functionPendingSeconds,
+  accessEntryDelaySeconds: opts.accessEntryDelaySeconds,
   lambdaWorkDir: opts.lambdaWorkDir,
   log,
 });

@@ -71,5 +71,9 @@ export interface AwsFrontOptions {
   motoUrl: string;
   port: number;
   eniReleaseSeconds: number;
+  /** How long a new function stays Pending (Lambda: tens of seconds for a VPC function). */
+  functionPendingSeconds: number;
+  /** How long a new access entry authenticates nobody (EKS: seconds, sometimes a minute). */
+  accessEntryDelaySeconds: number;
   lambdaWorkDir: string;
 }

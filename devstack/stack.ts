@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
+import { applyEksRbac } from './eks-rbac.js';
 import { MOTO_ENV, webhookKubeconfig, type AwsFrontOptions, type StackAws } from './aws.js';
 import { aggregateClusterRoles } from './rbac-aggregation.js';
 
@@ -48,6 +49,9 @@ export interface StackOptions {
   awsPort?: number;
   /** How long DeleteSecurityGroup answers DependencyViolation after a VPC Lambda is deleted (default 2). */
   eniReleaseSeconds?: number;
+  /** Defaults 2 s and 1 s: never 0, so every test meets AWS's lifecycle, as production does. */
+  functionPendingSeconds?: number;
+  accessEntryDelaySeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -305,7 +309,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       procs.push(launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV));
       // Outside the repository: unpacked Lambda code must not resolve the project's node_modules.
       lambdaWorkDir = fs.mkdtempSync(path.join(tmpdir(), 'pod-responder-lambda-'));
-      const frontOpts: AwsFrontOptions = { motoUrl, port: ports.front, eniReleaseSeconds: opts.eniReleaseSeconds ?? 2, lambdaWorkDir };
+      const frontOpts: AwsFrontOptions = {
+        motoUrl,
+        port: ports.front,
+        eniReleaseSeconds: opts.eniReleaseSeconds ?? 2,
+        functionPendingSeconds: opts.functionPendingSeconds ?? 2,
+        accessEntryDelaySeconds: opts.accessEntryDelaySeconds ?? 1,
+        lambdaWorkDir,
+      };
       const tsx = createRequire(import.meta.url).resolve('tsx');
       front = launch('aws-front', stateDir, process.execPath, ['--import', pathToFileURL(tsx).href, AWS_MAIN, JSON.stringify(frontOpts)], {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -391,6 +402,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await aggregateClusterRoles(kubeTarget);
     const aws = await awsReady;
     if (front) {
+      // The RBAC an EKS cluster owner installs for the remediation function (deploy/kubernetes/).
+      await applyEksRbac(kubeTarget);
       // The front needs the apiserver for DescribeCluster's endpoint/CA and for access policies' RBAC.
       const res = await fetch(`${frontUrl}/_kube`, { method: 'PUT', body: JSON.stringify(kubeTarget) });
       if (!res.ok) throw new Error(`devstack: the AWS front refused the kube-apiserver's coordinates: ${res.status} ${await res.text()}`);

@@ -1,12 +1,23 @@
-/** Names and tags of the AWS resources an incident creates: derived from the workflow ID, so retries adopt. */
+/**
+ * Names and tags of the AWS resources an incident creates. Names derive from the installation and the
+ * incident, so retries adopt; tags say whose a resource is, and nothing without our tags is ever changed.
+ */
 
 export const INCIDENT_TAG = 'pod-responder:incident';
 export const MANAGED_TAG = 'pod-responder:managed';
+/** Which pod-responder installation (its own Temporal namespace, or cluster of Temporal) deployed it. */
+export const INSTALLATION_TAG = 'pod-responder:installation';
 /** On the function's security group: the cluster group whose ingress rule must be revoked with it. */
 export const CLUSTER_SG_TAG = 'pod-responder:cluster-security-group';
 /** Every role, group and function name starts with it (no IAM path: EKS access entries match roles without one). */
 export const RESOURCE_PREFIX = 'pod-responder-';
-export const EDIT_POLICY_ARN = 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy';
+/**
+ * The function's Kubernetes identity: no EKS access policy (the narrowest, AmazonEKSEditPolicy, grants Secrets and
+ * pods/exec), but groups the cluster owner binds (deploy/kubernetes/eks-remediator-rbac.yaml): this one to reading
+ * nodes cluster-wide, and the namespace's own group to the remediation verbs, by a RoleBinding in that namespace.
+ */
+export const REMEDIATOR_GROUP = 'pod-responder:remediator';
+export const remediatorGroups = (namespace: string): string[] => [REMEDIATOR_GROUP, `${REMEDIATOR_GROUP}:${namespace}`];
 export const LAMBDA_VPC_POLICY_ARN = 'arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
 
 /** FNV-1a, 64 bit: a stable short hash with no Node API, so workflow code can use it too. */
@@ -25,12 +36,38 @@ export interface IncidentResourceNames {
   logGroup: string;
 }
 
-/** `session` separates executor deployments of one incident (remediation, then a later restore). */
-export function resourceNames(incidentId: string, session: number): IncidentResourceNames {
-  const base = `${RESOURCE_PREFIX}${fnv1a64(incidentId)}-s${session}`;
+/**
+ * `session` separates executor deployments of one incident (remediation, then a later restore).
+ * Without an installation: the names of resources deployed before installations existed (still undone by them).
+ */
+export function resourceNames(incidentId: string, session: number, installationId?: string): IncidentResourceNames {
+  const base = `${RESOURCE_PREFIX}${fnv1a64(installationId === undefined ? incidentId : `${installationId}\n${incidentId}`)}-s${session}`;
   return { base, logGroup: `/aws/lambda/${base}` };
 }
 
-export function incidentTags(incidentId: string): Record<string, string> {
-  return { [INCIDENT_TAG]: incidentId, [MANAGED_TAG]: 'true' };
+/** Who a resource belongs to: one incident of one installation. */
+export interface Owner {
+  installationId: string;
+  incidentId: string;
 }
+
+export function ownerTags(owner: Owner): Record<string, string> {
+  return { [MANAGED_TAG]: 'true', [INSTALLATION_TAG]: owner.installationId, [INCIDENT_TAG]: owner.incidentId };
+}
+
+/**
+ * Undefined when the tags prove the resource is this owner's; otherwise why not. A resource tagged before
+ * installations existed (no installation tag) counts as the incident's own: its undo must still remove it.
+ */
+export function notOwnedBecause(tags: Record<string, string | undefined> | undefined, owner: Owner): string | undefined {
+  if (tags?.[MANAGED_TAG] !== 'true') return `it is not tagged ${MANAGED_TAG}=true`;
+  const installation = tags[INSTALLATION_TAG];
+  if (installation !== undefined && installation !== owner.installationId) return `it belongs to installation ${installation}`;
+  if (tags[INCIDENT_TAG] !== owner.incidentId) return `it belongs to incident ${tags[INCIDENT_TAG] ?? '(none)'}`;
+  return undefined;
+}
+
+export const tagMap = (list: { Key?: string; Value?: string }[] | undefined): Record<string, string | undefined> =>
+  Object.fromEntries((list ?? []).map((t) => [t.Key ?? '', t.Value]));
+
+export const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));

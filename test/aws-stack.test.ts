@@ -17,7 +17,7 @@ import {
   ListAssociatedAccessPoliciesCommand,
 } from '@aws-sdk/client-eks';
 import { AttachRolePolicyCommand, CreateRoleCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
-import { CreateFunctionCommand, DeleteFunctionCommand, GetFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateFunctionCommand, DeleteFunctionCommand, GetFunctionCommand, GetFunctionConfigurationCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +27,7 @@ import { AwsFaults } from './aws/faults.js';
 import { eksToken } from './aws/fixtures/kube-probe.js';
 import { bundleLambdaZip } from './aws/lambda-zip.js';
 import { createNamespace, testKube } from './support/cluster.js';
+import { until } from './support/until.js';
 
 const aws = inject('aws');
 const config = { endpoint: aws.endpoint, region: aws.region, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } };
@@ -71,6 +72,9 @@ async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: nu
   throw new Error('expected the call to fail');
 }
 
+/** Waits out the function's Pending state. */
+const active = (name: string) =>
+  until(`function ${name} Active`, async () => (await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }))).State === 'Active', 10_000);
 const decode = (payload: Uint8Array | undefined) => JSON.parse(Buffer.from(payload ?? []).toString('utf8'));
 
 let zip: Uint8Array;
@@ -145,6 +149,7 @@ describe('AWS stack: moto behind the front', () => {
     const roleName = `smoke-token-${suffix()}`;
     const roleArn = await createLambdaRole(roleName);
     await eks.send(new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn, kubernetesGroups: ['responders'] }));
+    const created = Date.now();
     // Credentials issued by STS through the front: it keeps their secret to check signatures.
     const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'smoke' }));
     const creds = { accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! };
@@ -156,6 +161,11 @@ describe('AWS stack: moto behind the front', () => {
       return ((await res.json()) as { status: { authenticated: boolean; user?: { username: string; groups: string[] }; error?: string } }).status;
     };
     const local = aws.clusters.local;
+
+    // Like EKS, a new entry takes effect only after a while (the stack's default: 1 s).
+    expect(await review(await eksToken(local, aws.region, creds))).toMatchObject({ authenticated: false, error: expect.stringMatching(/not in effect yet/) });
+    await until('the access entry in effect', async () => (await review(await eksToken(local, aws.region, creds))).authenticated, 10_000);
+    expect(Date.now() - created).toBeGreaterThanOrEqual(900);
 
     expect(await review(await eksToken(local, aws.region, creds))).toMatchObject({ authenticated: true, user: { username: roleArn, groups: ['responders'] } });
     // Signed for whatever host the SDK was pointed at, as long as the signature holds for it.
@@ -240,7 +250,7 @@ describe('AWS stack: moto behind the front', () => {
     await lambda.send(
       new CreateFunctionCommand({
         FunctionName: name,
-        Runtime: 'nodejs20.x',
+        Runtime: 'nodejs22.x',
         Role: roleArn,
         Handler: 'index.probe',
         Code: { ZipFile: zip },
@@ -248,7 +258,10 @@ describe('AWS stack: moto behind the front', () => {
         VpcConfig: { SubnetIds: aws.subnetIds, SecurityGroupIds: [groupId!] },
       }),
     );
-    expect((await lambda.send(new GetFunctionCommand({ FunctionName: name }))).Configuration?.State).toBe('Active');
+    // Like Lambda, a new function is Pending for a while (the stack's default: 2 s), and Invoke refuses it meanwhile.
+    expect((await lambda.send(new GetFunctionCommand({ FunctionName: name }))).Configuration).toMatchObject({ State: 'Pending', StateReasonCode: 'Creating' });
+    expect(await errorOf(lambda.send(new InvokeCommand({ FunctionName: name, Payload: '{}' })))).toEqual({ name: 'ResourceConflictException', status: 409 });
+    await active(name);
 
     const { cluster } = await eks.send(new DescribeClusterCommand({ name: aws.clusters.local }));
     const event = { clusterName: aws.clusters.local, endpoint: cluster!.endpoint!, certificateAuthority: cluster!.certificateAuthority!.data!, namespace };
@@ -264,6 +277,8 @@ describe('AWS stack: moto behind the front', () => {
     expect(anonymous.remainingMs).toBeGreaterThan(0);
 
     await eks.send(new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn }));
+    expect((await invoke()).status).toBe(401); // the entry is not in effect yet
+    await until('the access entry in effect', async () => (await invoke()).status !== 401, 10_000);
     expect((await invoke()).status).toBe(403); // authenticated, but no policy yet
     await eks.send(
       new AssociateAccessPolicyCommand({ clusterName: aws.clusters.local, principalArn: roleArn, policyArn: EDIT, accessScope: { type: 'namespace', namespaces: [namespace] } }),
@@ -295,9 +310,11 @@ describe('AWS stack: moto behind the front', () => {
     const name = `smoke-sleep-${suffix()}`;
     const roleArn = await createLambdaRole(name);
     const create = (fn: string, handler: string) =>
-      lambda.send(new CreateFunctionCommand({ FunctionName: fn, Runtime: 'nodejs20.x', Role: roleArn, Handler: handler, Code: { ZipFile: zip }, Timeout: 1 }));
+      lambda.send(new CreateFunctionCommand({ FunctionName: fn, Runtime: 'nodejs22.x', Role: roleArn, Handler: handler, Code: { ZipFile: zip }, Timeout: 1 }));
     await create(name, 'index.sleep');
     await create(`${name}-fail`, 'index.fail');
+    await active(name);
+    await active(`${name}-fail`);
 
     const quick = await lambda.send(new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ ms: 10 }) }));
     expect([quick.StatusCode, quick.FunctionError, decode(quick.Payload)]).toEqual([200, undefined, 'woke up']);

@@ -109,6 +109,17 @@ export const configSchema = z.strictObject({
       /** Regions the orphan sweeper scans; empty: no sweeper Schedule. */
       sweepRegions: z.array(regionSchema).default([]),
       sweepIntervalMinutes: z.number().int().positive().default(15),
+      /**
+       * Names and tags of everything deployed carry it, so two installations sharing an AWS account (staging
+       * and production, two Temporal clusters) never adopt or delete each other's resources. Default: the
+       * Temporal namespace; set it when two installations use namespaces of the same name.
+       */
+      installationId: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:/=+@-]{1,128}$/, 'must be 1 to 128 letters, digits or _.:/=+@- (it is an AWS tag value)')
+        .optional(),
+      /** A managed policy ARN set as the permissions boundary of every role created (deploy/aws/ requires one). */
+      permissionsBoundaryArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:policy\/[\w+=,.@/-]+$/, 'must be an IAM policy ARN').optional(),
     })
     .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
   policy: policySchema.default(policySchema.parse({})),
@@ -128,6 +139,8 @@ export const ENV_VARS = {
   KUBECONFIG: 'direct.kubeconfig',
   POD_RESPONDER_AWS_ENDPOINT: 'eks.endpoint',
   POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
+  POD_RESPONDER_INSTALLATION_ID: 'eks.installationId',
+  POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'eks.permissionsBoundaryArn',
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
   POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',

@@ -35,7 +35,15 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     namespace: config.temporal.namespace,
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
     workflowsPath: opts.workflowsPath ?? workflowsPath(),
-    activities: createActivities({ direct: config.direct, eks: config.eks, temporal: client }),
+    activities: createActivities({
+      direct: config.direct,
+      eks: {
+        ...config.eks,
+        installationId: config.eks.installationId ?? config.temporal.namespace,
+        ...(config.eks.permissionsBoundaryArn ? { permissionsBoundary: config.eks.permissionsBoundaryArn } : {}),
+      },
+      temporal: client,
+    }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     // A worker back from an outage during an alert flood gets the backlog of alert signals in one activation;
     // the 5 s default fails it, and on Node 20 a timed-out isolate can take the whole process down, every

@@ -2,9 +2,15 @@ import { CancellationScope, log } from '@temporalio/workflow';
 
 export interface CompensationOutcome {
   name: string;
-  status: 'done' | 'failed';
+  /** left-intact: the resource exists but is not ours (its tags say whose), so it was not touched. */
+  status: 'done' | 'failed' | 'left-intact';
   error?: string;
+  /** Why it was left intact. */
+  note?: string;
 }
+
+/** An undo returns why it left its resource alone, if it did. */
+export type Undo = () => Promise<string | undefined | void>;
 
 /**
  * A saga's undo stack. Each step registers its undo *before* the next step starts, so whatever
@@ -12,9 +18,9 @@ export interface CompensationOutcome {
  * Undo runs newest first, outside cancellation, and each undo carries its own retry policy (usually unbounded).
  */
 export class Compensations {
-  private readonly stack: { name: string; undo: () => Promise<void> }[] = [];
+  private readonly stack: { name: string; undo: Undo }[] = [];
 
-  add(name: string, undo: () => Promise<void>): void {
+  add(name: string, undo: Undo): void {
     this.stack.push({ name, undo });
   }
 
@@ -28,8 +34,8 @@ export class Compensations {
       while (this.stack.length) {
         const { name, undo } = this.stack.pop()!;
         try {
-          await undo();
-          outcomes.push({ name, status: 'done' });
+          const leftIntact = await undo();
+          outcomes.push(leftIntact ? { name, status: 'left-intact', note: leftIntact } : { name, status: 'done' });
         } catch (err) {
           // Keep going: one stuck undo must not leave the others' resources behind.
           const error = err instanceof Error ? err.message : String(err);

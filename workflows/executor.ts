@@ -82,8 +82,9 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   if (!region) {
     throw ApplicationFailure.nonRetryable(`the alert names no region for cluster ${t.cluster}: the EKS executor needs one`, EXECUTOR_UNAVAILABLE);
   }
-  const { base } = resourceNames(t.incidentId, session);
   const cluster = await deploy.describeTargetCluster.executeWithOptions({ summary: `describe EKS cluster ${t.cluster} (${region})` }, [t.cluster, region]);
+  // The installation comes from the worker with the cluster; a history recorded before installations keeps its names.
+  const { base } = resourceNames(t.incidentId, session, cluster.installationId);
   if (cluster.authenticationMode === 'CONFIG_MAP') {
     // Switching it is irreversible; that is the cluster owner's decision, not an incident's.
     throw ApplicationFailure.nonRetryable(
@@ -92,14 +93,15 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
     );
   }
 
+  // Each undo checks the resource's tags first: one that is not ours (the create refused it) is left intact.
   compensations.add(`delete IAM role ${base}`, async () => {
-    await undo.deleteFunctionRole.executeWithOptions({ summary: `delete IAM role ${base}` }, [region, base]);
+    return (await undo.deleteFunctionRole.executeWithOptions({ summary: `delete IAM role ${base}` }, [region, base])).leftIntact;
   });
   const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [region, base, t.incidentId, cluster.accountId]);
 
   const sg = { name: base, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId };
   compensations.add(`delete security group ${base}`, async () => {
-    await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg]);
+    return (await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg])).leftIntact;
   });
   const { groupId } = await deploy.createFunctionSecurityGroup.executeWithOptions(
     { summary: `create security group ${base} (443 to ${cluster.clusterSecurityGroupId})` },
@@ -108,15 +110,15 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
 
   const entry = { clusterName: t.cluster, roleArn };
   compensations.add(`delete access entry for ${base}`, async () => {
-    await undo.deleteFunctionAccessEntry.executeWithOptions({ summary: `delete EKS access entry for ${base}` }, [region, entry]);
+    return (await undo.deleteFunctionAccessEntry.executeWithOptions({ summary: `delete EKS access entry for ${base}` }, [region, entry])).leftIntact;
   });
   await deploy.createFunctionAccessEntry.executeWithOptions(
-    { summary: `grant ${base} AmazonEKSEditPolicy on namespace ${t.namespace}` },
+    { summary: `map ${base} to the remediator groups of namespace ${t.namespace}` },
     [region, { ...entry, namespace: t.namespace, incidentId: t.incidentId }],
   );
 
   compensations.add(`delete function ${base}`, async () => {
-    await undo.deleteRemediationFunction.executeWithOptions({ summary: `delete function ${base} and its log group` }, [region, base]);
+    return (await undo.deleteRemediationFunction.executeWithOptions({ summary: `delete function ${base} and its log group` }, [region, base])).leftIntact;
   });
   await deploy.createRemediationFunction.executeWithOptions({ summary: `create function ${base} in ${cluster.vpcId}` }, [
     region,

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { Removal } from '../activities/eks-lambda/ownership.js';
 import type { TaggedResource } from '../activities/eks-lambda/sweep.js';
 
 export interface SweepInput {
@@ -8,7 +9,8 @@ export interface SweepInput {
 
 export interface SweepReport {
   scanned: number;
-  removed: (TaggedResource & { status: 'done' | 'failed'; error?: string })[];
+  /** left-intact: its tags no longer prove it ours when it came to be deleted. */
+  removed: (TaggedResource & { status: 'done' | 'failed' | 'left-intact'; error?: string })[];
 }
 
 const scan = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } });
@@ -18,18 +20,19 @@ const remove = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', r
 const ORDER: Record<TaggedResource['kind'], number> = { function: 0, 'access-entry': 1, 'security-group': 2, 'iam-role': 3 };
 
 /**
- * Removes resources tagged as ours whose incident is closed: a terminated workflow never ran its
+ * Removes resources tagged as this installation's whose incident is closed: a terminated workflow never ran its
  * compensations. Runs on a Temporal Schedule; what is still in use by a running incident is left alone.
  */
 export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
   const found = await scan.listTaggedResources.executeWithOptions({ summary: `list pod-responder resources in ${input.regions.join(', ')}` }, [input.regions]);
-  const closed = new Set(await scan.closedIncidents.executeWithOptions({ summary: 'which of their incidents are closed' }, [found.map((r) => r.incidentId)]));
+  const legacy = found.filter((r) => r.legacy).map((r) => r.incidentId);
+  const closed = new Set(await scan.closedIncidents.executeWithOptions({ summary: 'which of their incidents are closed' }, [found.map((r) => r.incidentId), legacy]));
   const orphans = found.filter((r) => closed.has(r.incidentId)).sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
   const removed: SweepReport['removed'] = [];
   for (const r of orphans) {
     try {
-      await removeOne(r);
-      removed.push({ ...r, status: 'done' });
+      const { leftIntact } = await removeOne(r);
+      removed.push(leftIntact ? { ...r, status: 'left-intact', error: leftIntact } : { ...r, status: 'done' });
     } catch (err) {
       // A group still held by ENIs fails now and is taken by the next sweep.
       removed.push({ ...r, status: 'failed', error: err instanceof Error ? err.message : String(err) });
@@ -38,20 +41,16 @@ export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
   return { scanned: found.length, removed };
 }
 
-async function removeOne(r: TaggedResource): Promise<void> {
+async function removeOne(r: TaggedResource): Promise<Removal> {
   const summary = `remove orphan ${r.kind} of ${r.incidentId}`;
   switch (r.kind) {
     case 'function':
-      await remove.deleteRemediationFunction.executeWithOptions({ summary }, [r.region, r.name]);
-      return;
+      return remove.deleteRemediationFunction.executeWithOptions({ summary }, [r.region, r.name, r.incidentId]);
     case 'access-entry':
-      await remove.deleteFunctionAccessEntry.executeWithOptions({ summary }, [r.region, { clusterName: r.clusterName, roleArn: r.principalArn }]);
-      return;
+      return remove.deleteFunctionAccessEntry.executeWithOptions({ summary }, [r.region, { clusterName: r.clusterName, roleArn: r.principalArn }, r.incidentId]);
     case 'security-group':
-      await remove.deleteFunctionSecurityGroup.executeWithOptions({ summary }, [r.region, { name: r.name, vpcId: r.vpcId, clusterSecurityGroupId: r.clusterSecurityGroupId }]);
-      return;
+      return remove.deleteFunctionSecurityGroup.executeWithOptions({ summary }, [r.region, { name: r.name, vpcId: r.vpcId, clusterSecurityGroupId: r.clusterSecurityGroupId }, r.incidentId]);
     case 'iam-role':
-      await remove.deleteFunctionRole.executeWithOptions({ summary }, ['us-east-1', r.name]);
-      return;
+      return remove.deleteFunctionRole.executeWithOptions({ summary }, ['us-east-1', r.name, r.incidentId]);
   }
 }

@@ -3,7 +3,6 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 
 export interface AwsConfig {
   /** Override every service endpoint (local test stack); normally unset. */
@@ -16,7 +15,6 @@ export interface AwsClients {
   eks: EKSClient;
   lambda: LambdaClient;
   logs: CloudWatchLogsClient;
-  tagging: ResourceGroupsTaggingAPIClient;
 }
 
 /** One set of clients per region. The SDK's own retries stay on (throttling); Temporal retries the rest. */
@@ -33,7 +31,6 @@ export function awsClientFactory(config: AwsConfig): (region: string) => AwsClie
         eks: new EKSClient(opts),
         lambda: new LambdaClient(opts),
         logs: new CloudWatchLogsClient(opts),
-        tagging: new ResourceGroupsTaggingAPIClient(opts),
       };
       cache.set(region, c);
     }

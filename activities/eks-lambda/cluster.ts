@@ -13,6 +13,11 @@ export interface TargetCluster {
   subnetIds: string[];
   clusterSecurityGroupId: string;
   authenticationMode: string;
+  /**
+   * The installation that deploys into it (the worker's); names and tags carry it. Absent in histories
+   * recorded before installations existed, whose stretches keep the names they had.
+   */
+  installationId?: string;
 }
 
 export async function describeTargetCluster(aws: AwsClients, name: string, region: string): Promise<TargetCluster> {

@@ -8,9 +8,9 @@ import {
   ListAttachedRolePoliciesCommand,
   ListRolePoliciesCommand,
 } from '@aws-sdk/client-iam';
-import { ApplicationFailure } from '@temporalio/activity';
-import { INCIDENT_TAG, incidentTags, LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
+import { LAMBDA_VPC_POLICY_ARN, ownerTags, tagList, tagMap, type Owner } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
+import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
 /** Only Lambda, and only on behalf of this account, may assume the role (confused-deputy guard). */
 export function trustPolicy(accountId: string): string {
@@ -27,38 +27,47 @@ export function trustPolicy(accountId: string): string {
   });
 }
 
-export async function createRole(aws: AwsClients, name: string, incidentId: string, accountId: string): Promise<{ roleArn: string }> {
+export interface RoleSpec {
+  name: string;
+  owner: Owner;
+  accountId: string;
+  /** The managed policy every role we create must carry as its permissions boundary, if the deployment sets one. */
+  permissionsBoundary?: string;
+}
+
+export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleArn: string }> {
   let roleArn: string;
   try {
     const out = await aws.iam.send(
       new CreateRoleCommand({
-        RoleName: name,
-        AssumeRolePolicyDocument: trustPolicy(accountId),
-        Description: `pod-responder remediation function for ${incidentId}`.slice(0, 1000),
+        RoleName: p.name,
+        AssumeRolePolicyDocument: trustPolicy(p.accountId),
+        Description: `pod-responder remediation function for ${p.owner.incidentId}`.slice(0, 1000),
         MaxSessionDuration: 3600,
-        Tags: Object.entries(incidentTags(incidentId)).map(([Key, Value]) => ({ Key, Value })),
+        ...(p.permissionsBoundary ? { PermissionsBoundary: p.permissionsBoundary } : {}),
+        Tags: tagList(ownerTags(p.owner)),
       }),
     );
     roleArn = out.Role!.Arn!;
   } catch (err) {
     if (awsCode(err) !== 'EntityAlreadyExistsException') throw err;
     // Ours from an earlier attempt: adopt it. Someone else's: never touch it.
-    const { Role } = await aws.iam.send(new GetRoleCommand({ RoleName: name }));
-    const owner = Role?.Tags?.find((t) => t.Key === INCIDENT_TAG)?.Value;
-    if (owner !== incidentId) {
-      throw ApplicationFailure.nonRetryable(`IAM role ${name} exists and is not tagged for ${incidentId}`, 'ForeignResource');
-    }
+    const { Role } = await aws.iam.send(new GetRoleCommand({ RoleName: p.name }));
+    refuseIfForeign(`IAM role ${p.name}`, tagMap(Role?.Tags), p.owner);
     roleArn = Role!.Arn!;
   }
-  await aws.iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: LAMBDA_VPC_POLICY_ARN }));
+  await aws.iam.send(new AttachRolePolicyCommand({ RoleName: p.name, PolicyArn: LAMBDA_VPC_POLICY_ARN }));
   return { roleArn };
 }
 
-/** Detach and delete every policy, then the role. A role that is already gone is success. */
-export async function deleteRole(aws: AwsClients, name: string): Promise<{ deleted: boolean }> {
+/** Detach and delete every policy, then the role. A role that is already gone is success; one not ours is left. */
+export async function deleteRole(aws: AwsClients, name: string, owner: Owner): Promise<Removal> {
+  const found = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new GetRoleCommand({ RoleName: name })));
+  if (!found) return { deleted: false };
+  const foreign = leaveIfForeign(`IAM role ${name}`, tagMap(found.Role?.Tags), owner);
+  if (foreign) return foreign;
   const attached = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name })));
-  if (!attached) return { deleted: false };
-  for (const p of attached.AttachedPolicies ?? []) {
+  for (const p of attached?.AttachedPolicies ?? []) {
     await ignoring(['NoSuchEntityException'], () => aws.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: p.PolicyArn })));
   }
   const inline = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new ListRolePoliciesCommand({ RoleName: name })));

@@ -8,18 +8,19 @@ import {
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/activity';
-import { CLUSTER_SG_TAG, incidentTags } from '../../domain/aws-resources.js';
+import { CLUSTER_SG_TAG, ownerTags, tagList, tagMap, type Owner } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
+import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
-const tagList = (incidentId: string, extra: Record<string, string> = {}) =>
-  Object.entries({ ...incidentTags(incidentId), ...extra }).map(([Key, Value]) => ({ Key, Value }));
 const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
+const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 
-async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<string | undefined> {
+async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
   const { SecurityGroups } = await aws.ec2.send(
     new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
   );
-  return SecurityGroups?.[0]?.GroupId;
+  const g = SecurityGroups?.[0];
+  return g?.GroupId ? { groupId: g.GroupId, tags: tagMap(g.Tags) } : undefined;
 }
 
 /**
@@ -28,24 +29,25 @@ async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<
  */
 export async function createSecurityGroup(
   aws: AwsClients,
-  p: { name: string; incidentId: string; vpcId: string; clusterSecurityGroupId: string },
+  p: { name: string; owner: Owner; vpcId: string; clusterSecurityGroupId: string },
 ): Promise<{ groupId: string }> {
-  let groupId = await findGroup(aws, p.name, p.vpcId);
-  if (!groupId) {
-    const out = await aws.ec2.send(
-      new CreateSecurityGroupCommand({
-        GroupName: p.name,
-        Description: 'pod-responder remediation function: HTTPS to the cluster API only',
-        VpcId: p.vpcId,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(p.incidentId, { [CLUSTER_SG_TAG]: p.clusterSecurityGroupId }) }],
-      }),
-    );
-    groupId = out.GroupId!;
-    // Replace the default allow-all egress with the one rule the function needs.
-    await ignoring(['InvalidPermission.NotFound'], () =>
-      aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] })),
-    );
-  }
+  const found = await findGroup(aws, p.name, p.vpcId);
+  if (found) refuseIfForeign(`security group ${p.name} (${found.groupId})`, found.tags, p.owner);
+  const groupId =
+    found?.groupId ??
+    (
+      await aws.ec2.send(
+        new CreateSecurityGroupCommand({
+          GroupName: p.name,
+          Description: 'pod-responder remediation function: HTTPS to the cluster API only',
+          VpcId: p.vpcId,
+          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList({ ...ownerTags(p.owner), [CLUSTER_SG_TAG]: p.clusterSecurityGroupId }) }],
+        }),
+      )
+    ).GroupId!;
+  // Every attempt, not only the one that created the group: an attempt that died between create and
+  // revoke must not leave the function the default allow-all egress.
+  await ignoring(['InvalidPermission.NotFound'], () => aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [ALL_EGRESS] })));
   await ignoring(['InvalidPermission.Duplicate'], () =>
     aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(p.clusterSecurityGroupId)] })),
   );
@@ -54,7 +56,7 @@ export async function createSecurityGroup(
       new AuthorizeSecurityGroupIngressCommand({
         GroupId: p.clusterSecurityGroupId,
         IpPermissions: [https(groupId)],
-        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(p.incidentId) }],
+        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(ownerTags(p.owner)) }],
       }),
     ),
   );
@@ -68,9 +70,13 @@ export async function createSecurityGroup(
 export async function deleteSecurityGroup(
   aws: AwsClients,
   p: { name: string; vpcId: string; clusterSecurityGroupId: string },
-): Promise<{ deleted: boolean }> {
-  const groupId = await findGroup(aws, p.name, p.vpcId);
-  if (!groupId) return { deleted: false };
+  owner: Owner,
+): Promise<Removal> {
+  const found = await findGroup(aws, p.name, p.vpcId);
+  if (!found) return { deleted: false };
+  const foreign = leaveIfForeign(`security group ${p.name} (${found.groupId})`, found.tags, owner);
+  if (foreign) return foreign;
+  const { groupId } = found;
   if (p.clusterSecurityGroupId) {
     await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
       aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: p.clusterSecurityGroupId, IpPermissions: [https(groupId)] })),

@@ -3,22 +3,29 @@ import { DescribeAccessEntryCommand, ListAccessEntriesCommand, ListClustersComma
 import { ListRolesCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { ListFunctionsCommand, ListTagsCommand } from '@aws-sdk/client-lambda';
 import type { Client } from '@temporalio/client';
-import { CLUSTER_SG_TAG, INCIDENT_TAG, MANAGED_TAG, RESOURCE_PREFIX } from '../../domain/aws-resources.js';
+import { CLUSTER_SG_TAG, INCIDENT_TAG, INSTALLATION_TAG, MANAGED_TAG, RESOURCE_PREFIX, tagMap } from '../../domain/aws-resources.js';
 import type { AwsClients } from './clients.js';
 
-/** A resource carrying our tags. Untagged resources are never listed, so never removed. */
-export type TaggedResource = { incidentId: string; region: string } & (
+/**
+ * A resource carrying our tags: this installation's, or tagged before installations existed (`legacy`).
+ * Untagged resources and other installations' are never listed, so never removed.
+ */
+export type TaggedResource = { incidentId: string; region: string; legacy?: true } & (
   | { kind: 'function'; name: string }
   | { kind: 'access-entry'; clusterName: string; principalArn: string }
   | { kind: 'security-group'; name: string; groupId: string; vpcId: string; clusterSecurityGroupId: string }
   | { kind: 'iam-role'; name: string }
 );
 
-const ours = (tags: Record<string, string | undefined> | undefined): string | undefined =>
-  tags?.[MANAGED_TAG] === 'true' ? tags[INCIDENT_TAG] : undefined;
-const tagMap = (list: { Key?: string; Value?: string }[] | undefined) => Object.fromEntries((list ?? []).map((t) => [t.Key ?? '', t.Value]));
-
-export async function listTaggedResources(aws: (region: string) => AwsClients, regions: string[]): Promise<TaggedResource[]> {
+export async function listTaggedResources(aws: (region: string) => AwsClients, regions: string[], installationId: string): Promise<TaggedResource[]> {
+  /** The incident (and whether the tags predate installations) if the tags say the resource is this installation's. */
+  const ours = (tags: Record<string, string | undefined> | undefined): { incidentId: string; legacy?: true } | undefined => {
+    const incidentId = tags?.[INCIDENT_TAG];
+    if (tags?.[MANAGED_TAG] !== 'true' || !incidentId) return undefined;
+    const installation = tags[INSTALLATION_TAG];
+    if (installation === undefined) return { incidentId, legacy: true };
+    return installation === installationId ? { incidentId } : undefined;
+  };
   const found: TaggedResource[] = [];
   for (const region of regions) {
     const c = aws(region);
@@ -27,8 +34,8 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
       const page = await c.lambda.send(new ListFunctionsCommand({ Marker: marker }));
       for (const f of page.Functions ?? []) {
         if (!f.FunctionName?.startsWith(RESOURCE_PREFIX)) continue;
-        const incidentId = ours((await c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))).Tags);
-        if (incidentId) found.push({ kind: 'function', region, name: f.FunctionName, incidentId });
+        const owner = ours((await c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))).Tags);
+        if (owner) found.push({ kind: 'function', region, name: f.FunctionName, ...owner });
       }
       marker = page.NextMarker;
     } while (marker);
@@ -36,9 +43,9 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     const groups = await c.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: `tag:${MANAGED_TAG}`, Values: ['true'] }] }));
     for (const g of groups.SecurityGroups ?? []) {
       const tags = tagMap(g.Tags);
-      const incidentId = ours(tags);
-      if (incidentId && g.GroupId && g.GroupName && g.VpcId) {
-        found.push({ kind: 'security-group', region, incidentId, name: g.GroupName, groupId: g.GroupId, vpcId: g.VpcId, clusterSecurityGroupId: tags[CLUSTER_SG_TAG] ?? '' });
+      const owner = ours(tags);
+      if (owner && g.GroupId && g.GroupName && g.VpcId) {
+        found.push({ kind: 'security-group', region, ...owner, name: g.GroupName, groupId: g.GroupId, vpcId: g.VpcId, clusterSecurityGroupId: tags[CLUSTER_SG_TAG] ?? '' });
       }
     }
 
@@ -47,8 +54,8 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
       for (const principalArn of entries.accessEntries ?? []) {
         if (!principalArn.includes(`:role/${RESOURCE_PREFIX}`)) continue;
         const { accessEntry } = await c.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn }));
-        const incidentId = ours(accessEntry?.tags);
-        if (incidentId) found.push({ kind: 'access-entry', region, clusterName, principalArn, incidentId });
+        const owner = ours(accessEntry?.tags);
+        if (owner) found.push({ kind: 'access-entry', region, clusterName, principalArn, ...owner });
       }
     }
   }
@@ -58,24 +65,29 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     const page = await iam.send(new ListRolesCommand({ Marker: marker }));
     for (const r of page.Roles ?? []) {
       if (!r.RoleName?.startsWith(RESOURCE_PREFIX)) continue;
-      const incidentId = ours(tagMap((await iam.send(new ListRoleTagsCommand({ RoleName: r.RoleName }))).Tags));
-      if (incidentId && r.RoleName) found.push({ kind: 'iam-role', region: 'global', name: r.RoleName, incidentId });
+      const owner = ours(tagMap((await iam.send(new ListRoleTagsCommand({ RoleName: r.RoleName }))).Tags));
+      if (owner) found.push({ kind: 'iam-role', region: 'global', name: r.RoleName, ...owner });
     }
     marker = page.IsTruncated ? page.Marker : undefined;
   } while (marker);
   return found;
 }
 
-/** Incidents whose workflow is no longer running (or never existed here): their resources are orphans. */
-export async function closedIncidents(client: Client, incidentIds: string[]): Promise<string[]> {
+/**
+ * Incidents whose workflow is no longer running (or never existed here, past retention): their resources
+ * are orphans. For `provenOnly` incidents (resources tagged before installations existed, which another
+ * installation may have made) only a closed workflow in this namespace counts: not finding one proves nothing.
+ */
+export async function closedIncidents(client: Client, incidentIds: string[], provenOnly: string[] = []): Promise<string[]> {
   const closed: string[] = [];
+  const strict = new Set(provenOnly);
   for (const id of new Set(incidentIds)) {
     try {
       const d = await client.workflow.getHandle(id).describe();
       if (d.status.name !== 'RUNNING') closed.push(id);
     } catch (err) {
-      if ((err as Error).name === 'WorkflowNotFoundError') closed.push(id);
-      else throw err;
+      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      if (!strict.has(id)) closed.push(id);
     }
   }
   return closed;

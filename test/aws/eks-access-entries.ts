@@ -34,6 +34,8 @@ export interface AccessEntry {
   username: string;
   type: string;
   policies: Map<string, Association>;
+  /** EKS applies a new entry after a delay: until then (ms epoch) it authenticates nobody. */
+  effectiveAt: number;
 }
 
 const ENTRY_ACTIONS = new Set([
@@ -69,6 +71,7 @@ export class EksAccessEntries {
   constructor(
     private readonly ctx: FrontContext,
     private readonly clusters: EksClusters,
+    private readonly delaySeconds: (principalArn: string) => number = () => 0,
   ) {
     clusters.onDeleted = async (name) => {
       for (const entry of this.entries.get(name)?.values() ?? []) await this.dropBindings(entry);
@@ -186,6 +189,7 @@ export class EksAccessEntries {
       username: typeof body['username'] === 'string' ? body['username'] : principalArn,
       type,
       policies: new Map(),
+      effectiveAt: Date.now() + this.delaySeconds(principalArn) * 1000,
     };
     byPrincipal.set(principalArn, entry);
     return entry;

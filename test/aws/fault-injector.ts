@@ -1,15 +1,25 @@
 /** Server side of the front's /_faults and /_calls: fault state, matching, and the call log. */
-import type { AwsCall, Fault, FailCallFault, FaultStatus, FaultsState } from './faults.js';
+import type { AwsCall, Fault, FailCallFault, FaultStatus, FaultsState, LifecycleDelay } from './faults.js';
 
 export class FaultInjector {
   private faults: FaultStatus[] = [];
   private nextId = 1;
   private eniSeconds: number;
   private eniOwner: string | undefined;
+  private delays: (LifecycleDelay & { owner?: string })[] = [];
   readonly calls: AwsCall[] = [];
 
-  constructor(private readonly defaultEniReleaseSeconds: number) {
+  constructor(
+    private readonly defaultEniReleaseSeconds: number,
+    private readonly defaultDelays: Record<LifecycleDelay['kind'], number> = { functionPending: 0, accessEntry: 0 },
+  ) {
     this.eniSeconds = defaultEniReleaseSeconds;
+  }
+
+  /** Seconds `kind` takes for the resource named `name`: the newest matching delay, else the default. */
+  delayFor(kind: LifecycleDelay['kind'], name: string): number {
+    const d = this.delays.findLast((x) => x.kind === kind && (!x.match || name.includes(x.match)));
+    return d ? d.seconds : this.defaultDelays[kind];
   }
 
   get eniReleaseSeconds(): number {
@@ -28,6 +38,10 @@ export class FaultInjector {
       if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error('eniRelease: seconds must be a number >= 0');
       return;
     }
+    if (fault?.kind === 'functionPending' || fault?.kind === 'accessEntry') {
+      if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error(`${fault.kind}: seconds must be a number >= 0`);
+      return;
+    }
     if (fault?.kind !== 'fail') throw new Error(`unknown fault kind ${JSON.stringify((fault as { kind?: unknown })?.kind)}`);
     if (typeof fault.service !== 'string' || typeof fault.action !== 'string') throw new Error('fail: service and action are required');
     if (fault.when !== undefined && fault.when !== 'before' && fault.when !== 'after') throw new Error(`fail: when must be before or after`);
@@ -39,8 +53,12 @@ export class FaultInjector {
       this.eniOwner = owner;
       return null;
     }
+    if (fault.kind === 'functionPending' || fault.kind === 'accessEntry') {
+      this.delays.push({ ...fault, ...(owner ? { owner } : {}) });
+      return null;
+    }
     const id = `f${this.nextId++}`;
-    this.faults.push({ id, ...(owner ? { owner } : {}), fault: { ...fault }, seen: 0, fired: 0 });
+    this.faults.push({ id, ...(owner ? { owner } : {}), fault: { ...(fault as FailCallFault) }, seen: 0, fired: 0 });
     return id;
   }
 
@@ -51,6 +69,7 @@ export class FaultInjector {
   /** Without an owner: everything. With one: that owner's faults, and the ENI delay if it set it. */
   clear(owner?: string): void {
     this.faults = owner ? this.faults.filter((f) => f.owner !== owner) : [];
+    this.delays = owner ? this.delays.filter((d) => d.owner !== owner) : [];
     if (!owner || this.eniOwner === owner) {
       this.eniSeconds = this.defaultEniReleaseSeconds;
       this.eniOwner = undefined;

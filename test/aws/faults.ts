@@ -44,7 +44,19 @@ export interface EniReleaseFault {
   seconds: number;
 }
 
-export type Fault = FailCallFault | EniReleaseFault;
+/**
+ * How long AWS takes to bring up what matches (a function or principal name containing `match`; all if
+ * unset): `functionPending`, seconds a new function stays Pending (Invoke answers ResourceConflictException);
+ * `accessEntry`, seconds a new access entry authenticates nobody. The newest matching delay wins; the stack's
+ * defaults (2 s and 1 s) apply otherwise.
+ */
+export interface LifecycleDelay {
+  kind: 'functionPending' | 'accessEntry';
+  seconds: number;
+  match?: string;
+}
+
+export type Fault = FailCallFault | EniReleaseFault | LifecycleDelay;
 
 export interface FaultStatus {
   id: string;
@@ -90,6 +102,16 @@ export class AwsFaults {
 
   async eniReleaseSeconds(seconds: number): Promise<void> {
     await this.add({ kind: 'eniRelease', seconds });
+  }
+
+  /** Makes new functions (or those whose name contains `match`) stay Pending this long. */
+  async functionPendingSeconds(seconds: number, match?: string): Promise<void> {
+    await this.add({ kind: 'functionPending', seconds, ...(match ? { match } : {}) });
+  }
+
+  /** Makes new access entries (of principals whose ARN contains `match`) authenticate nobody for this long. */
+  async accessEntryDelaySeconds(seconds: number, match?: string): Promise<void> {
+    await this.add({ kind: 'accessEntry', seconds, ...(match ? { match } : {}) });
   }
 
   /** This instance's faults (with how often each matched and fired) and the current ENI release delay. */

@@ -4,7 +4,9 @@
  *
  *   EKS      access entries and access policies (eks-access-entries.ts, RBAC via eks-rbac.ts);
  *            authentication mode, cluster security group, kube-apiserver endpoint/CA (eks-clusters.ts)
- *   Lambda   Invoke really runs the function's code (lambda-functions.ts, lambda-runner.ts)
+ *   Lambda   Invoke really runs the function's code (lambda-functions.ts, lambda-runner.ts); a new
+ *            function is Pending for a while, and Invoke refuses it meanwhile
+ *   EKS      a new access entry authenticates nobody for a while (token-webhook.ts)
  *   EC2      DeleteSecurityGroup's DependencyViolation (security-groups.ts)
  *   STS      issued credentials are remembered for the token webhook (credentials.ts)
  *
@@ -41,6 +43,9 @@ export interface FrontOptions {
   tokenCluster: string;
   /** Default ENI release delay after a VPC Lambda function is deleted. */
   eniReleaseSeconds: number;
+  /** Default seconds a new function stays Pending, and a new access entry authenticates nobody. */
+  functionPendingSeconds: number;
+  accessEntryDelaySeconds: number;
   /** Temp dir for unpacked Lambda code; must be outside the repository. */
   lambdaWorkDir: string;
   log: (line: string) => void;
@@ -69,12 +74,12 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     kube: () => kube,
     log: opts.log,
   };
-  const faults = new FaultInjector(opts.eniReleaseSeconds);
+  const faults = new FaultInjector(opts.eniReleaseSeconds, { functionPending: opts.functionPendingSeconds, accessEntry: opts.accessEntryDelaySeconds });
   const credentials = new CredentialsRegistry();
   const clusters = new EksClusters(ctx, new Set(opts.kubeBackedClusters));
-  const entries = new EksAccessEntries(ctx, clusters);
+  const entries = new EksAccessEntries(ctx, clusters, (principalArn) => faults.delayFor('accessEntry', principalArn));
   const runner = new LambdaRunner(opts.lambdaWorkDir, opts.log);
-  const functions = new LambdaFunctions(ctx, runner, credentials, () => url);
+  const functions = new LambdaFunctions(ctx, runner, credentials, () => url, (name) => faults.delayFor('functionPending', name));
   const groups = new SecurityGroupDependencies(ctx, () => faults.eniReleaseSeconds, () => functions.groupsInUse());
   functions.onGroupsReleased = (ids) => groups.released(ids);
 

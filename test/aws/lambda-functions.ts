@@ -29,6 +29,8 @@ interface FunctionRecord {
   environment: Record<string, string>;
   vpcConfig: VpcConfig;
   zip?: Buffer;
+  /** Until then the function is Pending (Lambda making its network interfaces); Invoke is refused. */
+  activeAt: number;
 }
 
 type Json = Record<string, unknown>;
@@ -49,7 +51,18 @@ export class LambdaFunctions {
     private readonly runner: LambdaRunner,
     private readonly credentials: CredentialsRegistry,
     private readonly endpointUrl: () => string,
+    private readonly pendingSeconds: (functionName: string) => number,
   ) {}
+
+  private pending(name: string | undefined): boolean {
+    const fn = name ? this.functions.get(name) : undefined;
+    return !!fn && Date.now() < fn.activeAt;
+  }
+
+  /** moto reports every function Active at once; Lambda reports Pending while it creates the function. */
+  private asPending(config: Json): void {
+    Object.assign(config, { State: 'Pending', StateReason: 'The function is being created.', StateReasonCode: 'Creating' });
+  }
 
   /** Security groups of the functions that exist: their ENIs are attached. */
   groupsInUse(): Set<string> {
@@ -61,7 +74,17 @@ export class LambdaFunctions {
     const name = call.labels['FunctionName'] && functionNameOf(call.labels['FunctionName']);
     switch (call.action) {
       case 'CreateFunction':
-        return this.refuseBadZip(((parseJson(req.body)['Code'] ?? {}) as Json)['ZipFile']) ?? this.afterSuccess(forward, (out) => this.record(parseJson(req.body), out));
+        return (
+          this.refuseBadZip(((parseJson(req.body)['Code'] ?? {}) as Json)['ZipFile']) ??
+          this.rewritten(forward, (out) => {
+            this.record(parseJson(req.body), out);
+            if (this.pending(String(out['FunctionName']))) this.asPending(out);
+          })
+        );
+      case 'GetFunction':
+        return this.pending(name) ? this.rewritten(forward, (out) => this.asPending((out['Configuration'] ?? {}) as Json)) : undefined;
+      case 'GetFunctionConfiguration':
+        return this.pending(name) ? this.rewritten(forward, (out) => this.asPending(out)) : undefined;
       case 'UpdateFunctionCode':
         return this.refuseBadZip(parseJson(req.body)['ZipFile']) ?? this.afterSuccess(forward, (out) => {
           const fn = this.functions.get(name!);
@@ -99,6 +122,15 @@ export class LambdaFunctions {
     }
   }
 
+  /** moto's successful answer, changed by `edit`. */
+  private async rewritten(forward: () => Promise<Reply>, edit: (out: Json) => void): Promise<Reply> {
+    const reply = await forward();
+    if (reply.status < 200 || reply.status >= 300) return reply;
+    const out = parseJson(reply.body);
+    edit(out);
+    return { ...reply, body: Buffer.from(JSON.stringify(out)) };
+  }
+
   private async afterSuccess(forward: () => Promise<Reply>, then: (out: Json) => void): Promise<Reply> {
     const reply = await forward();
     if (reply.status >= 200 && reply.status < 300) then(reply.body.length ? parseJson(reply.body) : {});
@@ -119,6 +151,7 @@ export class LambdaFunctions {
       environment: ((body['Environment'] as Json | undefined)?.['Variables'] ?? {}) as Record<string, string>,
       vpcConfig: (body['VpcConfig'] ?? {}) as VpcConfig,
       ...(typeof code['ZipFile'] === 'string' ? { zip: Buffer.from(code['ZipFile'], 'base64') } : {}),
+      activeAt: Date.now() + this.pendingSeconds(name) * 1000,
     });
   }
 
@@ -154,6 +187,7 @@ export class LambdaFunctions {
       const arn = `arn:aws:lambda:${this.ctx.region}:${this.ctx.accountId}:function:${name}${qualifier ? `:${qualifier}` : ''}`;
       return awsError('rest-json', 'lambda', 404, 'ResourceNotFoundException', `Function not found: ${arn}`);
     }
+    if (this.pending(name)) state = 'Pending';
     if (state && state !== 'Active') {
       return awsError('rest-json', 'lambda', 409, 'ResourceConflictException', `The operation cannot be performed at this time. The function is currently in the following state: ${state}`);
     }

@@ -38,6 +38,7 @@ function authenticate(token: string, deps: Parameters<typeof reviewToken>[1]): T
   const creds = deps.credentials.get(check.accessKeyId)!;
   const entry = deps.entries.lookup(deps.clusterName, creds.roleArn);
   if (!entry) return refuse(`no access entry for ${creds.roleArn} (access key ${check.accessKeyId}) on cluster ${deps.clusterName}`);
+  if (Date.now() < entry.effectiveAt) return refuse(`the access entry for ${creds.roleArn} is not in effect yet (EKS propagation)`);
   return {
     authenticated: true,
     user: {

@@ -5,7 +5,7 @@
  */
 import { GetRoleCommand, ListAttachedRolePoliciesCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
-import { ListAssociatedAccessPoliciesCommand } from '@aws-sdk/client-eks';
+import { DescribeAccessEntryCommand, ListAssociatedAccessPoliciesCommand } from '@aws-sdk/client-eks';
 import { CreateRoleCommand, DeleteRoleCommand } from '@aws-sdk/client-iam';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
@@ -23,16 +23,18 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, leftovers } from '../support/aws.js';
-import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import { createEksNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 
 const aws = awsStack();
+const INSTALLATION = 'eks-tests';
+const names = (incidentId: string, session: number) => resourceNames(incidentId, session, INSTALLATION);
 let r: Responder;
 let kube: TestKube;
 
 beforeAll(async () => {
   const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
-  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] } });
+  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION } });
   kube = testKube();
 });
 afterAll(async () => r?.close());
@@ -40,17 +42,17 @@ afterEach(async () => aws.faults.clear());
 
 const onEks = (ns: string, w: Workload, over = {}) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region }, ...over });
 const noLeaks = async (incidentId: string) =>
-  expect(await leftovers(aws.clients, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+  expect(await leftovers(aws.clients, INSTALLATION, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
 
 describe('EKS Lambda executor', () => {
   it('terminates a pod through the in-VPC function and removes all it deployed', async () => {
-    const ns = await createNamespace(kube, 'eks');
+    const ns = await createEksNamespace(kube, 'eks');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(onEks(ns, w));
     const result = await handle.result();
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
-    const base = resourceNames(handle.workflowId, 1).base;
+    const base = names(handle.workflowId, 1).base;
     expect(result.cleanup).toEqual([
       { name: `delete function ${base}`, status: 'done' },
       { name: `delete access entry for ${base}`, status: 'done' },
@@ -60,12 +62,12 @@ describe('EKS Lambda executor', () => {
     await noLeaks(handle.workflowId);
   });
 
-  it('grants the function edit on the incident namespace only, and HTTPS to the cluster group only', async () => {
-    const ns = await createNamespace(kube, 'eksgrant');
+  it('maps the function to the incident namespace\'s remediator groups only, and HTTPS to the cluster group only', async () => {
+    const ns = await createEksNamespace(kube, 'eksgrant');
     const w = await createWorkload(kube, ns, 'Pod');
     // A retryable Invoke fault keeps the first stretch's resources deployed, so they can be inspected.
     const alert = onEks(ns, w);
-    const base = resourceNames(incidentWorkflowId(alert), 1).base;
+    const base = names(incidentWorkflowId(alert), 1).base;
     await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: base });
     const handle = await r.respond(alert);
     await waitForPendingActivity(handle, 'invokeRemediationFunction');
@@ -75,15 +77,15 @@ describe('EKS Lambda executor', () => {
     expect(trust.Statement).toEqual([
       expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId } } }),
     ]);
-    expect(Object.fromEntries((Role!.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({ 'pod-responder:incident': handle.workflowId, 'pod-responder:managed': 'true' });
+    expect(Object.fromEntries((Role!.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({ 'pod-responder:incident': handle.workflowId, 'pod-responder:managed': 'true', 'pod-responder:installation': INSTALLATION });
     const attached = await aws.clients.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: base }));
     expect(attached.AttachedPolicies?.map((p) => p.PolicyArn)).toEqual(['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']);
     expect((await aws.clients.iam.send(new ListRolePoliciesCommand({ RoleName: base }))).PolicyNames).toEqual([]);
 
-    const assoc = await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand({ clusterName: aws.clusters.local, principalArn: Role!.Arn! }));
-    expect(assoc.associatedAccessPolicies?.map((a) => [a.policyArn, a.accessScope])).toEqual([
-      ['arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy', { type: 'namespace', namespaces: [ns] }],
-    ]);
+    // No EKS access policy (Edit grants Secrets and pods/exec): groups that only the namespace's RoleBinding empowers.
+    const principal = { clusterName: aws.clusters.local, principalArn: Role!.Arn! };
+    expect((await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand(principal))).associatedAccessPolicies).toEqual([]);
+    expect((await aws.clients.eks.send(new DescribeAccessEntryCommand(principal))).accessEntry?.kubernetesGroups).toEqual(['pod-responder:remediator', `pod-responder:remediator:${ns}`]);
 
     const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [base] }] }));
     const egress = SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
@@ -97,7 +99,7 @@ describe('EKS Lambda executor', () => {
   });
 
   it('suspends and restores a Deployment, each stretch with its own short-lived function', async () => {
-    const ns = await createNamespace(kube, 'ekssus');
+    const ns = await createEksNamespace(kube, 'ekssus');
     const w = await createWorkload(kube, ns, 'Deployment');
     const handle = await r.respond(onEks(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 300 });
     const held = await r.waitForStage(handle, 'holding', 60_000);
@@ -110,12 +112,12 @@ describe('EKS Lambda executor', () => {
     expect(result.outcome).toBe('workload-restored');
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
     expect(result.cleanup).toHaveLength(8);
-    expect(result.cleanup.some((c) => c.name.includes(resourceNames(handle.workflowId, 2).base))).toBe(true);
+    expect(result.cleanup.some((c) => c.name.includes(names(handle.workflowId, 2).base))).toBe(true);
     await noLeaks(handle.workflowId);
   });
 
   it('stops as needs-manual-action on a cluster that does not accept access entries, creating nothing', async () => {
-    const ns = await createNamespace(kube, 'ekscm');
+    const ns = await createEksNamespace(kube, 'ekscm');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.configMapOnly, region: aws.region } }));
     const result = await handle.result();
@@ -133,15 +135,14 @@ describe('EKS Lambda executor', () => {
       ['ec2', 'AuthorizeSecurityGroupEgress', 'UnauthorizedOperation', 403],
       ['ec2', 'AuthorizeSecurityGroupIngress', 'UnauthorizedOperation', 403],
       ['eks', 'CreateAccessEntry', 'AccessDeniedException', 403],
-      ['eks', 'AssociateAccessPolicy', 'AccessDeniedException', 403],
       ['lambda', 'CreateFunction', 'AccessDeniedException', 403],
       ['lambda', 'Invoke', 'AccessDeniedException', 403],
     ])('%s:%s', async (service, action, code, status) => {
-      const ns = await createNamespace(kube, 'eksfail');
+      const ns = await createEksNamespace(kube, 'eksfail');
       const w = await createWorkload(kube, ns, 'Pod');
       const alert = onEks(ns, w);
       // Narrow the fault to this incident's resources where the request names them (other files use AWS too).
-      const base = resourceNames(incidentWorkflowId(alert), 1).base;
+      const base = names(incidentWorkflowId(alert), 1).base;
       const named = !action.startsWith('AuthorizeSecurityGroup');
       await aws.faults.failCall(service, action, { status, code, times: 0, ...(named ? { match: base } : {}) });
       const handle = await r.respond(alert);
@@ -170,10 +171,10 @@ describe('EKS Lambda executor', () => {
       ['iam', 'DetachRolePolicy'],
       ['iam', 'DeleteRole'],
     ])('%s:%s', async (service, action) => {
-      const ns = await createNamespace(kube, 'eksretry');
+      const ns = await createEksNamespace(kube, 'eksretry');
       const w = await createWorkload(kube, ns, 'Pod');
       const alert = onEks(ns, w);
-      const base = resourceNames(incidentWorkflowId(alert), 1).base;
+      const base = names(incidentWorkflowId(alert), 1).base;
       const named = !['RevokeSecurityGroupIngress', 'DeleteSecurityGroup'].includes(action);
       await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 2, ...(named ? { match: base } : {}) });
       const handle = await r.respond(alert);
@@ -184,11 +185,11 @@ describe('EKS Lambda executor', () => {
   });
 
   it('cancellation mid-deploy removes what was created', async () => {
-    const ns = await createNamespace(kube, 'ekscancel');
+    const ns = await createEksNamespace(kube, 'ekscancel');
     const w = await createWorkload(kube, ns, 'Pod');
     // CreateFunction keeps failing (retryably), so the incident sits in the middle of its deployment.
     const alert = onEks(ns, w);
-    await aws.faults.failCall('lambda', 'CreateFunction', { status: 500, code: 'ServiceException', times: 0, match: resourceNames(incidentWorkflowId(alert), 1).base });
+    await aws.faults.failCall('lambda', 'CreateFunction', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 1).base });
     const handle = await r.respond(alert);
     await waitForPendingActivity(handle, 'createRemediationFunction');
     await handle.cancel();
@@ -201,18 +202,18 @@ describe('EKS Lambda executor', () => {
   });
 
   it('the orphan sweeper removes what a terminated incident left, and never an untagged resource', async () => {
-    const ns = await createNamespace(kube, 'ekssweep');
+    const ns = await createEksNamespace(kube, 'ekssweep');
     const w = await createWorkload(kube, ns, 'Pod');
     const decoy = `pod-responder-untagged-${fnv1a64(ns).slice(0, 8)}`;
     await aws.clients.iam.send(new CreateRoleCommand({ RoleName: decoy, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }));
     // Held at Invoke (retryable fault), with everything deployed, then terminated: compensations never run.
     const alert = onEks(ns, w);
-    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: resourceNames(incidentWorkflowId(alert), 1).base });
+    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 1).base });
     const handle = await r.respond(alert);
     await waitForPendingActivity(handle, 'invokeRemediationFunction');
     await handle.terminate('operator pulled the plug');
     await aws.faults.clear();
-    expect(await leftovers(aws.clients, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(5);
+    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(5);
 
     const report = await r.client.workflow.execute('orphanSweeper', {
       taskQueue: r.config.temporal.taskQueue,
@@ -277,6 +278,7 @@ beforeAll(async () => {
     POD_RESPONDER_EXECUTOR: 'eks-lambda',
     POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
     POD_RESPONDER_LAMBDA_ZIP: crashZip,
+    POD_RESPONDER_INSTALLATION_ID: INSTALLATION,
     POD_RESPONDER_LOG_LEVEL: 'INFO',
     AWS_ACCESS_KEY_ID: aws.accessKeyId,
     AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
@@ -307,10 +309,10 @@ describe('worker killed at every step', () => {
     ['deleteFunctionSecurityGroup', 'ec2', 'DeleteSecurityGroup', 'any'],
     ['deleteFunctionRole', 'iam', 'ListAttachedRolePolicies', 'base'],
   ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step, service, action, scope) => {
-    const ns = await createNamespace(kube, 'crash');
+    const ns = await createEksNamespace(kube, 'crash');
     const w = await createWorkload(kube, ns, 'Pod');
     const alert = alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
-    const base = resourceNames(incidentWorkflowId(alert), 1).base;
+    const base = names(incidentWorkflowId(alert), 1).base;
     const hold = await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 0, ...(scope === 'any' ? {} : { match: scope === 'base' ? base : `/clusters/${aws.clusters.local}` }) });
     worker = await startWorker();
     const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, executor: 'eks-lambda' });
@@ -330,7 +332,7 @@ describe('worker killed at every step', () => {
     expect(result.outcome).toBe('pod-terminated');
     expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
     expect(await podExists(kube, ns, w.name)).toBe(false);
-    expect(await leftovers(aws.clients, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+    expect(await leftovers(aws.clients, INSTALLATION, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
     await kill(worker);
   }, 180_000);
 });

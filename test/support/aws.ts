@@ -5,7 +5,7 @@ import { ListRolesCommand } from '@aws-sdk/client-iam';
 import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { inject } from 'vitest';
 import { awsClientFactory, type AwsClients } from '../../activities/eks-lambda/clients.js';
-import { fnv1a64 } from '../../domain/aws-resources.js';
+import { resourceNames } from '../../domain/aws-resources.js';
 import { AwsFaults } from '../aws/faults.js';
 
 export function awsStack() {
@@ -22,8 +22,8 @@ export function awsStack() {
  * Everything in AWS whose name derives from the incident, tagged or not: IAM roles, Lambda functions,
  * security groups (and the cluster group's rules naming them), EKS access entries. Must be [] after an incident.
  */
-export async function leftovers(c: AwsClients, incidentId: string, clusterName: string, clusterSecurityGroupId: string): Promise<string[]> {
-  const prefix = `pod-responder-${fnv1a64(incidentId)}`;
+export async function leftovers(c: AwsClients, installationId: string, incidentId: string, clusterName: string, clusterSecurityGroupId: string): Promise<string[]> {
+  const prefix = resourceNames(incidentId, 0, installationId).base.replace(/-s0$/, '');
   const left: string[] = [];
   const roles = await c.iam.send(new ListRolesCommand({ MaxItems: 1000 }));
   for (const r of roles.Roles ?? []) if (r.RoleName?.startsWith(prefix)) left.push(`iam role ${r.RoleName}`);

@@ -1,9 +1,17 @@
 import { inject } from 'vitest';
-import { fixtureKube, type TestKube } from '../../devstack/fixtures.js';
+import { remediatorRoleBinding } from '../../devstack/eks-rbac.js';
+import { createNamespace, fixtureKube, type TestKube } from '../../devstack/fixtures.js';
 
 export { createNamespace, createPod, createWorkload, podExists, type TestKube, type Workload } from '../../devstack/fixtures.js';
 
 /** Clients for the stack the global setup started. */
 export function testKube(): TestKube {
   return fixtureKube(inject('kubeconfigPath'));
+}
+
+/** A namespace the EKS function may act in: the cluster owner bound it (deploy/kubernetes/eks-remediator-rbac.yaml). */
+export async function createEksNamespace(kube: TestKube, prefix: string): Promise<string> {
+  const namespace = await createNamespace(kube, prefix);
+  await kube.rbac.createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
+  return namespace;
 }

@@ -41,9 +41,16 @@ async function answer(handle: WorkflowHandle, update: typeof approveUpdate, by: 
   return handle.executeUpdate(update, { args: [{ proposalId: s.proposal!.id, by, ...(reason ? { reason } : {}) }] });
 }
 
-export async function startResponder(options: { executor?: 'direct' | 'eks-lambda'; eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[] } } = {}): Promise<Responder> {
+export async function startResponder(
+  options: {
+    executor?: 'direct' | 'eks-lambda';
+    eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[]; installationId?: string; permissionsBoundaryArn?: string };
+    /** Another Temporal namespace (see temporal-namespace.ts); default: the dev server's `default`. */
+    namespace?: string;
+  } = {},
+): Promise<Responder> {
   const config = configSchema.parse({
-    temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}` },
+    temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
     direct: { kubeconfig: inject('kubeconfigPath') },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
@@ -52,7 +59,7 @@ export async function startResponder(options: { executor?: 'direct' | 'eks-lambd
   const worker = await createWorker(config);
   void worker.run();
   const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
   return {
     config,
     client,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fnv1a64, incidentTags, resourceNames } from '../../domain/aws-resources.js';
+import { fnv1a64, notOwnedBecause, ownerTags, resourceNames } from '../../domain/aws-resources.js';
 import { trustPolicy } from '../../activities/eks-lambda/role.js';
 import { eksToken } from '../../lambda/eks-token.js';
 
@@ -31,8 +31,29 @@ describe('incident resources', () => {
     expect(fnv1a64('')).toBe('cbf29ce484222325');
   });
 
-  it('tags everything with the incident and a managed marker', () => {
-    expect(incidentTags('pod-incident:c:n:p')).toEqual({ 'pod-responder:incident': 'pod-incident:c:n:p', 'pod-responder:managed': 'true' });
+  it('name one installation\'s resources apart from another\'s, and keep the names of resources made before installations', () => {
+    const id = 'pod-incident:c:n:p';
+    expect(resourceNames(id, 1, 'staging').base).not.toBe(resourceNames(id, 1, 'production').base);
+    expect(resourceNames(id, 1, 'staging').base).toBe(resourceNames(id, 1, 'staging').base);
+    expect(resourceNames(id, 1).base).toBe(`pod-responder-${fnv1a64(id)}-s1`);
+  });
+
+  it('tags everything with the installation, the incident and a managed marker', () => {
+    expect(ownerTags({ installationId: 'prod', incidentId: 'pod-incident:c:n:p' })).toEqual({
+      'pod-responder:managed': 'true',
+      'pod-responder:installation': 'prod',
+      'pod-responder:incident': 'pod-incident:c:n:p',
+    });
+  });
+
+  it('count as ours only what the tags prove is this installation\'s incident\'s', () => {
+    const owner = { installationId: 'prod', incidentId: 'i1' };
+    expect(notOwnedBecause(ownerTags(owner), owner)).toBeUndefined();
+    expect(notOwnedBecause({ 'pod-responder:managed': 'true', 'pod-responder:incident': 'i1' }, owner)).toBeUndefined(); // tagged before installations
+    expect(notOwnedBecause(undefined, owner)).toBe('it is not tagged pod-responder:managed=true');
+    expect(notOwnedBecause({ 'pod-responder:incident': 'i1' }, owner)).toBe('it is not tagged pod-responder:managed=true');
+    expect(notOwnedBecause(ownerTags({ ...owner, installationId: 'staging' }), owner)).toBe('it belongs to installation staging');
+    expect(notOwnedBecause(ownerTags({ ...owner, incidentId: 'i2' }), owner)).toBe('it belongs to incident i2');
   });
 
   it('trusts only Lambda, for this account, with no wildcard action', () => {

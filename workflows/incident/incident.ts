@@ -177,7 +177,7 @@ export class Incident {
         for (const u of await compensations.runAll()) {
           this.state.cleanup.push(u);
           if (this.state.cleanup.length > CLEANUP_KEPT) this.state.cleanup.shift();
-          this.note('compensation', `${u.name}: ${u.status}${u.error ? ` (${u.error})` : ''}`);
+          this.note('compensation', `${u.name}: ${u.status}${u.error || u.note ? ` (${u.error ?? u.note})` : ''}`);
         }
       }
     }

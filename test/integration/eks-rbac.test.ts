@@ -1,0 +1,136 @@
+/**
+ * The remediation function's Kubernetes rights (deploy/kubernetes/eks-remediator-rbac.yaml, applied to the real
+ * kube-apiserver by the stack as a cluster owner would), checked with SubjectAccessReview against the calls the
+ * remediation core really makes, read from its source: every one allowed, nothing else.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EKS_RBAC_MANIFEST } from '../../devstack/eks-rbac.js';
+import { remediatorGroups } from '../../domain/aws-resources.js';
+import { createEksNamespace, createNamespace, testKube, type TestKube } from '../support/cluster.js';
+
+interface Access {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  namespaced: boolean;
+}
+const key = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
+
+const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch' };
+const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update' };
+
+/** Each typed client-node call in remediation/*.ts (`kube.apps.patchNamespacedDeploymentScale(...)`) as the access it needs. */
+function accessesOfTheCore(): Access[] {
+  const dir = path.resolve(import.meta.dirname, '../../remediation');
+  const found = new Map<string, Access>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const source = readFileSync(path.join(dir, file), 'utf8');
+    for (const m of source.matchAll(/\.(core|apps|batch)\s*\.\s*(read|list|delete|patch|create|replace)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
+      const [, client, method, namespaced, kind] = m as unknown as [string, string, string, string | undefined, string];
+      const scale = kind.endsWith('Scale') && kind !== 'Scale';
+      const base = scale ? kind.slice(0, -'Scale'.length) : kind;
+      const a: Access = {
+        verb: VERB_OF_METHOD[method]!,
+        group: GROUP_OF_CLIENT[client]!,
+        resource: `${base.toLowerCase()}s`,
+        ...(scale ? { subresource: 'scale' } : {}),
+        namespaced: !!namespaced,
+      };
+      found.set(key(a), a);
+    }
+  }
+  return [...found.values()];
+}
+
+/** Every (verb, resource) the manifest's ClusterRoles grant. */
+function granted(): Set<string> {
+  const out = new Set<string>();
+  for (const doc of parseAllDocuments(readFileSync(EKS_RBAC_MANIFEST, 'utf8')).map((d) => d.toJSON())) {
+    if (doc.kind !== 'ClusterRole') continue;
+    for (const rule of doc.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
+      for (const group of rule.apiGroups) {
+        for (const r of rule.resources) {
+          const [resource, subresource] = r.split('/') as [string, string | undefined];
+          for (const verb of rule.verbs) out.add(key({ verb, group, resource, ...(subresource ? { subresource } : {}) }));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+let kube: TestKube;
+let ns: string;
+let other: string;
+const FUNCTION_USER = 'arn:aws:iam::123456789012:role/pod-responder-0123456789abcdef-s1';
+
+async function allowed(namespace: string | undefined, attrs: Omit<Access, 'namespaced'>, groups = remediatorGroups(ns)): Promise<boolean> {
+  const review = await kube.authz.createSubjectAccessReview({
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: { user: FUNCTION_USER, groups, resourceAttributes: { ...(namespace ? { namespace } : {}), ...attrs } },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+beforeAll(async () => {
+  kube = testKube();
+  ns = await createEksNamespace(kube, 'rbac');
+  other = await createEksNamespace(kube, 'rbac-other');
+});
+
+describe('the remediation function\'s Kubernetes rights', () => {
+  const core = accessesOfTheCore();
+
+  it('are derived from the core\'s own calls (the source is read, not a list kept by hand)', () => {
+    expect(core.length).toBeGreaterThanOrEqual(15);
+    expect(core.map(key)).toEqual(expect.arrayContaining(['delete core/pods', 'patch apps/deployments/scale', 'list batch/jobs', 'get core/nodes']));
+  });
+
+  it('grant exactly what the core calls: nothing more', () => {
+    expect([...granted()].sort()).toEqual(core.map(key).sort());
+  });
+
+  it('allow every call the core makes, in the incident\'s namespace (nodes: cluster-wide, read only)', async () => {
+    for (const { namespaced, ...attrs } of core) {
+      expect(await allowed(namespaced ? ns : undefined, attrs), key(attrs)).toBe(true);
+    }
+  });
+
+  it('allow none of them in another namespace, even one bound for its own incidents', async () => {
+    for (const { namespaced, ...attrs } of core.filter((a) => a.namespaced)) {
+      expect(await allowed(other, attrs), key(attrs)).toBe(false);
+    }
+  });
+
+  it('deny Secrets, exec, creating pods, deleting workloads, RBAC, and writing nodes', async () => {
+    const denied: [string | undefined, Omit<Access, 'namespaced'>][] = [
+      [ns, { verb: 'get', group: '', resource: 'secrets' }],
+      [ns, { verb: 'list', group: '', resource: 'secrets' }],
+      [ns, { verb: 'create', group: '', resource: 'pods', subresource: 'exec' }],
+      [ns, { verb: 'get', group: '', resource: 'pods', subresource: 'exec' }],
+      [ns, { verb: 'create', group: '', resource: 'pods' }],
+      [ns, { verb: 'delete', group: 'apps', resource: 'deployments' }],
+      [ns, { verb: 'update', group: '', resource: 'configmaps' }],
+      [ns, { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings' }],
+      [ns, { verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token' }],
+      [undefined, { verb: 'list', group: '', resource: 'secrets' }],
+      [undefined, { verb: 'patch', group: '', resource: 'nodes' }],
+      [undefined, { verb: 'list', group: '', resource: 'nodes' }],
+    ];
+    for (const [namespace, attrs] of denied) expect(await allowed(namespace, attrs), `${key(attrs)} in ${namespace ?? 'the cluster'}`).toBe(false);
+  });
+
+  it('are nothing without the namespace\'s binding: an unbound namespace allows no call', async () => {
+    const unbound = await createNamespace(kube, 'rbac-unbound');
+    for (const { namespaced, ...attrs } of core.filter((a) => a.namespaced)) {
+      expect(await allowed(unbound, attrs, remediatorGroups(unbound)), key(attrs)).toBe(false);
+    }
+  });
+});
