@@ -1,0 +1,143 @@
+/**
+ * The AWS permissions pod-responder needs, as shipped in deploy/aws/: every call the code makes (read from its
+ * source, not from a list kept by hand) is allowed, no action is a wildcard, and each dangerous grant is bounded.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+interface PolicyDocument {
+  Version: string;
+  Statement: Statement[];
+}
+
+const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+const policy = (file: string): PolicyDocument => JSON.parse(readFileSync(path.join(root, 'deploy/aws', file), 'utf8'));
+const WORKER = policy('worker-policy.json');
+const FORWARDER = policy('forwarder-sqs-policy.json');
+const BOUNDARY = policy('function-boundary-policy.json');
+
+/** The IAM prefix of each SDK client package. */
+const PREFIX: Record<string, string> = { iam: 'iam', ec2: 'ec2', eks: 'eks', lambda: 'lambda', 'cloudwatch-logs': 'logs', sqs: 'sqs' };
+/** Operations whose IAM action has another name (AWS service authorization reference). */
+const RENAMED: Record<string, string> = {
+  'lambda:Invoke': 'lambda:InvokeFunction',
+  'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
+  'sqs:SendMessageBatch': 'sqs:SendMessage',
+};
+/** Actions AWS also authorizes for a call, as the code makes it (tags on create, a VPC function, a passed role). */
+const ALSO_AUTHORIZED: Record<string, string[]> = {
+  'iam:CreateRole': ['iam:TagRole'],
+  'ec2:CreateSecurityGroup': ['ec2:CreateTags'],
+  'ec2:AuthorizeSecurityGroupIngress': ['ec2:CreateTags'],
+  'eks:CreateAccessEntry': ['eks:TagResource'],
+  'lambda:CreateFunction': ['iam:PassRole', 'lambda:TagResource', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
+};
+/** What AWSLambdaVPCAccessExecutionRole grants: the boundary may allow no more. */
+const VPC_EXECUTION_ROLE_ACTIONS = [
+  'logs:CreateLogGroup',
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = path.join(dir, f);
+    return statSync(p).isDirectory() ? sources(p) : f.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Every AWS SDK command the given source trees send, as IAM actions (with those AWS authorizes alongside). */
+function actionsCalledBy(...dirs: string[]): string[] {
+  const actions = new Set<string>();
+  for (const file of dirs.flatMap((d) => sources(path.join(root, d)))) {
+    const text = readFileSync(file, 'utf8');
+    for (const imp of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([\w-]+)'/g)) {
+      const prefix = PREFIX[imp[2]!];
+      for (const name of imp[1]!.split(',').map((n) => n.trim().replace(/^type\s+/, ''))) {
+        if (!name.endsWith('Command') || !new RegExp(`new ${name}\\(`).test(text)) continue;
+        expect(prefix, `${path.relative(root, file)} uses @aws-sdk/client-${imp[2]}: add its IAM prefix`).toBeDefined();
+        const action = `${prefix}:${name.slice(0, -'Command'.length)}`;
+        for (const a of [RENAMED[action] ?? action, ...(ALSO_AUTHORIZED[action] ?? [])]) actions.add(a);
+      }
+    }
+  }
+  return [...actions].sort();
+}
+
+const statementsFor = (doc: PolicyDocument, action: string) => doc.Statement.filter((s) => s.Effect === 'Allow' && list(s.Action).includes(action));
+const allowed = (doc: PolicyDocument) => new Set(doc.Statement.flatMap((s) => list(s.Action)));
+
+describe('the deployment permissions (deploy/aws/)', () => {
+  const worker = actionsCalledBy('activities', 'worker', 'workflows');
+  const forwarder = actionsCalledBy('client/forwarder');
+
+  it('are found from the code, which really calls AWS', () => {
+    expect(worker).toEqual(expect.arrayContaining(['iam:CreateRole', 'lambda:InvokeFunction', 'eks:CreateAccessEntry', 'ec2:RevokeSecurityGroupEgress', 'iam:PassRole']));
+    expect(forwarder).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']));
+  });
+
+  it('allow every AWS call the worker and the forwarder make, and nothing they do not', () => {
+    expect([...allowed(WORKER)].sort()).toEqual(worker);
+    expect([...allowed(FORWARDER)].sort()).toEqual(forwarder);
+  });
+
+  it('have no wildcard action, and a resource of ours for everything that writes', () => {
+    for (const doc of [WORKER, FORWARDER, BOUNDARY]) {
+      expect(doc.Version).toBe('2012-10-17');
+      for (const s of doc.Statement) {
+        expect(s.Effect).toBe('Allow');
+        for (const a of list(s.Action)) expect(a, s.Sid).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/);
+      }
+    }
+    // Resource "*" only where AWS supports nothing narrower: listings and describes.
+    for (const s of WORKER.Statement.filter((x) => list(x.Resource).includes('*'))) {
+      for (const a of list(s.Action)) expect(a, s.Sid).toMatch(/:(List|Describe)[A-Za-z]+$/);
+    }
+  });
+
+  it('bound every grant that could escalate', () => {
+    const only = (action: string) => {
+      const found = statementsFor(WORKER, action);
+      expect(found, action).toHaveLength(1);
+      return found[0]!;
+    };
+    const createRole = only('iam:CreateRole');
+    expect(createRole.Resource).toBe('arn:aws:iam::*:role/pod-responder-*');
+    expect(createRole.Condition?.['ArnEquals']?.['iam:PermissionsBoundary']).toMatch(/:policy\/pod-responder-function-boundary$/);
+    expect(only('iam:AttachRolePolicy').Condition?.['ArnEquals']).toEqual({ 'iam:PolicyARN': LAMBDA_VPC_POLICY_ARN });
+    const passRole = only('iam:PassRole');
+    expect(passRole.Resource).toBe('arn:aws:iam::*:role/pod-responder-*');
+    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } });
+    const entry = only('eks:CreateAccessEntry');
+    expect(entry.Condition?.['ArnLike']).toEqual({ 'eks:principalArn': 'arn:aws:iam::*:role/pod-responder-*' });
+    expect(entry.Condition?.['ForAllValues:StringLike']).toEqual({ 'eks:kubernetesGroups': ['pod-responder:remediator', 'pod-responder:remediator:*'] });
+    // No EKS access policy is ever associated: the function's rights are RBAC on its groups (deploy/kubernetes/).
+    expect(allowed(WORKER).has('eks:AssociateAccessPolicy')).toBe(false);
+    expect(only('lambda:CreateFunction').Condition).toEqual({ Null: { 'lambda:VpcIds': 'false' } });
+    for (const a of ['ec2:DeleteSecurityGroup', 'ec2:RevokeSecurityGroupEgress']) {
+      expect(only(a).Condition).toEqual({ StringEquals: { 'aws:ResourceTag/pod-responder:managed': 'true' } });
+    }
+  });
+
+  it('bound every function role to what a VPC function needs, whatever is attached to it', () => {
+    for (const a of allowed(BOUNDARY)) expect(VPC_EXECUTION_ROLE_ACTIONS).toContain(a);
+  });
+});
