@@ -16,6 +16,7 @@ export async function buildLambdaZip(out = LAMBDA_ZIP): Promise<{ path: string; 
     entryPoints: [path.join(root, 'lambda/handler.ts')],
     bundle: true,
     platform: 'node',
+    // Deployed on nodejs22.x; syntax no newer than Node 20's, so the test front runs the same zip on this machine's Node 20.
     target: 'node20',
     format: 'esm',
     minify: true,
