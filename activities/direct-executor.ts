@@ -1,4 +1,5 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
+import { EXECUTOR_UNAVAILABLE } from '../domain/failure-types.js';
 import { KubeError, kubeClients, kubeConfigFromFile, PERMANENT_KUBE_STATUSES, type KubeClients } from '../remediation/kube.js';
 import type { CoreRequest, CoreResponse } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
@@ -6,25 +7,38 @@ import { runOperation } from '../remediation/run.js';
 export interface DirectExecutorConfig {
   /** Path of the kubeconfig; default: KUBECONFIG or ~/.kube/config as kubectl reads it. */
   kubeconfig?: string;
-  /** Alert cluster name -> kubeconfig context. Without it every alert uses the current context. */
+  /** The cluster the kubeconfig's current context reaches, by the name alerts give it. */
+  cluster?: string;
+  /** Alert cluster name -> kubeconfig context, for more clusters. */
   contexts?: Record<string, string>;
+}
+
+/** The clusters this worker may act on, for messages. */
+export function mappedClusters(config: DirectExecutorConfig): string[] {
+  return [...(config.cluster ? [config.cluster] : []), ...Object.keys(config.contexts ?? {})];
 }
 
 /** Runs remediation-core operations in-process against a cluster the worker can reach. */
 export function createDirectExecutor(config: DirectExecutorConfig, load = kubeConfigFromFile) {
   const cache = new Map<string, KubeClients>();
+  /**
+   * Only a cluster mapped explicitly: an alert naming any other (a mistake, or a token stolen from another
+   * cluster) must never act on whatever the current context happens to reach.
+   */
   function clientsFor(cluster: string): KubeClients {
-    const context = config.contexts ? config.contexts[cluster] : undefined;
-    if (config.contexts && !context) {
+    const context = config.contexts?.[cluster] ?? (cluster === config.cluster ? '' : undefined);
+    if (context === undefined) {
+      const known = mappedClusters(config);
       throw ApplicationFailure.nonRetryable(
-        `no kubeconfig context is configured for cluster ${cluster} (direct.contexts names ${Object.keys(config.contexts).join(', ') || 'none'})`,
-        'UnknownCluster',
+        `this worker has no mapping for cluster ${cluster} (${known.length ? `it acts on ${known.join(', ')}` : 'none is configured'}): nothing was done; ` +
+          'map it with direct.cluster or direct.contexts, or respond from a worker that reaches it',
+        EXECUTOR_UNAVAILABLE,
       );
     }
-    const key = context ?? '';
+    const key = context;
     let clients = cache.get(key);
     if (!clients) {
-      clients = kubeClients(load(config.kubeconfig ?? defaultKubeconfig(), context));
+      clients = kubeClients(load(config.kubeconfig ?? defaultKubeconfig(), context || undefined));
       cache.set(key, clients);
     }
     return clients;

@@ -69,7 +69,7 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
   const forwarder = await startForwarderProcess({ temporalAddress, taskQueue, token, configFile, cpuProfileDir: process.env.BENCH_STORM_CPU_PROF });
-  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, policy: {} });
+  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, cluster: 'flood', policy: {} });
   const workflowId = `pod-incident:flood:${namespace}:${w.pod.metadata!.name}`;
   try {
     const idle = await sampleProcess(forwarder.base, METRIC);

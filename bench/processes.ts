@@ -80,12 +80,13 @@ export async function startForwarderProcess(o: { temporalAddress: string; taskQu
 }
 
 /** `pod-responder worker` against the stack's kube-apiserver, with this policy. */
-export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; policy: object }): Running {
+export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object }): Running {
   return spawnTs('client/cli.ts', ['worker'], {
     ...cleanEnv(),
     TEMPORAL_ADDRESS: o.temporalAddress,
     POD_RESPONDER_TASK_QUEUE: o.taskQueue,
     KUBECONFIG: o.kubeconfig,
+    POD_RESPONDER_CLUSTER: o.cluster,
     POD_RESPONDER_POLICY: JSON.stringify(o.policy),
     POD_RESPONDER_LOG_LEVEL: 'ERROR',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

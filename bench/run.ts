@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const config = configSchema.parse({
     temporal: { address: stack.temporalAddress, taskQueue: 'bench' },
-    direct: { kubeconfig: stack.kubeconfigPath },
+    direct: { kubeconfig: stack.kubeconfigPath, cluster: 'local' },
     eks: { endpoint: aws.endpoint, lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path },
     policy: { suspendOnSeverity: [] },
   });

@@ -86,7 +86,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
   const forwarder = await startForwarderProcess({ temporalAddress, taskQueue, token, configFile, cpuProfileDir: process.env.BENCH_STORM_CPU_PROF });
-  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, policy: {} });
+  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, cluster: 'storm', policy: {} });
   try {
     const idle = await sampleProcess(forwarder.base, METRIC);
     log(`storm: ${alerts} alerts over ${pods} pods in ${namespace}, ${concurrency} in flight, task queue ${taskQueue}`);

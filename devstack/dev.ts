@@ -20,6 +20,8 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     ...process.env,
     TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS || stack.temporalAddress,
     KUBECONFIG: process.env.KUBECONFIG || stack.kubeconfigPath,
+    // The demo alerts name the stack's cluster "local"; with your own KUBECONFIG, name yours.
+    POD_RESPONDER_CLUSTER: process.env.POD_RESPONDER_CLUSTER || (process.env.KUBECONFIG ? '' : 'local'),
     ...(stack.temporalUiUrl ? { TEMPORAL_UI_URL: process.env.TEMPORAL_UI_URL || stack.temporalUiUrl } : {}),
     // The forwarder needs a credential per source; a fresh dev token unless one is given.
     POD_RESPONDER_FALCO_TOKEN: process.env.POD_RESPONDER_FALCO_TOKEN || `dev-${randomBytes(12).toString('hex')}`,

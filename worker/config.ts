@@ -98,7 +98,10 @@ export const configSchema = z.strictObject({
   direct: z
     .strictObject({
       kubeconfig: z.string().min(1).optional(),
-      contexts: z.record(z.string().min(1), z.string().min(1)).optional(),
+      /** The cluster (as alerts name it) the kubeconfig's current context reaches. */
+      cluster: clusterNameSchema.optional(),
+      /** More clusters: alert cluster name -> kubeconfig context. An alert for a cluster in neither is refused. */
+      contexts: z.record(clusterNameSchema, z.string().min(1)).optional(),
     })
     .default({}),
   eks: z
@@ -137,6 +140,7 @@ export const ENV_VARS = {
   TEMPORAL_UI_URL: 'temporal.uiUrl',
   POD_RESPONDER_EXECUTOR: 'executor',
   KUBECONFIG: 'direct.kubeconfig',
+  POD_RESPONDER_CLUSTER: 'direct.cluster',
   POD_RESPONDER_AWS_ENDPOINT: 'eks.endpoint',
   POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
   POD_RESPONDER_INSTALLATION_ID: 'eks.installationId',

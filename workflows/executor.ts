@@ -1,6 +1,7 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { resourceNames } from '../domain/aws-resources.js';
+import { EXECUTOR_UNAVAILABLE } from '../domain/failure-types.js';
 import type { CoreRequest, CoreResponse } from '../remediation/protocol.js';
 import type { Compensations } from './compensations.js';
 
@@ -24,7 +25,7 @@ export interface ExecutorSession {
 }
 
 /** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
-export const EXECUTOR_UNAVAILABLE = 'ExecutorUnavailable';
+export { EXECUTOR_UNAVAILABLE };
 
 const { runDirect } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',

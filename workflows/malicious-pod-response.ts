@@ -1,5 +1,6 @@
 import {
   CancellationScope,
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -77,7 +78,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
       continuing = true;
       throw err;
     }
-    if (err instanceof ApplicationFailure && err.type === EXECUTOR_UNAVAILABLE) return i.finish('needs-manual-action', err.message);
+    const unavailable = executorUnavailable(err);
+    if (unavailable) return i.finish('needs-manual-action', unavailable);
     if (isCancellation(err)) {
       const s = i.state.suspension;
       const held = s && i.state.restore?.state !== 'restored';
@@ -103,4 +105,14 @@ function begin(i: Incident): void {
     { key: SA.alertSource, value: a.source },
   ]);
   i.note('alert', `${a.source} ${a.category} (${a.severity}) alert ${a.alertId}`);
+}
+
+/**
+ * Why the executor cannot serve this cluster, whether workflow code said so or an activity did (the direct
+ * executor, for a cluster the worker has no mapping for). Histories recorded before activities raised this
+ * type hold none, so they replay as they ran.
+ */
+function executorUnavailable(err: unknown): string | undefined {
+  const e = err instanceof ActivityFailure ? err.cause : err;
+  return e instanceof ApplicationFailure && e.type === EXECUTOR_UNAVAILABLE ? e.message : undefined;
 }

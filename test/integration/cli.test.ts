@@ -54,6 +54,7 @@ beforeAll(async () => {
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     KUBECONFIG: inject('kubeconfigPath'),
+    POD_RESPONDER_CLUSTER: 'local',
     POD_RESPONDER_TASK_QUEUE: `cli-${randomBytes(4).toString('hex')}`,
     POD_RESPONDER_LOG_LEVEL: 'WARN',
   };

@@ -20,6 +20,7 @@ import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
+import { directClusters } from '../support/responder.js';
 import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
@@ -110,7 +111,7 @@ describe('the durable spool', () => {
     expect(await metric(base, 'spool_depth')).toBe(1000);
 
     temporal.start();
-    const config = configSchema.parse({ temporal: { address: temporal.address, taskQueue }, direct: { kubeconfig: inject('kubeconfigPath') } });
+    const config = configSchema.parse({ temporal: { address: temporal.address, taskQueue }, direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(['spool', 'full', 'rate', 'relay']) } });
     const connection = await until('Temporal up', () => Connection.connect({ address: temporal.address }));
     const worker = await until('worker up', () => createWorker(config));
     void worker.run();

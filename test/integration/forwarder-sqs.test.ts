@@ -17,6 +17,7 @@ import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { startForwarder } from '../support/forwarder.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
+import { directClusters } from '../support/responder.js';
 import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
@@ -75,7 +76,7 @@ describe('SQS intake', () => {
 
       temporal.start();
       const connection = await until('Temporal up', () => Connection.connect({ address: temporal.address }));
-      const worker = await until('worker up', () => createWorker(configSchema.parse({ temporal: { address: temporal.address, taskQueue: fwd.config.temporal.taskQueue }, direct: { kubeconfig: inject('kubeconfigPath') } })));
+      const worker = await until('worker up', () => createWorker(configSchema.parse({ temporal: { address: temporal.address, taskQueue: fwd.config.temporal.taskQueue }, direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(['sqs']) } })));
       void worker.run();
       try {
         await until('queues emptied', async () => (await depth(falcoQueue)) === 0 && (await depth(guarddutyQueue)) === 0, 90_000);

@@ -51,7 +51,7 @@ describe('end to end: every source starts a response that kills the pod', () => 
   let responder: Responder;
   let fwd: TestForwarder;
   beforeAll(async () => {
-    responder = await startResponder();
+    responder = await startResponder({ clusters: ['dups', 'mixed', 'prod'] });
     fwd = await startForwarder({ taskQueue: responder.config.temporal.taskQueue });
   });
   afterAll(async () => {
@@ -109,7 +109,7 @@ describe('duplicates', () => {
   });
 
   it('a resend to a restarted forwarder (empty cache) is counted once by the incident', async () => {
-    const responder = await startResponder();
+    const responder = await startResponder({ clusters: ['dups', 'mixed', 'prod'] });
     const first = await startForwarder({ taskQueue: responder.config.temporal.taskQueue });
     const ns = await createNamespace(kube, 'fwd');
     const w = await createWorkload(kube, ns, 'Deployment');

@@ -13,6 +13,23 @@ beforeAll(async () => {
 });
 afterAll(async () => r?.close());
 
+describe('cluster identity', () => {
+  it('an alert naming a cluster this worker has no mapping for touches nothing and needs a person', async () => {
+    const ns = await createNamespace(kube, 'unmapped');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    // The same namespace and pod exist on the cluster the worker reaches: an unmapped name must not act on it.
+    const handle = await r.respond({ ...alertFor(ns, w), cluster: { name: 'prod-eu' }, severity: 'critical' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('needs-manual-action');
+    expect(result.problem).toBe(
+      'this worker has no mapping for cluster prod-eu (it acts on local): nothing was done; map it with direct.cluster or direct.contexts, or respond from a worker that reaches it',
+    );
+    expect(result.actions).toEqual([]);
+    expect(await podExists(kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid!)).toBe(true);
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
+  });
+});
+
 describe('dismissals', () => {
   it.each([
     ['protected namespace', 'protected-namespace'],

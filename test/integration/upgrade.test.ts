@@ -22,7 +22,7 @@ import { alertFor } from '../support/responder.js';
 
 const config = configSchema.parse({
   temporal: { address: inject('temporalAddress'), taskQueue: `upgrade-${randomBytes(4).toString('hex')}` },
-  direct: { kubeconfig: inject('kubeconfigPath') },
+  direct: { kubeconfig: inject('kubeconfigPath'), cluster: 'local' },
 });
 const legacyWorkflows = fileURLToPath(new URL('../support/legacy-workflows.ts', import.meta.url));
 let client: Client;

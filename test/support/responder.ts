@@ -41,17 +41,24 @@ async function answer(handle: WorkflowHandle, update: typeof approveUpdate, by: 
   return handle.executeUpdate(update, { args: [{ proposalId: s.proposal!.id, by, ...(reason ? { reason } : {}) }] });
 }
 
+/** The stack's kubeconfig reaches one kube-apiserver (context `devstack`); tests give it several cluster names. */
+export function directClusters(extra: string[] = []): { cluster: string; contexts: Record<string, string> } {
+  return { cluster: 'local', contexts: Object.fromEntries(extra.map((c) => [c, 'devstack'])) };
+}
+
 export async function startResponder(
   options: {
     executor?: 'direct' | 'eks-lambda';
     eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[]; installationId?: string; permissionsBoundaryArn?: string };
     /** Another Temporal namespace (see temporal-namespace.ts); default: the dev server's `default`. */
     namespace?: string;
+    /** Cluster names (beyond `local`) that alerts may name: all reach the stack's one kube-apiserver. */
+    clusters?: string[];
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
     temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
-    direct: { kubeconfig: inject('kubeconfigPath') },
+    direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
   });
