@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { ExecutorGroup } from './eks-lambda/executor-group.js';
 import { closedIncidents } from './eks-lambda/sweep.js';
 
 export interface RecentIncidentQuery {
@@ -43,5 +44,19 @@ export function createIncidentHistory(client: Client) {
       return incidents.size;
     },
     closedIncidents: (incidentIds: string[], provenOnly?: string[]) => closedIncidents(client, incidentIds, provenOnly),
+
+    /**
+     * The executor groups no incident may need: none running on their cluster in this namespace, and none used
+     * for `idleMinutes` (an incident that just started may not be visible yet, and may be about to deploy).
+     */
+    async idleExecutorGroups(groups: ExecutorGroup[], idleMinutes: number): Promise<ExecutorGroup[]> {
+      const idle: ExecutorGroup[] = [];
+      for (const g of groups) {
+        if (g.lastUsed && Date.now() - Date.parse(g.lastUsed) < idleMinutes * 60_000) continue;
+        const { count } = await client.workflow.count(`WorkflowType = 'maliciousPodResponse' AND PodResponderCluster = ${q(g.clusterName)} AND ExecutionStatus = 'Running'`);
+        if (count === 0) idle.push(g);
+      }
+      return idle;
+    },
   };
 }

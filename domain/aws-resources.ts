@@ -9,6 +9,10 @@ export const MANAGED_TAG = 'pod-responder:managed';
 export const INSTALLATION_TAG = 'pod-responder:installation';
 /** On the function's security group: the cluster group whose ingress rule must be revoked with it. */
 export const CLUSTER_SG_TAG = 'pod-responder:cluster-security-group';
+/** On a cluster's shared executor security group: the cluster (ARN) whose functions it serves. */
+export const EXECUTOR_GROUP_TAG = 'pod-responder:executor-group-for';
+/** On a cluster's shared executor security group: when an incident last deployed with it (ISO time). */
+export const LAST_USED_TAG = 'pod-responder:last-used';
 /** Every role, group and function name starts with it (no IAM path: EKS access entries match roles without one). */
 export const RESOURCE_PREFIX = 'pod-responder-';
 /**
@@ -43,6 +47,26 @@ export interface IncidentResourceNames {
 export function resourceNames(incidentId: string, session: number, installationId?: string): IncidentResourceNames {
   const base = `${RESOURCE_PREFIX}${fnv1a64(installationId === undefined ? incidentId : `${installationId}\n${incidentId}`)}-s${session}`;
   return { base, logGroup: `/aws/lambda/${base}` };
+}
+
+/**
+ * One security group per installation and cluster, shared by every incident's functions there: one ingress rule
+ * on the cluster's security group however many incidents run (its default quota is 60 rules).
+ */
+export function executorGroupName(installationId: string, clusterArn: string): string {
+  return `${RESOURCE_PREFIX}${fnv1a64(`${installationId}\n${clusterArn}`)}-executors`;
+}
+
+export function executorGroupTags(installationId: string, clusterArn: string): Record<string, string> {
+  return { [MANAGED_TAG]: 'true', [INSTALLATION_TAG]: installationId, [EXECUTOR_GROUP_TAG]: clusterArn };
+}
+
+/** Undefined when the tags prove the group is this installation's executor group for this cluster; otherwise why not. */
+export function notOurExecutorGroupBecause(tags: Record<string, string | undefined> | undefined, installationId: string, clusterArn: string): string | undefined {
+  if (tags?.[MANAGED_TAG] !== 'true') return `it is not tagged ${MANAGED_TAG}=true`;
+  if (tags[INSTALLATION_TAG] !== installationId) return `it belongs to installation ${tags[INSTALLATION_TAG] ?? '(none)'}`;
+  if (tags[EXECUTOR_GROUP_TAG] !== clusterArn) return `it is not the executor group for ${clusterArn}`;
+  return undefined;
 }
 
 /** Who a resource belongs to: one incident of one installation. */

@@ -1,4 +1,5 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
+import type { TargetCluster } from '../activities/eks-lambda/cluster.js';
 import type { Activities } from '../activities/index.js';
 import { resourceNames } from '../domain/aws-resources.js';
 import { EXECUTOR_UNAVAILABLE } from '../domain/failure-types.js';
@@ -100,14 +101,9 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   });
   const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [region, base, t.incidentId, cluster.accountId]);
 
-  const sg = { name: base, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId };
-  compensations.add(`delete security group ${base}`, async () => {
-    return (await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg])).leftIntact;
-  });
-  const { groupId } = await deploy.createFunctionSecurityGroup.executeWithOptions(
-    { summary: `create security group ${base} (443 to ${cluster.clusterSecurityGroupId})` },
-    [region, { ...sg, incidentId: t.incidentId }],
-  );
+  const groupId = patched(SHARED_EXECUTOR_GROUP)
+    ? await useExecutorGroup(region, cluster)
+    : await createIncidentSecurityGroup(region, cluster, base, t, compensations);
 
   const entry = { clusterName: t.cluster, roleArn };
   compensations.add(`delete access entry for ${base}`, async () => {
@@ -130,4 +126,32 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
     run: <R extends CoreRequest>(request: R, summary: string) =>
       invoke.invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
   };
+}
+
+/**
+ * Since this patch, the cluster's shared executor group (one ingress rule on the cluster group for all incidents,
+ * within its 60-rule quota) instead of a group and rule per incident. Not undone by the incident: the sweeper
+ * removes it once no incident has used it for a while. Stretches recorded before it keep their own group.
+ */
+export const SHARED_EXECUTOR_GROUP = 'shared-executor-group';
+
+async function useExecutorGroup(region: string, cluster: TargetCluster): Promise<string> {
+  const { groupId } = await deploy.ensureExecutorSecurityGroup.executeWithOptions(
+    { summary: `use the executor security group of ${cluster.name} (443 to ${cluster.clusterSecurityGroupId})` },
+    [region, { clusterArn: cluster.arn, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId }],
+  );
+  return groupId;
+}
+
+/** Before SHARED_EXECUTOR_GROUP: a group per stretch, and a rule for it on the cluster group, undone with it. */
+async function createIncidentSecurityGroup(region: string, cluster: TargetCluster, base: string, t: ExecutorTarget, compensations: Compensations): Promise<string> {
+  const sg = { name: base, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId };
+  compensations.add(`delete security group ${base}`, async () => {
+    return (await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg])).leftIntact;
+  });
+  const { groupId } = await deploy.createFunctionSecurityGroup.executeWithOptions(
+    { summary: `create security group ${base} (443 to ${cluster.clusterSecurityGroupId})` },
+    [region, { ...sg, incidentId: t.incidentId }],
+  );
+  return groupId;
 }

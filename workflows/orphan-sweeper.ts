@@ -1,16 +1,21 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { ExecutorGroup } from '../activities/eks-lambda/executor-group.js';
 import type { Removal } from '../activities/eks-lambda/ownership.js';
 import type { TaggedResource } from '../activities/eks-lambda/sweep.js';
 
 export interface SweepInput {
   regions: string[];
+  /** An executor group unused this long, with no incident running on its cluster, is removed. Default 60. */
+  executorGroupIdleMinutes?: number;
 }
 
 export interface SweepReport {
   scanned: number;
   /** left-intact: its tags no longer prove it ours when it came to be deleted. */
   removed: (TaggedResource & { status: 'done' | 'failed' | 'left-intact'; error?: string })[];
+  /** Clusters' shared executor groups removed (or not) because no incident needs them any more. */
+  executorGroups?: (ExecutorGroup & { status: 'done' | 'failed' | 'left-intact'; error?: string })[];
 }
 
 const scan = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } });
@@ -38,7 +43,29 @@ export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
       removed.push({ ...r, status: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
   }
-  return { scanned: found.length, removed };
+  if (!patched(SWEEP_EXECUTOR_GROUPS)) return { scanned: found.length, removed };
+  return { scanned: found.length, removed, executorGroups: await sweepExecutorGroups(input) };
+}
+
+/** Since this patch, the sweeper also removes clusters' executor groups that no incident needs. */
+const SWEEP_EXECUTOR_GROUPS = 'sweep-executor-groups';
+
+async function sweepExecutorGroups(input: SweepInput): Promise<NonNullable<SweepReport['executorGroups']>> {
+  const groups = await scan.listExecutorGroups.executeWithOptions({ summary: `list executor security groups in ${input.regions.join(', ')}` }, [input.regions]);
+  const idle = groups.length
+    ? await scan.idleExecutorGroups.executeWithOptions({ summary: 'which of them no incident needs' }, [groups, input.executorGroupIdleMinutes ?? 60])
+    : [];
+  const out: NonNullable<SweepReport['executorGroups']> = [];
+  for (const g of idle) {
+    try {
+      const { leftIntact } = await remove.deleteExecutorSecurityGroup.executeWithOptions({ summary: `remove idle executor group ${g.name} of ${g.clusterName}` }, [g]);
+      out.push(leftIntact ? { ...g, status: 'left-intact', error: leftIntact } : { ...g, status: 'done' });
+    } catch (err) {
+      // Still held by a function's network interfaces: the next sweep takes it.
+      out.push({ ...g, status: 'failed', error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
 }
 
 async function removeOne(r: TaggedResource): Promise<Removal> {

@@ -8,6 +8,7 @@ import { ownerFor } from './ownership.js';
 import { createAccessEntry, deleteAccessEntry } from './access-entry.js';
 import { describeTargetCluster, type TargetCluster } from './cluster.js';
 import { createFunction, deleteFunction, invokeFunction } from './function.js';
+import { deleteExecutorGroup, ensureExecutorGroup, listExecutorGroups, type ExecutorGroup, type ExecutorGroupTarget } from './executor-group.js';
 import { createRole, deleteRole } from './role.js';
 import { createSecurityGroup, deleteSecurityGroup } from './security-group.js';
 import { listTaggedResources } from './sweep.js';
@@ -68,6 +69,9 @@ export function createEksLambdaActivities(config: EksLambdaConfig) {
       createFunction(aws(region), { ...p, owner: owner(incidentId), zipPath: config.lambdaZip }),
     deleteRemediationFunction: (region: string, name: string, incidentId?: string) => deleteFunction(aws(region), name, ownerFor(installationId, incidentId)),
     listTaggedResources: (regions: string[]) => listTaggedResources(aws, regions, installationId),
+    ensureExecutorSecurityGroup: (region: string, p: Omit<ExecutorGroupTarget, 'installationId'>) => ensureExecutorGroup(aws(region), { ...p, installationId }),
+    listExecutorGroups: (regions: string[]) => listExecutorGroups(aws, regions, installationId),
+    deleteExecutorSecurityGroup: (group: ExecutorGroup) => deleteExecutorGroup(aws(group.region), group, installationId),
     invokeRemediationFunction: async <R extends CoreRequest>(cluster: TargetCluster, name: string, request: R): Promise<CoreResponse<R>> =>
       (await invokeFunction(aws(cluster.region), name, {
         cluster: { name: cluster.name, region: cluster.region, endpoint: cluster.endpoint, certificateAuthority: cluster.certificateAuthority },

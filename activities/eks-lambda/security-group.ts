@@ -12,10 +12,10 @@ import { CLUSTER_SG_TAG, ownerTags, tagList, tagMap, type Owner } from '../../do
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
-const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
-const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
+export const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
+export const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 
-async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
+export async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
   const { SecurityGroups } = await aws.ec2.send(
     new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
   );

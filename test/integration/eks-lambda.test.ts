@@ -7,6 +7,7 @@ import { GetRoleCommand, ListAttachedRolePoliciesCommand, ListRolePoliciesComman
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeAccessEntryCommand, ListAssociatedAccessPoliciesCommand } from '@aws-sdk/client-eks';
 import { CreateRoleCommand, DeleteRoleCommand } from '@aws-sdk/client-iam';
+import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,7 +23,7 @@ import { fnv1a64, resourceNames } from '../../domain/aws-resources.js';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { awsStack, leftovers } from '../support/aws.js';
+import { awsStack, dropExecutorGroup, ensureExecutorGroupFor, executorGroupOf, leftovers } from '../support/aws.js';
 import { createEksNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 
@@ -41,6 +42,22 @@ afterAll(async () => r?.close());
 afterEach(async () => aws.faults.clear());
 
 const onEks = (ns: string, w: Workload, over = {}) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region }, ...over });
+const executorGroup = () => executorGroupOf(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId);
+
+/**
+ * What narrows a fault on `action` to this file's calls: the incident's resource names, or the executor group's
+ * name or ID (its creation is made to happen again by removing the group first).
+ */
+async function matchFor(action: string, base: string): Promise<string> {
+  const args = [aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId] as const;
+  if (action === 'CreateSecurityGroup') {
+    await dropExecutorGroup(...args);
+    return (await executorGroup()).name;
+  }
+  if (['AuthorizeSecurityGroupEgress', 'AuthorizeSecurityGroupIngress', 'CreateTags'].includes(action)) return ensureExecutorGroupFor(...args);
+  return base;
+}
+
 const noLeaks = async (incidentId: string) =>
   expect(await leftovers(aws.clients, INSTALLATION, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
 
@@ -56,7 +73,6 @@ describe('EKS Lambda executor', () => {
     expect(result.cleanup).toEqual([
       { name: `delete function ${base}`, status: 'done' },
       { name: `delete access entry for ${base}`, status: 'done' },
-      { name: `delete security group ${base}`, status: 'done' },
       { name: `delete IAM role ${base}`, status: 'done' },
     ]);
     await noLeaks(handle.workflowId);
@@ -87,7 +103,11 @@ describe('EKS Lambda executor', () => {
     expect((await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand(principal))).associatedAccessPolicies).toEqual([]);
     expect((await aws.clients.eks.send(new DescribeAccessEntryCommand(principal))).accessEntry?.kubernetesGroups).toEqual(['pod-responder:remediator', `pod-responder:remediator:${ns}`]);
 
-    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [base] }] }));
+    // The function is in the cluster's executor group, whose only egress is HTTPS to the cluster group.
+    const group = await executorGroup();
+    const fn = await aws.clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: base }));
+    expect(fn.VpcConfig?.SecurityGroupIds).toEqual([group.groupId]);
+    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [group.groupId!] }));
     const egress = SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
     expect(egress.map((p) => [p.IpProtocol, p.FromPort, p.ToPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []])).toEqual([
       ['tcp', 443, 443, [aws.clusterSecurityGroupId], []],
@@ -111,7 +131,7 @@ describe('EKS Lambda executor', () => {
     const result = await handle.result();
     expect(result.outcome).toBe('workload-restored');
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
-    expect(result.cleanup).toHaveLength(8);
+    expect(result.cleanup).toHaveLength(6);
     expect(result.cleanup.some((c) => c.name.includes(names(handle.workflowId, 2).base))).toBe(true);
     await noLeaks(handle.workflowId);
   });
@@ -127,7 +147,8 @@ describe('EKS Lambda executor', () => {
     expect(await podExists(kube, ns, w.name)).toBe(true);
   });
 
-  describe('a permanent failure at each deploy step fails the incident and leaves nothing', () => {
+  // Each case runs a whole incident with retries; other files' incidents load the same machine meanwhile.
+  describe('a permanent failure at each deploy step fails the incident and leaves nothing', { timeout: 180_000 }, () => {
     it.each([
       ['iam', 'CreateRole', 'AccessDenied', 403],
       ['iam', 'AttachRolePolicy', 'AccessDenied', 403],
@@ -141,10 +162,10 @@ describe('EKS Lambda executor', () => {
       const ns = await createEksNamespace(kube, 'eksfail');
       const w = await createWorkload(kube, ns, 'Pod');
       const alert = onEks(ns, w);
-      // Narrow the fault to this incident's resources where the request names them (other files use AWS too).
-      const base = names(incidentWorkflowId(alert), 1).base;
-      const named = !action.startsWith('AuthorizeSecurityGroup');
-      await aws.faults.failCall(service, action, { status, code, times: 0, ...(named ? { match: base } : {}) });
+      // Narrow the fault to this incident's resources where the request names them (other files use AWS too),
+      // or to this file's executor group, made afresh when the fault is on its creation.
+      const match = await matchFor(action, names(incidentWorkflowId(alert), 1).base);
+      await aws.faults.failCall(service, action, { status, code, times: 0, match });
       const handle = await r.respond(alert);
       await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
       const s = await handle.query(statusQuery);
@@ -157,26 +178,25 @@ describe('EKS Lambda executor', () => {
     });
   });
 
-  describe('transient failures are retried until done, deploying and removing', () => {
+  describe('transient failures are retried until done, deploying and removing', { timeout: 180_000 }, () => {
     it.each([
       ['iam', 'CreateRole'],
       ['ec2', 'CreateSecurityGroup'],
+      ['ec2', 'AuthorizeSecurityGroupEgress'],
+      ['ec2', 'CreateTags'],
       ['eks', 'CreateAccessEntry'],
       ['lambda', 'CreateFunction'],
       ['lambda', 'Invoke'],
       ['lambda', 'DeleteFunction'],
       ['eks', 'DeleteAccessEntry'],
-      ['ec2', 'RevokeSecurityGroupIngress'],
-      ['ec2', 'DeleteSecurityGroup'],
       ['iam', 'DetachRolePolicy'],
       ['iam', 'DeleteRole'],
     ])('%s:%s', async (service, action) => {
       const ns = await createEksNamespace(kube, 'eksretry');
       const w = await createWorkload(kube, ns, 'Pod');
       const alert = onEks(ns, w);
-      const base = names(incidentWorkflowId(alert), 1).base;
-      const named = !['RevokeSecurityGroupIngress', 'DeleteSecurityGroup'].includes(action);
-      await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 2, ...(named ? { match: base } : {}) });
+      const match = await matchFor(action, names(incidentWorkflowId(alert), 1).base);
+      await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 2, match });
       const handle = await r.respond(alert);
       expect((await handle.result()).outcome).toBe('pod-terminated');
       expect((await aws.faults.state()).faults[0]?.fired).toBe(2);
@@ -196,7 +216,7 @@ describe('EKS Lambda executor', () => {
     await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     const s = await handle.query(statusQuery);
     expect(s.outcome).toBe('cancelled');
-    expect(s.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(s.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done']);
     expect(await podExists(kube, ns, w.name)).toBe(true);
     await noLeaks(handle.workflowId);
   });
@@ -213,7 +233,7 @@ describe('EKS Lambda executor', () => {
     await waitForPendingActivity(handle, 'invokeRemediationFunction');
     await handle.terminate('operator pulled the plug');
     await aws.faults.clear();
-    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(5);
+    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(3);
 
     const report = await r.client.workflow.execute('orphanSweeper', {
       taskQueue: r.config.temporal.taskQueue,
@@ -224,7 +244,6 @@ describe('EKS Lambda executor', () => {
     expect(mine.map((x) => [x.kind, x.status])).toEqual([
       ['function', 'done'],
       ['access-entry', 'done'],
-      ['security-group', 'done'],
       ['iam-role', 'done'],
     ]);
     await noLeaks(handle.workflowId);
@@ -296,24 +315,23 @@ describe('worker killed at every step', () => {
    * Each step is held in place by a retryable fault on the AWS call it makes (narrowed to this incident's
    * resources where the call names them), so the kill lands while the step is running, not before or after.
    */
-  it.each<[string, string, string, 'base' | 'cluster' | 'any']>([
+  it.each<[string, string, string, 'base' | 'cluster' | 'group']>([
     ['describeTargetCluster', 'eks', 'DescribeCluster', 'cluster'],
     ['createFunctionRole', 'iam', 'CreateRole', 'base'],
-    ['createFunctionSecurityGroup', 'ec2', 'CreateSecurityGroup', 'base'],
+    ['ensureExecutorSecurityGroup', 'ec2', 'CreateTags', 'group'],
     ['createFunctionAccessEntry', 'eks', 'CreateAccessEntry', 'base'],
     ['createRemediationFunction', 'lambda', 'CreateFunction', 'base'],
     ['invokeRemediationFunction', 'lambda', 'Invoke', 'base'],
     ['deleteRemediationFunction', 'lambda', 'DeleteFunction', 'base'],
     ['deleteFunctionAccessEntry', 'eks', 'DeleteAccessEntry', 'base'],
-    // Its request names only group IDs; no other test runs while this file's crash tests do.
-    ['deleteFunctionSecurityGroup', 'ec2', 'DeleteSecurityGroup', 'any'],
     ['deleteFunctionRole', 'iam', 'ListAttachedRolePolicies', 'base'],
   ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step, service, action, scope) => {
+    const group = scope === 'group' ? await ensureExecutorGroupFor(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId) : undefined;
     const ns = await createEksNamespace(kube, 'crash');
     const w = await createWorkload(kube, ns, 'Pod');
     const alert = alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
     const base = names(incidentWorkflowId(alert), 1).base;
-    const hold = await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 0, ...(scope === 'any' ? {} : { match: scope === 'base' ? base : `/clusters/${aws.clusters.local}` }) });
+    const hold = await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 0, match: scope === 'group' ? group : scope === 'base' ? base : `/clusters/${aws.clusters.local}` });
     worker = await startWorker();
     const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, executor: 'eks-lambda' });
     const started = await respondToAlert(crashClient, config, alert);
@@ -330,7 +348,7 @@ describe('worker killed at every step', () => {
     worker = await startWorker();
     const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
     expect(result.outcome).toBe('pod-terminated');
-    expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done']);
     expect(await podExists(kube, ns, w.name)).toBe(false);
     expect(await leftovers(aws.clients, INSTALLATION, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
     await kill(worker);

@@ -15,14 +15,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trustPolicy } from '../../activities/eks-lambda/role.js';
-import { CLUSTER_SG_TAG, ownerTags, resourceNames, tagList } from '../../domain/aws-resources.js';
+import { CLUSTER_SG_TAG, executorGroupTags, ownerTags, resourceNames, tagList } from '../../domain/aws-resources.js';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { awsStack, leftovers } from '../support/aws.js';
+import { awsStack, dropExecutorGroup, executorGroupOf, leftovers } from '../support/aws.js';
 import { createEksNamespace, createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { ensureNamespace } from '../support/temporal-namespace.js';
+import { until } from '../support/until.js';
 
 const aws = awsStack();
 const INSTALLATION = 'ownership-tests';
@@ -54,6 +55,8 @@ afterAll(async () => r?.close());
 afterEach(async () => aws.faults.clear());
 
 const onEks = (ns: string, w: Workload) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
+const ourExecutorGroup = () => executorGroupOf(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId);
+const dropOurExecutorGroup = () => dropExecutorGroup(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId);
 const leftBy = (installationId: string, incidentId: string) => leftovers(aws.clients, installationId, incidentId, aws.clusters.local, aws.clusterSecurityGroupId);
 const tagsOfRole = async (name: string) => Object.fromEntries(((await aws.clients.iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags ?? []).map((t) => [t.Key, t.Value]));
 const roleArn = (name: string) => `arn:aws:iam::${aws.accountId}:role/${name}`;
@@ -86,13 +89,16 @@ describe('a resource with our name that is not ours', () => {
         remove: async () => void (await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: base }))),
       };
     },
-    'security group (another installation)': async (base, incidentId) => {
+    'executor security group (another installation)': async () => {
+      // Where this installation's executor group for the cluster goes: made by someone else.
+      await dropOurExecutorGroup();
+      const { name, clusterArn } = await ourExecutorGroup();
       const { GroupId } = await aws.clients.ec2.send(
         new CreateSecurityGroupCommand({
-          GroupName: base,
+          GroupName: name,
           Description: 'not ours',
           VpcId: aws.vpcId,
-          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(ownerTags({ installationId: 'someone-else', incidentId })) }],
+          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(executorGroupTags('someone-else', clusterArn)) }],
         }),
       );
       return {
@@ -140,11 +146,12 @@ describe('a resource with our name that is not ours', () => {
     const s = await handle.query(statusQuery);
     expect(s.outcome).toBe('failed');
     expect(s.problem).toMatch(/exists but is not ours \(.+\); left intact/);
+    // The shared executor group is never an incident's to undo; the others are, and the foreign one is left.
     const leftIntact = s.cleanup.filter((c) => c.status === 'left-intact');
-    expect(leftIntact).toHaveLength(1);
-    expect(leftIntact[0]!.note).toMatch(/is not ours \(.+\); left intact/);
+    expect(leftIntact).toHaveLength(kind.startsWith('executor') ? 0 : 1);
+    for (const c of leftIntact) expect(c.note).toMatch(/is not ours \(.+\); left intact/);
     expect(s.cleanup.filter((c) => c.status !== 'left-intact').every((c) => c.status === 'done')).toBe(true);
-    expect(s.timeline.some((t) => t.event === 'compensation' && t.detail.includes('left-intact'))).toBe(true);
+    if (leftIntact.length) expect(s.timeline.some((t) => t.event === 'compensation' && t.detail.includes('left-intact'))).toBe(true);
     expect(await podExists(kube, ns, w.name)).toBe(true);
 
     expect(await foreign.exists()).toBe(true);
@@ -173,8 +180,13 @@ describe('two installations in one AWS account', () => {
       expect(a.workflowId).toBe(bh.workflowId); // the same incident ID in both installations
       await waitForPendingActivity(a, 'invokeRemediationFunction');
       await waitForPendingActivity(bh, 'invokeRemediationFunction');
-      expect(await leftBy(INSTALLATION, incidentId)).toHaveLength(5);
-      expect(await leftBy(other, incidentId)).toHaveLength(5);
+      expect(await leftBy(INSTALLATION, incidentId)).toHaveLength(3);
+      expect(await leftBy(other, incidentId)).toHaveLength(3);
+      // Each installation's functions are in its own executor group for the cluster.
+      const [groupA, groupB] = [await ourExecutorGroup(), await executorGroupOf(aws.clients, other, aws.clusters.local, aws.vpcId)];
+      expect(groupA.groupId).toBeDefined();
+      expect(groupB.groupId).toBeDefined();
+      expect(groupA.groupId).not.toBe(groupB.groupId);
       expect(await tagsOfRole(baseB)).toEqual(ownerTags({ installationId: other, incidentId }));
       // A's roles carry the permissions boundary it was configured with; B, configured without, makes none.
       expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: baseA }))).Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn);
@@ -188,10 +200,10 @@ describe('two installations in one AWS account', () => {
         args: [{ regions: [aws.region] }],
       })) as { removed: { incidentId: string; name?: string; principalArn?: string; status: string }[] };
       const removed = report.removed.filter((x) => x.incidentId === incidentId);
-      expect(removed.map((x) => x.status)).toEqual(['done', 'done', 'done', 'done']);
+      expect(removed.map((x) => x.status)).toEqual(['done', 'done', 'done']);
       expect(removed.every((x) => !JSON.stringify(x).includes(baseB))).toBe(true);
       expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
-      expect(await leftBy(other, incidentId)).toHaveLength(5);
+      expect(await leftBy(other, incidentId)).toHaveLength(3);
 
       // B's sweeper finds its incident running and leaves everything; released, B finishes and cleans up.
       const reportB = (await b.client.workflow.execute('orphanSweeper', {
@@ -203,6 +215,20 @@ describe('two installations in one AWS account', () => {
       await aws.faults.clear();
       expect((await bh.result()).outcome).toBe('pod-terminated');
       expect(await leftBy(other, incidentId)).toEqual([]);
+
+      // No incident runs in B's namespace any more: B's sweeper removes B's executor group (once Lambda has let
+      // go of it) and never A's, which A's incidents on the cluster may still need.
+      await until('B\'s executor group swept', async () => {
+        const sweep = (await b.client.workflow.execute('orphanSweeper', {
+          taskQueue: b.config.temporal.taskQueue,
+          workflowId: `sweep-${ns}-b-${randomBytes(2).toString('hex')}`,
+          args: [{ regions: [aws.region], executorGroupIdleMinutes: 0 }],
+        })) as { executorGroups?: { name: string; status: string }[] };
+        expect(sweep.executorGroups?.map((g) => g.name) ?? []).not.toContain(groupA.name);
+        return sweep.executorGroups?.some((g) => g.name === groupB.name && g.status === 'done');
+      }, 30_000);
+      expect((await executorGroupOf(aws.clients, other, aws.clusters.local, aws.vpcId)).groupId).toBeUndefined();
+      expect((await ourExecutorGroup()).groupId).toBe(groupA.groupId);
     } finally {
       await b.close();
     }
@@ -292,19 +318,21 @@ describe('AWS as it really behaves', () => {
     expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
   });
 
-  it('removes the default allow-all egress of a group an earlier attempt made and died before restricting', async () => {
+  it('removes the default allow-all egress of the executor group an earlier attempt made and died before restricting', async () => {
     const ns = await createEksNamespace(kube, 'egress');
     const w = await createWorkload(kube, ns, 'Pod');
     const alert = onEks(ns, w);
     const incidentId = incidentWorkflowId(alert);
     const base = names(incidentId).base;
     // What a worker SIGKILLed between CreateSecurityGroup and RevokeSecurityGroupEgress leaves: our group, open egress.
+    await dropOurExecutorGroup();
+    const { name, clusterArn } = await ourExecutorGroup();
     const { GroupId } = await aws.clients.ec2.send(
       new CreateSecurityGroupCommand({
-        GroupName: base,
-        Description: 'pod-responder remediation function: HTTPS to the cluster API only',
+        GroupName: name,
+        Description: 'pod-responder remediation functions: HTTPS to the cluster API only',
         VpcId: aws.vpcId,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList({ ...ownerTags({ installationId: INSTALLATION, incidentId }), [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId }) }],
+        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList({ ...executorGroupTags(INSTALLATION, clusterArn), [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId }) }],
       }),
     );
     const egressOf = async () =>
@@ -323,4 +351,21 @@ describe('AWS as it really behaves', () => {
     expect((await handle.result()).outcome).toBe('pod-terminated');
     expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
   });
+});
+
+describe('a DaemonSet miner: many incidents on one cluster at once', () => {
+  it('100 concurrent incidents share the executor group: one rule on the cluster group (quota 60), every pod killed, nothing left', async () => {
+    const ns = await createEksNamespace(kube, 'daemonset');
+    const pods = await Promise.all(Array.from({ length: 100 }, () => createWorkload(kube, ns, 'Pod')));
+    const handles = await Promise.all(pods.map((w) => r.respond(onEks(ns, w))));
+    const results = await Promise.all(handles.map((h) => h.result()));
+    expect(results.map((x) => x.outcome)).toEqual(Array(100).fill('pod-terminated'));
+    for (const w of pods) expect(await podExists(kube, ns, w.name)).toBe(false);
+
+    const group = await ourExecutorGroup();
+    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [aws.clusterSecurityGroupId] }));
+    const fromOurGroup = (SecurityGroups![0]!.IpPermissions ?? []).flatMap((p) => p.UserIdGroupPairs ?? []).filter((g) => g.GroupId === group.groupId);
+    expect(fromOurGroup).toHaveLength(1);
+    for (const h of handles) expect(await leftBy(INSTALLATION, h.workflowId)).toEqual([]);
+  }, 600_000);
 });

@@ -4,6 +4,8 @@
  *
  * test/histories/v1/ was recorded before the v2 playbook (patch `incident-v2`), two of them mid-flight
  * (holding, awaiting approval): they must replay for as long as incidents may run on v1. Never re-record them.
+ * test/histories/v2-own-security-group/ was recorded on v2 before patch `shared-executor-group` (a security group
+ * per incident stretch); never re-record it either.
  * test/histories/v2/ is today's code; re-record after an intentional, patched change:
  *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
  */
@@ -19,6 +21,7 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
 import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
+import { remediatorRoleBinding } from '../../devstack/eks-rbac.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
@@ -75,6 +78,7 @@ describe.runIf(recording)('record histories (v2)', () => {
       return h;
     },
     'eks-lambda-terminate': async (ns) => {
+      await kube.rbac.createNamespacedRoleBinding({ namespace: ns, body: remediatorRoleBinding(ns) });
       const w = await createWorkload(kube, ns, 'Pod');
       const h = await eks.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
       await h.result();
@@ -126,11 +130,19 @@ describe.runIf(recording)('record histories (v2)', () => {
 });
 
 describe('replay recorded histories', () => {
-  const files = ['v1', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
+  const files = ['v1', 'v2-own-security-group', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
 
   it('has histories from before v2, mid-flight ones among them, and of today', () => {
     expect(files).toEqual(
-      expect.arrayContaining(['v1/eks-lambda-terminate.json', 'v1/running-mid-hold.json', 'v1/running-mid-approval.json', 'v1/cancelled-while-holding.json', 'v2/flood-continued-as-new.json']),
+      expect.arrayContaining([
+        'v1/eks-lambda-terminate.json',
+        'v1/running-mid-hold.json',
+        'v1/running-mid-approval.json',
+        'v1/cancelled-while-holding.json',
+        'v2-own-security-group/eks-lambda-terminate.json',
+        'v2/eks-lambda-terminate.json',
+        'v2/flood-continued-as-new.json',
+      ]),
     );
     expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(9);
   });

@@ -1,11 +1,13 @@
 /** AWS side of the EKS executor tests: clients on the stack's moto front, and a leak check. */
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
-import { ListAccessEntriesCommand } from '@aws-sdk/client-eks';
+import { DescribeClusterCommand, ListAccessEntriesCommand } from '@aws-sdk/client-eks';
 import { ListRolesCommand } from '@aws-sdk/client-iam';
 import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { inject } from 'vitest';
 import { awsClientFactory, type AwsClients } from '../../activities/eks-lambda/clients.js';
-import { resourceNames } from '../../domain/aws-resources.js';
+import { deleteExecutorGroup, ensureExecutorGroup } from '../../activities/eks-lambda/executor-group.js';
+import { findGroup } from '../../activities/eks-lambda/security-group.js';
+import { executorGroupName, resourceNames } from '../../domain/aws-resources.js';
 import { AwsFaults } from '../aws/faults.js';
 
 export function awsStack() {
@@ -46,4 +48,34 @@ export async function leftovers(c: AwsClients, installationId: string, incidentI
   const entries = await c.eks.send(new ListAccessEntriesCommand({ clusterName }));
   for (const e of entries.accessEntries ?? []) if (e.includes(`/${prefix}`)) left.push(`access entry ${e}`);
   return left;
+}
+
+/** A cluster's executor security group for one installation (shared by its incidents), as tests see it. */
+export async function executorGroupOf(c: AwsClients, installationId: string, clusterName: string, vpcId: string) {
+  const { cluster } = await c.eks.send(new DescribeClusterCommand({ name: clusterName }));
+  const clusterArn = cluster!.arn!;
+  const name = executorGroupName(installationId, clusterArn);
+  const found = await findGroup(c, name, vpcId);
+  return { name, clusterArn, groupId: found?.groupId };
+}
+
+/** Makes sure the group exists (setup for a test that fails a call naming it), as an incident would. */
+export async function ensureExecutorGroupFor(c: AwsClients, installationId: string, clusterName: string, vpcId: string, clusterSecurityGroupId: string): Promise<string> {
+  const { clusterArn } = await executorGroupOf(c, installationId, clusterName, vpcId);
+  return (await ensureExecutorGroup(c, { installationId, clusterArn, vpcId, clusterSecurityGroupId })).groupId;
+}
+
+/** Removes the group (waiting out the ENIs of functions deleted just before), so the next incident creates it. */
+export async function dropExecutorGroup(c: AwsClients, installationId: string, clusterName: string, vpcId: string, clusterSecurityGroupId: string): Promise<void> {
+  const { name, clusterArn } = await executorGroupOf(c, installationId, clusterName, vpcId);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await deleteExecutorGroup(c, { name, vpcId, clusterArn, clusterSecurityGroupId }, installationId);
+      return;
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'DependencyViolation' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
