@@ -1,11 +1,8 @@
 import {
-  AuthorizeSecurityGroupEgressCommand,
-  AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
   CreateTagsCommand,
   DeleteSecurityGroupCommand,
   DescribeSecurityGroupsCommand,
-  RevokeSecurityGroupEgressCommand,
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -23,7 +20,7 @@ import {
 } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { foreignResource, type Removal } from './ownership.js';
-import { ALL_EGRESS, findGroup, https } from './security-group.js';
+import { findGroup, https, restrictToClusterApi } from './security-group.js';
 
 export interface ExecutorGroupTarget {
   installationId: string;
@@ -61,20 +58,8 @@ export async function ensureExecutorGroup(aws: AwsClients, p: ExecutorGroupTarge
   const why = notOurExecutorGroupBecause(found.tags, p.installationId, p.clusterArn);
   if (why) throw foreignResource(`security group ${name} (${found.groupId})`, why);
   const { groupId } = found;
-  // Every time: whichever attempt created the group may have died before taking its default allow-all egress away.
-  await ignoring(['InvalidPermission.NotFound'], () => aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [ALL_EGRESS] })));
-  await ignoring(['InvalidPermission.Duplicate'], () =>
-    aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(p.clusterSecurityGroupId)] })),
-  );
-  await ignoring(['InvalidPermission.Duplicate'], () =>
-    aws.ec2.send(
-      new AuthorizeSecurityGroupIngressCommand({
-        GroupId: p.clusterSecurityGroupId,
-        IpPermissions: [https(groupId)],
-        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(executorGroupTags(p.installationId, p.clusterArn)) }],
-      }),
-    ),
-  );
+  // Every use: whichever attempt created the group may have died before taking its default allow-all egress away.
+  await restrictToClusterApi(aws, groupId, p.clusterSecurityGroupId, executorGroupTags(p.installationId, p.clusterArn));
   await aws.ec2.send(new CreateTagsCommand({ Resources: [groupId], Tags: [{ Key: LAST_USED_TAG, Value: new Date().toISOString() }] }));
   return { groupId, name };
 }

@@ -13,7 +13,7 @@ import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
 export const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
-export const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
+const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 
 export async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
   const { SecurityGroups } = await aws.ec2.send(
@@ -45,22 +45,29 @@ export async function createSecurityGroup(
         }),
       )
     ).GroupId!;
-  // Every attempt, not only the one that created the group: an attempt that died between create and
-  // revoke must not leave the function the default allow-all egress.
+  await restrictToClusterApi(aws, groupId, p.clusterSecurityGroupId, ownerTags(p.owner));
+  return { groupId };
+}
+
+/**
+ * HTTPS to the cluster API and nothing else: the group's default allow-all egress revoked, 443 to the cluster
+ * group, and the cluster group's rule accepting 443 from it. Every attempt, not only the one that created the
+ * group: an attempt that died between create and revoke must not leave a function the default egress.
+ */
+export async function restrictToClusterApi(aws: AwsClients, groupId: string, clusterSecurityGroupId: string, ruleTags: Record<string, string>): Promise<void> {
   await ignoring(['InvalidPermission.NotFound'], () => aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [ALL_EGRESS] })));
   await ignoring(['InvalidPermission.Duplicate'], () =>
-    aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(p.clusterSecurityGroupId)] })),
+    aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(clusterSecurityGroupId)] })),
   );
   await ignoring(['InvalidPermission.Duplicate'], () =>
     aws.ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
-        GroupId: p.clusterSecurityGroupId,
+        GroupId: clusterSecurityGroupId,
         IpPermissions: [https(groupId)],
-        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(ownerTags(p.owner)) }],
+        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(ruleTags) }],
       }),
     ),
   );
-  return { groupId };
 }
 
 /**
