@@ -206,7 +206,7 @@ async function main(): Promise<void> {
 | of which in activities (final attempts) | ${quantile(eks.activeSeconds, 0.5).toFixed(1)} s | ${Math.max(...eks.activeSeconds).toFixed(1)} s |
 | of which waiting (backoff, polling, DependencyViolation, queueing) | ${quantile(eks.wallSeconds.map((w, i) => w - eks.activeSeconds[i]!), 0.5).toFixed(1)} s | ${Math.max(...eks.wallSeconds.map((w, i) => w - eks.activeSeconds[i]!)).toFixed(1)} s |
 
-The test front keeps DeleteSecurityGroup in DependencyViolation for 2 s after the function is deleted (real Lambda: minutes).
+The test front keeps a new function Pending for 2 s and a new access entry out of effect for 1 s (real AWS: tens of seconds, seconds); the cluster's executor security group is shared and stays.
 `);
   reportStorm(storm);
   reportFlood(flood);
