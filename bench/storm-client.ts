@@ -45,10 +45,15 @@ export interface StormClientReport {
   resends: number;
   /** Unique alerts answered `accepted`. */
   accepted: number;
-  /** Resends answered `duplicate`. */
+  /** Resends answered `duplicate`, or `queued` while their first copy still waits in the spool. */
   duplicates: number;
   /** 503/429 answers that were retried after Retry-After. */
   retries: number;
+  /**
+   * Unique alerts answered `queued`: Temporal did not answer within the forwarder's deadline, so the alert went to
+   * the spool, whose deliverer signals it again (Temporal may have taken the first signal after all).
+   */
+  queued: number;
   errors: number;
   errorSamples: string[];
   wallSeconds: number;
@@ -82,7 +87,7 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
   const agent = new Agent({ keepAlive: true, maxSockets: Math.min(o.concurrency, 1024) });
   const url = new URL(o.url);
   const r: Omit<StormClientReport, 'latencyMs' | 'resendLatencyMs' | 'wallSeconds' | 'cpuSeconds'> = {
-    sent: 0, unique: 0, resends: 0, accepted: 0, duplicates: 0, retries: 0, errors: 0, errorSamples: [], acceptedIds: [],
+    sent: 0, unique: 0, resends: 0, accepted: 0, duplicates: 0, retries: 0, queued: 0, errors: 0, errorSamples: [], acceptedIds: [],
   };
   const latencies: number[] = [];
   const resendLatencies: number[] = [];
@@ -169,12 +174,14 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
       const ms = performance.now() - t0;
       if (job.resend) {
         resendLatencies.push(ms);
-        if (outcome === 'duplicate') r.duplicates++;
-        else error(`resend of ${job.uuid} answered ${outcome}, expected duplicate`);
+        // `queued`: the first copy still waits in the spool, which holds the alert once.
+        if (outcome === 'duplicate' || outcome === 'queued') r.duplicates++;
+        else error(`resend of ${job.uuid} answered ${outcome}, expected duplicate or queued`);
       } else if (outcome === 'accepted' || outcome === 'queued' || (outcome === 'duplicate' && attempt > 1)) {
         // A duplicate after a 503 means an earlier attempt reached Temporal after all: accepted.
         latencies.push(ms);
         r.accepted++;
+        if (outcome === 'queued') r.queued++;
         r.acceptedIds.push(answer!.alertId);
         acceptedJobs.push(job);
       } else {

@@ -166,9 +166,12 @@ export function stormFailures(r: StormResult): string[] {
     ...(r.podsLeft !== 0 ? [`${r.podsLeft} pods left running`] : []),
     ...(r.lost !== 0 ? [`${r.lost} accepted alerts lost`] : []),
     ...(r.errors !== 0 ? [`${r.errors} errors: ${r.errorSamples.join(' | ')}`] : []),
-    // A 503 after Temporal took the signal makes the sender resend: at most one extra delivery per retry,
-    // which the incident counts once (its alert-ID ledger). More would be the forwarder signalling twice.
-    ...(r.alertsDelivered - r.signalledAlerts > r.retries ? [`${r.alertsDelivered - r.signalledAlerts} alerts signalled more than once, with ${r.retries} retries`] : []),
+    // A 503 after Temporal took the signal makes the sender resend, and a signal that outlived the forwarder's
+    // deadline is spooled and signalled again: at most one extra delivery per retry or spooled alert, which the
+    // incident counts once (its alert-ID ledger). More would be the forwarder signalling twice for no reason.
+    ...(r.alertsDelivered - r.signalledAlerts > r.retries + r.queued
+      ? [`${r.alertsDelivered - r.signalledAlerts} alerts signalled more than once, with ${r.retries} retries and ${r.queued} spooled`]
+      : []),
     ...(r.forwarder.exitCode !== 0 ? [`forwarder exited ${r.forwarder.exitCode} on SIGTERM`] : []),
     ...(r.workerExitCode !== 0 ? [`worker exited ${r.workerExitCode} on SIGTERM`] : []),
   ];
@@ -185,10 +188,11 @@ export function formatStorm(r: StormResult): string {
 | --- | --- |
 | requests sent (unique + resends + retries) | ${r.sent} (${r.unique} + ${r.resends} + ${r.retries}) |
 | unique alerts accepted | ${r.accepted} in ${r.wallSeconds.toFixed(1)} s: ${r.acceptedPerSecond.toFixed(0)} /s |
-| resends answered duplicate | ${r.duplicates} of ${r.resends} |
+| resends answered duplicate (or queued: the first copy still in the spool) | ${r.duplicates} of ${r.resends} |
 | latency of unique alerts p50 / p99 / max | ${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p99)} / ${ms(r.latencyMs.max)} |
 | latency of resends p50 / p99 | ${ms(r.resendLatencyMs.p50)} / ${ms(r.resendLatencyMs.p99)} |
 | retries (503/429) / errors | ${r.retries} / ${r.errors} |
+| answered \`queued\` (Temporal slower than the 2 s deadline: spooled, delivered again) | ${r.queued} |
 | incidents / pods; runs (late alerts for a killed pod start a run dismissed as pod-gone) | ${r.incidents} / ${r.pods}; ${r.runs} |
 | runs by outcome | ${outcomes} |
 | open runs after the storm, settled in | ${r.openRuns}, ${r.settleSeconds.toFixed(1)} s after the last answer |
