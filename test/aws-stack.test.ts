@@ -74,7 +74,7 @@ async function errorOf(p: Promise<unknown>): Promise<{ name: string; status?: nu
 
 /** Waits out the function's Pending state. */
 const active = (name: string) =>
-  until(`function ${name} Active`, async () => (await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }))).State === 'Active', 10_000);
+  until(`function ${name} Active`, async () => (await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }))).State === 'Active', 20_000);
 const decode = (payload: Uint8Array | undefined) => JSON.parse(Buffer.from(payload ?? []).toString('utf8'));
 
 let zip: Uint8Array;
@@ -148,6 +148,8 @@ describe('AWS stack: moto behind the front', () => {
   it('authenticates EKS tokens like aws-iam-authenticator, and says why it refuses one', async () => {
     const roleName = `smoke-token-${suffix()}`;
     const roleArn = await createLambdaRole(roleName);
+    // Longer than the stack's 1 s default, so a loaded machine cannot let it pass before the first look.
+    await faults.accessEntryDelaySeconds(4, roleName);
     await eks.send(new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn, kubernetesGroups: ['responders'] }));
     const created = Date.now();
     // Credentials issued by STS through the front: it keeps their secret to check signatures.
@@ -162,10 +164,11 @@ describe('AWS stack: moto behind the front', () => {
     };
     const local = aws.clusters.local;
 
-    // Like EKS, a new entry takes effect only after a while (the stack's default: 1 s).
+    // Like EKS, a new entry takes effect only after a while.
     expect(await review(await eksToken(local, aws.region, creds))).toMatchObject({ authenticated: false, error: expect.stringMatching(/not in effect yet/) });
-    await until('the access entry in effect', async () => (await review(await eksToken(local, aws.region, creds))).authenticated, 10_000);
-    expect(Date.now() - created).toBeGreaterThanOrEqual(900);
+    await until('the access entry in effect', async () => (await review(await eksToken(local, aws.region, creds))).authenticated, 20_000);
+    expect(Date.now() - created).toBeGreaterThanOrEqual(3900);
+    await faults.clear();
 
     expect(await review(await eksToken(local, aws.region, creds))).toMatchObject({ authenticated: true, user: { username: roleArn, groups: ['responders'] } });
     // Signed for whatever host the SDK was pointed at, as long as the signature holds for it.
@@ -247,6 +250,7 @@ describe('AWS stack: moto behind the front', () => {
     const { GroupId: groupId } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: name, Description: 'probe', VpcId: aws.vpcId }));
     const rule = { GroupId: aws.clusterSecurityGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: groupId }] }] };
     await ec2.send(new AuthorizeSecurityGroupIngressCommand(rule));
+    await faults.functionPendingSeconds(5, name); // longer than the stack's 2 s default: a loaded machine cannot outrun it
     await lambda.send(
       new CreateFunctionCommand({
         FunctionName: name,
@@ -258,7 +262,7 @@ describe('AWS stack: moto behind the front', () => {
         VpcConfig: { SubnetIds: aws.subnetIds, SecurityGroupIds: [groupId!] },
       }),
     );
-    // Like Lambda, a new function is Pending for a while (the stack's default: 2 s), and Invoke refuses it meanwhile.
+    // Like Lambda, a new function is Pending for a while, and Invoke refuses it meanwhile.
     expect((await lambda.send(new GetFunctionCommand({ FunctionName: name }))).Configuration).toMatchObject({ State: 'Pending', StateReasonCode: 'Creating' });
     expect(await errorOf(lambda.send(new InvokeCommand({ FunctionName: name, Payload: '{}' })))).toEqual({ name: 'ResourceConflictException', status: 409 });
     await active(name);
@@ -276,9 +280,11 @@ describe('AWS stack: moto behind the front', () => {
     expect(anonymous.callerArn).toBe(`arn:aws:sts::${aws.accountId}:assumed-role/${name}/${name}`);
     expect(anonymous.remainingMs).toBeGreaterThan(0);
 
+    await faults.accessEntryDelaySeconds(8, name); // an invocation starts a process: longer than one takes under load
     await eks.send(new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn }));
     expect((await invoke()).status).toBe(401); // the entry is not in effect yet
-    await until('the access entry in effect', async () => (await invoke()).status !== 401, 10_000);
+    await until('the access entry in effect', async () => (await invoke()).status !== 401, 30_000);
+    await faults.clear();
     expect((await invoke()).status).toBe(403); // authenticated, but no policy yet
     await eks.send(
       new AssociateAccessPolicyCommand({ clusterName: aws.clusters.local, principalArn: roleArn, policyArn: EDIT, accessScope: { type: 'namespace', namespaces: [namespace] } }),
