@@ -44,7 +44,3 @@ export function remediatorRoleBinding(namespace: string) {
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `${REMEDIATOR_GROUP}:${namespace}` }],
   };
 }
-
-export async function bindRemediator(kube: KubeTarget, namespace: string): Promise<void> {
-  await apply(kube, [remediatorRoleBinding(namespace)]);
-}

@@ -1,11 +1,4 @@
-import {
-  CreateSecurityGroupCommand,
-  CreateTagsCommand,
-  DeleteSecurityGroupCommand,
-  DescribeSecurityGroupsCommand,
-  RevokeSecurityGroupIngressCommand,
-} from '@aws-sdk/client-ec2';
-import { ApplicationFailure } from '@temporalio/activity';
+import { CreateSecurityGroupCommand, CreateTagsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import {
   CLUSTER_SG_TAG,
   EXECUTOR_GROUP_TAG,
@@ -19,8 +12,8 @@ import {
   tagMap,
 } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
-import { foreignResource, type Removal } from './ownership.js';
-import { findGroup, https, restrictToClusterApi } from './security-group.js';
+import { foreignResource, leftIntact, type Removal } from './ownership.js';
+import { findGroup, removeRestrictedGroup, restrictToClusterApi } from './security-group.js';
 
 export interface ExecutorGroupTarget {
   installationId: string;
@@ -101,28 +94,11 @@ export async function listExecutorGroups(aws: (region: string) => AwsClients, re
   return found;
 }
 
-/**
- * Revokes the cluster group's rule, then deletes the group, after checking again that it is ours. A function
- * that still holds the group (its network interfaces) makes EC2 refuse: DependencyViolation, retried later.
- */
+/** Removes the group as the incident's own groups are removed, after checking again that it is ours. */
 export async function deleteExecutorGroup(aws: AwsClients, g: Pick<ExecutorGroup, 'name' | 'vpcId' | 'clusterArn' | 'clusterSecurityGroupId'>, installationId: string): Promise<Removal> {
   const found = await findGroup(aws, g.name, g.vpcId);
   if (!found) return { deleted: false };
   const why = notOurExecutorGroupBecause(found.tags, installationId, g.clusterArn);
-  if (why) return { deleted: false, leftIntact: `security group ${g.name} is not ours (${why}); left intact` };
-  if (g.clusterSecurityGroupId) {
-    await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
-      aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: g.clusterSecurityGroupId, IpPermissions: [https(found.groupId)] })),
-    );
-  }
-  try {
-    await aws.ec2.send(new DeleteSecurityGroupCommand({ GroupId: found.groupId }));
-    return { deleted: true };
-  } catch (err) {
-    if (awsCode(err) === 'InvalidGroup.NotFound') return { deleted: false };
-    if (awsCode(err) === 'DependencyViolation') {
-      throw ApplicationFailure.retryable(`security group ${found.groupId} is still in use (a function's network interfaces)`, 'DependencyViolation');
-    }
-    throw err;
-  }
+  if (why) return leftIntact(`security group ${g.name}`, why);
+  return removeRestrictedGroup(aws, found.groupId, g.clusterSecurityGroupId);
 }

@@ -23,10 +23,13 @@ export function foreignResource(what: string, why: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`${what} exists but is not ours (${why}); left intact`, 'ForeignResource');
 }
 
+/** What an undo reports for a resource it found is not ours. */
+export const leftIntact = (what: string, why: string): Removal => ({ deleted: false, leftIntact: `${what} is not ours (${why}); left intact` });
+
 /** Undefined if ours; otherwise the Removal that leaves it. */
 export function leaveIfForeign(what: string, tags: Record<string, string | undefined> | undefined, owner: Owner): Removal | undefined {
   const why = notOwnedBecause(tags, owner);
-  return why ? { deleted: false, leftIntact: `${what} is not ours (${why}); left intact` } : undefined;
+  return why ? leftIntact(what, why) : undefined;
 }
 
 export function refuseIfForeign(what: string, tags: Record<string, string | undefined> | undefined, owner: Owner): void {

@@ -12,7 +12,7 @@ import { CLUSTER_SG_TAG, ownerTags, tagList, tagMap, type Owner } from '../../do
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
-export const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
+const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
 const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 
 export async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
@@ -70,10 +70,7 @@ export async function restrictToClusterApi(aws: AwsClients, groupId: string, clu
   );
 }
 
-/**
- * Revokes the cluster group's rule, then deletes the group. Lambda releases its network interfaces
- * minutes after the function is gone, so DependencyViolation is retried (durably, by Temporal) until it clears.
- */
+/** The incident's own group (before patch shared-executor-group): removed unless it is not ours. */
 export async function deleteSecurityGroup(
   aws: AwsClients,
   p: { name: string; vpcId: string; clusterSecurityGroupId: string },
@@ -83,10 +80,18 @@ export async function deleteSecurityGroup(
   if (!found) return { deleted: false };
   const foreign = leaveIfForeign(`security group ${p.name} (${found.groupId})`, found.tags, owner);
   if (foreign) return foreign;
-  const { groupId } = found;
-  if (p.clusterSecurityGroupId) {
+  return removeRestrictedGroup(aws, found.groupId, p.clusterSecurityGroupId);
+}
+
+/**
+ * Undoes restrictToClusterApi and deletes the group: the cluster group's rule first, or EC2 refuses. Lambda
+ * releases a function's network interfaces minutes after it is gone, so DependencyViolation is retried
+ * (durably, by Temporal, or by the next sweep) until it clears.
+ */
+export async function removeRestrictedGroup(aws: AwsClients, groupId: string, clusterSecurityGroupId: string): Promise<Removal> {
+  if (clusterSecurityGroupId) {
     await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
-      aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: p.clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
+      aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
     );
   }
   try {
