@@ -235,12 +235,8 @@ describe('EKS Lambda executor', () => {
     await aws.faults.clear();
     expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(3);
 
-    const report = await r.client.workflow.execute('orphanSweeper', {
-      taskQueue: r.config.temporal.taskQueue,
-      workflowId: `sweep-${ns}`,
-      args: [{ regions: [aws.region] }],
-    });
-    const mine = (report as { removed: { incidentId: string; kind: string; status: string }[] }).removed.filter((x) => x.incidentId === handle.workflowId);
+    const report = await r.sweep({ regions: [aws.region] });
+    const mine = report.removed.filter((x) => x.incidentId === handle.workflowId);
     expect(mine.map((x) => [x.kind, x.status])).toEqual([
       ['function', 'done'],
       ['access-entry', 'done'],

@@ -57,6 +57,15 @@ afterEach(async () => aws.faults.clear());
 const onEks = (ns: string, w: Workload) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
 const ourExecutorGroup = () => executorGroupOf(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId);
 const dropOurExecutorGroup = () => dropExecutorGroup(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId);
+/** A group made directly under our executor group's name (ours removed first), with the tags given; its ID. */
+async function plantExecutorGroup(tags: (clusterArn: string) => Record<string, string>): Promise<string> {
+  await dropOurExecutorGroup();
+  const { name, clusterArn } = await ourExecutorGroup();
+  const { GroupId } = await aws.clients.ec2.send(
+    new CreateSecurityGroupCommand({ GroupName: name, Description: 'planted by a test', VpcId: aws.vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(tags(clusterArn)) }] }),
+  );
+  return GroupId!;
+}
 const leftBy = (installationId: string, incidentId: string) => leftovers(aws.clients, installationId, incidentId, aws.clusters.local, aws.clusterSecurityGroupId);
 const tagsOfRole = async (name: string) => Object.fromEntries(((await aws.clients.iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags ?? []).map((t) => [t.Key, t.Value]));
 const roleArn = (name: string) => `arn:aws:iam::${aws.accountId}:role/${name}`;
@@ -91,19 +100,10 @@ describe('a resource with our name that is not ours', () => {
     },
     'executor security group (another installation)': async () => {
       // Where this installation's executor group for the cluster goes: made by someone else.
-      await dropOurExecutorGroup();
-      const { name, clusterArn } = await ourExecutorGroup();
-      const { GroupId } = await aws.clients.ec2.send(
-        new CreateSecurityGroupCommand({
-          GroupName: name,
-          Description: 'not ours',
-          VpcId: aws.vpcId,
-          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(executorGroupTags('someone-else', clusterArn)) }],
-        }),
-      );
+      const GroupId = await plantExecutorGroup((clusterArn) => executorGroupTags('someone-else', clusterArn));
       return {
-        exists: async () => !!(await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId!] }))).SecurityGroups?.length,
-        remove: async () => void (await aws.clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId: GroupId! }))),
+        exists: async () => !!(await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))).SecurityGroups?.length,
+        remove: async () => void (await aws.clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId }))),
       };
     },
     'access entry (another incident)': async (base, incidentId) => {
@@ -194,36 +194,28 @@ describe('two installations in one AWS account', () => {
 
       // A's incident is cut off (no compensations); A's sweeper runs while B's incident is live.
       await a.terminate('operator pulled the plug');
-      const report = (await r.client.workflow.execute('orphanSweeper', {
-        taskQueue: r.config.temporal.taskQueue,
-        workflowId: `sweep-${ns}`,
-        args: [{ regions: [aws.region] }],
-      })) as { removed: { incidentId: string; name?: string; principalArn?: string; status: string }[] };
+      const report = await r.sweep({ regions: [aws.region] });
       const removed = report.removed.filter((x) => x.incidentId === incidentId);
       expect(removed.map((x) => x.status)).toEqual(['done', 'done', 'done']);
       expect(removed.every((x) => !JSON.stringify(x).includes(baseB))).toBe(true);
       expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
       expect(await leftBy(other, incidentId)).toHaveLength(3);
 
-      // B's sweeper finds its incident running and leaves everything; released, B finishes and cleans up.
-      const reportB = (await b.client.workflow.execute('orphanSweeper', {
-        taskQueue: b.config.temporal.taskQueue,
-        workflowId: `sweep-${ns}-b`,
-        args: [{ regions: [aws.region] }],
-      })) as { removed: { incidentId: string }[] };
+      // B's sweeper finds its incident running and leaves everything, its executor group too however idle the
+      // sweep allows; released, B finishes and cleans up.
+      const reportB = await b.sweep({ regions: [aws.region], executorGroupIdleMinutes: 0 });
       expect(reportB.removed.filter((x) => x.incidentId === incidentId)).toEqual([]);
+      expect(reportB.executorGroups).toEqual([]);
       await aws.faults.clear();
       expect((await bh.result()).outcome).toBe('pod-terminated');
       expect(await leftBy(other, incidentId)).toEqual([]);
+      // No incident runs, but B's group was used moments ago: within the default hour, it stays.
+      expect((await b.sweep({ regions: [aws.region] })).executorGroups).toEqual([]);
 
       // No incident runs in B's namespace any more: B's sweeper removes B's executor group (once Lambda has let
       // go of it) and never A's, which A's incidents on the cluster may still need.
       await until('B\'s executor group swept', async () => {
-        const sweep = (await b.client.workflow.execute('orphanSweeper', {
-          taskQueue: b.config.temporal.taskQueue,
-          workflowId: `sweep-${ns}-b-${randomBytes(2).toString('hex')}`,
-          args: [{ regions: [aws.region], executorGroupIdleMinutes: 0 }],
-        })) as { executorGroups?: { name: string; status: string }[] };
+        const sweep = await b.sweep({ regions: [aws.region], executorGroupIdleMinutes: 0 });
         expect(sweep.executorGroups?.map((g) => g.name) ?? []).not.toContain(groupA.name);
         return sweep.executorGroups?.some((g) => g.name === groupB.name && g.status === 'done');
       }, 30_000);
@@ -238,11 +230,7 @@ describe('two installations in one AWS account', () => {
     const incidentId = `pod-incident:${aws.clusters.local}:nowhere:${randomBytes(3).toString('hex')}`;
     const legacy = resourceNames(incidentId, 1).base; // a pre-installation name and tags
     await createRole(legacy, { 'pod-responder:managed': 'true', 'pod-responder:incident': incidentId });
-    const report = (await r.client.workflow.execute('orphanSweeper', {
-      taskQueue: r.config.temporal.taskQueue,
-      workflowId: `sweep-legacy-${randomBytes(3).toString('hex')}`,
-      args: [{ regions: [aws.region] }],
-    })) as { removed: { incidentId: string }[] };
+    const report = await r.sweep({ regions: [aws.region] });
     // No workflow with that ID here: it may be another installation's live incident.
     expect(report.removed.filter((x) => x.incidentId === incidentId)).toEqual([]);
     expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: legacy }))).Role?.RoleName).toBe(legacy);
@@ -325,18 +313,9 @@ describe('AWS as it really behaves', () => {
     const incidentId = incidentWorkflowId(alert);
     const base = names(incidentId).base;
     // What a worker SIGKILLed between CreateSecurityGroup and RevokeSecurityGroupEgress leaves: our group, open egress.
-    await dropOurExecutorGroup();
-    const { name, clusterArn } = await ourExecutorGroup();
-    const { GroupId } = await aws.clients.ec2.send(
-      new CreateSecurityGroupCommand({
-        GroupName: name,
-        Description: 'pod-responder remediation functions: HTTPS to the cluster API only',
-        VpcId: aws.vpcId,
-        TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList({ ...executorGroupTags(INSTALLATION, clusterArn), [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId }) }],
-      }),
-    );
+    const GroupId = await plantExecutorGroup((clusterArn) => ({ ...executorGroupTags(INSTALLATION, clusterArn), [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId }));
     const egressOf = async () =>
-      (await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId!] }))).SecurityGroups![0]!.IpPermissionsEgress!.map((p) => [
+      (await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))).SecurityGroups![0]!.IpPermissionsEgress!.map((p) => [
         p.IpProtocol,
         p.FromPort ?? null,
         (p.IpRanges ?? []).map((x) => x.CidrIp),

@@ -21,9 +21,8 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
 import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
-import { remediatorRoleBinding } from '../../devstack/eks-rbac.js';
 import { awsStack } from '../support/aws.js';
-import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
+import { bindEksNamespace, createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 
 const dir = new URL('../histories/', import.meta.url);
@@ -78,7 +77,7 @@ describe.runIf(recording)('record histories (v2)', () => {
       return h;
     },
     'eks-lambda-terminate': async (ns) => {
-      await kube.rbac.createNamespacedRoleBinding({ namespace: ns, body: remediatorRoleBinding(ns) });
+      await bindEksNamespace(kube, ns);
       const w = await createWorkload(kube, ns, 'Pod');
       const h = await eks.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
       await h.result();

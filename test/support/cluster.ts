@@ -9,9 +9,14 @@ export function testKube(): TestKube {
   return fixtureKube(inject('kubeconfigPath'));
 }
 
-/** A namespace the EKS function may act in: the cluster owner bound it (deploy/kubernetes/eks-remediator-rbac.yaml). */
+/** What the cluster owner does for each namespace the EKS function may act in (deploy/kubernetes/eks-remediator-rbac.yaml). */
+export async function bindEksNamespace(kube: TestKube, namespace: string): Promise<void> {
+  await kube.rbac.createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
+}
+
+/** A namespace the EKS function may act in. */
 export async function createEksNamespace(kube: TestKube, prefix: string): Promise<string> {
   const namespace = await createNamespace(kube, prefix);
-  await kube.rbac.createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
+  await bindEksNamespace(kube, namespace);
   return namespace;
 }

@@ -11,6 +11,7 @@ import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
 import { approveUpdate, denyUpdate, statusQuery, type ApprovalReceipt, type IncidentStatus } from '../../workflows/messages.js';
 import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
+import type { SweepInput, SweepReport } from '../../workflows/orphan-sweeper.js';
 import { testKube, type TestKube } from './cluster.js';
 export { alertFor } from '../../devstack/fixtures.js';
 
@@ -20,6 +21,8 @@ export interface Responder {
   worker: StartedWorker;
   respond(alert: PodAlert, policy?: PolicyInput): Promise<WorkflowHandle<IncidentWorkflow>>;
   waitForStage(handle: WorkflowHandle, stage: IncidentStatus['stage'], timeoutMs?: number): Promise<IncidentStatus>;
+  /** Runs the orphan sweeper once, now, in this responder's namespace and on its task queue. */
+  sweep(input: SweepInput): Promise<SweepReport>;
   /** Waits for the incident to await approval, then approves (or denies) the proposal it shows. */
   approve(handle: WorkflowHandle, by: string, reason?: string): Promise<ApprovalReceipt>;
   deny(handle: WorkflowHandle, by: string, reason?: string): Promise<ApprovalReceipt>;
@@ -79,6 +82,8 @@ export async function startResponder(
     approve: (handle, by, reason) => answer(handle, approveUpdate, by, reason),
     deny: (handle, by, reason) => answer(handle, denyUpdate, by, reason),
     waitForStage,
+    sweep: (input) =>
+      client.workflow.execute('orphanSweeper', { taskQueue: config.temporal.taskQueue, workflowId: `sweep-${randomBytes(4).toString('hex')}`, args: [input] }) as Promise<SweepReport>,
     async close() {
       await worker.shutdown();
       await connection.close();

@@ -48,6 +48,12 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the cluster mapping, installation and boundary from the environment', () => {
+    const c = loadConfig({ POD_RESPONDER_CLUSTER: 'prod-eu', POD_RESPONDER_INSTALLATION_ID: 'prod', POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
+    expect(c.direct.cluster).toBe('prod-eu');
+    expect(c.eks).toMatchObject({ installationId: 'prod', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
+  });
+
   it.each<[string, () => unknown, string]>([
     ['unknown key in file', () => loadConfig({}, file('u.json', '{"temporl":{}}')), '(root): Unrecognized key: "temporl"'],
     ['file is not JSON', () => loadConfig({}, file('n.json', '{')), `${path.join(dir, 'n.json')}: not a JSON object`],
@@ -58,6 +64,9 @@ describe('loadConfig', () => {
     ['short token', () => loadConfig({ POD_RESPONDER_FALCO_TOKEN: 'short' }), 'forwarder.sources.falco.token: must be at least 16 characters'],
     ['port not a number', () => loadConfig({ POD_RESPONDER_FORWARDER_PORT: 'http' }), 'forwarder.port: Invalid input: expected number, received NaN'],
     ['routes env not JSON', () => loadConfig({ POD_RESPONDER_ROUTES: '[' }), 'POD_RESPONDER_ROUTES: not JSON'],
+    ['installation with a space', () => loadConfig({ POD_RESPONDER_INSTALLATION_ID: 'prod eu' }), 'eks.installationId: must be 1 to 128 letters, digits or _.:/=+@- (it is an AWS tag value)'],
+    ['boundary not a policy ARN', () => loadConfig({ POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:role/x' }), 'eks.permissionsBoundaryArn: must be an IAM policy ARN'],
+    ['cluster name with a space', () => loadConfig({ POD_RESPONDER_CLUSTER: 'Prod EU' }), 'direct.cluster: must be a cluster name (letters, digits, "-" and "_")'],
     ['route with an unknown action', () => loadConfig({ POD_RESPONDER_ROUTES: '[{"name":"x","action":"page"}]' }), 'forwarder.routes[0].action: Invalid option: expected one of "respond"|"ignore"'],
   ])('%s -> exact error', (_n, load, message) => {
     expect(inputErrorsOf(load).some((e) => e.startsWith(message))).toBe(true);
