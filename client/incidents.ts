@@ -10,6 +10,11 @@ export async function connectClient(config: Config): Promise<Client> {
   return new Client({ connection, namespace: config.temporal.namespace });
 }
 
+/** The task queue incidents in `cluster` start on: its own (served by a worker in that cluster), or the default. */
+export function taskQueueFor(config: Config, cluster: string): string {
+  return config.temporal.clusterTaskQueues[cluster] ?? config.temporal.taskQueue;
+}
+
 export interface StartedIncident {
   workflowId: string;
   runId: string;
@@ -20,7 +25,7 @@ export interface StartedIncident {
  * Starts the incident for the alert's pod, or, when one is already running, delivers the alert to it
  * as a repeat (signal-with-start): one pod, one response, however many alerts arrive.
  */
-export async function respondToAlert(client: Client, config: Config, alert: PodAlert, taskQueue = config.temporal.taskQueue): Promise<StartedIncident> {
+export async function respondToAlert(client: Client, config: Config, alert: PodAlert, taskQueue = taskQueueFor(config, alert.cluster.name)): Promise<StartedIncident> {
   return respondToAlerts(client, config, [alert], taskQueue);
 }
 
@@ -30,7 +35,7 @@ export async function respondToAlert(client: Client, config: Config, alert: PodA
  * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
  * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history.
  */
-export async function respondToAlerts(client: Client, config: Config, alerts: PodAlert[], taskQueue = config.temporal.taskQueue): Promise<StartedIncident> {
+export async function respondToAlerts(client: Client, config: Config, alerts: PodAlert[], taskQueue = taskQueueFor(config, alerts[0]!.cluster.name)): Promise<StartedIncident> {
   const keepFrom = alerts.length - config.policy.keepRecentAlerts;
   const batch = alerts.map((a, i) => {
     if (i === 0 || i >= keepFrom || a.raw === undefined) return withRawExcerpt(a);

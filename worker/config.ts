@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
-import { clusterNameSchema, regionSchema } from '../domain/alert.js';
+import { clusterNameSchema, dnsLabel, regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { SOURCES } from '../domain/sources/index.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
@@ -10,15 +10,56 @@ import { formatIssues, InputError } from '../domain/validation-errors.js';
 /** Written by `npm run build`. */
 const DEFAULT_LAMBDA_ZIP = fileURLToPath(new URL('../dist/lambda/remediation.zip', import.meta.url)).replace(/dist\/dist\//, 'dist/');
 
-/** Credentials and limits for one alert endpoint. A source with neither credential is disabled. */
+/** A map keyed by cluster name; a bad key is named with the reason (zod says only "Invalid key in record"). */
+const byCluster = <T extends z.ZodType>(value: T) =>
+  z.record(z.string(), value).superRefine((rec, ctx) => {
+    for (const key of Object.keys(rec)) {
+      const r = clusterNameSchema.safeParse(key);
+      if (!r.success) ctx.addIssue({ code: 'custom', path: [key], message: r.error.issues[0]!.message });
+    }
+  });
+
+/**
+ * What one credential may report on. Absent: any cluster (or namespace). A credential a cluster's sender
+ * holds should name that cluster, so a token stolen from it cannot act on the others.
+ */
+const bindingFields = {
+  clusters: z.array(clusterNameSchema).min(1, 'list at least one cluster, or leave it out for any').optional(),
+  namespaces: z.array(dnsLabel).min(1, 'list at least one namespace, or leave it out for any').optional(),
+};
+
+const secretFields = {
+  /** Accepted as `Authorization: Bearer <token>`. */
+  token: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
+  hmacSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+};
+
+/** One more credential of a source, with its own name (in logs), bindings and rate limit. */
+const credentialSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase alphanumerics and "-")'),
+    ...secretFields,
+    ...bindingFields,
+    /** Default: the source's. */
+    ratePerSecond: z.coerce.number().positive().optional(),
+    burst: z.coerce.number().int().positive().optional(),
+  })
+  .refine((c) => c.token || c.hmacSecret, { message: 'a credential needs "token" or "hmacSecret"' });
+
+/**
+ * Credentials and limits for one alert endpoint. The source's own token/hmacSecret form its credential
+ * named "default"; `credentials` adds more (one per cluster's sender, typically). A source with no
+ * credential at all is disabled.
+ */
 const sourceSchema = z
   .strictObject({
-    /** Accepted as `Authorization: Bearer <token>`. */
-    token: z.string().min(16, 'must be at least 16 characters').optional(),
-    /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
-    hmacSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    ...secretFields,
+    ...bindingFields,
     /**
-     * Token bucket per source for alerts that would start an incident (a batch of 10 such alerts takes 10).
+     * Token bucket for alerts that would start an incident (a batch of 10 such alerts takes 10), per credential
+     * and cluster: one cluster's flood does not hold back another's alerts. A credential bound to no cluster
+     * has one bucket for all it reports, since the cluster it names is its own word.
      * Repeats for an incident this forwarder delivered to lately are not limited: they are batched instead.
      */
     ratePerSecond: z.coerce.number().positive().default(200),
@@ -28,6 +69,11 @@ const sourceSchema = z
      * never resend (Falcosidekick); `refuse` answers 429 for the sender to resend.
      */
     overRate: z.enum(['spool', 'refuse']).default('spool'),
+    credentials: z.array(credentialSchema).default([]),
+  })
+  .refine((s) => new Set(['default', ...s.credentials.map((c) => c.name)]).size === s.credentials.length + 1, {
+    message: 'credential names must be unique, and "default" is the source\'s own token/hmacSecret',
+    path: ['credentials'],
   })
   .prefault({});
 
@@ -39,6 +85,8 @@ const sqsQueueSchema = z
     /** Falco: the cluster's name and region, which its events do not carry (the HTTP endpoint's query). */
     cluster: clusterNameSchema.optional(),
     region: regionSchema.optional(),
+    /** What the queue's alerts may be about (absent: any); one about another goes to the dead-letter queue. */
+    ...bindingFields,
     /** Where a message that is not a valid alert goes, with the reason as a message attribute. */
     deadLetterUrl: z.url().optional(),
     waitSeconds: z.number().int().min(0).max(20).default(20),
@@ -92,8 +140,13 @@ export const configSchema = z.strictObject({
       taskQueue: z.string().min(1).default('pod-responder'),
       /** Base URL of the Temporal UI, for links printed to analysts. */
       uiUrl: z.url().default('http://localhost:8233'),
+      /**
+       * Task queue per cluster: incidents in these clusters start on their own queue, served by a worker
+       * deployed in that cluster; the others on `taskQueue`. Set on whatever starts incidents (the forwarder, the CLI).
+       */
+      clusterTaskQueues: byCluster(z.string().min(1)).default({}),
     })
-    .default({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233' }),
+    .prefault({}),
   executor: z.enum(['direct', 'eks-lambda']).default('direct'),
   direct: z
     .strictObject({
@@ -101,7 +154,7 @@ export const configSchema = z.strictObject({
       /** The cluster (as alerts name it) the kubeconfig's current context reaches. */
       cluster: clusterNameSchema.optional(),
       /** More clusters: alert cluster name -> kubeconfig context. An alert for a cluster in neither is refused. */
-      contexts: z.record(clusterNameSchema, z.string().min(1)).optional(),
+      contexts: byCluster(z.string().min(1)).optional(),
     })
     .default({}),
   eks: z
@@ -165,11 +218,13 @@ export const POLICY_ENV = 'POD_RESPONDER_POLICY';
 export const ROUTES_ENV = 'POD_RESPONDER_ROUTES';
 /** JSON array of SQS queues to consume, replacing the file's `forwarder.sqs`. */
 export const SQS_ENV = 'POD_RESPONDER_SQS';
+/** JSON object, cluster name -> task queue, replacing the file's `temporal.clusterTaskQueues`. */
+export const CLUSTER_TASK_QUEUES_ENV = 'POD_RESPONDER_CLUSTER_TASK_QUEUES';
 /** Path of the optional JSON config file. */
 export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
 
 /** Every environment variable the configuration reads. */
-export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CONFIG_FILE_ENV];
+export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CLUSTER_TASK_QUEUES_ENV, CONFIG_FILE_ENV];
 
 /**
  * Loads config from an optional JSON file, then the environment on top, and validates the whole.
@@ -189,6 +244,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
   if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
   const sqsEnv = env[SQS_ENV];
   if (sqsEnv) setPath(raw, 'forwarder.sqs', jsonEnv(SQS_ENV, sqsEnv));
+  const queuesEnv = env[CLUSTER_TASK_QUEUES_ENV];
+  if (queuesEnv) setPath(raw, 'temporal.clusterTaskQueues', jsonEnv(CLUSTER_TASK_QUEUES_ENV, queuesEnv));
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const source = file ? `${file} and environment` : 'environment';

@@ -1,7 +1,7 @@
 import { InputError } from '../../domain/validation-errors.js';
-import { SOURCES } from '../../domain/sources/index.js';
+import { SOURCES, type SourceName } from '../../domain/sources/index.js';
 import { ENV_VARS, loadConfig, type Config } from '../../worker/config.js';
-import { isEnabled } from './auth.js';
+import { credentialsOf } from './credentials.js';
 import { createForwarder, type Forwarder } from './server.js';
 import { Spool } from './spool.js';
 import { SqsIntake } from './sqs-intake.js';
@@ -11,8 +11,8 @@ import { TemporalGateway } from './temporal-gateway.js';
 const DRAIN_TIMEOUT_MS = 25_000;
 
 /** Refuses to start a forwarder that would accept nothing: every endpoint needs credentials, or a queue to read. */
-export function enabledSources(config: Config): string[] {
-  const enabled = SOURCES.filter((s) => isEnabled(config.forwarder.sources[s]));
+export function enabledSources(config: Config): SourceName[] {
+  const enabled = SOURCES.filter((s) => credentialsOf(s, config.forwarder.sources[s]).length > 0);
   if (enabled.length === 0 && config.forwarder.sqs.length === 0) {
     const names = Object.keys(ENV_VARS).filter((n) => /_(TOKEN|HMAC_SECRET)$/.test(n));
     throw new InputError('configuration', [`forwarder.sources: no source has a token or HMAC secret; set at least one of ${names.join(', ')}`]);
@@ -31,9 +31,23 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
   const queues = config.forwarder.sqs.map((q) => SqsIntake.create(q, config, forwarder.pipeline, forwarder.metrics, forwarder.app.log));
   for (const q of queues) q.start();
   forwarder.app.log.info(
-    { url, temporal: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, sources, spool: spool ? { path: spool.file, waiting: spool.depth } : null, sqs: config.forwarder.sqs.map((q) => q.url) },
+    {
+      url,
+      temporal: config.temporal.address,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      clusterTaskQueues: config.temporal.clusterTaskQueues,
+      sources,
+      spool: spool ? { path: spool.file, waiting: spool.depth } : null, sqs: config.forwarder.sqs.map((q) => q.url),
+    },
     'forwarder started',
   );
+  // A credential bound to no cluster may report on every cluster the workers reach: say so once.
+  for (const source of sources) {
+    for (const c of credentialsOf(source, config.forwarder.sources[source])) {
+      if (!c.clusters) forwarder.app.log.warn({ source, credential: c.name }, 'credential may report on any cluster; bind it with "clusters"');
+    }
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -5,14 +5,14 @@
  */
 import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
 import { route } from '../../domain/routing.js';
-import type { Normalized, SourceName } from '../../domain/sources/index.js';
+import { SOURCES, type Normalized, type SourceName } from '../../domain/sources/index.js';
 import type { Config } from '../../worker/config.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { workflowUiUrl, type StartedIncident } from '../incidents.js';
 import { AcceptedAlerts } from './accepted-alerts.js';
 import { IncidentBatcher } from './incident-batcher.js';
 import type { Metrics } from './metrics.js';
-import { TokenBucket } from './rate-limit.js';
+import { credentialsOf, DEFAULT_CREDENTIAL, SenderLimits, type Sender } from './credentials.js';
 import { RecentIncidents } from './recent-incidents.js';
 import { SpoolDeliverer } from './spool-deliverer.js';
 import type { Spool, SpoolEntry } from './spool.js';
@@ -49,7 +49,9 @@ export const clip = (s: string, max = 200): string => (s.length > max ? `${s.sli
 
 export class AlertPipeline {
   private readonly cfg: Config['forwarder'];
-  private readonly buckets: Record<SourceName, TokenBucket>;
+  private readonly limits = new SenderLimits();
+  /** Senders by source and name, for the spool's entries (which record the name). */
+  private readonly senders = new Map<string, Sender>();
   private readonly accepted: AcceptedAlerts<StartedIncident>;
   private readonly known: RecentIncidents;
   private readonly batcher: IncidentBatcher<StartedIncident>;
@@ -63,7 +65,7 @@ export class AlertPipeline {
     private readonly log: AlertLog,
   ) {
     const cfg = (this.cfg = config.forwarder);
-    this.buckets = Object.fromEntries(Object.entries(cfg.sources).map(([s, c]) => [s, new TokenBucket(c.ratePerSecond, c.burst)])) as Record<SourceName, TokenBucket>;
+    for (const source of SOURCES) for (const c of credentialsOf(source, cfg.sources[source])) this.register(c);
     this.accepted = new AcceptedAlerts(cfg.dedupCacheSize);
     this.known = new RecentIncidents(KNOWN_INCIDENTS, cfg.knownIncidentSeconds * 1000);
     // respondToAlerts keeps `raw` (an excerpt) on a few alerts of a batch only: budget for those, count the rest without it.
@@ -84,7 +86,7 @@ export class AlertPipeline {
           spool,
           {
             send: (alerts) => sink.submit(alerts),
-            mayStart: (incident, source) => this.known.has(incident) || !this.buckets[source as SourceName] || this.buckets[source as SourceName].take(1) === 0,
+            mayStart: (incident, first) => this.known.has(incident) || this.limits.take(this.senderOf(first), first.alert.cluster.name) === 0,
             ready: () => sink.ready(),
             delivered: (entries, value) => this.delivered(entries, value as StartedIncident),
             dropped: (entries, reason) => {
@@ -116,9 +118,10 @@ export class AlertPipeline {
    * Routes, deduplicates and delivers one alert. `queue`: an alert Temporal does not take now is spooled
    * (HTTP); without it, it fails and its sender keeps it (SQS: the message stays in the queue).
    */
-  async deliver(source: SourceName, item: Normalized, queue: boolean): Promise<AlertOutcome> {
+  async deliver(sender: Sender, item: Normalized, queue: boolean): Promise<AlertOutcome> {
     const m = this.metrics;
-    const logFields = { source, alertId: clip(item.kind === 'alert' ? item.alert.alertId : item.alertId), type: clip(item.type) };
+    const source = sender.source;
+    const logFields = { source, sender: clip(sender.name), alertId: clip(item.kind === 'alert' ? item.alert.alertId : item.alertId), type: clip(item.type) };
     if (item.kind === 'not-actionable') {
       m.ignored.inc({ source });
       this.log.info({ ...logFields, outcome: 'ignored', reason: item.reason }, 'alert');
@@ -138,7 +141,7 @@ export class AlertPipeline {
     if (earlier) return this.answered(source, alert, workflowId, decision.route, earlier, true, fields);
 
     const toSpool = async (reason: string): Promise<AlertOutcome> => {
-      const r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, alert });
+      const r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, alert });
       if (r === 'full') {
         m.failed.inc({ source });
         this.log.warn({ ...fields, outcome: 'failed', reason: 'spool full' }, 'alert');
@@ -156,9 +159,9 @@ export class AlertPipeline {
 
     // Starting an incident is what costs; a repeat for one this forwarder delivered to lately does not.
     if (!this.known.has(workflowId)) {
-      const wait = this.buckets[source].take(1);
+      const wait = this.limits.take(sender, alert.cluster.name);
       if (wait) {
-        if (spooling && this.cfg.sources[source].overRate === 'spool') return toSpool(`over the rate limit for new incidents from ${source}`);
+        if (spooling && sender.overRate === 'spool') return toSpool(`over the rate limit for new incidents from ${source} credential "${sender.name}" in cluster ${alert.cluster.name}`);
         m.rateLimited.inc({ source });
         this.log.info({ ...fields, outcome: 'rate-limited' }, 'alert');
         return { alertId: alert.alertId, outcome: 'rate-limited', workflowId, retryAfterSeconds: wait };
@@ -182,6 +185,20 @@ export class AlertPipeline {
       this.log.warn({ ...fields, outcome: 'failed', reason }, 'alert');
       return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `Temporal did not accept the alert: ${reason}` };
     }
+  }
+
+  /** Makes a sender known, so spooled alerts it delivered wait on its own limit. */
+  register(sender: Sender): void {
+    this.senders.set(`${sender.source}\u0000${sender.name}`, sender);
+  }
+
+  /** The sender of a spooled alert; one that is no longer configured (or not recorded) waits on its source's default limit. */
+  private senderOf(entry: SpoolEntry): Sender {
+    const source = entry.source as SourceName;
+    const known = this.senders.get(`${source}\u0000${entry.sender ?? DEFAULT_CREDENTIAL}`);
+    if (known) return known;
+    const c = this.cfg.sources[source] ?? this.cfg.sources.normalized;
+    return { source, name: DEFAULT_CREDENTIAL, ratePerSecond: c.ratePerSecond, burst: c.burst, overRate: c.overRate };
   }
 
   private answered(source: SourceName, alert: PodAlert, workflowId: string, routeName: string, value: StartedIncident, duplicate: boolean, fields: object): AlertOutcome {

@@ -10,7 +10,7 @@ import sjson from 'secure-json-parse';
 import { normalizeBody, type Normalized, type SourceName } from '../../domain/sources/index.js';
 import { InputError } from '../../domain/validation-errors.js';
 import type { Config } from '../../worker/config.js';
-import { authenticate, isEnabled } from './auth.js';
+import { authenticateSender, credentialsOf, refusal, withBoundCluster, type Credential } from './credentials.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { AlertPipeline, clip, type AlertOutcome, type AlertSink } from './pipeline.js';
 import type { Spool } from './spool.js';
@@ -47,6 +47,7 @@ const ENDPOINTS: Record<string, SourceName> = {
 const REASONS: Record<number, string> = {
   400: 'invalid',
   401: 'unauthenticated',
+  403: 'forbidden',
   404: 'source-disabled',
   413: 'too-large',
   415: 'not-json',
@@ -85,6 +86,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     forceCloseConnections: 'idle',
   });
   const pipeline = new AlertPipeline(config, sink, metrics, spool, app.log);
+  const credentials = Object.fromEntries(Object.entries(cfg.sources).map(([s, c]) => [s, credentialsOf(s as SourceName, c)])) as Record<SourceName, Credential[]>;
 
   // Bodies stay raw bytes until the sender is authenticated: the HMAC covers the exact bytes, and
   // an unauthenticated sender gets no JSON parser (nor its error messages) to probe.
@@ -140,13 +142,12 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
   }
 
   async function handleAlerts(source: SourceName, req: FastifyRequest, reply: FastifyReply) {
-    const creds = cfg.sources[source];
-    if (!isEnabled(creds)) throw new HttpError(404, `source "${source}" is not enabled on this forwarder`);
+    const creds = credentials[source];
+    if (!creds.length) throw new HttpError(404, `source "${source}" is not enabled on this forwarder`);
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new HttpError(415, 'body must be JSON with Content-Type: application/json');
-    if (!authenticate(creds, req.headers, raw)) {
-      throw new HttpError(401, 'missing or invalid credentials', undefined, { 'www-authenticate': 'Bearer realm="pod-responder"' });
-    }
+    const sender = authenticateSender(creds, req.headers, raw);
+    if (!sender) throw new HttpError(401, 'missing or invalid credentials', undefined, { 'www-authenticate': 'Bearer realm="pod-responder"' });
     let body: unknown;
     try {
       body = sjson.parse(raw, undefined, { protoAction: 'error', constructorAction: 'error' });
@@ -155,13 +156,22 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     }
     let items: Normalized[];
     try {
-      items = normalizeBody(source, body, req.query as Record<string, unknown>, cfg.maxBatch);
+      items = normalizeBody(source, body, withBoundCluster(req.query as Record<string, unknown>, sender), cfg.maxBatch);
     } catch (err) {
       if (err instanceof InputError) throw new HttpError(400, `invalid ${err.what}`, err.errors);
       throw err;
     }
+    // One alert its credential may not report on refuses the whole request: nothing starts.
+    const forbidden = items.flatMap((item, i) => {
+      const why = item.kind === 'alert' ? refusal(sender, item.alert) : null;
+      return why ? [items.length > 1 ? `alerts[${i}]: ${why}` : why] : [];
+    });
+    if (forbidden.length) {
+      req.log.warn({ source, sender: sender.name, refused: forbidden.slice(0, 5).map((r) => clip(r, 300)) }, 'alerts outside the credential\'s clusters or namespaces');
+      throw new HttpError(403, `credential "${sender.name}" may not report ${forbidden.length === 1 && items.length === 1 ? 'this alert' : `${forbidden.length} of these ${items.length} alerts`}; nothing was started`, forbidden.slice(0, 20));
+    }
     metrics.received.inc({ source }, items.length);
-    const results: AlertOutcome[] = await Promise.all(items.map((item) => pipeline.deliver(source, item, true)));
+    const results: AlertOutcome[] = await Promise.all(items.map((item) => pipeline.deliver(sender, item, true)));
     const count = (o: AlertOutcome['outcome']) => results.filter((r) => r.outcome === o).length;
     const summary = {
       accepted: count('accepted'),

@@ -19,8 +19,8 @@ export interface DelivererOptions {
 export interface DelivererHooks {
   /** Sends one signal with these alerts of one incident; resolves once Temporal accepted it. */
   send(alerts: PodAlert[]): Promise<unknown>;
-  /** May this incident's alerts go now? False (a new incident over its source's rate) tries again later. */
-  mayStart(incident: string, source: string): boolean;
+  /** May this incident's alerts go now? False (a new incident over its sender's rate) tries again later. */
+  mayStart(incident: string, first: SpoolEntry): boolean;
   /** Is Temporal reachable? Asked before a new round while deliveries fail. */
   ready(): Promise<boolean>;
   delivered(entries: SpoolEntry[], value: unknown): void;
@@ -97,7 +97,7 @@ export class SpoolDeliverer {
   private async deliver(incident: string): Promise<void> {
     const entries = this.spool.take(incident, this.opts.maxAlerts, this.opts.maxBytes);
     if (!entries.length) return;
-    if (!this.hooks.mayStart(incident, entries[0]!.source)) {
+    if (!this.hooks.mayStart(incident, entries[0]!)) {
       this.backOff(incident);
       return;
     }

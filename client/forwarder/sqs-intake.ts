@@ -19,6 +19,7 @@ import { normalizeBody } from '../../domain/sources/index.js';
 import { InputError } from '../../domain/validation-errors.js';
 import type { Config } from '../../worker/config.js';
 import type { Metrics } from './metrics.js';
+import { refusal, type Sender } from './credentials.js';
 import { clip, type AlertLog, type AlertPipeline } from './pipeline.js';
 
 export type SqsQueueConfig = Config['forwarder']['sqs'][number];
@@ -32,6 +33,8 @@ export class SqsIntake {
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
+  /** The queue as a sender: its bindings, and its own rate limit (the source's figures). */
+  private readonly sender: Sender;
 
   constructor(
     private readonly queue: SqsQueueConfig,
@@ -40,12 +43,17 @@ export class SqsIntake {
     private readonly metrics: Metrics,
     private readonly log: AlertLog,
     private readonly maxBatch: number,
-  ) {}
+    limits: Pick<Sender, 'ratePerSecond' | 'burst'>,
+  ) {
+    this.sender = { source: queue.source, name: `sqs:${queue.url}`, clusters: queue.clusters, namespaces: queue.namespaces, ...limits, overRate: 'refuse' };
+    pipeline.register(this.sender);
+  }
 
   static create(queue: SqsQueueConfig, config: Config, pipeline: AlertPipeline, metrics: Metrics, log: AlertLog): SqsIntake {
     const region = queue.region ?? process.env.AWS_REGION ?? regionOfQueue(queue.url);
     const client = new SQSClient({ ...(region ? { region } : {}), ...(config.eks.endpoint ? { endpoint: config.eks.endpoint } : {}) });
-    return new SqsIntake(queue, client, pipeline, metrics, log, config.forwarder.maxBatch);
+    const { ratePerSecond, burst } = config.forwarder.sources[queue.source];
+    return new SqsIntake(queue, client, pipeline, metrics, log, config.forwarder.maxBatch, { ratePerSecond, burst });
   }
 
   start(): void {
@@ -120,8 +128,11 @@ export class SqsIntake {
       if (err instanceof InputError) return { action: 'dead-letter', reason: `invalid ${err.what}: ${err.errors.join('; ')}` };
       throw err;
     }
+    // Like a 403: the queue may not report on that cluster or namespace, and retrying will not change it.
+    const forbidden = items.flatMap((item) => (item.kind === 'alert' ? [refusal(this.sender, item.alert)].filter((r) => r !== null) : []));
+    if (forbidden.length) return { action: 'dead-letter', reason: `not allowed: ${forbidden.slice(0, 5).join('; ')}` };
     this.metrics.received.inc({ source }, items.length);
-    const outcomes = await Promise.all(items.map((item) => this.pipeline.deliver(source, item, false)));
+    const outcomes = await Promise.all(items.map((item) => this.pipeline.deliver(this.sender, item, false)));
     // Not taken now (Temporal unavailable, a new incident over the rate): the queue keeps it for later.
     return outcomes.some((o) => o.outcome === 'failed' || o.outcome === 'rate-limited') ? { action: 'retry' } : { action: 'delete' };
   }

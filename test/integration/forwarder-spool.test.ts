@@ -179,7 +179,7 @@ describe('the durable spool', () => {
       const a = await fwd.post('/v1/alerts/falco?cluster=rate', falcosidekick('shop', `a-${uid()}`, 'abcdef012345', 1), bearer(TOKENS.falco));
       const b = await fwd.post('/v1/alerts/falco?cluster=rate', falcosidekick('shop', `b-${uid()}`, 'abcdef012345', 2), bearer(TOKENS.falco));
       expect([a.status, a.json.results[0].outcome, b.status, b.json.results[0].outcome]).toEqual([202, 'accepted', 202, 'queued']);
-      expect(b.json.results[0].reason).toBe('over the rate limit for new incidents from falco');
+      expect(b.json.results[0].reason).toBe('over the rate limit for new incidents from falco credential "default" in cluster rate');
       await until('delivered', async () => (await metric(fwd.url, 'spool_delivered_total')) === 1, 15_000);
       const connection = await Connection.connect({ address: inject('temporalAddress') });
       try {

@@ -27,13 +27,15 @@ export async function startForwarder(
     sink?: (config: Config) => AlertSink;
     /** A spool file (a fresh temp one for `true`); none by default: what Temporal does not take is a 503. */
     spool?: boolean | string;
+    /** More of the temporal section (clusterTaskQueues). */
+    temporal?: Record<string, unknown>;
     /** Other configuration sections (policy, eks), as the config file has them. */
     config?: Record<string, unknown>;
   } = {},
 ): Promise<TestForwarder> {
   const config = configSchema.parse({
     ...options.config,
-    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `fwd-${randomBytes(4).toString('hex')}` },
+    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `fwd-${randomBytes(4).toString('hex')}`, ...options.temporal },
     logLevel: 'INFO',
     forwarder: {
       host: '127.0.0.1',

@@ -45,8 +45,8 @@ async function answer(handle: WorkflowHandle, update: typeof approveUpdate, by: 
 }
 
 /** The stack's kubeconfig reaches one kube-apiserver (context `devstack`); tests give it several cluster names. */
-export function directClusters(extra: string[] = []): { cluster: string; contexts: Record<string, string> } {
-  return { cluster: 'local', contexts: Object.fromEntries(extra.map((c) => [c, 'devstack'])) };
+export function directClusters(extra: string[] = [], current = 'local'): { cluster: string; contexts: Record<string, string> } {
+  return { cluster: current, contexts: Object.fromEntries(extra.map((c) => [c, 'devstack'])) };
 }
 
 export async function startResponder(
@@ -57,11 +57,13 @@ export async function startResponder(
     namespace?: string;
     /** Cluster names (beyond `local`) that alerts may name: all reach the stack's one kube-apiserver. */
     clusters?: string[];
+    /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
+    cluster?: string;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
     temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
-    direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters) },
+    direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
   });

@@ -15,7 +15,7 @@ const file = (name: string, text: string) => {
 describe('loadConfig', () => {
   it('gives a complete configuration from nothing', () => {
     const c = loadConfig({});
-    expect(c.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233' });
+    expect(c.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'pod-responder', uiUrl: 'http://localhost:8233', clusterTaskQueues: {} });
     expect(c.executor).toBe('direct');
     expect(c.policy.protectedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease']);
   });
@@ -32,8 +32,8 @@ describe('loadConfig', () => {
   it('reads forwarder credentials, port and routes from the environment, keeping other sources disabled', () => {
     const c = loadConfig({ POD_RESPONDER_FORWARDER_PORT: '9090', POD_RESPONDER_GUARDDUTY_HMAC_SECRET: 's'.repeat(16), POD_RESPONDER_ROUTES: '[{"name":"all","action":"respond"}]' });
     expect(c.forwarder.port).toBe(9090);
-    expect(c.forwarder.sources.guardduty).toEqual({ hmacSecret: 's'.repeat(16), ratePerSecond: 200, burst: 1000, overRate: 'spool' });
-    expect(c.forwarder.sources.falco).toEqual({ ratePerSecond: 200, burst: 1000, overRate: 'spool' });
+    expect(c.forwarder.sources.guardduty).toEqual({ hmacSecret: 's'.repeat(16), ratePerSecond: 200, burst: 1000, overRate: 'spool', credentials: [] });
+    expect(c.forwarder.sources.falco).toEqual({ ratePerSecond: 200, burst: 1000, overRate: 'spool', credentials: [] });
     expect(c.forwarder.routes).toEqual([{ name: 'all', action: 'respond' }]);
     expect(loadConfig({}).forwarder.routes).toEqual([{ name: 'crypto-mining', action: 'respond', category: ['crypto-mining'] }]);
   });
@@ -54,7 +54,29 @@ describe('loadConfig', () => {
     expect(c.eks).toMatchObject({ installationId: 'prod', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
   });
 
+  it('reads task queues per cluster, and credentials bound to clusters and namespaces', () => {
+    const credentials = [{ name: 'prod-eu', token: 't'.repeat(16), clusters: ['prod-eu'], namespaces: ['shop'], ratePerSecond: 5 }];
+    const f = file('creds.json', JSON.stringify({ forwarder: { sources: { falco: { token: 'f'.repeat(16), clusters: ['dev'], credentials } } } }));
+    const c = loadConfig({ POD_RESPONDER_CLUSTER_TASK_QUEUES: '{"prod-eu":"pod-responder-prod-eu"}' }, f);
+    expect(c.temporal.clusterTaskQueues).toEqual({ 'prod-eu': 'pod-responder-prod-eu' });
+    expect(c.forwarder.sources.falco).toMatchObject({ token: 'f'.repeat(16), clusters: ['dev'], credentials });
+  });
+
   it.each<[string, () => unknown, string]>([
+    ['task queues env not JSON', () => loadConfig({ POD_RESPONDER_CLUSTER_TASK_QUEUES: '{' }), 'POD_RESPONDER_CLUSTER_TASK_QUEUES: not JSON'],
+    ['task queue for a bad cluster name', () => loadConfig({ POD_RESPONDER_CLUSTER_TASK_QUEUES: '{"a b":"q"}' }), 'temporal.clusterTaskQueues["a b"]: must be a cluster name'],
+    [
+      'credential without a secret',
+      () => loadConfig({}, file('c1.json', '{"forwarder":{"sources":{"xdr":{"credentials":[{"name":"eu"}]}}}}')),
+      'forwarder.sources.xdr.credentials[0]: a credential needs "token" or "hmacSecret"',
+    ],
+    [
+      'credential named default',
+      () => loadConfig({}, file('c2.json', `{"forwarder":{"sources":{"xdr":{"credentials":[{"name":"default","token":"${'t'.repeat(16)}"}]}}}}`)),
+      'forwarder.sources.xdr.credentials: credential names must be unique, and "default" is the source\'s own token/hmacSecret',
+    ],
+    ['empty cluster binding', () => loadConfig({}, file('c3.json', `{"forwarder":{"sources":{"xdr":{"token":"${'t'.repeat(16)}","clusters":[]}}}}`)), 'forwarder.sources.xdr.clusters: list at least one cluster, or leave it out for any'],
+    ['namespace binding not a DNS label', () => loadConfig({}, file('c4.json', `{"forwarder":{"sources":{"xdr":{"token":"${'t'.repeat(16)}","namespaces":["Shop"]}}}}`)), 'forwarder.sources.xdr.namespaces[0]: must be a DNS-1123 label'],
     ['unknown key in file', () => loadConfig({}, file('u.json', '{"temporl":{}}')), '(root): Unrecognized key: "temporl"'],
     ['file is not JSON', () => loadConfig({}, file('n.json', '{')), `${path.join(dir, 'n.json')}: not a JSON object`],
     ['file missing', () => loadConfig({}, path.join(dir, 'none.json')), `${path.join(dir, 'none.json')}: cannot read (ENOENT)`],

@@ -2,6 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { AcceptedAlerts } from '../../client/forwarder/accepted-alerts.js';
 import { authenticate, signBody } from '../../client/forwarder/auth.js';
 import { TokenBucket } from '../../client/forwarder/rate-limit.js';
+import { authenticateSender, credentialsOf, SenderLimits, withBoundCluster, type Credential } from '../../client/forwarder/credentials.js';
+import { Spool } from '../../client/forwarder/spool.js';
+import { configSchema } from '../../worker/config.js';
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 
 describe('TokenBucket', () => {
   it('allows a burst, then refills at the rate, and says how long to wait', () => {
@@ -50,5 +57,51 @@ describe('authenticate', () => {
   });
   it('never accepts anything for a source without credentials', () => {
     expect(authenticate({}, { authorization: 'Bearer ' }, body)).toBe(false);
+  });
+});
+
+describe('credentials', () => {
+  const source = configSchema.parse({}).forwarder.sources.falco;
+  const creds = credentialsOf('falco', { ...source, token: 'd'.repeat(16), credentials: [{ name: 'eu', token: 'e'.repeat(16), clusters: ['eu-1', 'eu-2'], burst: 1 }] });
+  const [own, eu] = creds as [Credential, Credential];
+
+  it('finds the credential a request carries; the source\'s own is "default"', () => {
+    expect(authenticateSender(creds, { authorization: `Bearer ${'e'.repeat(16)}` }, Buffer.from('{}'))?.name).toBe('eu');
+    expect(authenticateSender(creds, { authorization: `Bearer ${'d'.repeat(16)}` }, Buffer.from('{}'))?.name).toBe('default');
+    expect(authenticateSender(creds, { authorization: `Bearer ${'x'.repeat(16)}` }, Buffer.from('{}'))).toBeNull();
+    expect(credentialsOf('xdr', configSchema.parse({}).forwarder.sources.xdr)).toEqual([]);
+  });
+
+  it('fills in the cluster only for a credential bound to exactly one', () => {
+    const one = { ...eu, clusters: ['eu-1'] };
+    expect(withBoundCluster({}, one)).toEqual({ cluster: 'eu-1' });
+    expect(withBoundCluster({ cluster: 'other' }, one)).toEqual({ cluster: 'other' }); // then refused by refusal()
+    expect(withBoundCluster({}, eu)).toEqual({});
+  });
+
+  it('limits a bound credential per cluster, and an unbound one as a whole (inventing clusters gains nothing)', () => {
+    const limits = new SenderLimits();
+    expect(limits.take(eu, 'eu-1')).toBe(0);
+    expect(limits.take(eu, 'eu-1')).toBeGreaterThan(0);
+    expect(limits.take(eu, 'eu-2')).toBe(0);
+    const unbound = { ...own, burst: 2 };
+    expect([limits.take(unbound, 'a'), limits.take(unbound, 'b'), limits.take(unbound, 'c')].map((w) => w > 0)).toEqual([false, false, true]);
+  });
+});
+
+describe('Spool', () => {
+  it('opens a spool written before senders were recorded; its entries wait on the default limit', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'spool-old-')), 'spool.db');
+    const db = new Database(file);
+    db.exec(`CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, alert_id TEXT NOT NULL, source TEXT NOT NULL,
+      alert TEXT NOT NULL, received_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, UNIQUE (incident, alert_id))`);
+    db.prepare('INSERT INTO spool (incident, alert_id, source, alert, received_at) VALUES (?, ?, ?, ?, ?)').run('i1', 'a1', 'falco', '{"alertId":"a1"}', 1);
+    db.close();
+    const spool = Spool.open(file, { maxEntries: 10 });
+    try {
+      expect(spool.take('i1', 10, 1 << 20)).toMatchObject([{ alertId: 'a1', source: 'falco', sender: null }]);
+    } finally {
+      spool.close();
+    }
   });
 });
