@@ -21,6 +21,7 @@ import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, dropExecutorGroup, executorGroupOf, leftovers } from '../support/aws.js';
 import { createEksNamespace, createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import { ownTemporal, type OwnTemporal } from '../../devstack/temporal-server.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { ensureNamespace } from '../support/temporal-namespace.js';
 import { until } from '../support/until.js';
@@ -332,15 +333,29 @@ describe('AWS as it really behaves', () => {
   });
 });
 
-const CONCURRENT_INCIDENTS = 61;
+const CONCURRENT_INCIDENTS = 100;
 
 describe('a DaemonSet miner: many incidents on one cluster at once', () => {
-  // More than the cluster group's 60-rule quota, which one rule per incident would exceed. Not 100: with 100 beside
-  // the other test files, the Temporal dev server (SQLite) once lost its shard and failed every file after.
+  // A Temporal server of its own: 100 incidents at once beside the other test files once took the shared dev
+  // server's (SQLite) shard down and failed every file after.
+  let temporal: OwnTemporal;
+  let d: Responder;
+  beforeAll(async () => {
+    temporal = await ownTemporal();
+    temporal.start();
+    d = await until('worker on its own Temporal', () =>
+      startResponder({ temporalAddress: temporal.address, executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn } }),
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await d?.close();
+    await temporal?.stop();
+  });
+
   it(`${CONCURRENT_INCIDENTS} concurrent incidents share the executor group: one rule on the cluster group (quota 60), every pod killed, nothing left`, async () => {
     const ns = await createEksNamespace(kube, 'daemonset');
     const pods = await Promise.all(Array.from({ length: CONCURRENT_INCIDENTS }, () => createWorkload(kube, ns, 'Pod')));
-    const handles = await Promise.all(pods.map((w) => r.respond(onEks(ns, w))));
+    const handles = await Promise.all(pods.map((w) => d.respond(onEks(ns, w))));
     const results = await Promise.all(handles.map((h) => h.result()));
     expect(results.map((x) => x.outcome)).toEqual(Array(CONCURRENT_INCIDENTS).fill('pod-terminated'));
     for (const w of pods) expect(await podExists(kube, ns, w.name)).toBe(false);

@@ -57,12 +57,14 @@ export async function startResponder(
     namespace?: string;
     /** Cluster names (beyond `local`) that alerts may name: all reach the stack's one kube-apiserver. */
     clusters?: string[];
+    /** A Temporal server of the test's own (ownTemporal), instead of the shared dev server. */
+    temporalAddress?: string;
     /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
     cluster?: string;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
-    temporal: { address: inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
+    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
     direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
