@@ -2,7 +2,7 @@
  * Builds real objects on the local kube-apiserver, for tests and the `dev` demo. There is no controller
  * manager or kubelet, so the owner chain (Deployment -> ReplicaSet -> Pod) and container statuses are written here.
  */
-import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1OwnerReference, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type V1OwnerReference, type V1Pod } from '@kubernetes/client-node';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
@@ -13,6 +13,7 @@ export function fixtureKube(kubeconfigPath: string) {
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
     batch: kc.makeApiClient(BatchV1Api),
+    networking: kc.makeApiClient(NetworkingV1Api),
     rbac: kc.makeApiClient(RbacAuthorizationV1Api),
     authz: kc.makeApiClient(AuthorizationV1Api),
   };

@@ -22,6 +22,11 @@ export const policySchema = z.strictObject({
   approvalTimeoutSeconds: z.number().int().positive().default(900),
   /** What happens when nobody answers in time. */
   onApprovalTimeout: z.enum(['proceed', 'dismiss']).default('dismiss'),
+  /**
+   * Cut the pod off the network (a deny-all NetworkPolicy on a label unique to the incident) before anything
+   * destructive, and at once when an action waits for approval. Enforced where the network plugin enforces NetworkPolicy.
+   */
+  isolate: z.boolean().default(true),
   /** Grace period for pod deletion; 0 stops the miner now. */
   terminateGracePeriodSeconds: z.number().int().min(0).default(0),
   /** After killing a controller-owned pod, keep listening this long for repeats or escalation. */

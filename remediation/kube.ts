@@ -3,6 +3,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
+  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -12,10 +13,11 @@ export interface KubeClients {
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
+  networking: NetworkingV1Api;
 }
 
 export function kubeClients(kc: KubeConfig): KubeClients {
-  return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+  return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), networking: kc.makeApiClient(NetworkingV1Api) };
 }
 
 export function kubeConfigFromFile(path: string, context?: string): KubeConfig {

@@ -24,10 +24,21 @@ export interface SuspensionRecord {
   changes: SuspensionChange[];
 }
 
+/** A pod cut off from the network for an incident: what `release-isolation` undoes. */
+export interface IsolationRecord {
+  incidentId: string;
+  namespace: string;
+  /** The deny-all NetworkPolicy's name. */
+  networkPolicy: string;
+  /** The label, unique to the incident, that the policy selects and the pod carries. */
+  label: { key: string; value: string };
+  pod: PodTarget;
+}
+
 export type ActionStatus = 'done' | 'already-done' | 'not-found' | 'unsupported' | 'conflict';
 
 export interface ActionResult {
-  action: 'delete-pod' | 'suspend-workload' | 'restore-workload';
+  action: 'delete-pod' | 'suspend-workload' | 'restore-workload' | 'isolate-pod' | 'release-isolation';
   target: string;
   status: ActionStatus;
   message: string;
@@ -46,7 +57,9 @@ export type CoreRequest =
   | { op: 'terminate-pod'; pod: PodTarget; gracePeriodSeconds: number }
   | { op: 'suspend-workload'; incidentId: string; workload: WorkloadRef }
   | { op: 'restore-workload'; record: SuspensionRecord }
-  | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord };
+  | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord }
+  | { op: 'isolate-pod'; incidentId: string; pod: PodTarget }
+  | { op: 'release-isolation'; record: IsolationRecord };
 
 export interface CoreResponses {
   inspect: { pod: PodFacts | null };
@@ -54,6 +67,8 @@ export interface CoreResponses {
   'suspend-workload': { result: ActionResult; record: SuspensionRecord | null };
   'restore-workload': { result: ActionResult };
   verify: { ok: boolean; checks: VerifyCheck[] };
+  'isolate-pod': { result: ActionResult; record: IsolationRecord | null };
+  'release-isolation': { result: ActionResult };
 }
 
 export type CoreResponse<R extends CoreRequest> = CoreResponses[R['op']];

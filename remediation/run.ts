@@ -1,4 +1,5 @@
 import { inspectPod } from './inspect.js';
+import { isolatePod, releaseIsolation } from './isolate.js';
 import type { KubeClients } from './kube.js';
 import type { CoreRequest, CoreResponse, CoreResponses } from './protocol.js';
 import { restoreWorkload, suspendWorkload } from './suspend.js';
@@ -25,5 +26,9 @@ async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponse
       return { result: await restoreWorkload(kube, r.record) };
     case 'verify':
       return verify(kube, r.podGone, r.suspended);
+    case 'isolate-pod':
+      return isolatePod(kube, r.incidentId, r.pod);
+    case 'release-isolation':
+      return { result: await releaseIsolation(kube, r.record) };
   }
 }

@@ -17,6 +17,7 @@ import { Incident } from './incident/incident.js';
 import type { IncidentInput } from './incident/input.js';
 import { failureMessage } from './incident/failures.js';
 import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
+import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
 import { incidentV1 } from './legacy/incident-v1.js';
 import type { IncidentStatusV1 } from './legacy/messages-v1.js';
 import type { IncidentResult } from './messages.js';
@@ -69,6 +70,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
         case 'done':
           // A restore (update) still running finishes before the incident closes.
           await condition(allHandlersFinished);
+          // Dismissed (or denied) after the pod was isolated for the wait: it is given its network back.
+          if (next.outcome === 'dismissed') await releaseIsolationAlone(i, 'the incident was dismissed');
           if (next.outcome === 'workload-suspended' && i.state.restore?.state === 'restored') return i.finish('workload-restored');
           return i.finish(next.outcome, next.problem);
       }
@@ -86,9 +89,11 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
       i.finish('cancelled', held ? `the workload is left suspended (${s.changes.map(describeChange).join('; ')}); undo it by hand, the prior state is also in the objects' pod-responder.io/prior-state annotation` : undefined);
       // Let a running restore finish its cleanup: nothing an executor deployed may outlive the incident.
       await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+      // Nor the isolation: a cancelled response gives the pod its network back.
+      await CancellationScope.nonCancellable(() => releaseIsolationAlone(i, 'the incident was cancelled'));
     } else {
       const acted = i.state.actions.length ? `actions taken: ${i.state.actions.map((a) => `${a.action} ${a.status}`).join(', ')}` : 'nothing was changed in the cluster';
-      i.finish('failed', `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}; respond again or act by hand`);
+      i.finish('failed', `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}${isolationLeft(i)}; respond again or act by hand`);
     }
     throw err;
   } finally {

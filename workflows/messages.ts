@@ -4,7 +4,7 @@ import type { PodAlert } from '../domain/alert.js';
 import type { Dismissal } from '../domain/checks.js';
 import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
-import type { ActionResult, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
+import type { ActionResult, IsolationRecord, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
 import type { CompensationOutcome } from './compensations.js';
 
 export interface Actor {
@@ -111,6 +111,21 @@ export interface Proposal {
   answer: ProposalAnswer | null;
 }
 
+/**
+ * The deny-all NetworkPolicy put on the pod before anything destructive (and while an action awaits approval).
+ * isolated: in place; released: removed (the pod is gone, or the incident was dismissed, denied, cancelled or
+ * restored); kept: left in place with the living pod (it goes with the pod); failed: not isolated, and why.
+ */
+export interface IsolationStatus {
+  state: 'isolated' | 'released' | 'kept' | 'failed';
+  /** `namespace/name` of the NetworkPolicy. */
+  networkPolicy: string | null;
+  record: IsolationRecord | null;
+  at: string;
+  /** What happened last, in words: enforcement depends on the cluster's network plugin. */
+  detail: string;
+}
+
 export interface RestoreAttempt {
   state: 'restoring' | 'restored' | 'failed';
   by: string;
@@ -156,6 +171,8 @@ export interface IncidentStatus {
   actions: ActionResult[];
   verification: VerifyCheck[];
   suspension: SuspensionRecord | null;
+  /** The pod's network isolation (absent in incidents started before it existed). */
+  isolation?: IsolationStatus | null;
   restore: RestoreAttempt | null;
   /** Every resource an executor deployed, and how its removal ended (the newest entries). */
   cleanup: CompensationOutcome[];

@@ -20,7 +20,7 @@ interface Access {
 }
 const key = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
 
-const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch' };
+const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch', networking: 'networking.k8s.io' };
 const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update' };
 
 /** Each typed client-node call in remediation/*.ts (`kube.apps.patchNamespacedDeploymentScale(...)`) as the access it needs. */
@@ -29,14 +29,14 @@ function accessesOfTheCore(): Access[] {
   const found = new Map<string, Access>();
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const source = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of source.matchAll(/\.(core|apps|batch)\s*\.\s*(read|list|delete|patch|create|replace)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
+    for (const m of source.matchAll(/\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
       const [, client, method, namespaced, kind] = m as unknown as [string, string, string, string | undefined, string];
       const scale = kind.endsWith('Scale') && kind !== 'Scale';
       const base = scale ? kind.slice(0, -'Scale'.length) : kind;
       const a: Access = {
         verb: VERB_OF_METHOD[method]!,
         group: GROUP_OF_CLIENT[client]!,
-        resource: `${base.toLowerCase()}s`,
+        resource: base.toLowerCase().replace(/y$/, 'ie') + 's', // NetworkPolicy -> networkpolicies
         ...(scale ? { subresource: 'scale' } : {}),
         namespaced: !!namespaced,
       };

@@ -6,6 +6,8 @@
  * (holding, awaiting approval): they must replay for as long as incidents may run on v1. Never re-record them.
  * test/histories/v2-own-security-group/ was recorded on v2 before patch `shared-executor-group` (a security group
  * per incident stretch); never re-record it either.
+ * test/histories/v2-before-isolation/ was recorded on v2 before patch `isolate-first` (no NetworkPolicy before the
+ * kill), two of them mid-flight; never re-record it.
  * test/histories/v2/ is today's code; re-record after an intentional, patched change:
  *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
  */
@@ -103,6 +105,13 @@ describe.runIf(recording)('record histories (v2)', () => {
       await h.terminate('recorded');
       return { workflowId: h.workflowId, runId };
     },
+    // Isolated while awaiting approval, then denied: the isolation is released in a stretch of its own.
+    'denied-after-isolation': async (ns) => {
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Pod')), { requireApprovalFor: ['terminate-pod'] });
+      await r.deny(h, 'lead', 'not a miner');
+      await h.result();
+      return h;
+    },
     'running-mid-hold': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), { holdSuspensionSeconds: 3600 });
       await r.waitForStage(h, 'holding');
@@ -129,7 +138,7 @@ describe.runIf(recording)('record histories (v2)', () => {
 });
 
 describe('replay recorded histories', () => {
-  const files = ['v1', 'v2-own-security-group', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
+  const files = ['v1', 'v2-own-security-group', 'v2-before-isolation', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
 
   it('has histories from before v2, mid-flight ones among them, and of today', () => {
     expect(files).toEqual(
@@ -139,11 +148,13 @@ describe('replay recorded histories', () => {
         'v1/running-mid-approval.json',
         'v1/cancelled-while-holding.json',
         'v2-own-security-group/eks-lambda-terminate.json',
+        'v2-before-isolation/running-mid-approval.json',
+        'v2/denied-after-isolation.json',
         'v2/eks-lambda-terminate.json',
         'v2/flood-continued-as-new.json',
       ]),
     );
-    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(9);
+    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(10);
   });
 
   it.each(files)('%s replays without nondeterminism', async (file) => {

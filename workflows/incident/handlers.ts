@@ -17,6 +17,7 @@ import {
 import { recordAnswer, validateAnswer } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { releaseIsolation } from './isolation.js';
 
 /** Longest `by` and `reason` kept from a message: they land in the timeline and the status. */
 const TEXT_MAX = 500;
@@ -71,9 +72,11 @@ async function restore(i: Incident, actor: Actor) {
   i.state.restore = { state: 'restoring', by: actor.by, at: new Date().toISOString() };
   i.stage('restoring');
   try {
-    const { result } = await i.withExecutor((exec) =>
-      exec.run({ op: 'restore-workload', record }, `restore ${target} (requested by ${actor.by})`),
-    );
+    const { result } = await i.withExecutor(async (exec) => {
+      const restored = await exec.run({ op: 'restore-workload', record }, `restore ${target} (requested by ${actor.by})`);
+      await releaseIsolation(i, exec, `restored by ${actor.by}`);
+      return restored;
+    });
     i.state.actions.push(result);
     i.state.restore = { ...i.state.restore, state: 'restored' };
     i.note('restored', `by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}: ${result.message}`);

@@ -14,6 +14,7 @@ import type { Outcome, Phase } from '../messages.js';
 import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -93,6 +94,8 @@ export async function hold(i: Incident, until: string): Promise<Phase> {
 async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('deciding');
   const decision = decideNow(i);
+  // Contain first: before the kill, and before a person is asked, so the miner is cut off while they decide.
+  if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(i));
   const next = unlessActing(i, decision);
   if (next) return next;
   return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
@@ -124,7 +127,8 @@ async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('remediating');
   await killPod(i, exec);
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-  if (unverified) return done(unverified.outcome, unverified.problem);
+  if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
+  await releaseIsolation(i, exec, 'the pod is gone');
   if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
   return { name: 'watch', until: after(i.policy.watchSeconds) };
 }
@@ -144,16 +148,19 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     const why = failureMessage(err);
     i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
     const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem})` : 'was terminated';
+    if (!unverified) await releaseIsolation(i, exec, 'the pod is gone');
+    const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})` : 'was terminated';
     return done('needs-manual-action', `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`);
   }
   record(i, out.result);
   if (out.record) i.state.suspension = out.record;
   if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
-    await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    return done('needs-manual-action', `${out.result.message}; the pod was terminated`);
+    if (!(await verifyUntilSettled(i, exec, { podGone: podTarget(i) }))) await releaseIsolation(i, exec, 'the pod is gone');
+    return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
   }
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i), ...(out.record ? { suspended: out.record } : {}) });
+  // The pod is gone when verification passed, or failed only on the suspension's side.
+  if (!unverified || podVerifiedGone(i)) await releaseIsolation(i, exec, 'the pod is gone');
   if (!out.record) return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
   if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
@@ -192,6 +199,12 @@ async function countEarlierIncidents(i: Incident): Promise<void> {
 function podTarget(i: Incident): PodTarget {
   const p = i.state.pod!;
   return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
+}
+
+/** The last verification found the alerted pod gone. */
+function podVerifiedGone(i: Incident): boolean {
+  const p = i.state.pod!;
+  return i.state.verification.some((c) => c.ok && c.target.startsWith(`pod ${p.namespace}/${p.name} `));
 }
 
 /** An incident is about one pod (a pod under the same name with another UID is dismissed), so one kill is enough. */
