@@ -261,7 +261,7 @@ describe('AWS as it really behaves', () => {
     await aws.faults.functionPendingSeconds(8, names(incidentWorkflowId(alert)).base);
     const handle = await r.respond(alert);
     expect((await handle.result()).outcome).toBe('pod-terminated');
-    expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1]); // the incident's three core operations, none retried
+    expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1, 1, 1]); // inspect, isolate, delete, verify, release: none retried
     const history = await handle.fetchHistory();
     const at = (e: { eventTime?: { seconds?: unknown } | null }) => Number(e.eventTime?.seconds ?? 0);
     const created = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createRemediationFunction')!;
@@ -278,7 +278,7 @@ describe('AWS as it really behaves', () => {
     const handle = await r.respond(alert);
     expect((await handle.result()).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
-    expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1]); // the incident's three core operations, none retried
+    expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1, 1, 1]); // inspect, isolate, delete, verify, release: none retried
     expect(await leftBy(INSTALLATION, handle.workflowId)).toEqual([]);
   });
 

@@ -9,6 +9,7 @@ import { deleteExecutorGroup, ensureExecutorGroup } from '../../activities/eks-l
 import { findGroup } from '../../activities/eks-lambda/security-group.js';
 import { executorGroupName, resourceNames } from '../../domain/aws-resources.js';
 import { AwsFaults } from '../aws/faults.js';
+import { until } from './until.js';
 
 export function awsStack() {
   const aws = inject('aws');
@@ -52,7 +53,8 @@ export async function leftovers(c: AwsClients, installationId: string, incidentI
 
 /** A cluster's executor security group for one installation (shared by its incidents), as tests see it. */
 export async function executorGroupOf(c: AwsClients, installationId: string, clusterName: string, vpcId: string) {
-  const { cluster } = await c.eks.send(new DescribeClusterCommand({ name: clusterName }));
+  // The chaos tests of another file may hold DescribeCluster of this cluster with an injected 500 for a while.
+  const { cluster } = await until(`describe cluster ${clusterName}`, () => c.eks.send(new DescribeClusterCommand({ name: clusterName })), 120_000);
   const clusterArn = cluster!.arn!;
   const name = executorGroupName(installationId, clusterArn);
   const found = await findGroup(c, name, vpcId);

@@ -127,8 +127,8 @@ async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('remediating');
   await killPod(i, exec);
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
+  if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
   if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
-  await releaseIsolation(i, exec, 'the pod is gone');
   if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
   return { name: 'watch', until: after(i.policy.watchSeconds) };
 }
@@ -148,19 +148,19 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     const why = failureMessage(err);
     i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
     const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    if (!unverified) await releaseIsolation(i, exec, 'the pod is gone');
+    if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
     const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})` : 'was terminated';
     return done('needs-manual-action', `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`);
   }
   record(i, out.result);
   if (out.record) i.state.suspension = out.record;
   if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
-    if (!(await verifyUntilSettled(i, exec, { podGone: podTarget(i) }))) await releaseIsolation(i, exec, 'the pod is gone');
+    await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
+    if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
     return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
   }
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i), ...(out.record ? { suspended: out.record } : {}) });
-  // The pod is gone when verification passed, or failed only on the suspension's side.
-  if (!unverified || podVerifiedGone(i)) await releaseIsolation(i, exec, 'the pod is gone');
+  if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
   if (!out.record) return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
   if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
@@ -201,10 +201,13 @@ function podTarget(i: Incident): PodTarget {
   return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
 }
 
-/** The last verification found the alerted pod gone. */
-function podVerifiedGone(i: Incident): boolean {
+/**
+ * The last verification found the alerted pod gone from the API (its node may still be confirming the kill):
+ * its isolation selects nothing any more, and the cluster would delete the policy with the pod anyway.
+ */
+function podGoneFromApi(i: Incident): boolean {
   const p = i.state.pod!;
-  return i.state.verification.some((c) => c.ok && c.target.startsWith(`pod ${p.namespace}/${p.name} `));
+  return i.state.verification.some((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `) && !c.observed.startsWith('still present'));
 }
 
 /** An incident is about one pod (a pod under the same name with another UID is dismissed), so one kill is enough. */
