@@ -33,6 +33,15 @@ export const policySchema = z.strictObject({
   watchSeconds: z.number().int().min(0).default(900),
   /** How long a suspended workload is held for a `restore` before the incident closes. */
   holdSuspensionSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+  /**
+   * While a suspension is held, read it back this often (0: never): a GitOps self-heal, an autoscaler or a
+   * person may undo it. With the eks-lambda executor each read deploys the function: choose minutes there.
+   */
+  holdCheckSeconds: z.number().int().min(0).default(30),
+  /** Re-apply a suspension someone undid (else the incident ends needing a person at the first revert). */
+  reapplyOnRevert: z.boolean().default(true),
+  /** After this many reverts the incident stops fighting and ends as needs-manual-action, naming who reverts it. */
+  maxReverts: z.number().int().min(1).max(100).default(3),
   /** Repeat alerts kept in full in the incident's status (besides the first and a count of all). */
   keepRecentAlerts: z.number().int().min(0).max(50).default(5),
   /**

@@ -6,7 +6,7 @@
 import type { V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import { describeWorkload, SUSPENDED_BY_ANNOTATION, type SuspensionChange, type SuspensionRecord } from './protocol.js';
 import type { KubeClients } from './kube.js';
-import { readWorkload, type WorkloadObject } from './workloads.js';
+import { FIELD_MANAGER, readWorkload, type WorkloadObject } from './workloads.js';
 
 export interface Revert {
   target: string;
@@ -81,6 +81,12 @@ function lastWriter(entries: V1ManagedFieldsEntry[], path: string[]): V1ManagedF
   };
   const time = (e: V1ManagedFieldsEntry) => (e.time ? new Date(e.time).getTime() : 0);
   const newest = (list: V1ManagedFieldsEntry[]) => [...list].sort((a, b) => time(b) - time(a))[0];
-  // A field removed has no owner left: then the newest writer of the object's spec is the best witness.
-  return newest(entries.filter(owns)) ?? newest(entries.filter((e) => e.subresource !== 'status'));
+  const others = entries.filter((e) => e.manager !== FIELD_MANAGER && e.subresource !== 'status');
+  const owner = newest(entries.filter(owns));
+  if (owner) return owner.manager === FIELD_MANAGER ? undefined : owner;
+  // A field removed has no owner left: then the newest other writer of the object is the witness, if it wrote
+  // after us. A write through the scale subresource leaves no owner of replicas: unknown, not a guess.
+  const ours = newest(entries.filter((e) => e.manager === FIELD_MANAGER));
+  const candidate = newest(others);
+  return candidate && (!ours || time(candidate) >= time(ours)) && path[path.length - 1] !== 'f:replicas' ? candidate : undefined;
 }

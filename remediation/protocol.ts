@@ -3,6 +3,7 @@
  * the Lambda handler receives it as its event, and every value lands in workflow history.
  */
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
+import type { HoldCheck } from './hold.js';
 
 export interface PodTarget {
   namespace: string;
@@ -59,7 +60,8 @@ export type CoreRequest =
   | { op: 'restore-workload'; record: SuspensionRecord }
   | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord }
   | { op: 'isolate-pod'; incidentId: string; pod: PodTarget }
-  | { op: 'release-isolation'; record: IsolationRecord };
+  | { op: 'release-isolation'; record: IsolationRecord }
+  | { op: 'check-suspension'; record: SuspensionRecord };
 
 export interface CoreResponses {
   inspect: { pod: PodFacts | null };
@@ -69,6 +71,7 @@ export interface CoreResponses {
   verify: { ok: boolean; checks: VerifyCheck[] };
   'isolate-pod': { result: ActionResult; record: IsolationRecord | null };
   'release-isolation': { result: ActionResult };
+  'check-suspension': HoldCheck;
 }
 
 export type CoreResponse<R extends CoreRequest> = CoreResponses[R['op']];

@@ -1,3 +1,4 @@
+import { checkSuspension } from './hold.js';
 import { inspectPod } from './inspect.js';
 import { isolatePod, releaseIsolation } from './isolate.js';
 import type { KubeClients } from './kube.js';
@@ -30,5 +31,7 @@ async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponse
       return isolatePod(kube, r.incidentId, r.pod);
     case 'release-isolation':
       return { result: await releaseIsolation(kube, r.record) };
+    case 'check-suspension':
+      return checkSuspension(kube, r.record);
   }
 }

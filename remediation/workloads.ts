@@ -15,7 +15,10 @@ export interface WorkloadObject {
 
 type Ref = Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>;
 type Params = { namespace: string; name: string };
-type WithBody = Params & { body: object };
+type WithBody = Params & { body: object; fieldManager?: string };
+
+/** Our name in the objects' managed fields: a hold check tells our writes from whoever undid them. */
+export const FIELD_MANAGER = 'pod-responder';
 
 /** The typed client calls for each kind the core suspends: read, merge-patch, and scale where it has one. */
 interface KindApi {
@@ -69,7 +72,7 @@ export function readWorkload(kube: KubeClients, w: Ref): Promise<WorkloadObject 
 /** JSON merge patch of the workload object itself (annotations, suspend flag, node selector). */
 export async function patchWorkload(kube: KubeClients, w: Ref, body: object): Promise<void> {
   const api = apiFor(w.kind);
-  await kubeCall(`patch ${describeWorkload(w)}`, () => api.patch(kube, { namespace: w.namespace, name: w.name, body }));
+  await kubeCall(`patch ${describeWorkload(w)}`, () => api.patch(kube, { namespace: w.namespace, name: w.name, body, fieldManager: FIELD_MANAGER }));
 }
 
 /** Sets replicas through the scale subresource, as `kubectl scale` does. */
@@ -77,7 +80,7 @@ export async function scaleWorkload(kube: KubeClients, w: Ref, replicas: number)
   const scale = apiFor(w.kind).scale;
   if (!scale) throw new Error(`${w.kind} has no scale subresource`);
   await kubeCall(`scale ${describeWorkload(w)} to ${replicas}`, () =>
-    scale(kube, { namespace: w.namespace, name: w.name, body: { spec: { replicas } } }),
+    scale(kube, { namespace: w.namespace, name: w.name, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER }),
   );
 }
 

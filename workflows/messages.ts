@@ -126,6 +126,14 @@ export interface IsolationStatus {
   detail: string;
 }
 
+export interface HoldStatus {
+  checks: number;
+  lastCheckAt: string | null;
+  reverts: number;
+  /** The newest revert: what the objects said, and who wrote it last (field manager), when they say. */
+  lastRevert: { at: string; observed: string; by: string | null } | null;
+}
+
 export interface RestoreAttempt {
   state: 'restoring' | 'restored' | 'failed';
   by: string;
@@ -171,6 +179,8 @@ export interface IncidentStatus {
   actions: ActionResult[];
   verification: VerifyCheck[];
   suspension: SuspensionRecord | null;
+  /** Reads of the held suspension, and the reverts they found (absent before holds were checked). */
+  hold?: HoldStatus | null;
   /** The pod's network isolation (absent in incidents started before it existed). */
   isolation?: IsolationStatus | null;
   restore: RestoreAttempt | null;

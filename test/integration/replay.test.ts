@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTools } from '../../devstack/stack.js';
 import { buildLambdaZip } from '../../lambda/build.js';
+import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
 import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
@@ -112,6 +113,18 @@ describe.runIf(recording)('record histories (v2)', () => {
       await h.result();
       return h;
     },
+    // A held suspension undone by a self-heal, re-applied by a hold check, then restored.
+    'hold-reverted-then-restored': async (ns) => {
+      const w = await createWorkload(kube, ns, 'Deployment');
+      const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdCheckSeconds: 1, holdSuspensionSeconds: 300 });
+      await r.waitForStage(h, 'holding');
+      await kube.apps.patchNamespacedDeployment({ namespace: ns, name: w.name, body: { spec: { replicas: 3 } }, fieldManager: 'argocd-application-controller' }, mergePatch);
+      for (let i = 0; i < 100 && !(await h.query(statusQuery)).hold?.reverts; i++) await new Promise((res) => setTimeout(res, 100));
+      await r.waitForStage(h, 'holding');
+      await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
+      await h.result();
+      return h;
+    },
     'running-mid-hold': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), { holdSuspensionSeconds: 3600 });
       await r.waitForStage(h, 'holding');
@@ -140,7 +153,7 @@ describe.runIf(recording)('record histories (v2)', () => {
 describe('replay recorded histories', () => {
   const files = ['v1', 'v2-own-security-group', 'v2-before-isolation', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
 
-  it('has histories from before v2, mid-flight ones among them, and of today', () => {
+  it.skipIf(recording)('has histories from before v2, mid-flight ones among them, and of today', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'v1/eks-lambda-terminate.json',
@@ -150,11 +163,12 @@ describe('replay recorded histories', () => {
         'v2-own-security-group/eks-lambda-terminate.json',
         'v2-before-isolation/running-mid-approval.json',
         'v2/denied-after-isolation.json',
+        'v2/hold-reverted-then-restored.json',
         'v2/eks-lambda-terminate.json',
         'v2/flood-continued-as-new.json',
       ]),
     );
-    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(10);
+    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(11);
   });
 
   it.each(files)('%s replays without nondeterminism', async (file) => {

@@ -2,7 +2,7 @@
  * Every message an incident accepts, registered in one place. Signals only record (bounded); updates
  * validate first, so a caller learns at once whether its answer or restore was taken, and why not.
  */
-import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import { describeWorkload } from '../../remediation/protocol.js';
 import {
   alertSignal,
@@ -71,6 +71,8 @@ async function restore(i: Incident, actor: Actor) {
   const target = describeWorkload(record.workload);
   i.state.restore = { state: 'restoring', by: actor.by, at: new Date().toISOString() };
   i.stage('restoring');
+  // A hold check re-applying the suspension right now finishes first; then nothing re-applies it.
+  if (i.holdCheckRunning) await condition(() => !i.holdCheckRunning);
   try {
     const { result } = await i.withExecutor(async (exec) => {
       const restored = await exec.run({ op: 'restore-workload', record }, `restore ${target} (requested by ${actor.by})`);

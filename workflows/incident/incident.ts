@@ -38,6 +38,8 @@ export class Incident {
   /** The timeline entry that sums up the current stretch of repeats, while it is the newest entry. */
   private summing: { entry: TimelineEntry; count: number } | null = null;
   private failedStage: Stage | null = null;
+  /** A hold check (and re-suspension) is running: a restore waits for it, so the two never race on the workload. */
+  holdCheckRunning = false;
 
   constructor(input: IncidentInput) {
     this.input = input;

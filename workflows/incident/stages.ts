@@ -14,6 +14,7 @@ import type { Outcome, Phase } from '../messages.js';
 import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { checksHold, holdTheLine } from './hold-the-line.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
@@ -87,6 +88,7 @@ export async function hold(i: Incident, until: string): Promise<Phase> {
   i.stage('holding');
   const restored = () => i.state.restore?.state === 'restored';
   const summary = `hold ${describeWorkload(i.state.suspension!.workload)} suspended until restore or ${until}`;
+  if (checksHold(i)) return holdTheLine(i, until, summary);
   if (await i.waitUntil(restored, until, summary)) return done('workload-restored');
   return done('workload-suspended');
 }
