@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { withRawExcerpt, type PodAlert } from '../domain/alert.js';
+import type { PolicyMode } from '../domain/routing.js';
 import type { Config } from '../worker/config.js';
 import { INCIDENT_TASK_TIMEOUT, incidentWorkflowId } from '../workflows/ids.js';
 import { alertsSignal } from '../workflows/messages.js';
@@ -35,7 +36,14 @@ export async function respondToAlert(client: Client, config: Config, alert: PodA
  * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
  * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history.
  */
-export async function respondToAlerts(client: Client, config: Config, alerts: PodAlert[], taskQueue = taskQueueFor(config, alerts[0]!.cluster.name)): Promise<StartedIncident> {
+export async function respondToAlerts(
+  client: Client,
+  config: Config,
+  alerts: PodAlert[],
+  taskQueue = taskQueueFor(config, alerts[0]!.cluster.name),
+  /** The routing rule's mode, over the policy's (a rule in dry run starts incidents in dry run). */
+  mode?: PolicyMode,
+): Promise<StartedIncident> {
   const keepFrom = alerts.length - config.policy.keepRecentAlerts;
   const batch = alerts.map((a, i) => {
     if (i === 0 || i >= keepFrom || a.raw === undefined) return withRawExcerpt(a);
@@ -45,7 +53,7 @@ export async function respondToAlerts(client: Client, config: Config, alerts: Po
   const first = batch[0]!;
   const workflowId = incidentWorkflowId(first);
   if (batch.some((a) => incidentWorkflowId(a) !== workflowId)) throw new Error('a batch of alerts must all be about one pod');
-  const input: IncidentInput = { alert: first, policy: config.policy, executor: { kind: config.executor } };
+  const input: IncidentInput = { alert: first, policy: mode ? { ...config.policy, mode } : config.policy, executor: { kind: config.executor } };
   const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
     workflowId,
     taskQueue,

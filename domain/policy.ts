@@ -8,6 +8,11 @@ const labelSelector = z
 /** How hard to hit. Every field has a default so an empty object is a complete policy. */
 export const policySchema = z.strictObject({
   protectedNamespaces: z.array(z.string().min(1)).default(['kube-system', 'kube-public', 'kube-node-lease']),
+  /**
+   * `dry-run`: every check and decision runs and the incident says exactly what it would have done
+   * (`would-...`), and nothing is changed: no executor deployed, no pod touched. Outcome `dry-run`.
+   */
+  mode: z.enum(['enforce', 'dry-run']).default('enforce'),
   /** Pods carrying any of these labels are never touched. */
   protectedLabels: z.array(labelSelector).default(['pod-responder.io/protected=true']),
   /** Alerts older than this are dismissed as stale. */

@@ -20,6 +20,8 @@ export const routeSchema = z.strictObject({
   category: z.array(pattern).min(1).optional(),
   namespace: z.array(pattern).min(1).optional(),
   minSeverity: z.enum(SEVERITIES).optional(),
+  /** For `respond`: the policy mode of the incidents this rule starts (default: the policy's), e.g. `dry-run` for a new source. */
+  mode: z.enum(['enforce', 'dry-run']).optional(),
 });
 
 export const routesSchema = z.array(routeSchema).max(200);
@@ -34,7 +36,9 @@ export interface Routable {
   type: string;
 }
 
-export type RouteDecision = { action: 'respond'; route: string } | { action: 'ignore'; route: string | null; reason: string };
+export type PolicyMode = 'enforce' | 'dry-run';
+
+export type RouteDecision = { action: 'respond'; route: string; mode?: PolicyMode } | { action: 'ignore'; route: string | null; reason: string };
 
 export function route(item: Routable, routes: readonly Route[]): RouteDecision {
   const { alert, type } = item;
@@ -45,7 +49,7 @@ export function route(item: Routable, routes: readonly Route[]): RouteDecision {
     if (r.namespace && !r.namespace.some((p) => globMatch(p, alert.namespace))) continue;
     if (r.minSeverity && rank(alert.severity) < rank(r.minSeverity)) continue;
     return r.action === 'respond'
-      ? { action: 'respond', route: r.name }
+      ? { action: 'respond', route: r.name, ...(r.mode ? { mode: r.mode } : {}) }
       : { action: 'ignore', route: r.name, reason: `matched ignore rule "${r.name}"` };
   }
   return { action: 'ignore', route: null, reason: `no routing rule responds to ${alert.source} "${type}" (category ${alert.category}, ${alert.severity})` };

@@ -62,7 +62,8 @@ export type Outcome =
   | 'workload-restored'
   | 'needs-manual-action'
   | 'failed'
-  | 'cancelled';
+  | 'cancelled'
+  | 'dry-run';
 
 export interface TimelineEntry {
   at: string;
@@ -181,6 +182,8 @@ export interface IncidentStatus {
   suspension: SuspensionRecord | null;
   /** Reads of the held suspension, and the reverts they found (absent before holds were checked). */
   hold?: HoldStatus | null;
+  /** In dry-run mode, what the incident would have done, in order (`would-terminate-pod ...`); nothing was. */
+  wouldHaveDone?: string[];
   /** The pod's network isolation (absent in incidents started before it existed). */
   isolation?: IsolationStatus | null;
   restore: RestoreAttempt | null;

@@ -4,7 +4,7 @@
  * take it in time, the durable spool. One place, so both intakes route, count and answer alike.
  */
 import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
-import { route } from '../../domain/routing.js';
+import { route, type PolicyMode } from '../../domain/routing.js';
 import { SOURCES, type Normalized, type SourceName } from '../../domain/sources/index.js';
 import type { Config } from '../../worker/config.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
@@ -20,8 +20,11 @@ import { IncidentSaturated } from './temporal-gateway.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
 export interface AlertSink {
-  /** Delivers alerts about one pod in one signal; rejects with an error whose message says why Temporal did not accept them. */
-  submit(alerts: PodAlert[]): Promise<StartedIncident>;
+  /**
+   * Delivers alerts about one pod in one signal; rejects with an error whose message says why Temporal did not accept them.
+   * `mode`: the routing rule's, for the incident if this starts it.
+   */
+  submit(alerts: PodAlert[], mode?: PolicyMode): Promise<StartedIncident>;
   ready(): Promise<boolean>;
   /** True while Temporal is known to be unreachable: alerts go to the spool without trying. */
   down?(): boolean;
@@ -56,6 +59,8 @@ export class AlertPipeline {
   private readonly known: RecentIncidents;
   private readonly batcher: IncidentBatcher<StartedIncident>;
   private readonly deliverer: SpoolDeliverer | null;
+  /** The routing rule's mode of an alert on its way to a signal (by identity: the batcher passes the same objects). */
+  private readonly modeOf = new WeakMap<PodAlert, PolicyMode>();
 
   constructor(
     private readonly config: Config,
@@ -71,7 +76,7 @@ export class AlertPipeline {
     // respondToAlerts keeps `raw` (an excerpt) on a few alerts of a batch only: budget for those, count the rest without it.
     const rawBudget = (config.policy.keepRecentAlerts + 1) * (RAW_EXCERPT_CHARS + 64);
     const maxBytes = Math.max(cfg.batchMaxBytes - rawBudget, 8 * 1024);
-    this.batcher = new IncidentBatcher((alerts) => sink.submit(alerts), {
+    this.batcher = new IncidentBatcher((alerts) => sink.submit(alerts, this.modeOf.get(alerts[0]!)), {
       intervalMs: cfg.batchIntervalMs,
       maxAlerts: cfg.batchMaxAlerts,
       maxBytes,
@@ -85,7 +90,7 @@ export class AlertPipeline {
       ? new SpoolDeliverer(
           spool,
           {
-            send: (alerts) => sink.submit(alerts),
+            send: (alerts, mode) => sink.submit(alerts, mode),
             mayStart: (incident, first) => this.known.has(incident) || this.limits.take(this.senderOf(first), first.alert.cluster.name) === 0,
             ready: () => sink.ready(),
             delivered: (entries, value) => this.delivered(entries, value as StartedIncident),
@@ -141,7 +146,7 @@ export class AlertPipeline {
     if (earlier) return this.answered(source, alert, workflowId, decision.route, earlier, true, fields);
 
     const toSpool = async (reason: string): Promise<AlertOutcome> => {
-      const r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, alert });
+      const r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, mode: decision.mode ?? null, alert });
       if (r === 'full') {
         m.failed.inc({ source });
         this.log.warn({ ...fields, outcome: 'failed', reason: 'spool full' }, 'alert');
@@ -168,6 +173,7 @@ export class AlertPipeline {
       }
     }
     this.known.touch(workflowId); // from now on, its repeats are batched rather than limited
+    if (decision.mode) this.modeOf.set(alert, decision.mode);
     try {
       const { value, shared } = await this.accepted.once(key, () => this.batcher.submit(workflowId, alert));
       return this.answered(source, alert, workflowId, decision.route, value, shared, fields);

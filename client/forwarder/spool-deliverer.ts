@@ -4,6 +4,7 @@
  * waits, backing off to `maxBackoffMs`; a failure for one incident backs off that incident only.
  */
 import type { PodAlert } from '../../domain/alert.js';
+import type { PolicyMode } from '../../domain/routing.js';
 import type { Spool, SpoolEntry } from './spool.js';
 import { IncidentSaturated } from './temporal-gateway.js';
 
@@ -18,7 +19,8 @@ export interface DelivererOptions {
 
 export interface DelivererHooks {
   /** Sends one signal with these alerts of one incident; resolves once Temporal accepted it. */
-  send(alerts: PodAlert[]): Promise<unknown>;
+  /** `mode`: the routing rule's, recorded with the oldest alert (it may start the incident). */
+  send(alerts: PodAlert[], mode?: PolicyMode): Promise<unknown>;
   /** May this incident's alerts go now? False (a new incident over its sender's rate) tries again later. */
   mayStart(incident: string, first: SpoolEntry): boolean;
   /** Is Temporal reachable? Asked before a new round while deliveries fail. */
@@ -103,7 +105,7 @@ export class SpoolDeliverer {
     }
     this.inFlight.add(incident);
     try {
-      const value = await this.hooks.send(entries.map((e) => e.alert));
+      const value = await this.hooks.send(entries.map((e) => e.alert), entries[0]!.mode ?? undefined);
       this.spool.remove(entries);
       this.notBefore.delete(incident);
       this.hooks.delivered(entries, value);

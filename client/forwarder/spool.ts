@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { PodAlert } from '../../domain/alert.js';
+import type { PolicyMode } from '../../domain/routing.js';
 
 export interface SpoolItem {
   incident: string;
@@ -19,6 +20,8 @@ export interface SpoolItem {
   source: string;
   /** The credential (or queue) that delivered it, whose rate limit it waits on; null in spools written before senders. */
   sender?: string | null;
+  /** The routing rule's policy mode (null: the policy's own). */
+  mode?: PolicyMode | null;
   alert: PodAlert;
 }
 
@@ -72,11 +75,12 @@ export class Spool {
     // Spools written before senders were recorded: their entries wait on the source's default limit.
     const columns = this.db.prepare('PRAGMA table_info(spool)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'sender')) this.db.exec('ALTER TABLE spool ADD COLUMN sender TEXT');
+    if (!columns.some((c) => c.name === 'mode')) this.db.exec('ALTER TABLE spool ADD COLUMN mode TEXT');
     for (const row of this.db.prepare('SELECT incident, COUNT(*) AS n FROM spool GROUP BY incident ORDER BY MIN(seq)').all() as { incident: string; n: number }[]) {
       this.byIncident.set(row.incident, row.n);
       this.count += row.n;
     }
-    this.insert = this.db.prepare('INSERT OR IGNORE INTO spool (incident, alert_id, source, sender, alert, received_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insert = this.db.prepare('INSERT OR IGNORE INTO spool (incident, alert_id, source, sender, mode, alert, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.deleteOne = this.db.prepare('DELETE FROM spool WHERE seq = ?');
   }
 
@@ -118,14 +122,14 @@ export class Spool {
   /** The oldest alerts of one incident, in order, within the limits (at least one). */
   take(incident: string, maxAlerts: number, maxBytes: number): SpoolEntry[] {
     const rows = this.db
-      .prepare('SELECT seq, incident, alert_id, source, sender, alert, received_at, attempts FROM spool WHERE incident = ? ORDER BY seq LIMIT ?')
-      .all(incident, maxAlerts) as { seq: number; incident: string; alert_id: string; source: string; sender: string | null; alert: string; received_at: number; attempts: number }[];
+      .prepare('SELECT seq, incident, alert_id, source, sender, mode, alert, received_at, attempts FROM spool WHERE incident = ? ORDER BY seq LIMIT ?')
+      .all(incident, maxAlerts) as { seq: number; incident: string; alert_id: string; source: string; sender: string | null; mode: PolicyMode | null; alert: string; received_at: number; attempts: number }[];
     const out: SpoolEntry[] = [];
     let bytes = 0;
     for (const r of rows) {
       if (out.length && bytes + r.alert.length > maxBytes) break;
       bytes += r.alert.length;
-      out.push({ seq: r.seq, incident: r.incident, alertId: r.alert_id, source: r.source, sender: r.sender, alert: JSON.parse(r.alert) as PodAlert, receivedAt: r.received_at, attempts: r.attempts, bytes: r.alert.length });
+      out.push({ seq: r.seq, incident: r.incident, alertId: r.alert_id, source: r.source, sender: r.sender, mode: r.mode, alert: JSON.parse(r.alert) as PodAlert, receivedAt: r.received_at, attempts: r.attempts, bytes: r.alert.length });
     }
     return out;
   }
@@ -166,7 +170,7 @@ export class Spool {
             results.push('full');
             continue;
           }
-          const changed = this.insert.run(item.incident, item.alertId, item.source, item.sender ?? null, JSON.stringify(item.alert), at).changes;
+          const changed = this.insert.run(item.incident, item.alertId, item.source, item.sender ?? null, item.mode ?? null, JSON.stringify(item.alert), at).changes;
           if (changed) {
             this.count += 1;
             this.byIncident.set(item.incident, (this.byIncident.get(item.incident) ?? 0) + 1);

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import type { PodAlert } from '../../domain/alert.js';
+import type { PolicyMode } from '../../domain/routing.js';
 import type { Config } from '../../worker/config.js';
 import { respondToAlerts, type StartedIncident } from '../incidents.js';
 
@@ -42,14 +43,14 @@ export class TemporalGateway {
    * While Temporal is known to be down, requests share one short health probe instead of each
    * waiting out the full deadline, so senders get their 503 quickly.
    */
-  async submit(alerts: PodAlert[]): Promise<StartedIncident> {
+  async submit(alerts: PodAlert[], mode?: PolicyMode): Promise<StartedIncident> {
     if (this.unreachable) {
       this.probe ??= this.ready(1000).finally(() => (this.probe = null));
       if (!(await this.probe)) throw new Error(UNREACHABLE);
       this.unreachable = false;
     }
     try {
-      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlerts(this.client, this.config, alerts));
+      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlerts(this.client, this.config, alerts, undefined, mode));
     } catch (err) {
       const e = err as Error & { cause?: { code?: number; details?: string } };
       const code = e.cause?.code; // gRPC status

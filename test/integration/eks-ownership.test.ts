@@ -253,6 +253,23 @@ describe('Kubernetes rights', () => {
   });
 });
 
+describe('dry run on the EKS executor', () => {
+  it('deploys nothing: it stops where reading the pod would need the function, and says so', async () => {
+    const ns = await createEksNamespace(kube, 'dryrun');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const handle = await r.respond(onEks(ns, w), { mode: 'dry-run' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('dry-run');
+    expect(result.wouldHaveDone).toEqual([
+      `would-deploy the EKS executor in ${aws.clusters.local} (IAM role, access entry, function) to read pod ${ns}/${w.pod.metadata!.name}, then decide and act; nothing deployed in a dry run`,
+    ]);
+    const history = await handle.fetchHistory();
+    expect(history.events!.filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
+    expect(await leftBy(INSTALLATION, handle.workflowId)).toEqual([]);
+    expect(await podExists(kube, ns, w.name)).toBe(true);
+  });
+});
+
 describe('AWS as it really behaves', () => {
   it('waits for a Pending function to become Active, then invokes it once', async () => {
     const ns = await createEksNamespace(kube, 'pending');

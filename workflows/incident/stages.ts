@@ -14,6 +14,7 @@ import type { Outcome, Phase } from '../messages.js';
 import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
@@ -43,6 +44,7 @@ export async function investigate(i: Incident): Promise<Phase> {
   // Checks that need no cluster access first: a bad alert creates nothing anywhere.
   const early = preflightCheck(i.alert, i.policy, Date.now());
   if (early) return dismissed(i, early);
+  if (isDryRun(i) && i.input.executor.kind === 'eks-lambda') return wouldDeploy(i);
   return i.withExecutor(async (exec) => {
     const mismatch = await inspectPod(i, exec);
     if (mismatch) return dismissed(i, mismatch);
@@ -96,6 +98,7 @@ export async function hold(i: Incident, until: string): Promise<Phase> {
 async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('deciding');
   const decision = decideNow(i);
+  if (isDryRun(i) && decision.action !== 'dismiss') return wouldAct(i, decision);
   // Contain first: before the kill, and before a person is asked, so the miner is cut off while they decide.
   if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(i));
   const next = unlessActing(i, decision);
