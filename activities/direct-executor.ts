@@ -20,6 +20,26 @@ export function mappedClusters(config: DirectExecutorConfig): string[] {
 
 /** Runs remediation-core operations in-process against a cluster the worker can reach. */
 export function createDirectExecutor(config: DirectExecutorConfig, load = kubeConfigFromFile) {
+  const clientsFor = kubeResolver(config, load);
+
+  return {
+    async runDirect<R extends CoreRequest>(cluster: string, request: R): Promise<CoreResponse<R>> {
+      try {
+        const response = await runOperation(clientsFor(cluster), request);
+        log.info('remediation operation', { cluster, op: request.op, response: summarize(response) });
+        return response;
+      } catch (err) {
+        if (err instanceof KubeError && PERMANENT_KUBE_STATUSES.has(err.failure.status)) {
+          throw ApplicationFailure.nonRetryable(err.message, `Kube${err.failure.status}`, err.failure);
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/** The worker's clients for a cluster it is mapped to (cached per context); any other cluster is refused. */
+export function kubeResolver(config: DirectExecutorConfig, load = kubeConfigFromFile): (cluster: string) => KubeClients {
   const cache = new Map<string, KubeClients>();
   /**
    * Only a cluster mapped explicitly: an alert naming any other (a mistake, or a token stolen from another
@@ -43,21 +63,7 @@ export function createDirectExecutor(config: DirectExecutorConfig, load = kubeCo
     }
     return clients;
   }
-
-  return {
-    async runDirect<R extends CoreRequest>(cluster: string, request: R): Promise<CoreResponse<R>> {
-      try {
-        const response = await runOperation(clientsFor(cluster), request);
-        log.info('remediation operation', { cluster, op: request.op, response: summarize(response) });
-        return response;
-      } catch (err) {
-        if (err instanceof KubeError && PERMANENT_KUBE_STATUSES.has(err.failure.status)) {
-          throw ApplicationFailure.nonRetryable(err.message, `Kube${err.failure.status}`, err.failure);
-        }
-        throw err;
-      }
-    },
-  };
+  return clientsFor;
 }
 
 function defaultKubeconfig(): string {

@@ -1,11 +1,13 @@
 import type { Client } from '@temporalio/client';
-import { createDirectExecutor, type DirectExecutorConfig } from './direct-executor.js';
+import { createDirectExecutor, kubeResolver, type DirectExecutorConfig } from './direct-executor.js';
+import { createEvidenceActivities, type EvidenceConfig } from './evidence.js';
 import { createEksLambdaActivities, type EksLambdaConfig } from './eks-lambda/index.js';
 import { createIncidentHistory } from './incident-history.js';
 
 export interface ActivityDeps {
   direct: DirectExecutorConfig;
   eks: EksLambdaConfig;
+  evidence: EvidenceConfig;
   temporal: Client;
 }
 
@@ -15,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDirectExecutor(deps.direct),
     ...createEksLambdaActivities(deps.eks),
     ...createIncidentHistory(deps.temporal),
+    ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct)),
   };
 }
 

@@ -32,6 +32,11 @@ export const policySchema = z.strictObject({
    * destructive, and at once when an action waits for approval. Enforced where the network plugin enforces NetworkPolicy.
    */
   isolate: z.boolean().default(true),
+  /**
+   * Seconds to capture the evidence bundle (manifests, logs, events) after isolation and before the kill; what
+   * is not captured in time is listed as missing, never waited for. 0: no bundle.
+   */
+  evidenceSeconds: z.number().int().min(0).max(300).default(20),
   /** Grace period for pod deletion; 0 stops the miner now. */
   terminateGracePeriodSeconds: z.number().int().min(0).default(0),
   /** After killing a controller-owned pod, keep listening this long for repeats or escalation. */

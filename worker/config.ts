@@ -178,6 +178,19 @@ export const configSchema = z.strictObject({
       permissionsBoundaryArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:policy\/[\w+=,.@/-]+$/, 'must be an IAM policy ARN').optional(),
     })
     .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
+  /** Where evidence bundles go (policy.evidenceSeconds sets the capture budget). No bucket: none is written. */
+  evidence: z
+    .strictObject({
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+      /** Keys are `<prefix><cluster>/<namespace>/<pod>/<run>/...`; the worker may write only under it (deploy/aws/). */
+      prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or end with "/"').default('pod-responder/'),
+      region: regionSchema.optional(),
+      /** An S3-compatible endpoint (MinIO); default: eks.endpoint when set (the local stack), else AWS. */
+      endpoint: z.url().optional(),
+      logBytesPerContainer: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      retentionDays: z.number().int().min(1).max(36_500).default(30),
+    })
+    .prefault({}),
   policy: policySchema.default(policySchema.parse({})),
   forwarder: forwarderSchema,
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -198,6 +211,8 @@ export const ENV_VARS = {
   POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
   POD_RESPONDER_INSTALLATION_ID: 'eks.installationId',
   POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'eks.permissionsBoundaryArn',
+  POD_RESPONDER_EVIDENCE_BUCKET: 'evidence.bucket',
+  POD_RESPONDER_EVIDENCE_ENDPOINT: 'evidence.endpoint',
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
   POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',

@@ -42,6 +42,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
         installationId: config.eks.installationId ?? config.temporal.namespace,
         ...(config.eks.permissionsBoundaryArn ? { permissionsBoundary: config.eks.permissionsBoundaryArn } : {}),
       },
+      evidence: { ...config.evidence, endpoint: config.evidence.endpoint ?? config.eks.endpoint },
       temporal: client,
     }),
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -6,6 +6,7 @@ import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
 import type { ActionResult, IsolationRecord, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
 import type { CompensationOutcome } from './compensations.js';
+import type { EvidenceBundle } from '../activities/evidence.js';
 
 export interface Actor {
   by: string;
@@ -184,6 +185,8 @@ export interface IncidentStatus {
   hold?: HoldStatus | null;
   /** In dry-run mode, what the incident would have done, in order (`would-terminate-pod ...`); nothing was. */
   wouldHaveDone?: string[];
+  /** The evidence bundle captured before the kill: where, what, what is missing (absent before bundles existed). */
+  evidence?: EvidenceBundle | null;
   /** The pod's network isolation (absent in incidents started before it existed). */
   isolation?: IsolationStatus | null;
   restore: RestoreAttempt | null;

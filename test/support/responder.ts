@@ -59,6 +59,8 @@ export async function startResponder(
     clusters?: string[];
     /** A Temporal server of the test's own (ownTemporal), instead of the shared dev server. */
     temporalAddress?: string;
+    /** Where evidence bundles go (the config's evidence section). */
+    evidence?: Record<string, unknown>;
     /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
     cluster?: string;
   } = {},
@@ -68,6 +70,7 @@ export async function startResponder(
     direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
+    ...(options.evidence ? { evidence: options.evidence } : {}),
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
   const worker = await createWorker(config);

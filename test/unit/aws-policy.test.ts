@@ -28,13 +28,14 @@ const FORWARDER = policy('forwarder-sqs-policy.json');
 const BOUNDARY = policy('function-boundary-policy.json');
 
 /** The IAM prefix of each SDK client package. */
-const PREFIX: Record<string, string> = { iam: 'iam', ec2: 'ec2', eks: 'eks', lambda: 'lambda', 'cloudwatch-logs': 'logs', sqs: 'sqs' };
+const PREFIX: Record<string, string> = { iam: 'iam', ec2: 'ec2', eks: 'eks', lambda: 'lambda', 'cloudwatch-logs': 'logs', sqs: 'sqs', s3: 's3' };
 /** Operations whose IAM action has another name (AWS service authorization reference). */
 const RENAMED: Record<string, string> = {
   'lambda:Invoke': 'lambda:InvokeFunction',
   'sqs:DeleteMessageBatch': 'sqs:DeleteMessage',
   'sqs:ChangeMessageVisibilityBatch': 'sqs:ChangeMessageVisibility',
   'sqs:SendMessageBatch': 'sqs:SendMessage',
+  's3:GetObjectLockConfiguration': 's3:GetBucketObjectLockConfiguration',
 };
 /** Actions AWS also authorizes for a call, as the code makes it (tags on create, a VPC function, a passed role). */
 const ALSO_AUTHORIZED: Record<string, string[]> = {
@@ -42,6 +43,8 @@ const ALSO_AUTHORIZED: Record<string, string[]> = {
   'ec2:CreateSecurityGroup': ['ec2:CreateTags'],
   'ec2:AuthorizeSecurityGroupIngress': ['ec2:CreateTags'],
   'eks:CreateAccessEntry': ['eks:TagResource'],
+  // Retention set with the object (a bucket with Object Lock and no default rule).
+  's3:PutObject': ['s3:PutObjectRetention'],
   'lambda:CreateFunction': ['iam:PassRole', 'lambda:TagResource', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
 };
 /** What AWSLambdaVPCAccessExecutionRole grants: the boundary may allow no more. */

@@ -16,6 +16,7 @@ import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
+import { captureEvidence } from './evidence.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
@@ -103,6 +104,8 @@ async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> 
   if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(i));
   const next = unlessActing(i, decision);
   if (next) return next;
+  // Keep the evidence before it is destroyed: the pod is isolated and about to be killed.
+  await captureEvidence(i, podTarget(i));
   return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
 }
 

@@ -1,0 +1,48 @@
+/**
+ * Evidence before destruction: once the pod is isolated and the incident is about to kill it, the bundle
+ * (activities/evidence.ts) is captured within the policy's budget. It never holds the kill back for longer:
+ * what is not captured in time is listed as missing, and a capture that fails outright is noted and passed.
+ */
+import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../../activities/index.js';
+import type { PodTarget } from '../../remediation/protocol.js';
+import { failureMessage } from './failures.js';
+import type { Incident } from './incident.js';
+
+/** Incidents recorded before the bundle existed never capture one (replay); later ones do, when policy.evidenceSeconds > 0. */
+export const EVIDENCE_PATCH = 'evidence-before-kill';
+
+export async function captureEvidence(i: Incident, pod: PodTarget): Promise<void> {
+  const budget = i.policy.evidenceSeconds ?? 0;
+  if (i.state.evidence || budget <= 0 || !patched(EVIDENCE_PATCH)) return;
+  // One attempt, and a retry only if a worker died mid-capture; the budget bounds each.
+  const { captureEvidence: capture } = proxyActivities<Activities>({
+    startToCloseTimeout: `${budget + 20} seconds`,
+    heartbeatTimeout: `${Math.max(10, budget)} seconds`,
+    retry: { maximumAttempts: 2, initialInterval: '1 second' },
+  });
+  const a = i.state.alerts;
+  try {
+    const bundle = await capture.executeWithOptions({ summary: `capture evidence of pod ${pod.namespace}/${pod.name} (budget ${budget}s)` }, [
+      {
+        incidentId: i.id,
+        cluster: i.alert.cluster.name,
+        region: i.alert.cluster.region,
+        pod,
+        alerts: [a.first, ...a.recent],
+        decision: i.state.decision,
+        policy: i.policy,
+        budgetSeconds: budget,
+        readCluster: i.input.executor.kind === 'direct',
+      },
+    ]);
+    i.state.evidence = bundle;
+    const where = bundle.location ?? 'nowhere';
+    i.note('evidence', `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const why = failureMessage(err);
+    i.state.evidence = { location: null, objects: 0, bytes: 0, missing: [`everything: ${why}`], objectLock: 'n/a', manifestSha256: null, seconds: 0 };
+    i.note('evidence', `not captured (${why}); going on with the response`);
+  }
+}
