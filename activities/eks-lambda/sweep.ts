@@ -27,6 +27,19 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     return installation === installationId ? { incidentId } : undefined;
   };
   const found: TaggedResource[] = [];
+  /**
+   * The tags of a resource listed a moment ago, or undefined once it is gone: incidents remove their own
+   * resources while the sweeper lists, and a resource that vanished in between is nothing to sweep.
+   */
+  const tagsOrGone = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchEntityException' || name === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  };
   for (const region of regions) {
     const c = aws(region);
     let marker: string | undefined;
@@ -34,7 +47,7 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
       const page = await c.lambda.send(new ListFunctionsCommand({ Marker: marker }));
       for (const f of page.Functions ?? []) {
         if (!f.FunctionName?.startsWith(RESOURCE_PREFIX)) continue;
-        const owner = ours((await c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))).Tags);
+        const owner = ours((await tagsOrGone(() => c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))))?.Tags);
         if (owner) found.push({ kind: 'function', region, name: f.FunctionName, ...owner });
       }
       marker = page.NextMarker;
@@ -53,8 +66,8 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
       const entries = await c.eks.send(new ListAccessEntriesCommand({ clusterName })).catch(() => ({ accessEntries: [] as string[] }));
       for (const principalArn of entries.accessEntries ?? []) {
         if (!principalArn.includes(`:role/${RESOURCE_PREFIX}`)) continue;
-        const { accessEntry } = await c.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn }));
-        const owner = ours(accessEntry?.tags);
+        const described = await tagsOrGone(() => c.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn })));
+        const owner = ours(described?.accessEntry?.tags);
         if (owner) found.push({ kind: 'access-entry', region, clusterName, principalArn, ...owner });
       }
     }
@@ -65,7 +78,8 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     const page = await iam.send(new ListRolesCommand({ Marker: marker }));
     for (const r of page.Roles ?? []) {
       if (!r.RoleName?.startsWith(RESOURCE_PREFIX)) continue;
-      const owner = ours(tagMap((await iam.send(new ListRoleTagsCommand({ RoleName: r.RoleName }))).Tags));
+      const listed = await tagsOrGone(() => iam.send(new ListRoleTagsCommand({ RoleName: r.RoleName })));
+      const owner = listed && ours(tagMap(listed.Tags));
       if (owner) found.push({ kind: 'iam-role', region: 'global', name: r.RoleName, ...owner });
     }
     marker = page.IsTruncated ? page.Marker : undefined;

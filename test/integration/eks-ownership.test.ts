@@ -253,6 +253,21 @@ describe('Kubernetes rights', () => {
   });
 });
 
+describe('the sweeper while incidents clean up', () => {
+  it('a role removed between the listing and its tags is nothing to sweep: the sweep goes on, and a later one removes what is left', async () => {
+    const incidentId = `pod-incident:${aws.clusters.local}:gone:${randomBytes(3).toString('hex')}`;
+    const name = names(incidentId).base;
+    const tags = Object.entries(ownerTags({ installationId: INSTALLATION, incidentId })).map(([Key, Value]) => ({ Key, Value }));
+    await aws.clients.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }), Tags: tags }));
+    // As IAM answers once an incident's cleanup deleted the role after ListRoles listed it.
+    await aws.faults.failCall('iam', 'ListRoleTags', { status: 404, code: 'NoSuchEntity', message: `The role with name ${name} cannot be found.`, times: 1, match: name });
+    const first = await r.sweep({ regions: [aws.region] });
+    expect(first.removed.filter((x) => x.incidentId === incidentId)).toEqual([]);
+    const second = await r.sweep({ regions: [aws.region] });
+    expect(second.removed.filter((x) => x.incidentId === incidentId).map((x) => [x.kind, x.status])).toEqual([['iam-role', 'done']]);
+  });
+});
+
 describe('dry run on the EKS executor', () => {
   it('deploys nothing: it stops where reading the pod would need the function, and says so', async () => {
     const ns = await createEksNamespace(kube, 'dryrun');
