@@ -5,9 +5,10 @@
  *  3. the EKS executor's cost per incident;
  *  4. an alert storm through the forwarder and a worker (bench/storm.ts);
  *  5. an alert flood about one pod (bench/flood.ts);
- *  6. intake while Temporal is away: the spool's accept and drain rates, SQS end to end (bench/intake.ts).
+ *  6. intake while Temporal is away: the spool's accept and drain rates, SQS end to end (bench/intake.ts);
+ *  7. containment: alert -> isolated -> evidence -> pod deleted, with 3 x 1 MiB of logs (bench/containment.ts).
  * Sizes: BENCH_ITERATIONS (default 40), BENCH_CONCURRENT (default 300), BENCH_STORM_* (see storm.ts), BENCH_FLOOD_ALERTS.
- * BENCH_ONLY=storm or BENCH_ONLY=flood runs only that part (the others take minutes).
+ * BENCH_ONLY=storm, flood, intake or containment runs only that part (the others take minutes).
  */
 import { CoreV1Api, Watch } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
@@ -17,6 +18,7 @@ import * as path from 'node:path';
 import { respondToAlert } from '../client/incidents.js';
 import { startStack } from '../devstack/stack.js';
 import { buildLambdaZip } from '../lambda/build.js';
+import { benchContainment, containmentFailures, formatContainment, type ContainmentResult } from './containment.js';
 import { benchEks } from './eks.js';
 import { benchFlood, floodFailures, formatFlood, type FloodResult } from './flood.js';
 import { benchIntake, formatIntake, intakeFailures, type IntakeResult } from './intake.js';
@@ -65,12 +67,21 @@ function reportFlood(flood: FloodResult): void {
   if (failures.length) process.exitCode = 1;
 }
 
+/** Prints the containment table; a failed check fails the bench. */
+function reportContainment(c: ContainmentResult): void {
+  process.stdout.write(formatContainment(c));
+  const failures = containmentFailures(c);
+  for (const f of failures) process.stderr.write(`containment FAILED: ${f}\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY;
   if (only === 'storm') return reportStorm(await benchStorm({ log: progress }));
   if (only === 'flood') return reportFlood(await benchFlood({ log: progress }));
   if (only === 'intake') return reportIntake(await benchIntake({ log: progress }));
-  if (only) throw new Error(`BENCH_ONLY=${only}: the parts that run alone are "storm", "flood" and "intake"`);
+  if (only === 'containment') return reportContainment(await benchContainment({ log: progress }));
+  if (only) throw new Error(`BENCH_ONLY=${only}: the parts that run alone are "storm", "flood", "intake" and "containment"`);
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-'));
@@ -177,6 +188,8 @@ async function main(): Promise<void> {
   const flood = await benchFlood({ log: progress });
   progress(`intake while Temporal is away`);
   const intake = await benchIntake({ log: progress });
+  progress(`containment: isolation, evidence, kill`);
+  const containment = await benchContainment({ log: progress });
 
   const p50w = quantile(viaWorkflow, 0.5);
   const p95w = quantile(viaWorkflow, 0.95);
@@ -211,6 +224,7 @@ The test front keeps a new function Pending for 2 s and a new access entry out o
   reportStorm(storm);
   reportFlood(flood);
   reportIntake(intake);
+  reportContainment(containment);
 }
 
 main().catch((err) => {

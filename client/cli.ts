@@ -6,6 +6,7 @@ import { InputError } from '../domain/validation-errors.js';
 import { loadConfig } from '../worker/config.js';
 import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
+import { formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
 import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
 
 const program = new Command()
@@ -83,6 +84,30 @@ incidentCommand('approve', 'approve the action the incident proposes', (h, o) =>
 incidentCommand('deny', 'deny the action the incident proposes (the incident is dismissed)', (h, o) => answerProposal(h, 'denied', answer(o)), [by, reason(false), proposal]);
 incidentCommand('restore', 'undo the workload suspension from its recorded prior state', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
 incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
+
+program
+  .command('list')
+  .description('the analyst inbox: incidents by stage, outcome, cluster, namespace and age (newest first)')
+  .option('--stage <stage>', `one of ${STAGES.join(', ')}`)
+  .option('--outcome <outcome>', `one of ${OUTCOMES.join(', ')}`)
+  .option('--cluster <name>', 'the cluster as alerts name it')
+  .option('--namespace <name>', 'the pod\'s namespace')
+  .option('--since <age>', 'started within (30m, 12h, 7d) or after an ISO 8601 time')
+  .option('--limit <n>', 'at most this many (default 100)')
+  .option('--json', 'JSON lines instead of a table')
+  .option('--query', 'print the visibility query (for the Temporal UI) and exit')
+  .action(async (opts: InboxFilters & { json?: boolean; query?: boolean }) => {
+    const { json, query, ...filters } = opts;
+    if (query) return print(inboxQuery(filters));
+    const config = loadConfig();
+    const client = await connectClient(config);
+    try {
+      const rows = await listIncidents(client, filters);
+      process.stdout.write(json ? rows.map((r) => `${JSON.stringify({ ...r, ui: workflowUiUrl(config, r.workflowId) })}\n`).join('') : formatInbox(rows));
+    } finally {
+      await client.connection.close();
+    }
+  });
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as Error & { cause?: Error };

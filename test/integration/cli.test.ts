@@ -110,6 +110,41 @@ describe('pod-responder CLI', () => {
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 
+  it('lists the inbox: awaiting approval in a namespace, then closed with its outcome; a bad filter is an exact error', async () => {
+    const ns = await createNamespace(kube, 'cliinbox');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}' });
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitForStage(workflowId, 'awaiting-approval');
+    // Visibility follows the search attributes within a moment.
+    const listed = async (args: string[]) => {
+      for (let i = 0; i < 40; i++) {
+        const r = await run(['list', '--namespace', ns, '--json', ...args]);
+        expect(r.stderr).toBe('');
+        const rows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+        if (rows.length) return rows;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      return [];
+    };
+    expect(await listed(['--stage', 'awaiting-approval', '--since', '10m'])).toEqual([
+      expect.objectContaining({ workflowId, stage: 'awaiting-approval', outcome: '', cluster: 'local', namespace: ns, pod: w.name, ui: expect.stringContaining(encodeURIComponent(workflowId)) }),
+    ]);
+    const table = await run(['list', '--namespace', ns]);
+    expect(table.stdout.split('\n')[0]).toMatch(/^STARTED\s+STAGE\s+OUTCOME\s+CLUSTER\s+NAMESPACE\s+POD\s+WORKLOAD\s+WORKFLOWID$/);
+    expect(table.stdout).toContain(workflowId);
+
+    await run(['approve', workflowId, '--by', 'ana']);
+    await waitForStage(workflowId, 'closed');
+    expect((await listed(['--outcome', 'pod-terminated']))[0]).toMatchObject({ workflowId, stage: 'closed', outcome: 'pod-terminated' });
+
+    const bad = await run(['list', '--stage', 'waiting']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: invalid filters:\n  - stage: Invalid option: expected one of "validating"\|"deciding"/);
+    const query = await run(['list', '--stage', 'holding', '--cluster', 'prod-eu', '--query']);
+    expect(query.stdout.trim()).toBe(`WorkflowType = 'maliciousPodResponse' AND PodResponderStage = 'holding' AND PodResponderCluster = 'prod-eu'`);
+  });
+
   it('restores a suspended workload on request', async () => {
     const ns = await createNamespace(kube, 'clirestore');
     const w = await createWorkload(kube, ns, 'Deployment');

@@ -1,84 +1,11 @@
-/**
- * A test-only kubelet stand-in: the stack has no kubelet, so the API server's proxy to a node (pod logs,
- * the checkpoint API) has nowhere to go. This is an HTTPS server on 127.0.0.1 registered as a Node's
- * kubelet endpoint (status.addresses and daemonEndpoints), serving the container logs a test gives it, the
- * way the kubelet does: `GET /containerLogs/<ns>/<pod>/<container>[?previous=true&limitBytes=n]`.
- * The API server does not verify a kubelet's serving certificate unless told to, so a self-signed one does.
- */
+/** The kubelet stand-in (devstack/kubelet-stand-in.ts) on the test stack's kube-apiserver. */
 import { CoreV1Api } from '@kubernetes/client-node';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { inject } from 'vitest';
+import { startKubeletStandIn, type KubeletStandIn } from '../../devstack/kubelet-stand-in.js';
 import { kubeConfigFromFile } from '../../remediation/kube.js';
 
-export interface KubeletStandIn {
-  node: string;
-  /** `${namespace}/${pod}/${container}` (and `.../previous`) -> log text. */
-  logs: Map<string, string>;
-  /** Requests served, as the API server forwarded them. */
-  requests: string[];
-  /** `${namespace}/${pod}/${container}` -> milliseconds to wait before answering (a slow or stuck node). */
-  delays: Map<string, number>;
-  close(): Promise<void>;
-}
+export type { KubeletStandIn };
 
-function selfSigned(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kubelet-'));
-  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { key: readFileSync(key), cert: readFileSync(cert) };
-}
-
-export async function startKubelet(): Promise<KubeletStandIn> {
-  const logs = new Map<string, string>();
-  const requests: string[] = [];
-  const delays = new Map<string, number>();
-  const server: Server = createServer(selfSigned(), async (req, res) => {
-    const url = new URL(req.url ?? '/', 'https://kubelet');
-    requests.push(`${req.method} ${url.pathname}${url.search}`);
-    const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (req.method !== 'GET' || !m) {
-      res.writeHead(404).end('404 page not found');
-      return;
-    }
-    const delay = delays.get(`${m[1]}/${m[2]}/${m[3]}`);
-    if (delay) await new Promise((r) => setTimeout(r, delay));
-    const key = `${m[1]}/${m[2]}/${m[3]}${url.searchParams.get('previous') === 'true' ? '/previous' : ''}`;
-    const text = logs.get(key);
-    if (text === undefined) {
-      // What the kubelet answers for a container with no previous instance.
-      res.writeHead(400, { 'content-type': 'text/plain' }).end(`previous terminated container "${m[3]}" in pod "${m[2]}" not found`);
-      return;
-    }
-    const limit = Number(url.searchParams.get('limitBytes') ?? 0);
-    const body = Buffer.from(text);
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(limit > 0 ? body.subarray(Math.max(0, body.length - limit)) : body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-
-  const core = kubeConfigFromFile(inject('kubeconfigPath')).makeApiClient(CoreV1Api);
-  const node = `kubelet-${randomBytes(3).toString('hex')}`;
-  const created = await core.createNode({ body: { metadata: { name: node, labels: { 'kubernetes.io/os': 'linux' } } } });
-  created.status = {
-    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
-    daemonEndpoints: { kubeletEndpoint: { Port: port } },
-    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet stand-in', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
-  };
-  await core.replaceNodeStatus({ name: node, body: created });
-  return {
-    node,
-    logs,
-    requests,
-    delays,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+export function startKubelet(): Promise<KubeletStandIn> {
+  return startKubeletStandIn(kubeConfigFromFile(inject('kubeconfigPath')).makeApiClient(CoreV1Api));
 }
