@@ -17,6 +17,7 @@ import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { configSchema } from '../worker/config.js';
+import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import type { IncidentResult } from '../workflows/messages.js';
 
@@ -36,6 +37,7 @@ const LOG_BYTES = 1 << 20;
 
 export async function benchContainment(o: { log: (line: string) => void; runs?: number }): Promise<ContainmentResult> {
   const runs = o.runs ?? Number(process.env.BENCH_CONTAINMENT_RUNS ?? 10);
+  installLogging('ERROR');
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-containment-'));
   const stack = await startStack({ stateDir, headless: true, aws: true, log: () => {} });
   const aws = stack.aws!;
