@@ -78,7 +78,8 @@ async function main(cmd: string | undefined): Promise<void> {
       break;
     case 'dev': {
       const { startDev } = await import('./dev.js');
-      await runUp((stack) => startDev(stack, UP_DEFAULTS.stateDir));
+      // With moto: the demo's evidence bundle goes to its S3.
+      await runUp((stack) => startDev(stack, UP_DEFAULTS.stateDir), { aws: true });
       break;
     }
     case 'tools': {

@@ -2,6 +2,8 @@
  * `npm start`: the local stack, a worker on it, and a demo miner pod to respond to.
  * Uses TEMPORAL_ADDRESS / KUBECONFIG / POD_RESPONDER_CONFIG when given, the local stack otherwise.
  */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -12,10 +14,23 @@ import { CRYPTO_MINING } from '../domain/routing.js';
 import { loadConfig } from '../worker/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
+import { kubeConfigFromFile } from '../remediation/kube.js';
 import { alertFor, createNamespace, createWorkload, fixtureKube } from './fixtures.js';
+import { startKubeletStandIn } from './kubelet-stand-in.js';
 import type { Stack } from './stack.js';
 
+/** The demo's evidence bucket, in the stack's moto S3. */
+const EVIDENCE_BUCKET = 'pod-responder-evidence';
+
 export async function startDev(stack: Stack, stateDir: string): Promise<void> {
+  const aws = stack.aws;
+  if (aws) {
+    // The worker's AWS SDK reads these; the bundle goes to moto's S3 through the stack's AWS endpoint.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region });
+    const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: EVIDENCE_BUCKET })).catch(() => undefined); // kept from an earlier start
+    s3.destroy();
+  }
   const env = {
     ...process.env,
     TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS || stack.temporalAddress,
@@ -28,6 +43,7 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     POD_RESPONDER_FORWARDER_HOST: process.env.POD_RESPONDER_FORWARDER_HOST || '127.0.0.1',
     // Next to the stack's state: alerts queued while its Temporal was down are delivered on the next start.
     POD_RESPONDER_SPOOL_PATH: process.env.POD_RESPONDER_SPOOL_PATH || path.join(stateDir, 'forwarder-spool.db'),
+    ...(aws && !process.env.POD_RESPONDER_EVIDENCE_BUCKET ? { POD_RESPONDER_EVIDENCE_BUCKET: EVIDENCE_BUCKET, POD_RESPONDER_EVIDENCE_ENDPOINT: aws.endpoint } : {}),
   };
   const config = loadConfig(env);
   installLogging(config.logLevel);
@@ -43,6 +59,12 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     const kube = fixtureKube(stack.kubeconfigPath);
     const ns = await createNamespace(kube, 'demo');
     const w = await createWorkload(kube, ns, 'Deployment');
+    // Its pod "runs" on a node whose kubelet is a stand-in serving the miner's logs, so the bundle has them.
+    const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
+    const kubelet = await startKubeletStandIn(core);
+    const podName = w.pod.metadata!.name!;
+    await core.createNamespacedPodBinding({ namespace: ns, name: podName, body: { metadata: { name: podName }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
+    kubelet.logs.set(`${ns}/${podName}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
     const file = path.join(stateDir, 'demo-alert.json');
     writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING }), null, 2));
     // The same detection as Falcosidekick would post it, for the forwarder.
@@ -71,6 +93,12 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
       `        npx tsx client/cli.ts respond ${file}`,
       `        npx tsx client/cli.ts status pod-incident:local:${ns}:${w.pod.metadata!.name}`,
       `        npx tsx client/cli.ts escalate pod-incident:local:${ns}:${w.pod.metadata!.name} --by you --reason "confirmed"`,
+      ...(aws
+        ? [
+            `  then: status shows .isolation (the deny-all NetworkPolicy, released once the pod is gone) and .evidence.location;`,
+            `        the bundle is in moto's S3: curl -s '${aws.endpoint}/${EVIDENCE_BUCKET}?list-type=2' | grep -o '<Key>[^<]*</Key>'`,
+          ]
+        : []),
     );
   }
   console.log(

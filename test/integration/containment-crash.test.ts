@@ -1,0 +1,117 @@
+/**
+ * The containment steps under a SIGKILL: a worker process (the CLI's `worker`, direct executor) is killed while
+ * the evidence bundle is being captured, after the pod was isolated. Restarted, the incident finishes from its
+ * history: the capture is retried and complete, the pod is killed, and the isolation does not outlive it.
+ */
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { respondToAlert } from '../../client/incidents.js';
+import { isolationNames } from '../../remediation/isolate.js';
+import { configSchema } from '../../worker/config.js';
+import type { IncidentResult } from '../../workflows/messages.js';
+import { awsStack } from '../support/aws.js';
+import { createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
+import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
+import { alertFor } from '../support/responder.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const aws = awsStack();
+const bucket = `crash-evidence-${randomBytes(4).toString('hex')}`;
+const taskQueue = `containment-crash-${randomBytes(4).toString('hex')}`;
+const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
+let kube: TestKube;
+let kubelet: KubeletStandIn;
+let client: Client;
+let worker: ChildProcess | undefined;
+
+function startWorker(): Promise<ChildProcess> {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    POD_RESPONDER_TASK_QUEUE: taskQueue,
+    KUBECONFIG: inject('kubeconfigPath'),
+    POD_RESPONDER_CLUSTER: 'local',
+    POD_RESPONDER_EVIDENCE_BUCKET: bucket,
+    POD_RESPONDER_EVIDENCE_ENDPOINT: aws.endpoint,
+    POD_RESPONDER_LOG_LEVEL: 'INFO',
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  };
+  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes('"msg":"worker started"')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${seen.slice(-2000)}`)));
+  });
+}
+
+/** SIGKILL the worker and everything it started: no graceful shutdown, no finally blocks. */
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    process.kill(-child.pid!, 'SIGKILL');
+  });
+}
+
+beforeAll(async () => {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  kube = testKube();
+  kubelet = await startKubelet();
+  client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+});
+afterAll(async () => {
+  if (worker && worker.exitCode === null && worker.signalCode === null) await kill(worker);
+  await kubelet?.close();
+  await client?.connection.close();
+  s3.destroy();
+});
+
+describe('worker killed during containment', () => {
+  it('while the evidence is captured (the pod isolated): restarted, the bundle is complete, the pod killed, the isolation gone', async () => {
+    const ns = await createNamespace(kube, 'crash-evidence');
+    const pod = await createPod(kube, ns, `miner-${randomBytes(2).toString('hex')}`, undefined, {}, kubelet.node);
+    const name = pod.metadata!.name!;
+    kubelet.logs.set(`${ns}/${name}/app`, 'xmrig: accepted share\n');
+    // The node holds the logs back: the capture is running when the worker dies.
+    kubelet.delays.set(`${ns}/${name}/app`, 120_000);
+    worker = await startWorker();
+    const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, policy: { evidenceSeconds: 5 } });
+    const started = await respondToAlert(client, config, alertFor(ns, { kind: 'Pod', name, uid: pod.metadata!.uid!, pod }));
+    const handle = client.workflow.getHandle(started.workflowId);
+    let capturing = false;
+    for (let i = 0; i < 300 && !capturing; i++) {
+      capturing = ((await handle.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'captureEvidence');
+      if (!capturing) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(capturing).toBe(true);
+    expect(await kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(started.workflowId).policy })).toBeDefined();
+    await kill(worker);
+    kubelet.delays.delete(`${ns}/${name}/app`);
+    worker = await startWorker();
+
+    const result = (await handle.result()) as IncidentResult;
+    expect(result.outcome).toBe('pod-terminated');
+    expect(await podExists(kube, ns, name)).toBe(false);
+    expect(result.isolation).toMatchObject({ state: 'released' });
+    expect(await kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(started.workflowId).policy }).catch(() => null)).toBeNull();
+    // The retried capture wrote the whole bundle, and its manifest vouches for the logs.
+    const ev = result.evidence!;
+    expect(ev.missing).toEqual([]);
+    const key = ev.location!.slice(`s3://${bucket}/`.length);
+    const read = async (k: string) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${key}${k}` }))).Body!.transformToByteArray());
+    const manifest = JSON.parse((await read('manifest.json')).toString()) as { objects: { key: string; sha256: string }[] };
+    const logs = manifest.objects.find((o) => o.key === 'logs/app.log')!;
+    expect(createHash('sha256').update(await read('logs/app.log')).digest('hex')).toBe(logs.sha256);
+    expect(result.timeline.filter((e) => e.event === 'evidence')).toHaveLength(1);
+    await kill(worker);
+  }, 120_000);
+});
