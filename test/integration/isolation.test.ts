@@ -136,4 +136,24 @@ describe('the isolate operation itself', () => {
     expect(await podLabels(w)).toEqual(before);
     expect(await policyOf(ns, incidentId)).toBeNull();
   });
+
+  it('run again (a retry after a crash), it adopts its own policy; released twice, the second finds nothing to do', async () => {
+    const { kubeClients, kubeConfigFromFile } = await import('../../remediation/kube.js');
+    const { runOperation } = await import('../../remediation/run.js');
+    const { inject } = await import('vitest');
+    const clients = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
+    const ns = await createNamespace(kube, 'iso-again');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
+    const pod = { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! };
+    const first = await runOperation(clients, { op: 'isolate-pod', incidentId, pod });
+    const again = await runOperation(clients, { op: 'isolate-pod', incidentId, pod });
+    expect([first.result.status, again.result.status]).toEqual(['done', 'already-done']);
+    expect(again.record).toEqual(first.record);
+    const released = await runOperation(clients, { op: 'release-isolation', record: first.record! });
+    const releasedAgain = await runOperation(clients, { op: 'release-isolation', record: first.record! });
+    expect([released.result.status, releasedAgain.result.status]).toEqual(['done', 'already-done']);
+    expect(releasedAgain.result.message).toBe('policy already gone; label removed');
+    expect(await policyOf(ns, incidentId)).toBeNull();
+  });
 });
