@@ -55,7 +55,7 @@ export interface VerifyCheck {
 
 export type CoreRequest =
   | { op: 'inspect'; namespace: string; name: string }
-  | { op: 'terminate-pod'; pod: PodTarget; gracePeriodSeconds: number }
+  | { op: 'terminate-pod'; pod: PodTarget; gracePeriodSeconds: number; /** For the Event on the pod (absent before Events). */ incidentId?: string }
   | { op: 'suspend-workload'; incidentId: string; workload: WorkloadRef }
   | { op: 'restore-workload'; record: SuspensionRecord }
   | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord }

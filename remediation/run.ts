@@ -1,8 +1,9 @@
 import { checkSuspension } from './hold.js';
+import { recordEvent } from './events.js';
 import { inspectPod } from './inspect.js';
 import { isolatePod, releaseIsolation } from './isolate.js';
 import type { KubeClients } from './kube.js';
-import type { CoreRequest, CoreResponse, CoreResponses } from './protocol.js';
+import type { CoreRequest, CoreResponse, CoreResponses, PodTarget } from './protocol.js';
 import { restoreWorkload, suspendWorkload } from './suspend.js';
 import { terminatePod } from './terminate.js';
 import { verify } from './verify.js';
@@ -12,7 +13,27 @@ import { verify } from './verify.js';
  * kubeconfig; the Lambda handler calls it with an EKS token. Same code, same results.
  */
 export async function runOperation<R extends CoreRequest>(kube: KubeClients, request: R): Promise<CoreResponse<R>> {
-  return (await dispatch(kube, request)) as CoreResponse<R>;
+  const response = await dispatch(kube, request);
+  await reportChange(kube, request, response);
+  return response as CoreResponse<R>;
+}
+
+/** An Event on what an operation changed (only when it changed it now: a retry that finds it done adds none). */
+async function reportChange(kube: KubeClients, r: CoreRequest, response: CoreResponses[CoreRequest['op']]): Promise<void> {
+  const result = 'result' in response ? response.result : undefined;
+  if (result?.status !== 'done') return;
+  const pod = (p: PodTarget) => ({ apiVersion: 'v1', kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid });
+  const by = (incidentId: string | undefined) => `pod-responder${incidentId ? ` (incident ${incidentId})` : ''}`;
+  switch (r.op) {
+    case 'terminate-pod':
+      return recordEvent(kube, pod(r.pod), 'PodResponderTerminated', `${by(r.incidentId)} deleted the pod: ${result.message}`);
+    case 'isolate-pod':
+      return recordEvent(kube, pod(r.pod), 'PodResponderIsolated', `${by(r.incidentId)} cut the pod off the network: ${result.message}`);
+    case 'suspend-workload':
+      return recordEvent(kube, r.workload, 'PodResponderSuspended', `${by(r.incidentId)} suspended the workload: ${result.message}`);
+    case 'restore-workload':
+      return recordEvent(kube, r.record.workload, 'PodResponderRestored', `${by(r.record.incidentId)} restored the workload: ${result.message}`);
+  }
 }
 
 async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponses[CoreRequest['op']]> {

@@ -118,6 +118,24 @@ describe('isolation before the kill', () => {
   });
 });
 
+describe('Kubernetes Events', () => {
+  it('each change is an Event on what changed, naming the incident: isolated and terminated on the pod, suspended on the workload', async () => {
+    const ns = await createNamespace(kube, 'iso-events');
+    const w = await createWorkload(kube, ns, 'StatefulSet');
+    const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
+    expect((await h.result()).outcome).toBe('workload-suspended');
+    const events = (await kube.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.source?.component === 'pod-responder');
+    const on = (kind: string) => events.filter((e) => e.involvedObject.kind === kind).map((e) => [e.involvedObject.name, e.reason]);
+    expect(on('Pod')).toEqual([
+      [w.pod.metadata!.name, 'PodResponderIsolated'],
+      [w.pod.metadata!.name, 'PodResponderTerminated'],
+    ]);
+    expect(on('StatefulSet')).toEqual([[w.name, 'PodResponderSuspended']]);
+    for (const e of events) expect(e.message).toContain(`pod-responder (incident ${h.workflowId})`);
+    expect(events.find((e) => e.reason === 'PodResponderSuspended')!.message).toContain(`StatefulSet ${ns}/${w.name}: replicas 2 -> 0`);
+  });
+});
+
 describe('the isolate operation itself', () => {
   it('never labels a pod that replaced ours under the same name, and leaves no policy behind', async () => {
     const { kubeClients, kubeConfigFromFile } = await import('../../remediation/kube.js');

@@ -228,7 +228,7 @@ async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
   if (podKilled(i)) return;
   const pod = podTarget(i);
   const { result } = await exec.run(
-    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds },
+    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds, incidentId: i.id },
     `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
   );
   record(i, result);
