@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { createDirectExecutor, kubeResolver, type DirectExecutorConfig } from './direct-executor.js';
 import { createEvidenceActivities, type EvidenceConfig } from './evidence.js';
+import { createNotifyActivities, type NotifierTarget } from './notify.js';
 import { createEksLambdaActivities, type EksLambdaConfig } from './eks-lambda/index.js';
 import { createIncidentHistory } from './incident-history.js';
 
@@ -8,6 +9,7 @@ export interface ActivityDeps {
   direct: DirectExecutorConfig;
   eks: EksLambdaConfig;
   evidence: EvidenceConfig;
+  notify: { targets: NotifierTarget[]; uiUrl: string; namespace: string };
   temporal: Client;
 }
 
@@ -18,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEksLambdaActivities(deps.eks),
     ...createIncidentHistory(deps.temporal),
     ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct)),
+    ...createNotifyActivities(deps.notify.targets, deps.notify),
   };
 }
 

@@ -191,6 +191,22 @@ export const configSchema = z.strictObject({
       retentionDays: z.number().int().min(1).max(36_500).default(30),
     })
     .prefault({}),
+  /**
+   * Where notifications go (acted, awaiting-approval, needs-manual-action, failed, restored). Worker-side, so
+   * URLs and secrets never enter workflow history.
+   */
+  notify: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lowercase name (letters, digits, "-")'),
+        kind: z.enum(['slack', 'webhook']),
+        url: z.url(),
+        /** webhook: the key of X-Pod-Responder-Signature (HMAC-SHA256 of "<timestamp>.<body>"). */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        events: z.array(z.enum(['acted', 'awaiting-approval', 'needs-manual-action', 'failed', 'restored'])).min(1).optional(),
+      }),
+    )
+    .default([]),
   policy: policySchema.default(policySchema.parse({})),
   forwarder: forwarderSchema,
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -233,13 +249,15 @@ export const POLICY_ENV = 'POD_RESPONDER_POLICY';
 export const ROUTES_ENV = 'POD_RESPONDER_ROUTES';
 /** JSON array of SQS queues to consume, replacing the file's `forwarder.sqs`. */
 export const SQS_ENV = 'POD_RESPONDER_SQS';
+/** JSON array of notification targets, replacing the file's `notify`. */
+export const NOTIFY_ENV = 'POD_RESPONDER_NOTIFY';
 /** JSON object, cluster name -> task queue, replacing the file's `temporal.clusterTaskQueues`. */
 export const CLUSTER_TASK_QUEUES_ENV = 'POD_RESPONDER_CLUSTER_TASK_QUEUES';
 /** Path of the optional JSON config file. */
 export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
 
 /** Every environment variable the configuration reads. */
-export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CLUSTER_TASK_QUEUES_ENV, CONFIG_FILE_ENV];
+export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CLUSTER_TASK_QUEUES_ENV, NOTIFY_ENV, CONFIG_FILE_ENV];
 
 /**
  * Loads config from an optional JSON file, then the environment on top, and validates the whole.
@@ -259,6 +277,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
   if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
   const sqsEnv = env[SQS_ENV];
   if (sqsEnv) setPath(raw, 'forwarder.sqs', jsonEnv(SQS_ENV, sqsEnv));
+  const notifyEnv = env[NOTIFY_ENV];
+  if (notifyEnv) raw.notify = jsonEnv(NOTIFY_ENV, notifyEnv);
   const queuesEnv = env[CLUSTER_TASK_QUEUES_ENV];
   if (queuesEnv) setPath(raw, 'temporal.clusterTaskQueues', jsonEnv(CLUSTER_TASK_QUEUES_ENV, queuesEnv));
   const result = configSchema.safeParse(raw);

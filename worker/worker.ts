@@ -43,6 +43,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
         ...(config.eks.permissionsBoundaryArn ? { permissionsBoundary: config.eks.permissionsBoundaryArn } : {}),
       },
       evidence: { ...config.evidence, endpoint: config.evidence.endpoint ?? config.eks.endpoint },
+      notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
       temporal: client,
     }),
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -18,6 +18,7 @@ import type { IncidentInput } from './incident/input.js';
 import { failureMessage } from './incident/failures.js';
 import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
 import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
+import { notifyInBackground, settleNotifications } from './incident/notifications.js';
 import { incidentV1 } from './legacy/incident-v1.js';
 import type { IncidentStatusV1 } from './legacy/messages-v1.js';
 import type { IncidentResult } from './messages.js';
@@ -72,6 +73,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
           await condition(allHandlersFinished);
           // Dismissed (or denied) after the pod was isolated for the wait: it is given its network back.
           if (next.outcome === 'dismissed') await releaseIsolationAlone(i, 'the incident was dismissed');
+          if (next.outcome === 'needs-manual-action') notifyInBackground(i, 'needs-manual-action', `needs a person: ${next.problem ?? ''}`);
+          await settleNotifications(i);
           if (next.outcome === 'workload-suspended' && i.state.restore?.state === 'restored') return i.finish('workload-restored');
           return i.finish(next.outcome, next.problem);
       }
@@ -82,7 +85,12 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
       throw err;
     }
     const unavailable = executorUnavailable(err);
-    if (unavailable) return i.finish('needs-manual-action', unavailable);
+    if (unavailable) {
+      i.finish('needs-manual-action', unavailable);
+      notifyInBackground(i, 'needs-manual-action', `needs a person: ${unavailable}`);
+      await settleNotifications(i);
+      return i.state;
+    }
     if (isCancellation(err)) {
       const s = i.state.suspension;
       const held = s && i.state.restore?.state !== 'restored';
@@ -94,6 +102,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
     } else {
       const acted = i.state.actions.length ? `actions taken: ${i.state.actions.map((a) => `${a.action} ${a.status}`).join(', ')}` : 'nothing was changed in the cluster';
       i.finish('failed', `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}${isolationLeft(i)}; respond again or act by hand`);
+      notifyInBackground(i, 'failed', `failed: ${i.state.problem ?? ''}`);
+      await settleNotifications(i);
     }
     throw err;
   } finally {

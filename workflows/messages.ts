@@ -183,6 +183,8 @@ export interface IncidentStatus {
   suspension: SuspensionRecord | null;
   /** Reads of the held suspension, and the reverts they found (absent before holds were checked). */
   hold?: HoldStatus | null;
+  /** Notifications sent (delivered to how many targets) and the newest failures (absent before notifications). */
+  notifications?: { sent: number; delivered: number; failed: { at: string; event: string; target: string; error: string }[] } | null;
   /** In dry-run mode, what the incident would have done, in order (`would-terminate-pod ...`); nothing was. */
   wouldHaveDone?: string[];
   /** The evidence bundle captured before the kill: where, what, what is missing (absent before bundles existed). */

@@ -61,6 +61,8 @@ export async function startResponder(
     temporalAddress?: string;
     /** Where evidence bundles go (the config's evidence section). */
     evidence?: Record<string, unknown>;
+    /** Notification targets (the config's notify section). */
+    notify?: Record<string, unknown>[];
     /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
     cluster?: string;
   } = {},
@@ -71,6 +73,7 @@ export async function startResponder(
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
     ...(options.evidence ? { evidence: options.evidence } : {}),
+    ...(options.notify ? { notify: options.notify } : {}),
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
   const worker = await createWorker(config);

@@ -18,6 +18,7 @@ import { recordAnswer, validateAnswer } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 import { releaseIsolation } from './isolation.js';
+import { notifyInBackground } from './notifications.js';
 
 /** Longest `by` and `reason` kept from a message: they land in the timeline and the status. */
 const TEXT_MAX = 500;
@@ -82,6 +83,7 @@ async function restore(i: Incident, actor: Actor) {
     i.state.actions.push(result);
     i.state.restore = { ...i.state.restore, state: 'restored' };
     i.note('restored', `by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}: ${result.message}`);
+    notifyInBackground(i, 'restored', `${target} restored by ${actor.by}: ${result.message}`);
     return result;
   } catch (err) {
     if (isCancellation(err)) throw err;

@@ -40,6 +40,8 @@ export class Incident {
   private failedStage: Stage | null = null;
   /** A hold check (and re-suspension) is running: a restore waits for it, so the two never race on the workload. */
   holdCheckRunning = false;
+  /** Notifications started and not yet answered: the incident waits a bounded moment for them before it closes. */
+  notificationsInFlight = 0;
 
   constructor(input: IncidentInput) {
     this.input = input;
@@ -209,8 +211,8 @@ export class Incident {
       await condition(() => done() || this.shouldContinueAsNew(), left, { summary });
       if (done()) return true;
       if (!this.shouldContinueAsNew()) continue;
-      // A restore in flight finishes first: an update running when the run ends would be lost.
-      await condition(allHandlersFinished);
+      // A restore in flight finishes first: an update running when the run ends would be lost; so would a notification's report.
+      await condition(() => allHandlersFinished() && this.notificationsInFlight === 0);
       if (done()) return true;
       await this.continueAsNew();
     }

@@ -17,6 +17,7 @@ import type { Incident } from './incident.js';
 import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
 import { captureEvidence } from './evidence.js';
+import { notifyInBackground } from './notifications.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
@@ -112,7 +113,13 @@ async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> 
 /** Where a decision leads when it is not an action to take now: a dismissal, or a proposal to answer. */
 function unlessActing(i: Incident, d: Decision): Phase | null {
   if (d.action === 'dismiss') return dismissed(i, d.dismissal);
-  if (d.action === 'await-approval') return { name: 'await-approval', proposalId: openProposal(i, d) };
+  if (d.action === 'await-approval') {
+    const proposalId = openProposal(i, d);
+    // Once, when it is proposed: a run that continued as new resumes the wait without asking again.
+    const p = i.state.proposal!;
+    notifyInBackground(i, 'awaiting-approval', `approve or deny ${p.id}: ${p.action} ${p.target}?`);
+    return { name: 'await-approval', proposalId };
+  }
   return null;
 }
 
@@ -137,6 +144,7 @@ async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
   if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
   if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
+  notifyInBackground(i, 'acted', `pod ${podTarget(i).namespace}/${podTarget(i).name} terminated`);
   if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
   return { name: 'watch', until: after(i.policy.watchSeconds) };
 }
@@ -174,6 +182,7 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
   if (unverified) i.state.problem = unverified.problem;
   i.note('suspended', out.record.changes.map(describeChange).join('; '));
+  notifyInBackground(i, 'acted', `${describeWorkload(w)} suspended (${out.record.changes.map(describeChange).join('; ')}); the pod was terminated`);
   return { name: 'hold', until: after(i.policy.holdSuspensionSeconds) };
 }
 
