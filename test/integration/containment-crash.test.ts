@@ -5,9 +5,8 @@
  */
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { respondToAlert } from '../../client/incidents.js';
 import { isolationNames } from '../../remediation/isolate.js';
@@ -17,8 +16,8 @@ import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor } from '../support/responder.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const aws = awsStack();
 const bucket = `crash-evidence-${randomBytes(4).toString('hex')}`;
 const taskQueue = `containment-crash-${randomBytes(4).toString('hex')}`;
@@ -29,7 +28,7 @@ let client: Client;
 let worker: ChildProcess | undefined;
 
 function startWorker(): Promise<ChildProcess> {
-  const env = {
+  return startWorkerProcess({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
@@ -42,25 +41,9 @@ function startWorker(): Promise<ChildProcess> {
     AWS_ACCESS_KEY_ID: aws.accessKeyId,
     AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
     AWS_REGION: aws.region,
-  };
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes('"msg":"worker started"')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${seen.slice(-2000)}`)));
   });
 }
-
-/** SIGKILL the worker and everything it started: no graceful shutdown, no finally blocks. */
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL');
-  });
-}
+const kill = killProcessGroup;
 
 beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));

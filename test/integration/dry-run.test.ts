@@ -5,39 +5,33 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshFixture } from '../support/alert-fixtures.js';
-import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
+import { createNamespace, createWorkload } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
-import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { alertFor, useResponder } from '../support/responder.js';
 
-let r: Responder;
-let kube: TestKube;
-beforeAll(async () => {
-  r = await startResponder();
-  kube = testKube();
-});
-afterAll(async () => r?.close());
+const t = useResponder();
 
 /** Every object of the kinds pod-responder touches in the namespace, with its resource version. */
 async function snapshot(ns: string): Promise<string[]> {
   const lists = await Promise.all([
-    kube.core.listNamespacedPod({ namespace: ns }),
-    kube.apps.listNamespacedDeployment({ namespace: ns }),
-    kube.apps.listNamespacedReplicaSet({ namespace: ns }),
-    kube.apps.listNamespacedStatefulSet({ namespace: ns }),
-    kube.apps.listNamespacedDaemonSet({ namespace: ns }),
-    kube.batch.listNamespacedCronJob({ namespace: ns }),
-    kube.batch.listNamespacedJob({ namespace: ns }),
-    kube.networking.listNamespacedNetworkPolicy({ namespace: ns }),
+    t.kube.core.listNamespacedPod({ namespace: ns }),
+    t.kube.apps.listNamespacedDeployment({ namespace: ns }),
+    t.kube.apps.listNamespacedReplicaSet({ namespace: ns }),
+    t.kube.apps.listNamespacedStatefulSet({ namespace: ns }),
+    t.kube.apps.listNamespacedDaemonSet({ namespace: ns }),
+    t.kube.batch.listNamespacedCronJob({ namespace: ns }),
+    t.kube.batch.listNamespacedJob({ namespace: ns }),
+    t.kube.networking.listNamespacedNetworkPolicy({ namespace: ns }),
   ]);
   return lists.flatMap((l, i) => l.items.map((o) => `${i}:${o.metadata?.name}@${o.metadata?.resourceVersion}`)).sort();
 }
 
 describe('dry run', () => {
   it('a critical alert on a Deployment: would isolate, kill and suspend; nothing in the namespace changes', async () => {
-    const ns = await createNamespace(kube, 'dry');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'dry');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     const before = await snapshot(ns);
-    const result = await (await r.respond(alertFor(ns, w, { severity: 'critical' }), { mode: 'dry-run' })).result();
+    const result = await (await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { mode: 'dry-run' })).result();
     expect(result.outcome).toBe('dry-run');
     const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
     expect(result.wouldHaveDone).toEqual([
@@ -52,10 +46,10 @@ describe('dry run', () => {
   });
 
   it('an action needing approval: says it would propose it, and asks nobody', async () => {
-    const ns = await createNamespace(kube, 'dry-approval');
-    const w = await createWorkload(kube, ns, 'Pod');
+    const ns = await createNamespace(t.kube, 'dry-approval');
+    const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await snapshot(ns);
-    const result = await (await r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false })).result();
+    const result = await (await t.r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false })).result();
     expect(result.outcome).toBe('dry-run');
     expect(result.proposal).toBeNull();
     expect(result.wouldHaveDone).toEqual([
@@ -66,9 +60,9 @@ describe('dry run', () => {
   });
 
   it('checks still run: a stale alert is dismissed as in enforcement, not reported as a dry run', async () => {
-    const ns = await createNamespace(kube, 'dry-stale');
-    const w = await createWorkload(kube, ns, 'Pod');
-    const result = await (await r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }), { mode: 'dry-run' })).result();
+    const ns = await createNamespace(t.kube, 'dry-stale');
+    const w = await createWorkload(t.kube, ns, 'Pod');
+    const result = await (await t.r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }), { mode: 'dry-run' })).result();
     expect(result.outcome).toBe('dismissed');
     expect(result.dismissal?.code).toBe('stale-alert');
   });
@@ -78,7 +72,7 @@ describe('a routing rule in dry run', () => {
   let fwd: TestForwarder;
   beforeAll(async () => {
     fwd = await startForwarder({
-      taskQueue: r.config.temporal.taskQueue,
+      taskQueue: t.r.config.temporal.taskQueue,
       forwarder: {
         sources: { falco: { token: TOKENS.falco } },
         // Falco's detections are new here: watch what they would do before letting them act.
@@ -89,14 +83,14 @@ describe('a routing rule in dry run', () => {
   afterAll(async () => fwd?.close());
 
   it('starts its incidents in dry run: the pod is untouched', async () => {
-    const ns = await createNamespace(kube, 'dry-route');
-    const w = await createWorkload(kube, ns, 'Pod');
+    const ns = await createNamespace(t.kube, 'dry-route');
+    const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await snapshot(ns);
     const body = freshFixture('falco-stratum', { cluster: 'local', namespace: ns, pod: w.name, id: `dry-${Date.now()}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' });
     const res = await fwd.post('/v1/alerts/falco?cluster=local', body, bearer(TOKENS.falco));
     expect(res.status, JSON.stringify(res.json)).toBe(202);
     expect(res.json.results[0].route).toBe('falco-trial');
-    const result = await r.client.workflow.getHandle(res.json.results[0].workflowId).result();
+    const result = await t.r.client.workflow.getHandle(res.json.results[0].workflowId).result();
     expect(result.outcome).toBe('dry-run');
     expect(result.wouldHaveDone.some((s: string) => s.startsWith('would-terminate-pod'))).toBe(true);
     expect(await snapshot(ns)).toEqual(before);

@@ -10,7 +10,7 @@ import { CreateRoleCommand, DeleteRoleCommand } from '@aws-sdk/client-iam';
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { respondToAlert } from '../../client/incidents.js';
 import { configSchema } from '../../worker/config.js';
@@ -26,6 +26,7 @@ import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, dropExecutorGroup, ensureExecutorGroupFor, executorGroupOf, leftovers } from '../support/aws.js';
 import { createEksNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
 const aws = awsStack();
 const INSTALLATION = 'eks-tests';
@@ -257,31 +258,13 @@ describe('EKS Lambda executor', () => {
 // The worker SIGKILLed in the middle of each step, then restarted: the incident finishes from its
 // history and leaves nothing behind. In this file, not its own, so no other file's injected faults
 // (which cannot all be narrowed to one incident) run alongside it.
-const root = path.resolve(import.meta.dirname, '../..');
 const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
 let env: NodeJS.ProcessEnv;
 let crashClient: Client;
 let worker: ChildProcess | undefined;
 
-function startWorker(): Promise<ChildProcess> {
-  const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes('"msg":"worker started"')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${seen.slice(-2000)}`)));
-  });
-}
-
-/** SIGKILL the worker and everything it started: no graceful shutdown, no finally blocks. */
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL');
-  });
-}
+const startWorker = (): Promise<ChildProcess> => startWorkerProcess(env);
+const kill = killProcessGroup;
 
 beforeAll(async () => {
   const { path: crashZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));

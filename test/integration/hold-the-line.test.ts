@@ -4,29 +4,23 @@
  * CronJob's `suspend`, removing the DaemonSet's nodeSelector), each under a field manager of its own. The
  * incident re-applies the suspension, records who reverted it, and after `maxReverts` says who to stop.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mergePatch } from '../../remediation/kube.js';
 import { SUSPEND_NODE_SELECTOR_KEY } from '../../remediation/protocol.js';
 import { restoreUpdate, statusQuery, type IncidentStatus } from '../../workflows/messages.js';
-import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
-import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { createNamespace, createWorkload } from '../support/cluster.js';
+import { alertFor, useResponder } from '../support/responder.js';
 import { until } from '../support/until.js';
 
-let r: Responder;
-let kube: TestKube;
-beforeAll(async () => {
-  r = await startResponder();
-  kube = testKube();
-});
-afterAll(async () => r?.close());
+const t = useResponder();
 
 const HOLD = { holdCheckSeconds: 1, holdSuspensionSeconds: 600 };
 
 async function suspended(kind: string, policy: object) {
-  const ns = await createNamespace(kube, 'hold');
-  const w = await createWorkload(kube, ns, kind);
-  const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { ...HOLD, ...policy });
-  await r.waitForStage(h, 'holding');
+  const ns = await createNamespace(t.kube, 'hold');
+  const w = await createWorkload(t.kube, ns, kind);
+  const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { ...HOLD, ...policy });
+  await t.r.waitForStage(h, 'holding');
   const revertsReach = (n: number) => until(`${n} revert(s) recorded`, async () => {
     const s = (await h.query(statusQuery)) as IncidentStatus;
     return (s.hold?.reverts ?? 0) >= n && s;
@@ -37,9 +31,9 @@ async function suspended(kind: string, policy: object) {
 describe('a held suspension that someone undoes', () => {
   it('a Deployment scaled back up by a GitOps controller is scaled down again; the second revert ends the fight, naming it', async () => {
     const { ns, w, h, revertsReach } = await suspended('Deployment', { maxReverts: 2 });
-    const replicas = async () => (await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas;
+    const replicas = async () => (await t.kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas;
     // Argo CD's self-heal applies the Deployment as Git has it: replicas 3.
-    const selfHeal = () => kube.apps.patchNamespacedDeployment({ namespace: ns, name: w.name, body: { spec: { replicas: 3 } }, fieldManager: 'argocd-application-controller' }, mergePatch);
+    const selfHeal = () => t.kube.apps.patchNamespacedDeployment({ namespace: ns, name: w.name, body: { spec: { replicas: 3 } }, fieldManager: 'argocd-application-controller' }, mergePatch);
 
     await selfHeal();
     const first = await revertsReach(1);
@@ -60,8 +54,8 @@ describe('a held suspension that someone undoes', () => {
 
   it('a CronJob whose suspend is flipped back is suspended again; restore still puts back what it was', async () => {
     const { ns, w, h, revertsReach } = await suspended('CronJob', {});
-    const suspend = async () => (await kube.batch.readNamespacedCronJob({ namespace: ns, name: w.name })).spec?.suspend;
-    await kube.batch.patchNamespacedCronJob({ namespace: ns, name: w.name, body: { spec: { suspend: false } }, fieldManager: 'kubectl-edit' }, mergePatch);
+    const suspend = async () => (await t.kube.batch.readNamespacedCronJob({ namespace: ns, name: w.name })).spec?.suspend;
+    await t.kube.batch.patchNamespacedCronJob({ namespace: ns, name: w.name, body: { spec: { suspend: false } }, fieldManager: 'kubectl-edit' }, mergePatch);
     expect((await revertsReach(1)).hold!.lastRevert).toMatchObject({ observed: `CronJob ${ns}/${w.name}: spec.suspend=false`, by: 'kubectl-edit' });
     await until('suspended again', async () => (await suspend()) === true);
     await until('back to holding', async () => ((await h.query(statusQuery)) as IncidentStatus).stage === 'holding');
@@ -72,27 +66,27 @@ describe('a held suspension that someone undoes', () => {
 
   it('a DaemonSet whose nodeSelector is removed gets it back', async () => {
     const { ns, w, h, revertsReach } = await suspended('DaemonSet', {});
-    await kube.apps.patchNamespacedDaemonSet(
+    await t.kube.apps.patchNamespacedDaemonSet(
       { namespace: ns, name: w.name, body: { spec: { template: { spec: { nodeSelector: { [SUSPEND_NODE_SELECTOR_KEY]: null } } } } }, fieldManager: 'flux' },
       mergePatch,
     );
     const s = await revertsReach(1);
     expect(s.hold!.lastRevert!.observed).toBe(`DaemonSet ${ns}/${w.name}: nodeSelector ${SUSPEND_NODE_SELECTOR_KEY} removed`);
     expect(s.hold!.lastRevert!.by).toBe('flux');
-    await until('nodeSelector back', async () => (await kube.apps.readNamespacedDaemonSet({ namespace: ns, name: w.name })).spec?.template.spec?.nodeSelector?.[SUSPEND_NODE_SELECTOR_KEY] === 'true');
+    await until('nodeSelector back', async () => (await t.kube.apps.readNamespacedDaemonSet({ namespace: ns, name: w.name })).spec?.template.spec?.nodeSelector?.[SUSPEND_NODE_SELECTOR_KEY] === 'true');
     await h.terminate('test over');
   });
 
   it('with reapplyOnRevert off, the first revert ends the incident; a scale through the scale subresource names no writer', async () => {
     const { ns, w, h } = await suspended('StatefulSet', { reapplyOnRevert: false });
     // As an autoscaler or `kubectl scale` does: the API records no owner of replicas for it, so none is named.
-    await kube.apps.patchNamespacedStatefulSetScale({ namespace: ns, name: w.name, body: { spec: { replicas: 2 } }, fieldManager: 'hpa-controller' }, mergePatch);
+    await t.kube.apps.patchNamespacedStatefulSetScale({ namespace: ns, name: w.name, body: { spec: { replicas: 2 } }, fieldManager: 'hpa-controller' }, mergePatch);
     const result = await h.result();
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toBe(
       `suspension of StatefulSet ${ns}/${w.name} reverted by an unknown writer (StatefulSet ${ns}/${w.name}: spec.replicas=2); policy does not re-apply it: suspend it by hand and stop what reverts it`,
     );
-    expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: w.name })).spec?.replicas).toBe(2);
+    expect((await t.kube.apps.readNamespacedStatefulSet({ namespace: ns, name: w.name })).spec?.replicas).toBe(2);
   });
 
   it('an untouched hold is read back and left alone', async () => {

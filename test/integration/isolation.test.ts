@@ -5,31 +5,25 @@
  * left alone; the pod stays matched by its ReplicaSet.
  */
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isolationNames, ISOLATION_LABEL } from '../../remediation/isolate.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
-import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { alertFor, useResponder } from '../support/responder.js';
 
-let r: Responder;
-let kube: TestKube;
-beforeAll(async () => {
-  r = await startResponder();
-  kube = testKube();
-});
-afterAll(async () => r?.close());
+const t = useResponder();
 
 const policyOf = async (ns: string, incidentId: string): Promise<V1NetworkPolicy | null> =>
-  kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(incidentId).policy }).catch(() => null);
-const podLabels = async (w: Workload) => (await kube.core.readNamespacedPod({ namespace: w.pod.metadata!.namespace!, name: w.pod.metadata!.name! })).metadata?.labels ?? {};
+  t.kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(incidentId).policy }).catch(() => null);
+const podLabels = async (w: Workload) => (await t.kube.core.readNamespacedPod({ namespace: w.pod.metadata!.namespace!, name: w.pod.metadata!.name! })).metadata?.labels ?? {};
 
 describe('isolation before the kill', () => {
   it('while a person decides, the pod is isolated (deny-all, owned by the pod, labels only added); approved: killed, then the policy is removed', async () => {
-    const ns = await createNamespace(kube, 'iso');
-    const w = await createWorkload(kube, ns, 'Deployment');
+    const ns = await createNamespace(t.kube, 'iso');
+    const w = await createWorkload(t.kube, ns, 'Deployment');
     const before = await podLabels(w);
-    const h = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'], watchSeconds: 0 });
-    const waiting = await r.waitForStage(h, 'awaiting-approval');
+    const h = await t.r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'], watchSeconds: 0 });
+    const waiting = await t.r.waitForStage(h, 'awaiting-approval');
 
     const { label, policy: name } = isolationNames(h.workflowId);
     expect(waiting.isolation).toMatchObject({ state: 'isolated', networkPolicy: `${ns}/${name}` });
@@ -40,12 +34,12 @@ describe('isolation before the kill', () => {
     expect(policy.metadata?.annotations?.['pod-responder.io/incident']).toBe(h.workflowId);
     // Only added: every label it had (those its ReplicaSet selects on among them) is unchanged, and it is still the ReplicaSet's.
     expect(await podLabels(w)).toEqual({ ...before, [ISOLATION_LABEL]: label });
-    expect((await kube.core.readNamespacedPod({ namespace: ns, name: w.pod.metadata!.name! })).metadata?.ownerReferences).toEqual(w.pod.metadata!.ownerReferences);
+    expect((await t.kube.core.readNamespacedPod({ namespace: ns, name: w.pod.metadata!.name! })).metadata?.ownerReferences).toEqual(w.pod.metadata!.ownerReferences);
 
-    await r.approve(h, 'lead');
+    await t.r.approve(h, 'lead');
     const result = await h.result();
     expect(result.outcome).toBe('pod-terminated');
-    expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
+    expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(false);
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect(result.isolation).toMatchObject({ state: 'released' });
     expect(result.isolation!.detail).toMatch(/^the pod is gone: policy deleted; pod gone$/);
@@ -54,26 +48,26 @@ describe('isolation before the kill', () => {
   });
 
   it('denied: the pod gets its network back (policy deleted, label removed), untouched otherwise', async () => {
-    const ns = await createNamespace(kube, 'iso-deny');
-    const w = await createWorkload(kube, ns, 'Pod');
+    const ns = await createNamespace(t.kube, 'iso-deny');
+    const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await podLabels(w);
-    const h = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
-    await r.waitForStage(h, 'awaiting-approval');
+    const h = await t.r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
+    await t.r.waitForStage(h, 'awaiting-approval');
     expect(await policyOf(ns, h.workflowId)).not.toBeNull();
-    await r.deny(h, 'lead', 'a benchmark, not a miner');
+    await t.r.deny(h, 'lead', 'a benchmark, not a miner');
     const result = await h.result();
     expect(result.outcome).toBe('dismissed');
     expect(result.isolation).toMatchObject({ state: 'released', detail: 'the incident was dismissed: policy deleted; label removed' });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect(await podLabels(w)).toEqual(before);
-    expect(await podExists(kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid!)).toBe(true);
+    expect(await podExists(t.kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid!)).toBe(true);
   });
 
   it('cancelled while isolated: the isolation is removed as the incident ends', async () => {
-    const ns = await createNamespace(kube, 'iso-cancel');
-    const w = await createWorkload(kube, ns, 'Pod');
-    const h = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
-    await r.waitForStage(h, 'awaiting-approval');
+    const ns = await createNamespace(t.kube, 'iso-cancel');
+    const w = await createWorkload(t.kube, ns, 'Pod');
+    const h = await t.r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
+    await t.r.waitForStage(h, 'awaiting-approval');
     await h.cancel();
     await h.result().catch(() => undefined);
     const status = await h.query(statusQuery);
@@ -84,15 +78,15 @@ describe('isolation before the kill', () => {
   });
 
   it('a policy with our name that is not ours is left intact; the kill goes on without isolation', async () => {
-    const ns = await createNamespace(kube, 'iso-foreign');
-    const w = await createWorkload(kube, ns, 'Pod');
-    const h = r.client.workflow.getHandle(`pod-incident:local:${ns}:${w.pod.metadata!.name}`);
+    const ns = await createNamespace(t.kube, 'iso-foreign');
+    const w = await createWorkload(t.kube, ns, 'Pod');
+    const h = t.r.client.workflow.getHandle(`pod-incident:local:${ns}:${w.pod.metadata!.name}`);
     const name = isolationNames(h.workflowId).policy;
-    await kube.networking.createNamespacedNetworkPolicy({
+    await t.kube.networking.createNamespacedNetworkPolicy({
       namespace: ns,
       body: { metadata: { name, annotations: { owner: 'platform-team' } }, spec: { podSelector: {}, policyTypes: ['Ingress'] } },
     });
-    const result = await (await r.respond(alertFor(ns, w))).result();
+    const result = await (await t.r.respond(alertFor(ns, w))).result();
     expect(result.outcome).toBe('pod-terminated');
     expect(result.isolation).toMatchObject({ state: 'failed', networkPolicy: null });
     expect(result.isolation!.detail).toBe(`NetworkPolicy ${ns}/${name} exists and is not this incident's (no pod-responder annotation): left intact, the pod is not isolated`);
@@ -102,16 +96,16 @@ describe('isolation before the kill', () => {
   });
 
   it('a suspension isolates before the kill and releases once the pod is gone; off by policy, nothing is created', async () => {
-    const ns = await createNamespace(kube, 'iso-suspend');
-    const w = await createWorkload(kube, ns, 'StatefulSet');
-    const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
+    const ns = await createNamespace(t.kube, 'iso-suspend');
+    const w = await createWorkload(t.kube, ns, 'StatefulSet');
+    const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
     const result = await h.result();
     expect(result.outcome).toBe('workload-suspended');
     expect(result.isolation).toMatchObject({ state: 'released' });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
 
-    const w2 = await createWorkload(kube, ns, 'Pod');
-    const off = await (await r.respond(alertFor(ns, w2), { isolate: false })).result();
+    const w2 = await createWorkload(t.kube, ns, 'Pod');
+    const off = await (await t.r.respond(alertFor(ns, w2), { isolate: false })).result();
     expect(off.outcome).toBe('pod-terminated');
     expect(off.isolation ?? null).toBeNull();
     expect(off.timeline.some((e) => e.event === 'isolate-pod')).toBe(false);
@@ -120,11 +114,11 @@ describe('isolation before the kill', () => {
 
 describe('Kubernetes Events', () => {
   it('each change is an Event on what changed, naming the incident: isolated and terminated on the pod, suspended on the workload', async () => {
-    const ns = await createNamespace(kube, 'iso-events');
-    const w = await createWorkload(kube, ns, 'StatefulSet');
-    const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
+    const ns = await createNamespace(t.kube, 'iso-events');
+    const w = await createWorkload(t.kube, ns, 'StatefulSet');
+    const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
     expect((await h.result()).outcome).toBe('workload-suspended');
-    const events = (await kube.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.source?.component === 'pod-responder');
+    const events = (await t.kube.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.source?.component === 'pod-responder');
     const on = (kind: string) => events.filter((e) => e.involvedObject.kind === kind).map((e) => [e.involvedObject.name, e.reason]);
     expect(on('Pod')).toEqual([
       [w.pod.metadata!.name, 'PodResponderIsolated'],
@@ -142,8 +136,8 @@ describe('the isolate operation itself', () => {
     const { runOperation } = await import('../../remediation/run.js');
     const { inject } = await import('vitest');
     const clients = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
-    const ns = await createNamespace(kube, 'iso-replaced');
-    const w = await createWorkload(kube, ns, 'Pod');
+    const ns = await createNamespace(t.kube, 'iso-replaced');
+    const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await podLabels(w);
     const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
     const stale = { namespace: ns, name: w.pod.metadata!.name!, uid: '0f8fad5b-d9cb-469f-a165-70867728950e' };
@@ -160,8 +154,8 @@ describe('the isolate operation itself', () => {
     const { runOperation } = await import('../../remediation/run.js');
     const { inject } = await import('vitest');
     const clients = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
-    const ns = await createNamespace(kube, 'iso-again');
-    const w = await createWorkload(kube, ns, 'Pod');
+    const ns = await createNamespace(t.kube, 'iso-again');
+    const w = await createWorkload(t.kube, ns, 'Pod');
     const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
     const pod = { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! };
     const first = await runOperation(clients, { op: 'isolate-pod', incidentId, pod });
