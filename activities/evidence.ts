@@ -204,7 +204,8 @@ function clusterParts(kube: KubeClients, p: PodTarget, logBytes: number, missing
     const nodeName = p.nodeName;
     parts.push({ name: 'node.json', read: async () => [{ name: 'node.json', body: json(strip(await kube.core.readNode({ name: nodeName }))) }] });
   }
-  // Logs: one part per container and instance, so one container's slow logs cost only its own.
+  // Logs: one part for every container, both instances of each read at once; a node that does not answer in
+  // time loses the logs part as a whole (listed as missing), never the manifests.
   const containers = podRead.then((pod) => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name));
   parts.push({
     name: 'logs',
