@@ -82,7 +82,7 @@ const proposal: [string, string, boolean] = ['--proposal <id>', 'the proposal an
 const answer = (o: Record<string, string>) => ({ by: o.by!, ...(o.reason ? { reason: o.reason } : {}), ...(o.proposal ? { proposalId: o.proposal } : {}) });
 incidentCommand('approve', 'approve the action the incident proposes', (h, o) => answerProposal(h, 'approved', answer(o)), [by, reason(false), proposal]);
 incidentCommand('deny', 'deny the action the incident proposes (the incident is dismissed)', (h, o) => answerProposal(h, 'denied', answer(o)), [by, reason(false), proposal]);
-incidentCommand('restore', 'undo the workload suspension from its recorded prior state', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
+incidentCommand('restore', 'undo the workload suspension from its recorded prior state, and release a credentials revocation', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
 incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
 
 program

@@ -1,8 +1,11 @@
 /**
  * A kubelet stand-in, for tests and benchmarks only: the stack has no kubelet, so the API server's proxy to a node (pod logs,
- * the checkpoint API) has nowhere to go. This is an HTTPS server on 127.0.0.1 registered as a Node's
+ * the checkpoint API) has nowhere to go. This is an HTTPS server on this machine's address registered as a Node's
  * kubelet endpoint (status.addresses and daemonEndpoints), serving the container logs a test gives it, the
- * way the kubelet does: `GET /containerLogs/<ns>/<pod>/<container>[?previous=true&limitBytes=n]`.
+ * way the kubelet does: `GET /containerLogs/<ns>/<pod>/<container>[?previous=true&limitBytes=n]`, and the
+ * checkpoint API: `POST /checkpoint/<ns>/<pod>/<container>` answers where the archive was written on the node
+ * (`{"items":["/var/lib/kubelet/checkpoints/checkpoint-<pod>_<ns>-<container>-<time>.tar"]}`), or, with
+ * `checkpointing` off, 404 as a kubelet without the ContainerCheckpoint feature does.
  * The API server does not verify a kubelet's serving certificate unless told to, so a self-signed one does.
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
@@ -11,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 export interface KubeletStandIn {
@@ -22,13 +25,17 @@ export interface KubeletStandIn {
   requests: string[];
   /** `${namespace}/${pod}/${container}` -> milliseconds to wait before answering (a slow or stuck node). */
   delays: Map<string, number>;
+  /** Answer the checkpoint API (default), or 404 like a kubelet without the ContainerCheckpoint feature. */
+  checkpointing: boolean;
+  /** Reachable through the API server's node proxy (false on a machine with only a loopback address). */
+  proxyable: boolean;
   close(): Promise<void>;
 }
 
 function selfSigned(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(path.join(tmpdir(), 'kubelet-'));
   const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kubelet-stand-in', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
   return { key: readFileSync(key), cert: readFileSync(cert) };
 }
 
@@ -37,9 +44,30 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
   const logs = new Map<string, string>();
   const requests: string[] = [];
   const delays = new Map<string, number>();
+  const standIn: KubeletStandIn = {
+    node: '',
+    logs,
+    requests,
+    delays,
+    checkpointing: true,
+    proxyable: false,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
   const server: Server = createServer(selfSigned(), async (req, res) => {
     const url = new URL(req.url ?? '/', 'https://kubelet');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const cp = /^\/checkpoint\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'POST' && cp && standIn.checkpointing) {
+      const delay = delays.get(`${cp[1]}/${cp[2]}/${cp[3]}`);
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: [`/var/lib/kubelet/checkpoints/checkpoint-${cp[2]}_${cp[1]}-${cp[3]}-${at}.tar`] }));
+      return;
+    }
     const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) {
       res.writeHead(404).end('404 page not found');
@@ -58,25 +86,31 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
     const body = Buffer.from(text);
     res.writeHead(200, { 'content-type': 'text/plain' }).end(limit > 0 ? body.subarray(Math.max(0, body.length - limit)) : body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = proxyableAddress();
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const port = (server.address() as AddressInfo).port;
 
   const node = `kubelet-${randomBytes(3).toString('hex')}`;
   const created = await core.createNode({ body: { metadata: { name: node, labels: { 'kubernetes.io/os': 'linux' } } } });
   created.status = {
-    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+    addresses: [{ type: 'InternalIP', address }],
     daemonEndpoints: { kubeletEndpoint: { Port: port } },
     conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet stand-in', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
   };
   await core.replaceNodeStatus({ name: node, body: created });
-  return {
-    node,
-    logs,
-    requests,
-    delays,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  standIn.node = node;
+  standIn.proxyable = address !== '127.0.0.1';
+  return standIn;
+}
+
+/**
+ * The API server's node proxy (the checkpoint API's way in) refuses loopback addresses, unlike its log
+ * fetches: the stand-in listens on this machine's own non-loopback address when it has one.
+ */
+function proxyableAddress(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    const v4 = addrs?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (v4) return v4.address;
+  }
+  return '127.0.0.1';
 }

@@ -37,6 +37,18 @@ export const policySchema = z.strictObject({
    * is not captured in time is listed as missing, never waited for. 0: no bundle.
    */
   evidenceSeconds: z.number().int().min(0).max(300).default(20),
+  /**
+   * Also ask each container's kubelet for a checkpoint (the kubelet checkpoint API, through the API server's node
+   * proxy), recording where the node wrote it. Needs the ContainerCheckpoint feature and a CRI runtime that
+   * supports it, and the opt-in RBAC in deploy/kubernetes/eks-remediator-checkpoint-rbac.yaml (nodes/proxy).
+   */
+  checkpointContainers: z.boolean().default(false),
+  /**
+   * Before the kill, deny the pod's IAM role (IRSA annotation, or EKS Pod Identity association) every session
+   * issued before now, so credentials a miner took stop working. Off by default: it changes a role we do not own,
+   * and only roles tagged pod-responder.io/revocable=true are touched. Undone by `restore`.
+   */
+  revokeCredentials: z.boolean().default(false),
   /** Grace period for pod deletion; 0 stops the miner now. */
   terminateGracePeriodSeconds: z.number().int().min(0).default(0),
   /** After killing a controller-owned pod, keep listening this long for repeats or escalation. */

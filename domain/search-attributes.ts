@@ -14,6 +14,8 @@ export const SEARCH_ATTRIBUTE_TYPES = {
   PodResponderStage: 'Keyword',
   PodResponderOutcome: 'Keyword',
   PodResponderAlertSource: 'Keyword',
+  /** Where the evidence bundle is (s3://bucket/prefix/): an analyst finds it from the incident's row. */
+  PodResponderEvidence: 'Keyword',
 } as const;
 
 export const SA = {
@@ -25,4 +27,5 @@ export const SA = {
   stage: defineSearchAttributeKey('PodResponderStage', 'KEYWORD'),
   outcome: defineSearchAttributeKey('PodResponderOutcome', 'KEYWORD'),
   alertSource: defineSearchAttributeKey('PodResponderAlertSource', 'KEYWORD'),
+  evidence: defineSearchAttributeKey('PodResponderEvidence', 'KEYWORD'),
 } as const;

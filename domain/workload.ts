@@ -31,6 +31,16 @@ export interface PodFacts {
   containers: ContainerFacts[];
   /** Controller chain from the pod upwards: ReplicaSet then Deployment, Job then CronJob, ... */
   owners: OwnerRef[];
+  /** The pod's ServiceAccount and the IAM role its IRSA annotation names (absent in facts read before it was). */
+  serviceAccount?: ServiceAccountFacts;
+}
+
+export interface ServiceAccountFacts {
+  name: string;
+  /** `eks.amazonaws.com/role-arn` on the ServiceAccount (IRSA). */
+  roleArn?: string;
+  /** Why the ServiceAccount could not be read (forbidden, ...): its IRSA role is then unknown. Absent: read, or absent. */
+  unreadable?: string;
 }
 
 export interface WorkloadRef {

@@ -22,6 +22,8 @@ export async function buildLambdaZip(out = LAMBDA_ZIP): Promise<{ path: string; 
     minify: true,
     write: false,
     legalComments: 'none',
+    // The runtime ships AWS SDK v3 (the evidence writes use its S3 client): not bundled.
+    external: ['@aws-sdk/*'],
     // Some dependencies still call require(); give the ESM bundle one.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });

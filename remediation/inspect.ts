@@ -1,5 +1,6 @@
 import type { V1ObjectMeta, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
-import type { ContainerFacts, OwnerRef, PodFacts } from '../domain/workload.js';
+import { IRSA_ANNOTATION } from '../domain/revocation.js';
+import type { ContainerFacts, OwnerRef, PodFacts, ServiceAccountFacts } from '../domain/workload.js';
 import { readOrNull, type KubeClients } from './kube.js';
 
 /** Reads the pod and its controller chain; null when the pod does not exist. */
@@ -16,7 +17,25 @@ export async function inspectPod(kube: KubeClients, namespace: string, name: str
     ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
     containers: containerFacts(pod),
     owners: await ownerChain(kube, namespace, pod.metadata),
+    serviceAccount: await serviceAccountOf(kube, namespace, pod),
   };
+}
+
+/**
+ * The pod's ServiceAccount and its IRSA role, for revoking the credentials a miner may have taken. Never fails
+ * the inspection: a ServiceAccount that is gone has no role, and one that cannot be read (no RBAC `get` on
+ * serviceaccounts, a flaky read) is reported as unreadable.
+ */
+async function serviceAccountOf(kube: KubeClients, namespace: string, pod: V1Pod): Promise<ServiceAccountFacts> {
+  // The API server's admission sets `default` when the spec names none.
+  const name = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default';
+  try {
+    const sa = await readOrNull(`read serviceaccount ${namespace}/${name}`, () => kube.core.readNamespacedServiceAccount({ namespace, name }));
+    const roleArn = sa?.metadata?.annotations?.[IRSA_ANNOTATION]?.trim();
+    return { name, ...(roleArn ? { roleArn } : {}) };
+  } catch (err) {
+    return { name, unreadable: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 function containerFacts(pod: V1Pod): ContainerFacts[] {

@@ -3,6 +3,7 @@
  * the Lambda handler receives it as its event, and every value lands in workflow history.
  */
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
+import type { EvidenceCapture, EvidenceRequest } from './evidence.js';
 import type { HoldCheck } from './hold.js';
 
 export interface PodTarget {
@@ -61,7 +62,8 @@ export type CoreRequest =
   | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord }
   | { op: 'isolate-pod'; incidentId: string; pod: PodTarget }
   | { op: 'release-isolation'; record: IsolationRecord }
-  | { op: 'check-suspension'; record: SuspensionRecord };
+  | { op: 'check-suspension'; record: SuspensionRecord }
+  | EvidenceRequest;
 
 export interface CoreResponses {
   inspect: { pod: PodFacts | null };
@@ -72,6 +74,7 @@ export interface CoreResponses {
   'isolate-pod': { result: ActionResult; record: IsolationRecord | null };
   'release-isolation': { result: ActionResult };
   'check-suspension': HoldCheck;
+  'capture-evidence': EvidenceCapture;
 }
 
 export type CoreResponse<R extends CoreRequest> = CoreResponses[R['op']];

@@ -1,5 +1,6 @@
 import { checkSuspension } from './hold.js';
 import { recordEvent } from './events.js';
+import { captureEvidence } from './evidence.js';
 import { inspectPod } from './inspect.js';
 import { isolatePod, releaseIsolation } from './isolate.js';
 import type { KubeClients } from './kube.js';
@@ -54,5 +55,7 @@ async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponse
       return { result: await releaseIsolation(kube, r.record) };
     case 'check-suspension':
       return checkSuspension(kube, r.record);
+    case 'capture-evidence':
+      return captureEvidence(kube, r);
   }
 }

@@ -5,6 +5,7 @@ import { createActivities } from '../activities/index.js';
 import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
 import type { Config } from './config.js';
 import { ensureSweeperSchedule } from './schedules.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
 
 /** Workflow source next to this file: `.ts` when run from source (tsx, tests), `.js` from `dist/`. */
 export function workflowsPath(): string {
@@ -30,6 +31,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  await checkSearchAttributes(clientConnection, config.temporal.namespace);
   const options: WorkerOptions & { isolateExecutionTimeout: string } = {
     connection,
     namespace: config.temporal.namespace,
@@ -69,4 +71,27 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
       await running;
     },
   };
+}
+
+/**
+ * An incident that upserts a search attribute the namespace lacks fails its workflow task until someone
+ * registers it: mid-response, before the kill. So a worker refuses to start without them, saying how to fix it.
+ * A connection not allowed to list them (a restricted API key) only warns.
+ */
+export async function checkSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  let registered: Record<string, unknown>;
+  try {
+    registered = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
+  } catch (err) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'could not list the namespace\'s search attributes; make sure they are registered (README: Deploy)', namespace, error: (err as Error).message }));
+    return;
+  }
+  const missing = Object.entries(SEARCH_ATTRIBUTE_TYPES).filter(([name]) => !(name in registered));
+  if (missing.length) {
+    const flags = missing.map(([name, type]) => `--name ${name} --type ${type}`).join(' ');
+    throw new Error(
+      `namespace ${namespace} lacks the search attributes ${missing.map(([n]) => n).join(', ')}: incidents would stall; register them first: ` +
+        `temporal operator search-attribute create --namespace ${namespace} ${flags}`,
+    );
+  }
 }

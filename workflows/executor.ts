@@ -23,6 +23,8 @@ export interface ExecutorTarget {
 /** An executor opened for one stretch of an incident: runs core operations; what it deploys, it undoes via the saga. */
 export interface ExecutorSession {
   run<R extends CoreRequest>(request: R, summary: string): Promise<CoreResponse<R>>;
+  /** The EKS executor's function of this stretch (the evidence activity invokes it to capture the cluster's part). */
+  lambda?: { cluster: TargetCluster; functionName: string };
 }
 
 /** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
@@ -125,6 +127,7 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   return {
     run: <R extends CoreRequest>(request: R, summary: string) =>
       invoke.invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
+    lambda: { cluster, functionName: base },
   };
 }
 

@@ -4,7 +4,7 @@ import type { PodAlert } from '../domain/alert.js';
 import type { Dismissal } from '../domain/checks.js';
 import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
-import type { ActionResult, IsolationRecord, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
+import type { ActionResult, ActionStatus, IsolationRecord, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
 import type { CompensationOutcome } from './compensations.js';
 import type { EvidenceBundle } from '../activities/evidence.js';
 
@@ -41,8 +41,14 @@ export const statusQuery = defineQuery<IncidentStatus>('status');
 export const approveUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('approve');
 /** Denies the proposal named (the incident is dismissed); refused like `approve`. */
 export const denyUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('deny');
-/** Undoes a verified, held suspension from its recorded prior state; answers with what was restored. */
-export const restoreUpdate = defineUpdate<ActionResult, [Actor]>('restore');
+/**
+ * Undoes a verified, held suspension from its recorded prior state (and releases a credentials revocation);
+ * answers with what was restored. While watching after a kill that revoked credentials: releases the revocation only.
+ */
+export const restoreUpdate = defineUpdate<RestoreResult, [Actor]>('restore');
+
+/** What `restore` answers: the workload restored, or (watching after a kill) the credentials revocation released. */
+export type RestoreResult = ActionResult | { action: 'release-credentials'; target: string; status: ActionStatus; message: string };
 
 export type Stage =
   | 'validating'
@@ -128,6 +134,29 @@ export interface IsolationStatus {
   detail: string;
 }
 
+/**
+ * The pod's cloud credentials, cut before the kill (policy revokeCredentials): an inline policy on the IAM role
+ * its ServiceAccount maps to, denying every session issued before `notBefore`. revoked: in place; refused: the
+ * role is not opted in (or not ours to change), and `detail` says how to opt in; failed: not revoked, and why;
+ * released: removed again (restore); no-role: the ServiceAccount maps to no IAM role.
+ */
+export interface CredentialsStatus {
+  state: 'revoked' | 'refused' | 'failed' | 'released' | 'no-role';
+  /** `namespace/name` of the pod's ServiceAccount. */
+  serviceAccount: string | null;
+  /** The IAM role's ARN. */
+  role: string | null;
+  /** How the role was found: the ServiceAccount's IRSA annotation, or an EKS Pod Identity association. */
+  via: 'irsa' | 'pod-identity' | null;
+  policyName: string | null;
+  /** T: sessions of the role issued before it are denied. */
+  notBefore: string | null;
+  at: string;
+  detail: string;
+  /** The exact command that removes the revocation by hand (while one may be in place). */
+  undo: string | null;
+}
+
 export interface HoldStatus {
   checks: number;
   lastCheckAt: string | null;
@@ -191,6 +220,8 @@ export interface IncidentStatus {
   evidence?: EvidenceBundle | null;
   /** The pod's network isolation (absent in incidents started before it existed). */
   isolation?: IsolationStatus | null;
+  /** The revocation of the pod's IAM role sessions (absent unless policy revokeCredentials). */
+  credentials?: CredentialsStatus | null;
   restore: RestoreAttempt | null;
   /** Every resource an executor deployed, and how its removal ended (the newest entries). */
   cleanup: CompensationOutcome[];

@@ -11,7 +11,7 @@ export class FaultInjector {
 
   constructor(
     private readonly defaultEniReleaseSeconds: number,
-    private readonly defaultDelays: Record<LifecycleDelay['kind'], number> = { functionPending: 0, accessEntry: 0 },
+    private readonly defaultDelays: Record<LifecycleDelay['kind'], number> = { functionPending: 0, accessEntry: 0, rolePolicy: 0 },
   ) {
     this.eniSeconds = defaultEniReleaseSeconds;
   }
@@ -38,7 +38,7 @@ export class FaultInjector {
       if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error('eniRelease: seconds must be a number >= 0');
       return;
     }
-    if (fault?.kind === 'functionPending' || fault?.kind === 'accessEntry') {
+    if (fault?.kind === 'functionPending' || fault?.kind === 'accessEntry' || fault?.kind === 'rolePolicy') {
       if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error(`${fault.kind}: seconds must be a number >= 0`);
       return;
     }
@@ -53,7 +53,7 @@ export class FaultInjector {
       this.eniOwner = owner;
       return null;
     }
-    if (fault.kind === 'functionPending' || fault.kind === 'accessEntry') {
+    if (fault.kind === 'functionPending' || fault.kind === 'accessEntry' || fault.kind === 'rolePolicy') {
       this.delays.push({ ...fault, ...(owner ? { owner } : {}) });
       return null;
     }

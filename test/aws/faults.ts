@@ -47,11 +47,12 @@ export interface EniReleaseFault {
 /**
  * How long AWS takes to bring up what matches (a function or principal name containing `match`; all if
  * unset): `functionPending`, seconds a new function stays Pending (Invoke answers ResourceConflictException);
- * `accessEntry`, seconds a new access entry authenticates nobody. The newest matching delay wins; the stack's
- * defaults (2 s and 1 s) apply otherwise.
+ * `accessEntry`, seconds a new access entry authenticates nobody; `rolePolicy`, seconds before a change to a role's
+ * inline policies reaches S3 (role name). The newest matching delay wins; the stack's defaults (2 s, 1 s, 1 s)
+ * apply otherwise.
  */
 export interface LifecycleDelay {
-  kind: 'functionPending' | 'accessEntry';
+  kind: 'functionPending' | 'accessEntry' | 'rolePolicy';
   seconds: number;
   match?: string;
 }
@@ -112,6 +113,11 @@ export class AwsFaults {
   /** Makes new access entries (of principals whose ARN contains `match`) authenticate nobody for this long. */
   async accessEntryDelaySeconds(seconds: number, match?: string): Promise<void> {
     await this.add({ kind: 'accessEntry', seconds, ...(match ? { match } : {}) });
+  }
+
+  /** Makes a change to the inline policies of roles (whose name contains `match`) reach S3 only after this long. */
+  async rolePolicyDelaySeconds(seconds: number, match?: string): Promise<void> {
+    await this.add({ kind: 'rolePolicy', seconds, ...(match ? { match } : {}) });
   }
 
   /** This instance's faults (with how often each matched and fired) and the current ENI release delay. */

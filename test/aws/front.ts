@@ -3,12 +3,15 @@
  * AWS endpoint. Every call is passed to moto unchanged, except what moto lacks or gets wrong:
  *
  *   EKS      access entries and access policies (eks-access-entries.ts, RBAC via eks-rbac.ts);
+ *            Pod Identity associations (eks-pod-identity.ts);
  *            authentication mode, cluster security group, kube-apiserver endpoint/CA (eks-clusters.ts)
  *   Lambda   Invoke really runs the function's code (lambda-functions.ts, lambda-runner.ts); a new
  *            function is Pending for a while, and Invoke refuses it meanwhile
  *   EKS      a new access entry authenticates nobody for a while (token-webhook.ts)
  *   EC2      DeleteSecurityGroup's DependencyViolation (security-groups.ts)
  *   STS      issued credentials are remembered for the token webhook (credentials.ts)
+ *   S3       a function role's calls are authorized by its inline policies and boundary, after IAM's
+ *            propagation delay (s3-role-access.ts); moto would let any credentials write anywhere
  *
  * It also serves the kube-apiserver's token webhook (POST /_authenticate, token-webhook.ts), injects
  * faults and counts calls (POST|GET|DELETE /_faults, DELETE /_faults/<id>, GET|DELETE /_calls; client: faults.ts), and
@@ -22,12 +25,14 @@ import { motoClients, type FrontContext, type Interceptor } from './context.js';
 import { CredentialsRegistry } from './credentials.js';
 import { EksAccessEntries } from './eks-access-entries.js';
 import { EksClusters } from './eks-clusters.js';
+import { EksPodIdentity } from './eks-pod-identity.js';
 import { FaultInjector } from './fault-injector.js';
 import type { FailCallFault } from './faults.js';
 import { forward, jsonReply, readBody, type InboundRequest, type Reply } from './http.js';
 import type { KubeTarget } from './kube-admin.js';
 import { LambdaFunctions } from './lambda-functions.js';
 import { LambdaRunner } from './lambda-runner.js';
+import { S3RoleAccess } from './s3-role-access.js';
 import { SecurityGroupDependencies } from './security-groups.js';
 import { reviewToken } from './token-webhook.js';
 
@@ -46,6 +51,8 @@ export interface FrontOptions {
   /** Default seconds a new function stays Pending, and a new access entry authenticates nobody. */
   functionPendingSeconds: number;
   accessEntryDelaySeconds: number;
+  /** Default seconds before a change to a role's inline policies reaches S3 (default 1). */
+  rolePolicyDelaySeconds?: number;
   /** Temp dir for unpacked Lambda code; must be outside the repository. */
   lambdaWorkDir: string;
   log: (line: string) => void;
@@ -74,10 +81,11 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     kube: () => kube,
     log: opts.log,
   };
-  const faults = new FaultInjector(opts.eniReleaseSeconds, { functionPending: opts.functionPendingSeconds, accessEntry: opts.accessEntryDelaySeconds });
+  const faults = new FaultInjector(opts.eniReleaseSeconds, { functionPending: opts.functionPendingSeconds, accessEntry: opts.accessEntryDelaySeconds, rolePolicy: opts.rolePolicyDelaySeconds ?? 1 });
   const credentials = new CredentialsRegistry();
   const clusters = new EksClusters(ctx, new Set(opts.kubeBackedClusters));
   const entries = new EksAccessEntries(ctx, clusters, (principalArn) => faults.delayFor('accessEntry', principalArn));
+  const podIdentity = new EksPodIdentity(ctx, clusters);
   const runner = new LambdaRunner(opts.lambdaWorkDir, opts.log);
   const functions = new LambdaFunctions(ctx, runner, credentials, () => url, (name) => faults.delayFor('functionPending', name));
   const groups = new SecurityGroupDependencies(ctx, () => faults.eniReleaseSeconds, () => functions.groupsInUse());
@@ -90,7 +98,8 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
       return reply;
     });
   };
-  const interceptors: Interceptor[] = [entries.intercept, clusters.intercept, functions.intercept, groups.intercept, rememberCredentials];
+  const s3Access = new S3RoleAccess(ctx, credentials, (role) => faults.delayFor('rolePolicy', role));
+  const interceptors: Interceptor[] = [entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, rememberCredentials, s3Access.intercept];
 
   async function awsCall(req: InboundRequest): Promise<Reply> {
     const call = classify(req);

@@ -21,7 +21,12 @@ interface Access {
 const key = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
 
 const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch', networking: 'networking.k8s.io' };
-const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update' };
+const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update', connectPost: 'create' };
+/** Kinds in a method name that are a resource's subresource: readNamespacedPodLog is get pods/log. */
+const SUBRESOURCE_OF_KIND: Record<string, [string, string]> = { PodLog: ['pods', 'log'], NodeProxyWithPath: ['nodes', 'proxy'] };
+/** The opt-in checkpoint grant (policy checkpointContainers): in a manifest of its own, not in the default one. */
+const CHECKPOINT_RBAC_MANIFEST = EKS_RBAC_MANIFEST.replace('eks-remediator-rbac.yaml', 'eks-remediator-checkpoint-rbac.yaml');
+const CHECKPOINT_ACCESS = 'create core/nodes/proxy';
 
 /** Each typed client-node call in remediation/*.ts (`kube.apps.patchNamespacedDeploymentScale(...)`) as the access it needs. */
 function accessesOfTheCore(): Access[] {
@@ -29,15 +34,16 @@ function accessesOfTheCore(): Access[] {
   const found = new Map<string, Access>();
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const source = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of source.matchAll(/\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
+    for (const m of source.matchAll(/\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace|connectPost)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
       const [, client, method, namespaced, kind] = m as unknown as [string, string, string, string | undefined, string];
       const scale = kind.endsWith('Scale') && kind !== 'Scale';
       const base = scale ? kind.slice(0, -'Scale'.length) : kind;
+      const sub = SUBRESOURCE_OF_KIND[kind];
       const a: Access = {
         verb: VERB_OF_METHOD[method]!,
         group: GROUP_OF_CLIENT[client]!,
-        resource: base.toLowerCase().replace(/y$/, 'ie') + 's', // NetworkPolicy -> networkpolicies
-        ...(scale ? { subresource: 'scale' } : {}),
+        resource: sub ? sub[0] : base.toLowerCase().replace(/y$/, 'ie') + 's', // NetworkPolicy -> networkpolicies
+        ...(scale ? { subresource: 'scale' } : sub ? { subresource: sub[1] } : {}),
         namespaced: !!namespaced,
       };
       found.set(key(a), a);
@@ -47,9 +53,9 @@ function accessesOfTheCore(): Access[] {
 }
 
 /** Every (verb, resource) the manifest's ClusterRoles grant. */
-function granted(): Set<string> {
+function granted(manifest = EKS_RBAC_MANIFEST): Set<string> {
   const out = new Set<string>();
-  for (const doc of parseAllDocuments(readFileSync(EKS_RBAC_MANIFEST, 'utf8')).map((d) => d.toJSON())) {
+  for (const doc of parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJSON())) {
     if (doc.kind !== 'ClusterRole') continue;
     for (const rule of doc.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
       for (const group of rule.apiGroups) {
@@ -86,15 +92,19 @@ beforeAll(async () => {
 });
 
 describe('the remediation function\'s Kubernetes rights', () => {
-  const core = accessesOfTheCore();
+  const all = accessesOfTheCore();
+  // The checkpoint call is made only with policy checkpointContainers, and granted only by its opt-in manifest.
+  const core = all.filter((a) => key(a) !== CHECKPOINT_ACCESS);
 
   it('are derived from the core\'s own calls (the source is read, not a list kept by hand)', () => {
     expect(core.length).toBeGreaterThanOrEqual(15);
-    expect(core.map(key)).toEqual(expect.arrayContaining(['delete core/pods', 'patch apps/deployments/scale', 'list batch/jobs', 'get core/nodes']));
+    expect(core.map(key)).toEqual(expect.arrayContaining(['delete core/pods', 'patch apps/deployments/scale', 'list batch/jobs', 'get core/nodes', 'get core/pods/log', 'list core/events']));
   });
 
-  it('grant exactly what the core calls: nothing more', () => {
+  it('grant exactly what the core calls: nothing more; nodes/proxy only in the opt-in checkpoint manifest', () => {
     expect([...granted()].sort()).toEqual(core.map(key).sort());
+    expect(all.map(key)).toContain(CHECKPOINT_ACCESS);
+    expect([...granted(CHECKPOINT_RBAC_MANIFEST)]).toEqual([CHECKPOINT_ACCESS]);
   });
 
   it('allow every call the core makes, in the incident\'s namespace (nodes: cluster-wide, read only)', async () => {
@@ -123,6 +133,9 @@ describe('the remediation function\'s Kubernetes rights', () => {
       [undefined, { verb: 'list', group: '', resource: 'secrets' }],
       [undefined, { verb: 'patch', group: '', resource: 'nodes' }],
       [undefined, { verb: 'list', group: '', resource: 'nodes' }],
+      // Every kubelet API of every node: only with the opt-in checkpoint manifest.
+      [undefined, { verb: 'create', group: '', resource: 'nodes', subresource: 'proxy' }],
+      [undefined, { verb: 'get', group: '', resource: 'nodes', subresource: 'proxy' }],
     ];
     for (const [namespace, attrs] of denied) expect(await allowed(namespace, attrs), `${key(attrs)} in ${namespace ?? 'the cluster'}`).toBe(false);
   });

@@ -12,9 +12,14 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsStack } from '../support/aws.js';
-import { createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resourceNames } from '../../domain/aws-resources.js';
+import { buildLambdaZip } from '../../lambda/build.js';
+import { awsStack, leftovers } from '../support/aws.js';
+import { createEksNamespace, createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 
@@ -24,6 +29,8 @@ const bucket = `evidence-${randomBytes(4).toString('hex')}`;
 const lockedBucket = `evidence-locked-${randomBytes(4).toString('hex')}`;
 let r: Responder;
 let locked: Responder;
+let onEks: Responder;
+const INSTALLATION = 'evidence-tests';
 let kube: TestKube;
 let kubelet: KubeletStandIn;
 
@@ -31,22 +38,58 @@ beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new CreateBucketCommand({ Bucket: lockedBucket, ObjectLockEnabledForBucket: true }));
   const evidence = (b: string) => ({ bucket: b, endpoint: aws.endpoint, region: aws.region });
-  [r, locked] = await Promise.all([startResponder({ evidence: evidence(bucket) }), startResponder({ evidence: evidence(lockedBucket) })]);
+  const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+  [r, locked, onEks] = await Promise.all([
+    startResponder({ evidence: evidence(bucket) }),
+    startResponder({ evidence: evidence(lockedBucket) }),
+    startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION }, evidence: evidence(bucket) }),
+  ]);
   kube = testKube();
   kubelet = await startKubelet();
 });
 afterAll(async () => {
-  await Promise.all([r?.close(), locked?.close()]);
+  await Promise.all([r?.close(), locked?.close(), onEks?.close()]);
   await kubelet?.close();
   s3.destroy();
 });
 
+const manifestOf = async (b: string, location: string) =>
+  JSON.parse((await text(b, `${location.slice(`s3://${b}/`.length)}manifest.json`)).toString()) as {
+    objects: { key: string; sha256: string; bytes: number }[];
+    missing: string[];
+    capturedBy: string;
+  };
+
+/** A pod on the stand-in's node with these containers, each with a few lines of logs. */
+async function podWithContainers(prefix: string, containers: string[]) {
+  const ns = await createNamespace(kube, prefix);
+  const name = `miner-${randomBytes(2).toString('hex')}`;
+  const pod = await kube.core.createNamespacedPod({
+    namespace: ns,
+    body: { metadata: { name, labels: { app: name } }, spec: { nodeName: kubelet.node, containers: containers.map((c) => ({ name: c, image: `registry.example/${c}:1` })) } },
+  });
+  const ids = containers.map(() => randomBytes(32).toString('hex'));
+  pod.status = {
+    phase: 'Running',
+    containerStatuses: containers.map((c, i) => ({ name: c, image: `registry.example/${c}:1`, imageID: '', ready: true, restartCount: 0, containerID: `containerd://${ids[i]}`, state: { running: {} } })),
+  };
+  const updated = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name, body: pod });
+  for (const c of containers) kubelet.logs.set(`${ns}/${name}/${c}`, `${c} says hello\n`);
+  return { ns, name, workload: { kind: 'Pod', name, uid: updated.metadata!.uid!, pod: Object.assign(updated, { containerId: ids[0]! }) } };
+}
+
 const text = async (b: string, key: string) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray());
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+afterEach(async () => {
+  kubelet.checkpointing = true;
+  kubelet.delays.clear();
+  await aws.faults.clear();
+});
+
 /** A miner pod on the stand-in's node, with 1 MiB of current logs and a few lines from its previous instance. */
-async function minerWithLogs(prefix: string) {
-  const ns = await createNamespace(kube, prefix);
+async function minerWithLogs(prefix: string, eks = false) {
+  const ns = eks ? await createEksNamespace(kube, prefix) : await createNamespace(kube, prefix);
   const pod = await createPod(kube, ns, `miner-${randomBytes(2).toString('hex')}`, undefined, {}, kubelet.node);
   const name = pod.metadata!.name!;
   const logs = 'stratum+tcp://pool.example:3333 accepted share\n'.repeat(Math.ceil((1 << 20) / 47)).slice(0, 1 << 20);
@@ -109,15 +152,85 @@ describe('the evidence bundle', () => {
     expect(head.ObjectLockRetainUntilDate!.getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
   });
 
-  it('a node that does not answer in time: its logs are listed as missing and the kill goes on within the budget', async () => {
-    const m = await minerWithLogs('evidence-slow');
-    kubelet.delays.set(`${m.ns}/${m.name}/app`, 30_000);
-    const result = await (await r.respond(alertFor(m.ns, m.workload), { evidenceSeconds: 2 })).result();
+  it('a container whose logs do not come in time: only its logs are listed as missing, and the kill goes on within the budget', async () => {
+    const p = await podWithContainers('evidence-slow', ['app', 'sidecar', 'miner']);
+    kubelet.delays.set(`${p.ns}/${p.name}/miner`, 30_000);
+    const result = await (await r.respond(alertFor(p.ns, p.workload), { evidenceSeconds: 2 })).result();
     expect(result.outcome).toBe('pod-terminated');
     const ev = result.evidence!;
-    expect(ev.missing).toEqual(['logs: not captured within the 2s budget']);
+    expect(ev.missing).toEqual(['logs of miner: not captured within the 2s budget']);
     expect(ev.seconds).toBeLessThan(2 + 3);
-    expect(ev.objects).toBeGreaterThanOrEqual(5); // manifest, alerts, decision, pod, events (node too)
+    const manifest = await manifestOf(bucket, ev.location!);
+    expect(manifest.objects.map((o) => o.key).filter((k) => k.startsWith('logs/'))).toEqual(['logs/app.log', 'logs/sidecar.log']);
+    expect(manifest.missing).toEqual(ev.missing);
+  });
+
+  it('with checkpointContainers: each container checkpointed through the node proxy, where the node wrote it recorded', async (ctx) => {
+    if (!kubelet.proxyable) ctx.skip(); // the node proxy refuses loopback, and this machine has no other address
+    const p = await podWithContainers('evidence-cp', ['app', 'miner']);
+    const handle = await r.respond(alertFor(p.ns, p.workload), { checkpointContainers: true });
+    const result = await handle.result();
+    expect(result.outcome).toBe('pod-terminated');
+    const ev = result.evidence!;
+    expect(ev.missing).toEqual([]);
+    expect(ev.checkpoints!.map((c) => c.container).sort()).toEqual(['app', 'miner']);
+    for (const c of ev.checkpoints!) {
+      expect(c.node).toBe(kubelet.node);
+      expect(c.path).toMatch(new RegExp(`^/var/lib/kubelet/checkpoints/checkpoint-${p.name}_${p.ns}-${c.container}-\\d{4}-.+\\.tar$`));
+      expect(kubelet.requests).toContain(`POST /checkpoint/${p.ns}/${p.name}/${c.container}`);
+    }
+    const manifest = await manifestOf(bucket, ev.location!);
+    expect(manifest.objects.map((o) => o.key)).toEqual(expect.arrayContaining(['checkpoints.json', 'checkpoints/app.json', 'checkpoints/miner.json']));
+    expect(result.timeline.find((e) => e.event === 'evidence')!.detail).toContain('checkpoints on the node: ');
+    // The bundle is findable from the incident's row in the UI.
+    const attrs = (await handle.describe()).searchAttributes as Record<string, unknown[]>;
+    expect(attrs['PodResponderEvidence']).toEqual([ev.location]);
+  });
+
+  it('a kubelet without the checkpoint feature: the checkpoint is listed as missing, the rest captured, the kill not delayed', async (ctx) => {
+    if (!kubelet.proxyable) ctx.skip();
+    const p = await podWithContainers('evidence-nocp', ['app']);
+    kubelet.checkpointing = false;
+    const result = await (await r.respond(alertFor(p.ns, p.workload), { checkpointContainers: true })).result();
+    expect(result.outcome).toBe('pod-terminated');
+    expect(result.evidence!.missing).toEqual([expect.stringMatching(/^checkpoint of app: HTTP 404/)]);
+    expect(result.evidence!.checkpoints ?? []).toEqual([]);
+    expect((await manifestOf(bucket, result.evidence!.location!)).objects.map((o) => o.key)).toContain('logs/app.log');
+  });
+
+  it('through the EKS executor: the function reads the cluster and writes its part under exactly this prefix; its right to write goes at once', async () => {
+    const m = await minerWithLogs('evidence-eks', true);
+    const handle = await onEks.respond(alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }));
+    const result = await handle.result();
+    expect(result.outcome).toBe('pod-terminated');
+    const ev = result.evidence!;
+    expect(ev.missing).toEqual([]);
+    const manifest = await manifestOf(bucket, ev.location!);
+    const { base } = resourceNames(handle.workflowId, 1, INSTALLATION);
+    expect(manifest.capturedBy).toBe(`function ${base}`);
+    expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json', 'events.json', 'logs/app.log', 'logs/app.previous.log', 'node.json', 'pod.json']);
+    const key = ev.location!.slice(`s3://${bucket}/`.length);
+    expect((await text(bucket, `${key}logs/app.log`)).toString()).toBe(m.logs);
+    // The grant was put for the capture and removed after it; the function and its role are gone with the stretch.
+    const calls = (await aws.faults.calls()).filter((c) => c.service === 'iam' && /RolePolicy$/.test(c.action));
+    expect(calls.map((c) => c.action)).toEqual(expect.arrayContaining(['PutRolePolicy', 'DeleteRolePolicy']));
+    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+    expect(result.timeline.find((e) => e.event === 'evidence')!.detail).toContain(ev.location!);
+  });
+
+  it('through the EKS executor, while IAM has not yet given the function its right to write: the cluster part is missing, the kill goes on', async () => {
+    // The front models S3 authorizing the function's role; a grant that takes longer than the budget to arrive.
+    await aws.faults.rolePolicyDelaySeconds(60);
+    const m = await minerWithLogs('evidence-eks-slow-iam', true);
+    const handle = await onEks.respond(alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }), { evidenceSeconds: 3 });
+    const result = await handle.result();
+    expect(result.outcome).toBe('pod-terminated');
+    const ev = result.evidence!;
+    expect(ev.missing.length).toBeGreaterThan(0);
+    for (const m of ev.missing) expect(m).toMatch(/AccessDenied|not captured within/);
+    const manifest = await manifestOf(bucket, ev.location!);
+    expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json']);
+    expect(await podExists(kube, m.ns, m.name)).toBe(false);
   });
 
   it('off by policy: no bundle, no capture step', async () => {

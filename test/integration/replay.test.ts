@@ -27,6 +27,10 @@ import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../
 import { awsStack } from '../support/aws.js';
 import { bindEksNamespace, createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateRoleCommand } from '@aws-sdk/client-iam';
+import { randomBytes } from 'node:crypto';
+import { REVOCABLE_TAG } from '../../domain/revocation.js';
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
@@ -35,10 +39,15 @@ installLogging('WARN');
 describe.runIf(recording)('record histories (v2)', () => {
   let r: Responder;
   let eks: Responder;
+  /** With an evidence bucket and the worker's AWS identity: the bundle and the credentials revocation. */
+  let full: Responder;
   let kube: TestKube;
   const aws = awsStack();
+  const bucket = `replay-evidence-${randomBytes(3).toString('hex')}`;
   beforeAll(async () => {
     r = await startResponder();
+    await new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
+    full = await startResponder({ evidence: { bucket, endpoint: aws.endpoint, region: aws.region }, eks: { endpoint: aws.endpoint, lambdaZip: 'unused-by-the-direct-executor.zip' } });
     const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
     eks = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] } });
     kube = testKube();
@@ -46,6 +55,7 @@ describe.runIf(recording)('record histories (v2)', () => {
   afterAll(async () => {
     await r?.close();
     await eks?.close();
+    await full?.close();
   });
 
   /** Each returns the workflow ID, and a run ID when the run to keep is not the latest. */
@@ -125,6 +135,26 @@ describe.runIf(recording)('record histories (v2)', () => {
       await h.result();
       return h;
     },
+    // Evidence captured (its search attribute set), IRSA credentials revoked before the kill, released by restore while watching.
+    'evidence-revoke-restore': async (ns) => {
+      const role = `replay-app-${randomBytes(3).toString('hex')}`;
+      const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+      const { Role } = await aws.clients.iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust, Tags: [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }] }));
+      await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'miner', annotations: { 'eks.amazonaws.com/role-arn': Role!.Arn! } } } });
+      // A Job's pod running as that service account (a pod's service account cannot be changed after creation).
+      const job = await kube.batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: 'miner' }, spec: { template: { spec: { serviceAccountName: 'miner', restartPolicy: 'Never', containers: [{ name: 'app', image: 'registry.example/app:1' }] } } } } });
+      const owner = { apiVersion: 'batch/v1', kind: 'Job', name: 'miner', uid: job.metadata!.uid!, controller: true };
+      const pod = await kube.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'miner-x1', ownerReferences: [owner] }, spec: { serviceAccountName: 'miner', containers: [{ name: 'app', image: 'registry.example/app:1' }] } } });
+      const containerId = randomBytes(32).toString('hex');
+      pod.status = { phase: 'Running', containerStatuses: [{ name: 'app', image: 'registry.example/app:1', imageID: '', ready: true, restartCount: 0, containerID: `containerd://${containerId}`, state: { running: {} } }] };
+      const running = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name: 'miner-x1', body: pod });
+      const w = { kind: 'Job', name: 'miner', uid: job.metadata!.uid!, pod: Object.assign(running, { containerId }) };
+      const h = await full.respond(alertFor(ns, w), { revokeCredentials: true, watchSeconds: 30 });
+      await full.waitForStage(h, 'watching');
+      await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
+      await h.terminate('recorded');
+      return h;
+    },
     'running-mid-hold': async (ns) => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), { holdSuspensionSeconds: 3600 });
       await r.waitForStage(h, 'holding');
@@ -166,6 +196,7 @@ describe('replay recorded histories', () => {
         'v2/hold-reverted-then-restored.json',
         'v2/eks-lambda-terminate.json',
         'v2/flood-continued-as-new.json',
+        'v2/evidence-revoke-restore.json',
       ]),
     );
     expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(11);

@@ -5,7 +5,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeOnlyPolicy } from '../../activities/evidence.js';
 import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
+import { REVOCABLE_TAG } from '../../domain/revocation.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -61,6 +63,7 @@ const VPC_EXECUTION_ROLE_ACTIONS = [
 ];
 
 function sources(dir: string): string[] {
+  if (dir.endsWith('.ts')) return [dir];
   return readdirSync(dir).flatMap((f) => {
     const p = path.join(dir, f);
     return statSync(p).isDirectory() ? sources(p) : f.endsWith('.ts') ? [p] : [];
@@ -138,9 +141,38 @@ describe('the deployment permissions (deploy/aws/)', () => {
     for (const a of ['ec2:DeleteSecurityGroup', 'ec2:RevokeSecurityGroupEgress']) {
       expect(only(a).Condition).toEqual({ StringEquals: { 'aws:ResourceTag/pod-responder:managed': 'true' } });
     }
+    // Revoking a role's sessions writes an inline policy on a role we do not own: only on roles their owner opted in.
+    const revocable = { StringEquals: { [`aws:ResourceTag/${REVOCABLE_TAG.key}`]: REVOCABLE_TAG.value } };
+    const revocation = actionsCalledBy('activities/credentials.ts').filter((a) => a.startsWith('iam:'));
+    expect(revocation).toEqual(expect.arrayContaining(['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole']));
+    const optedIn = WORKER.Statement.filter((s) => list(s.Resource).includes('arn:aws:iam::*:role/*'));
+    expect(optedIn, 'one statement on roles that are not ours').toHaveLength(1);
+    expect(optedIn[0]!.Condition).toEqual(revocable);
+    expect([...list(optedIn[0]!.Action)].sort()).toEqual(revocation);
+    // Anywhere else these calls are granted, it is on our own roles only.
+    for (const a of revocation) {
+      for (const s of statementsFor(WORKER, a).filter((x) => x !== optedIn[0])) expect(s.Resource, `${a} in ${s.Sid}`).toBe('arn:aws:iam::*:role/pod-responder-*');
+    }
+    expect(only('eks:ListPodIdentityAssociations').Resource).toBe('arn:aws:eks:*:*:cluster/*');
+    expect(only('eks:DescribePodIdentityAssociation').Resource).toBe('arn:aws:eks:*:*:podidentityassociation/*/*');
   });
 
   it('bound every function role to what a VPC function needs, whatever is attached to it', () => {
-    for (const a of allowed(BOUNDARY)) expect(VPC_EXECUTION_ROLE_ACTIONS).toContain(a);
+    const evidence = BOUNDARY.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('s3:')));
+    for (const a of allowed({ ...BOUNDARY, Statement: BOUNDARY.Statement.filter((s) => !evidence.includes(s)) })) expect(VPC_EXECUTION_ROLE_ACTIONS).toContain(a);
+    // And writing evidence under pod-responder's prefix (the worker grants one bundle's prefix per call): no read, no other key.
+    expect(evidence).toHaveLength(1);
+    expect(list(evidence[0]!.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
+    expect(evidence[0]!.Resource).toBe('arn:aws:s3:::*/pod-responder/*');
+  });
+
+  it('grant a function exactly one bundle\'s prefix, inside the boundary', () => {
+    const to = { bucket: 'evidence', prefix: 'pod-responder/prod/shop/miner-1/run-1/', retainUntil: '2030-01-01T00:00:00Z' };
+    const doc = writeOnlyPolicy('aws', to) as PolicyDocument;
+    expect(doc.Statement).toEqual([{ Sid: 'WriteThisBundleOnly', Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectRetention'], Resource: 'arn:aws:s3:::evidence/pod-responder/prod/shop/miner-1/run-1/*' }]);
+    expect(list(writeOnlyPolicy('aws', { ...to, retainUntil: undefined } as never).Statement[0]!.Action)).toEqual(['s3:PutObject']);
+    const boundary = BOUNDARY.Statement.find((s) => list(s.Action).includes('s3:PutObject'))!;
+    const glob = new RegExp(`^${String(boundary.Resource).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`);
+    expect(String(doc.Statement[0]!.Resource)).toMatch(glob);
   });
 });

@@ -8,6 +8,7 @@ import type { Decision } from '../../domain/decide.js';
 import { describeWorkload } from '../../remediation/protocol.js';
 import type { WorkloadRef } from '../../domain/workload.js';
 import type { Phase } from '../messages.js';
+import { wouldRevokeCredentials } from './credentials.js';
 import type { Incident } from './incident.js';
 
 export const isDryRun = (i: Incident): boolean => i.policy.mode === 'dry-run';
@@ -20,6 +21,8 @@ export function wouldAct(i: Incident, decision: Exclude<Decision, { action: 'dis
   const action = decision.action === 'await-approval' ? decision.proposed : decision.action;
   if (decision.action === 'await-approval') would.push(`would-propose ${action} for approval (policy requireApprovalFor) and wait up to ${i.policy.approvalTimeoutSeconds}s; then, if approved:`);
   if (i.policy.isolate !== false) would.push(`would-isolate ${pod}: label pod-responder.io/isolated and a deny-all NetworkPolicy`);
+  const revoke = wouldRevokeCredentials(i);
+  if (revoke) would.push(revoke);
   would.push(`would-terminate-pod ${pod}, grace period ${i.policy.terminateGracePeriodSeconds}s`);
   const workload = decision.action === 'suspend-workload' ? decision.workload : decision.action === 'await-approval' ? decision.workload : undefined;
   if (action === 'suspend-workload' && workload) would.push(`would-suspend-workload ${describeWorkload(workload)}: ${meansOf(workload)}, held ${i.policy.holdSuspensionSeconds}s for restore`);

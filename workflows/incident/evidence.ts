@@ -3,16 +3,19 @@
  * (activities/evidence.ts) is captured within the policy's budget. It never holds the kill back for longer:
  * what is not captured in time is listed as missing, and a capture that fails outright is noted and passed.
  */
-import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import { isCancellation, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { SA } from '../../domain/search-attributes.js';
 import type { Activities } from '../../activities/index.js';
 import type { PodTarget } from '../../remediation/protocol.js';
+import type { ExecutorSession } from '../executor.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 
 /** Incidents recorded before the bundle existed never capture one (replay); later ones do, when policy.evidenceSeconds > 0. */
 export const EVIDENCE_PATCH = 'evidence-before-kill';
+export const EVIDENCE_ATTRIBUTE_PATCH = 'evidence-search-attribute';
 
-export async function captureEvidence(i: Incident, pod: PodTarget): Promise<void> {
+export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: PodTarget): Promise<void> {
   const budget = i.policy.evidenceSeconds ?? 0;
   if (i.state.evidence || budget <= 0 || !patched(EVIDENCE_PATCH)) return;
   // One attempt, and a retry only if a worker died mid-capture; the budget bounds each.
@@ -23,7 +26,7 @@ export async function captureEvidence(i: Incident, pod: PodTarget): Promise<void
   });
   const a = i.state.alerts;
   try {
-    const bundle = await capture.executeWithOptions({ summary: `capture evidence of pod ${pod.namespace}/${pod.name} (budget ${budget}s)` }, [
+    const bundle = await capture.executeWithOptions({ summary: `capture evidence of pod ${pod.namespace}/${pod.name} (budget ${budget}s${exec.lambda ? `, cluster part by ${exec.lambda.functionName}` : ''})` }, [
       {
         incidentId: i.id,
         cluster: i.alert.cluster.name,
@@ -34,11 +37,16 @@ export async function captureEvidence(i: Incident, pod: PodTarget): Promise<void
         policy: i.policy,
         budgetSeconds: budget,
         readCluster: i.input.executor.kind === 'direct',
+        // Through the EKS executor its function reads the cluster and writes that part, under this prefix only.
+        ...(exec.lambda ? { via: exec.lambda } : {}),
       },
     ]);
     i.state.evidence = bundle;
+    // Findable from the incident's row in the Temporal UI (PodResponderEvidence); not in histories recorded before it.
+    if (bundle.location && patched(EVIDENCE_ATTRIBUTE_PATCH)) upsertSearchAttributes([{ key: SA.evidence, value: bundle.location }]);
     const where = bundle.location ?? 'nowhere';
-    i.note('evidence', `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`);
+    const checkpoints = bundle.checkpoints?.length ? `; checkpoints on the node: ${bundle.checkpoints.map((c) => `${c.container} at ${c.node}:${c.path}`).join(', ')}` : '';
+    i.note('evidence', `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${checkpoints}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`);
   } catch (err) {
     if (isCancellation(err)) throw err;
     const why = failureMessage(err);

@@ -13,10 +13,12 @@ import {
   restoreUpdate,
   statusQuery,
   type Actor,
+  type RestoreResult,
 } from '../messages.js';
 import { recordAnswer, validateAnswer } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { releaseCredentials } from './credentials.js';
 import { releaseIsolation } from './isolation.js';
 import { notifyInBackground } from './notifications.js';
 
@@ -49,17 +51,39 @@ export function registerHandlers(i: Incident): void {
   setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
   setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
 
-  setHandler(restoreUpdate, (actor) => restore(i, clipActor(actor)), { validator: (actor) => validateRestore(i, actor) });
+  setHandler(restoreUpdate, (actor) => (releasesCredentialsOnly(i) ? releaseCredentialsOnly(i, clipActor(actor)) : restore(i, clipActor(actor))), {
+    validator: (actor) => validateRestore(i, actor),
+  });
 }
 
 function clipActor<A extends Actor>(a: A): A {
   return { ...a, by: clip(a.by), ...(a.reason ? { reason: clip(a.reason) } : {}) };
 }
 
-/** A restore is taken only while a verified suspension is held, one at a time. */
+/**
+ * After a kill that revoked the pod's credentials, while the incident watches, `restore` releases the revocation
+ * (nothing else was changed that a restore could give back: the pod is gone).
+ */
+function releasesCredentialsOnly(i: Incident): boolean {
+  return !i.state.suspension && i.state.credentials?.state === 'revoked' && i.state.stage === 'watching' && i.state.next.name === 'watch';
+}
+
+/**
+ * A restore is taken only while a verified suspension is held, one at a time; or, with no suspension, while
+ * watching after a kill that revoked credentials.
+ */
 function validateRestore(i: Incident, actor: Actor): void {
   if (typeof actor?.by !== 'string' || !actor.by.trim()) throw new Error('restore needs "by": who asks for it');
-  if (!i.state.suspension) throw new Error('nothing to restore: this incident has not suspended a workload');
+  if (releasesCredentialsOnly(i)) {
+    if (i.credentialsReleasing) throw new Error('a restore is already running (releasing the credentials revocation)');
+    return;
+  }
+  if (!i.state.suspension) {
+    const c = i.state.credentials;
+    if (c?.state === 'revoked') throw new Error(`the credentials revocation can be released by restore only while the incident watches after the kill (stage is ${i.state.stage}); by hand: ${c.undo}`);
+    if (c?.state === 'released') throw new Error(`nothing to restore: this incident has not suspended a workload, and its credentials revocation is already released (${c.detail})`);
+    throw new Error('nothing to restore: this incident has not suspended a workload');
+  }
   if (i.state.restore?.state === 'restoring') throw new Error(`a restore is already running (asked by ${i.state.restore.by} at ${i.state.restore.at})`);
   if (i.state.restore?.state === 'restored') throw new Error(`already restored by ${i.state.restore.by} at ${i.state.restore.at}`);
   if (i.state.stage !== 'holding' || i.state.next.name !== 'hold') {
@@ -83,6 +107,8 @@ async function restore(i: Incident, actor: Actor) {
     i.state.actions.push(result);
     i.state.restore = { ...i.state.restore, state: 'restored' };
     i.note('restored', `by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}: ${result.message}`);
+    // The revoked sessions too: the workload is trusted again. A failure is in status.credentials, with the command.
+    await releaseCredentials(i, `restored by ${actor.by}`);
     notifyInBackground(i, 'restored', `${target} restored by ${actor.by}: ${result.message}`);
     return result;
   } catch (err) {
@@ -93,5 +119,23 @@ async function restore(i: Incident, actor: Actor) {
     i.note('restore-failed', `asked by ${actor.by}: ${error}; ${target} is still suspended; restore can be asked again`);
     // An ApplicationFailure fails this update, not the incident: the caller sees why, the hold goes on.
     throw ApplicationFailure.nonRetryable(`restore of ${target} failed: ${error}; it is still suspended and restore can be asked again`, 'RestoreFailed');
+  }
+}
+
+/** Restore while watching after a kill: releases the credentials revocation; the watch goes on. */
+async function releaseCredentialsOnly(i: Incident, actor: Actor): Promise<RestoreResult> {
+  const c = i.state.credentials!;
+  const target = `IAM role ${c.role}`;
+  i.credentialsReleasing = true;
+  try {
+    const out = await releaseCredentials(i, `restored by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}`);
+    if (!out?.ok) {
+      // The update fails, not the incident: the caller sees why, and may ask again.
+      throw ApplicationFailure.nonRetryable(`releasing the credentials revocation on ${target} failed: ${out?.message ?? 'it is not in place'}; ${i.state.credentials?.detail ?? ''}`, 'RestoreFailed');
+    }
+    notifyInBackground(i, 'restored', `credentials revocation on ${target} released by ${actor.by}: ${out.message}`);
+    return { action: 'release-credentials', target, status: 'done', message: out.message };
+  } finally {
+    i.credentialsReleasing = false;
   }
 }

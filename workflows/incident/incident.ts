@@ -42,6 +42,8 @@ export class Incident {
   holdCheckRunning = false;
   /** Notifications started and not yet answered: the incident waits a bounded moment for them before it closes. */
   notificationsInFlight = 0;
+  /** A restore releasing the credentials revocation (while watching) is running: a second one is refused. */
+  credentialsReleasing = false;
 
   constructor(input: IncidentInput) {
     this.input = input;

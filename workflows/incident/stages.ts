@@ -17,6 +17,7 @@ import type { Incident } from './incident.js';
 import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
 import { captureEvidence } from './evidence.js';
+import { cutCredentials } from './credentials.js';
 import { notifyInBackground } from './notifications.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 
@@ -106,7 +107,9 @@ async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> 
   const next = unlessActing(i, decision);
   if (next) return next;
   // Keep the evidence before it is destroyed: the pod is isolated and about to be killed.
-  await captureEvidence(i, podTarget(i));
+  await captureEvidence(i, exec, podTarget(i));
+  // And cut the cloud credentials it may have taken: their sessions would outlive the pod by hours.
+  await cutCredentials(i);
   return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
 }
 
