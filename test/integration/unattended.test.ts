@@ -81,9 +81,12 @@ describe('an alert flood', () => {
     };
     const { list: runs } = await until(chain, (c) => c.list.length === c.run, 'every run of the chain to be listed', 30_000);
     expect(runs.length).toBeGreaterThanOrEqual(s.run);
+    // A run continues as new at its first wait past historyEventsPerRun (1,000); until then it takes whatever
+    // arrives, and the first run's opening stretch (inspect, isolate, evidence, kill, suspend, verify) cannot stop
+    // for it: at most one burst of this test's pacing (1,000) lands there, plus the run's own events.
     for (const run of runs) {
       const { historyLength, historySize } = await t.r.client.workflow.getHandle(run.workflowId, run.runId).describe();
-      expect(historyLength).toBeLessThan(1500);
+      expect(historyLength).toBeLessThan(1000 + 1000 + 500);
       expect(historySize).toBeLessThan(10 * 1024 * 1024);
     }
 
