@@ -3,9 +3,11 @@
 #   docker run --rm pod-responder forwarder
 # docker-compose.yml runs both next to a Temporal server.
 #
-# bookworm (glibc), not alpine: @temporalio/core-bridge ships prebuilt native modules for glibc only.
+# Node.js 22 LTS (20 is past its end of life; the code and package.json's engines accept both, and this
+# machine's tests run on 20). bookworm (glibc), not alpine: @temporalio/core-bridge ships prebuilt native
+# modules for glibc only.
 
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 (the forwarder's spool) is a native module: its install fetches a prebuilt binary
 # and, where it cannot, compiles one, which needs these.
@@ -16,12 +18,12 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 # tsc over everything (tsconfig.json includes test/ and devstack/, hence no excludes for them in
 # .dockerignore), then dist/ from tsconfig.build.json and the Lambda bundle dist/lambda/remediation.zip,
-# which the eks-lambda executor uploads and finds next to dist/worker/config.js.
+# which the eks-lambda executor uploads and finds next to dist/config/config.js.
 RUN npm run build
 # Production dependencies only, native modules built above included: the runtime image needs no compiler.
 RUN npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
@@ -31,5 +33,7 @@ RUN mkdir -p /var/lib/pod-responder/spool && chown -R node:node /var/lib/pod-res
 ENV POD_RESPONDER_SPOOL_PATH=/var/lib/pod-responder/spool/forwarder.db
 # The base image's unprivileged user (uid 1000): usually the owner of a mounted ~/.kube/config.
 USER node
+# The worker's Prometheus endpoint (POD_RESPONDER_METRICS_PORT); the forwarder serves /metrics on its own port.
+EXPOSE 9464 8080
 ENTRYPOINT ["node", "dist/client/cli.js"]
 CMD ["worker"]

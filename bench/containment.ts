@@ -16,7 +16,7 @@ import { startKubeletStandIn } from '../devstack/kubelet-stand-in.js';
 import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
-import { configSchema } from '../worker/config.js';
+import { configSchema } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import type { IncidentResult } from '../workflows/messages.js';

@@ -10,7 +10,7 @@ import { remediatorRoleBinding } from '../devstack/eks-rbac.js';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { AwsFaults } from '../test/aws/faults.js';
-import type { Config } from '../worker/config.js';
+import type { Config } from '../config/config.js';
 
 export interface EksBenchResult {
   runs: number;

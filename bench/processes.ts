@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ALL_ENV_NAMES } from '../worker/config.js';
+import { ALL_ENV_NAMES } from '../config/config.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

@@ -26,7 +26,7 @@ import { benchStorm, formatStorm, stormFailures, type StormResult } from './stor
 import type { PodAlert } from '../domain/alert.js';
 import { policySchema } from '../domain/policy.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
-import { configSchema } from '../worker/config.js';
+import { configSchema } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { answerProposal } from '../client/approvals.js';

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
 import { InputError } from '../domain/validation-errors.js';
-import { loadConfig } from '../worker/config.js';
+import { loadConfig } from '../config/config.js';
 import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
 import { formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';

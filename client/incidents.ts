@@ -1,13 +1,16 @@
 import { Client, Connection } from '@temporalio/client';
 import { withRawExcerpt, type PodAlert } from '../domain/alert.js';
 import type { PolicyMode } from '../domain/routing.js';
-import type { Config } from '../worker/config.js';
+import type { Config } from '../config/config.js';
+import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import { INCIDENT_TASK_TIMEOUT, incidentWorkflowId } from '../workflows/ids.js';
 import { alertsSignal } from '../workflows/messages.js';
 import type { IncidentInput } from '../workflows/malicious-pod-response.js';
 
 export async function connectClient(config: Config): Promise<Client> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal)).catch(async (err: unknown) => {
+    throw await temporalConnectError(config.temporal, err);
+  });
   return new Client({ connection, namespace: config.temporal.namespace });
 }
 

@@ -11,7 +11,7 @@ import { createForwarder } from '../client/forwarder/server.js';
 import { Spool } from '../client/forwarder/spool.js';
 import { TemporalGateway } from '../client/forwarder/temporal-gateway.js';
 import { CRYPTO_MINING } from '../domain/routing.js';
-import { loadConfig } from '../worker/config.js';
+import { loadConfig } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';

@@ -1,4 +1,5 @@
-import { DefaultLogger, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { installRuntime } from './runtime.js';
 
 /**
  * JSON lines on stderr, one object per event, for log shippers. Values come from alerts, so they
@@ -18,11 +19,7 @@ export function jsonLogger(level: LogLevel, write: (line: string) => void = (l) 
   });
 }
 
-let installed = false;
-
-/** Installs the logger for the SDK and its core once per process. */
+/** Installs the logger for the SDK and its core once per process (with the runtime: see worker/runtime.ts). */
 export function installLogging(level: LogLevel): void {
-  if (installed) return;
-  installed = true;
-  Runtime.install({ logger: jsonLogger(level) });
+  installRuntime({ logger: jsonLogger(level) });
 }

@@ -1,22 +1,35 @@
 import { mappedClusters } from '../activities/direct-executor.js';
-import { loadConfig } from './config.js';
-import { installLogging } from './logging.js';
+import { loadConfig } from '../config/config.js';
+import { describeTemporalSecurity } from '../config/temporal-connection.js';
+import { jsonLogger } from './logging.js';
+import { installRuntime } from './runtime.js';
 import { createWorker } from './worker.js';
 
 /** `pod-responder worker`: validates config, then polls until SIGINT/SIGTERM (the SDK drains on those). */
 export async function runWorkerFromEnv(): Promise<void> {
   const config = loadConfig();
-  installLogging(config.logLevel);
+  // Before any connection: the SDK's runtime, with the metrics endpoint, is fixed by the first one.
+  const metrics = installRuntime({ logger: jsonLogger(config.logLevel), metrics: config.metrics });
+  if (metrics.state === 'unavailable') {
+    process.stderr.write(
+      JSON.stringify({
+        level: 'ERROR',
+        msg: `${metrics.reason}; the worker runs without metrics: free the port or set POD_RESPONDER_METRICS_PORT (metrics.port; 0 turns them off)`,
+      }) + '\n',
+    );
+  }
   const w = await createWorker(config);
   process.stderr.write(
     JSON.stringify({
       level: 'INFO',
       msg: 'worker started',
       temporal: config.temporal.address,
+      temporalSecurity: describeTemporalSecurity(config.temporal),
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       executor: config.executor,
       ...(config.executor === 'direct' ? { clusters: mappedClusters(config.direct) } : {}),
+      metrics: metrics.state === 'serving' ? metrics.url : metrics.state,
     }) + '\n',
   );
   if (config.executor === 'direct' && mappedClusters(config.direct).length === 0) {

@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
-import type { Config } from './config.js';
+import type { Config } from '../config/config.js';
 
 export const SWEEPER_SCHEDULE_ID = 'pod-responder-orphan-sweeper';
 

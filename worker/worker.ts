@@ -3,7 +3,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
-import type { Config } from './config.js';
+import type { Config } from '../config/config.js';
+import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import { ensureSweeperSchedule } from './schedules.js';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
 
@@ -28,8 +29,14 @@ export interface WorkerOverrides {
 }
 
 export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const connectionOptions = temporalConnectionOptions(config.temporal);
+  const connection = await NativeConnection.connect(connectionOptions).catch(async (err: unknown) => {
+    throw await temporalConnectError(config.temporal, err);
+  });
+  const clientConnection = await Connection.connect(connectionOptions).catch(async (err: unknown) => {
+    await connection.close();
+    throw await temporalConnectError(config.temporal, err);
+  });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   await checkSearchAttributes(clientConnection, config.temporal.namespace);
   const options: WorkerOptions & { isolateExecutionTimeout: string } = {

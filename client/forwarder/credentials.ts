@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PodAlert } from '../../domain/alert.js';
 import type { SourceName } from '../../domain/sources/index.js';
-import type { Config } from '../../worker/config.js';
+import type { Config } from '../../config/config.js';
 import { authenticate } from './auth.js';
 import { TokenBucket } from './rate-limit.js';
 

@@ -1,6 +1,7 @@
 import { InputError } from '../../domain/validation-errors.js';
 import { SOURCES, type SourceName } from '../../domain/sources/index.js';
-import { ENV_VARS, loadConfig, type Config } from '../../worker/config.js';
+import { ENV_VARS, loadConfig, type Config } from '../../config/config.js';
+import { describeTemporalSecurity } from '../../config/temporal-connection.js';
 import { credentialsOf } from './credentials.js';
 import { createForwarder, type Forwarder } from './server.js';
 import { Spool } from './spool.js';
@@ -26,7 +27,8 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
   const sources = enabledSources(config);
   const spoolCfg = config.forwarder.spool;
   const spool = spoolCfg.enabled ? Spool.open(spoolCfg.path, { maxEntries: spoolCfg.maxEntries }) : null;
-  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
+  const gateway = TemporalGateway.create(config);
+  const forwarder = createForwarder({ config, sink: gateway, spool });
   const url = await forwarder.listen();
   const queues = config.forwarder.sqs.map((q) => SqsIntake.create(q, config, forwarder.pipeline, forwarder.metrics, forwarder.app.log));
   for (const q of queues) q.start();
@@ -34,6 +36,7 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
     {
       url,
       temporal: config.temporal.address,
+      temporalSecurity: describeTemporalSecurity(config.temporal),
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       clusterTaskQueues: config.temporal.clusterTaskQueues,
@@ -42,6 +45,10 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
     },
     'forwarder started',
   );
+  // Otherwise a TLS or API key mistake shows only as "Temporal is unreachable" on each alert.
+  void gateway.ready().then(async (ok) => {
+    if (!ok) forwarder.app.log.warn({ reason: await gateway.whyUnreachable() }, 'Temporal is not reachable at start: alerts are spooled until it is');
+  });
   // A credential bound to no cluster may report on every cluster the workers reach: say so once.
   for (const source of sources) {
     for (const c of credentialsOf(source, config.forwarder.sources[source])) {

@@ -6,7 +6,7 @@
 import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
 import { route, type PolicyMode } from '../../domain/routing.js';
 import { SOURCES, type Normalized, type SourceName } from '../../domain/sources/index.js';
-import type { Config } from '../../worker/config.js';
+import type { Config } from '../../config/config.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { workflowUiUrl, type StartedIncident } from '../incidents.js';
 import { AcceptedAlerts } from './accepted-alerts.js';

@@ -17,7 +17,7 @@ import {
 import sjson from 'secure-json-parse';
 import { normalizeBody } from '../../domain/sources/index.js';
 import { InputError } from '../../domain/validation-errors.js';
-import type { Config } from '../../worker/config.js';
+import type { Config } from '../../config/config.js';
 import type { Metrics } from './metrics.js';
 import { refusal, type Sender } from './credentials.js';
 import { clip, type AlertLog, type AlertPipeline } from './pipeline.js';

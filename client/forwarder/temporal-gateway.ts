@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { PodAlert } from '../../domain/alert.js';
 import type { PolicyMode } from '../../domain/routing.js';
-import type { Config } from '../../worker/config.js';
+import type { Config } from '../../config/config.js';
+import { temporalConnectError, temporalConnectionOptions } from '../../config/temporal-connection.js';
 import { respondToAlerts, type StartedIncident } from '../incidents.js';
 
 /**
@@ -25,6 +26,7 @@ export class TemporalGateway {
   /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
   private unreachable = false;
   private probe: Promise<boolean> | null = null;
+  private lastProbeError: unknown;
 
   private constructor(
     private readonly config: Config,
@@ -33,7 +35,7 @@ export class TemporalGateway {
   ) {}
 
   static create(config: Config): TemporalGateway {
-    const connection = Connection.lazy({ address: config.temporal.address });
+    const connection = Connection.lazy(temporalConnectionOptions(config.temporal));
     return new TemporalGateway(config, connection, new Client({ connection, namespace: config.temporal.namespace }));
   }
 
@@ -72,10 +74,17 @@ export class TemporalGateway {
       const res = await this.connection.withDeadline(Date.now() + timeoutMs, () => this.connection.healthService.check({}));
       const serving = res.status === 1; // SERVING
       if (serving) this.unreachable = false;
+      else this.lastProbeError = new Error(`health check: status ${res.status}`);
       return serving;
-    } catch {
+    } catch (err) {
+      this.lastProbeError = err;
       return false;
     }
+  }
+
+  /** Why the last probe failed, naming the setting to fix when it is TLS or the API key (grpc says only UNAVAILABLE). */
+  async whyUnreachable(): Promise<string> {
+    return (await temporalConnectError(this.config.temporal, this.lastProbeError ?? new Error(UNREACHABLE))).message;
   }
 
   close(): Promise<void> {

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { respondToAlert } from '../../client/incidents.js';
 import { isolationNames } from '../../remediation/isolate.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import type { IncidentResult } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';

@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { respondToAlert } from '../../client/incidents.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import { SWEEPER_SCHEDULE_ID } from '../../worker/schedules.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { freePorts } from '../../devstack/stack.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';
 import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';

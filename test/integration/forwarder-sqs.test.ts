@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { SqsIntake } from '../../client/forwarder/sqs-intake.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';
 import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';

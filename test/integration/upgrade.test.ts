@@ -11,7 +11,7 @@ import { answerProposal } from '../../client/approvals.js';
 import { respondToAlert } from '../../client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { policySchema, type PolicyInput } from '../../domain/policy.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
 import { createForwarder, type AlertSink, type Forwarder } from '../../client/forwarder/server.js';
 import { Spool } from '../../client/forwarder/spool.js';
-import { configSchema, type Config } from '../../worker/config.js';
+import { configSchema, type Config } from '../../config/config.js';
 
 export const TOKENS = { xdr: 'xdr-token-0123456789abcdef', falco: 'falco-token-0123456789abcdef', guardduty: 'gd-token-0123456789abcdef' };
 export const HMAC_SECRET = 'normalized-hmac-secret-0123456789';

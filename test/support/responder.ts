@@ -6,7 +6,7 @@ import { respondToAlert } from '../../client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import type { PolicyInput } from '../../domain/policy.js';
 import { policySchema } from '../../domain/policy.js';
-import { configSchema, type Config } from '../../worker/config.js';
+import { configSchema, type Config } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
 import { approveUpdate, denyUpdate, statusQuery, type ApprovalReceipt, type IncidentStatus } from '../../workflows/messages.js';

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTE_TYPES } from '../../domain/search-attributes.js';
-import { ALL_ENV_NAMES, ENV_VARS, loadConfig } from '../../worker/config.js';
+import { ALL_ENV_NAMES, ENV_VARS, loadConfig } from '../../config/config.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (file: string): string => readFileSync(new URL(file, root), 'utf8');
@@ -40,7 +40,7 @@ const svc = (name: string): Service => {
 const ONE_SHOT = ['temporal-setup'];
 const APP = ['worker', 'forwarder'] as const;
 
-/** Standard variables (AWS SDK, Node) that may be set beside the ones worker/config.ts reads. */
+/** Standard variables (AWS SDK, Node) that may be set beside the ones config/config.ts reads. */
 const STANDARD_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'NODE_ENV', 'NODE_OPTIONS'];
 
 /** A service's environment as written (before interpolation); null means "pass through from the host". */
@@ -156,7 +156,7 @@ describe('docker-compose.yml', () => {
     const allowed = new Set([...ALL_ENV_NAMES, ...STANDARD_ENV]);
     for (const name of APP) {
       const unknown = Object.keys(rawEnv(svc(name))).filter((k) => !allowed.has(k));
-      expect(unknown, `${name}: not in ALL_ENV_NAMES (worker/config.ts) nor STANDARD_ENV`).toEqual([]);
+      expect(unknown, `${name}: not in ALL_ENV_NAMES (config/config.ts) nor STANDARD_ENV`).toEqual([]);
     }
   });
 
@@ -164,6 +164,16 @@ describe('docker-compose.yml', () => {
     const credentials = Object.keys(ENV_VARS).filter((k) => /_(TOKEN|HMAC_SECRET)$/.test(k));
     expect(credentials.length).toBeGreaterThan(0);
     expect(Object.keys(rawEnv(svc('forwarder')))).toEqual(expect.arrayContaining(credentials));
+  });
+
+  it('passes the secured-Temporal settings to worker and forwarder alike, unset by default', () => {
+    const names = Object.keys(ENV_VARS).filter((k) => k.startsWith('POD_RESPONDER_TEMPORAL_'));
+    expect(names).toHaveLength(7);
+    for (const name of APP) {
+      const env = containerEnv(svc(name));
+      for (const k of names) expect(env[k], `${name}.${k}`).toBe('');
+      expect(containerEnv(svc(name), { POD_RESPONDER_TEMPORAL_API_KEY_FILE: '/etc/pod-responder/temporal/api-key' }).POD_RESPONDER_TEMPORAL_API_KEY_FILE).toBe('/etc/pod-responder/temporal/api-key');
+    }
   });
 
   it('takes secrets from the environment or .env, never from the file itself', () => {
@@ -256,9 +266,9 @@ describe('Dockerfile', () => {
   const ops = (op: string) => final.instructions.filter(([o]) => o === op).map(([, rest]) => rest);
   const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
 
-  it('builds on node:20-bookworm-slim in stages, and runs as node without dev dependencies or a compiler', () => {
+  it('builds on node:22-bookworm-slim (Node.js 22 LTS) in stages, and runs as node without dev dependencies or a compiler', () => {
     expect(stages.length).toBeGreaterThan(1);
-    for (const s of stages) expect(s.from).toBe('node:20-bookworm-slim');
+    for (const s of stages) expect(s.from).toBe('node:22-bookworm-slim');
     expect(stages[0]!.instructions.some(([o, r]) => o === 'RUN' && /npm run build/.test(r))).toBe(true);
     // Dependencies are built once (native ones need a compiler), pruned to production, and copied over.
     expect(stages[0]!.instructions.some(([o, r]) => o === 'RUN' && /npm prune\b.*--omit=dev/.test(r))).toBe(true);

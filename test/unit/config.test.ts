@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inputErrorsOf } from '../support/input-errors.js';
-import { loadConfig } from '../../worker/config.js';
+import { loadConfig } from '../../config/config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-config-'));
 const file = (name: string, text: string) => {

@@ -4,7 +4,7 @@ import { authenticate, signBody } from '../../client/forwarder/auth.js';
 import { TokenBucket } from '../../client/forwarder/rate-limit.js';
 import { authenticateSender, credentialsOf, SenderLimits, withBoundCluster, type Credential } from '../../client/forwarder/credentials.js';
 import { Spool } from '../../client/forwarder/spool.js';
-import { configSchema } from '../../worker/config.js';
+import { configSchema } from '../../config/config.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -18,6 +18,7 @@ import { openExecutor, type ExecutorSession, type ExecutorTarget } from '../exec
 import type { AlertSummary, IncidentStatus, Outcome, Stage, TimelineEntry } from '../messages.js';
 import { AlertLedger } from './alert-ledger.js';
 import type { IncidentInput } from './input.js';
+import { countIncident, countingActions } from './metrics.js';
 
 /** Timeline entries kept: the first ones (how it began) and the newest; those between are counted, not kept. */
 const TIMELINE_HEAD = 30;
@@ -96,6 +97,7 @@ export class Incident {
     this.state.next = { name: 'done', outcome, ...(problem ? { problem } : {}) };
     upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
     this.note('outcome', `${outcome}${problem ? `: ${problem}` : ''}`);
+    countIncident(outcome, this.alert.source);
     return this.state;
   }
 
@@ -173,7 +175,7 @@ export class Incident {
       namespace: this.alert.namespace,
     };
     try {
-      return await work(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions));
+      return await work(countingActions(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions)));
     } catch (err) {
       this.failedStage ??= this.state.stage; // before cleaning up changes it
       throw err;

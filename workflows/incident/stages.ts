@@ -20,6 +20,7 @@ import { captureEvidence } from './evidence.js';
 import { cutCredentials } from './credentials.js';
 import { notifyInBackground } from './notifications.js';
 import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
+import { observeActed } from './metrics.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -249,6 +250,7 @@ async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
 function record(i: Incident, result: ActionResult): void {
   i.state.actions.push(result);
   i.note(result.action, `${result.target}: ${result.status} (${result.message})`);
+  observeActed(i, result);
 }
 
 interface Unverified {

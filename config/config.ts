@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { policySchema } from '../domain/policy.js';
@@ -6,6 +7,7 @@ import { clusterNameSchema, dnsLabel, regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { SOURCES } from '../domain/sources/index.js';
 import { formatIssues, InputError } from '../domain/validation-errors.js';
+import { checkTemporalSecurity, temporalApiKeyFields, temporalTlsSchema } from './temporal-security.js';
 
 /** Written by `npm run build`. */
 const DEFAULT_LAMBDA_ZIP = fileURLToPath(new URL('../dist/lambda/remediation.zip', import.meta.url)).replace(/dist\/dist\//, 'dist/');
@@ -145,7 +147,11 @@ export const configSchema = z.strictObject({
        * deployed in that cluster; the others on `taskQueue`. Set on whatever starts incidents (the forwarder, the CLI).
        */
       clusterTaskQueues: byCluster(z.string().min(1)).default({}),
+      /** A secured Temporal (config/temporal-security.ts): TLS and mTLS, an API key (which implies TLS). */
+      tls: temporalTlsSchema.optional(),
+      ...temporalApiKeyFields,
     })
+    .superRefine(checkTemporalSecurity)
     .prefault({}),
   executor: z.enum(['direct', 'eks-lambda']).default('direct'),
   direct: z
@@ -155,6 +161,17 @@ export const configSchema = z.strictObject({
       cluster: clusterNameSchema.optional(),
       /** More clusters: alert cluster name -> kubeconfig context. An alert for a cluster in neither is refused. */
       contexts: byCluster(z.string().min(1)).optional(),
+      /**
+       * Running in the cluster it acts on (the Helm chart): its service account's token and CA, read from
+       * /var/run/secrets/kubernetes.io/serviceaccount/ (the token re-read as the kubelet rotates it), and
+       * KUBERNETES_SERVICE_HOST/PORT, instead of a kubeconfig. Needs `cluster`.
+       */
+      inCluster: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'must be true or false' })).optional(),
+      /** Prefix of that mount path, where it is mounted elsewhere (tests). */
+      inClusterPathPrefix: z.string().optional(),
+    })
+    .refine((d) => !d.inCluster || (d.cluster && !d.kubeconfig && !d.contexts), {
+      message: 'inCluster acts on the cluster it runs in: set cluster (its name, as alerts give it), and no kubeconfig or contexts',
     })
     .default({}),
   eks: z
@@ -209,6 +226,16 @@ export const configSchema = z.strictObject({
     .default([]),
   policy: policySchema.default(policySchema.parse({})),
   forwarder: forwarderSchema,
+  /**
+   * The worker's Prometheus endpoint (worker/runtime.ts): the Temporal SDK's metrics and the incidents'. The SDK
+   * binds it as a socket address, so the host is an IP; port 0 turns it off.
+   */
+  metrics: z
+    .strictObject({
+      host: z.string().refine((h) => isIP(h) !== 0, 'must be an IP address (0.0.0.0: every interface, 127.0.0.1: this host only)').default('0.0.0.0'),
+      port: z.coerce.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -220,9 +247,17 @@ export const ENV_VARS = {
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   POD_RESPONDER_TASK_QUEUE: 'temporal.taskQueue',
   TEMPORAL_UI_URL: 'temporal.uiUrl',
+  POD_RESPONDER_TEMPORAL_TLS: 'temporal.tls.enabled',
+  POD_RESPONDER_TEMPORAL_TLS_CA: 'temporal.tls.caFile',
+  POD_RESPONDER_TEMPORAL_TLS_CERT: 'temporal.tls.certFile',
+  POD_RESPONDER_TEMPORAL_TLS_KEY: 'temporal.tls.keyFile',
+  POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 'temporal.tls.serverName',
+  POD_RESPONDER_TEMPORAL_API_KEY: 'temporal.apiKey',
+  POD_RESPONDER_TEMPORAL_API_KEY_FILE: 'temporal.apiKeyFile',
   POD_RESPONDER_EXECUTOR: 'executor',
   KUBECONFIG: 'direct.kubeconfig',
   POD_RESPONDER_CLUSTER: 'direct.cluster',
+  POD_RESPONDER_IN_CLUSTER: 'direct.inCluster',
   POD_RESPONDER_AWS_ENDPOINT: 'eks.endpoint',
   POD_RESPONDER_LAMBDA_ZIP: 'eks.lambdaZip',
   POD_RESPONDER_INSTALLATION_ID: 'eks.installationId',
@@ -232,6 +267,8 @@ export const ENV_VARS = {
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
   POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',
+  POD_RESPONDER_METRICS_HOST: 'metrics.host',
+  POD_RESPONDER_METRICS_PORT: 'metrics.port',
   POD_RESPONDER_SPOOL_PATH: 'forwarder.spool.path',
   POD_RESPONDER_XDR_TOKEN: 'forwarder.sources.xdr.token',
   POD_RESPONDER_XDR_HMAC_SECRET: 'forwarder.sources.xdr.hmacSecret',
@@ -318,7 +355,8 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   let node = target;
   for (const key of keys.slice(0, -1)) {
     const child = node[key];
-    node[key] = typeof child === 'object' && child !== null ? child : {};
+    // A shorthand (`temporal.tls: true`) is kept as `{ enabled }`, so a variable adds to it instead of replacing it.
+    node[key] = typeof child === 'object' && child !== null ? child : typeof child === 'boolean' ? { enabled: child } : {};
     node = node[key] as Record<string, unknown>;
   }
   node[keys[keys.length - 1]!] = value;
