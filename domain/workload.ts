@@ -24,8 +24,6 @@ export interface PodFacts {
   name: string;
   uid: string;
   labels: Record<string, string>;
-  phase: string;
-  deleting: boolean;
   /** The node the pod was scheduled to: its kubelet is what stops the containers. */
   nodeName?: string;
   containers: ContainerFacts[];

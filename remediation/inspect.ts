@@ -12,8 +12,6 @@ export async function inspectPod(kube: KubeClients, namespace: string, name: str
     name,
     uid: pod.metadata?.uid ?? '',
     labels: pod.metadata?.labels ?? {},
-    phase: pod.status?.phase ?? 'Unknown',
-    deleting: Boolean(pod.metadata?.deletionTimestamp),
     ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
     containers: containerFacts(pod),
     owners: await ownerChain(kube, namespace, pod.metadata),

@@ -1,7 +1,5 @@
 import type { PodAlert } from '../domain/alert.js';
 
-export const TASK_QUEUE_DEFAULT = 'pod-responder';
-
 /**
  * Workflow task timeout of incidents (Temporal's default is 10 s): room for a worker to take a backlog of
  * batched alert signals in one task after an outage, instead of timing out and replaying it again.

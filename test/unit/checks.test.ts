@@ -12,7 +12,7 @@ const alert: PodAlert = {
   podUid: '0f8fad5b-d9cb-469f-a165-70867728950e', container: { id: 'a'.repeat(12), name: 'app' },
 };
 const pod: PodFacts = {
-  namespace: 'shop', name: 'p', uid: '0f8fad5b-d9cb-469f-a165-70867728950e', labels: {}, phase: 'Running', deleting: false,
+  namespace: 'shop', name: 'p', uid: '0f8fad5b-d9cb-469f-a165-70867728950e', labels: {},
   containers: [{ name: 'app', image: 'i', containerIds: [`containerd://${full}`] }], owners: [],
 };
 
