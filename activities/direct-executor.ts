@@ -1,3 +1,4 @@
+import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { EXECUTOR_UNAVAILABLE } from '../domain/failure-types.js';
 import { KubeError, kubeClients, kubeConfigFromFile, PERMANENT_KUBE_STATUSES, type KubeClients } from '../remediation/kube.js';
@@ -11,6 +12,9 @@ export interface DirectExecutorConfig {
   cluster?: string;
   /** Alert cluster name -> kubeconfig context, for more clusters. */
   contexts?: Record<string, string>;
+  /** In a pod of the cluster it acts on: its service account, not a kubeconfig. */
+  inCluster?: boolean;
+  inClusterPathPrefix?: string;
 }
 
 /** The clusters this worker may act on, for messages. */
@@ -58,12 +62,19 @@ export function kubeResolver(config: DirectExecutorConfig, load = kubeConfigFrom
     const key = context;
     let clients = cache.get(key);
     if (!clients) {
-      clients = kubeClients(load(config.kubeconfig ?? defaultKubeconfig(), context || undefined));
+      clients = kubeClients(config.inCluster ? inClusterConfig(config.inClusterPathPrefix) : load(config.kubeconfig ?? defaultKubeconfig(), context || undefined));
       cache.set(key, clients);
     }
     return clients;
   }
   return clientsFor;
+}
+
+/** The pod's own service account (its token file re-read on every request, as the kubelet rotates it). */
+function inClusterConfig(pathPrefix = ''): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromCluster(pathPrefix);
+  return kc;
 }
 
 function defaultKubeconfig(): string {

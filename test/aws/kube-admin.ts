@@ -12,7 +12,7 @@ export interface KubeAnswer {
   body: unknown;
 }
 
-export function kubeRequest(kube: KubeTarget, method: string, path: string, body?: unknown): Promise<KubeAnswer> {
+export function kubeRequest(kube: KubeTarget, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeAnswer> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
@@ -24,7 +24,7 @@ export function kubeRequest(kube: KubeTarget, method: string, path: string, body
         headers: {
           authorization: `Bearer ${kube.adminToken}`,
           accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+          ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
         },
       },
       (res) => {

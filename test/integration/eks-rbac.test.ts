@@ -3,71 +3,16 @@
  * kube-apiserver by the stack as a cluster owner would), checked with SubjectAccessReview against the calls the
  * remediation core really makes, read from its source: every one allowed, nothing else.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EKS_RBAC_MANIFEST } from '../../devstack/eks-rbac.js';
 import { remediatorGroups } from '../../domain/aws-resources.js';
 import { createEksNamespace, createNamespace, testKube, type TestKube } from '../support/cluster.js';
+import { accessesOfTheCore, accessKey, CHECKPOINT_ACCESS, grantedByManifest, type Access } from '../support/core-access.js';
 
-interface Access {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  namespaced: boolean;
-}
-const key = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
-
-const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch', networking: 'networking.k8s.io' };
-const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update', connectPost: 'create' };
-/** Kinds in a method name that are a resource's subresource: readNamespacedPodLog is get pods/log. */
-const SUBRESOURCE_OF_KIND: Record<string, [string, string]> = { PodLog: ['pods', 'log'], NodeProxyWithPath: ['nodes', 'proxy'] };
 /** The opt-in checkpoint grant (policy checkpointContainers): in a manifest of its own, not in the default one. */
 const CHECKPOINT_RBAC_MANIFEST = EKS_RBAC_MANIFEST.replace('eks-remediator-rbac.yaml', 'eks-remediator-checkpoint-rbac.yaml');
-const CHECKPOINT_ACCESS = 'create core/nodes/proxy';
-
-/** Each typed client-node call in remediation/*.ts (`kube.apps.patchNamespacedDeploymentScale(...)`) as the access it needs. */
-function accessesOfTheCore(): Access[] {
-  const dir = path.resolve(import.meta.dirname, '../../remediation');
-  const found = new Map<string, Access>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
-    const source = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of source.matchAll(/\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace|connectPost)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
-      const [, client, method, namespaced, kind] = m as unknown as [string, string, string, string | undefined, string];
-      const scale = kind.endsWith('Scale') && kind !== 'Scale';
-      const base = scale ? kind.slice(0, -'Scale'.length) : kind;
-      const sub = SUBRESOURCE_OF_KIND[kind];
-      const a: Access = {
-        verb: VERB_OF_METHOD[method]!,
-        group: GROUP_OF_CLIENT[client]!,
-        resource: sub ? sub[0] : base.toLowerCase().replace(/y$/, 'ie') + 's', // NetworkPolicy -> networkpolicies
-        ...(scale ? { subresource: 'scale' } : sub ? { subresource: sub[1] } : {}),
-        namespaced: !!namespaced,
-      };
-      found.set(key(a), a);
-    }
-  }
-  return [...found.values()];
-}
-
-/** Every (verb, resource) the manifest's ClusterRoles grant. */
-function granted(manifest = EKS_RBAC_MANIFEST): Set<string> {
-  const out = new Set<string>();
-  for (const doc of parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJSON())) {
-    if (doc.kind !== 'ClusterRole') continue;
-    for (const rule of doc.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
-      for (const group of rule.apiGroups) {
-        for (const r of rule.resources) {
-          const [resource, subresource] = r.split('/') as [string, string | undefined];
-          for (const verb of rule.verbs) out.add(key({ verb, group, resource, ...(subresource ? { subresource } : {}) }));
-        }
-      }
-    }
-  }
-  return out;
-}
+const key = accessKey;
+const granted = (manifest = EKS_RBAC_MANIFEST) => grantedByManifest(manifest);
 
 let kube: TestKube;
 let ns: string;

@@ -1,0 +1,291 @@
+/**
+ * The Helm chart (deploy/helm/pod-responder), with the real helm binary (built from its Go module by
+ * devstack/tools.sh) and the real kube-apiserver: lint; render with default and other values; bad values refused
+ * by values.schema.json, naming the field; the rendered objects applied server-side (strict field validation);
+ * its RBAC checked with SubjectAccessReview against the calls the remediation core makes (every one allowed where
+ * the values say, nothing else: no secrets, no exec); then a worker started exactly as the chart's Deployment
+ * starts it, with its service account's token (TokenRequest) as in-cluster configuration, handles an incident.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { respondToAlert } from '../../client/incidents.js';
+import { configSchema } from '../../config/config.js';
+import { freePorts } from '../../devstack/stack.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { kubeRequest, type KubeTarget } from '../aws/kube-admin.js';
+import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
+import { accessesOfTheCore, accessKey, CHECKPOINT_ACCESS, grantedBy, type Access } from '../support/core-access.js';
+import { alertFor } from '../support/responder.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const CHART = path.join(root, 'deploy/helm/pod-responder');
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
+
+let helm: string;
+let kube: TestKube;
+let admin: KubeTarget;
+
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+const setFlags = (values: Record<string, string>) => Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+
+async function render(release: string, namespace: string, values: Record<string, string>, extra: string[] = []): Promise<K8sObject[]> {
+  const out = await run(helm, ['template', release, CHART, '--namespace', namespace, ...setFlags(values), ...extra]);
+  expect(out.stderr, out.stderr).toBe('');
+  expect(out.code).toBe(0);
+  return parseAllDocuments(out.stdout)
+    .map((d) => d.toJSON() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+const PLURAL: Record<string, string> = {
+  ServiceAccount: '/api/v1/namespaces/{ns}/serviceaccounts',
+  ConfigMap: '/api/v1/namespaces/{ns}/configmaps',
+  Service: '/api/v1/namespaces/{ns}/services',
+  ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings',
+  Deployment: '/apis/apps/v1/namespaces/{ns}/deployments',
+  StatefulSet: '/apis/apps/v1/namespaces/{ns}/statefulsets',
+  PodDisruptionBudget: '/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets',
+};
+
+/** Server-side apply, as `kubectl apply --server-side` does, refusing unknown fields. */
+async function apply(objects: K8sObject[]): Promise<void> {
+  for (const o of objects) {
+    const base = PLURAL[o.kind];
+    expect(base, `no path known for ${o.kind}`).toBeDefined();
+    const url = `${base!.replace('{ns}', o.metadata.namespace ?? '')}/${o.metadata.name}?fieldManager=helm-test&force=true&fieldValidation=Strict`;
+    const res = await kubeRequest(admin, 'PATCH', url, o, 'application/apply-patch+yaml');
+    expect(res.status, `${o.kind} ${o.metadata.name}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  }
+}
+
+async function can(user: string, namespace: string | undefined, a: Omit<Access, 'namespaced'>): Promise<boolean> {
+  const review = await kube.authz.createSubjectAccessReview({
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: { user, groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { ...(namespace ? { namespace } : {}), ...a } },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+const DENIED: Omit<Access, 'namespaced'>[] = [
+  { verb: 'get', group: '', resource: 'secrets' },
+  { verb: 'list', group: '', resource: 'secrets' },
+  { verb: 'create', group: '', resource: 'pods', subresource: 'exec' },
+  { verb: 'create', group: '', resource: 'pods' },
+  { verb: 'delete', group: 'apps', resource: 'deployments' },
+  { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings' },
+  { verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token' },
+  { verb: 'create', group: '', resource: 'nodes', subresource: 'proxy' },
+];
+
+beforeAll(async () => {
+  const tools = await run('bash', [path.join(root, 'devstack/tools.sh'), 'helm']);
+  expect(tools.code, tools.stderr).toBe(0);
+  helm = /^helm=(.+)$/m.exec(tools.stdout)![1]!;
+  kube = testKube();
+  const kubeconfig = parseAllDocuments(readFileSync(inject('kubeconfigPath'), 'utf8'))[0]!.toJSON() as { clusters: { cluster: { 'certificate-authority-data'?: string; 'certificate-authority'?: string } }[] };
+  const c = kubeconfig.clusters[0]!.cluster;
+  const caPem = c['certificate-authority-data'] ? Buffer.from(c['certificate-authority-data'], 'base64').toString('utf8') : readFileSync(c['certificate-authority']!, 'utf8');
+  admin = { url: inject('kubeApiUrl'), caPem, adminToken: inject('adminToken') };
+}, 20 * 60_000);
+
+describe('the Helm chart', () => {
+  it('lints, and renders hardened workloads from the default values (clusterName is the one value required)', async () => {
+    const lint = await run(helm, ['lint', CHART, '--strict', '--set', 'clusterName=local']);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
+    const objects = await render('pr', 'pod-responder', { clusterName: 'local' });
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      [
+        'ClusterRole/pr-pod-responder-node-reader',
+        'ClusterRole/pr-pod-responder-remediator',
+        'ClusterRoleBinding/pr-pod-responder-node-reader',
+        'ClusterRoleBinding/pr-pod-responder-remediator',
+        'ConfigMap/pr-pod-responder',
+        'Deployment/pr-pod-responder-worker',
+        'PodDisruptionBudget/pr-pod-responder-forwarder',
+        'PodDisruptionBudget/pr-pod-responder-worker',
+        'Service/pr-pod-responder-forwarder',
+        'Service/pr-pod-responder-forwarder-headless',
+        'Service/pr-pod-responder-worker-metrics',
+        'ServiceAccount/pr-pod-responder',
+        'StatefulSet/pr-pod-responder-forwarder',
+      ].sort(),
+    );
+    for (const w of objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')) {
+      const spec = (w as unknown as { spec: { template: { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown>; resources: { limits?: Record<string, string> }; env: { name: string; value?: string }[] }[] } } } }).spec.template.spec;
+      expect(spec.securityContext, w.kind).toMatchObject({ runAsNonRoot: true });
+      const c = spec.containers[0]!;
+      expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.resources.limits?.['memory'], w.kind).toBeDefined();
+      // No credential is ever a plain env value: secrets come from Secret references and mounted files.
+      for (const e of c.env) expect(e.name, `${w.kind} ${e.name}`).not.toMatch(/TOKEN|SECRET|API_KEY$/);
+    }
+    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { volumeClaimTemplates: { metadata: { name: string } }[] } };
+    expect(forwarder.spec.volumeClaimTemplates.map((v) => v.metadata.name)).toEqual(['spool']);
+  });
+
+  it('refuses bad values at install, naming the field', async () => {
+    const refused = async (values: Record<string, string>) => {
+      const out = await run(helm, ['template', 'pr', CHART, ...setFlags(values)]);
+      expect(out.code).not.toBe(0);
+      return out.stderr;
+    };
+    expect(await refused({})).toMatch(/clusterName/);
+    expect(await refused({ clusterName: 'x', 'rbac.scope': 'everything' })).toMatch(/\/rbac\/scope.*value must be one of 'cluster', 'namespaces'/);
+    expect(await refused({ clusterName: 'x', 'worker.replicas': '-1' })).toMatch(/\/worker\/replicas/);
+    expect(await refused({ clusterName: 'x', 'workr.replicas': '2' })).toMatch(/additional properties 'workr' not allowed/);
+    expect(await refused({ clusterName: 'x', 'temporal.address': 'no-port' })).toMatch(/\/temporal\/address/);
+    expect(await refused({ clusterName: 'x', 'rbac.scope': 'namespaces' })).toMatch(/\/rbac\/namespaces/);
+  });
+
+  it('grants exactly the remediation core\'s calls: nothing more, no checkpoint access', async () => {
+    const objects = await render('pr', 'pod-responder', { clusterName: 'local' });
+    const core = accessesOfTheCore().filter((a) => accessKey(a) !== CHECKPOINT_ACCESS);
+    expect([...grantedBy(objects as never)].sort()).toEqual(core.map(accessKey).sort());
+  });
+
+  it('other values: TLS and API key from Secrets (mounted, never in values), per-namespace RBAC, a ServiceMonitor', async () => {
+    const objects = await render('pr', 'pr-ns', {
+      clusterName: 'prod-eu',
+      'rbac.scope': 'namespaces',
+      'rbac.namespaces': '{shop,web}',
+      'temporal.tls.existingSecret': 'temporal-mtls',
+      'temporal.apiKey.existingSecret': 'temporal-cloud',
+      'forwarder.sourcesSecret': 'alert-sources',
+      'metrics.serviceMonitor.enabled': 'true',
+      'forwarder.spool.persistence': 'false',
+    });
+    const bindings = objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding').map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+    expect(bindings.sort()).toEqual(['ClusterRoleBinding//pr-pod-responder-node-reader', 'RoleBinding/shop/pr-pod-responder-remediator', 'RoleBinding/web/pr-pod-responder-remediator']);
+    expect(objects.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
+    const worker = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] } } } };
+    const pod = worker.spec.template.spec;
+    const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      POD_RESPONDER_TEMPORAL_TLS: 'true',
+      POD_RESPONDER_TEMPORAL_TLS_CA: '/etc/pod-responder/temporal-tls/ca.crt',
+      POD_RESPONDER_TEMPORAL_API_KEY_FILE: '/etc/pod-responder/temporal-api-key/api-key',
+      POD_RESPONDER_CLUSTER: 'prod-eu',
+      POD_RESPONDER_IN_CLUSTER: 'true',
+    });
+    expect(pod.volumes.filter((v) => v.secret).map((v) => v.secret!.secretName).sort()).toEqual(['temporal-cloud', 'temporal-mtls']);
+    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { volumeClaimTemplates?: unknown; template: { spec: { containers: { env: { name: string; valueFrom?: { secretKeyRef: { name: string; key: string; optional: boolean } } }[] }[] } } } };
+    expect(forwarder.spec.volumeClaimTemplates).toBeUndefined();
+    const falco = forwarder.spec.template.spec.containers[0]!.env.find((e) => e.name === 'POD_RESPONDER_FALCO_TOKEN');
+    expect(falco?.valueFrom?.secretKeyRef).toEqual({ name: 'alert-sources', key: 'falco-token', optional: true });
+  });
+});
+
+describe('installed in the cluster (server-side apply), per-namespace RBAC', () => {
+  const release = `pr${randomBytes(3).toString('hex')}`;
+  let home: string;
+  let allowed: string;
+  let elsewhere: string;
+  let objects: K8sObject[];
+  let user: string;
+  let worker: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    home = await createNamespace(kube, 'helm-home');
+    allowed = await createNamespace(kube, 'helm-shop');
+    elsewhere = await createNamespace(kube, 'helm-other');
+    objects = await render(release, home, { clusterName: 'local', 'rbac.scope': 'namespaces', 'rbac.namespaces': `{${allowed}}` });
+    await apply(objects);
+    user = `system:serviceaccount:${home}:${release}-pod-responder`;
+  });
+  afterAll(async () => {
+    if (worker && worker.exitCode === null && worker.signalCode === null) await killProcessGroup(worker);
+  });
+
+  it('the worker\'s service account may make every call of the core in its namespaces, and none elsewhere', async () => {
+    const core = accessesOfTheCore().filter((a) => accessKey(a) !== CHECKPOINT_ACCESS);
+    for (const { namespaced, ...a } of core) {
+      expect(await can(user, namespaced ? allowed : undefined, a), `${accessKey(a)} in ${allowed}`).toBe(true);
+      if (namespaced) expect(await can(user, elsewhere, a), `${accessKey(a)} in ${elsewhere}`).toBe(false);
+    }
+    for (const a of DENIED) {
+      expect(await can(user, a.resource === 'nodes' ? undefined : allowed, a), `${accessKey(a)}`).toBe(false);
+    }
+  });
+
+  it('a worker started as the chart starts it, on its service account\'s token, acts in its namespace and is refused elsewhere', async () => {
+    // In-cluster configuration as the kubelet would mount it: a bound token from TokenRequest and the API server's CA.
+    const { status } = await kube.core.createNamespacedServiceAccountToken({ namespace: home, name: `${release}-pod-responder`, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const mount = mkdtempSync(path.join(tmpdir(), 'sa-'));
+    const dir = path.join(mount, 'var/run/secrets/kubernetes.io/serviceaccount');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'token'), status!.token);
+    writeFileSync(path.join(dir, 'ca.crt'), admin.caPem);
+    writeFileSync(path.join(dir, 'namespace'), home);
+    // The chart's own environment for the worker container, and its config file.
+    const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    const chartEnv = Object.fromEntries(deployment.spec.template.spec.containers[0]!.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    const configMap = objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: { 'config.json': string } };
+    const config = { ...JSON.parse(configMap.data['config.json']), direct: { inClusterPathPrefix: mount } };
+    const configFile = path.join(mount, 'config.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const taskQueue = `helm-${randomBytes(4).toString('hex')}`;
+    const [metricsPort] = await freePorts(1);
+    const api = new URL(inject('kubeApiUrl'));
+    worker = await startWorkerProcess({
+      ...chartEnv,
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      // Where the test stack is, instead of the cluster's addresses; everything else as the chart sets it.
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      POD_RESPONDER_TASK_QUEUE: taskQueue,
+      POD_RESPONDER_CONFIG: configFile,
+      POD_RESPONDER_METRICS_HOST: '127.0.0.1',
+      POD_RESPONDER_METRICS_PORT: String(metricsPort),
+      KUBERNETES_SERVICE_HOST: api.hostname,
+      KUBERNETES_SERVICE_PORT: api.port,
+    });
+    const client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+    try {
+      const starter = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue } });
+      const respond = async (ns: string) => {
+        const w = await createWorkload(kube, ns, 'Pod');
+        const started = await respondToAlert(client, starter, alertFor(ns, w));
+        const handle = client.workflow.getHandle(started.workflowId);
+        const failure = await handle.result().then(() => null, (e: unknown) => e);
+        return { w, failure, status: await handle.query(statusQuery) };
+      };
+      const inside = await respond(allowed);
+      expect(inside.failure).toBeNull();
+      expect(inside.status.outcome).toBe('pod-terminated');
+      expect(inside.status.isolation).toMatchObject({ state: 'released' });
+      expect(await podExists(kube, allowed, inside.w.name)).toBe(false);
+
+      // A namespace the values did not grant: RBAC refuses the first read, nothing is touched, and the incident says so.
+      const outside = await respond(elsewhere);
+      expect(outside.status.outcome).toBe('failed');
+      expect(outside.status.problem).toMatch(/HTTP 403 Forbidden: pods ".+" is forbidden: User "system:serviceaccount:.+" cannot get resource "pods".*nothing was changed in the cluster/);
+      expect(await podExists(kube, elsewhere, outside.w.name)).toBe(true);
+    } finally {
+      await client.connection.close();
+    }
+  }, 120_000);
+});
