@@ -6,7 +6,8 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ensureTools, startStack, type Stack } from './stack.js';
+import { startStack, type Stack } from './stack.js';
+import { ensureTools } from './tools.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -77,9 +78,11 @@ async function main(cmd: string | undefined): Promise<void> {
       await runUp(undefined, { aws: process.argv.includes('--aws') });
       break;
     case 'dev': {
-      const { startDev } = await import('./dev.js');
+      // Loading the worker, forwarder and SDKs takes seconds: while the stack starts, not before it.
+      const dev = import('./dev.js');
+      dev.catch(() => undefined); // awaited below
       // With moto: the demo's evidence bundle goes to its S3.
-      await runUp((stack) => startDev(stack, UP_DEFAULTS.stateDir), { aws: true });
+      await runUp(async (stack) => (await dev).startDev(stack, UP_DEFAULTS.stateDir), { aws: true });
       break;
     }
     case 'tools': {

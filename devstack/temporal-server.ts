@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ensureTools, freePorts, temporalDevServerArgs } from './stack.js';
+import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
+import { freePorts } from './probes.js';
+import { ensureTools } from './tools.js';
 
 export interface OwnTemporal {
   address: string;
@@ -15,7 +17,7 @@ export interface OwnTemporal {
   stop(): Promise<void>;
 }
 
-export async function ownTemporal(o: { extra?: string[] } = {}): Promise<OwnTemporal> {
+export async function ownTemporal(o: { extra?: string[]; uiPort?: number } = {}): Promise<OwnTemporal> {
   const { temporal } = await ensureTools(() => {});
   const [port] = await freePorts(1);
   const dbFile = path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-temporal-')), 'temporal.db');
@@ -25,7 +27,7 @@ export async function ownTemporal(o: { extra?: string[] } = {}): Promise<OwnTemp
   return {
     address: `127.0.0.1:${port}`,
     start() {
-      server = spawn(temporal, temporalDevServerArgs(port!, { dbFile, extra: o.extra }), { stdio: 'ignore' });
+      server = spawn(temporal, temporalDevServerArgs(port!, { dbFile, extra: o.extra, uiPort: o.uiPort }), { stdio: 'ignore' });
     },
     async stop() {
       const s = server;
@@ -35,4 +37,13 @@ export async function ownTemporal(o: { extra?: string[] } = {}): Promise<OwnTemp
       await exited;
     },
   };
+}
+
+/** `temporal server start-dev` on loopback with pod-responder's search attributes; `dbFile` keeps its data across restarts. */
+export function temporalDevServerArgs(port: number, o: { uiPort?: number | undefined; dbFile?: string; logLevel?: string; extra?: string[] } = {}): string[] {
+  const args = ['server', 'start-dev', '--ip=127.0.0.1', `--port=${port}`, `--log-level=${o.logLevel ?? 'error'}`];
+  args.push(...(o.uiPort ? [`--ui-port=${o.uiPort}`] : ['--headless']));
+  if (o.dbFile) args.push(`--db-filename=${o.dbFile}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTE_TYPES)) args.push(`--search-attribute=${name}=${type}`);
+  return [...args, ...(o.extra ?? [])];
 }

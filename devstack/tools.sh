@@ -22,29 +22,29 @@ HELM="$TOOLS/helm-$HELM_VERSION-k8s$K8S_VERSION/helm"
 say() { echo "[tools] $*" >&2; }
 since() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
-# Runs "$@" in the background (its output to stderr) and says every 15 s that it is still going, with the
-# time so far, so a cold start never leaves a silent terminal. `finish_steps` waits for them all.
-step_labels=() step_pids=() step_tickers=() step_starts=()
+# Runs "$@" in the background (its output to stderr), says every 15 s that it is still going and, when it ends,
+# how long it took, so a cold start never leaves a silent terminal. `finish_steps` waits for them all.
+step_labels=() step_pids=()
 step() {
   local label=$1
   shift
-  local started=$SECONDS
-  ("$@") >&2 &
-  local pid=$!
-  (while sleep 15 && kill -0 "$pid" 2>/dev/null; do say "$label: still working ($(since "$started"))"; done) &
-  step_labels+=("$label") step_pids+=("$pid") step_tickers+=("$!") step_starts+=("$started")
+  (
+    started=$SECONDS
+    (while sleep 15; do say "$label: still working ($(since "$started"))"; done) &
+    ticker=$!
+    status=0
+    ("$@") >&2 || status=$?
+    kill "$ticker" 2>/dev/null || true
+    if ((status == 0)); then say "$label: done in $(since "$started")"; else say "$label: FAILED after $(since "$started") (its output is above)"; fi
+    exit "$status"
+  ) &
+  step_labels+=("$label") step_pids+=("$!")
 }
-# Waits for every step; fails the script naming the first that failed.
+# Waits for every step; fails the script if any failed (each has said so itself).
 finish_steps() {
   local i failed=0
   for i in "${!step_pids[@]}"; do
-    if wait "${step_pids[$i]}"; then
-      say "${step_labels[$i]}: done in $(since "${step_starts[$i]}")"
-    else
-      say "${step_labels[$i]}: FAILED after $(since "${step_starts[$i]}") (its output is above)"
-      failed=1
-    fi
-    kill "${step_tickers[$i]}" 2>/dev/null || true
+    wait "${step_pids[$i]}" || failed=1
   done
   ((failed == 0)) || exit 1
 }

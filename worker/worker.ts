@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
+import { workflowBundle } from './workflow-bundle.js';
 import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
 import type { Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
@@ -43,7 +44,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     connection,
     namespace: config.temporal.namespace,
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
-    workflowsPath: opts.workflowsPath ?? workflowsPath(),
+    workflowBundle: await workflowBundle(opts.workflowsPath ?? workflowsPath()),
     activities: createActivities({
       direct: config.direct,
       eks: {

@@ -13,7 +13,7 @@ import { inject } from 'vitest';
 import type { AlertSink } from '../../client/forwarder/server.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
 import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
-import { freePorts } from '../../devstack/stack.js';
+import { freePorts } from '../../devstack/probes.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 import { until } from '../support/until.js';

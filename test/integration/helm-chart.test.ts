@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { respondToAlert } from '../../client/incidents.js';
 import { configSchema } from '../../config/config.js';
-import { freePorts } from '../../devstack/stack.js';
+import { freePorts } from '../../devstack/probes.js';
+import { ensureHelm } from '../../devstack/tools.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { kubeRequest, type KubeTarget } from '../aws/kube-admin.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
@@ -102,9 +103,7 @@ const DENIED: Omit<Access, 'namespaced'>[] = [
 ];
 
 beforeAll(async () => {
-  const tools = await run('bash', [path.join(root, 'devstack/tools.sh'), 'helm']);
-  expect(tools.code, tools.stderr).toBe(0);
-  helm = /^helm=(.+)$/m.exec(tools.stdout)![1]!;
+  helm = await ensureHelm(); // built from its Go module on first use (a few minutes), cached after
   kube = testKube();
   const kubeconfig = parseAllDocuments(readFileSync(inject('kubeconfigPath'), 'utf8'))[0]!.toJSON() as { clusters: { cluster: { 'certificate-authority-data'?: string; 'certificate-authority'?: string } }[] };
   const c = kubeconfig.clusters[0]!.cluster;

@@ -18,7 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureTools } from '../../devstack/stack.js';
+import { ensureTools } from '../../devstack/tools.js';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';

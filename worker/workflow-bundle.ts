@@ -1,0 +1,51 @@
+/**
+ * The workflow bundle, built once per source. Webpack takes ~3 s at every worker start; a bundle cached under
+ * node_modules/.cache, keyed by everything that could change it (every source file of the package, the
+ * lockfile, the entry point), is read in milliseconds. Where the cache cannot be written (a read-only root
+ * filesystem), the bundle is built as before and simply not kept.
+ */
+import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+const SKIP = new Set(['node_modules', '.git', '.stack', '.tools', '.ci', 'data']);
+const SOURCE = /\.(ts|js|mjs|cjs|json)$/;
+
+export async function workflowBundle(workflowsPath: string, logger?: Logger): Promise<{ code: string }> {
+  const root = packageRoot(workflowsPath);
+  const file = path.join(root, 'node_modules/.cache/pod-responder', `workflows-${sourceKey(root, workflowsPath)}.js`);
+  if (existsSync(file)) return { code: readFileSync(file, 'utf8') };
+  const { code } = await bundleWorkflowCode({ workflowsPath, ...(logger ? { logger } : {}) });
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, code);
+    renameSync(tmp, file); // whole or not at all, even with two workers starting at once
+  } catch {
+    // Not kept: the next start bundles again.
+  }
+  return { code };
+}
+
+function packageRoot(from: string): string {
+  for (let dir = path.dirname(path.resolve(from)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (dir === path.dirname(dir)) return path.dirname(path.resolve(from));
+  }
+}
+
+/** A hash of every source file of the package (outside node_modules), the lockfile and the entry point. */
+function sourceKey(root: string, workflowsPath: string): string {
+  const hash = createHash('sha256').update(path.relative(root, path.resolve(workflowsPath)));
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (SKIP.has(entry.name)) continue;
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (SOURCE.test(entry.name)) hash.update(path.relative(root, p)).update(readFileSync(p));
+    }
+  };
+  walk(root);
+  return hash.digest('hex').slice(0, 24);
+}
