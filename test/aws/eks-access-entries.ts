@@ -13,7 +13,7 @@ import type { Classified } from './classify.js';
 import { parseJson, type FrontContext, type Interceptor } from './context.js';
 import type { EksClusters } from './eks-clusters.js';
 import { ACCESS_POLICY_CLUSTER_ROLES, grant, revoke, type AccessScope, type BindingRef } from './eks-rbac.js';
-import { jsonReply, type InboundRequest, type Reply } from './http.js';
+import { jsonReply, paginate, type InboundRequest, type Reply } from './http.js';
 
 interface Association {
   policyArn: string;
@@ -280,13 +280,4 @@ function show(e: AccessEntry): unknown {
 
 function showAssociation(a: Association): unknown {
   return { policyArn: a.policyArn, accessScope: a.accessScope, associatedAt: a.associatedAt, modifiedAt: a.modifiedAt };
-}
-
-/** nextToken is the offset of the next page, opaque to callers. */
-function paginate<T>(items: T[], query: URLSearchParams): { items: T[]; nextToken?: string } {
-  const max = Math.min(Math.max(Number(query.get('maxResults') ?? 100), 1), 100);
-  const start = query.get('nextToken') ? Number(Buffer.from(query.get('nextToken')!, 'base64url').toString()) : 0;
-  const page = items.slice(start, start + max);
-  const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
-  return next ? { items: page, nextToken: next } : { items: page };
 }

@@ -10,7 +10,7 @@ import { awsError } from './aws-errors.js';
 import type { Classified } from './classify.js';
 import { parseJson, type FrontContext, type Interceptor } from './context.js';
 import type { EksClusters } from './eks-clusters.js';
-import { jsonReply, type InboundRequest, type Reply } from './http.js';
+import { jsonReply, paginate, type InboundRequest, type Reply } from './http.js';
 
 interface Association {
   clusterName: string;
@@ -139,13 +139,4 @@ function summary(a: Association): unknown {
 
 function show(a: Association): unknown {
   return { ...a };
-}
-
-/** nextToken is the offset of the next page, opaque to callers. */
-function paginate<T>(items: T[], query: URLSearchParams): { items: T[]; nextToken?: string } {
-  const max = Math.min(Math.max(Number(query.get('maxResults') ?? 100), 1), 100);
-  const start = query.get('nextToken') ? Number(Buffer.from(query.get('nextToken')!, 'base64url').toString()) : 0;
-  const page = items.slice(start, start + max);
-  const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
-  return next ? { items: page, nextToken: next } : { items: page };
 }

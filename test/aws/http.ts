@@ -70,3 +70,12 @@ export function forward(base: string, req: InboundRequest): Promise<Reply> {
     out.end(req.body);
   });
 }
+
+/** One page of an AWS list answer; nextToken is the offset of the next page, opaque to callers. */
+export function paginate<T>(items: T[], query: URLSearchParams): { items: T[]; nextToken?: string } {
+  const max = Math.min(Math.max(Number(query.get('maxResults') ?? 100), 1), 100);
+  const start = query.get('nextToken') ? Number(Buffer.from(query.get('nextToken')!, 'base64url').toString()) : 0;
+  const page = items.slice(start, start + max);
+  const next = start + max < items.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
+  return next ? { items: page, nextToken: next } : { items: page };
+}

@@ -8,7 +8,7 @@
 import { CreatePodIdentityAssociationCommand, DeletePodIdentityAssociationCommand } from '@aws-sdk/client-eks';
 import { CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePolicyDocument, REVOCABLE_TAG, revocationDocument } from '../../domain/revocation.js';
@@ -16,6 +16,7 @@ import { restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { refusal } from '../support/updates.js';
 
 const aws = awsStack();
 const iam = aws.clients.iam;
@@ -71,15 +72,6 @@ async function minerUsing(ns: string, serviceAccountName: string | undefined, ow
 
 async function serviceAccount(ns: string, name: string, roleArn?: string): Promise<void> {
   await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name, ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) } } });
-}
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  return (err as WorkflowUpdateFailedError).cause?.message ?? '';
 }
 
 async function summaries(h: WorkflowHandle): Promise<string[]> {

@@ -3,7 +3,7 @@
  * answering stale proposals, restores at the wrong moment, a node that stopped reporting. Through the real
  * worker, dev server and kube-apiserver.
  */
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { PodAlert } from '../../domain/alert.js';
 import { PRIOR_STATE_ANNOTATION, SUSPENDED_BY_ANNOTATION } from '../../remediation/protocol.js';
@@ -12,21 +12,12 @@ import { alertsSignal, approveUpdate, denyUpdate, escalateSignal, restoreUpdate,
 import { createNode, dryRunScale, refuseUpdates } from '../support/admission.js';
 import { createNamespace, createPod, createWorkload, podExists } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
+import { refusal } from '../support/updates.js';
 
 const t = useResponder();
 
 const replicas = async (ns: string, name: string) => (await t.kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
 const annotations = async (ns: string, name: string) => (await t.kube.apps.readNamespacedDeployment({ namespace: ns, name })).metadata?.annotations ?? {};
-
-/** The message a refused update carries (the validator's words). */
-async function refusal(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  return (err as WorkflowUpdateFailedError).cause?.message ?? '';
-}
 
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
