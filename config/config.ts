@@ -236,6 +236,20 @@ export const configSchema = z.strictObject({
       port: z.coerce.number().int().min(0).max(65535).default(9464),
     })
     .prefault({}),
+  /**
+   * What one worker process holds. An incident in the cache costs about 1.2 MiB; one evicted (a parked incident:
+   * awaiting approval, watching, holding) costs nothing on the worker until a message or timer wakes it, when it
+   * is replayed from history. The defaults fit a 512 MiB container.
+   */
+  worker: z
+    .strictObject({
+      maxCachedIncidents: z.coerce.number().int().min(0).max(100_000).default(150),
+      maxConcurrentActivities: z.coerce.number().int().min(1).max(10_000).default(100),
+      maxConcurrentWorkflowTasks: z.coerce.number().int().min(2).max(10_000).default(40),
+      /** On SIGTERM, activities in flight (a kill, a compensation) get this long to finish before they are cancelled. */
+      shutdownGraceSeconds: z.coerce.number().int().min(0).max(3600).default(30),
+    })
+    .prefault({}),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
 
@@ -265,6 +279,10 @@ export const ENV_VARS = {
   POD_RESPONDER_EVIDENCE_BUCKET: 'evidence.bucket',
   POD_RESPONDER_EVIDENCE_ENDPOINT: 'evidence.endpoint',
   POD_RESPONDER_LOG_LEVEL: 'logLevel',
+  POD_RESPONDER_MAX_CACHED_INCIDENTS: 'worker.maxCachedIncidents',
+  POD_RESPONDER_MAX_CONCURRENT_ACTIVITIES: 'worker.maxConcurrentActivities',
+  POD_RESPONDER_MAX_CONCURRENT_WORKFLOW_TASKS: 'worker.maxConcurrentWorkflowTasks',
+  POD_RESPONDER_SHUTDOWN_GRACE_SECONDS: 'worker.shutdownGraceSeconds',
   POD_RESPONDER_FORWARDER_HOST: 'forwarder.host',
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',
   POD_RESPONDER_METRICS_HOST: 'metrics.host',

@@ -61,6 +61,11 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     // the 5 s default fails it, and on Node 20 a timed-out isolate can take the whole process down, every
     // time it is retried. SDK 1.24 reads this option but does not declare it (hence the type above).
     isolateExecutionTimeout: INCIDENT_TASK_TIMEOUT,
+    // Bounded memory: parked incidents beyond the cache are evicted and replayed when a message or timer wakes them.
+    maxCachedWorkflows: config.worker.maxCachedIncidents,
+    maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+    shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
   };
   const worker = await Worker.create(options);
   await ensureSweeperSchedule(client, config);

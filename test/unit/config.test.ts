@@ -48,6 +48,15 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('bounds the worker for a 512 MiB container by default, and reads its limits from the environment', () => {
+    expect(loadConfig({}).worker).toEqual({ maxCachedIncidents: 150, maxConcurrentActivities: 100, maxConcurrentWorkflowTasks: 40, shutdownGraceSeconds: 30 });
+    const c = loadConfig({ POD_RESPONDER_MAX_CACHED_INCIDENTS: '1000', POD_RESPONDER_SHUTDOWN_GRACE_SECONDS: '90', POD_RESPONDER_IN_CLUSTER: 'true', POD_RESPONDER_CLUSTER: 'prod' });
+    expect(c.worker).toMatchObject({ maxCachedIncidents: 1000, shutdownGraceSeconds: 90 });
+    expect(c.direct).toMatchObject({ inCluster: true, cluster: 'prod' });
+    expect(() => loadConfig({ POD_RESPONDER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' })).toThrow(/worker\.maxConcurrentWorkflowTasks/);
+    expect(() => loadConfig({ POD_RESPONDER_IN_CLUSTER: 'true' })).toThrow(/inCluster acts on the cluster it runs in: set cluster/);
+  });
+
   it('reads the cluster mapping, installation and boundary from the environment', () => {
     const c = loadConfig({ POD_RESPONDER_CLUSTER: 'prod-eu', POD_RESPONDER_INSTALLATION_ID: 'prod', POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
     expect(c.direct.cluster).toBe('prod-eu');
