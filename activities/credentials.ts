@@ -18,7 +18,7 @@ import {
   spentRevocations,
   type RoleArnParts,
 } from '../domain/revocation.js';
-import { awsClientFactory, awsCode, ignoring, isPermanentAwsError, type AwsClients, type AwsConfig } from './eks-lambda/clients.js';
+import { awsClientFactory, awsCode, classified, ignoring, type AwsClients, type AwsConfig } from './eks-lambda/clients.js';
 
 export interface PodIdentityLookup {
   /** The EKS cluster's name: the alert's cluster name. */
@@ -207,17 +207,4 @@ async function inlinePolicies(iam: AwsClients['iam'], roleName: string): Promise
 async function policyDocument(iam: AwsClients['iam'], roleName: string, policyName: string): Promise<string | null> {
   const out = await ignoring(['NoSuchEntityException'], () => iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName })));
   return out?.PolicyDocument ?? null;
-}
-
-/** AWS errors no retry fixes become non-retryable, naming the step; the rest (throttling, 5xx) are retried. */
-function classified<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err) {
-      if (err instanceof ApplicationFailure) throw err;
-      if (isPermanentAwsError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
-      throw err;
-    }
-  };
 }

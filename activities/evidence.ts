@@ -10,13 +10,12 @@
  * allows no more) and read nothing.
  */
 import { DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { GetObjectLockConfigurationCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectLockConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
-import { createHash } from 'node:crypto';
 import type { PodAlert } from '../domain/alert.js';
 import type { Decision } from '../domain/decide.js';
 import type { Policy } from '../domain/policy.js';
-import { describe as describeError, type EvidenceCapture, type EvidenceDestination, type EvidenceRequest } from '../remediation/evidence.js';
+import { describe as describeError, json, putEvidence, s3For, sha256, type EvidenceCapture, type EvidenceDestination, type EvidenceRequest } from '../remediation/evidence.js';
 import type { KubeClients } from '../remediation/kube.js';
 import type { PodTarget } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
@@ -65,21 +64,12 @@ export interface EvidenceBundle {
   checkpoints?: EvidenceCapture['checkpoints'];
 }
 
-const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** The inline policy that lets a function write one bundle, for the one call that writes it. */
 export const EVIDENCE_WRITE_POLICY = 'evidence-write';
 /** The function runs at most 30 s: a longer budget is cut to what it can finish in, with its writes. */
 const FUNCTION_BUDGET_MS = 22_000;
 
 export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (cluster: string) => KubeClients, aws: (region: string) => AwsClients) {
-  let s3: S3Client | undefined;
-  const client = (region: string | undefined) =>
-    (s3 ??= new S3Client({
-      ...(config.region || region ? { region: config.region ?? region } : {}),
-      ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
-    }));
-
   return {
     async captureEvidence(input: EvidenceInput): Promise<EvidenceBundle> {
       const started = Date.now();
@@ -92,29 +82,25 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
       const runId = Context.current().info.workflowExecution?.runId ?? 'no-run';
       const p = input.pod;
       const prefix = `${config.prefix}${input.cluster}/${p.namespace}/${p.name}/${runId}/`;
-      const s3c = client(input.region);
-      const lock = await objectLockOf(s3c, bucket);
       const region = config.region ?? input.region;
-      const to: EvidenceDestination = { bucket, prefix, ...(region ? { region } : {}), ...(config.endpoint ? { endpoint: config.endpoint } : {}), ...lock.put };
+      const where: EvidenceDestination = { bucket, prefix, ...(region ? { region } : {}), ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+      const lock = await objectLockOf(s3For(where), bucket);
+      const to: EvidenceDestination = { ...where, ...lock.put };
       const beat = setInterval(() => Context.current().heartbeat('capturing'), 2000);
       try {
         const cluster = await clusterPart(input, to, deadline);
         const written = [...cluster.objects];
         const missing = [...cluster.missing];
-        const put = async (name: string, body: Buffer) => {
-          await s3c.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${name}`, Body: body, ContentType: 'application/json', ...(lock.put.retainUntil ? { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(lock.put.retainUntil) } : {}) }));
-        };
         for (const [name, body] of [
           ['alerts.json', json(input.alerts)],
           ['decision.json', json({ decision: input.decision, policy: input.policy })],
           ...(cluster.checkpoints.length ? ([['checkpoints.json', json(cluster.checkpoints)]] as const) : []),
         ] as const) {
-          await put(name, body);
-          written.push({ key: name, sha256: sha256(body), bytes: body.length });
+          written.push(await putEvidence(to, name, body));
         }
         written.sort((a, b) => a.key.localeCompare(b.key));
         const manifest = json({ incidentId: input.incidentId, runId, pod: p, capturedAt: new Date().toISOString(), capturedBy: input.via ? `function ${input.via.functionName}` : 'the worker', objectLock: lock.describe, objects: written, missing });
-        await put('manifest.json', manifest);
+        await putEvidence(to, 'manifest.json', manifest);
         return {
           location: `s3://${bucket}/${prefix}`,
           objects: written.length + 1,

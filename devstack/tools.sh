@@ -57,25 +57,24 @@ flock 9
 rm -rf "$TOOLS"/.build.* # leftovers of builds that were killed
 
 # `tools.sh helm`: the helm CLI alone, built from its Go module (no release downloads here), for the chart tests.
+build_helm() {
+  local tmp ldflags pkg
+  tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+  # As helm's Makefile stamps it: its version, and the Kubernetes version `helm template` assumes by default.
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=${K8S_VERSION%%.*} -X $pkg.k8sVersionMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
+  done
+  GOBIN="$tmp" go install -trimpath -ldflags="$ldflags" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2
+  mkdir -p "$(dirname "$HELM")"
+  mv "$tmp/helm" "$HELM"
+  rm -rf "$tmp"
+}
 if [[ "${1:-}" == helm ]]; then
   if [[ ! -x "$HELM" ]]; then
     say "building helm v$HELM_VERSION from source (first time only; a few minutes)"
-    tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
-    started=$SECONDS
-    (while sleep 15; do say "helm build: still working ($(since "$started"))"; done) &
-    ticker=$!
-    # As helm's Makefile stamps it: its version, and the Kubernetes version `helm template` assumes by default.
-    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
-    for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
-      ldflags+=" -X $pkg.k8sVersionMajor=${K8S_VERSION%%.*} -X $pkg.k8sVersionMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
-    done
-    GOBIN="$tmp" go install -trimpath -ldflags="$ldflags" \
-      "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2 || { kill $ticker; say "helm build failed (its output is above)"; exit 1; }
-    kill $ticker 2>/dev/null || true
-    mkdir -p "$(dirname "$HELM")"
-    mv "$tmp/helm" "$HELM"
-    rm -rf "$tmp"
-    say "helm build: done in $(since "$started")"
+    step "helm build" build_helm
+    finish_steps
   fi
   echo "helm=$HELM"
   exit 0

@@ -48,7 +48,12 @@ export function revocationTime(nowMs: number): string {
   return new Date(Math.ceil(nowMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-/** The inline policy: deny everything to any session of the role issued before T. */
+/**
+ * The inline policy: deny everything to any session of the role issued before T. The one wildcard action the
+ * project writes, and deliberately: it is a Deny, it grants nothing, and a narrower list would leave the stolen
+ * sessions whatever it forgot (it is AWS's own AWSRevokeOlderSessions policy). test/unit/aws-policy.test.ts keeps
+ * it the only one.
+ */
 export function revocationDocument(notBefore: string): string {
   if (!ISO_SECONDS.test(notBefore)) throw new Error(`not a UTC time to the second: ${notBefore}`);
   return JSON.stringify({

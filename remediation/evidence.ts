@@ -68,13 +68,14 @@ interface Part {
 /** Writes of what was read just in time may finish this long after the deadline. */
 const WRITE_GRACE_MS = 5000;
 
-const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+export const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** Managed fields are bookkeeping; the manifest as it ran is the rest. */
 const strip = <T extends { metadata?: { managedFields?: unknown } }>(o: T): T => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } });
 
 const s3Clients = new Map<string, S3Client>();
-function s3For(to: EvidenceDestination): S3Client {
+/** One client per region and endpoint, shared by every bundle (and by the worker's own part of it). */
+export function s3For(to: Pick<EvidenceDestination, 'region' | 'endpoint'>): S3Client {
   const key = `${to.region ?? ''} ${to.endpoint ?? ''}`;
   let c = s3Clients.get(key);
   if (!c) {
@@ -89,27 +90,18 @@ export async function captureEvidence(kube: KubeClients, r: EvidenceRequest): Pr
   const missing: string[] = [];
   const objects: EvidenceObject[] = [];
   const checkpoints: EvidenceCapture['checkpoints'] = [];
-  const s3 = s3For(r.to);
 
   const write = async (item: Item) => {
-    const command = new PutObjectCommand({
-      Bucket: r.to.bucket,
-      Key: `${r.to.prefix}${item.name}`,
-      Body: item.body,
-      ContentType: item.name.endsWith('.json') ? 'application/json' : 'text/plain',
-      ...(r.to.retainUntil ? { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(r.to.retainUntil) } : {}),
-    });
     for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
       try {
-        await s3.send(command);
-        break;
+        objects.push(await putEvidence(r.to, item.name, item.body));
+        return;
       } catch (err) {
         const denied = (err as { name?: string }).name === 'AccessDenied';
         if (!denied || !r.awaitWriteAccess || Date.now() + wait > deadline) throw err;
         await new Promise((res) => setTimeout(res, wait));
       }
     }
-    objects.push({ key: item.name, sha256: sha256(item.body), bytes: item.body.length });
   };
 
   // Every part at once, each read then written for itself: a slow or refused read costs its own part only.
@@ -126,6 +118,20 @@ export async function captureEvidence(kube: KubeClients, r: EvidenceRequest): Pr
   );
   objects.sort((a, b) => a.key.localeCompare(b.key));
   return { objects, missing: missing.sort(), checkpoints };
+}
+
+/** Writes one object of a bundle (with its retention, when the bucket needs one set) and says what was written. */
+export async function putEvidence(to: EvidenceDestination, name: string, body: Buffer): Promise<EvidenceObject> {
+  await s3For(to).send(
+    new PutObjectCommand({
+      Bucket: to.bucket,
+      Key: `${to.prefix}${name}`,
+      Body: body,
+      ContentType: name.endsWith('.json') ? 'application/json' : 'text/plain',
+      ...(to.retainUntil ? { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(to.retainUntil) } : {}),
+    }),
+  );
+  return { key: name, sha256: sha256(body), bytes: body.length };
 }
 
 type Settled<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: string } | { kind: 'timeout' };

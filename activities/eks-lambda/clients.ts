@@ -1,3 +1,4 @@
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
@@ -68,4 +69,26 @@ export async function ignoring<T>(codes: string[], call: () => Promise<T>): Prom
     if (codes.includes(awsCode(err))) return undefined;
     throw err;
   }
+}
+
+const HEARTBEAT_EVERY_MS = 2000;
+
+/**
+ * An AWS activity: errors no retry can fix become non-retryable, naming the step (a failure the activity raised
+ * itself passes as it is); the rest (throttling, 5xx) are retried. It heartbeats meanwhile, so Temporal notices
+ * a dead worker within the heartbeat timeout, not the whole start-to-close.
+ */
+export function classified<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (err instanceof ApplicationFailure) throw err;
+      if (isPermanentAwsError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
+      throw err;
+    } finally {
+      clearInterval(beat);
+    }
+  };
 }

@@ -1,9 +1,6 @@
 import type { CoreRequest, CoreResponse } from '../../remediation/protocol.js';
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-
-const HEARTBEAT_EVERY_MS = 2000;
 import type { Owner } from '../../domain/aws-resources.js';
-import { awsClientFactory, awsCode, isPermanentAwsError, type AwsClients, type AwsConfig } from './clients.js';
+import { awsClientFactory, classified, type AwsClients, type AwsConfig } from './clients.js';
 import { ownerFor } from './ownership.js';
 import { createAccessEntry, deleteAccessEntry } from './access-entry.js';
 import { describeTargetCluster, type TargetCluster } from './cluster.js';
@@ -26,22 +23,6 @@ export type { TargetCluster };
 
 /** An activity's parameters as the workflow passes them: the incident's ID, not an owner (the worker adds its installation). */
 type WithIncident<F extends (aws: AwsClients, p: never) => unknown> = Omit<Parameters<F>[1], 'owner'> & { incidentId: string };
-
-/** Marks AWS errors no retry can fix as non-retryable, naming the call that failed. */
-function classified<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    // Heartbeats let Temporal notice a dead worker within the heartbeat timeout, not the whole start-to-close.
-    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
-    try {
-      return await fn(...args);
-    } catch (err) {
-      if (isPermanentAwsError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
-      throw err;
-    } finally {
-      clearInterval(beat);
-    }
-  };
-}
 
 /** Deploy, invoke and remove the in-VPC remediation function, one idempotent activity per step. */
 export function createEksLambdaActivities(config: EksLambdaConfig) {

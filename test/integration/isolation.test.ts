@@ -5,8 +5,10 @@
  * left alone; the pod stays matched by its ReplicaSet.
  */
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { isolationNames, ISOLATION_LABEL } from '../../remediation/isolate.js';
+import { kubeClients, kubeConfigFromFile } from '../../remediation/kube.js';
+import { runOperation } from '../../remediation/run.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
@@ -130,12 +132,12 @@ describe('Kubernetes Events', () => {
   });
 });
 
+/** The remediation core's own clients, as the direct executor builds them. */
+const coreClients = () => kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
+
 describe('the isolate operation itself', () => {
   it('never labels a pod that replaced ours under the same name, and leaves no policy behind', async () => {
-    const { kubeClients, kubeConfigFromFile } = await import('../../remediation/kube.js');
-    const { runOperation } = await import('../../remediation/run.js');
-    const { inject } = await import('vitest');
-    const clients = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
+    const clients = coreClients();
     const ns = await createNamespace(t.kube, 'iso-replaced');
     const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await podLabels(w);
@@ -150,10 +152,7 @@ describe('the isolate operation itself', () => {
   });
 
   it('run again (a retry after a crash), it adopts its own policy; released twice, the second finds nothing to do', async () => {
-    const { kubeClients, kubeConfigFromFile } = await import('../../remediation/kube.js');
-    const { runOperation } = await import('../../remediation/run.js');
-    const { inject } = await import('vitest');
-    const clients = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
+    const clients = coreClients();
     const ns = await createNamespace(t.kube, 'iso-again');
     const w = await createWorkload(t.kube, ns, 'Pod');
     const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeOnlyPolicy } from '../../activities/evidence.js';
 import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
+import { revocationDocument } from '../../domain/revocation.js';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -92,7 +93,8 @@ const statementsFor = (doc: PolicyDocument, action: string) => doc.Statement.fil
 const allowed = (doc: PolicyDocument) => new Set(doc.Statement.flatMap((s) => list(s.Action)));
 
 describe('the deployment permissions (deploy/aws/)', () => {
-  const worker = actionsCalledBy('activities', 'worker', 'workflows');
+  // remediation/: the direct executor runs the core in the worker (its evidence writes among them).
+  const worker = actionsCalledBy('activities', 'worker', 'workflows', 'remediation');
   const forwarder = actionsCalledBy('client/forwarder');
 
   it('are found from the code, which really calls AWS', () => {
@@ -164,6 +166,18 @@ describe('the deployment permissions (deploy/aws/)', () => {
     expect(evidence).toHaveLength(1);
     expect(list(evidence[0]!.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
     expect(evidence[0]!.Resource).toBe('arn:aws:s3:::*/pod-responder/*');
+  });
+
+  it('write no wildcard action into any policy but the revocation, which is a Deny of sessions issued before T', () => {
+    const written = ['activities', 'domain', 'remediation', 'workflows', 'worker', 'config']
+      .flatMap((d) => sources(path.join(root, d)))
+      .filter((f) => /Action:\s*(\[\s*)?'\*'/.test(readFileSync(f, 'utf8')))
+      .map((f) => path.relative(root, f));
+    expect(written).toEqual(['domain/revocation.ts']);
+    const revocation = JSON.parse(revocationDocument('2026-11-28T12:00:00Z')) as PolicyDocument;
+    expect(revocation.Statement).toEqual([
+      { Sid: expect.any(String), Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-28T12:00:00Z' } } },
+    ]);
   });
 
   it('grant a function exactly one bundle\'s prefix, inside the boundary', () => {
