@@ -64,7 +64,8 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     // Bounded memory: parked incidents beyond the cache are evicted and replayed when a message or timer wakes them.
     maxCachedWorkflows: config.worker.maxCachedIncidents,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
-    maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+    // A task runs on a cached incident: no more of them at once than the cache holds (the SDK would lower it, warning).
+    maxConcurrentWorkflowTaskExecutions: config.worker.maxCachedIncidents > 0 ? Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedIncidents) : config.worker.maxConcurrentWorkflowTasks,
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
   };
   const worker = await Worker.create(options);

@@ -65,6 +65,8 @@ export async function startResponder(
     notify?: Record<string, unknown>[];
     /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
     cluster?: string;
+    /** The worker's limits (the config's worker section). */
+    worker?: Record<string, unknown>;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
@@ -74,6 +76,7 @@ export async function startResponder(
     ...(options.eks ? { eks: options.eks } : {}),
     ...(options.evidence ? { evidence: options.evidence } : {}),
     ...(options.notify ? { notify: options.notify } : {}),
+    ...(options.worker ? { worker: options.worker } : {}),
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
   const worker = await createWorker(config);

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
     expect(c.direct).toMatchObject({ inCluster: true, cluster: 'prod' });
     expect(() => loadConfig({ POD_RESPONDER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' })).toThrow(/worker\.maxConcurrentWorkflowTasks/);
     expect(() => loadConfig({ POD_RESPONDER_IN_CLUSTER: 'true' })).toThrow(/inCluster acts on the cluster it runs in: set cluster/);
+    expect(() => loadConfig({ POD_RESPONDER_MAX_CACHED_INCIDENTS: '1' })).toThrow(/worker\.maxCachedIncidents: must be 0 \(no cache\) or at least 2/);
   });
 
   it('reads the cluster mapping, installation and boundary from the environment', () => {
