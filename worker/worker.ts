@@ -27,6 +27,8 @@ export interface WorkerOverrides {
   identity?: string;
   /** Another workflow module (the upgrade test runs the pre-v2 code with it). */
   workflowsPath?: string;
+  /** Activity interceptors (the latency bench times each remediation call with one). */
+  interceptors?: WorkerOptions['interceptors'];
 }
 
 export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
@@ -57,6 +59,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
       temporal: client,
     }),
     ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.interceptors ? { interceptors: opts.interceptors } : {}),
     // A worker back from an outage during an alert flood gets the backlog of alert signals in one activation;
     // the 5 s default fails it, and on Node 20 a timed-out isolate can take the whole process down, every
     // time it is retried. SDK 1.24 reads this option but does not declare it (hence the type above).
