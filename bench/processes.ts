@@ -79,8 +79,8 @@ export async function startForwarderProcess(o: { temporalAddress: string; taskQu
   return { ...proc, base };
 }
 
-/** `pod-responder worker` against the stack's kube-apiserver, with this policy. */
-export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object }): Running {
+/** `pod-responder worker` against the stack's kube-apiserver, with this policy; `env` adds to (or overrides) its environment. */
+export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object; env?: NodeJS.ProcessEnv }): Running {
   return spawnTs('client/cli.ts', ['worker'], {
     ...cleanEnv(),
     TEMPORAL_ADDRESS: o.temporalAddress,
@@ -90,6 +90,7 @@ export function startWorkerProcess(o: { temporalAddress: string; taskQueue: stri
     POD_RESPONDER_POLICY: JSON.stringify(o.policy),
     POD_RESPONDER_LOG_LEVEL: 'ERROR',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...o.env,
   });
 }
 
