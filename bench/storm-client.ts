@@ -30,6 +30,11 @@ export interface StormClientOptions {
   namespace?: string;
   podNames?: string[];
   containerIds?: string[];
+  /**
+   * Print `progress <unique alerts sent> <accepted>` on stderr each time this many more unique alerts have been
+   * sent, and once at the end: bench/storm.ts acts on a share of the storm sent (it kills a worker there).
+   */
+  progressEvery?: number;
 }
 
 export interface Latency {
@@ -82,7 +87,7 @@ interface Job {
   resend: boolean;
 }
 
-export async function runStormClient(o: StormClientOptions): Promise<StormClientReport> {
+export async function runStormClient(o: StormClientOptions, onProgress?: (unique: number, accepted: number) => void): Promise<StormClientReport> {
   // Requests beyond the sockets queue in the agent, as a Go sender's beyond MaxConnsPerHost do.
   const agent = new Agent({ keepAlive: true, maxSockets: Math.min(o.concurrency, 1024) });
   const url = new URL(o.url);
@@ -148,7 +153,9 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
     }
     if (nextNew < o.alerts) {
       r.unique++;
-      return newJob(nextNew++);
+      const job = newJob(nextNew++);
+      if (o.progressEvery && nextNew % o.progressEvery === 0) onProgress?.(nextNew, r.accepted);
+      return job;
     }
     return undefined;
   };
@@ -221,12 +228,13 @@ export async function runStormClient(o: StormClientOptions): Promise<StormClient
   }
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (o.progressEvery) onProgress?.(nextNew, r.accepted);
   agent.destroy();
   return { ...r, wallSeconds, latencyMs: latency(latencies), resendLatencyMs: latency(resendLatencies), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runStormClient(JSON.parse(process.argv[2] ?? '') as StormClientOptions).then(
+  runStormClient(JSON.parse(process.argv[2] ?? '') as StormClientOptions, (unique, accepted) => process.stderr.write(`progress ${unique} ${accepted}\n`)).then(
     (report) => process.stdout.write(`${JSON.stringify(report)}\n`),
     (err: unknown) => {
       process.stderr.write(`storm client failed: ${err instanceof Error ? err.stack : String(err)}\n`);
