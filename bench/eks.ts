@@ -4,19 +4,74 @@
  * polling for Active, DependencyViolation while ENIs are released, queueing).
  */
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { respondToAlert } from '../client/incidents.js';
+import { configSchema, type Config } from '../config/config.js';
 import { remediatorRoleBinding } from '../devstack/eks-rbac.js';
+import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';
+import { buildLambdaZip } from '../lambda/build.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { AwsFaults } from '../test/aws/faults.js';
-import type { Config } from '../config/config.js';
+import { installLogging } from '../worker/logging.js';
+import { createWorker } from '../worker/worker.js';
 
 export interface EksBenchResult {
   runs: number;
   callsPerIncident: number[];
   wallSeconds: number[];
   activeSeconds: number[];
+}
+
+/** The EKS executor's part of `npm run bench`, on a stack of its own with moto and the test front (BENCH_EKS_RUNS, default 5). */
+export async function benchEksOnStack(o: { log: (line: string) => void; runs?: number }): Promise<EksBenchResult> {
+  const runs = o.runs ?? Number(process.env.BENCH_EKS_RUNS ?? 5);
+  installLogging('ERROR'); // retried activity failures (DependencyViolation) are expected here
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-eks-'));
+  const stack = await startStack({ stateDir, headless: true, aws: true, log: () => {} });
+  const aws = stack.aws!;
+  // The SDK in this process (worker activities) reads credentials from the environment.
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region });
+  const config = configSchema.parse({
+    temporal: { address: stack.temporalAddress, taskQueue: 'bench-eks' },
+    executor: 'eks-lambda',
+    eks: { endpoint: aws.endpoint, lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path },
+    policy: { suspendOnSeverity: [] },
+  });
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const worker = await createWorker(config);
+  const running = worker.run();
+  try {
+    o.log(`eks executor: ${runs} incidents through the in-VPC function`);
+    return await benchEks(new Client({ connection }), config, aws, stack.kubeconfigPath, runs);
+  } finally {
+    await worker.shutdown();
+    await running;
+    await connection.close();
+    await stack.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+export function formatEks(eks: EksBenchResult): string {
+  const waiting = eks.wallSeconds.map((w, i) => w - eks.activeSeconds[i]!);
+  return `
+## EKS executor: deploy + invoke + cleanup, one incident at a time (${eks.runs} runs, moto + test front)
+
+| | p50 | max |
+| --- | --- | --- |
+| AWS API calls per incident | ${quantile(eks.callsPerIncident, 0.5)} | ${Math.max(...eks.callsPerIncident)} |
+| wall time, alert -> incident closed and cleaned up | ${quantile(eks.wallSeconds, 0.5).toFixed(1)} s | ${Math.max(...eks.wallSeconds).toFixed(1)} s |
+| of which in activities (final attempts) | ${quantile(eks.activeSeconds, 0.5).toFixed(1)} s | ${Math.max(...eks.activeSeconds).toFixed(1)} s |
+| of which waiting (backoff, polling, DependencyViolation, queueing) | ${quantile(waiting, 0.5).toFixed(1)} s | ${Math.max(...waiting).toFixed(1)} s |
+
+The test front keeps a new function Pending for 2 s and a new access entry out of effect for 1 s (real AWS: tens of seconds, seconds); the cluster's executor security group is shared and stays.
+`;
 }
 
 export async function benchEks(
