@@ -15,7 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { answerProposal } from '../client/approvals.js';
 import { respondToAlert } from '../client/incidents.js';
 import { configSchema } from '../config/config.js';
@@ -24,7 +26,10 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
-import { eachLimited, envNumber, freePort, runAlone, sampleProcess, samplePeaks, sleep, startWorkerProcess, type Running } from './processes.js';
+import { eachLimited, envNumber, freePort, peaksOf, runAlone, sampleProcess, sleep, startWorkerProcess, type Running } from './processes.js';
+
+/** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
+const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
 
 export interface ParkedOptions {
   /** A running stack (Temporal and the kubeconfig of its kube-apiserver); without it one is started and stopped. */
@@ -76,7 +81,7 @@ export interface ParkedResult {
 
 const EXPECTED_OUTCOME = 'pod-terminated';
 const RSS_LIMIT = 512 * 1024 * 1024;
-const DEFAULT_MAX_CACHED = 150;
+const DEFAULT_MAX_CACHED = configSchema.parse({}).worker.maxCachedIncidents;
 
 /** The child's own figures from /proc: RSS and its high-water mark (bytes), and CPU seconds (user + system). */
 function procSample(pid: number): { rss: number; hwm: number; cpu: number } {
@@ -96,29 +101,8 @@ async function rssSampler(base: string, pid: number, prefix: string) {
     source: fromMetrics ? `${base}/metrics` : `/proc/${pid}/status VmRSS`,
     sample,
     peaks() {
-      if (fromMetrics) {
-        const p = samplePeaks(base, prefix);
-        return { stop: async () => (await p.stop()).rss };
-      }
-      let peak = 0;
-      let sampling = true;
-      const loop = (async () => {
-        while (sampling) {
-          try {
-            peak = Math.max(peak, procSample(pid).rss);
-          } catch {
-            /* exited */
-          }
-          await sleep(250);
-        }
-      })();
-      return {
-        async stop() {
-          sampling = false;
-          await loop;
-          return peak;
-        },
-      };
+      const p = peaksOf(async () => ({ rss: await sample() }));
+      return { stop: async () => (await p.stop()).rss ?? 0 };
     },
   };
 }
@@ -171,10 +155,13 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     // running webpack in the process being measured (any edit in the repository changes the key).
     const tBundle = performance.now();
     const say = (m: string) => log(`parked: workflow bundle: ${m}`);
-    await workflowBundle(workflowsPath(), { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say });
+    // The worker runs compiled, as the image does, with the chart's memory settings (BENCH_PARKED_SOURCE=1: from source).
+    const compiled = process.env.BENCH_PARKED_SOURCE !== '1';
+    if (compiled) execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' });
+    await workflowBundle(compiled ? fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)) : workflowsPath(), { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say });
     log(`parked: workflow bundle ready in ${((performance.now() - tBundle) / 1000).toFixed(1)} s`);
     const maxCached = process.env.BENCH_PARKED_MAX_CACHED;
-    const nodeOptions = process.env.BENCH_PARKED_WORKER_NODE_OPTIONS;
+    const nodeOptions = process.env.BENCH_PARKED_WORKER_NODE_OPTIONS ?? (compiled ? `--max-old-space-size=${CHART_HEAP_MIB}` : undefined);
     const metricsPort = await freePort();
     const base = `http://127.0.0.1:${metricsPort}`;
     worker = startWorkerProcess({
@@ -184,7 +171,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
         POD_RESPONDER_METRICS_PORT: String(metricsPort),
         ...(maxCached ? { POD_RESPONDER_MAX_CACHED_INCIDENTS: maxCached } : {}),
         ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+        ...(compiled ? { MALLOC_ARENA_MAX: '2' } : {}),
       },
+      compiled,
     });
     for (const deadline = Date.now() + 120_000; !worker.err().includes('"worker started"'); await sleep(200)) {
       if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);

@@ -26,7 +26,12 @@ export interface Running {
 
 /** `node --import tsx <script>`, the way devstack starts its node processes. */
 export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Running {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', TSX, path.join(REPO_ROOT, script), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnNode([...nodeArgs, '--import', TSX, path.join(REPO_ROOT, script), ...args], env);
+}
+
+/** `node <args>`, its output kept; killed with this process. */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv): Running {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill); // a failed bench must not leave a process behind
   child.once('exit', () => process.off('exit', kill));
@@ -80,8 +85,8 @@ export async function startForwarderProcess(o: { temporalAddress: string; taskQu
 }
 
 /** `pod-responder worker` against the stack's kube-apiserver, with this policy; `env` adds to (or overrides) its environment. */
-export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object; env?: NodeJS.ProcessEnv }): Running {
-  return spawnTs('client/cli.ts', ['worker'], {
+export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object; env?: NodeJS.ProcessEnv; compiled?: boolean }): Running {
+  const env = {
     ...cleanEnv(),
     TEMPORAL_ADDRESS: o.temporalAddress,
     POD_RESPONDER_TASK_QUEUE: o.taskQueue,
@@ -91,7 +96,9 @@ export function startWorkerProcess(o: { temporalAddress: string; taskQueue: stri
     POD_RESPONDER_LOG_LEVEL: 'ERROR',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...o.env,
-  });
+  };
+  // Compiled, as the image runs it (dist/, from `npm run build`): no TypeScript loader in the process measured.
+  return o.compiled ? spawnNode([path.join(REPO_ROOT, 'dist/client/cli.js'), 'worker'], env) : spawnTs('client/cli.ts', ['worker'], env);
 }
 
 export async function freePort(): Promise<number> {
@@ -111,12 +118,17 @@ export async function sampleProcess(base: string, prefix: string): Promise<{ rss
 
 /** Samples a process's memory every 250 ms, one request at a time, until stopped; returns the peaks. */
 export function samplePeaks(base: string, prefix: string) {
-  const peak = { rss: 0, heap: 0 };
+  return peaksOf(() => sampleProcess(base, prefix));
+}
+
+/** Takes `sample` every 250 ms, one at a time, until stopped; returns each figure's peak (a failed sample is skipped). */
+export function peaksOf<K extends string>(sample: () => Promise<Record<K, number>>) {
+  const peak = {} as Record<K, number>;
   let sampling = true;
   const loop = (async () => {
     while (sampling) {
-      const s = await sampleProcess(base, prefix).catch(() => undefined);
-      if (s) Object.assign(peak, { rss: Math.max(peak.rss, s.rss), heap: Math.max(peak.heap, s.heap) });
+      const s = await sample().catch(() => undefined);
+      for (const k in s) peak[k] = Math.max(peak[k] ?? 0, s[k]);
       await sleep(250);
     }
   })();

@@ -237,13 +237,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * What one worker process holds. An incident in the cache costs about 1.2 MiB; one evicted (a parked incident:
-   * awaiting approval, watching, holding) costs nothing on the worker until a message or timer wakes it, when it
-   * is replayed from history. The defaults fit a 512 MiB container.
+   * What one worker process holds. An incident in the cache costs about 0.5 MiB of heap; one evicted (a parked
+   * incident: awaiting approval, watching, holding) costs nothing on the worker until a message or timer wakes it,
+   * when it is replayed from history. The defaults, with a 192 MiB V8 heap (NODE_OPTIONS, as the chart sets it),
+   * keep a worker near 512 MiB (README: "Sizing a worker").
    */
   worker: z
     .strictObject({
-      maxCachedIncidents: z.coerce.number().int().min(0).max(100_000).refine((n) => n !== 1, 'must be 0 (no cache) or at least 2 (the SDK keeps two)').default(150),
+      maxCachedIncidents: z.coerce.number().int().min(0).max(100_000).refine((n) => n !== 1, 'must be 0 (no cache) or at least 2 (the SDK keeps two)').default(50),
       maxConcurrentActivities: z.coerce.number().int().min(1).max(10_000).default(100),
       maxConcurrentWorkflowTasks: z.coerce.number().int().min(2).max(10_000).default(40),
       /** On SIGTERM, activities in flight (a kill, a compensation) get this long to finish before they are cancelled. */

@@ -41,7 +41,7 @@ const ONE_SHOT = ['temporal-setup'];
 const APP = ['worker', 'forwarder'] as const;
 
 /** Standard variables (AWS SDK, Node) that may be set beside the ones config/config.ts reads. */
-const STANDARD_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'NODE_ENV', 'NODE_OPTIONS'];
+const STANDARD_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
 
 /** A service's environment as written (before interpolation); null means "pass through from the host". */
 function rawEnv(s: Service): Record<string, string | null> {
