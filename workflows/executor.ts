@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { TargetCluster } from '../activities/eks-lambda/cluster.js';
 import type { Activities } from '../activities/index.js';
 import { resourceNames } from '../domain/aws-resources.js';
@@ -30,19 +30,10 @@ export interface ExecutorSession {
 /** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
 export { EXECUTOR_UNAVAILABLE };
 
-const DIRECT_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 } as const;
-const { runDirect } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
-
-/**
- * Since this patch, the direct executor's calls (one Kubernetes request or a few, in the worker that holds
- * the incident) run as local activities: inside the workflow task, with no round trip through Temporal to
- * schedule each one and to hand back its result. Each result is still recorded in history (a marker) when
- * the task completes. A worker that dies before then leaves the task to another, which runs the calls again:
- * every core operation is idempotent (a delete of a pod already gone is `already-done`). Retries back off
- * in the worker up to 4 s, and as durable timers beyond. Stretches recorded before it keep their activities.
- */
-export const LOCAL_ACTIVITIES = 'local-activities';
-const { runDirect: runDirectLocal } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY, localRetryThreshold: '4 seconds' });
+const { runDirect } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
 
 // AWS activities heartbeat every 2 s: a worker that dies mid-step is noticed within the heartbeat timeout.
 const deploy = proxyActivities<Activities>({
@@ -78,16 +69,12 @@ export async function openExecutor(
   session: number,
 ): Promise<ExecutorSession> {
   switch (spec.kind) {
-    case 'direct': {
+    case 'direct':
       // Nothing to deploy, so nothing to compensate: the worker already reaches the cluster.
-      const local = patched(LOCAL_ACTIVITIES);
       return {
         run: <R extends CoreRequest>(request: R, summary: string) =>
-          (local
-            ? runDirectLocal.executeWithOptions({ summary }, [target.cluster, request])
-            : runDirect.executeWithOptions({ summary }, [target.cluster, request])) as Promise<CoreResponse<R>>,
+          runDirect.executeWithOptions({ summary }, [target.cluster, request]) as Promise<CoreResponse<R>>,
       };
-    }
     case 'eks-lambda':
       return deployLambda(target, compensations, session);
   }

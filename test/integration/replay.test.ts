@@ -8,8 +8,6 @@
  * per incident stretch); never re-record it either.
  * test/histories/v2-before-isolation/ was recorded on v2 before patch `isolate-first` (no NetworkPolicy before the
  * kill), two of them mid-flight; never re-record it.
- * test/histories/v2-before-local-activities/ was recorded on v2 before patch `local-activities` (the direct
- * executor's calls as activities scheduled through Temporal), two of them mid-flight; never re-record it.
  * test/histories/v2/ is today's code; re-record after an intentional, patched change:
  *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
  */
@@ -183,7 +181,7 @@ describe.runIf(recording)('record histories (v2)', () => {
 });
 
 describe('replay recorded histories', () => {
-  const files = ['v1', 'v2-own-security-group', 'v2-before-isolation', 'v2-before-local-activities', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
+  const files = ['v1', 'v2-own-security-group', 'v2-before-isolation', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
 
   it.skipIf(recording)('has histories from before v2, mid-flight ones among them, and of today', () => {
     expect(files).toEqual(
@@ -194,8 +192,6 @@ describe('replay recorded histories', () => {
         'v1/cancelled-while-holding.json',
         'v2-own-security-group/eks-lambda-terminate.json',
         'v2-before-isolation/running-mid-approval.json',
-        'v2-before-local-activities/running-mid-approval.json',
-        'v2-before-local-activities/running-mid-hold.json',
         'v2/denied-after-isolation.json',
         'v2/hold-reverted-then-restored.json',
         'v2/eks-lambda-terminate.json',

@@ -97,7 +97,7 @@ describe('kill first', () => {
     try {
       const result = await (await t.r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
       expect(result.outcome).toBe('needs-manual-action');
-      expect(result.problem).toMatch(new RegExp(`^suspending Deployment ${ns}/${w.name} failed: scale Deployment ${ns}/${w.name} to 0: HTTP 403 Forbidden: .*the pod was terminated; suspend the workload by hand$`));
+      expect(result.problem).toMatch(new RegExp(`^suspending Deployment ${ns}/${w.name} failed: runDirect failed: scale Deployment ${ns}/${w.name} to 0: HTTP 403 Forbidden: .*the pod was terminated; suspend the workload by hand$`));
       expect(result.actions.map((a) => [a.action, a.status])).toEqual([['delete-pod', 'done']]);
       expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(false);
       // Nothing claims a suspension that did not happen.
@@ -177,7 +177,7 @@ describe('restore', () => {
 
     const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
     const failed = await refusal(handle.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] }));
-    expect(failed).toMatch(new RegExp(`^restore of Deployment ${ns}/${w.name} failed: scale Deployment ${ns}/${w.name} to 3: HTTP 403 Forbidden: .*; it is still suspended and restore can be asked again$`));
+    expect(failed).toMatch(new RegExp(`^restore of Deployment ${ns}/${w.name} failed: runDirect failed: scale Deployment ${ns}/${w.name} to 3: HTTP 403 Forbidden: .*; it is still suspended and restore can be asked again$`));
     const after = await handle.query(statusQuery);
     expect(after.stage).toBe('holding');
     expect(after.restore).toMatchObject({ state: 'failed', by: 'ana' });

@@ -2,14 +2,14 @@
  * The playbook's stages. Each takes the incident and returns the phase that comes next; the waits
  * (approval, watch, hold) run outside any executor stretch so an incident can continue as new there.
  */
-import { isCancellation, patched, proxyActivities, proxyLocalActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import { identityCheck, preflightCheck, type Dismissal } from '../../domain/checks.js';
 import { decide, type Decision } from '../../domain/decide.js';
 import { SA } from '../../domain/search-attributes.js';
 import { topWorkload, type WorkloadRef } from '../../domain/workload.js';
 import { describeChange, describeWorkload, type ActionResult, type PodTarget, type SuspensionRecord } from '../../remediation/protocol.js';
-import { LOCAL_ACTIVITIES, type ExecutorSession } from '../executor.js';
+import type { ExecutorSession } from '../executor.js';
 import type { Outcome, Phase } from '../messages.js';
 import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
@@ -23,11 +23,6 @@ import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
 import { observeActed } from './metrics.js';
 
 const { countRecentIncidents } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5 },
-});
-/** One visibility count before the decision: local, like the direct executor's calls, since the same patch. */
-const { countRecentIncidents: countRecentIncidentsLocal } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
 });
@@ -216,11 +211,9 @@ async function countEarlierIncidents(i: Incident): Promise<void> {
   const w = i.state.workload;
   if (!w) return;
   const sinceIso = new Date(Date.now() - i.policy.repeatWindowSeconds * 1000).toISOString();
-  const summary = `count earlier incidents on ${describeWorkload(w)}`;
-  const query = { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id };
-  i.state.earlierIncidents = patched(LOCAL_ACTIVITIES)
-    ? await countRecentIncidentsLocal.executeWithOptions({ summary }, [query])
-    : await countRecentIncidents.executeWithOptions({ summary }, [query]);
+  i.state.earlierIncidents = await countRecentIncidents.executeWithOptions({ summary: `count earlier incidents on ${describeWorkload(w)}` }, [
+    { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id },
+  ]);
   if (i.state.earlierIncidents) i.note('earlier-incidents', `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`);
 }
 
