@@ -241,9 +241,8 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     const killAtMs = kill?.atMs ?? null;
 
     // A SIGKILLed worker is noticed only by timeouts: its workflow tasks after INCIDENT_TASK_TIMEOUT (30 s; those
-    // waiting on its sticky queue after 10 s), and with them the direct executor's calls it ran as local activities
-    // (since the local-activities patch; before it, runDirect activities after their 1-minute start-to-close, with
-    // no heartbeat: workflows/executor.ts), evidence capture after its 20 s heartbeat, notify after 1 minute; each
+    // waiting on its sticky queue after 10 s), the direct executor's runDirect activities after their 1-minute
+    // start-to-close, with no heartbeat (workflows/executor.ts), evidence capture after its 20 s heartbeat, notify after 1 minute; each
     // then waits its retry backoff. So: 180 s after the storm as before, and at least 5 minutes after a kill.
     const tSettle = performance.now();
     let openRuns = 0;
@@ -315,8 +314,8 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
         }
         const actDone = e.activityTaskCompletedEventAttributes;
         if (actDone) bump(actDone.identity, 'activities');
-        // A local activity (the direct executor's calls, since the local-activities patch) is a marker, recorded with
-        // the workflow task that ran it: that task's worker ran it.
+        // A local activity (none today; counted should one appear) is a marker, recorded with the workflow task that
+        // ran it: that task's worker ran it.
         const marker = e.markerRecordedEventAttributes;
         if (marker?.markerName === 'core_local_activity') {
           bump(lastTaskBy, 'activities');
