@@ -17,6 +17,7 @@ import { buildLambdaZip } from '../lambda/build.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { AwsFaults } from '../test/aws/faults.js';
 import { installLogging } from '../worker/logging.js';
+import { quantile } from './storm-client.js';
 import { createWorker } from '../worker/worker.js';
 
 export interface EksBenchResult {
@@ -55,8 +56,6 @@ export async function benchEksOnStack(o: { log: (line: string) => void; runs?: n
     rmSync(stateDir, { recursive: true, force: true });
   }
 }
-
-const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 export function formatEks(eks: EksBenchResult): string {
   const waiting = eks.wallSeconds.map((w, i) => w - eks.activeSeconds[i]!);

@@ -29,6 +29,7 @@ import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { incidentWorkflowId } from '../workflows/ids.js';
 import { envNumber, runAlone, startForwarderProcess } from './processes.js';
+import { quantile } from './storm-client.js';
 
 /** Milliseconds since the epoch, sub-millisecond: comparable with Temporal's event times on this machine. */
 const now = () => performance.timeOrigin + performance.now();
@@ -55,9 +56,8 @@ export interface LatencyResult {
   /** The default policy: POST -> pod isolated, POST -> pod gone. */
   containedMs: number[];
   containedGoneMs: number[];
-  /** Remediation calls on the kill-first path, and how many of them ran as local activities. */
+  /** Remediation calls on the kill-first path. */
   callsPerIncident: number;
-  localCalls: number;
   failures: string[];
 }
 
@@ -65,7 +65,6 @@ interface Call {
   op: string;
   start: number;
   end: number;
-  local: boolean;
 }
 
 export async function benchLatency(o: { log: (line: string) => void; runs?: number }): Promise<LatencyResult> {
@@ -91,7 +90,7 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
           if (ctx.info.activityType === 'runDirect') {
             const id = ctx.info.workflowExecution?.workflowId ?? '';
             const op = (input.args[1] as { op: string }).op;
-            calls.set(id, [...(calls.get(id) ?? []), { op, start, end: now(), local: ctx.info.isLocal }]);
+            calls.set(id, [...(calls.get(id) ?? []), { op, start, end: now() }]);
           }
         }
       },
@@ -137,7 +136,7 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
   };
 
   const r: LatencyResult = {
-    runs, floorMs: [], killMs: [], acceptedMs: [], containedMs: [], containedGoneMs: [], callsPerIncident: 0, localCalls: 0, failures: [],
+    runs, floorMs: [], killMs: [], acceptedMs: [], containedMs: [], containedGoneMs: [], callsPerIncident: 0, failures: [],
     hops: Object.fromEntries(HOPS.map(([h]) => [h, []])) as unknown as Record<Hop, number[]>,
   };
   try {
@@ -185,7 +184,6 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       };
       for (const [h] of HOPS) r.hops[h].push(hop[h]);
       r.callsPerIncident = ran.length;
-      r.localCalls = ran.filter((c) => c.local).length;
     }
 
     o.log(`latency: ${Math.ceil(runs / 3)} runs with the default policy (isolation first)`);
@@ -255,10 +253,6 @@ async function keptAliveDelete(kc: KubeConfig) {
   };
 }
 
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : NaN;
-};
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 /** At most this many times the floor, at p50 (issue 13's goal). */
@@ -283,7 +277,7 @@ ${row('kill first: POST -> 202 (Temporal has the alert)', r.acceptedMs)}
 ${row('default policy: POST -> pod isolated (first containment in effect)', r.containedMs)}
 ${row('default policy: POST -> pod gone (after isolation and evidence)', r.containedGoneMs)}
 
-Kill first, hop by hop (${r.callsPerIncident} remediation calls per incident, ${r.localCalls} of them local activities; goal: at most ${LATENCY_GOAL_RATIO}x the floor):
+Kill first, hop by hop (${r.callsPerIncident} remediation calls per incident; goal: at most ${LATENCY_GOAL_RATIO}x the floor):
 
 | hop | p50 | p95 |
 | --- | --- | --- |

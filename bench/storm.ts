@@ -314,14 +314,6 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
         }
         const actDone = e.activityTaskCompletedEventAttributes;
         if (actDone) bump(actDone.identity, 'activities');
-        // A local activity (none today; counted should one appear) is a marker, recorded with the workflow task that
-        // ran it: that task's worker ran it.
-        const marker = e.markerRecordedEventAttributes;
-        if (marker?.markerName === 'core_local_activity') {
-          bump(lastTaskBy, 'activities');
-          const data = marker.details?.data?.payloads?.[0];
-          if (data && (defaultPayloadConverter.fromPayload<{ attempt?: number }>(data as Payload).attempt ?? 1) > 1) activityRetries++;
-        }
         const completed = e.workflowExecutionCompletedEventAttributes;
         if (completed?.result?.payloads?.[0]) {
           results.push({ workflowId: run.workflowId, result: defaultPayloadConverter.fromPayload<IncidentResult>(completed.result.payloads[0] as Payload) });
