@@ -66,36 +66,4 @@ export function parseAlert(input: unknown): PodAlert {
   return parseWith(podAlertSchema, 'alert', input);
 }
 
-/** Strips the runtime scheme so IDs from different sources compare. */
-export function bareContainerId(id: string): string {
-  const i = id.indexOf('://');
-  return i >= 0 ? id.slice(i + 3) : id;
-}
-
-/** Characters of an alert's `raw` kept once it is inside an incident: enough to read, never enough to bloat history. */
-export const RAW_EXCERPT_CHARS = 2048;
-
-/**
- * The alert with `raw` cut to a bounded excerpt (JSON text) when it is large. Applied where alerts enter
- * Temporal and again inside the incident, so neither history nor status grows with what a sender puts there.
- */
-export function withRawExcerpt(alert: PodAlert, maxChars = RAW_EXCERPT_CHARS): PodAlert {
-  if (alert.raw === undefined) return alert;
-  if (isExcerpt(alert.raw, maxChars)) return alert;
-  const text = JSON.stringify(alert.raw) ?? '';
-  if (text.length <= maxChars) return alert;
-  return { ...alert, raw: { excerpt: text.slice(0, maxChars), truncatedFromChars: text.length } };
-}
-
-/** Already cut (by the forwarder, then again in the workflow): keep it as it is rather than cut the excerpt's JSON. */
-function isExcerpt(raw: unknown, maxChars: number): boolean {
-  const r = raw as { excerpt?: unknown; truncatedFromChars?: unknown } | null;
-  return (
-    typeof r === 'object' &&
-    r !== null &&
-    Object.keys(r).length === 2 &&
-    typeof r.excerpt === 'string' &&
-    r.excerpt.length <= maxChars &&
-    typeof r.truncatedFromChars === 'number'
-  );
-}
+export { bareContainerId, RAW_EXCERPT_CHARS, withRawExcerpt } from './alert-values.js';

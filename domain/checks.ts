@@ -1,5 +1,7 @@
-import { bareContainerId, type PodAlert } from './alert.js';
-import { hasProtectedLabel, type Policy } from './policy.js';
+import type { PodAlert } from './alert.js';
+import { bareContainerId } from './alert-values.js';
+import { hasProtectedLabel } from './policy-defaults.js';
+import type { Policy } from './policy.js';
 import type { PodFacts } from './workload.js';
 
 export type DismissalCode =

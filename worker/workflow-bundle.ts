@@ -16,7 +16,7 @@ export async function workflowBundle(workflowsPath: string, logger?: Logger): Pr
   const root = packageRoot(workflowsPath);
   const file = path.join(root, 'node_modules/.cache/pod-responder', `workflows-${sourceKey(root, workflowsPath)}.js`);
   if (existsSync(file)) return { code: readFileSync(file, 'utf8') };
-  const { code } = await bundleWorkflowCode({ workflowsPath, ...(logger ? { logger } : {}) });
+  const { code } = await bundleWorkflowCode({ workflowsPath, webpackConfigHook: requireAllowed, ...(logger ? { logger } : {}) });
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -27,6 +27,15 @@ export async function workflowBundle(workflowsPath: string, logger?: Logger): Pr
   }
   return { code };
 }
+
+/**
+ * Our compiled `.js` (dist/, in a `"type": "module"` package) is parsed as mixed ESM/CommonJS, as the `.ts`
+ * sources are: incident.ts loads the alert schema with a synchronous `require` only when a signal needs it.
+ */
+const requireAllowed: NonNullable<Parameters<typeof bundleWorkflowCode>[0]['webpackConfigHook']> = (config) => {
+  const rule = { test: /\.js$/, exclude: /node_modules/, type: 'javascript/auto' };
+  return { ...config, module: { ...config.module, rules: [...(config.module?.rules ?? []), rule] } };
+};
 
 function packageRoot(from: string): string {
   for (let dir = path.dirname(path.resolve(from)); ; dir = path.dirname(dir)) {

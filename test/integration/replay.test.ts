@@ -14,6 +14,7 @@
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +24,7 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';
 import { workflowsPath } from '../../worker/worker.js';
+import { workflowBundle as bundleFrom } from '../../worker/workflow-bundle.js';
 import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
 import { bindEksNamespace, createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
@@ -206,4 +208,14 @@ describe('replay recorded histories', () => {
     const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
     await expect(Worker.runReplayHistory({ workflowsPath: workflowsPath(), replayName: file }, history)).resolves.toBeUndefined();
   });
+
+  it('the compiled worker (dist/, as the image runs it) replays an incident that checks repeat alerts', async () => {
+    // The alert schema is loaded on the first repeat alert, by a require that webpack must resolve in dist/ too.
+    const root = new URL('../../', import.meta.url);
+    execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
+    const workflowBundle = await bundleFrom(new URL('dist/workflows/index.js', root).pathname);
+    const file = 'v2/flood-continued-as-new.json';
+    const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
+    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file }, history)).resolves.toBeUndefined();
+  }, 180_000);
 });

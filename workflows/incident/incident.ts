@@ -10,8 +10,10 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { podAlertSchema, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
-import { defaultPolicy, type Policy } from '../../domain/policy.js';
+import type { PodAlert } from '../../domain/alert.js';
+import { withRawExcerpt } from '../../domain/alert-values.js';
+import { defaultPolicy } from '../../domain/policy-defaults.js';
+import type { Policy } from '../../domain/policy.js';
 import { SA } from '../../domain/search-attributes.js';
 import { Compensations } from '../compensations.js';
 import { openExecutor, type ExecutorSession, type ExecutorTarget } from '../executor.js';
@@ -29,6 +31,16 @@ const REPEATS_NOTED = 10;
 const DETECTIONS_KEPT = 100;
 const CLEANUP_KEPT = 60;
 
+/**
+ * The alert schema, loaded with zod on the first alert signal that needs checking rather than imported: the
+ * SDK evaluates this bundle's modules afresh for every incident it creates or replays, and zod with the schema
+ * costs about 10 ms of CPU each time. `require` here is webpack's, synchronous, inside the workflow bundle
+ * (the only place this module runs); the module is evaluated once per incident, on first use.
+ */
+function alertSchema(): (typeof import('../../domain/alert.js'))['podAlertSchema'] {
+  return (require('../../domain/alert.js') as typeof import('../../domain/alert.js')).podAlertSchema;
+}
+
 export class Incident {
   readonly input: IncidentInput;
   readonly policy: Policy;
@@ -39,6 +51,7 @@ export class Incident {
   /** The timeline entry that sums up the current stretch of repeats, while it is the newest entry. */
   private summing: { entry: TimelineEntry; count: number } | null = null;
   private failedStage: Stage | null = null;
+  private startAlertJson: string | undefined;
   /** A hold check (and re-suspension) is running: a restore waits for it, so the two never race on the workload. */
   holdCheckRunning = false;
   /** Notifications started and not yet answered: the incident waits a bounded moment for them before it closes. */
@@ -108,10 +121,17 @@ export class Incident {
     return first + this.state.alerts.recentDetections.filter((t) => t >= since).length;
   }
 
+  /** The very alert this run started with (known without the schema: it came as the input, checked by the sender). */
+  private isStartAlert(input: unknown): boolean {
+    this.startAlertJson ??= JSON.stringify(this.input.alert);
+    return JSON.stringify(input) === this.startAlertJson;
+  }
+
   /** Takes one alert from a signal. Bounded work and state whatever arrives: it never throws. */
   receiveAlert(input: unknown): void {
+    if (this.isStartAlert(input)) return; // signal-with-start delivers the first alert twice
     const a = this.state.alerts;
-    const parsed = podAlertSchema.safeParse(input);
+    const parsed = alertSchema().safeParse(input);
     if (!parsed.success) {
       a.invalid += 1;
       if (a.invalid === 1) this.note('alert-invalid', `a signal carried something that is not an alert: ${parsed.error.issues[0]?.message ?? ''}`);
@@ -119,7 +139,7 @@ export class Incident {
     }
     const alert = withRawExcerpt(parsed.data);
     const first = this.alert;
-    if (alert.alertId === first.alertId) return; // signal-with-start delivers the first alert twice
+    if (alert.alertId === first.alertId) return; // the first alert again
     if (alert.cluster.name !== first.cluster.name || alert.namespace !== first.namespace || alert.podName !== first.podName) {
       a.otherPods += 1;
       this.sumUp('alerts-for-other-pods', 'alerts about other pods ignored', `latest about ${alert.namespace}/${alert.podName}`);
