@@ -1,9 +1,9 @@
 /**
  * `npm run bench:parked`: what one worker holds while incidents wait for a person. BENCH_PARKED_INCIDENTS
- * (default 10000) real bare pods, one incident each, every kill held for approval; one worker in a process of
- * its own, with the default limits (worker.maxCachedIncidents 150), serves them all. Measured: the time to park
- * them all (each validated, inspected, isolated, and waiting on a signal), the worker's RSS while they park and
- * once all are parked, then the time from approving them all to every incident closed, and the RSS peak meanwhile.
+ * (default 10000) real bare pods, one incident each, every kill held for approval; one compiled worker in a
+ * process of its own, with the chart's heap and the config's default cache, serves them all. Measured: the time to
+ * park them all (each validated, inspected, isolated, and waiting on a signal), the worker's RSS while they park
+ * and once all are parked, then the time from approving them all to every incident closed, and the RSS peak meanwhile.
  * Checked: every incident closed `pod-terminated`, no pod left, the worker exits 0 on SIGTERM, RSS under 512 MiB
  * (the container size the defaults are chosen for).
  * For investigation only (defaults: unset): BENCH_PARKED_MAX_CACHED sets the worker's

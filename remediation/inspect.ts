@@ -7,6 +7,8 @@ import { readOrNull, type KubeClients } from './kube.js';
 export async function inspectPod(kube: KubeClients, namespace: string, name: string): Promise<PodFacts | null> {
   const pod = await readOrNull(`read pod ${namespace}/${name}`, () => kube.core.readNamespacedPod({ namespace, name }));
   if (!pod) return null;
+  // Both reads at once: the inspection is on the way to the kill.
+  const [owners, serviceAccount] = await Promise.all([ownerChain(kube, namespace, pod.metadata), serviceAccountOf(kube, namespace, pod)]);
   return {
     namespace,
     name,
@@ -14,8 +16,8 @@ export async function inspectPod(kube: KubeClients, namespace: string, name: str
     labels: pod.metadata?.labels ?? {},
     ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
     containers: containerFacts(pod),
-    owners: await ownerChain(kube, namespace, pod.metadata),
-    serviceAccount: await serviceAccountOf(kube, namespace, pod),
+    owners,
+    serviceAccount,
   };
 }
 
