@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startStack, type Stack } from './stack.js';
+import { startStack, type Stack, type StackAws } from './stack.js';
 import { ensureTools } from './tools.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,8 +24,8 @@ export const UP_DEFAULTS = {
  * Starts the stack, prints how to reach it, runs `onReady` (e.g. a worker for a `dev`
  * command), then stays up until Ctrl-C/SIGTERM or until a part of the stack dies.
  */
-export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean } = {}): Promise<never> {
-  const stack = await startStack({ ...UP_DEFAULTS, headless: false, aws: opts.aws ?? false });
+export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; awsInBackground?: boolean } = {}): Promise<never> {
+  const stack = await startStack({ ...UP_DEFAULTS, headless: false, aws: opts.aws ?? false, awsInBackground: opts.awsInBackground ?? false });
   const stopAndExit = async (code: number): Promise<never> => {
     console.log('stopping the devstack...');
     await stack.stop();
@@ -43,24 +43,22 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       `  kubeconfig        ${stack.kubeconfigPath}`,
       `  Kubernetes API    ${stack.kubeApiUrl}`,
       `  logs              ${UP_DEFAULTS.stateDir}/*.log`,
-      ...(stack.aws
-        ? [
-            `  AWS endpoint      ${stack.aws.endpoint} (moto behind the test front; faults: ${stack.aws.faultsUrl})`,
-            `  EKS clusters      ${stack.aws.clusters.local}, ${stack.aws.clusters.configMapOnly} (region ${stack.aws.region})`,
-          ]
-        : []),
+      ...(stack.aws ? awsLines(stack.aws) : stack.awsReady ? ['  AWS               starting (moto behind the test front); its lines follow when it is ready'] : []),
       '',
       `  export TEMPORAL_ADDRESS=${stack.temporalAddress} KUBECONFIG=${stack.kubeconfigPath}`,
-      ...(stack.aws
-        ? [
-            `  export AWS_ENDPOINT_URL=${stack.aws.endpoint} AWS_REGION=${stack.aws.region}` +
-              ` AWS_ACCESS_KEY_ID=${stack.aws.accessKeyId} AWS_SECRET_ACCESS_KEY=${stack.aws.secretAccessKey}`,
-          ]
-        : []),
       '',
       'Press Ctrl-C to stop (state is discarded; the next `up` starts fresh).',
     ].join('\n'),
   );
+  if (!stack.aws && stack.awsReady) {
+    stack.awsReady.then(
+      (aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n')),
+      (err: unknown) => {
+        console.error(`the AWS part of the devstack failed: ${err instanceof Error ? err.message : String(err)}`);
+        void stopAndExit(1);
+      },
+    );
+  }
 
   try {
     await onReady?.(stack);
@@ -70,6 +68,14 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
   }
   console.error(await stack.crashed);
   return stopAndExit(1);
+}
+
+function awsLines(aws: StackAws): string[] {
+  return [
+    `  AWS endpoint      ${aws.endpoint} (moto behind the test front; faults: ${aws.faultsUrl})`,
+    `  EKS clusters      ${aws.clusters.local}, ${aws.clusters.configMapOnly} (region ${aws.region})`,
+    `  export AWS_ENDPOINT_URL=${aws.endpoint} AWS_REGION=${aws.region} AWS_ACCESS_KEY_ID=${aws.accessKeyId} AWS_SECRET_ACCESS_KEY=${aws.secretAccessKey}`,
+  ];
 }
 
 async function main(cmd: string | undefined): Promise<void> {
@@ -82,7 +88,8 @@ async function main(cmd: string | undefined): Promise<void> {
       const dev = import('./dev.js');
       dev.catch(() => undefined); // awaited below
       // With moto: the demo's evidence bundle goes to its S3.
-      await runUp(async (stack) => (await dev).startDev(stack, UP_DEFAULTS.stateDir), { aws: true });
+      // AWS in the background: the worker needs it only for evidence, and it is the slowest part to start.
+      await runUp(async (stack) => (await dev).startDev(stack, UP_DEFAULTS.stateDir), { aws: true, awsInBackground: true });
       break;
     }
     case 'tools': {

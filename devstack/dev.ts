@@ -18,18 +18,20 @@ import { kubeConfigFromFile } from '../remediation/kube.js';
 import { alertFor, createNamespace, createWorkload, fixtureKube } from './fixtures.js';
 import { startKubeletStandIn } from './kubelet-stand-in.js';
 import type { Stack } from './stack.js';
+import { AWS_DEFAULTS } from './aws.js';
 
 /** The demo's evidence bucket, in the stack's moto S3. */
 const EVIDENCE_BUCKET = 'pod-responder-evidence';
 
+/**
+ * The worker, the forwarder and the demo start as soon as Kubernetes and Temporal are ready; AWS (moto, for
+ * the demo's evidence bundles) may still be seeding: its bucket is made, and its lines printed, when it is.
+ */
 export async function startDev(stack: Stack, stateDir: string): Promise<void> {
-  const aws = stack.aws;
+  const aws = stack.awsEndpoint ? { endpoint: stack.awsEndpoint, region: AWS_DEFAULTS.region } : undefined;
   if (aws) {
     // The worker's AWS SDK reads these; the bundle goes to moto's S3 through the stack's AWS endpoint.
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region });
-    const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: EVIDENCE_BUCKET })).catch(() => undefined); // kept from an earlier start
-    s3.destroy();
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_DEFAULTS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_DEFAULTS.secretAccessKey, AWS_REGION: aws.region });
   }
   const env = {
     ...process.env,
@@ -47,66 +49,78 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
   };
   const config = loadConfig(env);
   installLogging(config.logLevel);
+  // The worker (loading its bundle, connecting) and the demo's objects at the same time.
+  const demoLines = config.direct.kubeconfig === stack.kubeconfigPath ? createDemo(stack, stateDir, env.POD_RESPONDER_FALCO_TOKEN) : Promise.resolve(undefined);
+  demoLines.catch(() => undefined); // awaited below
   const worker = await createWorker(config);
   void worker.run();
   const spool = Spool.open(config.forwarder.spool.path, { maxEntries: config.forwarder.spool.maxEntries });
   const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const forwarderUrl = await forwarder.listen();
-
-  const demo = [];
-  if (config.direct.kubeconfig === stack.kubeconfigPath) {
-    // A Deployment whose pod "runs a miner", and an alert about it, so the first try needs nothing else.
-    const kube = fixtureKube(stack.kubeconfigPath);
-    const ns = await createNamespace(kube, 'demo');
-    const w = await createWorkload(kube, ns, 'Deployment');
-    // Its pod "runs" on a node whose kubelet is a stand-in serving the miner's logs, so the bundle has them.
-    const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
-    const kubelet = await startKubeletStandIn(core);
-    const podName = w.pod.metadata!.name!;
-    await core.createNamespacedPodBinding({ namespace: ns, name: podName, body: { metadata: { name: podName }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
-    kubelet.logs.set(`${ns}/${podName}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
-    const file = path.join(stateDir, 'demo-alert.json');
-    writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING }), null, 2));
-    // The same detection as Falcosidekick would post it, for the forwarder.
-    const falcoFile = path.join(stateDir, 'demo-falco.json');
-    const pod = w.pod.metadata!;
-    writeFileSync(
-      falcoFile,
-      JSON.stringify(
-        {
-          uuid: 'demo-falco-1',
-          rule: 'Detect crypto miners using the Stratum protocol',
-          priority: 'Critical',
-          time: new Date().toISOString(),
-          tags: ['T1496'],
-          output: 'Possible miner running (demo)',
-          output_fields: { 'k8s.ns.name': ns, 'k8s.pod.name': pod.name, 'k8s.pod.uid': pod.uid, 'container.id': w.pod.containerId.slice(0, 12), 'proc.name': 'xmrig' },
-        },
-        null,
-        2,
-      ),
-    );
-    demo.push(
-      `  demo: Deployment ${ns}/${w.name} with pod ${w.pod.metadata!.name}; an alert about it is in ${file}`,
-      `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${env.POD_RESPONDER_FALCO_TOKEN}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
-      `   or: export TEMPORAL_ADDRESS=${env.TEMPORAL_ADDRESS}`,
-      `        npx tsx client/cli.ts respond ${file}`,
-      `        npx tsx client/cli.ts status pod-incident:local:${ns}:${w.pod.metadata!.name}`,
-      `        npx tsx client/cli.ts escalate pod-incident:local:${ns}:${w.pod.metadata!.name} --by you --reason "confirmed"`,
-      ...(aws
-        ? [
-            `  then: status shows .isolation (the deny-all NetworkPolicy, released once the pod is gone) and .evidence.location;`,
-            `        the bundle is in moto's S3: curl -s '${aws.endpoint}/${EVIDENCE_BUCKET}?list-type=2' | grep -o '<Key>[^<]*</Key>'`,
-          ]
-        : []),
-    );
-  }
+  const demo = (await demoLines)?.(forwarderUrl, env.TEMPORAL_ADDRESS) ?? [];
   console.log(
     [
-      `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig})`,
+      `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig}), ${process.uptime().toFixed(1)}s after the start`,
       `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics)`,
       ...demo,
+      ...(aws ? ['  evidence: bundles go to moto\'s S3 once AWS is ready (a line below says so)'] : []),
       '',
     ].join('\n'),
   );
+  if (aws && stack.awsReady) {
+    await stack.awsReady;
+    const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: EVIDENCE_BUCKET })).catch(() => undefined); // kept from an earlier start
+    s3.destroy();
+    console.log(
+      [
+        `evidence bucket ${EVIDENCE_BUCKET} ready in moto's S3, ${process.uptime().toFixed(1)}s after the start`,
+        `  status shows .isolation (the deny-all NetworkPolicy, released once the pod is gone) and .evidence.location;`,
+        `  the bundle is in moto's S3: curl -s '${aws.endpoint}/${EVIDENCE_BUCKET}?list-type=2' | grep -o '<Key>[^<]*</Key>'`,
+        '',
+      ].join('\n'),
+    );
+  }
+}
+
+/** A Deployment whose pod "runs a miner", and an alert about it, so the first try needs nothing else; returns how to try it. */
+async function createDemo(stack: Stack, stateDir: string, falcoToken: string): Promise<(forwarderUrl: string, temporalAddress: string) => string[]> {
+  const kube = fixtureKube(stack.kubeconfigPath);
+  const ns = await createNamespace(kube, 'demo');
+  const w = await createWorkload(kube, ns, 'Deployment');
+  // Its pod "runs" on a node whose kubelet is a stand-in serving the miner's logs, so the bundle has them.
+  const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
+  const kubelet = await startKubeletStandIn(core);
+  const pod = w.pod.metadata!;
+  await core.createNamespacedPodBinding({ namespace: ns, name: pod.name!, body: { metadata: { name: pod.name! }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
+  kubelet.logs.set(`${ns}/${pod.name}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
+  const file = path.join(stateDir, 'demo-alert.json');
+  writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING }), null, 2));
+  // The same detection as Falcosidekick would post it, for the forwarder.
+  const falcoFile = path.join(stateDir, 'demo-falco.json');
+  writeFileSync(
+    falcoFile,
+    JSON.stringify(
+      {
+        uuid: 'demo-falco-1',
+        rule: 'Detect crypto miners using the Stratum protocol',
+        priority: 'Critical',
+        time: new Date().toISOString(),
+        tags: ['T1496'],
+        output: 'Possible miner running (demo)',
+        output_fields: { 'k8s.ns.name': ns, 'k8s.pod.name': pod.name, 'k8s.pod.uid': pod.uid, 'container.id': w.pod.containerId.slice(0, 12), 'proc.name': 'xmrig' },
+      },
+      null,
+      2,
+    ),
+  );
+  const incident = `pod-incident:local:${ns}:${pod.name}`;
+  return (forwarderUrl, temporalAddress) => [
+    `  demo: Deployment ${ns}/${w.name} with pod ${pod.name}; an alert about it is in ${file}`,
+    `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${falcoToken}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
+    `   or: export TEMPORAL_ADDRESS=${temporalAddress}`,
+    `        npx tsx client/cli.ts respond ${file}`,
+    `        npx tsx client/cli.ts status ${incident}`,
+    `        npx tsx client/cli.ts escalate ${incident} --by you --reason "confirmed"`,
+  ];
 }

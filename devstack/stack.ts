@@ -31,8 +31,12 @@ export interface Stack {
   kubeconfigPath: string;
   kubeApiUrl: string;
   adminToken: string;
-  /** Present when started with `aws: true`. */
+  /** Present when started with `aws: true` (and not `awsInBackground`). */
   aws?: StackAws;
+  /** With `aws: true`: resolves once moto is seeded and wired to this kube-apiserver (at once unless `awsInBackground`). */
+  awsReady?: Promise<StackAws>;
+  /** With `aws: true`: where the AWS front listens, known before it is ready. */
+  awsEndpoint?: string;
   /** Resolves (with the log tail) if a part of the stack dies before stop() is called. */
   crashed: Promise<string>;
   stop(): Promise<void>;
@@ -46,6 +50,11 @@ export interface StackOptions {
   headless?: boolean;
   /** Also start moto and the AWS front, and seed a VPC and EKS clusters backed by this kube-apiserver. */
   aws?: boolean;
+  /**
+   * Return once Kubernetes and Temporal are ready, and let AWS (loading the SDK, then seeding moto: the
+   * slowest part of a start) finish behind `awsReady`. For `npm start`, whose worker needs AWS only for evidence.
+   */
+  awsInBackground?: boolean;
   /** The AWS front's port (default: any free one). */
   awsPort?: number;
   /** How long DeleteSecurityGroup answers DependencyViolation after a VPC Lambda is deleted (default 2). */
@@ -177,16 +186,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     })();
     awsReady.catch(() => undefined); // awaited below; don't let an early failure go unhandled meanwhile
 
-    await waitFor(etcd, `${etcdUrl}/health`, 30_000, async () => {
-      const res = await fetch(`${etcdUrl}/health`);
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-    });
-
-    // --- kube-apiserver: static admin token, RBAC, its own self-signed serving cert.
+    // --- kube-apiserver: static admin token, RBAC, its own self-signed serving cert. Launched beside etcd,
+    // not after it: it loads and builds its serving state meanwhile and waits for etcd on its own.
     const apiserver = prepareKubeApiserver(kubeDir, { port: ports.kube, etcdUrl, ...(opts.aws ? { authWebhookConfig: webhookConfig } : {}) });
     const { adminToken, certDir } = apiserver;
     const kube = launch('kube-apiserver', stateDir, tools.kubeApiserver, apiserver.args);
     procs.push(kube);
+    await waitFor(etcd, `${etcdUrl}/health`, 30_000, async () => {
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    });
 
     const kubeApiUrl = `https://127.0.0.1:${ports.kube}`;
     const certFile = path.join(certDir, 'apiserver.crt');
@@ -199,14 +208,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     const kubeTarget = { url: kubeApiUrl, caPem: ca!.toString('utf8'), adminToken };
     await aggregateClusterRoles(kubeTarget);
-    const aws = await awsReady;
-    if (front) {
+    const awsWired = awsReady.then(async (seeded) => {
+      if (!seeded) return undefined;
       // The RBAC an EKS cluster owner installs for the remediation function (deploy/kubernetes/).
       await applyEksRbac(kubeTarget);
       // The front needs the apiserver for DescribeCluster's endpoint/CA and for access policies' RBAC.
       const res = await fetch(`${frontUrl}/_kube`, { method: 'PUT', body: JSON.stringify(kubeTarget) });
       if (!res.ok) throw new Error(`devstack: the AWS front refused the kube-apiserver's coordinates: ${res.status} ${await res.text()}`);
-    }
+      log(`[devstack] AWS ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      return seeded;
+    });
+    awsWired.catch(() => undefined); // awaited below, or by the caller (awsInBackground)
+    const aws = opts.awsInBackground ? undefined : await awsWired;
 
     const kubeconfigPath = path.join(stateDir, 'kubeconfig.yaml');
     fs.writeFileSync(
@@ -261,6 +274,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       kubeApiUrl,
       adminToken,
       ...(aws ? { aws } : {}),
+      ...(front ? { awsReady: awsWired as Promise<StackAws>, awsEndpoint: frontUrl } : {}),
       crashed,
       stop: stopAll,
     };
