@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import { setPriority } from 'node:os';
 import * as path from 'node:path';
 
 export interface Proc {
@@ -20,7 +21,8 @@ let exitHookInstalled = false;
 // (set via util-linux's setpriv, which then execs the real binary) still takes the children down.
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
 
-export function launch(name: string, logDir: string, cmd: string, args: string[], env?: Record<string, string>): Proc {
+/** `background`: at a lower CPU priority (nice 10), so it does not slow the parts a start waits for. */
+export function launch(name: string, logDir: string, cmd: string, args: string[], env?: Record<string, string>, background = false): Proc {
   if (!exitHookInstalled) {
     // Covers normal exits and process.exit(); SIGINT/SIGTERM are the caller's business
     // (cli.ts stops the stack; vitest exits, which lands here).
@@ -32,6 +34,13 @@ export function launch(name: string, logDir: string, cmd: string, args: string[]
   const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
   const child = spawn(file, argv, { stdio: ['ignore', fd, fd], ...(env ? { env: { ...process.env, ...env } } : {}) });
   fs.closeSync(fd);
+  if (background && child.pid) {
+    try {
+      setPriority(child.pid, 10);
+    } catch {
+      // Not allowed here: it runs at normal priority.
+    }
+  }
   live.add(child);
   const exited = new Promise<void>((resolve) => {
     child.once('error', (err) => {

@@ -156,7 +156,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const webhookConfig = path.join(kubeDir, 'aws-webhook.kubeconfig');
     let front: Proc | undefined;
     if (opts.aws) {
-      procs.push(launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV));
+      // In the background (awsInBackground), at a lower CPU priority: kube-apiserver's start is what a start waits for.
+      const background = opts.awsInBackground ?? false;
+      procs.push(launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV, background));
       // Outside the repository: unpacked Lambda code must not resolve the project's node_modules.
       lambdaWorkDir = fs.mkdtempSync(path.join(tmpdir(), 'pod-responder-lambda-'));
       const frontOpts: AwsFrontOptions = {
@@ -168,9 +170,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         lambdaWorkDir,
       };
       const tsx = createRequire(import.meta.url).resolve('tsx');
-      front = launch('aws-front', stateDir, process.execPath, ['--import', pathToFileURL(tsx).href, AWS_MAIN, JSON.stringify(frontOpts)], {
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      });
+      front = launch(
+        'aws-front',
+        stateDir,
+        process.execPath,
+        ['--import', pathToFileURL(tsx).href, AWS_MAIN, JSON.stringify(frontOpts)],
+        { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        background,
+      );
       procs.push(front);
       fs.writeFileSync(webhookConfig, webhookKubeconfig(`${frontUrl}/_authenticate`));
     }
