@@ -26,7 +26,9 @@ export const UP_DEFAULTS = {
  */
 export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; awsInBackground?: boolean } = {}): Promise<never> {
   const stack = await startStack({ ...UP_DEFAULTS, headless: false, aws: opts.aws ?? false, awsInBackground: opts.awsInBackground ?? false });
+  let stopping = false;
   const stopAndExit = async (code: number): Promise<never> => {
+    stopping = true;
     console.log('stopping the devstack...');
     await stack.stop();
     process.exit(code);
@@ -54,6 +56,7 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
     stack.awsReady.then(
       (aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n')),
       (err: unknown) => {
+        if (stopping) return; // stopped before AWS was ready
         console.error(`the AWS part of the devstack failed: ${err instanceof Error ? err.message : String(err)}`);
         void stopAndExit(1);
       },
@@ -63,6 +66,7 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
   try {
     await onReady?.(stack);
   } catch (err) {
+    if (stopping) return new Promise<never>(() => {}); // Ctrl-C while it was starting: the stop exits
     console.error(err);
     return stopAndExit(1);
   }
