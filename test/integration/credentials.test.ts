@@ -8,7 +8,6 @@
 import { CreatePodIdentityAssociationCommand, DeletePodIdentityAssociationCommand } from '@aws-sdk/client-eks';
 import { CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type { V1OwnerReference } from '@kubernetes/client-node';
-import type { WorkflowHandle } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePolicyDocument, REVOCABLE_TAG, revocationDocument } from '../../domain/revocation.js';
@@ -17,6 +16,7 @@ import { awsStack } from '../support/aws.js';
 import { createNamespace, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
+import { activitySummaries as summaries } from '../support/history.js';
 
 const aws = awsStack();
 const iam = aws.clients.iam;
@@ -74,14 +74,6 @@ async function serviceAccount(ns: string, name: string, roleArn?: string): Promi
   await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name, ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) } } });
 }
 
-async function summaries(h: WorkflowHandle): Promise<string[]> {
-  const history = await h.fetchHistory();
-  return history
-    .events!.filter((e) => e.activityTaskScheduledEventAttributes)
-    .map((e) => e.userMetadata?.summary?.data)
-    .filter((d): d is Uint8Array => !!d)
-    .map((d) => JSON.parse(Buffer.from(d).toString()) as string);
-}
 
 describe('cutting the credentials', () => {
   it('IRSA: the opted-in role denies sessions issued before T, put before the kill; restore while watching removes it', async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escalateSignal, statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { activitySummaries } from '../support/history.js';
 
 let r: Responder;
 let kube: TestKube;
@@ -203,10 +204,8 @@ describe('inspection', () => {
     expect(get('PodResponderWorkloadName')).toBe(w.name);
     expect(get('PodResponderStage')).toBe('closed');
     expect(get('PodResponderOutcome')).toBe('pod-terminated');
-    const history = await handle.fetchHistory();
-    const summaries = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.userMetadata?.summary?.data);
-    expect(summaries.length).toBeGreaterThan(0);
-    const texts = summaries.map((s) => JSON.parse(Buffer.from(s!).toString()) as string);
+    const texts = await activitySummaries(handle);
+    expect(texts.length).toBeGreaterThan(0);
     expect(texts).toContain(`inspect pod ${ns}/${w.pod.metadata!.name} and its owners`);
     expect(texts).toContain(`delete pod ${ns}/${w.pod.metadata!.name} if uid is ${w.pod.metadata!.uid}`);
   });
