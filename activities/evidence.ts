@@ -9,7 +9,6 @@
  * role may put objects under exactly this prefix (an inline policy, removed right after; the role's boundary
  * allows no more) and read nothing.
  */
-import { DeleteRolePolicyCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { GetObjectLockConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import type { PodAlert } from '../domain/alert.js';
@@ -21,7 +20,6 @@ import type { PodTarget } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
 import type { AwsClients } from './eks-lambda/clients.js';
 import type { TargetCluster } from './eks-lambda/cluster.js';
-import { invokeFunction } from './eks-lambda/function.js';
 
 export interface EvidenceConfig {
   bucket?: string | undefined;
@@ -64,12 +62,11 @@ export interface EvidenceBundle {
   checkpoints?: EvidenceCapture['checkpoints'];
 }
 
-/** The inline policy that lets a function write one bundle, for the one call that writes it. */
-export const EVIDENCE_WRITE_POLICY = 'evidence-write';
 /** The function runs at most 30 s: a longer budget is cut to what it can finish in, with its writes. */
 const FUNCTION_BUDGET_MS = 22_000;
 
-export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (cluster: string) => KubeClients, aws: (region: string) => AwsClients) {
+/** `aws`: the worker's AWS clients, loaded only by an incident whose EKS executor captures through its function. */
+export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (cluster: string) => KubeClients, aws: () => Promise<(region: string) => AwsClients>) {
   return {
     async captureEvidence(input: EvidenceInput): Promise<EvidenceBundle> {
       const started = Date.now();
@@ -132,17 +129,9 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
     if (!input.readCluster && !input.via) return nothing('the EKS executor of this incident reads the cluster only through its function, which did not capture evidence then');
     try {
       if (!input.via) return await runOperation(kubeFor(input.cluster), { ...request, budgetMs: Math.max(0, deadline - Date.now()) });
-      const { cluster, functionName } = input.via;
-      const iam = aws(cluster.region).iam;
-      const partition = cluster.arn.split(':')[1] ?? 'aws';
-      await iam.send(new PutRolePolicyCommand({ RoleName: functionName, PolicyName: EVIDENCE_WRITE_POLICY, PolicyDocument: JSON.stringify(writeOnlyPolicy(partition, to)) }));
-      try {
-        const event = { cluster: { name: cluster.name, region: cluster.region, endpoint: cluster.endpoint, certificateAuthority: cluster.certificateAuthority }, request: { ...request, budgetMs: Math.min(FUNCTION_BUDGET_MS, Math.max(0, deadline - Date.now())), awaitWriteAccess: true } };
-        return (await invokeFunction(aws(cluster.region), functionName, event)) as EvidenceCapture;
-      } finally {
-        // The role goes with the stretch anyway; its right to write goes now.
-        await iam.send(new DeleteRolePolicyCommand({ RoleName: functionName, PolicyName: EVIDENCE_WRITE_POLICY })).catch(() => undefined);
-      }
+      const [clients, { captureThroughFunction }] = await Promise.all([aws(), import('./eks-lambda/evidence-through-function.js')]);
+      const budgetMs = Math.min(FUNCTION_BUDGET_MS, Math.max(0, deadline - Date.now()));
+      return await captureThroughFunction(clients(input.via.cluster.region), input.via, { ...request, budgetMs, awaitWriteAccess: true });
     } catch (err) {
       return nothing(describeError(err));
     }
@@ -162,19 +151,4 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
       throw err;
     }
   }
-}
-
-/** Put objects under exactly the bundle's prefix (and set their retention when the bucket needs it); read nothing. */
-export function writeOnlyPolicy(partition: string, to: EvidenceDestination) {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Sid: 'WriteThisBundleOnly',
-        Effect: 'Allow',
-        Action: to.retainUntil ? ['s3:PutObject', 's3:PutObjectRetention'] : ['s3:PutObject'],
-        Resource: `arn:${partition}:s3:::${to.bucket}/${to.prefix}*`,
-      },
-    ],
-  };
 }

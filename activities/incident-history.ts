@@ -1,6 +1,5 @@
 import type { Client } from '@temporalio/client';
 import type { ExecutorGroup } from './eks-lambda/executor-group.js';
-import { closedIncidents } from './eks-lambda/sweep.js';
 
 export interface RecentIncidentQuery {
   cluster: string;
@@ -59,4 +58,24 @@ export function createIncidentHistory(client: Client) {
       return idle;
     },
   };
+}
+
+/**
+ * Incidents whose workflow is no longer running (or never existed here, past retention): their resources
+ * are orphans. For `provenOnly` incidents (resources tagged before installations existed, which another
+ * installation may have made) only a closed workflow in this namespace counts: not finding one proves nothing.
+ */
+export async function closedIncidents(client: Client, incidentIds: string[], provenOnly: string[] = []): Promise<string[]> {
+  const closed: string[] = [];
+  const strict = new Set(provenOnly);
+  for (const id of new Set(incidentIds)) {
+    try {
+      const d = await client.workflow.getHandle(id).describe();
+      if (d.status.name !== 'RUNNING') closed.push(id);
+    } catch (err) {
+      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      if (!strict.has(id)) closed.push(id);
+    }
+  }
+  return closed;
 }

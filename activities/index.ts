@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { createDirectExecutor, kubeResolver, type DirectExecutorConfig } from './direct-executor.js';
-import { createCredentialsActivities } from './credentials.js';
 import { createEvidenceActivities, type EvidenceConfig } from './evidence.js';
 import { createNotifyActivities, type NotifierTarget } from './notify.js';
-import { awsClientFactory } from './eks-lambda/clients.js';
-import { createEksLambdaActivities, type EksLambdaConfig } from './eks-lambda/index.js';
+import type { AwsClients } from './eks-lambda/clients.js';
+import type { EksLambdaConfig } from './eks-lambda/index.js';
 import { createIncidentHistory } from './incident-history.js';
+import { lazyActivities } from './lazy.js';
 
 export interface ActivityDeps {
   direct: DirectExecutorConfig;
@@ -17,15 +17,37 @@ export interface ActivityDeps {
 
 /** Every activity the worker registers, built from its dependencies (no globals, easy to test). */
 export function createActivities(deps: ActivityDeps) {
+  // One set of AWS clients per region for every activity that calls AWS, made (and the SDK loaded) on first use.
+  let clients: Promise<(region: string) => AwsClients> | undefined;
+  const aws = () => (clients ??= import('./eks-lambda/clients.js').then((m) => m.awsClientFactory(deps.eks)));
   return {
     ...createDirectExecutor(deps.direct),
-    ...createEksLambdaActivities(deps.eks),
+    ...lazyActivities(EKS_LAMBDA_ACTIVITIES, async () => (await import('./eks-lambda/index.js')).createEksLambdaActivities(deps.eks, await aws())),
     ...createIncidentHistory(deps.temporal),
-    ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct), awsClientFactory(deps.eks)),
+    ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct), aws),
     ...createNotifyActivities(deps.notify.targets, deps.notify),
     // The worker's own AWS identity (eks.endpoint in the local stack), whichever executor acts in the cluster.
-    ...createCredentialsActivities(deps.eks),
+    ...lazyActivities(CREDENTIALS_ACTIVITIES, async () => (await import('./credentials.js')).createCredentialsActivities(deps.eks, await aws())),
   };
 }
+
+const EKS_LAMBDA_ACTIVITIES = [
+  'describeTargetCluster',
+  'createFunctionRole',
+  'deleteFunctionRole',
+  'createFunctionSecurityGroup',
+  'deleteFunctionSecurityGroup',
+  'createFunctionAccessEntry',
+  'deleteFunctionAccessEntry',
+  'createRemediationFunction',
+  'deleteRemediationFunction',
+  'listTaggedResources',
+  'ensureExecutorSecurityGroup',
+  'listExecutorGroups',
+  'deleteExecutorSecurityGroup',
+  'invokeRemediationFunction',
+] as const;
+
+const CREDENTIALS_ACTIVITIES = ['findPodIdentityRole', 'revokeRoleSessions', 'releaseRoleRevocation'] as const;
 
 export type Activities = ReturnType<typeof createActivities>;

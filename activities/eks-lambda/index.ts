@@ -25,8 +25,7 @@ export type { TargetCluster };
 type WithIncident<F extends (aws: AwsClients, p: never) => unknown> = Omit<Parameters<F>[1], 'owner'> & { incidentId: string };
 
 /** Deploy, invoke and remove the in-VPC remediation function, one idempotent activity per step. */
-export function createEksLambdaActivities(config: EksLambdaConfig) {
-  const aws = awsClientFactory(config);
+export function createEksLambdaActivities(config: EksLambdaConfig, aws: (region: string) => AwsClients = awsClientFactory(config)) {
   const { installationId } = config;
   const owner = (incidentId: string): Owner => ({ installationId, incidentId });
   // Undo activities remove for the incident named (the sweeper), else for the incident that scheduled them.

@@ -2,7 +2,6 @@ import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeAccessEntryCommand, ListAccessEntriesCommand, ListClustersCommand } from '@aws-sdk/client-eks';
 import { ListRolesCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { ListFunctionsCommand, ListTagsCommand } from '@aws-sdk/client-lambda';
-import type { Client } from '@temporalio/client';
 import { CLUSTER_SG_TAG, INCIDENT_TAG, INSTALLATION_TAG, MANAGED_TAG, RESOURCE_PREFIX, tagMap } from '../../domain/aws-resources.js';
 import type { AwsClients } from './clients.js';
 
@@ -85,24 +84,4 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     marker = page.IsTruncated ? page.Marker : undefined;
   } while (marker);
   return found;
-}
-
-/**
- * Incidents whose workflow is no longer running (or never existed here, past retention): their resources
- * are orphans. For `provenOnly` incidents (resources tagged before installations existed, which another
- * installation may have made) only a closed workflow in this namespace counts: not finding one proves nothing.
- */
-export async function closedIncidents(client: Client, incidentIds: string[], provenOnly: string[] = []): Promise<string[]> {
-  const closed: string[] = [];
-  const strict = new Set(provenOnly);
-  for (const id of new Set(incidentIds)) {
-    try {
-      const d = await client.workflow.getHandle(id).describe();
-      if (d.status.name !== 'RUNNING') closed.push(id);
-    } catch (err) {
-      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
-      if (!strict.has(id)) closed.push(id);
-    }
-  }
-  return closed;
 }

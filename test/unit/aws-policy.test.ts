@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeOnlyPolicy } from '../../activities/evidence.js';
+import { writeOnlyPolicy } from '../../activities/eks-lambda/evidence-through-function.js';
 import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
 import { revocationDocument } from '../../domain/revocation.js';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
