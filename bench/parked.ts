@@ -26,10 +26,10 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
-import { eachLimited, envNumber, freePort, peaksOf, runAlone, sampleProcess, sleep, startWorkerProcess, type Running } from './processes.js';
+import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, type Running } from './processes.js';
 
 /** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
-const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
+export const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
 
 export interface ParkedOptions {
   /** A running stack (Temporal and the kubeconfig of its kube-apiserver); without it one is started and stopped. */
@@ -82,16 +82,6 @@ export interface ParkedResult {
 const EXPECTED_OUTCOME = 'pod-terminated';
 const RSS_LIMIT = 512 * 1024 * 1024;
 const DEFAULT_MAX_CACHED = configSchema.parse({}).worker.maxCachedIncidents;
-
-/** The child's own figures from /proc: RSS and its high-water mark (bytes), and CPU seconds (user + system). */
-function procSample(pid: number): { rss: number; hwm: number; cpu: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100/s on Linux).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
-}
 
 /** RSS from the worker's /metrics if it has process metrics, else from /proc; peaks sampled every 250 ms. */
 async function rssSampler(base: string, pid: number, prefix: string) {

@@ -3,6 +3,7 @@
  * so that each one's CPU and memory are its alone, started the way `pod-responder` runs in production.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -107,6 +108,16 @@ export async function freePort(): Promise<number> {
   const { port } = srv.address() as AddressInfo;
   await new Promise((r) => srv.close(r));
   return port;
+}
+
+/** The child's own figures from /proc: RSS and its high-water mark (bytes), and CPU seconds (user + system). */
+export function procSample(pid: number): { rss: number; hwm: number; cpu: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100/s on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
 }
 
 /** A process's own view of itself, from a Prometheus endpoint with prom-client's default metrics. */
