@@ -6,26 +6,73 @@
  */
 import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 const SKIP = new Set(['node_modules', '.git', '.stack', '.tools', '.ci', 'data']);
+/** Bundles kept: the source and compiled entry points, and a few edits back (about 3 MiB each). */
+export const BUNDLES_KEPT = 8;
 const SOURCE = /\.(ts|js|mjs|cjs|json)$/;
 
 export async function workflowBundle(workflowsPath: string, logger?: Logger): Promise<{ code: string }> {
   const root = packageRoot(workflowsPath);
-  const file = path.join(root, 'node_modules/.cache/pod-responder', `workflows-${sourceKey(root, workflowsPath)}.js`);
-  if (existsSync(file)) return { code: readFileSync(file, 'utf8') };
+  const dir = path.join(root, 'node_modules/.cache/pod-responder');
+  const file = path.join(dir, `workflows-${sourceKey(root, workflowsPath)}.js`);
+  const cached = readCached(file);
+  if (cached !== undefined) return { code: cached };
   const { code } = await bundleWorkflowCode({ workflowsPath, webpackConfigHook: requireAllowed, ...(logger ? { logger } : {}) });
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, code);
     renameSync(tmp, file); // whole or not at all, even with two workers starting at once
+    pruneBundles(dir, BUNDLES_KEPT);
   } catch {
     // Not kept: the next start bundles again.
   }
   return { code };
+}
+
+/** The cached bundle, marked as used (pruning keeps the latest used); undefined if absent or pruned meanwhile. */
+function readCached(file: string): string | undefined {
+  let code: string;
+  try {
+    code = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // A read-only filesystem (the image's prebuilt bundle): nothing is pruned there either.
+  }
+  return code;
+}
+
+/** Every edit makes a new bundle: keep the `keep` used last, so the cache does not grow by 3 MiB an edit. */
+export function pruneBundles(dir: string, keep: number): string[] {
+  const bundles = readdirSync(dir)
+    .filter((name) => /^workflows-[0-9a-f]+\.js$/.test(name))
+    .map((name) => {
+      try {
+        return { name, used: statSync(path.join(dir, name)).mtimeMs };
+      } catch {
+        return undefined; // pruned by another worker meanwhile
+      }
+    })
+    .filter((b) => b !== undefined)
+    .sort((a, b) => b.used - a.used);
+  const removed: string[] = [];
+  for (const { name } of bundles.slice(keep)) {
+    try {
+      unlinkSync(path.join(dir, name));
+      removed.push(name);
+    } catch {
+      // Another worker pruned it first.
+    }
+  }
+  return removed;
 }
 
 /**
