@@ -28,6 +28,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The workflow bundle, built here, where the files are those the worker will see: a worker then starts without
+# running webpack, which it would otherwise do at every start (readOnlyRootFilesystem keeps it from caching one).
+RUN node dist/client/cli.js bundle
 # The forwarder's spool: mount a volume here (one per replica) so queued alerts outlive the container.
 RUN mkdir -p /var/lib/pod-responder/spool && chown -R node:node /var/lib/pod-responder
 ENV POD_RESPONDER_SPOOL_PATH=/var/lib/pod-responder/spool/forwarder.db

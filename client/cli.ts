@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
 import { InputError } from '../domain/validation-errors.js';
 import { loadConfig } from '../config/config.js';
@@ -24,6 +24,17 @@ program
   .action(async () => {
     const { runWorkerFromEnv } = await import('../worker/main.js');
     await runWorkerFromEnv();
+  });
+
+program
+  .command('bundle')
+  .description("build the workers' workflow bundle into node_modules/.cache, so that workers start without webpack (the image runs it when it is built)")
+  .action(async () => {
+    const [{ workflowBundle, bundleCacheFile }, { workflowsPath }] = await Promise.all([import('../worker/workflow-bundle.js'), import('../worker/worker.js')]);
+    const { code } = await workflowBundle(workflowsPath());
+    const file = bundleCacheFile(workflowsPath());
+    if (!existsSync(file)) throw new Error(`the bundle was built but could not be kept at ${file}: workers will build it at every start`);
+    print(`workflow bundle ready: ${file} (${(code.length / 2 ** 20).toFixed(1)} MiB)`);
   });
 
 program

@@ -14,10 +14,15 @@ const SKIP = new Set(['node_modules', '.git', '.stack', '.tools', '.ci', 'data']
 export const BUNDLES_KEPT = 8;
 const SOURCE = /\.(ts|js|mjs|cjs|json)$/;
 
-export async function workflowBundle(workflowsPath: string, logger?: Logger): Promise<{ code: string }> {
+/** Where the bundle of this source is kept. */
+export function bundleCacheFile(workflowsPath: string): string {
   const root = packageRoot(workflowsPath);
-  const dir = path.join(root, 'node_modules/.cache/pod-responder');
-  const file = path.join(dir, `workflows-${sourceKey(root, workflowsPath)}.js`);
+  return path.join(root, 'node_modules/.cache/pod-responder', `workflows-${sourceKey(root, workflowsPath)}.js`);
+}
+
+export async function workflowBundle(workflowsPath: string, logger?: Logger): Promise<{ code: string }> {
+  const file = bundleCacheFile(workflowsPath);
+  const dir = path.dirname(file);
   const cached = readCached(file);
   if (cached !== undefined) return { code: cached };
   const { code } = await bundleWorkflowCode({ workflowsPath, webpackConfigHook: requireAllowed, ...(logger ? { logger } : {}) });

@@ -278,6 +278,18 @@ describe('Dockerfile', () => {
     expect(ops('USER').at(-1)).toBe('node');
   });
 
+  it('builds the workflow bundle in the final stage, after the last file of /app is in place and before USER', () => {
+    const at = (match: (op: string, rest: string) => boolean) => final.instructions.findIndex(([o, r]) => match(o, r));
+    const bundle = at((o, r) => o === 'RUN' && r === `node ${pkg.bin['pod-responder']} bundle`);
+    expect(bundle).toBeGreaterThan(-1);
+    // The bundle's cache key covers the files under /app: none may be added or changed after it.
+    const lastCopy = final.instructions.map(([o]) => o).lastIndexOf('COPY');
+    expect(bundle).toBeGreaterThan(lastCopy);
+    const runsAfter = final.instructions.slice(bundle + 1).filter(([o]) => o === 'RUN').map(([, r]) => r);
+    for (const r of runsAfter) expect(r, 'a RUN after the bundle may only touch /var/lib/pod-responder').toMatch(/^mkdir -p \/var\/lib\/pod-responder\S* && chown -R node:node \/var\/lib\/pod-responder$/);
+    expect(bundle).toBeLessThan(at((o) => o === 'USER'));
+  });
+
   it('runs the CLI that package.json names, the worker by default', () => {
     expect(JSON.parse(ops('ENTRYPOINT').at(-1) ?? 'null')).toEqual(['node', pkg.bin['pod-responder']]);
     expect(pkg.bin['pod-responder']).toBe('dist/client/cli.js');
