@@ -1,7 +1,8 @@
 /**
  * Activities whose module is loaded by their first call, not at worker start. The EKS executor's and the
- * credentials revocation's activities pull in five AWS SDK clients (about 1.5 s of CPU and 60 to 90 MiB of RSS);
- * a worker that never runs them (the direct executor, no `revokeCredentials`) never pays for them.
+ * credentials revocation's activities pull in five AWS SDK clients: about 1 s of a worker's start CPU and 30 MiB
+ * of its idle RSS (`npm run bench:worker-start`). A worker that never runs them (the direct executor, no
+ * `revokeCredentials`) never pays for them.
  */
 type ActivityFunctions = Record<string, (...args: never[]) => Promise<unknown>>;
 

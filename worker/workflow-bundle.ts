@@ -1,8 +1,9 @@
 /**
  * The workflow bundle, built once per source. Webpack takes ~3 s at every worker start; a bundle cached under
  * node_modules/.cache, keyed by everything that could change it (every source file of the package, the
- * lockfile, the entry point), is read in milliseconds. Where the cache cannot be written (a read-only root
- * filesystem), the bundle is built as before and simply not kept.
+ * lockfile, the entry point), is read in milliseconds; the 8 used last are kept. The image builds its own when
+ * it is built (`pod-responder bundle`); elsewhere, where the cache cannot be written (a read-only root filesystem),
+ * the bundle is built at every start and simply not kept.
  */
 import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
