@@ -26,7 +26,7 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
-import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, type Running } from './processes.js';
+import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, workerStarted, type Running } from './processes.js';
 
 /** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
 export const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
@@ -165,10 +165,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
       },
       compiled,
     });
-    for (const deadline = Date.now() + 120_000; !worker.err().includes('"worker started"'); await sleep(200)) {
-      if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);
-      if (Date.now() > deadline) throw new Error(`worker not started after 120 s:\n${worker.out()}${worker.err()}`);
-    }
+    await workerStarted(worker, 120_000);
     const pid = worker.child.pid!;
     const w = worker;
     /** A worker that died (out of memory, say) fails the bench at once, with what it said, instead of a long wait. */

@@ -120,6 +120,14 @@ export function procSample(pid: number): { rss: number; hwm: number; cpu: number
   return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
 }
 
+/** Resolves once the worker says it started; fails with what it said if it exits or takes longer than `timeoutMs`. */
+export async function workerStarted(worker: Running, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !worker.err().includes('"worker started"'); await sleep(10)) {
+    if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);
+    if (Date.now() > deadline) throw new Error(`worker not started after ${timeoutMs / 1000} s:\n${worker.out()}${worker.err()}`);
+  }
+}
+
 /** A process's own view of itself, from a Prometheus endpoint with prom-client's default metrics. */
 export async function sampleProcess(base: string, prefix: string): Promise<{ rss: number; heap: number; cpu: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();

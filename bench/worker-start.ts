@@ -15,7 +15,8 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { CHART_HEAP_MIB } from './parked.js';
-import { envNumber, freePort, procSample, runAlone, sleep, startWorkerProcess } from './processes.js';
+import { envNumber, freePort, procSample, runAlone, sleep, startWorkerProcess, workerStarted } from './processes.js';
+import { quantile } from './storm-client.js';
 
 export interface WorkerStartResult {
   starts: { polling: number; cpuAtPolling: number; rssIdle: number; exitCode: number | null }[];
@@ -48,10 +49,7 @@ export async function benchWorkerStart(o: { starts?: number; log?: (line: string
         env: { POD_RESPONDER_METRICS_HOST: '127.0.0.1', POD_RESPONDER_METRICS_PORT: String(metricsPort), NODE_OPTIONS: `--max-old-space-size=${CHART_HEAP_MIB}`, MALLOC_ARENA_MAX: '2' },
         compiled: true,
       });
-      for (const deadline = Date.now() + 60_000; !worker.err().includes('"worker started"'); await sleep(10)) {
-        if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);
-        if (Date.now() > deadline) throw new Error(`worker not started after 60 s:\n${worker.out()}${worker.err()}`);
-      }
+      await workerStarted(worker, 60_000);
       const polling = performance.now() - started;
       const cpuAtPolling = procSample(worker.child.pid!).cpu;
       await sleep(3000);
@@ -67,12 +65,10 @@ export async function benchWorkerStart(o: { starts?: number; log?: (line: string
   return result;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 export function formatWorkerStart(r: WorkerStartResult): string {
   const s = r.starts;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  const range = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))} to ${f(Math.max(...xs))})`;
+  const range = (xs: number[], f: (x: number) => string) => `${f(quantile(xs, 0.5))} (${f(Math.min(...xs))} to ${f(Math.max(...xs))})`;
   return `
 ## worker start: compiled, the chart's heap, direct executor, cached workflow bundle (${s.length} starts; median, range)
 

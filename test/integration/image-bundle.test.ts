@@ -4,7 +4,7 @@
  * Here the image's /app is laid out as the Dockerfile leaves it (package.json, the lockfile, dist/, node_modules),
  * the bundle is built there, and a worker started there must find it instead of bundling.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { bundleCacheFile } from '../../worker/workflow-bundle.js';
+import { startWorkerProcess } from '../support/worker-process.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -32,9 +33,9 @@ describe('the workflow bundle built into the image', () => {
     expect(said).toContain(`workflow bundle ready: ${cached}`);
     expect(existsSync(cached)).toBe(true);
 
-    const worker = spawn(process.execPath, [cli, 'worker'], {
-      cwd: app,
-      env: {
+    let log = '';
+    const worker = await startWorkerProcess(
+      {
         PATH: process.env.PATH,
         TEMPORAL_ADDRESS: inject('temporalAddress'),
         KUBECONFIG: inject('kubeconfigPath'),
@@ -44,16 +45,10 @@ describe('the workflow bundle built into the image', () => {
         POD_RESPONDER_LOG_LEVEL: 'INFO',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    worker.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    worker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      { compiledCli: cli, cwd: app, onOutput: (text) => (log += text) },
+    );
     const exited = new Promise<number | null>((resolve) => worker.once('exit', resolve));
     try {
-      for (const deadline = Date.now() + 60_000; !log.includes('"worker started"'); await new Promise((r) => setTimeout(r, 50))) {
-        if (worker.exitCode !== null || Date.now() > deadline) throw new Error(`the worker did not start:\n${log}`);
-      }
       expect(log).not.toMatch(/Workflow bundle created|webpack/i);
     } finally {
       worker.kill('SIGTERM');
