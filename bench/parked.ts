@@ -6,6 +6,9 @@
  * and once all are parked, then the time from approving them all to every incident closed, and the RSS peak meanwhile.
  * Checked: every incident closed `pod-terminated`, no pod left, the worker exits 0 on SIGTERM, RSS under 512 MiB
  * (the container size the defaults are chosen for).
+ * Approvals go BENCH_PARKED_APPROVE_AT_ONCE (default 8) at a time: each approved incident is in flight for about six
+ * workflow tasks, so more at once than the cache holds / 6 makes the worker replay nearly every task (README,
+ * "Sizing the worker"); the table shows the sticky cache's hits and misses of each phase.
  * For investigation only (defaults: unset): BENCH_PARKED_MAX_CACHED sets the worker's
  * POD_RESPONDER_MAX_CACHED_INCIDENTS, BENCH_PARKED_WORKER_NODE_OPTIONS its NODE_OPTIONS, and
  * BENCH_PARKED_WORKER_OUT=<file> keeps its stdout and stderr (e.g. with --trace-gc).
@@ -26,7 +29,7 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
-import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, workerStarted, type Running } from './processes.js';
+import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, stickyCache, workerStarted, type Running } from './processes.js';
 
 /** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
 export const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
@@ -50,7 +53,8 @@ export interface ParkedResult {
   startRetries: number;
   approvalFailures: number;
   approvalFailureSamples: string[];
-  /** Seconds from the first approval to no incident running. */
+  /** Approvals sent at once, and the seconds from the first approval to no incident running. */
+  approveAtOnce: number;
   drainSeconds: number;
   /** Distinct incidents listed, their runs, the runs still open when the wait gave up. */
   listed: number;
@@ -75,6 +79,9 @@ export interface ParkedResult {
     rssHighWater: number;
     cpuParking: number;
     cpuDraining: number;
+    /** Workflow tasks on a cached incident (hits) and on one replayed from its history first (misses), per phase. */
+    cacheParking: { hits: number; misses: number };
+    cacheDraining: { hits: number; misses: number };
     exitCode: number | null;
   };
 }
@@ -114,6 +121,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
   const log = o.log ?? (() => {});
   const n = o.incidents ?? envNumber('BENCH_PARKED_INCIDENTS', 10_000);
   const every = Math.max(1, Math.min(1000, Math.round(n / 10)));
+  const approveAtOnce = envNumber('BENCH_PARKED_APPROVE_AT_ONCE', 8);
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-parked-'));
@@ -179,6 +187,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     await sleep(2000); // settle after start
     const rssIdle = await rss.sample();
     const cpu0 = procSample(pid).cpu;
+    const cache0 = await stickyCache(base);
     log(`parked: worker pid ${pid} started (RSS ${mib(rssIdle)}, read from ${rss.source}); starting ${n} incidents on ${taskQueue}`);
 
     // Park: start them all, 32 at a time, and wait until visibility shows every one awaiting approval.
@@ -216,16 +225,17 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     await sleep(2000); // all parked: what they cost at rest
     const rssParked = await rss.sample();
     const cpu1 = procSample(pid).cpu;
+    const cache1 = await stickyCache(base);
     log(`parked: all ${n} awaiting approval in ${parkSeconds.toFixed(1)} s; worker RSS peak ${mib(rssPeakParking)}, now ${mib(rssParked)}; approving all`);
 
-    // Drain: approve them all, 32 at a time, and wait until none is running.
+    // Drain: approve them all, approveAtOnce at a time, and wait until none is running.
     const drainingPeaks = rss.peaks();
     const tDrain = performance.now();
     let approvalFailures = 0;
     const approvalFailureSamples: string[] = [];
     let approved = 0;
     let approveRetries = 0;
-    await eachLimited(ids, 32, async (id) => {
+    await eachLimited(ids, approveAtOnce, async (id) => {
       alive();
       try {
         await withRetries(() => answerProposal(client.workflow.getHandle(id), 'approved', { by: 'bench' }), () => approveRetries++, 3);
@@ -251,6 +261,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const rssPeakDraining = await drainingPeaks.stop();
     alive();
     const end = procSample(pid);
+    const cache2 = await stickyCache(base);
     log(`parked: ${openRuns === 0 ? 'all closed' : `${openRuns} still open`} ${drainSeconds.toFixed(1)} s after the first approval; checking outcomes`);
 
     await sleep(1000); // visibility is eventually consistent
@@ -273,11 +284,14 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     if (process.env.BENCH_PARKED_WORKER_OUT) writeFileSync(process.env.BENCH_PARKED_WORKER_OUT, worker.out() + worker.err());
     return {
       incidents: n, podsSeconds, startSeconds, parkSeconds, parkedPerSecond: n / parkSeconds, startRetries,
-      approvalFailures, approvalFailureSamples, drainSeconds, listed: last.size, runs, openRuns, outcomes, podsLeft, networkPoliciesLeft,
+      approvalFailures, approvalFailureSamples, approveAtOnce, drainSeconds, listed: last.size, runs, openRuns, outcomes, podsLeft, networkPoliciesLeft,
       worker: {
         rssSource: rss.source, maxCachedIncidents: maxCached ? Number(maxCached) : DEFAULT_MAX_CACHED, nodeOptions: nodeOptions ?? process.env.NODE_OPTIONS ?? '',
         rssIdle, rssPeakParking, rssParked, rssPeakDraining, rssHighWater: end.hwm,
-        cpuParking: cpu1 - cpu0, cpuDraining: end.cpu - cpu1, exitCode,
+        cpuParking: cpu1 - cpu0, cpuDraining: end.cpu - cpu1,
+        cacheParking: { hits: cache1.hits - cache0.hits, misses: cache1.misses - cache0.misses },
+        cacheDraining: { hits: cache2.hits - cache1.hits, misses: cache2.misses - cache1.misses },
+        exitCode,
       },
     };
   } finally {
@@ -318,10 +332,11 @@ export function formatParked(r: ParkedResult): string {
 | time to park all (first start -> all \`awaiting-approval\` in visibility; starts done in ${r.startSeconds.toFixed(1)} s, 32 at a time, ${r.startRetries} retried) | ${r.parkSeconds.toFixed(1)} s |
 | parked /s | ${r.parkedPerSecond.toFixed(1)} |
 | worker RSS idle -> peak while parking -> all parked | ${mib(w.rssIdle)} -> ${mib(w.rssPeakParking)} -> ${mib(w.rssParked)} |
-| approve all (32 at a time) -> all closed | ${r.drainSeconds.toFixed(1)} s |
+| approve all (${r.approveAtOnce} at a time) -> all closed | ${r.drainSeconds.toFixed(1)} s |
 | worker RSS peak while draining | ${mib(w.rssPeakDraining)} |
 | worker RSS high-water mark (VmHWM, whole run) | ${mib(w.rssHighWater)} |
-| worker CPU seconds: parking / draining | ${w.cpuParking.toFixed(1)} / ${w.cpuDraining.toFixed(1)} |
+| worker CPU seconds: parking / draining (per approval) | ${w.cpuParking.toFixed(1)} / ${w.cpuDraining.toFixed(1)} (${((w.cpuDraining / r.incidents) * 1000).toFixed(0)} ms) |
+| workflow tasks on a cached incident / replayed first: parking, draining | ${w.cacheParking.hits} / ${w.cacheParking.misses}, ${w.cacheDraining.hits} / ${w.cacheDraining.misses} |
 | incidents by outcome (runs: ${r.runs}; open: ${r.openRuns}; approvals failed: ${r.approvalFailures}) | ${outcomes} |
 | pods left | ${r.podsLeft} |
 | isolation NetworkPolicies left (owned by the killed pods; this stack has no garbage collector) | ${r.networkPoliciesLeft} |

@@ -135,6 +135,16 @@ export async function sampleProcess(base: string, prefix: string): Promise<{ rss
   return { rss: value('process_resident_memory_bytes'), heap: value('nodejs_heap_size_used_bytes'), cpu: value('process_cpu_seconds_total') };
 }
 
+/**
+ * The SDK's sticky-cache counters from a worker's /metrics, summed over every label set: a miss is a workflow task
+ * whose incident was not cached, so the worker replayed its whole history first.
+ */
+export async function stickyCache(base: string): Promise<{ hits: number; misses: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return { hits: sum('temporal_sticky_cache_hit_total'), misses: sum('temporal_sticky_cache_miss_total') };
+}
+
 /** Samples a process's memory every 250 ms, one request at a time, until stopped; returns the peaks. */
 export function samplePeaks(base: string, prefix: string) {
   return peaksOf(() => sampleProcess(base, prefix));
