@@ -6,9 +6,9 @@
  * and once all are parked, then the time from approving them all to every incident closed, and the RSS peak meanwhile.
  * Checked: every incident closed `pod-terminated`, no pod left, the worker exits 0 on SIGTERM, RSS under 512 MiB
  * (the container size the defaults are chosen for).
- * Approvals go BENCH_PARKED_APPROVE_AT_ONCE (default 8) at a time: each approved incident is in flight for about six
- * workflow tasks, so more at once than the cache holds / 6 makes the worker replay nearly every task (README,
- * "Sizing the worker"); the table shows the sticky cache's hits and misses of each phase.
+ * Approvals go BENCH_PARKED_APPROVE_AT_ONCE at a time, by default the cache / 6 (8 for the default 50): an approved
+ * incident stays in flight for about six workflow tasks, and more in flight than the cache holds makes the worker
+ * replay nearly every task (README, "How many at once"); the table shows the sticky cache's hits and misses of each phase.
  * For investigation only (defaults: unset): BENCH_PARKED_MAX_CACHED sets the worker's
  * POD_RESPONDER_MAX_CACHED_INCIDENTS, BENCH_PARKED_WORKER_NODE_OPTIONS its NODE_OPTIONS, and
  * BENCH_PARKED_WORKER_OUT=<file> keeps its stdout and stderr (e.g. with --trace-gc).
@@ -89,6 +89,8 @@ export interface ParkedResult {
 const EXPECTED_OUTCOME = 'pod-terminated';
 const RSS_LIMIT = 512 * 1024 * 1024;
 const DEFAULT_MAX_CACHED = configSchema.parse({}).worker.maxCachedIncidents;
+/** Workflow tasks an approved incident runs before it closes (decide, evidence, kill, verify, release, close). */
+const TASKS_IN_FLIGHT_PER_APPROVAL = 6;
 
 /** RSS from the worker's /metrics if it has process metrics, else from /proc; peaks sampled every 250 ms. */
 async function rssSampler(base: string, pid: number, prefix: string) {
@@ -121,7 +123,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
   const log = o.log ?? (() => {});
   const n = o.incidents ?? envNumber('BENCH_PARKED_INCIDENTS', 10_000);
   const every = Math.max(1, Math.min(1000, Math.round(n / 10)));
-  const approveAtOnce = envNumber('BENCH_PARKED_APPROVE_AT_ONCE', 8);
+  const maxCached = process.env.BENCH_PARKED_MAX_CACHED;
+  const cacheSize = maxCached ? Number(maxCached) : DEFAULT_MAX_CACHED;
+  const approveAtOnce = envNumber('BENCH_PARKED_APPROVE_AT_ONCE', Math.max(1, Math.floor(cacheSize / TASKS_IN_FLIGHT_PER_APPROVAL)));
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-parked-'));
@@ -158,7 +162,6 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     if (compiled) execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' });
     await workflowBundle(compiled ? fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)) : workflowsPath(), { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say });
     log(`parked: workflow bundle ready in ${((performance.now() - tBundle) / 1000).toFixed(1)} s`);
-    const maxCached = process.env.BENCH_PARKED_MAX_CACHED;
     const nodeOptions = process.env.BENCH_PARKED_WORKER_NODE_OPTIONS ?? (compiled ? `--max-old-space-size=${CHART_HEAP_MIB}` : undefined);
     const metricsPort = await freePort();
     const base = `http://127.0.0.1:${metricsPort}`;
@@ -286,7 +289,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
       incidents: n, podsSeconds, startSeconds, parkSeconds, parkedPerSecond: n / parkSeconds, startRetries,
       approvalFailures, approvalFailureSamples, approveAtOnce, drainSeconds, listed: last.size, runs, openRuns, outcomes, podsLeft, networkPoliciesLeft,
       worker: {
-        rssSource: rss.source, maxCachedIncidents: maxCached ? Number(maxCached) : DEFAULT_MAX_CACHED, nodeOptions: nodeOptions ?? process.env.NODE_OPTIONS ?? '',
+        rssSource: rss.source, maxCachedIncidents: cacheSize, nodeOptions: nodeOptions ?? process.env.NODE_OPTIONS ?? '',
         rssIdle, rssPeakParking, rssParked, rssPeakDraining, rssHighWater: end.hwm,
         cpuParking: cpu1 - cpu0, cpuDraining: end.cpu - cpu1,
         cacheParking: { hits: cache1.hits - cache0.hits, misses: cache1.misses - cache0.misses },
