@@ -190,7 +190,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     await sleep(2000); // settle after start
     const rssIdle = await rss.sample();
     const cpu0 = procSample(pid).cpu;
-    const cache0 = await stickyCache(base);
+    const cache0 = await stickyCache(base, taskQueue);
     log(`parked: worker pid ${pid} started (RSS ${mib(rssIdle)}, read from ${rss.source}); starting ${n} incidents on ${taskQueue}`);
 
     // Park: start them all, 32 at a time, and wait until visibility shows every one awaiting approval.
@@ -228,7 +228,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     await sleep(2000); // all parked: what they cost at rest
     const rssParked = await rss.sample();
     const cpu1 = procSample(pid).cpu;
-    const cache1 = await stickyCache(base);
+    const cache1 = await stickyCache(base, taskQueue);
     log(`parked: all ${n} awaiting approval in ${parkSeconds.toFixed(1)} s; worker RSS peak ${mib(rssPeakParking)}, now ${mib(rssParked)}; approving all`);
 
     // Drain: approve them all, approveAtOnce at a time, and wait until none is running.
@@ -264,7 +264,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const rssPeakDraining = await drainingPeaks.stop();
     alive();
     const end = procSample(pid);
-    const cache2 = await stickyCache(base);
+    const cache2 = await stickyCache(base, taskQueue);
     log(`parked: ${openRuns === 0 ? 'all closed' : `${openRuns} still open`} ${drainSeconds.toFixed(1)} s after the first approval; checking outcomes`);
 
     await sleep(1000); // visibility is eventually consistent

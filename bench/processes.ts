@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ALL_ENV_NAMES } from '../config/config.js';
+import { parseSamples, total } from '../test/support/prometheus.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -136,13 +137,13 @@ export async function sampleProcess(base: string, prefix: string): Promise<{ rss
 }
 
 /**
- * The SDK's sticky-cache counters from a worker's /metrics, summed over every label set: a miss is a workflow task
- * whose incident was not cached, so the worker replayed its whole history first.
+ * The SDK's sticky-cache counters from a worker's /metrics: a miss is a workflow task whose incident was not
+ * cached, so the worker replayed its whole history first.
  */
-export async function stickyCache(base: string): Promise<{ hits: number; misses: number }> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
-  return { hits: sum('temporal_sticky_cache_hit_total'), misses: sum('temporal_sticky_cache_miss_total') };
+export async function stickyCache(base: string, taskQueue: string): Promise<{ hits: number; misses: number }> {
+  const samples = parseSamples(await (await fetch(`${base}/metrics`)).text());
+  const count = (name: string) => total(samples, name, { task_queue: taskQueue });
+  return { hits: count('temporal_sticky_cache_hit_total'), misses: count('temporal_sticky_cache_miss_total') };
 }
 
 /** Samples a process's memory every 250 ms, one request at a time, until stopped; returns the peaks. */

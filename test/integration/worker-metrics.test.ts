@@ -20,34 +20,11 @@ import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { parseSamples, total } from '../support/prometheus.js';
 import { until } from '../support/until.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const hex = () => randomBytes(4).toString('hex');
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The Prometheus text format's samples. */
-function parseSamples(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return samples;
-}
-
-/** Sum of the samples of `name` carrying every label given. */
-function total(samples: Sample[], name: string, labels: Record<string, string>): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0);
-}
 
 /** Metric names /metrics exposes: every sample's, and every declared family's (prom-client declares labelled ones before their first sample). */
 function exposedNames(text: string): Set<string> {
