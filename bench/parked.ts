@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { answerProposal } from '../client/approvals.js';
+import { answerAll, atOnceFor, type BulkProgress } from '../client/bulk-answers.js';
 import { respondToAlert } from '../client/incidents.js';
 import { configSchema } from '../config/config.js';
 import { alertFor, createNamespace, createPod, fixtureKube } from '../devstack/fixtures.js';
@@ -89,8 +89,6 @@ export interface ParkedResult {
 const EXPECTED_OUTCOME = 'pod-terminated';
 const RSS_LIMIT = 512 * 1024 * 1024;
 const DEFAULT_MAX_CACHED = configSchema.parse({}).worker.maxCachedIncidents;
-/** Workflow tasks an approved incident runs before it closes (decide, evidence, kill, verify, release, close). */
-const TASKS_IN_FLIGHT_PER_APPROVAL = 6;
 
 /** RSS from the worker's /metrics if it has process metrics, else from /proc; peaks sampled every 250 ms. */
 async function rssSampler(base: string, pid: number, prefix: string) {
@@ -125,7 +123,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
   const every = Math.max(1, Math.min(1000, Math.round(n / 10)));
   const maxCached = process.env.BENCH_PARKED_MAX_CACHED;
   const cacheSize = maxCached ? Number(maxCached) : DEFAULT_MAX_CACHED;
-  const approveAtOnce = envNumber('BENCH_PARKED_APPROVE_AT_ONCE', Math.max(1, Math.floor(cacheSize / TASKS_IN_FLIGHT_PER_APPROVAL)));
+  const approveAtOnce = envNumber('BENCH_PARKED_APPROVE_AT_ONCE', atOnceFor(cacheSize));
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-parked-'));
@@ -234,21 +232,22 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     // Drain: approve them all, approveAtOnce at a time, and wait until none is running.
     const drainingPeaks = rss.peaks();
     const tDrain = performance.now();
-    let approvalFailures = 0;
-    const approvalFailureSamples: string[] = [];
-    let approved = 0;
-    let approveRetries = 0;
-    await eachLimited(ids, approveAtOnce, async (id) => {
+    // With the command's own code (`approve-all --yes`); answers that failed are sent once more, as a person would re-run it.
+    const rows = ids.map((workflowId) => ({ workflowId }));
+    const progress = (p: BulkProgress) => {
       alive();
-      try {
-        await withRetries(() => answerProposal(client.workflow.getHandle(id), 'approved', { by: 'bench' }), () => approveRetries++, 3);
-      } catch (err) {
-        approvalFailures++;
-        if (approvalFailureSamples.length < 5) approvalFailureSamples.push(`${id}: ${(err as Error).message}`);
-      }
-      if (++approved % every === 0) log(`parked: ${approved}/${n} approved in ${((performance.now() - tDrain) / 1000).toFixed(1)} s`);
-    });
-    if (approveRetries) log(`parked: ${approveRetries} approvals retried`);
+      const done = p.answered + p.skipped + p.failed;
+      if (done % every === 0) log(`parked: ${done}/${n} answered in ${((performance.now() - tDrain) / 1000).toFixed(1)} s`);
+    };
+    let report = await answerAll(client, rows, 'approved', { by: 'bench', atOnce: approveAtOnce }, { onProgress: progress });
+    let answered = report.answered;
+    if (report.failed) {
+      log(`parked: ${report.failed} approvals failed (${report.samples.find((s) => s.result === 'failed')?.reason}); once more`);
+      report = await answerAll(client, rows, 'approved', { by: 'bench', atOnce: approveAtOnce }, { onProgress: progress });
+      answered += report.answered;
+    }
+    const approvalFailures = n - answered;
+    const approvalFailureSamples = report.samples.slice(0, 5).map((s) => `${s.workflowId}: ${s.result}, ${s.reason}`);
     let openRuns = n;
     logged = n;
     for (const deadline = Date.now() + 600_000 + n * 100; Date.now() < deadline; await sleep(500)) {

@@ -2,10 +2,11 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
-import { InputError } from '../domain/validation-errors.js';
+import { InputError, parseWith } from '../domain/validation-errors.js';
 import { loadConfig } from '../config/config.js';
 import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
+import { ACTIONS, answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bulk-answers.js';
 import { formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
 import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
 
@@ -95,6 +96,54 @@ incidentCommand('approve', 'approve the action the incident proposes', (h, o) =>
 incidentCommand('deny', 'deny the action the incident proposes (the incident is dismissed)', (h, o) => answerProposal(h, 'denied', answer(o)), [by, reason(false), proposal]);
 incidentCommand('restore', 'undo the workload suspension from its recorded prior state, and release a credentials revocation', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
 incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
+
+for (const [name, answer, verb] of [['approve-all', 'approved', 'approve'], ['deny-all', 'denied', 'deny']] as const) {
+  program
+    .command(name)
+    .description(`${verb} the open proposal of every incident awaiting approval that the filters select (without --yes: list them, change nothing)`)
+    .requiredOption('--by <who>', 'who is acting (recorded in each timeline)')
+    .option('--reason <text>', 'why')
+    .option('--action <action>', `only proposals of this action: ${ACTIONS.join(' or ')}`)
+    .option('--cluster <name>', 'the cluster as alerts name it')
+    .option('--namespace <name>', 'the pod\'s namespace')
+    .option('--since <age>', 'started within (30m, 12h, 7d) or after an ISO 8601 time')
+    .option('--limit <n>', 'at most this many incidents (default 100)')
+    .option('--at-once <n>', 'answers in flight at once (default: the worker cache / 6)')
+    .option('--yes', `${verb} them; without it nothing is answered`)
+    .action(async (opts: Omit<InboxFilters, 'stage' | 'outcome'> & { by: string; reason?: string; action?: string; atOnce?: string; yes?: boolean }) => {
+      const { by, reason: why, action, atOnce, yes, ...filters } = opts;
+      const config = loadConfig();
+      inboxQuery(filters); // exact errors for bad filters before anything is read
+      const options = parseWith(bulkOptionsSchema, 'options', { by, reason: why, action, atOnce: atOnce ?? atOnceFor(config.worker.maxCachedIncidents) });
+      const client = await connectClient(config);
+      try {
+        const rows = await awaitingApproval(client, filters);
+        if (!yes) {
+          process.stdout.write(formatInbox(rows));
+          return print(`${rows.length} incident(s) awaiting approval match; nothing was answered. Run again with --yes to ${verb} their open proposals${action ? ` (those proposing ${action} only)` : ''}.`);
+        }
+        const stop = new AbortController();
+        process.once('SIGINT', () => {
+          process.stderr.write('stopping: the answers in flight finish, no new ones are sent\n');
+          stop.abort();
+        });
+        let shown = 0;
+        const report = await answerAll(client, rows, answer, options, {
+          stop: stop.signal,
+          onProgress: (p) => {
+            const done = p.answered + p.skipped + p.failed;
+            if (Date.now() - shown < 2000 && done < p.total) return;
+            shown = Date.now();
+            process.stderr.write(`${done} of ${p.total}: ${p.answered} ${answer}, ${p.skipped} skipped, ${p.failed} failed\n`);
+          },
+        });
+        print(report);
+        if (report.failed || report.notTried) process.exitCode = 1;
+      } finally {
+        await client.connection.close();
+      }
+    });
+}
 
 program
   .command('list')

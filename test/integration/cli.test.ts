@@ -4,10 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor } from '../support/responder.js';
+import { respondToAlert } from '../../client/incidents.js';
+import { loadConfig } from '../../config/config.js';
+import type { PodAlert } from '../../domain/alert.js';
+import { statusQuery } from '../../workflows/messages.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -160,4 +165,73 @@ describe('pod-responder CLI', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/restore already requested|workflow execution already completed/);
   });
+  it('answers a campaign together: lists without --yes, approves only the action named, leaves the rest awaiting', async () => {
+    const policy = { POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod","suspend-workload"]}' };
+    const ns = await createNamespace(kube, 'clibulk');
+    const other = await createNamespace(kube, 'clibulkother');
+    const pods = await Promise.all([1, 2, 3].map(() => createWorkload(kube, ns, 'Pod')));
+    const deployment = await createWorkload(kube, ns, 'Deployment');
+    const elsewhere = await createWorkload(kube, other, 'Pod');
+    const client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+    const stageOf = async (id: string) => (await client.workflow.getHandle(id).query(statusQuery)) as { stage: string; outcome: string | null };
+    const reach = async (id: string, stage: string) => {
+      for (let i = 0; i < 120; i++) {
+        const s = await stageOf(id);
+        if (s.stage === stage) return s;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`${id} never reached ${stage}`);
+    };
+    const config = loadConfig({ ...env, ...policy });
+    const start = async (alert: PodAlert) => (await respondToAlert(client, config, alert)).workflowId;
+    const podIds = await Promise.all(pods.map((w) => start(alertFor(ns, w))));
+    const suspendId = await start(alertFor(ns, deployment, { severity: 'critical' }));
+    const elsewhereId = await start(alertFor(other, elsewhere));
+    for (const id of [...podIds, suspendId, elsewhereId]) await reach(id, 'awaiting-approval');
+
+    // Without --yes: the list, and nothing answered. Visibility follows the search attributes within a moment.
+    let dry = await run(['approve-all', '--namespace', ns, '--by', 'ana']);
+    for (let i = 0; i < 40 && !dry.stdout.includes('\n4 incident(s)'); i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      dry = await run(['approve-all', '--namespace', ns, '--by', 'ana']);
+    }
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('4 incident(s) awaiting approval match; nothing was answered. Run again with --yes to approve their open proposals.');
+    for (const id of [...podIds, suspendId]) expect(dry.stdout).toContain(id);
+    expect(dry.stdout).not.toContain(elsewhereId);
+    expect((await stageOf(podIds[0]!)).stage).toBe('awaiting-approval');
+
+    const approved = await run(['approve-all', '--namespace', ns, '--action', 'terminate-pod', '--by', 'ana', '--reason', 'miner campaign', '--at-once', '2', '--yes']);
+    expect(approved.code).toBe(0);
+    expect(JSON.parse(approved.stdout)).toMatchObject({
+      answer: 'approved', total: 4, answered: 3, skipped: 1, failed: 0, notTried: 0, skippedBecause: { 'proposes suspend-workload': 1 },
+      samples: [{ workflowId: suspendId, result: 'skipped', reason: expect.stringMatching(/^p1 proposes suspend-workload \(.*\), not terminate-pod$/) }],
+    });
+    expect(approved.stderr).toMatch(/^4 of 4: 3 approved, 1 skipped, 0 failed$/m);
+    for (const [i, id] of podIds.entries()) {
+      expect((await reach(id, 'closed')).outcome).toBe('pod-terminated');
+      expect(await podExists(kube, ns, pods[i]!.name)).toBe(false);
+    }
+    expect((await stageOf(suspendId)).stage).toBe('awaiting-approval');
+    expect((await stageOf(elsewhereId)).stage).toBe('awaiting-approval');
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: deployment.name })).spec?.replicas).toBe(3);
+
+    // Incidents answered a moment ago may still be listed: they are skipped, never answered twice.
+    const denied = await run(['deny-all', '--namespace', ns, '--by', 'ana', '--yes']);
+    expect(denied.code).toBe(0);
+    const report = JSON.parse(denied.stdout) as { answered: number; failed: number; skipped: number; skippedBecause: Record<string, number> };
+    expect(report).toMatchObject({ answer: 'denied', answered: 1, failed: 0 });
+    expect(Object.keys(report.skippedBecause).filter((k) => k !== 'no longer awaiting an answer')).toEqual([]);
+    expect((await reach(suspendId, 'closed')).outcome).toBe('dismissed');
+    expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: deployment.name })).spec?.replicas).toBe(3);
+    expect((await stageOf(elsewhereId)).stage).toBe('awaiting-approval');
+
+    const bad = await run(['approve-all', '--namespace', other, '--action', 'kill', '--at-once', '0', '--by', 'ana', '--yes']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('error: invalid options:\n  - action: Invalid option: expected one of "terminate-pod"|"suspend-workload"\n  - atOnce: Too small: expected number to be >=1\n');
+    expect((await stageOf(elsewhereId)).stage).toBe('awaiting-approval');
+    expect((await run(['approve', elsewhereId, '--by', 'ana'])).code).toBe(0);
+    expect((await reach(elsewhereId, 'closed')).outcome).toBe('pod-terminated');
+    await client.connection.close();
+  }, 180_000);
 });
