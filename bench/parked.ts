@@ -6,7 +6,7 @@
  * and once all are parked, then the time from approving them all to every incident closed, and the RSS peak meanwhile.
  * Checked: every incident closed `pod-terminated`, no pod left, the worker exits 0 on SIGTERM, RSS under 512 MiB
  * (the container size the defaults are chosen for).
- * Approvals go BENCH_PARKED_APPROVE_AT_ONCE at a time, by default the cache / 6 (8 for the default 50): an approved
+ * Approvals go BENCH_PARKED_APPROVE_AT_ONCE at a time, by default the cache / 6 (16 for the default 100): an approved
  * incident stays in flight for about six workflow tasks, and more in flight than the cache holds makes the worker
  * replay nearly every task (README, "How many at once"); the table shows the sticky cache's hits and misses of each phase.
  * For investigation only (defaults: unset): BENCH_PARKED_MAX_CACHED sets the worker's

@@ -244,7 +244,7 @@ export const configSchema = z.strictObject({
    */
   worker: z
     .strictObject({
-      maxCachedIncidents: z.coerce.number().int().min(0).max(100_000).refine((n) => n !== 1, 'must be 0 (no cache) or at least 2 (the SDK keeps two)').default(50),
+      maxCachedIncidents: z.coerce.number().int().min(0).max(100_000).refine((n) => n !== 1, 'must be 0 (no cache) or at least 2 (the SDK keeps two)').default(100),
       maxConcurrentActivities: z.coerce.number().int().min(1).max(10_000).default(100),
       maxConcurrentWorkflowTasks: z.coerce.number().int().min(2).max(10_000).default(40),
       /** On SIGTERM, activities in flight (a kill, a compensation) get this long to finish before they are cancelled. */

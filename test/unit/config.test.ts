@@ -49,7 +49,7 @@ describe('loadConfig', () => {
   });
 
   it('bounds the worker for a 512 MiB container by default, and reads its limits from the environment', () => {
-    expect(loadConfig({}).worker).toEqual({ maxCachedIncidents: 50, maxConcurrentActivities: 100, maxConcurrentWorkflowTasks: 40, shutdownGraceSeconds: 30 });
+    expect(loadConfig({}).worker).toEqual({ maxCachedIncidents: 100, maxConcurrentActivities: 100, maxConcurrentWorkflowTasks: 40, shutdownGraceSeconds: 30 });
     const c = loadConfig({ POD_RESPONDER_MAX_CACHED_INCIDENTS: '1000', POD_RESPONDER_SHUTDOWN_GRACE_SECONDS: '90', POD_RESPONDER_IN_CLUSTER: 'true', POD_RESPONDER_CLUSTER: 'prod' });
     expect(c.worker).toMatchObject({ maxCachedIncidents: 1000, shutdownGraceSeconds: 90 });
     expect(c.direct).toMatchObject({ inCluster: true, cluster: 'prod' });
