@@ -7,7 +7,7 @@ import { loadConfig } from '../config/config.js';
 import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
 import { ACTIONS, answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bulk-answers.js';
-import { formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
+import { filtersSchema, formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
 import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
 
 const program = new Command()
@@ -113,15 +113,17 @@ for (const [name, answer, verb] of [['approve-all', 'approved', 'approve'], ['de
     .action(async (opts: Omit<InboxFilters, 'stage' | 'outcome'> & { by: string; reason?: string; action?: string; atOnce?: string; yes?: boolean }) => {
       const { by, reason: why, action, atOnce, yes, ...filters } = opts;
       const config = loadConfig();
-      inboxQuery(filters); // exact errors for bad filters before anything is read
+      const { limit } = parseWith(filtersSchema, 'filters', filters); // exact errors for bad filters before anything is read
       const options = parseWith(bulkOptionsSchema, 'options', { by, reason: why, action, atOnce: atOnce ?? atOnceFor(config.worker.maxCachedIncidents) });
       const client = await connectClient(config);
       try {
         const rows = await awaitingApproval(client, filters);
+        const capped = rows.length === limit ? ` (the first ${limit}: more may match, --limit raises it)` : '';
         if (!yes) {
           process.stdout.write(formatInbox(rows));
-          return print(`${rows.length} incident(s) awaiting approval match; nothing was answered. Run again with --yes to ${verb} their open proposals${action ? ` (those proposing ${action} only)` : ''}.`);
+          return print(`${rows.length} incident(s) awaiting approval match${capped}; nothing was answered. Run again with --yes to ${verb} their open proposals${action ? ` (those proposing ${action} only)` : ''}.`);
         }
+        if (capped) process.stderr.write(`answering ${rows.length} incidents${capped}; running the command again answers the next ones\n`);
         const stop = new AbortController();
         process.once('SIGINT', () => {
           process.stderr.write('stopping: the answers in flight finish, no new ones are sent\n');

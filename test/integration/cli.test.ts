@@ -199,6 +199,8 @@ describe('pod-responder CLI', () => {
     expect(dry.stdout).toContain('4 incident(s) awaiting approval match; nothing was answered. Run again with --yes to approve their open proposals.');
     for (const id of [...podIds, suspendId]) expect(dry.stdout).toContain(id);
     expect(dry.stdout).not.toContain(elsewhereId);
+    const capped = await run(['approve-all', '--namespace', ns, '--by', 'ana', '--limit', '2']);
+    expect(capped.stdout).toContain('2 incident(s) awaiting approval match (the first 2: more may match, --limit raises it); nothing was answered.');
     expect((await stageOf(podIds[0]!)).stage).toBe('awaiting-approval');
 
     const approved = await run(['approve-all', '--namespace', ns, '--action', 'terminate-pod', '--by', 'ana', '--reason', 'miner campaign', '--at-once', '2', '--yes']);
