@@ -9,14 +9,12 @@
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { z } from 'zod';
-import type { Action } from '../domain/decide.js';
+import { ACTIONS } from '../domain/decide.js';
 import { parseWith } from '../domain/validation-errors.js';
 import type { IncidentStatusV1 } from '../workflows/legacy/messages-v1.js';
 import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
 import { listIncidents, type InboxFilters, type InboxRow } from './inbox.js';
-
-export const ACTIONS = ['terminate-pod', 'suspend-workload'] as const satisfies readonly Action[];
 
 /** Answers in flight at once for a worker cache of `maxCachedIncidents` (README, "How many at once"). */
 export const atOnceFor = (maxCachedIncidents: number): number => Math.max(1, Math.floor(maxCachedIncidents / 6));

@@ -6,7 +6,8 @@ import { InputError, parseWith } from '../domain/validation-errors.js';
 import { loadConfig } from '../config/config.js';
 import { escalateSignal, restoreUpdate, statusQuery } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
-import { ACTIONS, answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bulk-answers.js';
+import { ACTIONS } from '../domain/decide.js';
+import { answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bulk-answers.js';
 import { filtersSchema, formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
 import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
 

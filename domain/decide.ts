@@ -3,7 +3,9 @@ import type { Dismissal } from './checks.js';
 import type { Policy } from './policy.js';
 import { topWorkload, type PodFacts, type WorkloadRef } from './workload.js';
 
-export type Action = 'terminate-pod' | 'suspend-workload';
+/** What an incident can do to a pod: the policy's `requireApprovalFor` and `approve-all --action` name these. */
+export const ACTIONS = ['terminate-pod', 'suspend-workload'] as const;
+export type Action = (typeof ACTIONS)[number];
 
 export type Decision =
   | { action: 'terminate-pod'; reason: string }

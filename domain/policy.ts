@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SEVERITIES } from './alert.js';
+import { ACTIONS } from './decide.js';
 import { POLICY_DEFAULTS as D } from './policy-defaults.js';
 
 const labelSelector = z
@@ -24,7 +25,7 @@ export const policySchema = z.strictObject({
   /** Severities that suspend the workload at once. */
   suspendOnSeverity: z.array(z.enum(SEVERITIES)).default(D.suspendOnSeverity),
   /** Which actions wait for a human `approve` signal first. */
-  requireApprovalFor: z.array(z.enum(['terminate-pod', 'suspend-workload'])).default(D.requireApprovalFor),
+  requireApprovalFor: z.array(z.enum(ACTIONS)).default(D.requireApprovalFor),
   approvalTimeoutSeconds: z.number().int().positive().default(D.approvalTimeoutSeconds),
   /** What happens when nobody answers in time. */
   onApprovalTimeout: z.enum(['proceed', 'dismiss']).default(D.onApprovalTimeout),
