@@ -12,7 +12,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
 import { applyEksRbac } from './eks-rbac.js';
 import { freePorts, httpsStatus } from './probes.js';
@@ -37,6 +36,11 @@ export interface Stack {
   awsReady?: Promise<StackAws>;
   /** With `aws: true`: where the AWS front listens, known before it is ready. */
   awsEndpoint?: string;
+  /**
+   * Resolves once kube-apiserver has bootstrapped (the default RBAC roles and priority classes) and the default
+   * roles are aggregated: at once unless `kubeBootstrapInBackground`.
+   */
+  kubeReady: Promise<void>;
   /** Resolves (with the log tail) if a part of the stack dies before stop() is called. */
   crashed: Promise<string>;
   stop(): Promise<void>;
@@ -55,6 +59,12 @@ export interface StackOptions {
    * slowest part of a start) finish behind `awsReady`. For `npm start`, whose worker needs AWS only for evidence.
    */
   awsInBackground?: boolean;
+  /**
+   * Return once the Kubernetes API serves, and let its bootstrap finish behind `kubeReady`: kube-apiserver creates
+   * the default RBAC roles and priority classes each after a fixed 1 s wait, which a start would otherwise sit
+   * out. The stack's admin (system:masters) needs neither; clients bound to the default roles (the tests) do.
+   */
+  kubeBootstrapInBackground?: boolean;
   /** The AWS front's port (default: any free one). */
   awsPort?: number;
   /** How long DeleteSecurityGroup answers DependencyViolation after a VPC Lambda is deleted (default 2). */
@@ -66,6 +76,8 @@ export interface StackOptions {
 }
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** kube-apiserver's readiness without the two bootstrap hooks that start with a fixed 1 s wait (see kubeBootstrapInBackground). */
+const KUBE_SERVING = '/readyz?exclude=poststarthook/rbac/bootstrap-roles&exclude=poststarthook/scheduling/bootstrap-system-priority-classes';
 const AWS_MAIN = fileURLToPath(new URL('./aws-main.ts', import.meta.url));
 
 // ---------------------------------------------------------------------------------------
@@ -199,6 +211,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const { adminToken, certDir } = apiserver;
     const kube = launch('kube-apiserver', stateDir, tools.kubeApiserver, apiserver.args);
     procs.push(kube);
+    // Loaded while the processes start, not before they are launched (a quarter of a second).
+    const temporalClient = import('@temporalio/client');
+    temporalClient.catch(() => undefined); // awaited below
     await waitFor(etcd, `${etcdUrl}/health`, 30_000, async () => {
       const res = await fetch(`${etcdUrl}/health`);
       return res.ok && ((await res.json()) as { health?: string }).health === 'true';
@@ -207,15 +222,21 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const kubeApiUrl = `https://127.0.0.1:${ports.kube}`;
     const certFile = path.join(certDir, 'apiserver.crt');
     let ca: Buffer | undefined;
-    await waitFor(kube, `${kubeApiUrl}/readyz`, 120_000, async () => {
+    const readyz = (path: string) => async () => {
       ca = fs.existsSync(certFile) ? fs.readFileSync(certFile) : undefined; // re-read: may be mid-write
       if (!ca) return false;
-      return (await httpsStatus(`${kubeApiUrl}/readyz`, ca, adminToken)) === 200;
-    });
+      return (await httpsStatus(`${kubeApiUrl}${path}`, ca, adminToken)) === 200;
+    };
+    await waitFor(kube, `${kubeApiUrl}${KUBE_SERVING}`, 120_000, readyz(KUBE_SERVING));
 
     const kubeTarget = { url: kubeApiUrl, caPem: ca!.toString('utf8'), adminToken };
-    await aggregateClusterRoles(kubeTarget);
-    const awsWired = awsReady.then(async (seeded) => {
+    const kubeReady = (async () => {
+      await waitFor(kube, `${kubeApiUrl}/readyz`, 60_000, readyz('/readyz'));
+      await aggregateClusterRoles(kubeTarget);
+    })();
+    kubeReady.catch(() => undefined); // awaited below, or by the caller (kubeBootstrapInBackground)
+    if (!opts.kubeBootstrapInBackground) await kubeReady;
+    const awsWired = Promise.all([awsReady, kubeReady]).then(async ([seeded]) => {
       if (!seeded) return undefined;
       // The RBAC an EKS cluster owner installs for the remediation function (deploy/kubernetes/).
       await applyEksRbac(kubeTarget);
@@ -256,6 +277,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     // --- Temporal: ready once the frontend answers and every search attribute is registered.
     const temporalAddress = `127.0.0.1:${ports.temporal}`;
+    const { Connection } = await temporalClient;
     await waitFor(temporal, `search attributes on ${temporalAddress}`, 60_000, async () => {
       const conn = await Connection.connect({ address: temporalAddress, connectTimeout: 2000 });
       try {
@@ -280,6 +302,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       kubeconfigPath,
       kubeApiUrl,
       adminToken,
+      kubeReady,
       ...(aws ? { aws } : {}),
       ...(front ? { awsReady: awsWired as Promise<StackAws>, awsEndpoint: frontUrl } : {}),
       crashed,
