@@ -3,10 +3,12 @@
  *                           (`up --aws`: with moto behind the AWS test front, as the tests have it)
  * `npm run stack -- tools`  only build/install the stack's binaries
  * `npm start`               (`dev`) the stack plus a worker and a demo workload to respond to
+ * `up` and `dev` also take `--free-ports` (when 7233, 6443 or 4566 are taken: any free ones) and
+ * `--state-dir <dir>` (another stack's state and logs than .stack/, so two can run at once).
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startStack, type Stack, type StackAws } from './stack.js';
+import { startStack, type Stack, type StackAws, type StackOptions } from './stack.js';
 import { ensureTools } from './tools.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -19,13 +21,30 @@ export const UP_DEFAULTS = {
   kubeApiPort: 6443,
   awsPort: 4566,
 };
+type UpPlace = Pick<StackOptions, 'stateDir' | 'temporalPort' | 'temporalUiPort' | 'kubeApiPort' | 'awsPort'>;
+
+/** Where `up` and `dev` run: UP_DEFAULTS, or what --free-ports and --state-dir say. */
+export function upPlace(flags: string[]): UpPlace {
+  const known = new Set(['--aws', '--free-ports', '--state-dir']);
+  const unknown = flags.filter((f, i) => f.startsWith('--') && !known.has(f) && flags[i - 1] !== '--state-dir');
+  if (unknown.length) throw new Error(`unknown option ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+  const at = flags.indexOf('--state-dir');
+  const stateDir = at < 0 ? UP_DEFAULTS.stateDir : flags[at + 1];
+  if (!stateDir || stateDir.startsWith('--')) throw new Error('--state-dir needs a directory');
+  if (flags.includes('--free-ports')) return { stateDir: path.resolve(stateDir) };
+  return { ...UP_DEFAULTS, stateDir: path.resolve(stateDir) };
+}
 
 /**
  * Starts the stack, prints how to reach it, runs `onReady` (e.g. a worker for a `dev`
  * command), then stays up until Ctrl-C/SIGTERM or until a part of the stack dies.
+ * `background`: run `onReady` as soon as Kubernetes serves and Temporal is up; AWS and kube-apiserver's
+ * bootstrap finish meanwhile (a failure there stops the stack, as a crash does).
  */
-export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; awsInBackground?: boolean } = {}): Promise<never> {
-  const stack = await startStack({ ...UP_DEFAULTS, headless: false, aws: opts.aws ?? false, awsInBackground: opts.awsInBackground ?? false });
+export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; background?: boolean; place?: UpPlace } = {}): Promise<never> {
+  const background = opts.background ?? false;
+  const place = opts.place ?? UP_DEFAULTS;
+  const stack = await startStack({ ...place, headless: false, aws: opts.aws ?? false, awsInBackground: background, kubeBootstrapInBackground: background });
   let stopping = false;
   const stopAndExit = async (code: number): Promise<never> => {
     stopping = true;
@@ -44,7 +63,7 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       `  Temporal UI       ${stack.temporalUiUrl}`,
       `  kubeconfig        ${stack.kubeconfigPath}`,
       `  Kubernetes API    ${stack.kubeApiUrl}`,
-      `  logs              ${UP_DEFAULTS.stateDir}/*.log`,
+      `  logs              ${place.stateDir}/*.log`,
       ...(stack.aws ? awsLines(stack.aws) : stack.awsReady ? ['  AWS               starting (moto behind the test front); its lines follow when it is ready'] : []),
       '',
       `  export TEMPORAL_ADDRESS=${stack.temporalAddress} KUBECONFIG=${stack.kubeconfigPath}`,
@@ -52,6 +71,11 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       'Press Ctrl-C to stop (state is discarded; the next `up` starts fresh).',
     ].join('\n'),
   );
+  stack.kubeReady.catch((err: unknown) => {
+    if (stopping) return;
+    console.error(`kube-apiserver did not finish its bootstrap: ${err instanceof Error ? err.message : String(err)}`);
+    void stopAndExit(1);
+  });
   if (!stack.aws && stack.awsReady) {
     stack.awsReady.then(
       (aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n')),
@@ -82,18 +106,19 @@ function awsLines(aws: StackAws): string[] {
   ];
 }
 
-async function main(cmd: string | undefined): Promise<void> {
+async function main([cmd, ...flags]: string[]): Promise<void> {
   switch (cmd) {
     case 'up':
-      await runUp(undefined, { aws: process.argv.includes('--aws') });
+      await runUp(undefined, { aws: flags.includes('--aws'), place: upPlace(flags) });
       break;
     case 'dev': {
+      const place = upPlace(flags);
       // Loading the worker, forwarder and SDKs takes seconds: while the stack starts, not before it.
       const dev = import('./dev.js');
       dev.catch(() => undefined); // awaited below
       // With moto: the demo's evidence bundle goes to its S3.
       // AWS in the background: the worker needs it only for evidence, and it is the slowest part to start.
-      await runUp(async (stack) => (await dev).startDev(stack, UP_DEFAULTS.stateDir), { aws: true, awsInBackground: true });
+      await runUp(async (stack) => (await dev).startDev(stack, place.stateDir, { freePorts: flags.includes('--free-ports') }), { aws: true, background: true, place });
       break;
     }
     case 'tools': {
@@ -102,15 +127,18 @@ async function main(cmd: string | undefined): Promise<void> {
       break;
     }
     default:
-      console.error('usage: tsx devstack/cli.ts <up [--aws]|dev|tools>');
+      console.error('usage: npm start -- [--free-ports] [--state-dir <dir>]  |  npm run stack -- <up [--aws] [--free-ports] [--state-dir <dir>]|tools>');
       process.exit(2);
   }
 }
 
-// Run only as a script, so another module can import runUp().
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  main(process.argv[2]).catch((err: unknown) => {
+/** The command line: `npm start` runs it through devstack/start.mjs. */
+export function runCli(args: string[]): Promise<void> {
+  return main(args).catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   });
 }
+
+// Run only as a script (tsx devstack/cli.ts), so another module can import runUp().
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) void runCli(process.argv.slice(2));

@@ -27,7 +27,7 @@ const EVIDENCE_BUCKET = 'pod-responder-evidence';
  * The worker, the forwarder and the demo start as soon as Kubernetes and Temporal are ready; AWS (moto, for
  * the demo's evidence bundles) may still be seeding: its bucket is made, and its lines printed, when it is.
  */
-export async function startDev(stack: Stack, stateDir: string): Promise<void> {
+export async function startDev(stack: Stack, stateDir: string, opts: { freePorts?: boolean } = {}): Promise<void> {
   const aws = stack.awsEndpoint ? { endpoint: stack.awsEndpoint, region: AWS_DEFAULTS.region } : undefined;
   if (aws) {
     // The worker's AWS SDK reads these; the bundle goes to moto's S3 through the stack's AWS endpoint.
@@ -43,6 +43,8 @@ export async function startDev(stack: Stack, stateDir: string): Promise<void> {
     // The forwarder needs a credential per source; a fresh dev token unless one is given.
     POD_RESPONDER_FALCO_TOKEN: process.env.POD_RESPONDER_FALCO_TOKEN || `dev-${randomBytes(12).toString('hex')}`,
     POD_RESPONDER_FORWARDER_HOST: process.env.POD_RESPONDER_FORWARDER_HOST || '127.0.0.1',
+    // --free-ports: any free port for the forwarder, and no metrics port (both unless given).
+    ...(opts.freePorts ? { POD_RESPONDER_FORWARDER_PORT: process.env.POD_RESPONDER_FORWARDER_PORT || '0', POD_RESPONDER_METRICS_PORT: process.env.POD_RESPONDER_METRICS_PORT || '0' } : {}),
     // Next to the stack's state: alerts queued while its Temporal was down are delivered on the next start.
     POD_RESPONDER_SPOOL_PATH: process.env.POD_RESPONDER_SPOOL_PATH || path.join(stateDir, 'forwarder-spool.db'),
     ...(aws && !process.env.POD_RESPONDER_EVIDENCE_BUCKET ? { POD_RESPONDER_EVIDENCE_BUCKET: EVIDENCE_BUCKET, POD_RESPONDER_EVIDENCE_ENDPOINT: aws.endpoint } : {}),

@@ -1,0 +1,113 @@
+/**
+ * `npm start` as a user runs it: devstack/start.mjs transpiles the devstack once into its cache and runs it on
+ * plain Node.js. Its own stack, on free ports and in a state dir of its own, beside the tests' stack.
+ */
+import { AppsV1Api } from '@kubernetes/client-node';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kubeConfigFromFile } from '../../remediation/kube.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const START = path.join(ROOT, 'devstack/start.mjs');
+// Inside the repository, as the real one is (node_modules/.cache/pod-responder/devstack): the build's imports of packages resolve from there.
+mkdirSync(path.join(ROOT, 'node_modules/.cache/pod-responder'), { recursive: true });
+const cache = mkdtempSync(path.join(ROOT, 'node_modules/.cache/pod-responder/devstack-test-'));
+const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-npm-start-'));
+afterAll(() => {
+  rmSync(cache, { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** What a user's shell has: none of the test runner's Temporal, Kubernetes or AWS settings (the built tools are shared). */
+function userEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'POD_RESPONDER_TOOLS_DIR' || !/^(TEMPORAL_|KUBECONFIG$|POD_RESPONDER_|AWS_)/.test(k)));
+  return { ...env, POD_RESPONDER_DEVSTACK_CACHE: cache };
+}
+
+interface Manifest {
+  build: string;
+  inputs: Record<string, string>;
+}
+const manifest = (): Manifest => JSON.parse(readFileSync(path.join(cache, 'manifest.json'), 'utf8')) as Manifest;
+
+function runTools() {
+  const r = spawnSync(process.execPath, [START, 'tools'], { cwd: ROOT, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  // The devstack found tools.sh next to its source: each module's import.meta.url is its source's.
+  expect(r.stdout).toMatch(/^kubeApiserver +\/.*kube-apiserver$/m);
+}
+
+describe('npm start (devstack/start.mjs)', () => {
+  it('transpiles once, runs the build while no file it was built from changes, and transpiles again after one does', () => {
+    runTools();
+    const first = manifest();
+    expect(Object.keys(first.inputs)).toEqual(expect.arrayContaining(['devstack/cli.ts', 'devstack/stack.ts', 'devstack/dev.ts', 'worker/worker.ts']));
+
+    runTools();
+    expect(manifest().build).toBe(first.build);
+
+    // As if worker/worker.ts had been edited since the build.
+    writeFileSync(path.join(cache, 'manifest.json'), JSON.stringify({ ...first, inputs: { ...first.inputs, 'worker/worker.ts': '0'.repeat(64) } }));
+    runTools();
+    const second = manifest();
+    expect(second.build).not.toBe(first.build);
+    expect(second.inputs['worker/worker.ts']).toBe(first.inputs['worker/worker.ts']);
+    // The earlier build is kept: a stack started from it may still load one of its chunks.
+    expect(readdirSync(cache).filter((n) => n.startsWith('build-')).sort()).toEqual([first.build, second.build].sort());
+  }, 120_000);
+
+  it('starts the stack, a worker and the demo; the demo alert suspends its Deployment; Ctrl-C stops every process', async () => {
+    // detached: its own process group, which Ctrl-C signals as a whole.
+    const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], { cwd: ROOT, env: userEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitForOutput(child, () => out, /evidence bucket \S+ ready/, 150_000);
+      const forwarder = /forwarder on (http:\/\/\S+) \(falco token: (\S+);/.exec(out)!;
+      const falcoFile = /--data-binary @(\S+)/.exec(out)![1]!;
+      const [, namespace, deployment] = /demo: Deployment ([^/\s]+)\/(\S+) with pod/.exec(out)!;
+      const kubeconfig = /kubeconfig +(\S+)/.exec(out)![1]!;
+
+      const res = await fetch(`${forwarder[1]}/v1/alerts/falco?cluster=local`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${forwarder[2]}`, 'content-type': 'application/json' },
+        body: readFileSync(falcoFile),
+      });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual(['accepted']);
+
+      // The demo's Critical alert suspends the Deployment: scaled to 0.
+      const apps = kubeConfigFromFile(kubeconfig).makeApiClient(AppsV1Api);
+      const deadline = Date.now() + 60_000;
+      let replicas: number | undefined;
+      while (Date.now() < deadline && replicas !== 0) {
+        replicas = (await apps.readNamespacedDeployment({ namespace: namespace!, name: deployment! })).spec?.replicas;
+        if (replicas !== 0) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(replicas).toBe(0);
+
+      process.kill(-child.pid!, 'SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(0);
+      expect(existsSync(path.join(stateDir, 'stack.pid'))).toBe(false);
+      // etcd, kube-apiserver, Temporal, moto and the AWS front ran in its process group: none is left.
+      expect(spawnSync('pgrep', ['-g', String(child.pid)], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  }, 240_000);
+});
+
+async function waitForOutput(child: ChildProcess, output: () => string, line: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!line.test(output())) {
+    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}) before printing ${line}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`npm start did not print ${line} in ${timeoutMs / 1000}s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
