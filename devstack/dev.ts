@@ -24,7 +24,7 @@ import { AWS_DEFAULTS } from './aws.js';
 const EVIDENCE_BUCKET = 'pod-responder-evidence';
 
 /**
- * The worker, the forwarder and the demo start as soon as Kubernetes and Temporal are ready; AWS (moto, for
+ * The worker, the forwarder and the demo start as soon as Kubernetes serves and Temporal is ready; AWS (moto, for
  * the demo's evidence bundles) may still be seeding: its bucket is made, and its lines printed, when it is.
  */
 export async function startDev(stack: Stack, stateDir: string, opts: { freePorts?: boolean } = {}): Promise<void> {

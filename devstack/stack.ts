@@ -222,10 +222,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const kubeApiUrl = `https://127.0.0.1:${ports.kube}`;
     const certFile = path.join(certDir, 'apiserver.crt');
     let ca: Buffer | undefined;
-    const readyz = (path: string) => async () => {
+    const readyz = (check: string) => async () => {
       ca = fs.existsSync(certFile) ? fs.readFileSync(certFile) : undefined; // re-read: may be mid-write
       if (!ca) return false;
-      return (await httpsStatus(`${kubeApiUrl}${path}`, ca, adminToken)) === 200;
+      return (await httpsStatus(`${kubeApiUrl}${check}`, ca, adminToken)) === 200;
     };
     await waitFor(kube, `${kubeApiUrl}${KUBE_SERVING}`, 120_000, readyz(KUBE_SERVING));
 
