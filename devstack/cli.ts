@@ -8,6 +8,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { startStack, type Stack, type StackAws, type StackOptions } from './stack.js';
 import { ensureTools } from './tools.js';
 
@@ -23,16 +24,18 @@ export const UP_DEFAULTS = {
 };
 type UpPlace = Pick<StackOptions, 'stateDir' | 'temporalPort' | 'temporalUiPort' | 'kubeApiPort' | 'awsPort'>;
 
-/** Where `up` and `dev` run: UP_DEFAULTS, or what --free-ports and --state-dir say. */
-export function upPlace(flags: string[]): UpPlace {
-  const known = new Set(['--aws', '--free-ports', '--state-dir']);
-  const unknown = flags.filter((f, i) => f.startsWith('--') && !known.has(f) && flags[i - 1] !== '--state-dir');
-  if (unknown.length) throw new Error(`unknown option ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
-  const at = flags.indexOf('--state-dir');
-  const stateDir = at < 0 ? UP_DEFAULTS.stateDir : flags[at + 1];
-  if (!stateDir || stateDir.startsWith('--')) throw new Error('--state-dir needs a directory');
-  if (flags.includes('--free-ports')) return { stateDir: path.resolve(stateDir) };
-  return { ...UP_DEFAULTS, stateDir: path.resolve(stateDir) };
+const USAGE = 'usage: npm start -- [--free-ports] [--state-dir <dir>]  |  npm run stack -- <up [--aws] [--free-ports] [--state-dir <dir>]|tools>';
+
+const DEV_OPTIONS = { 'free-ports': { type: 'boolean' }, 'state-dir': { type: 'string' } } as const;
+const UP_OPTIONS = { ...DEV_OPTIONS, aws: { type: 'boolean' } } as const;
+
+/** `up`'s and `dev`'s options (node:util's parser refuses an unknown or incomplete one by name), and where the stack runs. */
+function parseFlags(args: string[], command: 'up' | 'dev') {
+  const { values } = parseArgs({ args, options: command === 'up' ? UP_OPTIONS : DEV_OPTIONS, strict: true, allowPositionals: false });
+  const freePorts = values['free-ports'] === true;
+  const stateDir = path.resolve(values['state-dir'] ?? UP_DEFAULTS.stateDir);
+  const place: UpPlace = freePorts ? { stateDir } : { ...UP_DEFAULTS, stateDir };
+  return { place, freePorts, aws: 'aws' in values && values.aws === true };
 }
 
 /**
@@ -71,20 +74,16 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       'Press Ctrl-C to stop (state is discarded; the next `up` starts fresh).',
     ].join('\n'),
   );
-  stack.kubeReady.catch((err: unknown) => {
-    if (stopping) return;
-    console.error(`kube-apiserver did not finish its bootstrap: ${err instanceof Error ? err.message : String(err)}`);
-    void stopAndExit(1);
-  });
+  // What finishes in the background stops the stack if it fails, as a crash does (not once it is stopping).
+  const stopIfFails = (part: Promise<unknown>, what: string) =>
+    part.catch((err: unknown) => {
+      if (stopping) return;
+      console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      void stopAndExit(1);
+    });
+  stopIfFails(stack.kubeReady, 'kube-apiserver did not finish its bootstrap');
   if (!stack.aws && stack.awsReady) {
-    stack.awsReady.then(
-      (aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n')),
-      (err: unknown) => {
-        if (stopping) return; // stopped before AWS was ready
-        console.error(`the AWS part of the devstack failed: ${err instanceof Error ? err.message : String(err)}`);
-        void stopAndExit(1);
-      },
-    );
+    stopIfFails(stack.awsReady.then((aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n'))), 'the AWS part of the devstack failed');
   }
 
   try {
@@ -106,19 +105,21 @@ function awsLines(aws: StackAws): string[] {
   ];
 }
 
-async function main([cmd, ...flags]: string[]): Promise<void> {
+async function main([cmd, ...args]: string[]): Promise<void> {
   switch (cmd) {
-    case 'up':
-      await runUp(undefined, { aws: flags.includes('--aws'), place: upPlace(flags) });
+    case 'up': {
+      const { aws, place } = parseFlags(args, 'up');
+      await runUp(undefined, { aws, place });
       break;
+    }
     case 'dev': {
-      const place = upPlace(flags);
+      const { place, freePorts } = parseFlags(args, 'dev');
       // Loading the worker, forwarder and SDKs takes seconds: while the stack starts, not before it.
       const dev = import('./dev.js');
       dev.catch(() => undefined); // awaited below
       // With moto: the demo's evidence bundle goes to its S3.
       // AWS in the background: the worker needs it only for evidence, and it is the slowest part to start.
-      await runUp(async (stack) => (await dev).startDev(stack, place.stateDir, { freePorts: flags.includes('--free-ports') }), { aws: true, background: true, place });
+      await runUp(async (stack) => (await dev).startDev(stack, place.stateDir, { freePorts }), { aws: true, background: true, place });
       break;
     }
     case 'tools': {
@@ -127,16 +128,18 @@ async function main([cmd, ...flags]: string[]): Promise<void> {
       break;
     }
     default:
-      console.error('usage: npm start -- [--free-ports] [--state-dir <dir>]  |  npm run stack -- <up [--aws] [--free-ports] [--state-dir <dir>]|tools>');
+      console.error(USAGE);
       process.exit(2);
   }
 }
 
-/** The command line: `npm start` runs it through devstack/start.mjs. */
+/** The command line: `npm start` runs it through devstack/start.mjs. Bad options exit 2, with the usage. */
 export function runCli(args: string[]): Promise<void> {
   return main(args).catch((err: unknown) => {
+    const badOption = (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_');
     console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    if (badOption) console.error(USAGE);
+    process.exit(badOption ? 2 : 1);
   });
 }
 

@@ -11,7 +11,7 @@
  * `NODE_OPTIONS=--enable-source-maps npm start` maps them to the .ts sources, at half a second more per start.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -47,7 +47,8 @@ function cached(chain) {
       return undefined; // deleted or renamed
     }
   }
-  return path.join(CACHE, manifest.build, manifest.entry);
+  const entry = path.join(CACHE, manifest.build, manifest.entry);
+  return existsSync(entry) ? entry : undefined; // the build removed by hand
 }
 
 /** Our modules keep their own URL: `new URL('..', import.meta.url)` means what it means in the source. */

@@ -60,6 +60,19 @@ describe('npm start (devstack/start.mjs)', () => {
     expect(readdirSync(cache).filter((n) => n.startsWith('build-')).sort()).toEqual([first.build, second.build].sort());
   }, 120_000);
 
+  it('refuses an unknown or incomplete option by name, with the usage, exit 2, before starting anything', () => {
+    for (const [args, message] of [
+      [['dev', '--bogus'], "Unknown option '--bogus'"],
+      [['dev', '--aws'], "Unknown option '--aws'"], // up's option: dev always has AWS
+      [['up', '--state-dir'], "Option '--state-dir <value>' argument missing"],
+    ] as const) {
+      const r = spawnSync(process.execPath, [START, ...args], { cwd: ROOT, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr.split('\n').slice(0, 2)).toEqual([message, expect.stringMatching(/^usage: npm start -- \[--free-ports\]/)]);
+      expect(r.stdout).toBe('');
+    }
+  }, 120_000);
+
   it('starts the stack, a worker and the demo; the demo alert suspends its Deployment; Ctrl-C stops every process', async () => {
     // detached: its own process group, which Ctrl-C signals as a whole.
     const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], { cwd: ROOT, env: userEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
