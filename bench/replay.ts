@@ -1,6 +1,6 @@
 /**
- * What waking an evicted incident costs the worker (`npm run bench:replay`): the recorded v2 histories
- * (test/histories/v2/, the playbook's paths: approvals, holds, floods, the EKS executor) replayed against
+ * What waking an evicted incident costs the worker (`npm run bench:replay`): the recorded histories
+ * (test/histories/, the playbook's paths: approvals, holds, floods, the EKS executor) replayed against
  * today's workflow bundle, BENCH_REPLAY_ROUNDS (20) times each, in this process. An incident the cache evicted
  * (parked awaiting approval, holding) is replayed like this when a message or timer wakes it, so approving
  * thousands at once costs about this much CPU per incident per workflow task. Needs no stack.
@@ -14,7 +14,7 @@ import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
 import { envNumber, runAlone } from './processes.js';
 
-const HISTORIES = fileURLToPath(new URL('../test/histories/v2/', import.meta.url));
+const HISTORIES = fileURLToPath(new URL('../test/histories/', import.meta.url));
 
 export interface ReplayResult {
   histories: number;

@@ -11,7 +11,6 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { z } from 'zod';
 import { ACTIONS } from '../domain/decide.js';
 import { parseWith } from '../domain/validation-errors.js';
-import type { IncidentStatusV1 } from '../workflows/legacy/messages-v1.js';
 import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
 import { listIncidents, type InboxFilters, type InboxRow } from './inbox.js';
@@ -58,8 +57,7 @@ type One = { result: 'answered' } | { result: 'skipped'; because: string; reason
 async function answerOne(client: Client, workflowId: string, answer: 'approved' | 'denied', o: z.output<typeof bulkOptionsSchema>): Promise<One> {
   const handle = client.workflow.getHandle(workflowId);
   try {
-    const status = (await handle.query(statusQuery)) as IncidentStatus | IncidentStatusV1;
-    if (!('run' in status)) return { result: 'skipped', because: 'started before v2', reason: `started before v2: answer it alone (pod-responder ${answer === 'approved' ? 'approve' : 'deny'} ${workflowId})` };
+    const status: IncidentStatus = await handle.query(statusQuery);
     const open = status.proposal && !status.proposal.answer ? status.proposal : null;
     // Visibility lags the incidents: one listed may have been answered, timed out or closed since.
     if (!open) return { result: 'skipped', because: 'no longer awaiting an answer', reason: `stage ${status.stage}, nothing awaits an answer` };

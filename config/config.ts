@@ -147,6 +147,17 @@ export const configSchema = z.strictObject({
        * deployed in that cluster; the others on `taskQueue`. Set on whatever starts incidents (the forwarder, the CLI).
        */
       clusterTaskQueues: byCluster(z.string().min(1)).default({}),
+      /**
+       * Worker Deployment Versioning: with a build ID, the worker polls as version `name`:`buildId` and each
+       * incident stays pinned to the build it started on until it continues as new at a wait (README, "Changing
+       * the workflow"). Without one, the worker is unversioned (development, tests).
+       */
+      deployment: z
+        .strictObject({
+          name: z.string().min(1).default('pod-responder'),
+          buildId: z.string().min(1, 'must name the build (e.g. the image tag)'),
+        })
+        .optional(),
       /** A secured Temporal (config/temporal-security.ts): TLS and mTLS, an API key (which implies TLS). */
       tls: temporalTlsSchema.optional(),
       ...temporalApiKeyFields,
@@ -262,6 +273,7 @@ export const ENV_VARS = {
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   POD_RESPONDER_TASK_QUEUE: 'temporal.taskQueue',
   TEMPORAL_UI_URL: 'temporal.uiUrl',
+  POD_RESPONDER_BUILD_ID: 'temporal.deployment.buildId',
   POD_RESPONDER_TEMPORAL_TLS: 'temporal.tls.enabled',
   POD_RESPONDER_TEMPORAL_TLS_CA: 'temporal.tls.caFile',
   POD_RESPONDER_TEMPORAL_TLS_CERT: 'temporal.tls.certFile',

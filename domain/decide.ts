@@ -26,7 +26,7 @@ export interface DecisionInput {
   /** Alerts for the same workload inside the repeat window, this one included. */
   alertCount: number;
   escalation: { by: string; reason: string } | null;
-  /** The answer given to a proposal of exactly this action (v2 binds it; v1 passed any answer). */
+  /** The answer given to a proposal of exactly this action (bound to the proposal). */
   approval: ApprovalState;
 }
 

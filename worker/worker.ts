@@ -25,7 +25,7 @@ export interface StartedWorker {
 export interface WorkerOverrides {
   taskQueue?: string;
   identity?: string;
-  /** Another workflow module (the upgrade test runs the pre-v2 code with it). */
+  /** Another workflow module. */
   workflowsPath?: string;
   /** Activity interceptors (the latency bench times each remediation call with one). */
   interceptors?: WorkerOptions['interceptors'];
@@ -58,6 +58,16 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
       notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
       temporal: client,
     }),
+    ...(config.temporal.deployment
+      ? {
+          workerDeploymentOptions: {
+            useWorkerVersioning: true,
+            version: { deploymentName: config.temporal.deployment.name, buildId: config.temporal.deployment.buildId },
+            // An incident runs on the build it started on; it moves to a newer one only by continuing as new.
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.interceptors ? { interceptors: opts.interceptors } : {}),
     // A worker back from an outage during an alert flood gets the backlog of alert signals in one activation;

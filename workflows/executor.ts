@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { TargetCluster } from '../activities/eks-lambda/cluster.js';
 import type { Activities } from '../activities/index.js';
 import { resourceNames } from '../domain/aws-resources.js';
@@ -42,17 +42,11 @@ const deploy = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
 
-/** Undo steps retry until done: nothing may leak. Security groups wait out Lambda's slow ENI release. */
+/** Undo steps retry until done: nothing may leak. */
 const undo = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
-const undoSecurityGroup = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  scheduleToCloseTimeout: '45 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 1.5, maximumInterval: '2 minutes' },
 });
 
 const invoke = proxyActivities<Activities>({
@@ -103,9 +97,7 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   });
   const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [region, base, t.incidentId, cluster.accountId]);
 
-  const groupId = patched(SHARED_EXECUTOR_GROUP)
-    ? await useExecutorGroup(region, cluster)
-    : await createIncidentSecurityGroup(region, cluster, base, t, compensations);
+  const groupId = await useExecutorGroup(region, cluster);
 
   const entry = { clusterName: t.cluster, roleArn };
   compensations.add(`delete access entry for ${base}`, async () => {
@@ -132,29 +124,13 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
 }
 
 /**
- * Since this patch, the cluster's shared executor group (one ingress rule on the cluster group for all incidents,
- * within its 60-rule quota) instead of a group and rule per incident. Not undone by the incident: the sweeper
- * removes it once no incident has used it for a while. Stretches recorded before it keep their own group.
+ * The cluster's shared executor group (one ingress rule on the cluster group for all incidents, within its
+ * 60-rule quota). Not undone by the incident: the sweeper removes it once no incident has used it for a while.
  */
-export const SHARED_EXECUTOR_GROUP = 'shared-executor-group';
-
 async function useExecutorGroup(region: string, cluster: TargetCluster): Promise<string> {
   const { groupId } = await deploy.ensureExecutorSecurityGroup.executeWithOptions(
     { summary: `use the executor security group of ${cluster.name} (443 to ${cluster.clusterSecurityGroupId})` },
     [region, { clusterArn: cluster.arn, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId }],
-  );
-  return groupId;
-}
-
-/** Before SHARED_EXECUTOR_GROUP: a group per stretch, and a rule for it on the cluster group, undone with it. */
-async function createIncidentSecurityGroup(region: string, cluster: TargetCluster, base: string, t: ExecutorTarget, compensations: Compensations): Promise<string> {
-  const sg = { name: base, vpcId: cluster.vpcId, clusterSecurityGroupId: cluster.clusterSecurityGroupId };
-  compensations.add(`delete security group ${base}`, async () => {
-    return (await undoSecurityGroup.deleteFunctionSecurityGroup.executeWithOptions({ summary: `revoke rule, delete security group ${base}` }, [region, sg])).leftIntact;
-  });
-  const { groupId } = await deploy.createFunctionSecurityGroup.executeWithOptions(
-    { summary: `create security group ${base} (443 to ${cluster.clusterSecurityGroupId})` },
-    [region, { ...sg, incidentId: t.incidentId }],
   );
   return groupId;
 }

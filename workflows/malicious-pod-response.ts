@@ -6,7 +6,6 @@ import {
   condition,
   ContinueAsNew,
   isCancellation,
-  patched,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { SA } from '../domain/search-attributes.js';
@@ -19,28 +18,18 @@ import { failureMessage } from './incident/failures.js';
 import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
 import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
 import { notifyInBackground, settleNotifications } from './incident/notifications.js';
-import { incidentV1 } from './legacy/incident-v1.js';
-import type { IncidentStatusV1 } from './legacy/messages-v1.js';
 import type { IncidentResult } from './messages.js';
 
 export type { IncidentInput } from './incident/input.js';
 
-/** The workflow as incidents started today see it (the v1 result shape is only for incidents started before v2). */
 export type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentResult>;
-
-/**
- * Marks incidents run by the playbook below. Incidents started earlier have no marker in their history
- * and finish on the code they started with (legacy/incident-v1.ts). See "Changing the workflow" in the README.
- */
-export const INCIDENT_V2_PATCH = 'incident-v2';
 
 /**
  * One response to one pod: validate, decide, remediate, verify, then watch for repeats or hold a
  * suspension until `restore`. Messages (alerts, escalate, approve, deny, restore, status) are in
  * incident/handlers.ts; the stages in incident/stages.ts.
  */
-export async function maliciousPodResponse(input: IncidentInput): Promise<IncidentResult | IncidentStatusV1> {
-  if (!patched(INCIDENT_V2_PATCH)) return incidentV1(input);
+export async function maliciousPodResponse(input: IncidentInput): Promise<IncidentResult> {
   const incident = new Incident(input);
   registerHandlers(incident);
   return runPlaybook(incident);
@@ -124,8 +113,7 @@ function begin(i: Incident): void {
 
 /**
  * Why the executor cannot serve this cluster, whether workflow code said so or an activity did (the direct
- * executor, for a cluster the worker has no mapping for). Histories recorded before activities raised this
- * type hold none, so they replay as they ran.
+ * executor, for a cluster the worker has no mapping for).
  */
 function executorUnavailable(err: unknown): string | undefined {
   const e = err instanceof ActivityFailure ? err.cause : err;

@@ -1,4 +1,4 @@
-import { patched, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ExecutorGroup } from '../activities/eks-lambda/executor-group.js';
 import type { Removal } from '../activities/eks-lambda/ownership.js';
@@ -43,12 +43,8 @@ export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
       removed.push({ ...r, status: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
   }
-  if (!patched(SWEEP_EXECUTOR_GROUPS)) return { scanned: found.length, removed };
   return { scanned: found.length, removed, executorGroups: await sweepExecutorGroups(input) };
 }
-
-/** Since this patch, the sweeper also removes clusters' executor groups that no incident needs. */
-const SWEEP_EXECUTOR_GROUPS = 'sweep-executor-groups';
 
 async function sweepExecutorGroups(input: SweepInput): Promise<NonNullable<SweepReport['executorGroups']>> {
   const groups = await scan.listExecutorGroups.executeWithOptions({ summary: `list executor security groups in ${input.regions.join(', ')}` }, [input.regions]);

@@ -1,25 +1,22 @@
 /**
- * Replays recorded incident histories against the current workflow code. A change that would break
- * incidents already running in production (a reordered activity, a new timer) fails here.
+ * Replays recorded incident histories against the current workflow code: a change that makes the code
+ * nondeterministic against its own histories (an activity or timer that depends on something not in the
+ * history) fails here, and so does a change made without re-recording.
  *
- * test/histories/v1/ was recorded before the v2 playbook (patch `incident-v2`), two of them mid-flight
- * (holding, awaiting approval): they must replay for as long as incidents may run on v1. Never re-record them.
- * test/histories/v2-own-security-group/ was recorded on v2 before patch `shared-executor-group` (a security group
- * per incident stretch); never re-record it either.
- * test/histories/v2-before-isolation/ was recorded on v2 before patch `isolate-first` (no NetworkPolicy before the
- * kill), two of them mid-flight; never re-record it.
- * test/histories/v2/ is today's code; re-record after an intentional, patched change:
+ * test/histories/ holds one history per scenario, recorded on today's code, some of them mid-flight (holding,
+ * awaiting approval). No release exists, so there is one version: re-record after every change to the workflow:
  *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
+ * After the first release, an incident stays on the build it started on (Worker Deployment Versioning, README
+ * "Changing the workflow"), so a change never has to replay another build's histories.
  */
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ensureTools } from '../../devstack/tools.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';
@@ -38,7 +35,7 @@ const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
 installLogging('WARN');
 
-describe.runIf(recording)('record histories (v2)', () => {
+describe.runIf(recording)('record histories', () => {
   let r: Responder;
   let eks: Responder;
   /** With an evidence bucket and the worker's AWS identity: the bundle and the credentials revocation. */
@@ -173,35 +170,33 @@ describe.runIf(recording)('record histories (v2)', () => {
   it.each(Object.keys(scenarios).filter((n) => !only || only.includes(n)))('%s', async (name) => {
     const ns = await createNamespace(kube, 'record');
     const { workflowId, runId } = await scenarios[name]!(ns);
-    // The CLI writes the canonical proto3 JSON that historyFromJSON reads back.
-    const { temporal } = await ensureTools();
-    const run = runId ? ['--run-id', runId] : [];
-    const json = execFileSync(temporal, ['workflow', 'show', '-w', workflowId, ...run, '-o', 'json', '--address', inject('temporalAddress')]);
-    writeFileSync(new URL(`v2/${name}.json`, dir), json);
+    // The canonical proto3 JSON (as `temporal workflow show -o json` writes it) that historyFromJSON reads back.
+    const history = await r.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    writeFileSync(new URL(`${name}.json`, dir), historyToJSON(history));
     if (name.startsWith('running-')) await r.client.workflow.getHandle(workflowId).terminate('recorded');
   });
 });
 
 describe('replay recorded histories', () => {
-  const files = ['v1', 'v2-own-security-group', 'v2-before-isolation', 'v2'].flatMap((v) => readdirSync(new URL(`${v}/`, dir)).filter((f) => f.endsWith('.json')).map((f) => `${v}/${f}`));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-  it.skipIf(recording)('has histories from before v2, mid-flight ones among them, and of today', () => {
-    expect(files).toEqual(
-      expect.arrayContaining([
-        'v1/eks-lambda-terminate.json',
-        'v1/running-mid-hold.json',
-        'v1/running-mid-approval.json',
-        'v1/cancelled-while-holding.json',
-        'v2-own-security-group/eks-lambda-terminate.json',
-        'v2-before-isolation/running-mid-approval.json',
-        'v2/denied-after-isolation.json',
-        'v2/hold-reverted-then-restored.json',
-        'v2/eks-lambda-terminate.json',
-        'v2/flood-continued-as-new.json',
-        'v2/evidence-revoke-restore.json',
-      ]),
+  it.skipIf(recording)('has a history of every scenario, mid-flight ones among them', () => {
+    expect(files.sort()).toEqual(
+      [
+        'approved-suspend-cronjob.json',
+        'cancelled-while-holding.json',
+        'denied-after-isolation.json',
+        'dismissed-stale.json',
+        'eks-lambda-terminate.json',
+        'escalate-suspend-restore-deployment.json',
+        'evidence-revoke-restore.json',
+        'flood-continued-as-new.json',
+        'hold-reverted-then-restored.json',
+        'running-mid-approval.json',
+        'running-mid-hold.json',
+        'terminate-bare-pod.json',
+      ],
     );
-    expect(files.filter((f) => f.startsWith('v2/')).length).toBeGreaterThanOrEqual(11);
   });
 
   it.each(files)('%s replays without nondeterminism', async (file) => {
@@ -214,7 +209,7 @@ describe('replay recorded histories', () => {
     const root = new URL('../../', import.meta.url);
     execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
     const workflowBundle = await bundleFrom(new URL('dist/workflows/index.js', root).pathname);
-    const file = 'v2/flood-continued-as-new.json';
+    const file = 'flood-continued-as-new.json';
     const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
     await expect(Worker.runReplayHistory({ workflowBundle, replayName: file }, history)).resolves.toBeUndefined();
   }, 180_000);

@@ -1,101 +1,144 @@
 /**
- * An upgrade while incidents run: a worker on the pre-v2 code parks incidents (holding a suspension,
- * awaiting approval), stops, and a worker on today's code takes over the same task queue. The parked
- * incidents replay and finish on the code they started with; new incidents run v2.
+ * An upgrade while incidents run, with Worker Deployment Versioning (README, "Changing the workflow"): build A
+ * parks incidents (holding a suspension, awaiting approval); build B is deployed beside it and made current.
+ * An incident stays on the build it started on until it continues as new at a wait, then runs on the current
+ * build; new incidents start on B. The harness for the next change to the workflow: run build A from another
+ * workflow module (`workflowsPath`) to upgrade from a real older playbook.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { answerProposal } from '../../client/approvals.js';
 import { respondToAlert } from '../../client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { policySchema, type PolicyInput } from '../../domain/policy.js';
-import { configSchema } from '../../config/config.js';
+import { configSchema, type Config } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
-import { createWorker } from '../../worker/worker.js';
-import { incidentWorkflowId } from '../../workflows/ids.js';
-import type { IncidentStatusV1 } from '../../workflows/legacy/messages-v1.js';
-import { alertSignal, restoreUpdate, statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { createWorker, type StartedWorker } from '../../worker/worker.js';
+import { restoreUpdate, statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor } from '../support/responder.js';
 
-const config = configSchema.parse({
-  temporal: { address: inject('temporalAddress'), taskQueue: `upgrade-${randomBytes(4).toString('hex')}` },
-  direct: { kubeconfig: inject('kubeconfigPath'), cluster: 'local' },
-});
-const legacyWorkflows = fileURLToPath(new URL('../support/legacy-workflows.ts', import.meta.url));
+const deploymentName = `pod-responder-upgrade-${randomBytes(3).toString('hex')}`;
+const taskQueue = `upgrade-${randomBytes(4).toString('hex')}`;
+const configFor = (buildId: string): Config =>
+  configSchema.parse({
+    temporal: { address: inject('temporalAddress'), taskQueue, deployment: { name: deploymentName, buildId } },
+    direct: { kubeconfig: inject('kubeconfigPath'), cluster: 'local' },
+  });
 let client: Client;
 let kube: TestKube;
+const workers: StartedWorker[] = [];
 beforeAll(async () => {
   installLogging('ERROR');
-  client = new Client({ connection: await Connection.connect({ address: config.temporal.address }) });
+  client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
   kube = testKube();
 });
-afterAll(async () => client?.connection.close());
+afterAll(async () => {
+  for (const w of workers) await w.shutdown();
+  await client?.connection.close();
+});
 
-/** Starts an incident the way starters did before v2: one `alert` signal with the start. */
-async function startAsBefore(alert: PodAlert, policy: PolicyInput) {
-  await client.workflow.signalWithStart('maliciousPodResponse', {
-    workflowId: incidentWorkflowId(alert),
-    taskQueue: config.temporal.taskQueue,
-    args: [{ alert, policy: policySchema.parse(policy), executor: { kind: 'direct' } }],
-    signal: alertSignal,
-    signalArgs: [alert],
-  });
-  return client.workflow.getHandle(incidentWorkflowId(alert));
+async function startBuild(buildId: string): Promise<StartedWorker> {
+  const w = await createWorker(configFor(buildId));
+  workers.push(w);
+  void w.run();
+  return w;
 }
 
-async function waitForStage(handle: ReturnType<Client['workflow']['getHandle']>, stage: string) {
+/** What an operator does after deploying a build: `temporal worker deployment set-current-version`. */
+async function makeCurrent(buildId: string): Promise<void> {
+  // The version exists once its worker has polled.
+  for (let i = 0; ; i++) {
+    try {
+      await client.workflowService.setWorkerDeploymentCurrentVersion({ namespace: 'default', deploymentName, buildId, identity: 'upgrade-test' });
+      return;
+    } catch (err) {
+      if (i >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function respond(alert: PodAlert, policy: PolicyInput, buildId: string): Promise<WorkflowHandle> {
+  const started = await respondToAlert(client, { ...configFor(buildId), policy: policySchema.parse(policy) }, alert);
+  return client.workflow.getHandle(started.workflowId);
+}
+
+async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   for (let i = 0; i < 150; i++) {
-    if ((await handle.query(statusQuery)).stage === stage) return;
+    const v = await read();
+    if (ok(v)) return v;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`incident did not reach ${stage}`);
+  throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('upgrading the worker while incidents run', () => {
-  it('incidents parked on the old code finish on it; new ones run v2', { timeout: 120_000 }, async () => {
+/** The builds that completed a run's workflow tasks, in order, deduplicated: which code ran it. */
+async function buildsOf(h: WorkflowHandle, runId?: string): Promise<string[]> {
+  const { events } = await client.workflow.getHandle(h.workflowId, runId).fetchHistory();
+  const builds = (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
+    const b = e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId;
+    return b ? [b] : [];
+  });
+  return builds.filter((b, i) => b !== builds[i - 1]);
+}
+
+describe('upgrading the worker while incidents run (Worker Deployment Versioning)', () => {
+  it('parked incidents stay on their build until they continue as new at a wait; new ones start on the current build', { timeout: 150_000 }, async () => {
     const ns = await createNamespace(kube, 'upgrade');
     const held = await createWorkload(kube, ns, 'StatefulSet');
     const pending = await createWorkload(kube, ns, 'Pod');
 
-    const before = await createWorker(config, { workflowsPath: legacyWorkflows });
-    void before.run();
-    const holding = await startAsBefore(alertFor(ns, held, { severity: 'critical' }), { holdSuspensionSeconds: 600 });
-    const awaiting = await startAsBefore(alertFor(ns, pending), { requireApprovalFor: ['terminate-pod'] });
-    await waitForStage(holding, 'holding');
-    await waitForStage(awaiting, 'awaiting-approval');
-    await before.shutdown();
+    await startBuild('build-a');
+    await makeCurrent('build-a');
+    // A hold with no checks wakes only for restore or its end; one with checks wakes every 2 s.
+    const quiet = await respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }), { holdSuspensionSeconds: 600 }, 'build-a');
+    const holding = await respond(alertFor(ns, held, { severity: 'critical' }), { holdSuspensionSeconds: 600, holdCheckSeconds: 2 }, 'build-a');
+    const awaiting = await respond(alertFor(ns, pending), { requireApprovalFor: ['terminate-pod'] }, 'build-a');
+    await waitFor('holding', () => holding.query(statusQuery), (s) => s.stage === 'holding');
+    await waitFor('holding', () => quiet.query(statusQuery), (s) => s.stage === 'holding');
+    await waitFor('awaiting approval', () => awaiting.query(statusQuery), (s) => s.stage === 'awaiting-approval');
+    const firstRun = (await holding.describe()).runId;
 
-    const after = await createWorker(config);
-    void after.run();
-    try {
-      // A repeat from today's forwarder (the batched `alerts` signal) reaches the old incident too.
-      const repeat = alertFor(ns, held);
-      await respondToAlert(client, config, repeat);
-      const parked = (await holding.query(statusQuery)) as unknown as IncidentStatusV1;
-      expect(parked.alertIds).toContain(repeat.alertId);
+    const a = workers[0]!;
+    await startBuild('build-b');
+    await makeCurrent('build-b');
 
-      // The CLI's approve sees an incident from before v2 and answers it the old way.
-      expect(await answerProposal(awaiting, 'approved', { by: 'ana' })).toMatchObject({ answer: 'approved', sentAsSignal: true });
-      const approved = (await awaiting.result()) as unknown as IncidentStatusV1;
-      expect(approved.outcome).toBe('pod-terminated');
-      expect(approved).toHaveProperty('alertIds'); // the v1 result: it finished on v1
-      expect(await podExists(kube, ns, pending.name)).toBe(false);
+    // A new incident starts on B.
+    const fresh = await createWorkload(kube, ns, 'Pod');
+    const started = await respond(alertFor(ns, fresh), {}, 'build-b');
+    expect(((await started.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+    expect(await buildsOf(started)).toEqual(['build-b']);
 
-      await holding.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-      const restored = (await holding.result()) as unknown as IncidentStatusV1;
-      expect(restored.outcome).toBe('workload-restored');
-      expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: held.name })).spec?.replicas).toBe(2);
+    // The held incident moves to B at its next wait: its run on A ends, run 2 carries it on, on B.
+    const moved = await waitFor('the hold to continue as new', () => holding.query(statusQuery), (s) => s.run === 2);
+    expect(moved.timeline.map((t) => t.detail)).toContainEqual(expect.stringContaining('to move to the current worker build'));
+    expect(await buildsOf(holding, firstRun)).toEqual(['build-a']);
 
-      // A new incident on the upgraded worker runs v2.
-      const fresh = await createWorkload(kube, ns, 'Pod');
-      const started = await respondToAlert(client, config, alertFor(ns, fresh));
-      const result = (await client.workflow.getHandle(started.workflowId).result()) as IncidentStatus;
-      expect(result).toMatchObject({ outcome: 'pod-terminated', run: 1 });
-    } finally {
-      await after.shutdown();
-    }
+    // The answer reaches the incident awaiting approval on A, which finishes on A.
+    expect(await answerProposal(awaiting, 'approved', { by: 'ana' })).toMatchObject({ answer: 'approved' });
+    expect(((await awaiting.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+    expect(await buildsOf(awaiting)).toEqual(['build-a']);
+    expect(await podExists(kube, ns, pending.name)).toBe(false);
+
+    // The quiet hold has not woken since: it stays on A while A runs, and is still held there.
+    expect(await buildsOf(quiet)).toEqual(['build-a']);
+    const onA = `TemporalWorkerDeploymentVersion='${deploymentName}:build-a' AND ExecutionStatus='Running'`;
+    await waitFor('visibility to show the quiet hold alone on A', async () => (await client.workflow.count(onA)).count, (n) => n === 1);
+    await quiet.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
+    expect(((await quiet.result()) as IncidentStatus).outcome).toBe('workload-restored');
+    expect(await buildsOf(quiet)).toEqual(['build-a']);
+
+    // Build A can go once no running incident is on it (the README's query).
+    await waitFor('build A to drain', async () => (await client.workflow.count(onA)).count, (n) => n === 0);
+    await a.shutdown();
+    // The held incident now runs on B alone, restored there.
+    await holding.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
+    const restored = (await holding.result()) as IncidentStatus;
+    expect(restored).toMatchObject({ outcome: 'workload-restored', run: 2 });
+    expect(await buildsOf(holding)).toEqual(['build-b']);
+    expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: held.name })).spec?.replicas).toBe(2);
   });
 });

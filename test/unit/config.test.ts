@@ -20,6 +20,11 @@ describe('loadConfig', () => {
     expect(c.policy.protectedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease']);
   });
 
+  it('runs a versioned worker (Worker Deployment Versioning) only when given a build ID', () => {
+    expect(loadConfig({ POD_RESPONDER_BUILD_ID: '1.2.0' }).temporal.deployment).toEqual({ name: 'pod-responder', buildId: '1.2.0' });
+    expect(loadConfig({}).temporal.deployment).toBeUndefined();
+  });
+
   it('layers environment over the file, and policy JSON over the file policy', () => {
     const f = file('c.json', JSON.stringify({ temporal: { address: 'file:7233', namespace: 'sec' }, policy: { repeatThreshold: 5, watchSeconds: 10 } }));
     const c = loadConfig({ TEMPORAL_ADDRESS: 'env:7233', KUBECONFIG: '/a:/b', POD_RESPONDER_POLICY: '{"watchSeconds":0}' }, f);

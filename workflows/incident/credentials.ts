@@ -7,15 +7,12 @@
  * policy. Only roles tagged pod-responder.io/revocable=true are touched; a failure never holds back the kill.
  * Released by `restore`; otherwise left in place (spent after 12 h, pruned by the next revocation on the role).
  */
-import { isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import { parseRoleArn, REVOCABLE_TAG, revocationPolicyName, revocationTime, undoRevocationCommand } from '../../domain/revocation.js';
 import type { CredentialsStatus } from '../messages.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
-
-/** Incidents recorded before revocation existed never revoke (replay); later ones do, when policy.revokeCredentials. */
-export const REVOKE_CREDENTIALS_PATCH = 'revoke-credentials';
 
 const aws = proxyActivities<Activities>({
   startToCloseTimeout: '20 seconds',
@@ -33,7 +30,7 @@ interface RoleFound {
 }
 
 export async function cutCredentials(i: Incident): Promise<void> {
-  if (i.state.credentials || i.policy.revokeCredentials !== true || !patched(REVOKE_CREDENTIALS_PATCH)) return;
+  if (i.state.credentials || i.policy.revokeCredentials !== true) return;
   const notBefore = revocationTime(Date.now());
   const pod = i.state.pod!;
   const at = () => new Date().toISOString();

@@ -3,7 +3,7 @@
  * (activities/evidence.ts) is captured within the policy's budget. It never holds the kill back for longer:
  * what is not captured in time is listed as missing, and a capture that fails outright is noted and passed.
  */
-import { isCancellation, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import { SA } from '../../domain/search-attributes.js';
 import type { Activities } from '../../activities/index.js';
 import type { PodTarget } from '../../remediation/protocol.js';
@@ -11,13 +11,9 @@ import type { ExecutorSession } from '../executor.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 
-/** Incidents recorded before the bundle existed never capture one (replay); later ones do, when policy.evidenceSeconds > 0. */
-export const EVIDENCE_PATCH = 'evidence-before-kill';
-export const EVIDENCE_ATTRIBUTE_PATCH = 'evidence-search-attribute';
-
 export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: PodTarget): Promise<void> {
   const budget = i.policy.evidenceSeconds ?? 0;
-  if (i.state.evidence || budget <= 0 || !patched(EVIDENCE_PATCH)) return;
+  if (i.state.evidence || budget <= 0) return;
   // One attempt, and a retry only if a worker died mid-capture; the budget bounds each.
   const { captureEvidence: capture } = proxyActivities<Activities>({
     startToCloseTimeout: `${budget + 20} seconds`,
@@ -42,8 +38,8 @@ export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: P
       },
     ]);
     i.state.evidence = bundle;
-    // Findable from the incident's row in the Temporal UI (PodResponderEvidence); not in histories recorded before it.
-    if (bundle.location && patched(EVIDENCE_ATTRIBUTE_PATCH)) upsertSearchAttributes([{ key: SA.evidence, value: bundle.location }]);
+    // Findable from the incident's row in the Temporal UI (PodResponderEvidence).
+    if (bundle.location) upsertSearchAttributes([{ key: SA.evidence, value: bundle.location }]);
     const where = bundle.location ?? 'nowhere';
     const checkpoints = bundle.checkpoints?.length ? `; checkpoints on the node: ${bundle.checkpoints.map((c) => `${c.container} at ${c.node}:${c.path}`).join(', ')}` : '';
     i.note('evidence', `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${checkpoints}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`);

@@ -4,20 +4,17 @@
  * or the nodeSelector is reverted); then it is re-applied and the revert recorded with who made it, until
  * `maxReverts`, when the incident stops fighting and says who to stop.
  */
-import { isCancellation, patched } from '@temporalio/workflow';
+import { isCancellation } from '@temporalio/workflow';
 import { describeWorkload } from '../../remediation/protocol.js';
 import type { Outcome, Phase } from '../messages.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 
-/** Holds recorded before this patch wait without reading the workload (replay); later ones check it. */
-export const HOLD_THE_LINE_PATCH = 'hold-the-line';
-
 const done = (outcome: Outcome, problem?: string): Phase => ({ name: 'done', outcome, ...(problem ? { problem } : {}) });
 
 /** Whether this hold reads its suspension back. Asked once per hold, at its start. */
 export function checksHold(i: Incident): boolean {
-  return (i.policy.holdCheckSeconds ?? 0) > 0 && patched(HOLD_THE_LINE_PATCH);
+  return (i.policy.holdCheckSeconds ?? 0) > 0;
 }
 
 /** Waits until restore or `until`, reading the suspension back in between. */

@@ -216,10 +216,19 @@ export class Incident {
     return this.failedStage ?? this.state.stage;
   }
 
-  /** True once this run's history is large enough that the incident should continue as new at its next wait. */
+  /**
+   * True once this run's history is large enough that the incident should continue as new at its next wait, or
+   * once a newer build of the worker is current: the incident is pinned to the build it started on and moves to
+   * the new one at its next wait, by continuing as new (README, "Changing the workflow").
+   */
   shouldContinueAsNew(): boolean {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength >= this.policy.historyEventsPerRun || info.historySize >= this.policy.historyBytesPerRun;
+    return (
+      info.continueAsNewSuggested ||
+      info.targetWorkerDeploymentVersionChanged ||
+      info.historyLength >= this.policy.historyEventsPerRun ||
+      info.historySize >= this.policy.historyBytesPerRun
+    );
   }
 
   /**
@@ -243,7 +252,8 @@ export class Incident {
   }
 
   private async continueAsNew(): Promise<never> {
-    this.note('continued-as-new', `run ${this.state.run} ended after ${workflowInfo().historyLength} history events; run ${this.state.run + 1} carries the incident on`);
+    const why = workflowInfo().targetWorkerDeploymentVersionChanged ? 'to move to the current worker build' : `after ${workflowInfo().historyLength} history events`;
+    this.note('continued-as-new', `run ${this.state.run} ended ${why}; run ${this.state.run + 1} carries the incident on`);
     const next: IncidentInput = {
       alert: this.alert,
       policy: this.policy,
@@ -254,6 +264,8 @@ export class Incident {
     const continueAs = makeContinueAsNewFunc<(input: IncidentInput) => Promise<IncidentStatus>>({
       typedSearchAttributes: info.typedSearchAttributes,
       workflowTaskTimeout: info.taskTimeoutMs,
+      // The next run starts on the current build (a no-op for an unversioned worker), then is pinned to it.
+      initialVersioningBehavior: 'AUTO_UPGRADE',
     });
     return continueAs(next);
   }

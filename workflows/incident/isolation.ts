@@ -5,17 +5,14 @@
  * without killing it (dismissed, denied, cancelled, restored); kept with a living pod otherwise (the
  * policy is owned by the pod and goes with it).
  */
-import { isCancellation, patched } from '@temporalio/workflow';
+import { isCancellation } from '@temporalio/workflow';
 import type { PodTarget } from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 
-/** Incidents recorded before isolation existed never isolate (replay); later ones do, when policy.isolate. */
-export const ISOLATE_FIRST_PATCH = 'isolate-first';
-
 export async function isolateFirst(i: Incident, exec: ExecutorSession, pod: PodTarget): Promise<void> {
-  if (i.state.isolation || i.policy.isolate === false || !patched(ISOLATE_FIRST_PATCH)) return;
+  if (i.state.isolation || i.policy.isolate === false) return;
   const at = () => new Date().toISOString();
   try {
     const { result, record } = await exec.run({ op: 'isolate-pod', incidentId: i.id, pod }, `isolate pod ${pod.namespace}/${pod.name}: deny-all NetworkPolicy`);

@@ -3,13 +3,11 @@
  * playbook (never awaited by it), and what it delivered or failed to is kept in `status.notifications`.
  * Before the incident closes it waits a bounded moment for those still in flight.
  */
-import { condition, patched, proxyActivities } from '@temporalio/workflow';
+import { condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import type { Notification, NotifyEvent } from '../../activities/notify.js';
 import type { Incident } from './incident.js';
 
-/** Incidents recorded before notifications send none (replay). */
-export const NOTIFY_PATCH = 'notify';
 /** Failures kept in the status: the newest. */
 const FAILURES_KEPT = 10;
 
@@ -21,7 +19,6 @@ const { notify } = proxyActivities<Activities>({
 
 /** Starts the notification and returns at once. */
 export function notifyInBackground(i: Incident, event: NotifyEvent, summary: string): void {
-  if (!patched(NOTIFY_PATCH)) return;
   const p = i.state.pod;
   const proposal = event === 'awaiting-approval' ? i.state.proposal : null;
   const n: Notification = {
