@@ -14,7 +14,7 @@ import { Context } from '@temporalio/activity';
 import type { PodAlert } from '../domain/alert.js';
 import type { Decision } from '../domain/decide.js';
 import type { Policy } from '../domain/policy.js';
-import { describe as describeError, json, putEvidence, s3For, sha256, type EvidenceCapture, type EvidenceDestination, type EvidenceRequest } from '../remediation/evidence.js';
+import { describe as describeError, json, putEvidence, s3Deadline, s3For, sha256, type EvidenceCapture, type EvidenceDestination, type EvidenceRequest } from '../remediation/evidence.js';
 import type { KubeClients } from '../remediation/kube.js';
 import type { PodTarget } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
@@ -88,13 +88,13 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
         const cluster = await clusterPart(input, to, deadline);
         const written = [...cluster.objects];
         const missing = [...cluster.missing];
-        for (const [name, body] of [
+        // At once, each within S3_CALL_TIMEOUT_MS; then the manifest: the whole capture stays within its budget plus a few calls.
+        const incidentPart = [
           ['alerts.json', json(input.alerts)],
           ['decision.json', json({ decision: input.decision, policy: input.policy })],
           ...(cluster.checkpoints.length ? ([['checkpoints.json', json(cluster.checkpoints)]] as const) : []),
-        ] as const) {
-          written.push(await putEvidence(to, name, body));
-        }
+        ] as const;
+        written.push(...(await Promise.all(incidentPart.map(([name, body]) => putEvidence(to, name, body)))));
         written.sort((a, b) => a.key.localeCompare(b.key));
         const manifest = json({ incidentId: input.incidentId, runId, pod: p, capturedAt: new Date().toISOString(), capturedBy: input.via ? `function ${input.via.functionName}` : 'the worker', objectLock: lock.describe, objects: written, missing });
         await putEvidence(to, 'manifest.json', manifest);
@@ -139,7 +139,7 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
 
   async function objectLockOf(s3c: S3Client, bucket: string): Promise<{ describe: string; put: { retainUntil?: string } }> {
     try {
-      const { ObjectLockConfiguration: c } = await s3c.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+      const { ObjectLockConfiguration: c } = await s3c.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }), { abortSignal: s3Deadline() });
       if (c?.ObjectLockEnabled !== 'Enabled') return { describe: 'not enabled on the bucket', put: {} };
       const d = c.Rule?.DefaultRetention;
       if (d) return { describe: `the bucket's default retention (${d.Mode}, ${d.Days ? `${d.Days} days` : `${d.Years} years`})`, put: {} };

@@ -7,6 +7,9 @@
  * (`{"items":["/var/lib/kubelet/checkpoints/checkpoint-<pod>_<ns>-<container>-<time>.tar"]}`), or, with
  * `checkpointing` off, 404 as a kubelet without the ContainerCheckpoint feature does.
  * The API server does not verify a kubelet's serving certificate unless told to, so a self-signed one does.
+ * It also does the kubelet's part of a graceful delete: a pod on its node that is terminating is "stopped" (after
+ * `stopDelays`, recorded in `stopped`) and then removed from the API with grace period 0, as a kubelet does once
+ * its containers are gone. `stopping = false` is a kubelet that stopped acting (its pods stay terminating).
  */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
@@ -27,6 +30,12 @@ export interface KubeletStandIn {
   delays: Map<string, number>;
   /** Answer the checkpoint API (default), or 404 like a kubelet without the ContainerCheckpoint feature. */
   checkpointing: boolean;
+  /** Act on graceful deletes of this node's pods (default); false: they stay terminating. */
+  stopping: boolean;
+  /** `${namespace}/${pod}` -> milliseconds its containers take to stop once the pod is terminating. */
+  stopDelays: Map<string, number>;
+  /** Pods whose containers it stopped, `${namespace}/${pod}`, with when. */
+  stopped: { pod: string; at: number }[];
   /** Reachable through the API server's node proxy (false on a machine with only a loopback address). */
   proxyable: boolean;
   close(): Promise<void>;
@@ -50,13 +59,21 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
     requests,
     delays,
     checkpointing: true,
+    stopping: true,
+    stopDelays: new Map(),
+    stopped: [],
     proxyable: false,
     close: () =>
       new Promise((resolve) => {
+        closed = true;
+        clearTimeout(timer);
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const stopping = new Map<string, number>();
   const server: Server = createServer(selfSigned(), async (req, res) => {
     const url = new URL(req.url ?? '/', 'https://kubelet');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
@@ -100,7 +117,32 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
   await core.replaceNodeStatus({ name: node, body: created });
   standIn.node = node;
   standIn.proxyable = address !== '127.0.0.1';
+  const poll = async () => {
+    try {
+      if (standIn.stopping) await stopTerminating(core, standIn, stopping);
+    } catch {
+      /* the API server going away at the end of a run: the next poll, if any, tries again */
+    }
+    if (!closed) timer = setTimeout(() => void poll(), 100);
+  };
+  timer = setTimeout(() => void poll(), 100);
   return standIn;
+}
+
+/** Pods on the node deleted gracefully: stop them (after their delay) and remove them, as the kubelet does. */
+async function stopTerminating(core: CoreV1Api, standIn: KubeletStandIn, stopping: Map<string, number>): Promise<void> {
+  const { items } = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${standIn.node}` });
+  for (const pod of items) {
+    const { namespace, name, uid, deletionTimestamp } = pod.metadata ?? {};
+    if (!deletionTimestamp || !namespace || !name || !uid) continue;
+    const key = `${namespace}/${name}`;
+    const due = stopping.get(uid) ?? Date.now() + (standIn.stopDelays.get(key) ?? 0);
+    stopping.set(uid, due);
+    if (Date.now() < due) continue;
+    standIn.stopped.push({ pod: key, at: Date.now() });
+    stopping.delete(uid);
+    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0, body: { preconditions: { uid }, gracePeriodSeconds: 0 } }).catch(() => undefined);
+  }
 }
 
 /**

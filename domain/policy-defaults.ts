@@ -21,7 +21,7 @@ export const POLICY_DEFAULTS = {
   evidenceSeconds: 20,
   checkpointContainers: false,
   revokeCredentials: false,
-  terminateGracePeriodSeconds: 0,
+  terminateGracePeriodSeconds: 2,
   watchSeconds: 900,
   holdSuspensionSeconds: 7 * 24 * 3600,
   holdCheckSeconds: 30,

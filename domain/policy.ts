@@ -51,8 +51,11 @@ export const policySchema = z.strictObject({
    * and only roles tagged pod-responder.io/revocable=true are touched. Undone by `restore`.
    */
   revokeCredentials: z.boolean().default(D.revokeCredentials),
-  /** Grace period for pod deletion; 0 stops the miner now. */
-  terminateGracePeriodSeconds: z.number().int().min(0).default(D.terminateGracePeriodSeconds),
+  /**
+   * Grace period for pod deletion, at least 1: the pod object stays until its node's kubelet has stopped the
+   * containers, so its going confirms the kill (0 would remove the object at once while the process runs on).
+   */
+  terminateGracePeriodSeconds: z.number().int().min(1).default(D.terminateGracePeriodSeconds),
   /** After killing a controller-owned pod, keep listening this long for repeats or escalation. */
   watchSeconds: z.number().int().min(0).default(D.watchSeconds),
   /** How long a suspended workload is held for a `restore` before the incident closes. */

@@ -67,6 +67,11 @@ interface Part {
 
 /** Writes of what was read just in time may finish this long after the deadline. */
 const WRITE_GRACE_MS = 5000;
+/**
+ * Every S3 call's deadline, its SDK retries included: S3 that hangs (or a network path that drops packets)
+ * costs a listed gap, never an open-ended wait while the pod waits to be killed.
+ */
+export const S3_CALL_TIMEOUT_MS = 5000;
 
 export const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -130,8 +135,14 @@ export async function putEvidence(to: EvidenceDestination, name: string, body: B
       ContentType: name.endsWith('.json') ? 'application/json' : 'text/plain',
       ...(to.retainUntil ? { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(to.retainUntil) } : {}),
     }),
+    { abortSignal: s3Deadline() },
   );
   return { key: name, sha256: sha256(body), bytes: body.length };
+}
+
+/** The abort signal every S3 call of a bundle carries (its message names the deadline). */
+export function s3Deadline(ms = S3_CALL_TIMEOUT_MS): AbortSignal {
+  return AbortSignal.timeout(ms);
 }
 
 type Settled<T> = { kind: 'ok'; value: T } | { kind: 'error'; error: string } | { kind: 'timeout' };

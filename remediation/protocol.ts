@@ -56,7 +56,15 @@ export interface VerifyCheck {
 
 export type CoreRequest =
   | { op: 'inspect'; namespace: string; name: string }
-  | { op: 'terminate-pod'; pod: PodTarget; gracePeriodSeconds: number; /** For the Event on the pod (absent before Events). */ incidentId?: string }
+  | {
+      op: 'terminate-pod';
+      pod: PodTarget;
+      gracePeriodSeconds: number;
+      /** For the Event on the pod (absent before Events). */
+      incidentId?: string;
+      /** The pod's isolation, kept past the pod object (no longer owned by it) until the kill is verified. */
+      isolation?: IsolationRecord;
+    }
   | { op: 'suspend-workload'; incidentId: string; workload: WorkloadRef }
   | { op: 'restore-workload'; record: SuspensionRecord }
   | { op: 'verify'; podGone?: PodTarget; suspended?: SuspensionRecord }
@@ -71,7 +79,7 @@ export interface CoreResponses {
   'suspend-workload': { result: ActionResult; record: SuspensionRecord | null };
   'restore-workload': { result: ActionResult };
   verify: { ok: boolean; checks: VerifyCheck[] };
-  'isolate-pod': { result: ActionResult; record: IsolationRecord | null };
+  'isolate-pod': { result: ActionResult; record: IsolationRecord | null; notEnforceable?: string };
   'release-isolation': { result: ActionResult };
   'check-suspension': HoldCheck;
   'capture-evidence': EvidenceCapture;

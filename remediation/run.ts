@@ -42,7 +42,7 @@ async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponse
     case 'inspect':
       return { pod: await inspectPod(kube, r.namespace, r.name) };
     case 'terminate-pod':
-      return { result: await terminatePod(kube, r.pod, r.gracePeriodSeconds) };
+      return { result: await terminatePod(kube, r.pod, r.gracePeriodSeconds, r.isolation) };
     case 'suspend-workload':
       return suspendWorkload(kube, r.incidentId, r.workload);
     case 'restore-workload':

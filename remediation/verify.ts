@@ -21,12 +21,18 @@ async function checkPodGone(kube: KubeClients, p: PodTarget): Promise<VerifyChec
     kube.core.readNamespacedPod({ namespace: p.namespace, name: p.name }),
   );
   if (pod && pod.metadata?.uid === p.uid) {
-    const deleting = pod.metadata?.deletionTimestamp ? `terminating since ${String(pod.metadata.deletionTimestamp)}` : 'running';
+    const since = pod.metadata?.deletionTimestamp;
+    const deleting = since ? `terminating since ${new Date(since).toISOString()}` : 'running';
+    // Deleted with a grace period, the object waits for the node's kubelet: on a NotReady node it waits for good.
+    const node = since && p.nodeName ? await nodeReadiness(kube, p.nodeName) : null;
+    if (node?.state === 'not-ready') {
+      return { target, ok: false, observed: `still present, ${deleting} on node ${p.nodeName}, which is NotReady (${node.detail}): its kubelet is not stopping the container`, blocker: 'node-not-ready' };
+    }
     return { target, ok: false, observed: `still present, ${deleting}` };
   }
   const gone = pod ? `replaced by uid ${pod.metadata?.uid}` : 'gone';
   if (!p.nodeName) return { target, ok: true, observed: gone };
-  // Deleting the object (grace period 0 force-deletes it) does not stop a container: the node's kubelet does.
+  // Deleting the object does not stop a container: the node's kubelet does (and someone may have forced the delete).
   const node = await nodeReadiness(kube, p.nodeName);
   switch (node.state) {
     case 'ready':

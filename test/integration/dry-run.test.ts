@@ -36,7 +36,7 @@ describe('dry run', () => {
     const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
     expect(result.wouldHaveDone).toEqual([
       `would-isolate ${pod}: label pod-responder.io/isolated and a deny-all NetworkPolicy`,
-      `would-terminate-pod ${pod}, grace period 0s`,
+      `would-terminate-pod ${pod}, grace period 2s`,
       `would-suspend-workload Deployment ${ns}/${w.name}: replicas to 0 through the scale subresource, held 604800s for restore`,
     ]);
     expect(result.problem).toMatch(/^dry run: nothing was changed \(severity critical suspends the workload\); the incident would have: would-isolate /);
@@ -54,7 +54,7 @@ describe('dry run', () => {
     expect(result.proposal).toBeNull();
     expect(result.wouldHaveDone).toEqual([
       'would-propose terminate-pod for approval (policy requireApprovalFor) and wait up to 900s; then, if approved:',
-      `would-terminate-pod pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid}), grace period 0s`,
+      `would-terminate-pod pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid}), grace period 2s`,
     ]);
     expect(await snapshot(ns)).toEqual(before);
   });

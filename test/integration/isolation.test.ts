@@ -168,3 +168,67 @@ describe('the isolate operation itself', () => {
     expect(await policyOf(ns, incidentId)).toBeNull();
   });
 });
+
+describe('isolation that cannot hold is reported, not claimed', () => {
+  it('a hostNetwork pod: not enforceable (NetworkPolicy does not apply to the host network), nothing left behind', async () => {
+    const clients = coreClients();
+    const ns = await createNamespace(t.kube, 'iso-host');
+    const pod = await t.kube.core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: 'miner', labels: { app: 'miner' } }, spec: { hostNetwork: true, containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+    });
+    const incidentId = `pod-incident:local:${ns}:miner`;
+    const out = await runOperation(clients, { op: 'isolate-pod', incidentId, pod: { namespace: ns, name: 'miner', uid: pod.metadata!.uid! } });
+    expect(out.record).toBeNull();
+    expect(out.result.status).toBe('unsupported');
+    expect(out.notEnforceable).toBe("the pod uses the host's network (hostNetwork: true), which NetworkPolicy does not apply to");
+    expect(await policyOf(ns, incidentId)).toBeNull();
+    expect((await t.kube.core.readNamespacedPod({ namespace: ns, name: 'miner' })).metadata?.labels).toEqual({ app: 'miner' });
+  });
+
+  it('a pod another policy allows traffic to: not enforceable, naming that policy (policies add up); ours is kept for what it still denies', async () => {
+    const clients = coreClients();
+    const ns = await createNamespace(t.kube, 'iso-allow');
+    const w = await createWorkload(t.kube, ns, 'Pod');
+    // Every pod of the namespace may be reached from anywhere: the deny-all cannot take that away.
+    await t.kube.networking.createNamespacedNetworkPolicy({
+      namespace: ns,
+      body: { metadata: { name: 'allow-all-ingress' }, spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] } },
+    });
+    // One that selects other pods only, and one that selects this pod but allows nothing: neither counts.
+    await t.kube.networking.createNamespacedNetworkPolicy({
+      namespace: ns,
+      body: { metadata: { name: 'web-egress' }, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{}] } },
+    });
+    await t.kube.networking.createNamespacedNetworkPolicy({
+      namespace: ns,
+      body: { metadata: { name: 'default-deny' }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } },
+    });
+    const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
+    const out = await runOperation(clients, { op: 'isolate-pod', incidentId, pod: { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! } });
+    expect(out.result.status).toBe('unsupported');
+    expect(out.notEnforceable).toBe(`NetworkPolicies add up and NetworkPolicy ${ns}/allow-all-ingress also selects the pod and allows its ingress: the deny-all does not cut that traffic`);
+    expect(out.record).not.toBeNull();
+    expect(await policyOf(ns, incidentId)).not.toBeNull();
+    await runOperation(clients, { op: 'release-isolation', record: out.record! });
+    expect(await policyOf(ns, incidentId)).toBeNull();
+  });
+
+  it('the kill keeps the isolation past the pod object: no longer owned by the pod, so the garbage collector leaves it', async () => {
+    const clients = coreClients();
+    const ns = await createNamespace(t.kube, 'iso-keep');
+    const w = await createWorkload(t.kube, ns, 'Pod');
+    const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
+    const pod = { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! };
+    const { record } = await runOperation(clients, { op: 'isolate-pod', incidentId, pod });
+    expect((await policyOf(ns, incidentId))!.metadata?.ownerReferences).toHaveLength(1);
+    const { result } = await runOperation(clients, { op: 'terminate-pod', pod, gracePeriodSeconds: 0, incidentId, isolation: record! });
+    // Asked for 0, deleted gracefully all the same: the object goes only once the kubelet has stopped the container.
+    expect(result.message).toBe(`deleted with grace period 1s; NetworkPolicy ${ns}/${record!.networkPolicy} kept until the kill is verified (no longer owned by the pod)`);
+    const kept = (await policyOf(ns, incidentId))!;
+    expect(kept.metadata?.ownerReferences ?? []).toEqual([]);
+    expect(kept.metadata?.annotations?.['pod-responder.io/incident']).toBe(incidentId);
+    await runOperation(clients, { op: 'release-isolation', record: record! });
+    expect(await policyOf(ns, incidentId)).toBeNull();
+  });
+});

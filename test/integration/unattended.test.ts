@@ -4,7 +4,7 @@
  * worker, dev server and kube-apiserver.
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodAlert } from '../../domain/alert.js';
 import { PRIOR_STATE_ANNOTATION, SUSPENDED_BY_ANNOTATION } from '../../remediation/protocol.js';
 import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
@@ -13,6 +13,7 @@ import { createNode, dryRunScale, refuseUpdates } from '../support/admission.js'
 import { createNamespace, createPod, createWorkload, podExists } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
+import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 
 const t = useResponder();
 
@@ -209,24 +210,34 @@ describe('restore', () => {
 });
 
 describe('truthful verification', () => {
+  let kubelet: KubeletStandIn;
+  beforeAll(async () => {
+    kubelet = await startKubelet();
+  });
+  afterAll(async () => kubelet?.close());
+
   async function killOnNode(node: string): Promise<WorkflowHandle<IncidentWorkflow>> {
     const ns = await createNamespace(t.kube, 'node');
     const pod = await createPod(t.kube, ns, 'miner', undefined, {}, node);
     return t.r.respond(alertFor(ns, { kind: 'Pod', name: 'miner', uid: pod.metadata!.uid!, pod }));
   }
 
-  it('a pod deleted from the API is terminated once its node is Ready to stop it', async () => {
-    const node = await createNode('True');
-    const result = await (await killOnNode(node)).result();
+  it("a pod is terminated once its node's kubelet has stopped it and removed it (a graceful delete)", async () => {
+    const result = await (await killOnNode(kubelet.node)).result();
     expect(result.outcome).toBe('pod-terminated');
-    expect(result.verification).toEqual([expect.objectContaining({ ok: true, observed: `gone; node ${node} is Ready` })]);
+    expect(result.verification).toEqual([expect.objectContaining({ ok: true, observed: `gone; node ${kubelet.node} is Ready` })]);
+    expect(result.actions[0]!.message).toMatch(/^deleted with grace period 2s/);
+    expect(kubelet.stopped.map((s) => s.pod)).toContain(`${result.pod!.namespace}/miner`);
   });
 
-  it('a pod deleted from the API on a NotReady node is not called terminated', async () => {
+  it('a pod deleted on a NotReady node stays terminating there, and is not called terminated', async () => {
     const node = await createNode('Unknown');
     const result = await (await killOnNode(node)).result();
     expect(result.outcome).toBe('needs-manual-action');
-    expect(result.problem).toMatch(new RegExp(`^node ${node} is NotReady \\(Ready=Unknown since .*, NodeStatusUnknown\\); the container may still run: the pod is gone from the API, but only the node's kubelet stops it; check the node and the container by hand$`));
+    expect(result.problem).toMatch(
+      new RegExp(`^still present, terminating since \\S+ on node ${node}, which is NotReady \\(Ready=Unknown since .*, NodeStatusUnknown\\): its kubelet is not stopping the container; check the node and the container by hand`),
+    );
     expect(result.actions.map((a) => [a.action, a.status])).toEqual([['delete-pod', 'done']]);
+    expect((await t.kube.core.readNamespacedPod({ namespace: result.pod!.namespace, name: 'miner' })).metadata?.deletionTimestamp).toBeDefined();
   });
 });
