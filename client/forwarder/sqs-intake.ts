@@ -149,18 +149,50 @@ export class SqsIntake {
       else hide.push({ m, seconds: MAX_VISIBILITY_SECONDS });
     }
     if (remove.length) {
-      await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: queue, Entries: remove.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-      this.metrics.sqsDeleted.inc({ queue }, remove.length);
+      const deleted = await this.batch('delete', remove, (entries) =>
+        this.client.send(new DeleteMessageBatchCommand({ QueueUrl: queue, Entries: entries.map(({ id, m }) => ({ Id: id, ReceiptHandle: m.ReceiptHandle! })) })),
+      );
+      if (deleted) this.metrics.sqsDeleted.inc({ queue }, deleted);
     }
     if (hide.length) {
-      await this.client.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queue,
-          Entries: hide.map(({ m, seconds }, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds })),
-        }),
+      const seconds = new Map(hide.map((h) => [h.m, h.seconds]));
+      const hidden = await this.batch('hide', hide.map((h) => h.m), (entries) =>
+        this.client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queue, Entries: entries.map(({ id, m }) => ({ Id: id, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds.get(m)! })) })),
       );
-      this.metrics.sqsRetried.inc({ queue }, hide.length);
+      if (hidden) this.metrics.sqsRetried.inc({ queue }, hidden);
     }
+  }
+
+  /**
+   * One batch call, whose entries can fail one by one while the call succeeds: those SQS calls its own
+   * fault (throttling, an internal error) are tried again once; what still fails is logged with its code
+   * and counted, never counted as done. A message not deleted is received again once its visibility
+   * timeout ends, and its alerts are then answered as duplicates. Returns how many entries succeeded.
+   */
+  private async batch(
+    action: 'delete' | 'hide',
+    messages: Message[],
+    send: (entries: { id: string; m: Message }[]) => Promise<{ Failed?: { Id?: string; SenderFault?: boolean; Code?: string; Message?: string }[] | undefined }>,
+  ): Promise<number> {
+    const queue = this.queue.url;
+    let pending = messages.map((m, i) => ({ id: String(i), m }));
+    let failed: { id: string; m: Message; code: string; message: string }[] = [];
+    for (let attempt = 0; attempt < 2 && pending.length; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 200));
+      const res = await send(pending);
+      const byId = new Map(pending.map((e) => [e.id, e]));
+      const now = (res.Failed ?? []).map((f) => ({ ...byId.get(f.Id ?? '')!, code: f.Code ?? 'Unknown', message: f.Message ?? '', retry: f.SenderFault === false }));
+      failed = [...failed, ...now.filter((f) => !f.retry || attempt === 1)];
+      pending = now.filter((f) => f.retry && attempt === 0).map(({ id, m }) => ({ id, m }));
+    }
+    for (const f of failed) {
+      this.metrics.sqsSettleFailed.inc({ queue, action, code: f.code });
+      this.log.warn(
+        { queue, messageId: f.m.MessageId, action, code: f.code, error: clip(f.message, 300) },
+        action === 'delete' ? 'sqs message not deleted: it is received again when its visibility timeout ends (its alerts are answered as duplicates)' : 'sqs message not hidden for its retry delay: it is received again sooner',
+      );
+    }
+    return messages.length - failed.length;
   }
 
   /** retrySeconds, doubling with each receive, up to 15 minutes. */

@@ -3,7 +3,7 @@
  * `aws.sqs` output (its webhook JSON as the body) and an EventBridge rule's target (the GuardDuty event envelope).
  * Temporal down, then back; a poison message; a duplicate delivery.
  */
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
@@ -101,6 +101,49 @@ describe('SQS intake', () => {
       for (const q of queues) await q.stop();
       await fwd.close();
       await temporal.stop();
+      sqs.destroy();
+    }
+  });
+
+  it('an entry SQS refuses to delete (the batch call succeeds) is logged with its code and counted, never counted as deleted', { timeout: 60_000 }, async () => {
+    const aws = awsStack();
+    const sqs = new SQSClient({ region: aws.region, endpoint: aws.endpoint });
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: `settle-${uid()}` }))).QueueUrl!;
+    // Temporal stands aside: this sink takes the alert only when the test says, so the queue can change meanwhile.
+    let arrived!: () => void;
+    const submitted = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const fwd = await startForwarder({
+      config: { eks: { endpoint: aws.endpoint } },
+      sink: () => ({
+        submit: async () => {
+          arrived();
+          await held;
+          return { workflowId: 'w', runId: 'r', uiUrl: '' };
+        },
+        ready: async () => true,
+        close: async () => {},
+      }),
+    });
+    const intake = SqsIntake.create({ url, source: 'falco', cluster: 'settle', waitSeconds: 1, retrySeconds: 1 }, fwd.config, fwd.pipeline, fwd.metrics, fwd.app.log);
+    const metrics = async () => (await fetch(`${fwd.url}/metrics`)).text();
+    try {
+      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(freshFixture('falco-stratum', { cluster: 'settle', namespace: 'shop', pod: `miner-${uid()}`, id: `s-${uid()}` })) }));
+      intake.start();
+      await submitted;
+      // The message goes before the intake deletes it: SQS answers the batch with that entry in Failed.
+      await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+      release();
+      const q = url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      await until('the failed entry counted', async () => new RegExp(`sqs_messages_settle_failed_total\\{queue="${q}",action="delete",code="ReceiptHandleIsInvalid"\\} 1`).test(await metrics()), 15_000);
+      expect(await metrics()).not.toMatch(new RegExp(`sqs_messages_deleted_total\\{queue="${q}"\\}`));
+      const line = fwd.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.action === 'delete');
+      expect(line).toMatchObject({ level: 'WARN', queue: url, messageId: sent.MessageId, code: 'ReceiptHandleIsInvalid', msg: 'sqs message not deleted: it is received again when its visibility timeout ends (its alerts are answered as duplicates)' });
+    } finally {
+      release();
+      await intake.stop();
+      await fwd.close();
       sqs.destroy();
     }
   });
