@@ -33,7 +33,7 @@ const bindingFields = {
 const secretFields = {
   /** Accepted as `Authorization: Bearer <token>`. */
   token: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`. */
+  /** Key for `X-Signature-256: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with `X-Signature-Timestamp`. */
   hmacSecret: z.string().min(16, 'must be at least 16 characters').optional(),
 };
 
@@ -108,6 +108,8 @@ const forwarderSchema = z
     /** How long one alert may wait on Temporal before it is spooled (or, with no spool, answered 503). */
     temporalTimeoutMs: z.coerce.number().int().positive().default(2000),
     retryAfterSeconds: z.coerce.number().int().positive().default(5),
+    /** An HMAC-signed request's X-Signature-Timestamp must be within this many seconds of the forwarder's clock. */
+    signatureWindowSeconds: z.coerce.number().int().min(1).max(3600).default(300),
     /** Alert IDs remembered as accepted, so a resend is answered without a Temporal round trip. */
     dedupCacheSize: z.coerce.number().int().min(0).default(100_000),
     /**
@@ -128,6 +130,13 @@ const forwarderSchema = z
         path: z.string().min(1).default('data/forwarder-spool.db'),
         /** At this many alerts waiting, further alerts are refused with 503 (and counted). */
         maxEntries: z.coerce.number().int().min(1).default(100_000),
+        /**
+         * Or at this many bytes of alerts (their JSON): the file stays within about twice this, so the volume
+         * must be at least 2 x maxBytes (the chart's 1Gi default fits the 256 MiB default).
+         */
+        maxBytes: z.coerce.number().int().min(64 * 1024, 'must be at least 65536 (64 KiB)').default(256 * 1024 * 1024),
+        /** On shutdown, how long to keep delivering the spool before stopping (what is left is logged). */
+        drainSeconds: z.coerce.number().int().min(0).max(120).default(15),
       })
       .prefault({}),
     sqs: z.array(sqsQueueSchema).default([]),
@@ -301,6 +310,7 @@ export const ENV_VARS = {
   POD_RESPONDER_METRICS_HOST: 'metrics.host',
   POD_RESPONDER_METRICS_PORT: 'metrics.port',
   POD_RESPONDER_SPOOL_PATH: 'forwarder.spool.path',
+  POD_RESPONDER_SPOOL_MAX_BYTES: 'forwarder.spool.maxBytes',
   POD_RESPONDER_XDR_TOKEN: 'forwarder.sources.xdr.token',
   POD_RESPONDER_XDR_HMAC_SECRET: 'forwarder.sources.xdr.hmacSecret',
   POD_RESPONDER_FALCO_TOKEN: 'forwarder.sources.falco.token',

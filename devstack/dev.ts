@@ -56,7 +56,7 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
   demoLines.catch(() => undefined); // awaited below
   const worker = await createWorker(config);
   void worker.run();
-  const spool = Spool.open(config.forwarder.spool.path, { maxEntries: config.forwarder.spool.maxEntries });
+  const spool = Spool.open(config.forwarder.spool.path, { maxEntries: config.forwarder.spool.maxEntries, maxBytes: config.forwarder.spool.maxBytes });
   const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const forwarderUrl = await forwarder.listen();
   const demo = (await demoLines)?.(forwarderUrl, env.TEMPORAL_ADDRESS) ?? [];

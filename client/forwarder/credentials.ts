@@ -55,11 +55,19 @@ export function credentialsOf(source: SourceName, cfg: SourceConfig): Credential
   ];
 }
 
-/** The credential the request carries, or null. Every credential is tried, each in constant time. */
-export function authenticateSender(credentials: readonly Credential[], headers: IncomingHttpHeaders, body: Buffer): Credential | null {
+/**
+ * The credential the request carries, or why a signature made with one is refused (outside the time
+ * window), or null. Every credential is tried, each in constant time.
+ */
+export function authenticateSender(credentials: readonly Credential[], headers: IncomingHttpHeaders, body: Buffer, windowSeconds: number): Credential | { refused: string } | null {
   let found: Credential | null = null;
-  for (const c of credentials) if (authenticate(c, headers, body) && !found) found = c;
-  return found;
+  let refused: string | null = null;
+  for (const c of credentials) {
+    const a = authenticate(c, headers, body, windowSeconds);
+    if (a.result === 'ok') found ??= c;
+    else if (a.result === 'refused') refused ??= a.reason;
+  }
+  return found ?? (refused ? { refused } : null);
 }
 
 /** Why `sender` may not report `alert`, or null when it may. */

@@ -26,7 +26,7 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
   const config = loadConfig();
   const sources = enabledSources(config);
   const spoolCfg = config.forwarder.spool;
-  const spool = spoolCfg.enabled ? Spool.open(spoolCfg.path, { maxEntries: spoolCfg.maxEntries }) : null;
+  const spool = spoolCfg.enabled ? Spool.open(spoolCfg.path, { maxEntries: spoolCfg.maxEntries, maxBytes: spoolCfg.maxBytes }) : null;
   const gateway = TemporalGateway.create(config);
   const forwarder = createForwarder({ config, sink: gateway, spool });
   const url = await forwarder.listen();

@@ -15,7 +15,7 @@ import type { Metrics } from './metrics.js';
 import { credentialsOf, DEFAULT_CREDENTIAL, SenderLimits, type Sender } from './credentials.js';
 import { RecentIncidents } from './recent-incidents.js';
 import { SpoolDeliverer } from './spool-deliverer.js';
-import type { Spool, SpoolEntry } from './spool.js';
+import { SpoolWriteError, type Spool, type SpoolEntry, type SpoolResult } from './spool.js';
 import { IncidentSaturated } from './temporal-gateway.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
@@ -37,11 +37,12 @@ export type AlertOutcome =
   | { alertId: string; outcome: 'ignored'; reason: string; route?: string }
   | { alertId: string; outcome: 'saturated'; workflowId: string; reason: string }
   | { alertId: string; outcome: 'rate-limited'; workflowId: string; retryAfterSeconds: number }
-  | { alertId: string; outcome: 'failed'; workflowId: string; error: string; spoolFull?: boolean };
+  | { alertId: string; outcome: 'failed'; workflowId: string; error: string; spool?: 'full' | 'write-failed' };
 
 export interface AlertLog {
   info(fields: object, msg: string): void;
   warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
 }
 
 /** Incidents remembered as running (for the rate limit): far more than any cluster has pods under attack. */
@@ -112,11 +113,28 @@ export class AlertPipeline {
     this.deliverer?.start();
   }
 
-  /** Stops delivering from the spool (what it holds stays for the next start) and closes it. */
-  async close(): Promise<void> {
+  /**
+   * Delivers what the spool holds for up to `drainMs`, while Temporal is `reachable` (a replica scaled away
+   * takes nothing with it while Temporal takes alerts), then stops and closes the spool. What is left stays in the file for the next
+   * start on the same volume, and is said in a log line.
+   */
+  async close(drainMs = 0, reachable: () => boolean = () => true): Promise<void> {
     this.batcher.close();
-    await this.deliverer?.stop();
-    this.spool?.close();
+    const spool = this.spool;
+    if (this.deliverer && spool) {
+      const start = Date.now();
+      const before = spool.depth;
+      if (before && drainMs > 0) await this.deliverer.drain(start + drainMs, reachable);
+      await this.deliverer.stop();
+      const left = spool.depth;
+      if (left) {
+        this.log.warn(
+          { file: spool.file, left, delivered: before - left, oldestSeconds: spool.oldestAgeSeconds(), drainMs },
+          `stopping with ${left} alerts in the spool: they are delivered when a forwarder starts on this spool file again (the same replica and volume)`,
+        );
+      } else if (before) this.log.info({ delivered: before, ms: Date.now() - start }, 'spool drained before stopping');
+    }
+    spool?.close();
   }
 
   /**
@@ -146,11 +164,20 @@ export class AlertPipeline {
     if (earlier) return this.answered(source, alert, workflowId, decision.route, earlier, true, fields);
 
     const toSpool = async (reason: string): Promise<AlertOutcome> => {
-      const r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, mode: decision.mode ?? null, alert });
+      let r: SpoolResult;
+      try {
+        r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, mode: decision.mode ?? null, alert });
+      } catch (err) {
+        if (!(err instanceof SpoolWriteError)) throw err;
+        m.failed.inc({ source });
+        this.log.error({ ...fields, outcome: 'failed', reason: 'spool write failed', error: clip(err.message, 300), file: this.spool!.file }, 'alert');
+        return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `${reason}, and the spool could not write it (${clip(err.message, 200)})`, spool: 'write-failed' };
+      }
       if (r === 'full') {
         m.failed.inc({ source });
         this.log.warn({ ...fields, outcome: 'failed', reason: 'spool full' }, 'alert');
-        return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `${reason}, and the spool is full (${this.spool!.depth} alerts)`, spoolFull: true };
+        const mib = (n: number) => `${Math.round((n / 1048576) * 10) / 10} MiB`;
+        return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `${reason}, and the spool is full (${this.spool!.depth} alerts, ${mib(this.spool!.bytes)})`, spool: 'full' };
       }
       this.deliverer?.kick();
       (r === 'queued' ? m.queued : m.deduplicated).inc({ source });

@@ -86,6 +86,11 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     forceCloseConnections: 'idle',
   });
   const pipeline = new AlertPipeline(config, sink, metrics, spool, app.log);
+  const temporal = new TemporalWatch(sink, spool);
+  if (spool?.setAside) {
+    metrics.spoolSetAside.inc();
+    app.log.error({ file: spool.file, movedTo: spool.setAside.movedTo, error: spool.setAside.error }, 'the spool file was corrupt: moved aside, and this forwarder starts with an empty spool; the alerts in the moved file were not delivered');
+  }
   const credentials = Object.fromEntries(Object.entries(cfg.sources).map(([s, c]) => [s, credentialsOf(s as SourceName, c)])) as Record<SourceName, Credential[]>;
 
   // Bodies stay raw bytes until the sender is authenticated: the HMAC covers the exact bytes, and
@@ -128,12 +133,17 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // From what the forwarder already knows (the last health probe, the last submission, the spool's last
+  // write), never a call of its own: a probe with a 1-2 s timeout must not wait on an unreachable Temporal.
   app.get('/readyz', async (_req, reply) => {
-    if (await sink.ready()) return { status: 'ready', ...(spool ? { spool: spoolState(spool) } : {}) };
-    const reason = `Temporal at ${config.temporal.address} is unreachable`;
+    const notReady = (reason: string) => reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ status: 'not ready', reason, ...(spool ? { spool: spoolState(spool) } : {}) });
+    if (spool?.failed) return notReady(`the spool at ${spool.file} cannot write: ${spool.failed.error}`);
+    const up = temporal.reachable && !sink.down?.();
+    if (up) return { status: 'ready', ...(spool ? { spool: spoolState(spool) } : {}) };
+    const reason = `Temporal at ${config.temporal.address} ${temporal.reachable === null && !sink.down?.() ? 'has not answered yet' : 'is unreachable'}`;
     // With room in the spool, alerts are still taken (202 queued): degraded, not down.
-    if (spool && spool.depth < cfg.spool.maxEntries) return { status: 'degraded', reason: `${reason}; alerts are spooled`, spool: spoolState(spool) };
-    return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ status: 'not ready', reason, ...(spool ? { spool: spoolState(spool) } : {}) });
+    if (spool && !spool.full) return { status: 'degraded', reason: `${reason}; alerts are spooled`, spool: spoolState(spool) };
+    return notReady(spool ? `${reason}, and the spool is full` : reason);
   });
   app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
@@ -146,8 +156,9 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     if (!creds.length) throw new HttpError(404, `source "${source}" is not enabled on this forwarder`);
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new HttpError(415, 'body must be JSON with Content-Type: application/json');
-    const sender = authenticateSender(creds, req.headers, raw);
+    const sender = authenticateSender(creds, req.headers, raw, cfg.signatureWindowSeconds);
     if (!sender) throw new HttpError(401, 'missing or invalid credentials', undefined, { 'www-authenticate': 'Bearer realm="pod-responder"' });
+    if ('refused' in sender) throw new HttpError(401, sender.refused);
     let body: unknown;
     try {
       body = sjson.parse(raw, undefined, { protoAction: 'error', constructorAction: 'error' });
@@ -184,7 +195,8 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
       results,
     };
     if (summary.failed) {
-      (reply as FastifyReply & { refusal?: string }).refusal = results.some((r) => r.outcome === 'failed' && r.spoolFull) ? 'spool-full' : 'temporal-unavailable';
+      const spoolRefusal = results.find((r): r is Extract<AlertOutcome, { outcome: 'failed' }> => r.outcome === 'failed' && r.spool !== undefined)?.spool;
+      (reply as FastifyReply & { refusal?: string }).refusal = spoolRefusal === 'full' ? 'spool-full' : spoolRefusal === 'write-failed' ? 'spool-write-failed' : 'temporal-unavailable';
       return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ error: 'not every alert was accepted or spooled; resend the request (accepted alerts are deduplicated)', ...summary });
     }
     if (summary.rateLimited) {
@@ -201,18 +213,57 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     async listen() {
       // A burst of new connections (a sender starting, a relay reconnecting) must not overflow the accept queue.
       const url = await app.listen({ host: cfg.host, port: cfg.port, backlog: 2048 });
+      temporal.start();
       pipeline.start();
       return url;
     },
     async close() {
       closing = true;
       await app.close();
-      await pipeline.close();
+      await temporal.stop();
+      await pipeline.close(cfg.spool.drainSeconds * 1000, () => temporal.reachable === true && !sink.down?.());
       await sink.close();
     },
   };
 }
 
 function spoolState(spool: Spool) {
-  return { depth: spool.depth, oldestSeconds: spool.oldestAgeSeconds() };
+  return { depth: spool.depth, bytes: spool.bytes, oldestSeconds: spool.oldestAgeSeconds() };
+}
+
+/** Every CHECK_MS: is Temporal serving (the sink's own probe, with its deadline)? Does a failed spool write again? */
+const CHECK_MS = 2000;
+
+class TemporalWatch {
+  /** null until the first probe answered. */
+  reachable: boolean | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private checking: Promise<void> | null = null;
+
+  constructor(
+    private readonly sink: AlertSink,
+    private readonly spool: Spool | null,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.checking = this.check();
+  }
+
+  /** Waits for a probe in flight: the connection must not close under it (grpc's retry timer would throw). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.checking;
+  }
+
+  private async check(): Promise<void> {
+    if (this.spool?.failed) this.spool.probe();
+    const ok = await this.sink.ready().catch(() => false);
+    if (!this.running) return;
+    this.reachable = ok;
+    this.timer = setTimeout(() => (this.checking = this.check()), CHECK_MS);
+    this.timer.unref();
+  }
 }

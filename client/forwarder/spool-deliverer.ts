@@ -57,6 +57,14 @@ export class SpoolDeliverer {
     this.wake?.();
   }
 
+  /** Resolves once the spool is empty, at `deadline` (epoch ms), or once Temporal is not `reachable`, delivering as usual meanwhile. */
+  async drain(deadline: number, reachable: () => boolean): Promise<void> {
+    this.kick();
+    while (this.running && this.spool.depth > 0 && this.now() < deadline && reachable()) {
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(deadline - this.now(), 1))));
+    }
+  }
+
   /** Stops taking new work and waits for the signals in flight. */
   async stop(): Promise<void> {
     this.running = false;

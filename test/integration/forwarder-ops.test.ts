@@ -52,12 +52,17 @@ describe('Temporal unavailable', () => {
 
       start();
       await until('Temporal back', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
-      // The sender resends what was refused; plus the first alert again, which is a duplicate.
+      // The sender resends what was refused; plus the first alert again, which is a duplicate. A resend that a
+      // just-restarted Temporal takes only in part is answered 503 and resent whole: what it took is a duplicate then.
+      const outcomes = new Map<string, string[]>();
       const resent = await until('resend accepted', async () => {
         const r = await fwd.post('/v1/alerts/falco?cluster=outage', [...during, before], bearer(TOKENS.falco));
+        for (const x of r.json.results ?? []) outcomes.set(x.alertId, [...(outcomes.get(x.alertId) ?? []), x.outcome]);
         return r.status === 202 && r;
       });
-      expect(resent.json).toMatchObject({ accepted: 2, duplicates: 1, failed: 0 });
+      expect(resent.json).toMatchObject({ failed: 0, results: [{}, {}, { outcome: 'duplicate' }] });
+      // Each refused alert accepted exactly once over the resends, the first one never again.
+      for (const [id, seen] of outcomes) expect(seen.filter((o) => o === 'accepted').length, `${id}: ${seen.join(', ')}`).toBe(id === resent.json.results[2].alertId ? 0 : 1);
 
       const connection = await Connection.connect({ address });
       try {
@@ -73,7 +78,7 @@ describe('Temporal unavailable', () => {
         await connection.close();
       }
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
-      expect(metrics).toContain('pod_responder_forwarder_alerts_failed_total{source="falco"} 3');
+      expect(metrics).toMatch(/pod_responder_forwarder_alerts_failed_total\{source="falco"\} [3-9]\n/); // 3, more if a resend was taken in part
       expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 3');
     } finally {
       await fwd.close();

@@ -92,7 +92,7 @@ describe('forwarder credentials bound to clusters and namespaces', () => {
     const [inShop, outside] = [`miner-${uid()}`, `miner-${uid()}`];
     const alert = (namespace: string, pod: string) => ({ ...freshFixture('normalized', { cluster: 'bound-a', namespace, pod, id: `n-${uid()}` }) });
     const raw = JSON.stringify([alert('shop', inShop), alert('payments', outside)]);
-    const res = await fwd.post('/v1/alerts', raw, { 'x-signature-256': signBody(SHOP_SECRET, raw) });
+    const res = await fwd.post('/v1/alerts', raw, signBody(SHOP_SECRET, raw));
     expect(res.status).toBe(403);
     expect(res.json.error).toBe('credential "shop-team" may not report 1 of these 2 alerts; nothing was started');
     expect(res.json.details).toEqual(['alerts[1]: credential "shop-team" of source "normalized" may not report on namespace "payments" (it may report on: shop)']);

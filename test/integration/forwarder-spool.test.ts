@@ -149,7 +149,7 @@ describe('the durable spool', () => {
       for (let n = 0; n < 4; n++) answers.push(await fwd.post('/v1/alerts/falco?cluster=full', falcosidekick('shop', 'miner', 'abcdef012345', n), bearer(TOKENS.falco)));
       expect(answers.map((a) => `${a.status} ${a.json.results[0].outcome}`)).toEqual(['202 queued', '202 queued', '202 queued', '503 failed']);
       expect(answers[3]!.headers.get('retry-after')).toBe('5');
-      expect(answers[3]!.json.results[0].error).toMatch(/and the spool is full \(3 alerts\)$/);
+      expect(answers[3]!.json.results[0].error).toMatch(/and the spool is full \(3 alerts, [\d.]+ MiB\)$/);
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
       expect(metrics).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="503",reason="spool-full"} 1');
       expect(metrics).toContain('pod_responder_forwarder_spool_depth 3');

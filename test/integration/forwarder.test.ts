@@ -70,7 +70,7 @@ describe('end to end: every source starts a response that kills the pod', () => 
     const w = await createWorkload(kube, ns, 'Pod');
     const body = freshFixture(name, { cluster: 'local', namespace: ns, pod: w.name, id: `e2e-${uid()}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' });
     const raw = JSON.stringify(body);
-    const res = await fwd.post(path, raw, path === '/v1/alerts' ? { 'x-signature-256': signBody(HMAC_SECRET, raw) } : headers);
+    const res = await fwd.post(path, raw, path === '/v1/alerts' ? signBody(HMAC_SECRET, raw) : headers);
     expect(res.status, JSON.stringify(res.json)).toBe(202);
     const [result] = res.json.results;
     expect(result).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:local:${ns}:${w.name}`, route: 'crypto-mining' });

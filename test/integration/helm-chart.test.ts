@@ -142,8 +142,24 @@ describe('the Helm chart', () => {
       // No credential is ever a plain env value: secrets come from Secret references and mounted files.
       for (const e of c.env) expect(e.name, `${w.kind} ${e.name}`).not.toMatch(/TOKEN|SECRET|API_KEY$/);
     }
-    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { volumeClaimTemplates: { metadata: { name: string } }[] } };
+    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as {
+      spec: {
+        volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
+        template: { spec: { containers: { env: { name: string; value?: string }[]; readinessProbe: Record<string, unknown>; livenessProbe: Record<string, unknown> }[] } };
+      };
+    };
     expect(forwarder.spec.volumeClaimTemplates.map((v) => v.metadata.name)).toEqual(['spool']);
+    // The spool's volume holds its default limit with room for SQLite's pages and WAL (the file stays within 2 x maxBytes).
+    const fc = forwarder.spec.template.spec.containers[0]!;
+    const maxBytes = Number(fc.env.find((e) => e.name === 'POD_RESPONDER_SPOOL_MAX_BYTES')?.value);
+    expect(maxBytes).toBe(configSchema.parse({}).forwarder.spool.maxBytes);
+    const storage = forwarder.spec.volumeClaimTemplates[0]!.spec.resources.requests.storage;
+    const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+    const [, n, unit] = /^(\d+)(Ki|Mi|Gi|Ti)$/.exec(storage)!;
+    expect(Number(n) * units[unit!]!).toBeGreaterThanOrEqual(2 * maxBytes);
+    // /readyz answers from memory: a deliberate timeout, longer than Kubernetes' 1 s default, and three misses to act.
+    expect(fc.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'http' }, timeoutSeconds: 2, failureThreshold: 3 });
+    expect(fc.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http' }, timeoutSeconds: 2, failureThreshold: 3 });
   });
 
   it('refuses bad values at install, naming the field', async () => {

@@ -164,7 +164,7 @@ describe('Temporal Cloud: TLS with an API key', () => {
     });
     try {
       const raw = JSON.stringify(freshFixture('normalized', { cluster: 'local', namespace: ns, pod: w.name, id: `tls-${randomBytes(4).toString('hex')}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' }));
-      const res = await fwd.post('/v1/alerts', raw, { 'x-signature-256': signBody(HMAC_SECRET, raw) });
+      const res = await fwd.post('/v1/alerts', raw, signBody(HMAC_SECRET, raw));
       expect(res.status, JSON.stringify(res.json)).toBe(202);
       expect(res.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:local:${ns}:${w.name}` });
     } finally {

@@ -46,7 +46,7 @@ export async function startForwarder(
   });
   const logs: string[] = [];
   const spoolPath = options.spool === true ? path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-spool-')), 'spool.db') : options.spool || null;
-  const spool = spoolPath ? Spool.open(spoolPath, { maxEntries: config.forwarder.spool.maxEntries }) : null;
+  const spool = spoolPath ? Spool.open(spoolPath, { maxEntries: config.forwarder.spool.maxEntries, maxBytes: config.forwarder.spool.maxBytes }) : null;
   const sink = options.sink ? options.sink(config) : TemporalGateway.create(config);
   const forwarder = createForwarder({ config, sink, spool, logStream: { write: (line) => void logs.push(line) } });
   const url = await forwarder.listen();

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
   it('reads the spool path and SQS queues from the environment; a Falco queue needs its cluster', () => {
     const queue = { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/falco', source: 'falco', cluster: 'prod' };
     const c = loadConfig({ POD_RESPONDER_SPOOL_PATH: '/var/lib/pod-responder/spool/forwarder.db', POD_RESPONDER_SQS: JSON.stringify([queue]) });
-    expect(c.forwarder.spool).toEqual({ enabled: true, path: '/var/lib/pod-responder/spool/forwarder.db', maxEntries: 100_000 });
+    expect(c.forwarder.spool).toEqual({ enabled: true, path: '/var/lib/pod-responder/spool/forwarder.db', maxEntries: 100_000, maxBytes: 256 * 1024 * 1024, drainSeconds: 15 });
     expect(c.forwarder.sqs).toEqual([{ ...queue, waitSeconds: 20, retrySeconds: 30 }]);
     expect(inputErrorsOf(() => loadConfig({ POD_RESPONDER_SQS: JSON.stringify([{ ...queue, cluster: undefined }]) }))).toEqual([
       'forwarder.sqs[0].cluster: a falco queue needs "cluster": Falco events do not name their cluster',
@@ -104,6 +104,7 @@ describe('loadConfig', () => {
     ['installation with a space', () => loadConfig({ POD_RESPONDER_INSTALLATION_ID: 'prod eu' }), 'eks.installationId: must be 1 to 128 letters, digits or _.:/=+@- (it is an AWS tag value)'],
     ['boundary not a policy ARN', () => loadConfig({ POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:role/x' }), 'eks.permissionsBoundaryArn: must be an IAM policy ARN'],
     ['cluster name with a space', () => loadConfig({ POD_RESPONDER_CLUSTER: 'Prod EU' }), 'direct.cluster: must be a cluster name (letters, digits, "-" and "_")'],
+    ['spool byte limit too small', () => loadConfig({ POD_RESPONDER_SPOOL_MAX_BYTES: '1000' }), 'forwarder.spool.maxBytes: must be at least 65536 (64 KiB)'],
     ['route with an unknown action', () => loadConfig({ POD_RESPONDER_ROUTES: '[{"name":"x","action":"page"}]' }), 'forwarder.routes[0].action: Invalid option: expected one of "respond"|"ignore"'],
   ])('%s -> exact error', (_n, load, message) => {
     expect(inputErrorsOf(load).some((e) => e.startsWith(message))).toBe(true);

@@ -48,15 +48,25 @@ describe('AcceptedAlerts', () => {
 
 describe('authenticate', () => {
   const body = Buffer.from('{"a":1}');
-  it('accepts the token or a signature of the exact bytes', () => {
+  const now = Date.UTC(2026, 11, 7) ;
+  const at = now / 1000;
+  it('accepts the token or a signature of "<timestamp>.<exact bytes>" within the window', () => {
     const creds = { token: 't'.repeat(20), hmacSecret: 's'.repeat(20) };
-    expect(authenticate(creds, { authorization: `Bearer ${'t'.repeat(20)}` }, body)).toBe(true);
-    expect(authenticate(creds, { 'x-signature-256': signBody('s'.repeat(20), body) }, body)).toBe(true);
-    expect(authenticate(creds, { 'x-signature-256': signBody('s'.repeat(20), '{"a":2}') }, body)).toBe(false);
-    expect(authenticate(creds, {}, body)).toBe(false);
+    expect(authenticate(creds, { authorization: `Bearer ${'t'.repeat(20)}` }, body)).toEqual({ result: 'ok' });
+    expect(authenticate(creds, signBody('s'.repeat(20), body, at - 300), body, 300, now)).toEqual({ result: 'ok' });
+    expect(authenticate(creds, signBody('s'.repeat(20), '{"a":2}', at), body, 300, now)).toEqual({ result: 'no' });
+    expect(authenticate(creds, { ...signBody('s'.repeat(20), body, at - 400), 'x-signature-timestamp': String(at) }, body, 300, now)).toEqual({ result: 'no' });
+    expect(authenticate(creds, {}, body)).toEqual({ result: 'no' });
+  });
+  it('refuses a signature replayed after the window, saying why', () => {
+    const creds = { hmacSecret: 's'.repeat(20) };
+    expect(authenticate(creds, signBody('s'.repeat(20), body, at - 301), body, 300, now)).toEqual({
+      result: 'refused',
+      reason: "signature timestamp 1796601299 is 301 s old; it must be within 300 s of the forwarder's clock (a replayed request, or a clock to fix)",
+    });
   });
   it('never accepts anything for a source without credentials', () => {
-    expect(authenticate({}, { authorization: 'Bearer ' }, body)).toBe(false);
+    expect(authenticate({}, { authorization: 'Bearer ' }, body)).toEqual({ result: 'no' });
   });
 });
 
@@ -66,9 +76,9 @@ describe('credentials', () => {
   const [own, eu] = creds as [Credential, Credential];
 
   it('finds the credential a request carries; the source\'s own is "default"', () => {
-    expect(authenticateSender(creds, { authorization: `Bearer ${'e'.repeat(16)}` }, Buffer.from('{}'))?.name).toBe('eu');
-    expect(authenticateSender(creds, { authorization: `Bearer ${'d'.repeat(16)}` }, Buffer.from('{}'))?.name).toBe('default');
-    expect(authenticateSender(creds, { authorization: `Bearer ${'x'.repeat(16)}` }, Buffer.from('{}'))).toBeNull();
+    expect(authenticateSender(creds, { authorization: `Bearer ${'e'.repeat(16)}` }, Buffer.from('{}'), 300)).toMatchObject({ name: 'eu' });
+    expect(authenticateSender(creds, { authorization: `Bearer ${'d'.repeat(16)}` }, Buffer.from('{}'), 300)).toMatchObject({ name: 'default' });
+    expect(authenticateSender(creds, { authorization: `Bearer ${'x'.repeat(16)}` }, Buffer.from('{}'), 300)).toBeNull();
     expect(credentialsOf('xdr', configSchema.parse({}).forwarder.sources.xdr)).toEqual([]);
   });
 
