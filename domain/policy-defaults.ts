@@ -6,6 +6,9 @@
 import type { Severity } from './alert.js';
 import type { Policy } from './policy.js';
 
+/** The shortest EKS hold check interval a policy may set: at most 12 deployments an hour (docs/eks.md). */
+export const EKS_HOLD_CHECK_FLOOR_SECONDS = 300;
+
 export const POLICY_DEFAULTS = {
   protectedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
   mode: 'enforce' as 'enforce' | 'dry-run',
@@ -25,6 +28,8 @@ export const POLICY_DEFAULTS = {
   watchSeconds: 900,
   holdSuspensionSeconds: 7 * 24 * 3600,
   holdCheckSeconds: 30,
+  /** 4 checks an hour: each deploys the EKS function stack (docs/eks.md counts its calls). */
+  eksHoldCheckSeconds: 900,
   reapplyOnRevert: true,
   maxReverts: 3,
   keepRecentAlerts: 5,

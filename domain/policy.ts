@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SEVERITIES } from './alert.js';
 import { ACTIONS } from './decide.js';
-import { POLICY_DEFAULTS as D } from './policy-defaults.js';
+import { EKS_HOLD_CHECK_FLOOR_SECONDS, POLICY_DEFAULTS as D } from './policy-defaults.js';
 
 const labelSelector = z
   .string()
@@ -62,9 +62,19 @@ export const policySchema = z.strictObject({
   holdSuspensionSeconds: z.number().int().min(0).default(D.holdSuspensionSeconds),
   /**
    * While a suspension is held, read it back this often (0: never): a GitOps self-heal, an autoscaler or a
-   * person may undo it. With the eks-lambda executor each read deploys the function: choose minutes there.
+   * person may undo it. With the direct executor; the eks-lambda executor uses `eksHoldCheckSeconds`.
    */
   holdCheckSeconds: z.number().int().min(0).default(D.holdCheckSeconds),
+  /**
+   * The same read with the eks-lambda executor, where each one deploys and removes the function stack (about 25
+   * AWS calls, docs/eks.md): at least EKS_HOLD_CHECK_FLOOR_SECONDS, so a 7-day hold costs hundreds of deployments,
+   * not tens of thousands. 0: never.
+   */
+  eksHoldCheckSeconds: z
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= EKS_HOLD_CHECK_FLOOR_SECONDS, `must be 0 (no checks) or at least ${EKS_HOLD_CHECK_FLOOR_SECONDS}: each check deploys the EKS function stack`)
+    .default(D.eksHoldCheckSeconds),
   /** Re-apply a suspension someone undid (else the incident ends needing a person at the first revert). */
   reapplyOnRevert: z.boolean().default(D.reapplyOnRevert),
   /** After this many reverts the incident stops fighting and ends as needs-manual-action, naming who reverts it. */
@@ -83,4 +93,4 @@ export const policySchema = z.strictObject({
 export type Policy = z.output<typeof policySchema>;
 export type PolicyInput = z.input<typeof policySchema>;
 
-export { defaultPolicy, hasProtectedLabel } from './policy-defaults.js';
+export { defaultPolicy, EKS_HOLD_CHECK_FLOOR_SECONDS, hasProtectedLabel } from './policy-defaults.js';

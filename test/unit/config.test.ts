@@ -20,6 +20,12 @@ describe('loadConfig', () => {
     expect(c.policy.protectedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease']);
   });
 
+  it('checks a hold on EKS every 15 minutes by default, never more often than every 5 (0: not at all)', () => {
+    expect(loadConfig({}).policy).toMatchObject({ holdCheckSeconds: 30, eksHoldCheckSeconds: 900 });
+    expect(loadConfig({ POD_RESPONDER_POLICY: '{"eksHoldCheckSeconds":300}' }).policy.eksHoldCheckSeconds).toBe(300);
+    expect(loadConfig({ POD_RESPONDER_POLICY: '{"eksHoldCheckSeconds":0}' }).policy.eksHoldCheckSeconds).toBe(0);
+  });
+
   it('runs a versioned worker (Worker Deployment Versioning) only when given a build ID', () => {
     expect(loadConfig({ POD_RESPONDER_BUILD_ID: '1.2.0' }).temporal.deployment).toEqual({ name: 'pod-responder', buildId: '1.2.0' });
     expect(loadConfig({}).temporal.deployment).toBeUndefined();
@@ -98,6 +104,7 @@ describe('loadConfig', () => {
     ['bad executor', () => loadConfig({ POD_RESPONDER_EXECUTOR: 'ssh' }), 'executor: Invalid option: expected one of "direct"|"eks-lambda"'],
     ['policy env not JSON', () => loadConfig({ POD_RESPONDER_POLICY: 'x' }), 'POD_RESPONDER_POLICY: not JSON'],
     ['bad label selector', () => loadConfig({ POD_RESPONDER_POLICY: '{"protectedLabels":["a b"]}' }), 'policy.protectedLabels[0]: must be "key" or "key=value"'],
+    ['EKS hold checks below the floor', () => loadConfig({ POD_RESPONDER_POLICY: '{"eksHoldCheckSeconds":60}' }), 'policy.eksHoldCheckSeconds: must be 0 (no checks) or at least 300: each check deploys the EKS function stack'],
     ['short token', () => loadConfig({ POD_RESPONDER_FALCO_TOKEN: 'short' }), 'forwarder.sources.falco.token: must be at least 16 characters'],
     ['port not a number', () => loadConfig({ POD_RESPONDER_FORWARDER_PORT: 'http' }), 'forwarder.port: Invalid input: expected number, received NaN'],
     ['routes env not JSON', () => loadConfig({ POD_RESPONDER_ROUTES: '[' }), 'POD_RESPONDER_ROUTES: not JSON'],

@@ -12,15 +12,23 @@ import type { Incident } from './incident.js';
 
 const done = (outcome: Outcome, problem?: string): Phase => ({ name: 'done', outcome, ...(problem ? { problem } : {}) });
 
+/**
+ * Seconds between reads of the held suspension (0: none). On EKS each read deploys and removes the function
+ * stack, so it has its own, longer interval (policy floor 300 s; docs/eks.md counts the AWS calls).
+ */
+function checkEverySeconds(i: Incident): number {
+  return (i.input.executor.kind === 'eks-lambda' ? i.policy.eksHoldCheckSeconds : i.policy.holdCheckSeconds) ?? 0;
+}
+
 /** Whether this hold reads its suspension back. Asked once per hold, at its start. */
 export function checksHold(i: Incident): boolean {
-  return (i.policy.holdCheckSeconds ?? 0) > 0;
+  return checkEverySeconds(i) > 0;
 }
 
 /** Waits until restore or `until`, reading the suspension back in between. */
 export async function holdTheLine(i: Incident, until: string, summary: string): Promise<Phase> {
   const restored = () => i.state.restore?.state === 'restored';
-  const every = i.policy.holdCheckSeconds * 1000;
+  const every = checkEverySeconds(i) * 1000;
   for (;;) {
     const next = new Date(Math.min(Date.parse(until), Date.now() + every)).toISOString();
     if (await i.waitUntil(restored, next, summary)) return done('workload-restored');
@@ -37,6 +45,7 @@ async function checkOnce(i: Incident): Promise<Phase | null> {
   const hold = (i.state.hold ??= { checks: 0, lastCheckAt: null, reverts: 0, lastRevert: null });
   i.holdCheckRunning = true;
   try {
+    // Inside the hold: its cleanup leaves the stage `holding`, so a restore is taken before, during and after it.
     return await i.withExecutor(async (exec) => {
       const check = await exec.run({ op: 'check-suspension', record }, `check ${target} is still suspended`);
       hold.checks += 1;
@@ -70,7 +79,7 @@ async function checkOnce(i: Incident): Promise<Phase | null> {
         );
       }
       return null;
-    });
+    }, { withinWait: true });
   } catch (err) {
     if (isCancellation(err)) throw err;
     // A read that fails is not a revert: the hold goes on, and says so.

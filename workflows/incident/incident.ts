@@ -184,8 +184,10 @@ export class Incident {
    * Opens an executor for one stretch of work and removes whatever it deployed when the stretch ends,
    * however it ends: nothing an executor deploys outlives the step that needed it. An incident never
    * continues as new inside a stretch, so no undo is ever left behind in an earlier run.
+   * `withinWait`: a stretch inside a wait (a hold check) that does not move the incident on: its cleanup leaves
+   * the stage as it is (a restore asked meanwhile has set its own), and a failure it absorbs is no stage's failure.
    */
-  async withExecutor<T>(work: (exec: ExecutorSession) => Promise<T>): Promise<T> {
+  async withExecutor<T>(work: (exec: ExecutorSession) => Promise<T>, opts: { withinWait?: boolean } = {}): Promise<T> {
     this.state.executorSessions += 1;
     const compensations = new Compensations();
     const target: ExecutorTarget = {
@@ -197,11 +199,11 @@ export class Incident {
     try {
       return await work(countingActions(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions)));
     } catch (err) {
-      this.failedStage ??= this.state.stage; // before cleaning up changes it
+      if (!opts.withinWait) this.failedStage ??= this.state.stage; // before cleaning up changes it
       throw err;
     } finally {
       if (compensations.size) {
-        this.stage('cleaning-up');
+        if (!opts.withinWait) this.stage('cleaning-up');
         for (const u of await compensations.runAll()) {
           this.state.cleanup.push(u);
           if (this.state.cleanup.length > CLEANUP_KEPT) this.state.cleanup.shift();
