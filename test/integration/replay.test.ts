@@ -30,6 +30,8 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import { randomBytes } from 'node:crypto';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
+import { policySchema } from '../../domain/policy.js';
+import { respondToAlert } from '../../client/incidents.js';
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
@@ -92,6 +94,20 @@ describe.runIf(recording)('record histories', () => {
       await bindEksNamespace(kube, ns);
       const w = await createWorkload(kube, ns, 'Pod');
       const h = await eks.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }));
+      await h.result();
+      return h;
+    },
+    // Held on EKS: a hold check deploys and removes its own function stack; restore after it.
+    'eks-hold-checked-restored': async (ns) => {
+      await bindEksNamespace(kube, ns);
+      const w = await createWorkload(kube, ns, 'Deployment');
+      const alert = alertFor(ns, w, { severity: 'critical', cluster: { name: aws.clusters.local, region: aws.region } });
+      // Below the policy's floor (300 s), which the schema enforces and the workflow takes as given.
+      const policy = { ...policySchema.parse({ holdSuspensionSeconds: 300 }), eksHoldCheckSeconds: 2 };
+      const h = eks.client.workflow.getHandle((await respondToAlert(eks.client, { ...eks.config, policy }, alert)).workflowId);
+      await eks.waitForStage(h, 'holding', 90_000);
+      for (let i = 0; i < 600 && ((await h.query(statusQuery)).cleanup.length < 6); i++) await new Promise((res) => setTimeout(res, 100));
+      await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
       await h.result();
       return h;
     },
@@ -187,6 +203,7 @@ describe('replay recorded histories', () => {
         'cancelled-while-holding.json',
         'denied-after-isolation.json',
         'dismissed-stale.json',
+        'eks-hold-checked-restored.json',
         'eks-lambda-terminate.json',
         'escalate-suspend-restore-deployment.json',
         'evidence-revoke-restore.json',
