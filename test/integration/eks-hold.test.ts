@@ -5,7 +5,7 @@
  * checks and during one (it waits for the check). The check interval is shortened here below the policy's floor
  * (the schema refuses it, the workflow takes what its input says), so a test sees several checks in seconds.
  */
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -144,6 +144,25 @@ describe('a suspension held on EKS', () => {
     expect(end.hold!.checks).toBe(2);
     expect(end.cleanup.length).toBe(3 * end.executorSessions);
     expect(end.cleanup.every((c) => c.status === 'done')).toBe(true);
+    await noLeaks(h.workflowId);
+  });
+
+  it('cancelled during a check, removes that check\'s stack and leaves the workload suspended, saying so', { timeout: 240_000 }, async () => {
+    const { ns, w, alert } = await deploymentOnEks('eksholdcancel');
+    // The first check's function (stretch 2) cannot be invoked: the check sits with its whole stack deployed.
+    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 2) });
+    const h = await holdOnEks(alert, 2);
+    await waitForPendingActivity(h, 'invokeRemediationFunction', 1, 120_000);
+    expect(await leftovers(aws.clients, INSTALLATION, h.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(3);
+
+    await h.cancel();
+    await expect(h.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    const end = await status(h);
+    expect(end.outcome).toBe('cancelled');
+    expect(end.problem).toContain('the workload is left suspended');
+    expect(end.cleanup.length).toBe(6); // the suspension's stretch and the check's
+    expect(end.cleanup.every((c) => c.status === 'done')).toBe(true);
+    expect(await replicas(ns, w)).toBe(0);
     await noLeaks(h.workflowId);
   });
 });
