@@ -8,7 +8,7 @@
  * (the container size the defaults are chosen for).
  * Approvals go BENCH_PARKED_APPROVE_AT_ONCE at a time, by default the cache / 6 (16 for the default 100): an approved
  * incident stays in flight for about six workflow tasks, and more in flight than the cache holds makes the worker
- * replay nearly every task (README, "How many at once"); the table shows the sticky cache's hits and misses of each phase.
+ * replay nearly every task (docs/operations.md, "How many at once"); the table shows the sticky cache's hits and misses of each phase.
  * For investigation only (defaults: unset): BENCH_PARKED_MAX_CACHED sets the worker's
  * POD_RESPONDER_MAX_CACHED_INCIDENTS, BENCH_PARKED_WORKER_NODE_OPTIONS its NODE_OPTIONS, and
  * BENCH_PARKED_WORKER_OUT=<file> keeps its stdout and stderr (e.g. with --trace-gc).

@@ -4,7 +4,7 @@
  * from its status and named in the answer, so a proposal superseded in between is refused, not approved unseen;
  * `--action` answers only proposals of that action. At most `atOnce` answers are in flight: an approved incident
  * runs about six more workflow tasks, and more incidents in flight than the worker's cache makes it replay nearly
- * every task (README, "How many at once"). Nothing is kept between runs: running the same command again answers
+ * every task (docs/operations.md, "How many at once"). Nothing is kept between runs: running the same command again answers
  * whatever still awaits an answer.
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
@@ -15,7 +15,7 @@ import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
 import { answerProposal } from './approvals.js';
 import { listIncidents, type InboxFilters, type InboxRow } from './inbox.js';
 
-/** Answers in flight at once for a worker cache of `maxCachedIncidents` (README, "How many at once"). */
+/** Answers in flight at once for a worker cache of `maxCachedIncidents` (docs/operations.md, "How many at once"). */
 export const atOnceFor = (maxCachedIncidents: number): number => Math.max(1, Math.floor(maxCachedIncidents / 6));
 
 export const bulkOptionsSchema = z.strictObject({

@@ -39,7 +39,7 @@ export interface InboxRow {
   started: string;
 }
 
-/** The visibility query for the filters: what the Temporal UI's search box takes too (README). */
+/** The visibility query for the filters: what the Temporal UI's search box takes too (docs/cli.md). */
 export function inboxQuery(input: InboxFilters, now = Date.now()): string {
   const f = parseWith(filtersSchema, 'filters', input);
   const terms = [`WorkflowType = 'maliciousPodResponse'`];

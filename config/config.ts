@@ -158,8 +158,8 @@ export const configSchema = z.strictObject({
       clusterTaskQueues: byCluster(z.string().min(1)).default({}),
       /**
        * Worker Deployment Versioning: with a build ID, the worker polls as version `name`:`buildId` and each
-       * incident stays pinned to the build it started on until it continues as new at a wait (README, "Changing
-       * the workflow"). Without one, the worker is unversioned (development, tests).
+       * incident stays pinned to the build it started on until it continues as new at a wait
+       * (docs/changing-the-workflow.md). Without one, the worker is unversioned (development, tests).
        */
       deployment: z
         .strictObject({
@@ -260,7 +260,7 @@ export const configSchema = z.strictObject({
    * What one worker process holds. An incident in the cache costs about 0.5 MiB of heap; one evicted (a parked
    * incident: awaiting approval, watching, holding) costs nothing on the worker until a message or timer wakes it,
    * when it is replayed from history. The defaults, with a 192 MiB V8 heap (NODE_OPTIONS, as the chart sets it),
-   * keep a worker near 512 MiB (README: "Sizing a worker").
+   * keep a worker near 512 MiB (docs/operations.md: "Sizing a worker").
    */
   worker: z
     .strictObject({

@@ -3,7 +3,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 /**
  * Search attributes an analyst filters incidents by in the Temporal UI.
  * The dev server registers them at start (devstack); production clusters need
- * `temporal operator search-attribute create` once (see README).
+ * `temporal operator search-attribute create` once (docs/deploy.md).
  */
 export const SEARCH_ATTRIBUTE_TYPES = {
   PodResponderCluster: 'Keyword',

@@ -110,7 +110,7 @@ export async function checkSearchAttributes(connection: Connection, namespace: s
   try {
     registered = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
   } catch (err) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'could not list the namespace\'s search attributes; make sure they are registered (README: Deploy)', namespace, error: (err as Error).message }));
+    console.warn(JSON.stringify({ level: 'warn', msg: 'could not list the namespace\'s search attributes; make sure they are registered (docs/deploy.md: Register the search attributes)', namespace, error: (err as Error).message }));
     return;
   }
   const missing = Object.entries(SEARCH_ATTRIBUTE_TYPES).filter(([name]) => !(name in registered));

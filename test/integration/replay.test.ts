@@ -6,7 +6,7 @@
  * test/histories/ holds one history per scenario, recorded on today's code, some of them mid-flight (holding,
  * awaiting approval). No release exists, so there is one version: re-record after every change to the workflow:
  *   RECORD_HISTORIES=1 npx vitest run test/integration/replay.test.ts
- * After the first release, an incident stays on the build it started on (Worker Deployment Versioning, README
+ * After the first release, an incident stays on the build it started on (Worker Deployment Versioning, docs/changing-the-workflow.md
  * "Changing the workflow"), so a change never has to replay another build's histories.
  */
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';

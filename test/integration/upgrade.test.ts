@@ -1,5 +1,5 @@
 /**
- * An upgrade while incidents run, with Worker Deployment Versioning (README, "Changing the workflow"): build A
+ * An upgrade while incidents run, with Worker Deployment Versioning (docs/changing-the-workflow.md): build A
  * parks incidents (holding a suspension, awaiting approval); build B is deployed beside it and made current.
  * An incident stays on the build it started on until it continues as new at a wait, then runs on the current
  * build; new incidents start on B. The harness for the next change to the workflow: run build A from another
@@ -131,7 +131,7 @@ describe('upgrading the worker while incidents run (Worker Deployment Versioning
     expect(((await quiet.result()) as IncidentStatus).outcome).toBe('workload-restored');
     expect(await buildsOf(quiet)).toEqual(['build-a']);
 
-    // Build A can go once no running incident is on it (the README's query).
+    // Build A can go once no running incident is on it (the query in docs/changing-the-workflow.md).
     await waitFor('build A to drain', async () => (await client.workflow.count(onA)).count, (n) => n === 0);
     await a.shutdown();
     // The held incident now runs on B alone, restored there.
