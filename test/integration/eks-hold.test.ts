@@ -6,6 +6,8 @@
  * (the schema refuses it, the workflow takes what its input says), so a test sees several checks in seconds.
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +25,7 @@ import { awsStack, leftovers } from '../support/aws.js';
 import { createEksNamespace, createWorkload, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
 const aws = awsStack();
 const INSTALLATION = 'eks-hold-tests';
@@ -164,5 +167,55 @@ describe('a suspension held on EKS', () => {
     expect(end.cleanup.every((c) => c.status === 'done')).toBe(true);
     expect(await replicas(ns, w)).toBe(0);
     await noLeaks(h.workflowId);
+  });
+});
+
+// The worker SIGKILLed during a hold check, with the check's whole stack deployed, then restarted: the check finishes
+// from the history, its stack is removed, and the hold goes on to a restore.
+describe('a hold check when the worker dies', () => {
+  const taskQueue = `ekshold-crash-${randomBytes(4).toString('hex')}`;
+  let worker: ChildProcess | undefined;
+  const env = (lambdaZip: string): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: r.config.temporal.address,
+    POD_RESPONDER_TASK_QUEUE: taskQueue,
+    POD_RESPONDER_EXECUTOR: 'eks-lambda',
+    POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
+    POD_RESPONDER_LAMBDA_ZIP: lambdaZip,
+    POD_RESPONDER_INSTALLATION_ID: INSTALLATION,
+    POD_RESPONDER_METRICS_PORT: '0',
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  });
+  afterAll(async () => {
+    if (worker && worker.exitCode === null && worker.signalCode === null) await killProcessGroup(worker);
+  });
+
+  it('is finished by the restarted worker, its stack removed; the hold goes on and is restored, leaving nothing', { timeout: 240_000 }, async () => {
+    const start = () => startWorkerProcess(env(r.config.eks.lambdaZip));
+    const { ns, w, alert } = await deploymentOnEks('eksholdcrash');
+    const held = await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 2) });
+    worker = await start();
+    const policy: Policy = { ...policySchema.parse({ holdSuspensionSeconds: 900 }), eksHoldCheckSeconds: 2 };
+    const started = await respondToAlert(r.client, { ...r.config, temporal: { ...r.config.temporal, taskQueue }, policy }, alert);
+    const h = r.client.workflow.getHandle<IncidentWorkflow>(started.workflowId);
+    await waitForPendingActivity(h, 'invokeRemediationFunction', 2, 120_000);
+    await killProcessGroup(worker);
+    expect(await leftovers(aws.clients, INSTALLATION, h.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(3);
+
+    await aws.faults.remove(held);
+    worker = await start();
+    const after = await checkDone(h, 1);
+    expect(after.stage).toBe('holding');
+    await h.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
+    const end = await h.result();
+    expect(end.outcome).toBe('workload-restored');
+    expect(await replicas(ns, w)).toBe(3);
+    expect(end.cleanup.length).toBe(3 * end.executorSessions);
+    expect(end.cleanup.every((c) => c.status === 'done')).toBe(true);
+    await noLeaks(h.workflowId);
+    await killProcessGroup(worker);
   });
 });
