@@ -263,7 +263,10 @@ class TemporalWatch {
     const ok = await this.sink.ready().catch(() => false);
     if (!this.running) return;
     this.reachable = ok;
-    this.timer = setTimeout(() => (this.checking = this.check()), CHECK_MS);
+    // Kept in `checking`, which stop() awaits; check() catches the probe's failure itself.
+    this.timer = setTimeout(() => {
+      this.checking = this.check();
+    }, CHECK_MS);
     this.timer.unref();
   }
 }
