@@ -75,12 +75,14 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
     ].join('\n'),
   );
   // What finishes in the background stops the stack if it fails, as a crash does (not once it is stopping).
-  const stopIfFails = (part: Promise<unknown>, what: string) =>
+  // Not awaited: `up` goes on while they finish; the catch is their only consumer.
+  const stopIfFails = (part: Promise<unknown>, what: string): void => {
     part.catch((err: unknown) => {
       if (stopping) return;
       console.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
       void stopAndExit(1);
     });
+  };
   stopIfFails(stack.kubeReady, 'kube-apiserver did not finish its bootstrap');
   if (!stack.aws && stack.awsReady) {
     stopIfFails(stack.awsReady.then((aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n'))), 'the AWS part of the devstack failed');
