@@ -15,6 +15,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -74,7 +75,7 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   const stopping = new Map<string, number>();
-  const server: Server = createServer(selfSigned(), async (req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://kubelet');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     const cp = /^\/checkpoint\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
@@ -102,6 +103,11 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
     const limit = Number(url.searchParams.get('limitBytes') ?? 0);
     const body = Buffer.from(text);
     res.writeHead(200, { 'content-type': 'text/plain' }).end(limit > 0 ? body.subarray(Math.max(0, body.length - limit)) : body);
+  };
+  // http calls the listener and drops what it returns: a throw in `answer` would be an unhandled rejection
+  // (which fails the test run) rather than a broken request the client sees.
+  const server: Server = createServer(selfSigned(), (req, res) => {
+    answer(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : new Error(String(err))));
   });
   const address = proxyableAddress();
   await new Promise<void>((resolve) => server.listen(0, address, resolve));
