@@ -75,7 +75,6 @@ export interface StackOptions {
   log?: (line: string) => void;
 }
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** kube-apiserver's readiness without the two bootstrap hooks that start with a fixed 1 s wait (see kubeBootstrapInBackground). */
 const KUBE_SERVING = '/readyz?exclude=poststarthook/rbac/bootstrap-roles&exclude=poststarthook/scheduling/bootstrap-system-priority-classes';
 const AWS_MAIN = fileURLToPath(new URL('./aws-main.ts', import.meta.url));

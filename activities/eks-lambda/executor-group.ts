@@ -11,7 +11,7 @@ import {
   tagList,
   tagMap,
 } from '../../domain/aws-resources.js';
-import { awsCode, ignoring, type AwsClients } from './clients.js';
+import { awsCode, type AwsClients } from './clients.js';
 import { foreignResource, leftIntact, type Removal } from './ownership.js';
 import { findGroup, removeRestrictedGroup, restrictToClusterApi } from './security-group.js';
 
