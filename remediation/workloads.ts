@@ -22,9 +22,9 @@ export const FIELD_MANAGER = 'pod-responder';
 
 /** The typed client calls for each kind the core suspends: read, merge-patch, and scale where it has one. */
 interface KindApi {
-  read(kube: KubeClients, p: Params): Promise<WorkloadObject>;
-  patch(kube: KubeClients, p: WithBody): Promise<unknown>;
-  scale?(kube: KubeClients, p: WithBody): Promise<unknown>;
+  read: (kube: KubeClients, p: Params) => Promise<WorkloadObject>;
+  patch: (kube: KubeClients, p: WithBody) => Promise<unknown>;
+  scale?: (kube: KubeClients, p: WithBody) => Promise<unknown>;
 }
 
 const KINDS: Record<string, KindApi> = {

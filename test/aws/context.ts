@@ -15,7 +15,7 @@ export interface FrontContext {
   moto: { ec2: EC2Client; eks: EKSClient; iam: IAMClient; lambda: LambdaClient; sts: STSClient };
   /** The kube-apiserver standing in for the EKS clusters; undefined until it is up. */
   kube(): KubeTarget | undefined;
-  log(line: string): void;
+  log: (line: string) => void;
 }
 
 /** Handles one AWS call, or returns undefined to let it through to moto unchanged. */
