@@ -42,7 +42,7 @@ export async function isolatePod(kube: KubeClients, incidentId: string, pod: Pod
 
   // The policy first: it selects nothing until the label is on the pod, and it is ours to remove either way.
   const policy = await ensurePolicy(kube, record);
-  if (policy !== 'created' && policy !== 'adopted') return { result: result('conflict', policy), record: null };
+  if (typeof policy === 'object') return { result: result('conflict', policy.refused), record: null };
 
   try {
     // The uid in the patch is a precondition: a pod that replaced ours under the same name is never labelled.
@@ -164,8 +164,8 @@ export async function releaseIsolation(kube: KubeClients, record: IsolationRecor
   return result(existing ? 'done' : 'already-done', `policy ${policy}; ${label}`);
 }
 
-/** Creates the deny-all policy, or adopts it when it is this incident's; a string says why it cannot. */
-async function ensurePolicy(kube: KubeClients, r: IsolationRecord): Promise<'created' | 'adopted' | string> {
+/** Creates the deny-all policy, or adopts it when it is this incident's; `refused` says why it cannot. */
+async function ensurePolicy(kube: KubeClients, r: IsolationRecord): Promise<'created' | 'adopted' | { refused: string }> {
   const body: V1NetworkPolicy = {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -188,8 +188,8 @@ async function ensurePolicy(kube: KubeClients, r: IsolationRecord): Promise<'cre
   }
   const existing = await kubeCall(`read ${describePolicy(r)}`, () => kube.networking.readNamespacedNetworkPolicy({ namespace: r.namespace, name: r.networkPolicy }));
   const owner = existing.metadata?.annotations?.[INCIDENT_ANNOTATION];
-  if (owner !== r.incidentId) return `${describePolicy(r)} exists and is not this incident's (${owner ? `incident ${owner}` : 'no pod-responder annotation'}): left intact, the pod is not isolated`;
-  if (!deniesAll(existing, r.label.value)) return `${describePolicy(r)} is this incident's but was changed: it no longer denies all traffic; isolate by hand`;
+  if (owner !== r.incidentId) return { refused: `${describePolicy(r)} exists and is not this incident's (${owner ? `incident ${owner}` : 'no pod-responder annotation'}): left intact, the pod is not isolated` };
+  if (!deniesAll(existing, r.label.value)) return { refused: `${describePolicy(r)} is this incident's but was changed: it no longer denies all traffic; isolate by hand` };
   return 'adopted';
 }
 
