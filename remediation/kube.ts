@@ -26,6 +26,11 @@ type AgentFactory = (cluster: { server?: string; proxyUrl?: string } | null, opt
 /** Agents kept per KubeConfig; a rotated client certificate makes a new one, and the oldest beyond this are closed. */
 const AGENTS_KEPT = 4;
 
+/** A TLS option as text for the agent's key. A `{ pem, passphrase }` key object is serialized whole: String() would make every one "[object Object]", one agent for different keys. */
+function tlsText(v: AgentOptions['ca'] | AgentOptions['key']): string {
+  return v === undefined ? '' : typeof v === 'string' || Buffer.isBuffer(v) ? v.toString() : JSON.stringify(v);
+}
+
 /**
  * One kept-alive HTTPS agent per cluster and TLS identity, shared by every request of these clients. client-node
  * builds a new agent, so a new TCP connection and TLS handshake, for every request (a GET then costs 7 ms instead
@@ -39,7 +44,7 @@ export function keepAlive(kc: KubeConfig): KubeConfig {
   const agents = new Map<string, Agent>();
   target.createAgent = (cluster, options) => {
     if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
-    const key = JSON.stringify([cluster.server, String(options.ca ?? ''), String(options.cert ?? ''), String(options.key ?? ''), options.servername ?? '', options.rejectUnauthorized ?? null]);
+    const key = JSON.stringify([cluster.server, tlsText(options.ca), tlsText(options.cert), tlsText(options.key), options.servername ?? '', options.rejectUnauthorized ?? null]);
     let agent = agents.get(key);
     if (!agent) {
       agent = new Agent({ ...options, keepAlive: true });
@@ -77,7 +82,7 @@ export function kubeFailure(err: unknown): KubeFailure {
   if (typeof e?.code === 'number') {
     let body: { reason?: string; message?: string } = {};
     try {
-      body = typeof e.body === 'string' ? JSON.parse(e.body) : ((e.body as typeof body) ?? {});
+      body = (typeof e.body === 'string' ? (JSON.parse(e.body) as typeof body | null) : (e.body as typeof body | undefined)) ?? {};
     } catch {
       /* body was not JSON: keep the exception message */
     }
