@@ -380,7 +380,7 @@ function readJsonFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new InputError('configuration', [`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`]);
+    throw new InputError('configuration', [`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
   }
   try {
     const value = JSON.parse(text) as unknown;

@@ -9,7 +9,7 @@ import { AWS_DEFAULTS, configureMoto, SEEDED_CLUSTERS, type AwsFrontOptions } fr
 const opts = JSON.parse(process.argv[2] ?? '{}') as AwsFrontOptions;
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 const fail = (err: unknown) => {
-  log(`[aws-front] setup failed: ${(err as Error).stack ?? err}`);
+  log(`[aws-front] setup failed: ${(err as Error).stack ?? String(err)}`);
   process.exit(1);
 };
 

@@ -112,7 +112,7 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
       try {
         reply = await intercepted(call, req);
       } catch (err) {
-        opts.log(`[aws-front] ${call.service}:${call.action} failed in the front: ${(err as Error).stack ?? err}`);
+        opts.log(`[aws-front] ${call.service}:${call.action} failed in the front: ${(err as Error).stack ?? String(err)}`);
         reply = awsError(call.protocol, call.service, 500, 'InternalFailure', `test front: ${(err as Error).message}`);
       }
       const after = faults.take(call.service, call.action, haystack, 'after');
@@ -185,7 +185,7 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
-      opts.log(`[aws-front] ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
+      opts.log(`[aws-front] ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ message: String(err) }));
     });
