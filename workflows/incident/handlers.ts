@@ -13,6 +13,7 @@ import {
   restoreUpdate,
   statusQuery,
   type Actor,
+  type ApprovalAnswer,
   type RestoreResult,
 } from '../messages.js';
 import { recordAnswer, validateAnswer } from './approval.js';
@@ -48,11 +49,12 @@ export function registerHandlers(i: Incident): void {
     i.note('escalated', `by ${i.state.escalation.by}: ${i.state.escalation.reason}`);
   });
 
-  setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
-  setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), { validator: (a) => validateAnswer(i, a) });
+  // The SDK types an update validator's arguments as any: they are annotated here.
+  setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), { validator: (a: ApprovalAnswer) => validateAnswer(i, a) });
+  setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), { validator: (a: ApprovalAnswer) => validateAnswer(i, a) });
 
   setHandler(restoreUpdate, (actor) => (releasesCredentialsOnly(i) ? releaseCredentialsOnly(i, clipActor(actor)) : restore(i, clipActor(actor))), {
-    validator: (actor) => validateRestore(i, actor),
+    validator: (actor: Actor) => validateRestore(i, actor),
   });
 }
 
