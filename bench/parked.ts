@@ -32,7 +32,7 @@ import { workflowsPath } from '../worker/worker.js';
 import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, stickyCache, workerStarted, type Running } from './processes.js';
 
 /** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
-export const CHART_HEAP_MIB = Number(/^worker:\n(?:  .*\n)*?  heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
+export const CHART_HEAP_MIB = Number(/^worker:\n(?: {2}.*\n)*? {2}heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
 
 export interface ParkedOptions {
   /** A running stack (Temporal and the kubeconfig of its kube-apiserver); without it one is started and stopped. */
@@ -141,7 +141,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const namespace = await createNamespace(kube, 'parked');
     log(`parked: creating ${n} pods in ${namespace}`);
     const tPods = performance.now();
-    const pods: { name: string; uid: string; containerId: string }[] = new Array(n);
+    const pods = new Array<{ name: string; uid: string; containerId: string }>(n);
     let created = 0;
     await eachLimited(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
       const name = `miner-${i}`;
@@ -196,7 +196,7 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const tPark = performance.now();
     let startRetries = 0;
     let started = 0;
-    const ids: string[] = new Array(n);
+    const ids = new Array<string>(n);
     const starting = eachLimited(Array.from({ length: n }, (_, i) => i), 32, async (i) => {
       const p = pods[i]!;
       const alert = alertFor(namespace, { kind: 'Pod', name: p.name, uid: p.uid, pod: { metadata: { name: p.name, uid: p.uid }, containerId: p.containerId } });

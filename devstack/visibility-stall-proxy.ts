@@ -98,7 +98,7 @@ function relayCall(upstream: http2.ClientHttp2Session, stream: http2.ServerHttp2
     stream.respond(out, { waitForTrailers: true });
     call.pipe(stream);
   });
-  call.on('trailers', (t) => (trailers = Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith(':'))) as http2.IncomingHttpHeaders));
+  call.on('trailers', (t: http2.IncomingHttpHeaders) => (trailers = Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith(':'))) as http2.IncomingHttpHeaders));
   stream.on('wantTrailers', () => stream.sendTrailers(trailers));
   stream.pipe(call);
   stream.on('close', () => {
