@@ -72,7 +72,8 @@ export class TemporalGateway {
   async ready(timeoutMs = 2000): Promise<boolean> {
     try {
       const res = await this.connection.withDeadline(Date.now() + timeoutMs, () => this.connection.healthService.check({}));
-      const serving = res.status === 1; // SERVING
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-comparison -- the enum is in @temporalio/proto, not a dependency of ours
+      const serving = res.status === 1; // grpc.health.v1 SERVING
       if (serving) this.unreachable = false;
       else this.lastProbeError = new Error(`health check: status ${res.status}`);
       return serving;
