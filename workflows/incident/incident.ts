@@ -38,6 +38,7 @@ const CLEANUP_KEPT = 60;
  * (the only place this module runs); the module is evaluated once per incident, on first use.
  */
 function alertSchema(): (typeof import('../../domain/alert.js'))['podAlertSchema'] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- webpack's synchronous require, as said above
   return (require('../../domain/alert.js') as typeof import('../../domain/alert.js')).podAlertSchema;
 }
 
