@@ -229,7 +229,7 @@ function falcoEvent(namespace: string, podName: string, containerId: string): st
 async function keptAliveDelete(kc: KubeConfig) {
   const server = new URL(kc.getCurrentCluster()!.server);
   const tls: { ca?: unknown; cert?: unknown; key?: unknown; headers?: Record<string, string> } = {};
-  await kc.applyToHTTPSOptions(tls as never);
+  await kc.applyToHTTPSOptions(tls);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   return {
     delete: (namespace: string, name: string, uid: string) =>

@@ -316,7 +316,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
         if (actDone) bump(actDone.identity, 'activities');
         const completed = e.workflowExecutionCompletedEventAttributes;
         if (completed?.result?.payloads?.[0]) {
-          results.push({ workflowId: run.workflowId, result: defaultPayloadConverter.fromPayload<IncidentResult>(completed.result.payloads[0] as Payload) });
+          results.push({ workflowId: run.workflowId, result: defaultPayloadConverter.fromPayload<IncidentResult>(completed.result.payloads[0]) });
         }
       }
       if (killAtMs !== null && run.close !== null && run.close > killAtMs) {

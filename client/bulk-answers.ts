@@ -66,7 +66,7 @@ async function answerOne(client: Client, workflowId: string, answer: 'approved' 
     return { result: 'answered' };
   } catch (err) {
     // The incident's own refusal (superseded or answered in between), or it closed: not a failure of this run.
-    if (err instanceof WorkflowUpdateFailedError) return { result: 'skipped', because: 'refused by the incident', reason: (err.cause as Error | undefined)?.message ?? err.message };
+    if (err instanceof WorkflowUpdateFailedError) return { result: 'skipped', because: 'refused by the incident', reason: err.cause?.message ?? err.message };
     if (err instanceof WorkflowNotFoundError) return { result: 'skipped', because: 'no longer awaiting an answer', reason: 'closed' };
     return { result: 'failed', reason: (err as Error).message };
   }

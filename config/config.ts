@@ -350,7 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
     setPath(raw, path, name === 'KUBECONFIG' ? value.split(':')[0] : value);
   }
   const policyEnv = env[POLICY_ENV];
-  if (policyEnv) raw.policy = { ...((raw.policy as object) ?? {}), ...(jsonEnv(POLICY_ENV, policyEnv) as object) };
+  if (policyEnv) raw.policy = { ...(raw.policy ?? {}), ...(jsonEnv(POLICY_ENV, policyEnv) as object) };
   const routesEnv = env[ROUTES_ENV];
   if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
   const sqsEnv = env[SQS_ENV];

@@ -1,4 +1,4 @@
-import { DefaultLogger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { installRuntime } from './runtime.js';
 
 /**
@@ -13,7 +13,7 @@ export function jsonLogger(level: LogLevel, write: (line: string) => void = (l) 
         time: new Date(Number(timestampNanos / 1_000_000n)).toISOString(),
         level: lvl,
         msg: message,
-        ...(meta as LogMetadata | undefined),
+        ...meta,
       }),
     );
   });

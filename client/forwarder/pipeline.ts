@@ -186,7 +186,7 @@ export class AlertPipeline {
     };
     const spooling = queue && this.spool;
     // Behind alerts of the same incident already waiting (its order), or while Temporal is known down.
-    if (spooling && this.spool!.has(workflowId)) return toSpool('alerts for this incident are waiting in the spool');
+    if (spooling && this.spool.has(workflowId)) return toSpool('alerts for this incident are waiting in the spool');
     if (spooling && this.sink.down?.()) return toSpool('Temporal is unreachable');
 
     // Starting an incident is what costs; a repeat for one this forwarder delivered to lately does not.

@@ -64,8 +64,8 @@ function routesOf(sdk: Record<string, unknown>): Route[] {
 }
 
 const REST_ROUTES: Record<string, Route[]> = {
-  eks: routesOf(eksSdk as Record<string, unknown>),
-  lambda: routesOf(lambdaSdk as Record<string, unknown>),
+  eks: routesOf(eksSdk),
+  lambda: routesOf(lambdaSdk),
 };
 
 /** `Credential=AKID/20240101/us-east-1/iam/aws4_request` → { accessKeyId, region, service }. */

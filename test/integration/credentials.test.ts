@@ -95,7 +95,7 @@ describe('cutting the credentials', () => {
     expect(t).toBeGreaterThanOrEqual(Math.floor(startedAt / 1000) * 1000);
     expect(t).toBeLessThanOrEqual(Date.now() + 1000);
     expect(await documentOf(role.name, c.policyName!)).toEqual(JSON.parse(revocationDocument(c.notBefore!)));
-    expect((await documentOf(role.name, c.policyName!)) as unknown).toMatchObject({ Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': c.notBefore } } }] });
+    expect(await documentOf(role.name, c.policyName!)).toMatchObject({ Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': c.notBefore } } }] });
     expect(await inlinePolicies(role.name)).toEqual(['app-access', c.policyName!].sort());
     expect(await podExists(kube, ns, w.name)).toBe(false);
     const events = watching.timeline.map((e) => e.event);

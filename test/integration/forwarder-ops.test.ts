@@ -220,7 +220,7 @@ describe('pod-responder forwarder (the CLI process)', () => {
   it('refuses to start without any source credential, naming the variables', async () => {
     const p = run({ POD_RESPONDER_FORWARDER_PORT: '0' });
     let stderr = '';
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     expect(await exit(p)).toBe(2);
     expect(stderr).toContain('forwarder.sources: no source has a token or HMAC secret; set at least one of POD_RESPONDER_XDR_TOKEN, POD_RESPONDER_XDR_HMAC_SECRET');
   });
@@ -229,7 +229,7 @@ describe('pod-responder forwarder (the CLI process)', () => {
     const [port] = await freePorts(1);
     const p = run({ POD_RESPONDER_FORWARDER_PORT: String(port), POD_RESPONDER_FORWARDER_HOST: '127.0.0.1', POD_RESPONDER_FALCO_TOKEN: TOKENS.falco });
     let stdout = '';
-    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = exit(p);
     await until('ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok);
     expect(JSON.parse(stdout.split('\n').find((l) => l.includes('forwarder started'))!)).toMatchObject({ level: 'INFO', sources: ['falco'], temporal: inject('temporalAddress') });

@@ -198,8 +198,8 @@ describe('the spool at its limits', () => {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, POD_RESPONDER_FALCO_TOKEN: TOKENS.falco, POD_RESPONDER_FORWARDER_HOST: '127.0.0.1', POD_RESPONDER_FORWARDER_PORT: String(port), POD_RESPONDER_SPOOL_PATH: file, TEMPORAL_ADDRESS: (await ownTemporal()).address, POD_RESPONDER_LOG_LEVEL: 'WARN' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => out.push(d.toString()));
     try {
       await until('forwarder up', async () => (await fetch(`${base}/healthz`)).ok || child.exitCode !== null, 30_000);
       expect(child.exitCode, out.join('')).toBeNull();
@@ -229,8 +229,8 @@ describe('a replica stopped with alerts in its spool', () => {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, POD_RESPONDER_FORWARDER_HOST: '127.0.0.1', POD_RESPONDER_LOG_LEVEL: 'INFO', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => out.push(d.toString()));
     return { child, out };
   }
   const lines = (out: string[]) => out.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);

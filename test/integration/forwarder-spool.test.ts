@@ -16,7 +16,7 @@ import { freePorts } from '../../devstack/probes.js';
 import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';
-import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 import { ownTemporal } from '../../devstack/temporal-server.js';
@@ -127,7 +127,7 @@ describe('the durable spool', () => {
       expect([...ids].sort()).toEqual(pods.map((p) => `pod-incident:spool:${ns}:${p.metadata!.name}`).sort());
       for (const id of ids) {
         const s = await until(`${id} counted`, async () => {
-          const st = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
+          const st = await client.workflow.getHandle(id).query(statusQuery);
           return st.alerts.count >= 20 && st;
         });
         expect(s.alerts.count).toBe(20);

@@ -11,7 +11,7 @@ import { SqsIntake } from '../../client/forwarder/sqs-intake.js';
 import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';
-import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { statusQuery } from '../../workflows/messages.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, testKube } from '../support/cluster.js';
@@ -86,7 +86,7 @@ describe('SQS intake', () => {
           const id = `pod-incident:sqs:${ns}:${p.metadata!.name}`;
           const expected = i === 0 ? 6 : 5; // pod 0 also has the GuardDuty finding
           const s = await until(`${id} counted`, async () => {
-            const st = (await client.workflow.getHandle(id).query(statusQuery)) as IncidentStatus;
+            const st = await client.workflow.getHandle(id).query(statusQuery);
             return st.alerts.count >= expected && st;
           });
           expect(s.alerts.count).toBe(expected); // the redelivered event is counted once

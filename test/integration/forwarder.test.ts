@@ -44,7 +44,7 @@ async function signalledAlertIds(workflowId: string): Promise<string[]> {
   // Starters send `alerts` (a batch); each alert in it counts.
   return (history.events ?? [])
     .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
-    .flatMap((e) => (defaultPayloadConverter.fromPayload(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!) as { alertId: string }[]).map((a) => a.alertId));
+    .flatMap((e) => defaultPayloadConverter.fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!).map((a) => a.alertId));
 }
 
 describe('end to end: every source starts a response that kills the pod', () => {
@@ -101,7 +101,7 @@ describe('duplicates', () => {
     const second = await fwd.post('/v1/alerts/falco?cluster=dups', { ...body, output: `${body.output} (again)` }, bearer(TOKENS.falco));
     expect(second.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:dups:shop:${pod}` });
     expect(await workflowsOn(fwd.config.temporal.taskQueue, 1)).toEqual([`pod-incident:dups:shop:${pod}`]);
-    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([concurrent[0]!.json.results[0].alertId, second.json.results[0].alertId]);
+    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([concurrent[0].json.results[0].alertId, second.json.results[0].alertId]);
     const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
     expect(metrics).toContain('pod_responder_forwarder_alerts_deduplicated_total{source="falco"} 7');
     expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 2');

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergePatch } from '../../remediation/kube.js';
 import { SUSPEND_NODE_SELECTOR_KEY } from '../../remediation/protocol.js';
-import { restoreUpdate, statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createWorkload } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
 import { until } from '../support/until.js';
@@ -22,7 +22,7 @@ async function suspended(kind: string, policy: object) {
   const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { ...HOLD, ...policy });
   await t.r.waitForStage(h, 'holding');
   const revertsReach = (n: number) => until(`${n} revert(s) recorded`, async () => {
-    const s = (await h.query(statusQuery)) as IncidentStatus;
+    const s = await h.query(statusQuery);
     return (s.hold?.reverts ?? 0) >= n && s;
   });
   return { ns, w, h, revertsReach };
@@ -58,7 +58,7 @@ describe('a held suspension that someone undoes', () => {
     await t.kube.batch.patchNamespacedCronJob({ namespace: ns, name: w.name, body: { spec: { suspend: false } }, fieldManager: 'kubectl-edit' }, mergePatch);
     expect((await revertsReach(1)).hold!.lastRevert).toMatchObject({ observed: `CronJob ${ns}/${w.name}: spec.suspend=false`, by: 'kubectl-edit' });
     await until('suspended again', async () => (await suspend()) === true);
-    await until('back to holding', async () => ((await h.query(statusQuery)) as IncidentStatus).stage === 'holding');
+    await until('back to holding', async () => (await h.query(statusQuery)).stage === 'holding');
     await h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst', reason: 'false positive' }] });
     expect((await h.result()).outcome).toBe('workload-restored');
     expect(await suspend()).toBe(false);
@@ -91,8 +91,8 @@ describe('a held suspension that someone undoes', () => {
 
   it('an untouched hold is read back and left alone', async () => {
     const { h } = await suspended('Deployment', {});
-    await until('checked twice', async () => (((await h.query(statusQuery)) as IncidentStatus).hold?.checks ?? 0) >= 2);
-    const s = (await h.query(statusQuery)) as IncidentStatus;
+    await until('checked twice', async () => ((await h.query(statusQuery)).hold?.checks ?? 0) >= 2);
+    const s = await h.query(statusQuery);
     expect(s.hold).toMatchObject({ reverts: 0, lastRevert: null });
     expect(s.actions.filter((a) => a.action === 'suspend-workload')).toHaveLength(1);
     await h.terminate('test over');

@@ -26,7 +26,7 @@ describe('cluster identity', () => {
       'this worker has no mapping for cluster prod-eu (it acts on local): nothing was done; map it with direct.cluster or direct.contexts, or respond from a worker that reaches it',
     );
     expect(result.actions).toEqual([]);
-    expect(await podExists(kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid!)).toBe(true);
+    expect(await podExists(kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid)).toBe(true);
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
   });
 });
@@ -94,7 +94,7 @@ describe('identity', () => {
     const result = await handle.result();
     expect(result.actions).toEqual([expect.objectContaining({ action: 'delete-pod', status: 'already-done' })]);
     expect(result.actions[0]!.message).toContain('pod was replaced');
-    expect(await podExists(kube, ns, name, successor.metadata!.uid!)).toBe(true);
+    expect(await podExists(kube, ns, name, successor.metadata!.uid)).toBe(true);
   });
 });
 

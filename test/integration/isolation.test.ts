@@ -10,7 +10,7 @@ import { isolationNames, ISOLATION_LABEL } from '../../remediation/isolate.js';
 import { kubeClients, kubeConfigFromFile } from '../../remediation/kube.js';
 import { runOperation } from '../../remediation/run.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import { createNamespace, createWorkload, podExists, type Workload } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
 
 const t = useResponder();
@@ -62,7 +62,7 @@ describe('isolation before the kill', () => {
     expect(result.isolation).toMatchObject({ state: 'released', detail: 'the incident was dismissed: policy deleted; label removed' });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect(await podLabels(w)).toEqual(before);
-    expect(await podExists(t.kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid!)).toBe(true);
+    expect(await podExists(t.kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid)).toBe(true);
   });
 
   it('cancelled while isolated: the isolation is removed as the incident ends', async () => {

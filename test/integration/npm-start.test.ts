@@ -77,8 +77,8 @@ describe('npm start (devstack/start.mjs)', () => {
     // detached: its own process group, which Ctrl-C signals as a whole.
     const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], { cwd: ROOT, env: userEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       await waitForOutput(child, () => out, /evidence bucket \S+ ready/, 150_000);
       const forwarder = /forwarder on (http:\/\/\S+) \(falco token: (\S+);/.exec(out)!;

@@ -266,7 +266,7 @@ describe('pod-responder worker', () => {
     started.push(child);
     return new Promise((resolve, reject) => {
       let log = '';
-      child.stderr!.on('data', (d: Buffer) => {
+      child.stderr.on('data', (d: Buffer) => {
         log += d.toString();
         const line = log.split('\n').find((l) => l.includes('"msg":"worker started"'));
         if (line) resolve({ child, log, startLine: JSON.parse(line) as Record<string, unknown> });

@@ -184,7 +184,7 @@ describe('the deployment permissions (deploy/aws/)', () => {
     const to = { bucket: 'evidence', prefix: 'pod-responder/prod/shop/miner-1/run-1/', retainUntil: '2030-01-01T00:00:00Z' };
     const doc = writeOnlyPolicy('aws', to) as PolicyDocument;
     expect(doc.Statement).toEqual([{ Sid: 'WriteThisBundleOnly', Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectRetention'], Resource: 'arn:aws:s3:::evidence/pod-responder/prod/shop/miner-1/run-1/*' }]);
-    expect(list(writeOnlyPolicy('aws', { ...to, retainUntil: undefined } as never).Statement[0]!.Action)).toEqual(['s3:PutObject']);
+    expect(list(writeOnlyPolicy('aws', { ...to, retainUntil: undefined }).Statement[0]!.Action)).toEqual(['s3:PutObject']);
     const boundary = BOUNDARY.Statement.find((s) => list(s.Action).includes('s3:PutObject'))!;
     const glob = new RegExp(`^${String(boundary.Resource).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`);
     expect(String(doc.Statement[0]!.Resource)).toMatch(glob);

@@ -65,7 +65,7 @@ function interpolate(value: string, host: Record<string, string> = {}): string {
     if (bare) return host[bare] ?? '';
     const v = host[name!];
     const missing = v === undefined || (colon === ':' && v === '');
-    if (!missing) return v!;
+    if (!missing) return v;
     if (op === '-') return arg!;
     if (op === '?') return DUMMY_SECRET;
     return '';

@@ -17,7 +17,7 @@ describe('Node.js versions', () => {
   it('no installed package refuses them (npm would warn EBADENGINE, and the package may not run)', () => {
     const lock = read('package-lock.json') as { packages: Record<string, { engines?: unknown }> };
     const refusing = Object.entries(lock.packages).flatMap(([where, p]) => {
-      const range = p.engines && typeof p.engines === 'object' && 'node' in p.engines ? String((p.engines as { node: unknown }).node) : undefined;
+      const range = p.engines && typeof p.engines === 'object' && 'node' in p.engines ? String(p.engines.node) : undefined;
       return range ? supported.filter((v) => !semver.satisfies(v, range)).map((v) => `${where || 'pod-responder'} (node ${range}) refuses ${v}`) : [];
     });
     expect(refusing).toEqual([]);
