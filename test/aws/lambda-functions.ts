@@ -149,7 +149,7 @@ export class LambdaFunctions {
       timeoutSeconds: Number(body['Timeout'] ?? 3),
       memorySize: Number(body['MemorySize'] ?? 128),
       environment: ((body['Environment'] as Json | undefined)?.['Variables'] ?? {}) as Record<string, string>,
-      vpcConfig: (body['VpcConfig'] ?? {}) as VpcConfig,
+      vpcConfig: body['VpcConfig'] ?? {},
       ...(typeof code['ZipFile'] === 'string' ? { zip: Buffer.from(code['ZipFile'], 'base64') } : {}),
       activeAt: Date.now() + this.pendingSeconds(name) * 1000,
     });
@@ -197,7 +197,7 @@ export class LambdaFunctions {
     const invocationType = String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse');
     if (invocationType === 'DryRun') return reply;
 
-    let event: unknown = null;
+    let event: unknown;
     try {
       event = req.body.length ? JSON.parse(req.body.toString('utf8')) : {};
     } catch {
