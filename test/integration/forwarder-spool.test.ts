@@ -28,12 +28,15 @@ const root = path.resolve(import.meta.dirname, '../..');
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 
-/** A Falco event as Falcosidekick 2.34 posts it: sorted output_fields, nanosecond time, a fresh uuid each delivery. */
+/**
+ * A Falco event as Falcosidekick 2.34 posts it: sorted output_fields, nanosecond time, a fresh uuid each delivery.
+ * A double holds nanoseconds since 1970 only to 256 ns, so evt.time steps by 256 to stay distinct per event.
+ */
 function falcosidekick(namespace: string, pod: string, containerId: string, n: number) {
   return {
     hostname: 'ip-10-0-1-17',
     output: `10:21:07.123456789: Critical Outbound connection to a Stratum pool (connection ${n}) k8s.ns=${namespace} k8s.pod=${pod}`,
-    output_fields: { 'container.id': containerId, 'evt.time': 1764238867123456789 + n, 'k8s.ns.name': namespace, 'k8s.pod.name': pod, 'proc.cmdline': 'xmrig -o stratum+tcp://pool.example:3333', 'proc.name': 'xmrig' },
+    output_fields: { 'container.id': containerId, 'evt.time': 1764238867123456768 + 256 * n, 'k8s.ns.name': namespace, 'k8s.pod.name': pod, 'proc.cmdline': 'xmrig -o stratum+tcp://pool.example:3333', 'proc.name': 'xmrig' },
     priority: 'Critical',
     rule: 'Detect crypto miners using the Stratum protocol',
     source: 'syscall',
