@@ -145,7 +145,7 @@ describe('pod-responder CLI', () => {
 
     const bad = await run(['list', '--stage', 'waiting']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^error: invalid filters:\n  - stage: Invalid option: expected one of "validating"\|"deciding"/);
+    expect(bad.stderr).toMatch(/^error: invalid filters:\n {2}- stage: Invalid option: expected one of "validating"\|"deciding"/);
     const query = await run(['list', '--stage', 'holding', '--cluster', 'prod-eu', '--query']);
     expect(query.stdout.trim()).toBe(`WorkflowType = 'maliciousPodResponse' AND PodResponderStage = 'holding' AND PodResponderCluster = 'prod-eu'`);
   });
