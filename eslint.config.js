@@ -35,6 +35,7 @@ export default defineConfig(
       ],
       // Passing on what was caught (of type unknown) is rethrowing, not inventing a non-Error reason.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      '@typescript-eslint/only-throw-error': ['error', { allowThrowingUnknown: true }],
     },
   },
   {

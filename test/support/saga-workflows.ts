@@ -21,6 +21,7 @@ export async function sagaWorkflow(steps: string[], failAt?: string, parkAt?: st
   const compensations = new Compensations();
   let parked = false;
   setHandler(parkedQuery, () => parked);
+  let failed = false;
   let failure: unknown;
   try {
     for (const step of steps) {
@@ -33,9 +34,10 @@ export async function sagaWorkflow(steps: string[], failAt?: string, parkAt?: st
       await deploy(step);
     }
   } catch (err) {
+    failed = true;
     failure = err;
   }
   const outcomes = await compensations.runAll();
-  if (failure) throw failure;
+  if (failed) throw failure;
   return outcomes;
 }
