@@ -58,7 +58,7 @@ async function holdOnEks(alert: PodAlert, everySeconds: number): Promise<Workflo
   return h;
 }
 
-const status = async (h: WorkflowHandle) => (await h.query(statusQuery)) as IncidentStatus;
+const status = (h: WorkflowHandle): Promise<IncidentStatus> => h.query(statusQuery);
 const replicas = async (ns: string, w: Workload) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas;
 const noLeaks = async (incidentId: string) =>
   expect(await leftovers(aws.clients, INSTALLATION, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
