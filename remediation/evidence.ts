@@ -8,6 +8,7 @@
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { clientCache } from './client-cache.js';
 import { kubeFailure, type KubeClients } from './kube.js';
 import type { PodTarget } from './protocol.js';
 import { readWorkload } from './workloads.js';
@@ -78,16 +79,18 @@ export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex'
 /** Managed fields are bookkeeping; the manifest as it ran is the rest. */
 const strip = <T extends { metadata?: { managedFields?: unknown } }>(o: T): T => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } });
 
-const s3Clients = new Map<string, S3Client>();
-/** One client per region and endpoint, shared by every bundle (and by the worker's own part of it). */
+/** One client per region and endpoint, shared by every bundle; the region may come from the alert, so few are kept. */
+const s3Clients = clientCache<S3Client>({
+  max: 8,
+  graceMs: 5 * 60_000,
+  make: (key) => {
+    const { region, endpoint } = JSON.parse(key) as Pick<EvidenceDestination, 'region' | 'endpoint'>;
+    return new S3Client({ ...(region ? { region } : {}), ...(endpoint ? { endpoint, forcePathStyle: true } : {}) });
+  },
+  destroy: (c) => c.destroy(),
+});
 export function s3For(to: Pick<EvidenceDestination, 'region' | 'endpoint'>): S3Client {
-  const key = `${to.region ?? ''} ${to.endpoint ?? ''}`;
-  let c = s3Clients.get(key);
-  if (!c) {
-    c = new S3Client({ ...(to.region ? { region: to.region } : {}), ...(to.endpoint ? { endpoint: to.endpoint, forcePathStyle: true } : {}) });
-    s3Clients.set(key, c);
-  }
-  return c;
+  return s3Clients.get(JSON.stringify({ region: to.region, endpoint: to.endpoint }));
 }
 
 export async function captureEvidence(kube: KubeClients, r: EvidenceRequest): Promise<EvidenceCapture> {

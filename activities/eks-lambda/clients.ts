@@ -4,6 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { clientCache, type ClientCache } from '../../remediation/client-cache.js';
 
 export interface AwsConfig {
   /** Override every service endpoint (local test stack); normally unset. */
@@ -18,14 +19,22 @@ export interface AwsClients {
   logs: CloudWatchLogsClient;
 }
 
-/** One set of clients per region. The SDK's own retries stay on (throttling); Temporal retries the rest. */
-export function awsClientFactory(config: AwsConfig): (region: string) => AwsClients {
-  const cache = new Map<string, AwsClients>();
-  return (region) => {
-    let c = cache.get(region);
-    if (!c) {
+/** Regions whose clients are kept; the least recently used beyond this are destroyed. */
+export const AWS_CLIENT_REGIONS = 8;
+/** An evicted region's clients are destroyed this long after, when no activity can still be calling through them. */
+export const EVICTED_CLIENT_GRACE_MS = 5 * 60_000;
+
+/**
+ * One set of clients per region, for the regions used last (the region comes from the alert, so the set is
+ * bounded here, not by who sends alerts). The SDK's own retries stay on (throttling); Temporal retries the rest.
+ */
+export function awsClientFactory(config: AwsConfig, limits = { regions: AWS_CLIENT_REGIONS, graceMs: EVICTED_CLIENT_GRACE_MS }): ((region: string) => AwsClients) & { cache: ClientCache<AwsClients> } {
+  const cache = clientCache<AwsClients>({
+    max: limits.regions,
+    graceMs: limits.graceMs,
+    make: (region) => {
       const opts = { region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
-      c = {
+      return {
         // IAM is global; its endpoint does not depend on the region.
         iam: new IAMClient({ ...opts, region: 'us-east-1' }),
         ec2: new EC2Client(opts),
@@ -33,10 +42,10 @@ export function awsClientFactory(config: AwsConfig): (region: string) => AwsClie
         lambda: new LambdaClient(opts),
         logs: new CloudWatchLogsClient(opts),
       };
-      cache.set(region, c);
-    }
-    return c;
-  };
+    },
+    destroy: (c) => Object.values(c).forEach((client: { destroy(): void }) => client.destroy()),
+  });
+  return Object.assign((region: string) => cache.get(region), { cache });
 }
 
 /** The AWS error code (SDK v3 puts it in `name`). */
