@@ -5,9 +5,9 @@
  * written here. One prefix per incident run, with a manifest listing each object's SHA-256. Within a time
  * budget: what is not captured in time is listed as missing, and the kill is never held back longer.
  *
- * Through the EKS executor the function inside the cluster's VPC does the cluster's part: for that one call its
- * role may put objects under exactly this prefix (an inline policy, removed right after; the role's boundary
- * allows no more) and read nothing.
+ * Through the EKS executor the function inside the cluster's VPC reads the cluster's part, which it can reach
+ * (443 to the cluster security group is its only egress), and returns it to the worker in pieces; the worker
+ * writes it (eks-lambda/evidence-through-function.ts).
  */
 import { GetObjectLockConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
@@ -30,6 +30,8 @@ export interface EvidenceConfig {
   logBytesPerContainer: number;
   /** Retention set on each object when the bucket has Object Lock enabled but no default retention. */
   retentionDays: number;
+  /** Evidence bytes per answer of the EKS executor's function (before base64); default and most 4 MiB. */
+  functionResponseBytes?: number | undefined;
 }
 
 export interface EvidenceInput {
@@ -61,9 +63,6 @@ export interface EvidenceBundle {
   /** Where each container checkpoint was written on its node (policy checkpointContainers). */
   checkpoints?: EvidenceCapture['checkpoints'];
 }
-
-/** The function runs at most 30 s: a longer budget is cut to what it can finish in, with its writes. */
-const FUNCTION_BUDGET_MS = 22_000;
 
 /** `aws`: the worker's AWS clients, loaded only by an incident whose EKS executor captures through its function. */
 export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (cluster: string) => KubeClients, aws: () => Promise<(region: string) => AwsClients>) {
@@ -130,8 +129,7 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
     try {
       if (!input.via) return await runOperation(kubeFor(input.cluster), { ...request, budgetMs: Math.max(0, deadline - Date.now()) });
       const [clients, { captureThroughFunction }] = await Promise.all([aws(), import('./eks-lambda/evidence-through-function.js')]);
-      const budgetMs = Math.min(FUNCTION_BUDGET_MS, Math.max(0, deadline - Date.now()));
-      return await captureThroughFunction(clients(input.via.cluster.region), input.via, { ...request, budgetMs, awaitWriteAccess: true });
+      return await captureThroughFunction(clients(input.via.cluster.region), input.via, request, { deadline, responseBytes: config.functionResponseBytes });
     } catch (err) {
       return nothing(describeError(err));
     }

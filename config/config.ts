@@ -226,6 +226,8 @@ export const configSchema = z.strictObject({
       endpoint: z.url().optional(),
       logBytesPerContainer: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
       retentionDays: z.number().int().min(1).max(36_500).default(30),
+      /** Evidence bytes per answer of the EKS executor's function, before base64 (Lambda answers at most 6 MB). */
+      functionResponseBytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024).optional(),
     })
     .prefault({}),
   /**

@@ -1,10 +1,17 @@
 /**
- * The cluster's side of the evidence bundle, run by either executor (in the worker, or in the function inside
- * the cluster's VPC): the pod's manifest as it ran, its owners' manifests, its node, the events about them,
- * each container's logs (current and previous, size-limited), and optionally a checkpoint of each container
- * through the kubelet's checkpoint API. Each part is written to S3 as soon as it is read, under the prefix the
- * worker chose (the function may write there and nowhere else, and read nothing); only the keys and hashes
- * come back. Within a deadline: what is not captured in time is listed as missing, never waited for.
+ * The cluster's side of the evidence bundle, run by either executor: the pod's manifest as it ran, its owners'
+ * manifests, its node, the events about them, each container's logs (current and previous, size-limited), and
+ * optionally a checkpoint of each container through the kubelet's checkpoint API. Within a deadline: what is
+ * not captured in time is listed as missing, never waited for.
+ *
+ * Bound to the pod's UID: the pod is read by name (the API has no other way), so a pod replaced under the same
+ * name is another pod; its manifest and logs are never taken for the alerted pod's (the logs are read by name,
+ * so the UID is read again after them).
+ *
+ * Two ways out. `capture-evidence` (the worker, direct executor): each part written to S3 as soon as it is
+ * read, only keys and hashes come back. `read-evidence` (the EKS executor's function, which may reach the
+ * cluster API and nothing else): what was read is returned to the worker in pieces that fit Lambda's
+ * response, and the worker writes it; what does not fit is read again by a later call, from an offset.
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -34,12 +41,44 @@ export interface EvidenceRequest {
   logBytesPerContainer: number;
   /** Ask each container's kubelet for a checkpoint (policy checkpointContainers). */
   checkpoint: boolean;
-  /**
-   * Retry a write refused as AccessDenied until the deadline: the function's right to write the prefix is
-   * granted just before it runs, and IAM takes a moment to apply it everywhere.
-   */
-  awaitWriteAccess?: boolean;
 }
+
+/** What the function reads for the worker to write (the function reaches the cluster API and nothing else). */
+export interface EvidenceReadRequest extends Omit<EvidenceRequest, 'op' | 'to'> {
+  op: 'read-evidence';
+  /** Bytes of evidence one answer may carry, before base64 (which adds a third): within Lambda's 6 MB response. */
+  responseBytes: number;
+  /** A later call: only the rest of these items, read again, from their offsets. */
+  rest?: EvidenceRest[];
+}
+
+/** An item not (wholly) in an answer: the worker asks for it again from `offset`. */
+export interface EvidenceRest {
+  name: string;
+  offset: number;
+  /** The item's length when first read: a re-read takes exactly as much (a log's first bytes do not change). */
+  total: number;
+}
+
+/** Bytes [offset, offset + data's length) of one item of `total` bytes, whose SHA-256 is `sha256`. */
+export interface EvidencePiece {
+  name: string;
+  offset: number;
+  total: number;
+  sha256: string;
+  /** base64 */
+  data: string;
+}
+
+export interface EvidenceReadAnswer {
+  pieces: EvidencePiece[];
+  rest: EvidenceRest[];
+  missing: string[];
+  checkpoints: EvidenceCapture['checkpoints'];
+}
+
+/** The most one answer carries before base64: 4 MiB is 5.6 MB encoded, leaving room for the rest of the JSON in 6 MB. */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export interface EvidenceObject {
   key: string;
@@ -94,38 +133,79 @@ export function s3For(to: Pick<EvidenceDestination, 'region' | 'endpoint'>): S3C
 }
 
 export async function captureEvidence(kube: KubeClients, r: EvidenceRequest): Promise<EvidenceCapture> {
+  const objects: EvidenceObject[] = [];
+  const { missing, checkpoints } = await gather(kube, r, async (item) => {
+    objects.push(await putEvidence(r.to, item.name, item.body));
+  });
+  objects.sort((a, b) => a.key.localeCompare(b.key));
+  return { objects, missing: missing.sort(), checkpoints };
+}
+
+/**
+ * The function's side: everything read (or, on a later call, the items asked for, read again), packed into an
+ * answer of at most `responseBytes` of evidence, the smallest items first; the rest is named with its offset.
+ */
+export async function readEvidence(kube: KubeClients, r: EvidenceReadRequest): Promise<EvidenceReadAnswer> {
+  const items: Item[] = [];
+  let missing: string[];
+  let checkpoints: EvidenceCapture['checkpoints'] = [];
+  const from = new Map((r.rest ?? []).map((x) => [x.name, x]));
+  if (r.rest) {
+    missing = [];
+    const deadline = Date.now() + r.budgetMs;
+    await Promise.all(
+      r.rest.map(async (x) => {
+        const read = await withDeadline(readAgain(kube, r, x), deadline);
+        if (read.kind === 'ok') items.push(read.value);
+        else missing.push(`${x.name}: ${read.kind === 'error' ? read.error : `not read again within the ${Math.round(r.budgetMs / 1000)}s budget`}`);
+      }),
+    );
+  } else {
+    ({ missing, checkpoints } = await gather(kube, r, async (item) => void items.push(item)));
+  }
+  const budget = Math.max(1, Math.min(r.responseBytes, MAX_RESPONSE_BYTES));
+  let used = 0;
+  const pieces: EvidencePiece[] = [];
+  const rest: EvidenceRest[] = [];
+  const left = (it: Item) => it.body.length - (from.get(it.name)?.offset ?? 0);
+  for (const it of items.sort((a, b) => left(a) - left(b) || a.name.localeCompare(b.name))) {
+    const offset = from.get(it.name)?.offset ?? 0;
+    const take = Math.min(left(it), budget - used);
+    if (take <= 0 && left(it) > 0) {
+      rest.push({ name: it.name, offset, total: it.body.length });
+      continue;
+    }
+    pieces.push({ name: it.name, offset, total: it.body.length, sha256: sha256(it.body), data: it.body.subarray(offset, offset + take).toString('base64') });
+    used += take;
+    if (offset + take < it.body.length) rest.push({ name: it.name, offset: offset + take, total: it.body.length });
+  }
+  return { pieces, rest, missing: missing.sort(), checkpoints };
+}
+
+/**
+ * Reads every part at once, each handed to `deliver` as soon as it is read: a slow or refused read costs its
+ * own part only. A delivery that fails is listed as not written.
+ */
+async function gather(
+  kube: KubeClients,
+  r: Omit<EvidenceRequest, 'op' | 'to'>,
+  deliver: (item: Item) => Promise<void>,
+): Promise<{ missing: string[]; checkpoints: EvidenceCapture['checkpoints'] }> {
   const deadline = Date.now() + r.budgetMs;
   const missing: string[] = [];
-  const objects: EvidenceObject[] = [];
   const checkpoints: EvidenceCapture['checkpoints'] = [];
-
-  const write = async (item: Item) => {
-    for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
-      try {
-        objects.push(await putEvidence(r.to, item.name, item.body));
-        return;
-      } catch (err) {
-        const denied = (err as { name?: string }).name === 'AccessDenied';
-        if (!denied || !r.awaitWriteAccess || Date.now() + wait > deadline) throw err;
-        await new Promise((res) => setTimeout(res, wait));
-      }
-    }
-  };
-
-  // Every part at once, each read then written for itself: a slow or refused read costs its own part only.
   const parts = clusterParts(kube, r, deadline, missing, checkpoints);
   await Promise.all(
     parts.map(async (part) => {
       const outcome = await withDeadline(
-        part.read().then((items) => Promise.all(items.map((it) => write(it).catch((err: unknown) => missing.push(`${it.name}: not written: ${describe(err)}`))))),
+        part.read().then((items) => Promise.all(items.map((it) => deliver(it).catch((err: unknown) => missing.push(`${it.name}: not written: ${describe(err)}`))))),
         part.ownDeadlines ? deadline + WRITE_GRACE_MS : deadline,
       );
       if (outcome.kind === 'timeout') missing.push(`${part.name}: not captured within the ${Math.round(r.budgetMs / 1000)}s budget`);
       else if (outcome.kind === 'error') missing.push(`${part.name}: ${outcome.error}`);
     }),
   );
-  objects.sort((a, b) => a.key.localeCompare(b.key));
-  return { objects, missing: missing.sort(), checkpoints };
+  return { missing, checkpoints };
 }
 
 /** Writes one object of a bundle (with its retention, when the bucket needs one set) and says what was written. */
@@ -167,10 +247,60 @@ export function describe(err: unknown): string {
   return name && name !== 'Error' ? `${name}: ${f.message}` : f.message;
 }
 
-/** One part per thing that can fail on its own: each manifest, each container's logs, each checkpoint. */
-function clusterParts(kube: KubeClients, r: EvidenceRequest, deadline: number, missing: string[], checkpoints: EvidenceCapture['checkpoints']): Part[] {
+type Request = Omit<EvidenceRequest, 'op' | 'to'>;
+type PodObject = Awaited<ReturnType<KubeClients['core']['readNamespacedPod']>>;
+
+/** The alerted pod, read by name and bound to its UID: a pod replaced under the same name is refused. */
+async function readThePod(kube: KubeClients, p: PodTarget): Promise<PodObject> {
+  const pod = await kube.core.readNamespacedPod({ namespace: p.namespace, name: p.name });
+  const uid = pod.metadata?.uid;
+  if (uid !== p.uid) throw new Error(`pod ${p.namespace}/${p.name} is another pod now (uid ${uid}, the alerted pod's was ${p.uid}): not the alerted pod's evidence`);
+  return pod;
+}
+
+/** One container's logs (current or previous), read by the pod's name: taken only if the pod is still the alerted one after. */
+async function readLog(kube: KubeClients, p: PodTarget, container: string, previous: boolean, limitBytes: number): Promise<Buffer> {
+  const text = await kube.core.readNamespacedPodLog({ namespace: p.namespace, name: p.name, container, previous, limitBytes });
+  await readThePod(kube, p);
+  return Buffer.from(text);
+}
+
+async function readEvents(kube: KubeClients, p: PodTarget, pod: PodObject): Promise<Buffer> {
+  const events = await kube.core.listNamespacedEvent({ namespace: p.namespace });
+  const uids = new Set([p.uid, ...(pod.metadata?.ownerReferences ?? []).map((o) => o.uid)]);
+  return json(events.items.filter((e) => uids.has(e.involvedObject.uid ?? '')).map(strip));
+}
+
+const LOG_ITEM = /^logs\/(.+?)(\.previous)?\.log$/;
+const OWNER_ITEM = /^owners\/([A-Za-z]+)-(.+)\.json$/;
+
+/** An item the worker asks for again, read as the first call read it (exactly `total` bytes of a log). */
+async function readAgain(kube: KubeClients, r: Request, x: EvidenceRest): Promise<Item> {
   const p = r.pod;
-  const podRead = kube.core.readNamespacedPod({ namespace: p.namespace, name: p.name });
+  const item = (body: Buffer): Item => ({ name: x.name, body });
+  const log = LOG_ITEM.exec(x.name);
+  if (log) return item(await readLog(kube, p, log[1]!, log[2] !== undefined, Math.min(x.total, r.logBytesPerContainer)));
+  const owner = OWNER_ITEM.exec(x.name);
+  if (owner) {
+    await readThePod(kube, p);
+    return item(json(strip((await readWorkload(kube, { kind: owner[1]!, namespace: p.namespace, name: owner[2]! })) as { metadata?: { managedFields?: unknown } })));
+  }
+  switch (x.name) {
+    case 'pod.json':
+      return item(json(strip(await readThePod(kube, p))));
+    case 'events.json':
+      return item(await readEvents(kube, p, await readThePod(kube, p)));
+    case 'node.json':
+      if (p.nodeName) return item(json(strip(await kube.core.readNode({ name: p.nodeName }))));
+  }
+  // A checkpoint is not asked for twice (that would be a second checkpoint): its record is a few bytes, always in the first answer.
+  throw new Error('cannot be read again');
+}
+
+/** One part per thing that can fail on its own: each manifest, each container's logs, each checkpoint. */
+function clusterParts(kube: KubeClients, r: Request, deadline: number, missing: string[], checkpoints: EvidenceCapture['checkpoints']): Part[] {
+  const p = r.pod;
+  const podRead = readThePod(kube, p);
   podRead.catch(() => undefined); // each part reports it for itself
   const parts: Part[] = [
     { name: 'pod.json', read: async () => [{ name: 'pod.json', body: json(strip(await podRead)) }] },
@@ -190,15 +320,7 @@ function clusterParts(kube: KubeClients, r: EvidenceRequest, deadline: number, m
         return out;
       },
     },
-    {
-      name: 'events.json',
-      read: async () => {
-        const events = await kube.core.listNamespacedEvent({ namespace: p.namespace });
-        const pod = await podRead;
-        const uids = new Set([p.uid, ...(pod.metadata?.ownerReferences ?? []).map((o) => o.uid)]);
-        return [{ name: 'events.json', body: json(events.items.filter((e) => uids.has(e.involvedObject.uid ?? '')).map(strip)) }];
-      },
-    },
+    { name: 'events.json', read: async () => [{ name: 'events.json', body: await readEvents(kube, p, await podRead) }] },
   ];
   if (p.nodeName) {
     const nodeName = p.nodeName;
@@ -212,14 +334,7 @@ function clusterParts(kube: KubeClients, r: EvidenceRequest, deadline: number, m
  * each (both instances), and its checkpoint when asked. A container that does not answer in time loses its
  * own part only.
  */
-function containerParts(
-  kube: KubeClients,
-  r: EvidenceRequest,
-  podRead: Promise<{ spec?: { containers?: { name: string }[]; initContainers?: { name: string }[] } }>,
-  deadline: number,
-  missing: string[],
-  checkpoints: EvidenceCapture['checkpoints'],
-): Part[] {
+function containerParts(kube: KubeClients, r: Request, podRead: Promise<PodObject>, deadline: number, missing: string[], checkpoints: EvidenceCapture['checkpoints']): Part[] {
   const p = r.pod;
   const names = podRead.then((pod) => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name));
   names.catch(() => undefined);
@@ -247,8 +362,7 @@ function containerParts(
         [false, true].map(async (previous) => {
           const name = `logs/${c}${previous ? '.previous' : ''}.log`;
           try {
-            const text = await kube.core.readNamespacedPodLog({ namespace: p.namespace, name: p.name, container: c, previous, limitBytes: r.logBytesPerContainer });
-            out.push({ name, body: Buffer.from(text) });
+            out.push({ name, body: await readLog(kube, p, c, previous, r.logBytesPerContainer) });
           } catch (err) {
             // No previous instance is the usual case, not a gap in the evidence.
             if (previous && kubeFailure(err).status === 400) return;
@@ -266,6 +380,7 @@ function containerParts(
         // The kubelet's checkpoint API through the API server's node proxy; the archive stays on the node.
         const answer = await kube.core.connectPostNodeProxyWithPath({ name: node, path: `checkpoint/${p.namespace}/${p.name}/${c}` });
         const items = (typeof answer === 'string' ? (JSON.parse(answer) as { items?: string[] }) : (answer as { items?: string[] })).items ?? [];
+        await readThePod(kube, p); // the checkpoint was asked for by name: record it only if it was the alerted pod's
         for (const path of items) checkpoints.push({ container: c, node, path });
         return [{ name: `checkpoints/${c}.json`, body: json({ container: c, node, paths: items }) }];
       }),

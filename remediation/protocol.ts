@@ -3,7 +3,7 @@
  * the Lambda handler receives it as its event, and every value lands in workflow history.
  */
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
-import type { EvidenceCapture, EvidenceRequest } from './evidence.js';
+import type { EvidenceCapture, EvidenceReadAnswer, EvidenceReadRequest, EvidenceRequest } from './evidence.js';
 import type { HoldCheck } from './hold.js';
 
 export interface PodTarget {
@@ -71,7 +71,8 @@ export type CoreRequest =
   | { op: 'isolate-pod'; incidentId: string; pod: PodTarget }
   | { op: 'release-isolation'; record: IsolationRecord }
   | { op: 'check-suspension'; record: SuspensionRecord }
-  | EvidenceRequest;
+  | EvidenceRequest
+  | EvidenceReadRequest;
 
 export interface CoreResponses {
   inspect: { pod: PodFacts | null };
@@ -83,6 +84,7 @@ export interface CoreResponses {
   'release-isolation': { result: ActionResult };
   'check-suspension': HoldCheck;
   'capture-evidence': EvidenceCapture;
+  'read-evidence': EvidenceReadAnswer;
 }
 
 export type CoreResponse<R extends CoreRequest> = CoreResponses[R['op']];

@@ -1,6 +1,6 @@
 import { checkSuspension } from './hold.js';
 import { recordEvent } from './events.js';
-import { captureEvidence } from './evidence.js';
+import { captureEvidence, readEvidence } from './evidence.js';
 import { inspectPod } from './inspect.js';
 import { isolatePod, releaseIsolation } from './isolate.js';
 import type { KubeClients } from './kube.js';
@@ -65,5 +65,7 @@ async function dispatch(kube: KubeClients, r: CoreRequest): Promise<CoreResponse
       return checkSuspension(kube, r.record);
     case 'capture-evidence':
       return captureEvidence(kube, r);
+    case 'read-evidence':
+      return readEvidence(kube, r);
   }
 }

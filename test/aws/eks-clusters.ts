@@ -66,6 +66,12 @@ export class EksClusters {
     }
   }
 
+  /** The cluster security groups of the clusters whose API server the kube-apiserver stands in for. */
+  async kubeBackedGroups(): Promise<string[]> {
+    const facts = await Promise.all([...this.kubeBacked].map((name) => this.facts(name)));
+    return facts.flatMap((f) => (f?.clusterSecurityGroupId ? [f.clusterSecurityGroupId] : []));
+  }
+
   private async create(body: Json, forward: () => Promise<Reply>): Promise<Reply> {
     const accessConfig = (body['accessConfig'] ?? {}) as Json;
     const mode = (accessConfig['authenticationMode'] ?? 'CONFIG_MAP') as AuthenticationMode;

@@ -6,7 +6,8 @@
  *            Pod Identity associations (eks-pod-identity.ts);
  *            authentication mode, cluster security group, kube-apiserver endpoint/CA (eks-clusters.ts)
  *   Lambda   Invoke really runs the function's code (lambda-functions.ts, lambda-runner.ts); a new
- *            function is Pending for a while, and Invoke refuses it meanwhile
+ *            function is Pending for a while, and Invoke refuses it meanwhile; a VPC function reaches
+ *            only what its security groups allow (function-network.ts)
  *   EKS      a new access entry authenticates nobody for a while (token-webhook.ts)
  *   EC2      DeleteSecurityGroup's DependencyViolation (security-groups.ts)
  *   STS      issued credentials are remembered for the token webhook (credentials.ts)
@@ -27,6 +28,7 @@ import { EksAccessEntries } from './eks-access-entries.js';
 import { EksClusters } from './eks-clusters.js';
 import { EksPodIdentity } from './eks-pod-identity.js';
 import { FaultInjector } from './fault-injector.js';
+import { FunctionNetwork } from './function-network.js';
 import type { FailCallFault } from './faults.js';
 import { forward, jsonReply, readBody, type InboundRequest, type Reply } from './http.js';
 import type { KubeTarget } from './kube-admin.js';
@@ -87,7 +89,8 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
   const entries = new EksAccessEntries(ctx, clusters, (principalArn) => faults.delayFor('accessEntry', principalArn));
   const podIdentity = new EksPodIdentity(ctx, clusters);
   const runner = new LambdaRunner(opts.lambdaWorkDir, opts.log);
-  const functions = new LambdaFunctions(ctx, runner, credentials, () => url, (name) => faults.delayFor('functionPending', name));
+  const network = new FunctionNetwork(ctx, () => url, () => clusters.kubeBackedGroups());
+  const functions = new LambdaFunctions(ctx, runner, credentials, () => url, (name) => faults.delayFor('functionPending', name), network);
   const groups = new SecurityGroupDependencies(ctx, () => faults.eniReleaseSeconds, () => functions.groupsInUse());
   functions.onGroupsReleased = (ids) => groups.released(ids);
 

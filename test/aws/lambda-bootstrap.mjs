@@ -2,7 +2,11 @@
 // invocation: loads `<file>.<export>` from _HANDLER under LAMBDA_TASK_ROOT like Lambda does
 // (.mjs, then .js, then .cjs), calls it with the event and a context, and sends the outcome back over
 // IPC. Plain JavaScript so it runs on bare node, without the TypeScript loader the tests use.
+//
+// A VPC function's network: every TCP connect is held until the front answers whether the function's
+// security groups let it through (function-network.ts); one they do not is never made, like a dropped SYN.
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,10 +46,49 @@ async function loadHandler(taskRoot, handlerSpec) {
   return fn;
 }
 
+const answers = new Map();
+let asked = 0;
+const HELD = Symbol('held until the security groups answer');
+
+function guardConnects() {
+  const connect = net.Socket.prototype.connect;
+  net.Socket.prototype.connect = function (...args) {
+    if (this[HELD]) return connect.apply(this, args);
+    // net.connect() passes its arguments already normalized, as one array.
+    const first = Array.isArray(args[0]) ? args[0][0] : args[0];
+    const options = first !== null && typeof first === 'object' ? first : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined };
+    if (options.path || (typeof first === 'string' && !/^\d+$/.test(first))) return connect.apply(this, args); // a local socket, as net decides
+    const host = options.host ?? 'localhost';
+    const port = Number(options.port);
+    const id = ++asked;
+    // Writes made meanwhile wait for 'connect', as they do while a socket connects.
+    this.connecting = true;
+    answers.set(id, ({ allow, why }) => {
+      if (this.destroyed) return;
+      if (!allow) {
+        process.stderr.write(`[network] connection to ${host}:${port} dropped: ${why}\n`);
+        return;
+      }
+      this[HELD] = true;
+      connect.apply(this, args);
+    });
+    process.send({ type: 'connect?', id, host, port });
+    return this;
+  };
+}
+
+process.on('message', (m) => {
+  if (m?.type !== 'connect!') return;
+  const answer = answers.get(m.id);
+  answers.delete(m.id);
+  answer?.(m);
+});
+
 process.on('unhandledRejection', (err) => reply({ error: { ...errorOf(err), errorType: 'Runtime.UnhandledPromiseRejection' } }));
 process.on('uncaughtException', (err) => reply({ error: errorOf(err) }));
 
-process.once('message', async ({ event, requestId, deadline, functionArn }) => {
+process.once('message', async ({ event, requestId, deadline, functionArn, guardNetwork }) => {
+  if (guardNetwork) guardConnects();
   let handler;
   try {
     handler = await loadHandler(process.env.LAMBDA_TASK_ROOT, process.env._HANDLER);

@@ -2,7 +2,8 @@
  * Lambda functions that really run. moto (without Docker) keeps every function's metadata, tags and
  * state but answers Invoke with the payload it was given; the front also records each function's code
  * and configuration as it passes through, and answers a successful Invoke by running the code
- * (lambda-runner.ts) under the function's role, as Lambda would.
+ * (lambda-runner.ts) under the function's role, as Lambda would, reaching only what its security groups
+ * allow (function-network.ts).
  */
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { unzipSync } from 'fflate';
@@ -11,6 +12,7 @@ import { awsError } from './aws-errors.js';
 import { parseJson, type FrontContext, type Interceptor } from './context.js';
 import type { CredentialsRegistry } from './credentials.js';
 import type { InboundRequest, Reply } from './http.js';
+import type { FunctionNetwork } from './function-network.js';
 import type { LambdaRunner } from './lambda-runner.js';
 
 interface VpcConfig {
@@ -52,6 +54,8 @@ export class LambdaFunctions {
     private readonly credentials: CredentialsRegistry,
     private readonly endpointUrl: () => string,
     private readonly pendingSeconds: (functionName: string) => number,
+    /** What the function's security groups let it reach. */
+    private readonly network: FunctionNetwork,
   ) {}
 
   private pending(name: string | undefined): boolean {
@@ -231,6 +235,8 @@ export class LambdaFunctions {
     const { Credentials } = await this.ctx.moto.sts.send(new AssumeRoleCommand({ RoleArn: fn.role, RoleSessionName: fn.name.slice(0, 64) }));
     const creds = { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretAccessKey!, sessionToken: Credentials!.SessionToken! };
     this.credentials.remember({ ...creds, roleArn: fn.role });
-    return this.runner.invoke({ ...fn, zip: fn.zip! }, event, creds, this.endpointUrl(), this.ctx.region);
+    // Its groups as configured now (UpdateFunctionConfiguration may change them), each connect decided by their rules then.
+    const network = (host: string, port: number) => this.network.decide(fn.vpcConfig.SecurityGroupIds ?? [], host, port);
+    return this.runner.invoke({ ...fn, zip: fn.zip! }, event, creds, this.endpointUrl(), this.ctx.region, network);
   }
 }

@@ -78,7 +78,18 @@ export class LambdaRunner {
     return root;
   }
 
-  async invoke(fn: RunnableFunction, event: unknown, creds: RoleCredentials, endpointUrl: string, region: string): Promise<InvocationOutcome & { requestId: string }> {
+  /**
+   * `network`: asked before each TCP connect the function makes (its security groups' answer); unset: the
+   * function's connects are not checked.
+   */
+  async invoke(
+    fn: RunnableFunction,
+    event: unknown,
+    creds: RoleCredentials,
+    endpointUrl: string,
+    region: string,
+    network?: (host: string, port: number) => Promise<{ allow: boolean; why: string }>,
+  ): Promise<InvocationOutcome & { requestId: string }> {
     const requestId = randomUUID();
     const started = Date.now();
     const deadline = started + fn.timeoutSeconds * 1000;
@@ -125,6 +136,17 @@ export class LambdaRunner {
     child.stderr!.on('data', onOutput);
 
     type Message = { payload: string } | { error: { errorType: string; errorMessage: string; trace?: string[] } };
+    type ConnectQuestion = { type: 'connect?'; id: number; host: string; port: number };
+    child.on('message', (m: ConnectQuestion | Message) => {
+      if (!('type' in m) || m.type !== 'connect?' || !network) return;
+      network(m.host, m.port).then(
+        (a) => ({ allow: a.allow, why: a.why }),
+        (err: unknown) => ({ allow: false, why: `the front could not decide: ${(err as Error).message}` }),
+      ).then((a) => {
+        this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port} ${a.allow ? 'allowed' : 'refused'} by its security groups: ${a.why}`);
+        if (child.connected) child.send({ type: 'connect!', id: m.id, ...a }, () => undefined); // gone meanwhile: nothing to answer
+      });
+    });
     const outcome = await new Promise<InvocationOutcome>((resolve) => {
       let message: Message | undefined;
       const timer = setTimeout(() => {
@@ -136,7 +158,8 @@ export class LambdaRunner {
           logs: '',
         });
       }, deadline - Date.now());
-      child.once('message', (m: Message) => {
+      child.on('message', (m: Message | { type: string }) => {
+        if ('type' in m) return; // a question about the network, answered above
         message = m;
         clearTimeout(timer);
         resolve('payload' in m ? { ok: true, payload: m.payload, logs: '' } : { ok: false, error: m.error, logs: '' });
@@ -154,7 +177,7 @@ export class LambdaRunner {
         clearTimeout(timer);
         resolve({ ok: false, error: { errorType: 'Runtime.StartError', errorMessage: err.message }, logs: '' });
       });
-      child.send({ event, requestId, deadline, functionArn: fn.arn });
+      child.send({ event, requestId, deadline, functionArn: fn.arn, guardNetwork: network !== undefined });
     });
     this.live.delete(child);
     const ms = Date.now() - started;

@@ -15,13 +15,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { resourceNames } from '../../domain/aws-resources.js';
 import { buildLambdaZip } from '../../lambda/build.js';
+import { kubeClients, kubeConfigFromFile } from '../../remediation/kube.js';
+import { runOperation } from '../../remediation/run.js';
 import { awsStack, leftovers } from '../support/aws.js';
 import { createEksNamespace, createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { until } from '../support/until.js';
 
 const aws = awsStack();
 const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
@@ -42,7 +45,12 @@ beforeAll(async () => {
   [r, locked, onEks] = await Promise.all([
     startResponder({ evidence: evidence(bucket) }),
     startResponder({ evidence: evidence(lockedBucket) }),
-    startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION }, evidence: evidence(bucket) }),
+    // Small answers, so a 1 MiB log comes back from the function in several.
+    startResponder({
+      executor: 'eks-lambda',
+      eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION },
+      evidence: { ...evidence(bucket), functionResponseBytes: 256 * 1024 },
+    }),
   ]);
   kube = testKube();
   kubelet = await startKubelet();
@@ -198,8 +206,9 @@ describe('the evidence bundle', () => {
     expect((await manifestOf(bucket, result.evidence!.location!)).objects.map((o) => o.key)).toContain('logs/app.log');
   });
 
-  it('through the EKS executor: the function reads the cluster and writes its part under exactly this prefix; its right to write goes at once', async () => {
+  it('through the EKS executor: the function reads the cluster (all it can reach) and returns it in pieces; the worker writes the whole bundle', async () => {
     const m = await minerWithLogs('evidence-eks', true);
+    const since = (await aws.faults.calls()).length;
     const handle = await onEks.respond(alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }));
     const result = await handle.result();
     expect(result.outcome).toBe('pod-terminated');
@@ -210,27 +219,59 @@ describe('the evidence bundle', () => {
     expect(manifest.capturedBy).toBe(`function ${base}`);
     expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json', 'events.json', 'logs/app.log', 'logs/app.previous.log', 'node.json', 'pod.json']);
     const key = ev.location!.slice(`s3://${bucket}/`.length);
+    for (const o of manifest.objects) expect(sha256(await text(bucket, `${key}${o.key}`)), o.key).toBe(o.sha256);
     expect((await text(bucket, `${key}logs/app.log`)).toString()).toBe(m.logs);
-    // The grant was put for the capture and removed after it; the function and its role are gone with the stretch.
-    const calls = (await aws.faults.calls()).filter((c) => c.service === 'iam' && /RolePolicy$/.test(c.action));
-    expect(calls.map((c) => c.action)).toEqual(expect.arrayContaining(['PutRolePolicy', 'DeleteRolePolicy']));
+    // 1 MiB of logs at 256 KiB an answer: the function was asked again for the rest, four times at least.
+    const calls = await aws.faults.calls(since);
+    const invokes = calls.filter((c) => c.service === 'lambda' && c.action === 'Invoke');
+    expect(invokes.length).toBeGreaterThanOrEqual(1 + 4 + 1); // the isolation, the reads, the kill
+    // No grant to write, because the function writes nothing.
+    expect(calls.filter((c) => c.service === 'iam' && /^(Put|Delete)RolePolicy$/.test(c.action))).toEqual([]);
     expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
     expect(result.timeline.find((e) => e.event === 'evidence')!.detail).toContain(ev.location!);
   });
 
-  it('through the EKS executor, while IAM has not yet given the function its right to write: the cluster part is missing, the kill goes on', async () => {
-    // The front models S3 authorizing the function's role; a grant that takes longer than the budget to arrive.
-    await aws.faults.rolePolicyDelaySeconds(60);
-    const m = await minerWithLogs('evidence-eks-slow-iam', true);
-    const handle = await onEks.respond(alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }), { evidenceSeconds: 3 });
-    const result = await handle.result();
-    expect(result.outcome).toBe('pod-terminated');
-    const ev = result.evidence!;
-    expect(ev.missing.length).toBeGreaterThan(0);
-    for (const m of ev.missing) expect(m).toMatch(/AccessDenied|not captured within/);
+  it('a pod replaced under the same name while its logs are read: the other pod\'s logs are not taken for the alerted pod\'s', async () => {
+    const m = await minerWithLogs('evidence-replaced');
+    kubelet.delays.set(`${m.ns}/${m.name}/app`, 3000);
+    const handle = await r.respond(alertFor(m.ns, m.workload));
+    // While the kubelet holds the log read, the pod is deleted and another made under its name, with its own logs.
+    await until('the logs asked for', async () => kubelet.requests.some((q) => q.startsWith(`GET /containerLogs/${m.ns}/${m.name}/app`)), 30_000);
+    await kube.core.deleteNamespacedPod({ namespace: m.ns, name: m.name, gracePeriodSeconds: 0 });
+    await until('the pod gone', async () => !(await podExists(kube, m.ns, m.name)), 10_000);
+    const other = await createPod(kube, m.ns, m.name, undefined, {}, kubelet.node);
+    expect(other.metadata!.uid).not.toBe(m.pod.metadata!.uid);
+    kubelet.logs.set(`${m.ns}/${m.name}/app`, 'an innocent replacement\n');
+    kubelet.logs.delete(`${m.ns}/${m.name}/app/previous`);
+    const ev = (await handle.result()).evidence!;
+    expect(ev.missing).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^logs/app\\.log: pod ${m.ns}/${m.name} is another pod now \\(uid ${other.metadata!.uid}, the alerted pod's was ${m.pod.metadata!.uid}\\)`))]),
+    );
     const manifest = await manifestOf(bucket, ev.location!);
-    expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json']);
-    expect(await podExists(kube, m.ns, m.name)).toBe(false);
+    expect(manifest.objects.map((o) => o.key)).not.toContain('logs/app.log');
+    // What was read before the replacement is the alerted pod's.
+    const pod = JSON.parse((await text(bucket, `${ev.location!.slice(`s3://${bucket}/`.length)}pod.json`)).toString());
+    expect(pod.metadata.uid).toBe(m.pod.metadata!.uid);
+  });
+
+  it('a pod already replaced under the same name when evidence is read: nothing of it is captured as the alerted pod\'s', async () => {
+    const m = await minerWithLogs('evidence-replaced-before');
+    await kube.core.deleteNamespacedPod({ namespace: m.ns, name: m.name, gracePeriodSeconds: 0 });
+    await until('the pod gone', async () => !(await podExists(kube, m.ns, m.name)), 10_000);
+    const other = await createPod(kube, m.ns, m.name, undefined, {}, kubelet.node);
+    // The core's capture, as the direct executor runs it, for the alerted pod (its UID) on the stack's S3.
+    const got = await runOperation(kubeClients(kubeConfigFromFile(inject('kubeconfigPath'))), {
+      op: 'capture-evidence',
+      incidentId: 'replaced-before',
+      pod: { namespace: m.ns, name: m.name, uid: m.pod.metadata!.uid!, nodeName: kubelet.node },
+      to: { bucket, prefix: `replaced-before/${m.name}/`, region: aws.region, endpoint: aws.endpoint },
+      budgetMs: 5000,
+      logBytesPerContainer: 1 << 20,
+      checkpoint: false,
+    });
+    expect(got.objects.map((o) => o.key)).toEqual(['node.json']); // the node it ran on, which is no pod's
+    const replaced = `pod ${m.ns}/${m.name} is another pod now (uid ${other.metadata!.uid}, the alerted pod's was ${m.pod.metadata!.uid}): not the alerted pod's evidence`;
+    expect(got.missing).toEqual([`events.json: ${replaced}`, `logs: ${replaced}`, `owners: ${replaced}`, `pod.json: ${replaced}`]);
   });
 
   it('off by policy: no bundle, no capture step', async () => {

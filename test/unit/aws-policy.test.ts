@@ -5,7 +5,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeOnlyPolicy } from '../../activities/eks-lambda/evidence-through-function.js';
 import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
 import { revocationDocument } from '../../domain/revocation.js';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
@@ -178,15 +177,5 @@ describe('the deployment permissions (deploy/aws/)', () => {
     expect(revocation.Statement).toEqual([
       { Sid: expect.any(String), Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-28T12:00:00Z' } } },
     ]);
-  });
-
-  it('grant a function exactly one bundle\'s prefix, inside the boundary', () => {
-    const to = { bucket: 'evidence', prefix: 'pod-responder/prod/shop/miner-1/run-1/', retainUntil: '2030-01-01T00:00:00Z' };
-    const doc = writeOnlyPolicy('aws', to) as PolicyDocument;
-    expect(doc.Statement).toEqual([{ Sid: 'WriteThisBundleOnly', Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectRetention'], Resource: 'arn:aws:s3:::evidence/pod-responder/prod/shop/miner-1/run-1/*' }]);
-    expect(list(writeOnlyPolicy('aws', { ...to, retainUntil: undefined }).Statement[0]!.Action)).toEqual(['s3:PutObject']);
-    const boundary = BOUNDARY.Statement.find((s) => list(s.Action).includes('s3:PutObject'))!;
-    const glob = new RegExp(`^${String(boundary.Resource).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`);
-    expect(String(doc.Statement[0]!.Resource)).toMatch(glob);
   });
 });
