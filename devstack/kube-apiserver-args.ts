@@ -14,10 +14,14 @@ export interface KubeApiserverSetup {
 }
 
 /** Writes the credentials into `kubeDir` and returns the command line. */
-export function prepareKubeApiserver(kubeDir: string, o: { port: number; etcdUrl: string; authWebhookConfig?: string }): KubeApiserverSetup {
+export function prepareKubeApiserver(
+  kubeDir: string,
+  o: { port: number; etcdUrl: string; authWebhookConfig?: string; node?: { tokenLines: string[]; args: string[] } },
+): KubeApiserverSetup {
   const adminToken = randomBytes(24).toString('hex');
   const tokenFile = path.join(kubeDir, 'tokens.csv');
-  fs.writeFileSync(tokenFile, `${adminToken},devstack-admin,devstack-admin,"system:masters"\n`, { mode: 0o600 });
+  const tokenLines = [`${adminToken},devstack-admin,devstack-admin,"system:masters"`, ...(o.node?.tokenLines ?? [])];
+  fs.writeFileSync(tokenFile, `${tokenLines.join('\n')}\n`, { mode: 0o600 });
   const sa = generateKeyPairSync('ec', {
     namedCurve: 'prime256v1',
     publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -35,13 +39,15 @@ export function prepareKubeApiserver(kubeDir: string, o: { port: number; etcdUrl
     // No --tls-cert-file: the apiserver writes a CA-signed cert for 127.0.0.1 here, which we trust.
     `--cert-dir=${certDir}`,
     `--token-auth-file=${tokenFile}`,
-    '--authorization-mode=RBAC',
+    // With a real node, the Node authorizer limits its kubelet to its own node's objects.
+    o.node ? '--authorization-mode=Node,RBAC' : '--authorization-mode=RBAC',
     `--service-account-issuer=https://kubernetes.default.svc`,
     `--service-account-key-file=${path.join(kubeDir, 'sa.pub')}`,
     `--service-account-signing-key-file=${path.join(kubeDir, 'sa.key')}`,
     '--service-cluster-ip-range=10.96.0.0/16',
     // No token controller runs, so the ServiceAccount plugin would reject every pod.
     '--disable-admission-plugins=ServiceAccount',
+    ...(o.node?.args ?? []),
     // Malicious pods are often privileged; tests must be able to create them.
     '--allow-privileged=true',
     // The default 'lease' reconciler refuses a loopback endpoint for the kubernetes service.

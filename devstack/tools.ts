@@ -6,6 +6,10 @@ import { fileURLToPath } from 'node:url';
 export interface Tools {
   temporal: string;
   kubeApiserver: string;
+  kubelet: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubeRouter: string;
   etcd: string;
   moto: string;
 }
@@ -16,8 +20,17 @@ const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 /** Runs devstack/tools.sh (builds on first use, ~instant afterwards) and returns the binaries. */
 export async function ensureTools(log: (line: string) => void = defaultLog): Promise<Tools> {
   const paths = await runToolsScript([], log);
-  const tools = { temporal: paths['temporal'], kubeApiserver: paths['kube-apiserver'], etcd: paths['etcd'], moto: paths['moto'] };
-  if (!tools.temporal || !tools.kubeApiserver || !tools.etcd || !tools.moto) {
+  const tools = {
+    temporal: paths['temporal'],
+    kubeApiserver: paths['kube-apiserver'],
+    kubelet: paths['kubelet'],
+    kubeControllerManager: paths['kube-controller-manager'],
+    kubeScheduler: paths['kube-scheduler'],
+    kubeRouter: paths['kube-router'],
+    etcd: paths['etcd'],
+    moto: paths['moto'],
+  };
+  if (Object.values(tools).some((p) => !p)) {
     throw new Error(`devstack/tools.sh printed unexpected output: ${JSON.stringify(paths)}`);
   }
   return tools as Tools;
