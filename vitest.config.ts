@@ -19,10 +19,13 @@ export default defineConfig({
         test: {
           name: 'stack',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**'],
           globalSetup: ['test/global-setup.ts'],
         },
       },
+      // A real node (docs/real-node.md): each file starts a stack of its own with one, and there is one node per
+      // machine, so its files run one after another. Skipped, saying why, where containers cannot run.
+      { extends: true, test: { name: 'node', include: ['test/node/**/*.test.ts'], fileParallelism: false } },
     ],
   },
 });

@@ -195,6 +195,12 @@ export function podProcesses(podUid: string): number[] {
   return pids;
 }
 
+/** Whether kube-router has a firewall chain in force for traffic from this pod address (a policy selects the pod). */
+export function podFirewallFor(podIp: string): boolean {
+  const rules = spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { encoding: 'utf8' }).stdout ?? '';
+  return rules.split('\n').some((r) => r.includes(`-s ${podIp}/32`) && r.includes('-j KUBE-POD-FW-'));
+}
+
 /** Every process in a kubepods cgroup: the containers, whoever started them. */
 function containerProcesses(): number[] {
   const pids: number[] = [];

@@ -21,15 +21,20 @@ export interface Pool {
   /** http://127.0.0.1:<port>/miners */
   reportUrl: string;
   miners(): Record<string, MinerSeen>;
+  /**
+   * Closes the pool's connections from `address` (all when omitted), as a pool restart does: the miner reconnects, and
+   * the new connection meets the network policy that an established one slips past (docs/real-node.md).
+   */
+  dropConnections(address?: string): number;
   close(): Promise<void>;
 }
 
 export async function startPool(host: string, port: number): Promise<Pool> {
   const seen = new Map<string, MinerSeen>();
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Map<import('node:net').Socket, string>();
   const tcp = createServer((socket) => {
-    sockets.add(socket);
     const from = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    sockets.set(socket, from);
     const entry = seen.get(from) ?? { lastHeard: new Date().toISOString(), shares: 0, connections: 0 };
     entry.connections++;
     seen.set(from, entry);
@@ -61,8 +66,13 @@ export async function startPool(host: string, port: number): Promise<Pool> {
     address: `${host}:${port}`,
     reportUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}/miners`,
     miners,
+    dropConnections: (address) => {
+      const dropped = [...sockets].filter(([, from]) => !address || from === address);
+      dropped.forEach(([s]) => s.destroy());
+      return dropped.length;
+    },
     close: async () => {
-      sockets.forEach((s) => s.destroy());
+      sockets.forEach((_, s) => s.destroy());
       await Promise.all([new Promise((r) => tcp.close(r)), new Promise((r) => http.close(r))]);
     },
   };

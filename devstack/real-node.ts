@@ -14,7 +14,7 @@ import { kubeRequest, type KubeTarget } from '../test/aws/kube-admin.js';
 import { BRIDGE, CNI_NETWORK, HOST_LOCK, NODE_IP, POD_SUBNET, cleanHost, snapshotHost, type HostSnapshot } from './node-host.js';
 import { IMAGES, POOL_PORT, buildImageArchive } from './node-images.js';
 import { startPool, type Pool } from './node-pool.js';
-import { kill, launch, waitFor, type Proc } from './processes.js';
+import { kill, launch, tail, waitFor, type Proc } from './processes.js';
 
 export const NODE_NAME = 'pod-responder-node';
 const CLUSTER_CIDR = POD_SUBNET; // one node: the controller manager gives it the whole range
@@ -44,6 +44,8 @@ export interface RealNode {
   /** Stops the kubelet alone (the node goes NotReady after NODE_GRACE_SECONDS); startKubelet() brings it back. */
   stopKubelet(): Promise<void>;
   startKubelet(): void;
+  /** Resolves (with the log tail) if a part of the node dies other than by stop() or stopKubelet(). */
+  crashed: Promise<string>;
   /** Stops every part and removes what the node made on the host; resolves with anything that could not be removed. */
   stop(): Promise<string[]>;
 }
@@ -163,9 +165,21 @@ export async function startRealNode(o: {
   const containerdSocket = path.join(nodeDir, 'containerd', 'containerd.sock');
   fs.writeFileSync(`${HOST_LOCK}.json`, JSON.stringify({ before, containerdSocket, nodeDir }));
   const procs: Proc[] = [];
+  let stopping = false;
+  let reportCrash: (why: string) => void = () => undefined;
+  const crashed = new Promise<string>((resolve) => (reportCrash = resolve));
+  const watch = (p: Proc) => {
+    procs.push(p);
+    void p.exited.then(() => {
+      if (!stopping && p !== stoppedKubelet) reportCrash(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);
+    });
+    return p;
+  };
+  let stoppedKubelet: Proc | undefined;
   let pool: Pool | undefined;
   let kubelet: Proc | undefined;
   const stop = async () => {
+    stopping = true;
     // The node's own parts first, so nothing restarts a container while containerd's are killed.
     await Promise.all(procs.filter((p) => p.name !== 'containerd').map(kill));
     await Promise.all(procs.map(kill));
@@ -240,7 +254,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `,
     );
     const containerd = launch('containerd', o.logDir, 'containerd', ['--config', cdConfig]);
-    procs.push(containerd);
+    watch(containerd);
     const ctr = (args: string[]) => execFileSync('ctr', ['--address', containerdSocket, '-n', 'k8s.io', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     await waitFor(containerd, `its socket ${containerdSocket}`, 30_000, async () => {
       if (!fs.existsSync(containerdSocket)) return false;
@@ -257,7 +271,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     };
     const kcmConfig = write('kube-controller-manager', tokens.controllerManager);
     const stateDir = path.dirname(o.prep.nodeDir);
-    procs.push(
+    watch(
       launch('kube-controller-manager', o.logDir, o.tools.kubeControllerManager, [
         `--kubeconfig=${kcmConfig}`,
         `--authentication-kubeconfig=${kcmConfig}`,
@@ -276,7 +290,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       ]),
     );
     const schedConfig = write('kube-scheduler', tokens.scheduler);
-    procs.push(
+    watch(
       launch('kube-scheduler', o.logDir, o.tools.kubeScheduler, [
         `--kubeconfig=${schedConfig}`,
         `--authentication-kubeconfig=${schedConfig}`,
@@ -331,7 +345,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     ];
     const startKubelet = () => {
       kubelet = launch('kubelet', o.logDir, o.tools.kubelet, kubeletArgs);
-      procs.push(kubelet);
+      watch(kubelet);
     };
     startKubelet();
 
@@ -353,8 +367,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       const res = await kubeRequest(admin, 'POST', url, body);
       if (res.status !== 201 && res.status !== 409) throw new Error(`devstack: ${url}: ${res.status} ${JSON.stringify(res.body)}`);
     }
-    procs.push(
-      launch('kube-router', o.logDir, o.tools.kubeRouter, [
+    // --- Ready: from the kubelet's own status.
+    await waitFor(kubelet!, `node ${NODE_NAME} Ready`, 120_000, async () => {
+      const res = await kubeRequest(admin, 'GET', `/api/v1/nodes/${NODE_NAME}`);
+      if (res.status !== 200) return false;
+      const node = res.body as { spec?: { podCIDR?: string }; status?: { conditions?: { type: string; status: string }[] } };
+      return !!node.spec?.podCIDR && node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+    });
+    // kube-router finds its node by name at start, so it starts once the node is registered; ready once its
+    // chains are in place.
+    const kubeRouter = launch('kube-router', o.logDir, o.tools.kubeRouter, [
         `--kubeconfig=${write('kube-router', tokens.kubeRouter)}`,
         `--hostname-override=${NODE_NAME}`,
         '--run-firewall=true',
@@ -366,16 +388,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         '--metrics-port=0',
         '--iptables-sync-period=1m',
         '--v=1',
-      ]),
-    );
+      ]);
+    watch(kubeRouter);
 
-    // --- Ready: from the kubelet's own status.
-    await waitFor(kubelet!, `node ${NODE_NAME} Ready`, 120_000, async () => {
-      const res = await kubeRequest(admin, 'GET', `/api/v1/nodes/${NODE_NAME}`);
-      if (res.status !== 200) return false;
-      const node = res.body as { spec?: { podCIDR?: string }; status?: { conditions?: { type: string; status: string }[] } };
-      return !!node.spec?.podCIDR && node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-    });
+    await waitFor(kubeRouter, 'its iptables chains (KUBE-ROUTER-INPUT)', 60_000, async () =>
+      spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { stdio: 'ignore' }).status === 0,
+    );
     pool = await startPool(NODE_IP, POOL_PORT);
     o.log(`[node] ${NODE_NAME} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pool ${pool.address}, report ${pool.reportUrl})`);
     return {
@@ -383,8 +401,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       nodeIp: NODE_IP,
       pool,
       stopKubelet: async () => {
+        stoppedKubelet = kubelet;
         if (kubelet) await kill(kubelet);
       },
+      crashed,
       startKubelet,
       stop,
     };

@@ -323,6 +323,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await nodeReady;
 
     const crashed = new Promise<string>((resolve) => {
+      void node?.crashed.then((why) => !stopping && resolve(why));
       for (const p of procs) {
         void p.exited.then(() => {
           if (!stopping) resolve(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);

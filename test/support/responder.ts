@@ -67,11 +67,13 @@ export async function startResponder(
     cluster?: string;
     /** The worker's limits (the config's worker section). */
     worker?: Record<string, unknown>;
+    /** A stack of the test's own (the real node's tests): its kubeconfig instead of the shared stack's. */
+    kubeconfig?: string;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
     temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
-    direct: { kubeconfig: inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
+    direct: { kubeconfig: options.kubeconfig ?? inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),
     ...(options.evidence ? { evidence: options.evidence } : {}),

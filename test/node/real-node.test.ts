@@ -1,0 +1,85 @@
+/**
+ * A real node: pods run as processes on this machine, the network plugin enforces the isolation policy, and the
+ * controllers replace what is killed. Each through the real worker, against real kubelet, containerd, kube-router.
+ */
+import { describe, expect, it } from 'vitest';
+import { podFirewallFor, podProcesses } from '../../devstack/node-host.js';
+import { NODE_NAME } from '../../devstack/real-node.js';
+import { createNamespace } from '../support/cluster.js';
+import { until } from '../support/until.js';
+import { createMinerDeployment, diagnose, createMinerPod, heardFrom, minerAlert, nodeMissing, poolHears, running, runningPods, skipWhy, useRealNode } from './real-node.js';
+
+describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` : ''}`, () => {
+  const ctx = useRealNode();
+
+  it("is Ready by its kubelet's own report; a miner pod runs as host processes found by its UID, logs through the kubelet, and the pool hears it", async () => {
+    const node = await ctx.kube.core.readNode({ name: NODE_NAME });
+    expect(node.status?.nodeInfo?.kubeletVersion).toBe('v1.34.3');
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
+    expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: ctx.node.nodeIp });
+
+    const ns = await createNamespace(ctx.kube, 'run');
+    const created = await createMinerPod(ctx, ns, 'miner');
+    const pod = await running(ctx, ns, 'miner');
+    expect(pod.spec?.nodeName).toBe(NODE_NAME); // placed by the scheduler
+    expect(pod.metadata?.uid).toBe(created.metadata?.uid);
+    expect(podProcesses(pod.metadata!.uid!).length).toBeGreaterThan(0);
+    await poolHears(ctx, pod.status!.podIP!);
+    const logs = await until('a share in the container log', async () => {
+      const text = await ctx.kube.core.readNamespacedPodLog({ namespace: ns, name: 'miner', container: 'miner' });
+      return /share \d+ submitted/.test(text) ? text : undefined;
+    });
+    expect(logs).toContain('connecting to pool');
+  });
+
+  it('isolated while a person decides: an established pool connection survives (kube-router accepts ESTABLISHED); once it drops, the miner cannot reconnect while its process still runs; approved, the kill ends the process', async () => {
+    const ns = await createNamespace(ctx.kube, 'iso');
+    await createMinerPod(ctx, ns, 'miner');
+    const pod = await running(ctx, ns, 'miner');
+    const uid = pod.metadata!.uid!;
+    const ip = pod.status!.podIP!;
+    await poolHears(ctx, ip);
+
+    const h = await ctx.r.respond(minerAlert(pod), { requireApprovalFor: ['terminate-pod'], watchSeconds: 0 });
+    const waiting = await ctx.r.waitForStage(h, 'awaiting-approval');
+    expect(waiting.isolation).toMatchObject({ state: 'isolated' });
+    // The finding: the policy is in force (kube-router has the pod's chain), yet the connection made before it flows on.
+    await until('kube-router to enforce the policy for the pod', async () => podFirewallFor(ip), 30_000);
+    const isolatedAt = Date.now();
+    await poolHears(ctx, ip, isolatedAt + 2000);
+
+    // The pool drops it (as a pool restart would); the miner reconnects, and a new connection is refused.
+    expect(ctx.node.pool.dropConnections(ip)).toBe(1);
+    // The miner submits a share a second: 5 s of silence is the policy enforced, not a pause.
+    await until('the pool to stop hearing from the isolated miner', async () => Date.now() - Date.parse(heardFrom(ctx, ip)!.lastHeard) > 5000, 30_000);
+    expect(heardFrom(ctx, ip)!.connections).toBe(0);
+    expect(podProcesses(uid).length).toBeGreaterThan(0); // cut off, not stopped
+    expect(await ctx.kube.core.readNamespacedPodLog({ namespace: ns, name: 'miner' })).toContain('pool connection lost');
+
+    await ctx.r.approve(h, 'lead');
+    expect((await h.result()).outcome).toBe('pod-terminated');
+    await until('the killed pod to have no process on the host', async () => podProcesses(uid).length === 0, 30_000);
+  });
+
+  it('a killed Deployment pod is replaced by its ReplicaSet: a new UID, a new miner process, heard by the pool', async () => {
+    const ns = await createNamespace(ctx.kube, 'rs');
+    await createMinerDeployment(ctx, ns, 'miner');
+    const [first] = await until('the Deployment pod running', async () => {
+      const pods = await runningPods(ctx, ns, 'miner');
+      return pods.length === 1 ? pods : undefined;
+    });
+    const h = await ctx.r.respond(minerAlert(first!), { watchSeconds: 0 });
+    expect((await h.result()).outcome).toBe('pod-terminated');
+    await until('the killed pod to have no process on the host', async () => podProcesses(first!.metadata!.uid!).length === 0, 30_000);
+
+    const [replacement] = await until('a replacement pod running', async () => {
+      const pods = (await runningPods(ctx, ns, 'miner')).filter((p) => p.metadata?.uid !== first!.metadata!.uid);
+      return pods.length === 1 ? pods : undefined;
+    });
+    expect(replacement!.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'ReplicaSet', uid: first!.metadata!.ownerReferences![0]!.uid });
+    expect(podProcesses(replacement!.metadata!.uid!).length).toBeGreaterThan(0);
+    await poolHears(ctx, replacement!.status!.podIP!).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await diagnose(ctx, ns, replacement!)}`);
+    });
+  });
+});
