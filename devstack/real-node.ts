@@ -17,6 +17,8 @@ import { startPool, type Pool } from './node-pool.js';
 import { kill, launch, tail, waitFor, type Proc } from './processes.js';
 
 export const NODE_NAME = 'pod-responder-node';
+/** Locally administered (02:…), "prn" in the middle. */
+const BRIDGE_MAC = '02:70:72:6e:00:01';
 const CLUSTER_CIDR = POD_SUBNET; // one node: the controller manager gives it the whole range
 /** How long the node may miss status updates before the controller manager marks it NotReady. */
 export const NODE_GRACE_SECONDS = 10;
@@ -194,7 +196,9 @@ export async function startRealNode(o: {
     // any pod exists. The CNI bridge plugin joins pods to it; not as gateway, so it never enables IP forwarding:
     // pods reach this address and each other, nothing beyond.
     spawnSync('ip', ['link', 'delete', BRIDGE], { stdio: 'ignore' });
-    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    // A fixed MAC: a bridge without one takes its lowest port's, so it changed whenever a pod went and every other
+    // pod's ARP entry for the node's address went stale (their connections stalled for half a minute).
+    execFileSync('ip', ['link', 'add', BRIDGE, 'address', BRIDGE_MAC, 'type', 'bridge']);
     execFileSync('ip', ['addr', 'add', `${NODE_IP}/24`, 'dev', BRIDGE]);
     execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
     fs.writeFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', '1'); // so iptables sees pod-to-pod traffic

@@ -7,6 +7,7 @@ import { podFirewallFor, podProcesses } from '../../devstack/node-host.js';
 import { NODE_NAME } from '../../devstack/real-node.js';
 import { createNamespace } from '../support/cluster.js';
 import { until } from '../support/until.js';
+import { restoreUpdate } from '../../workflows/messages.js';
 import { createMinerDeployment, diagnose, createMinerPod, heardFrom, minerAlert, nodeMissing, poolHears, running, runningPods, skipWhy, useRealNode } from './real-node.js';
 
 describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` : ''}`, () => {
@@ -81,5 +82,45 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     await poolHears(ctx, replacement!.status!.podIP!).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await diagnose(ctx, ns, replacement!)}`);
     });
+  });
+
+  it('the whole story: killed (process gone), the ReplicaSet brings a miner back, its alert is a repeat, so the workload is suspended (no miner process, the pool hears nothing), then restored (miners back, heard)', async () => {
+    const ns = await createNamespace(ctx.kube, 'story');
+    await createMinerDeployment(ctx, ns, 'miner');
+    const one = async (not?: string) =>
+      until('one running miner', async () => {
+        const pods = (await runningPods(ctx, ns, 'miner')).filter((p) => p.metadata?.uid !== not);
+        return pods.length === 1 ? pods[0] : undefined;
+      });
+    const first = await one();
+    await poolHears(ctx, first.status!.podIP!);
+
+    // First alert: the pod is killed (a Deployment's: suspension waits for a repeat).
+    const h1 = await ctx.r.respond(minerAlert(first), { watchSeconds: 0 });
+    expect((await h1.result()).outcome).toBe('pod-terminated');
+    await until('the killed miner to have no process', async () => podProcesses(first.metadata!.uid!).length === 0, 30_000);
+
+    // The ReplicaSet brings it back, and it mines again.
+    const second = await one(first.metadata!.uid!);
+    await poolHears(ctx, second.status!.podIP!);
+
+    // Its alert is a repeat: the workload is suspended and held.
+    const h2 = await ctx.r.respond(minerAlert(second), { holdSuspensionSeconds: 300 });
+    const held = await ctx.r.waitForStage(h2, 'holding', 60_000);
+    expect(held.decision).toMatchObject({ action: 'suspend-workload', workload: { kind: 'Deployment', name: 'miner' } });
+    expect((await ctx.kube.apps.readNamespacedDeployment({ namespace: ns, name: 'miner' })).spec?.replicas).toBe(0);
+    await until('no miner process left', async () => podProcesses(second.metadata!.uid!).length === 0, 30_000);
+    expect(await runningPods(ctx, ns, 'miner')).toEqual([]);
+    await until('the pool to hear nothing from the workload', async () => {
+      const seen = heardFrom(ctx, second.status!.podIP!)!;
+      return seen.connections === 0 && Date.now() - Date.parse(seen.lastHeard) > 3000;
+    });
+
+    // Restored: the miners are back, and the pool hears them.
+    const restoredAt = Date.now();
+    expect((await h2.executeUpdate(restoreUpdate, { args: [{ by: 'analyst@example.com', reason: 'the test' }] })).status).toBe('done');
+    const third = await one(second.metadata!.uid!);
+    await poolHears(ctx, third.status!.podIP!, restoredAt);
+    expect((await h2.result()).outcome).toBe('workload-restored');
   });
 });
