@@ -18,21 +18,17 @@ const path = z.string().min(1, 'must be a file path');
 export const temporalTlsSchema = z.preprocess(
   (v) => (typeof v === 'boolean' ? { enabled: v } : v),
   z.strictObject({
-    enabled: flag.optional(),
-    /** PEM CA that signed the server's certificate; default: the system's CAs. */
-    caFile: path.optional(),
-    /** PEM client certificate and its key, for mTLS: both or neither. */
-    certFile: path.optional(),
-    keyFile: path.optional(),
-    /** The name the server's certificate is checked against (and SNI), when it is not the address's host. */
-    serverName: z.string().min(1, 'must be a host name').optional(),
+    enabled: flag.optional().describe('TLS on (`temporal.tls: true` says the same; `false`: plaintext even with an API key, for a local proxy). On anyway when a file, serverName or an API key needs it.'),
+    caFile: path.optional().describe("PEM CA that signed the server's certificate. Default: the system's CAs."),
+    certFile: path.optional().describe('PEM client certificate for mTLS (with keyFile: both or neither).'),
+    keyFile: path.optional().describe("The client certificate's PEM key."),
+    serverName: z.string().min(1, 'must be a host name').optional().describe("The name the server's certificate is checked against (and SNI), when it is not the address's host."),
   }),
 );
 
 export const temporalApiKeyFields = {
-  /** Sent as `authorization: Bearer <key>`. Prefer apiKeyFile: a mounted Secret, not an environment variable. */
-  apiKey: z.string().optional(),
-  apiKeyFile: path.optional(),
+  apiKey: z.string().optional().describe('An API key (Temporal Cloud), sent as `authorization: Bearer <key>`; turns TLS on. Prefer apiKeyFile.'),
+  apiKeyFile: path.optional().describe('A file holding the API key (a mounted Secret; a trailing newline is ignored). Read at start: restart after a rotation.'),
 };
 
 type TlsInput = z.output<typeof temporalTlsSchema>;

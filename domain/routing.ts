@@ -12,16 +12,14 @@ const pattern = z.string().min(1).max(256);
  * that matches decides, so put narrow `ignore` rules before broad `respond` ones.
  */
 export const routeSchema = z.strictObject({
-  name: z.string().min(1).max(64),
-  action: z.enum(['respond', 'ignore']),
-  source: z.array(z.enum(ALERT_SOURCES)).min(1).optional(),
-  /** Vendor detection name: Falco rule, GuardDuty finding type, XDR alert name. */
-  type: z.array(pattern).min(1).optional(),
-  category: z.array(pattern).min(1).optional(),
-  namespace: z.array(pattern).min(1).optional(),
-  minSeverity: z.enum(SEVERITIES).optional(),
-  /** For `respond`: the policy mode of the incidents this rule starts (default: the policy's), e.g. `dry-run` for a new source. */
-  mode: z.enum(['enforce', 'dry-run']).optional(),
+  name: z.string().min(1).max(64).describe("The rule's name, in the alert's result and the logs."),
+  action: z.enum(['respond', 'ignore']).describe("`respond` starts (or signals) the pod's incident; `ignore` answers `ignored` naming the rule."),
+  source: z.array(z.enum(ALERT_SOURCES)).min(1).optional().describe('Alert sources it matches. Unset: any.'),
+  type: z.array(pattern).min(1).optional().describe('Vendor detection names it matches (Falco rule, GuardDuty finding type, XDR alert name); `*` is a wildcard.'),
+  category: z.array(pattern).min(1).optional().describe('Alert categories it matches, e.g. `crypto-mining`; `*` is a wildcard.'),
+  namespace: z.array(pattern).min(1).optional().describe('Namespaces it matches; `*` is a wildcard.'),
+  minSeverity: z.enum(SEVERITIES).optional().describe('The lowest severity it matches.'),
+  mode: z.enum(['enforce', 'dry-run']).optional().describe("For `respond`: the policy mode of the incidents it starts (default: the policy's), e.g. `dry-run` for a new source."),
 });
 
 export const routesSchema = z.array(routeSchema).max(200);
