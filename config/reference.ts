@@ -141,7 +141,7 @@ function typeOf(s: Schema): string {
   const alternatives = s.anyOf ?? s.oneOf;
   if (alternatives) return alternatives.map(typeOf).join(' or ');
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' | ');
-  if (s.const !== undefined) return `\`${String(s.const)}\``;
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   const limits = limitsOf(s);
   switch (s.type) {
     case 'array':
@@ -217,7 +217,12 @@ export function renderConfigReference(): string {
     '',
   ];
   for (const [top, group] of sections) {
-    lines.push(`## \`${top}\``, '', '| setting | env | type | default | description |', '| --- | --- | --- | --- | --- |');
+    lines.push(
+      `## \`${top}\``,
+      '',
+      '| setting | env | type | default | description |',
+      '| --- | --- | --- | --- | --- |',
+    );
     for (const r of group) {
       const env = r.env ? `\`${r.env.replace(/ \(.*\)$/, '')}\`${r.env.includes('(') ? ' (JSON)' : ''}` : '';
       const cells = [`\`${r.path}\``, env, r.type, r.default ?? '', r.description ?? ''];

@@ -9,7 +9,12 @@ import { describe, expect, it } from 'vitest';
  * (GitHub's anchors: lowercase, punctuation dropped, spaces as "-").
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const pages = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 export function anchor(heading: string): string {
   return heading
@@ -25,13 +30,18 @@ function anchorsOf(file: string): Set<string> {
 }
 
 function linksOf(file: string): { target: string; fragment?: string }[] {
-  const text = readFileSync(path.join(ROOT, file), 'utf8').replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+  const text = readFileSync(path.join(ROOT, file), 'utf8')
+    .replace(/```[\s\S]*?```/g, '')
+    .replace(/`[^`\n]*`/g, '');
   return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
     .map((m) => m[1]!)
     .filter((href) => !/^[a-z]+:/i.test(href))
     .map((href) => {
       const [target = '', fragment] = href.split('#');
-      return { target: target === '' ? file : path.posix.join(path.posix.dirname(file), target), ...(fragment ? { fragment } : {}) };
+      return {
+        target: target === '' ? file : path.posix.join(path.posix.dirname(file), target),
+        ...(fragment ? { fragment } : {}),
+      };
     });
 }
 
@@ -44,7 +54,8 @@ describe('documentation links', () => {
   it.each(pages)('%s: every relative link reaches a file and heading that exist', (file) => {
     const dead = linksOf(file).flatMap(({ target, fragment }) => {
       if (!existsSync(path.join(ROOT, target))) return [`${target}${fragment ? `#${fragment}` : ''}: no such file`];
-      if (fragment && target.endsWith('.md') && !anchorsOf(target).has(fragment)) return [`${target}#${fragment}: no such heading`];
+      if (fragment && target.endsWith('.md') && !anchorsOf(target).has(fragment))
+        return [`${target}#${fragment}: no such heading`];
       return [];
     });
     expect(dead).toEqual([]);
