@@ -7,12 +7,12 @@
  * every task (docs/operations.md, "How many at once"). Nothing is kept between runs: running the same command again answers
  * whatever still awaits an answer.
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { ACTIONS } from '../domain/decide.js';
 import { parseWith } from '../domain/validation-errors.js';
-import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
-import { answerProposal } from './approvals.js';
+import { ANSWER_REFUSED, statusQuery, type IncidentStatus } from '../workflows/messages.js';
+import { AnswerRefusedError, answerProposal } from './approvals.js';
 import { listIncidents, type InboxFilters, type InboxRow } from './inbox.js';
 
 /** Answers in flight at once for a worker cache of `maxCachedIncidents` (docs/operations.md, "How many at once"). */
@@ -38,7 +38,10 @@ export interface BulkReport extends BulkProgress {
   answer: 'approved' | 'denied';
   /** Listed but never tried, because the run was stopped (Ctrl-C): running the command again answers them. */
   notTried: number;
-  /** Why incidents were left unanswered, counted: they no longer awaited an answer, proposed another action, refused it. */
+  /**
+   * Why incidents were left unanswered, counted: they no longer awaited an answer, proposed another action, their
+   * proposal expired or was outdated by the time the answer arrived, or the incident refused it otherwise.
+   */
   skippedBecause: Record<string, number>;
   /** The first few incidents skipped or failed, with the exact reason. */
   samples: { workflowId: string; result: 'skipped' | 'failed'; reason: string }[];
@@ -51,6 +54,13 @@ const MAX_SAMPLES = 20;
 export function awaitingApproval(client: Client, filters: Omit<InboxFilters, 'stage' | 'outcome'>): Promise<InboxRow[]> {
   return listIncidents(client, { ...filters, stage: 'awaiting-approval' });
 }
+
+/** How `skippedBecause` counts the incident's refusals. */
+const REFUSED_BECAUSE = {
+  [ANSWER_REFUSED.expired]: 'proposal expired',
+  [ANSWER_REFUSED.outdated]: 'proposal outdated',
+  [ANSWER_REFUSED.invalid]: 'refused by the incident',
+} as const;
 
 type One = { result: 'answered' } | { result: 'skipped'; because: string; reason: string } | { result: 'failed'; reason: string };
 
@@ -65,8 +75,8 @@ async function answerOne(client: Client, workflowId: string, answer: 'approved' 
     await answerProposal(handle, answer, { by: o.by, ...(o.reason ? { reason: o.reason } : {}), proposalId: open.id });
     return { result: 'answered' };
   } catch (err) {
-    // The incident's own refusal (superseded or answered in between), or it closed: not a failure of this run.
-    if (err instanceof WorkflowUpdateFailedError) return { result: 'skipped', because: 'refused by the incident', reason: err.cause?.message ?? err.message };
+    // The incident's own refusal (expired, outdated, superseded or answered in between), or it closed: not a failure of this run.
+    if (err instanceof AnswerRefusedError) return { result: 'skipped', because: REFUSED_BECAUSE[err.type], reason: err.reason };
     if (err instanceof WorkflowNotFoundError) return { result: 'skipped', because: 'no longer awaiting an answer', reason: 'closed' };
     return { result: 'failed', reason: (err as Error).message };
   }

@@ -31,13 +31,25 @@ export interface ApprovalReceipt {
   target: string;
 }
 
+/**
+ * Why `approve` or `deny` was refused: the ApplicationFailure type the update fails with (its message says the rest).
+ * expired: the proposal's expiry passed (workflow time), whatever the caller saw; outdated: the facts changed (an
+ * escalation, repeats) and a new proposal replaces it; invalid: any other refusal (no such proposal, answered already).
+ */
+export const ANSWER_REFUSED = { expired: 'ProposalExpired', outdated: 'ProposalOutdated', invalid: 'AnswerRefused' } as const;
+
+export interface AnswerRefusal {
+  type: (typeof ANSWER_REFUSED)[keyof typeof ANSWER_REFUSED];
+  message: string;
+}
+
 export const escalateSignal = defineSignal<[Escalation]>('escalate');
 /** Repeat detections for the same pod, batched by the forwarder; each alert ID is counted once. */
 export const alertsSignal = defineSignal<[PodAlert[]]>('alerts');
 /** One repeat detection (what starters before batching sent); same handling as `alerts`. */
 export const alertSignal = defineSignal<[PodAlert]>('alert');
 export const statusQuery = defineQuery<IncidentStatus>('status');
-/** Approves the proposal named; refused when it is not the one awaiting an answer. */
+/** Approves the proposal named; refused (ANSWER_REFUSED) when it is not the one awaiting an answer, expired or outdated. */
 export const approveUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('approve');
 /** Denies the proposal named (the incident is dismissed); refused like `approve`. */
 export const denyUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('deny');

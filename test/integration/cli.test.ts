@@ -150,6 +150,24 @@ describe('pod-responder CLI', () => {
     expect(query.stdout.trim()).toBe(`WorkflowType = 'maliciousPodResponse' AND PodResponderStage = 'holding' AND PodResponderCluster = 'prod-eu'`);
   });
 
+  it('says why an answer was refused: the proposal expired (the incident went on under proceed)', async () => {
+    const ns = await createNamespace(kube, 'cliexpired');
+    const w = await createWorkload(kube, ns, 'Deployment');
+    const policy = { requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 2, onApprovalTimeout: 'proceed' };
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: JSON.stringify(policy) });
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    const watching = (await waitForStage(workflowId, 'watching')) as unknown as { proposal: { expiresAt: string } };
+    const late = await run(['approve', workflowId, '--by', 'ana']);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toBe(
+      `error: incident ${workflowId} refused the answer: proposal p1 (terminate-pod pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})) expired at ${watching.proposal.expiresAt}: ` +
+        'no answer is taken after it; on expiry the incident proceeds without approval (policy onApprovalTimeout: proceed)\n',
+    );
+    const client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+    await client.workflow.getHandle(workflowId).terminate('test done');
+    await client.connection.close();
+  });
+
   it('restores a suspended workload on request', async () => {
     const ns = await createNamespace(kube, 'clirestore');
     const w = await createWorkload(kube, ns, 'Deployment');

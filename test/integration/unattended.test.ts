@@ -11,7 +11,7 @@ import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js
 import { alertsSignal, approveUpdate, denyUpdate, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { createNode, dryRunScale, refuseUpdates } from '../support/admission.js';
 import { createNamespace, createPod, createWorkload, podExists } from '../support/cluster.js';
-import { alertFor, useResponder } from '../support/responder.js';
+import { alertFor, startResponder, useResponder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 
@@ -156,6 +156,64 @@ describe('approvals are bound to a proposal', () => {
       ['delete-pod', 'done'],
       ['suspend-workload', 'done'],
     ]);
+  });
+});
+
+describe('answers that arrive with the facts or the clock against them', () => {
+  // The worker is down while the answer is sent: when a worker comes back, the answer reaches the incident in
+  // the same workflow task as what happened meanwhile (the expiry timer, an escalation), as after an outage.
+  async function downThenUp(policy: Record<string, unknown>, kind: 'Pod' | 'Deployment', meanwhile: (h: WorkflowHandle<IncidentWorkflow>, s: Awaited<ReturnType<typeof t.r.waitForStage>>) => Promise<{ answer: Promise<string> }>) {
+    const ns = await createNamespace(t.kube, 'late');
+    const w = await createWorkload(t.kube, ns, kind);
+    const first = await startResponder();
+    const started = await first.respond(alertFor(ns, w), policy);
+    const waiting = await first.waitForStage(started, 'awaiting-approval');
+    await first.close();
+    const handle = t.r.client.workflow.getHandle<IncidentWorkflow>(started.workflowId);
+    // The answer is sent, not awaited: it is taken only once a worker is back.
+    const { answer } = await meanwhile(handle, waiting);
+    const again = await startResponder({ taskQueue: first.config.temporal.taskQueue });
+    return { ns, w, handle, waiting, refused: await answer, close: () => again.close() };
+  }
+
+  it('an approval that reaches the incident after its proposal expired is refused with the reason, and does not act under dismiss', { timeout: 90_000 }, async () => {
+    const { ns, w, handle, waiting, refused, close } = await downThenUp({ requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 2, onApprovalTimeout: 'dismiss' }, 'Pod', async (h, s) => {
+      await new Promise((res) => setTimeout(res, Date.parse(s.proposal!.expiresAt) - Date.now() + 500));
+      return { answer: refusal(h.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] })) };
+    });
+    try {
+      expect(refused).toBe(
+        `proposal p1 (terminate-pod pod ${ns}/${w.name} (uid ${w.uid})) expired at ${waiting.proposal!.expiresAt}: no answer is taken after it; on expiry the incident is dismissed (policy onApprovalTimeout: dismiss)`,
+      );
+      const result = await handle.result();
+      expect(result.outcome).toBe('dismissed');
+      expect(result.proposal?.answer).toMatchObject({ answer: 'timed-out' });
+      expect(result.actions).toEqual([]);
+      expect(await podExists(t.kube, ns, w.name)).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+
+  it('an answer to a proposal an escalation outdated in the same task is refused with the reason, not taken and ignored', { timeout: 90_000 }, async () => {
+    const policy = { requireApprovalFor: ['terminate-pod', 'suspend-workload'], holdSuspensionSeconds: 0 };
+    const { ns, w, handle, refused, close } = await downThenUp(policy, 'Deployment', async (h) => {
+      await h.signal(escalateSignal, { by: 'soc-lead', reason: 'miner confirmed' });
+      return { answer: refusal(h.executeUpdate(approveUpdate, { args: [{ proposalId: 'p1', by: 'ana' }] })) };
+    });
+    try {
+      const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
+      expect(refused).toBe(
+        `proposal p1 (terminate-pod ${pod}) is outdated: the facts now call for suspend-workload Deployment ${ns}/${w.name} (escalated by soc-lead: miner confirmed); a new proposal replaces it: answer that one`,
+      );
+      const s = await until(() => handle.query(statusQuery), (st) => st.proposal?.id === 'p2', 'the new proposal');
+      expect(s.proposal).toMatchObject({ action: 'suspend-workload', answer: null });
+      expect(s.pastProposals).toEqual([expect.objectContaining({ id: 'p1', answer: expect.objectContaining({ answer: 'superseded' }) })]);
+      expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(true);
+    } finally {
+      await handle.terminate('test done');
+      await close();
+    }
   });
 });
 

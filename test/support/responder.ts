@@ -69,10 +69,12 @@ export async function startResponder(
     worker?: Record<string, unknown>;
     /** A stack of the test's own (the real node's tests): its kubeconfig instead of the shared stack's. */
     kubeconfig?: string;
+    /** Another responder's task queue: a worker started again after an outage (default: a queue of its own). */
+    taskQueue?: string;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
-    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
+    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
     direct: { kubeconfig: options.kubeconfig ?? inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
     ...(options.eks ? { eks: options.eks } : {}),

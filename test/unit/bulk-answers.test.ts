@@ -7,7 +7,10 @@ import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, t
 import { describe, expect, it } from 'vitest';
 import { answerAll, atOnceFor } from '../../client/bulk-answers.js';
 
-type Reply = 'ok' | 'refused' | 'closed' | 'down' | 'answered-already';
+type Reply = 'ok' | 'refused' | 'expired' | 'outdated' | 'closed' | 'down' | 'answered-already';
+
+const EXPIRED = 'proposal p2 (terminate-pod pod x) expired at 2026-12-07T12:00:00.000Z: no answer is taken after it; on expiry the incident is dismissed (policy onApprovalTimeout: dismiss)';
+const OUTDATED = 'proposal p2 (terminate-pod pod x) is outdated: the facts now call for suspend-workload Deployment shop/web (escalated by soc: confirmed); a new proposal replaces it: answer that one';
 
 function fakeClient(replies: Record<string, Reply>, delayMs = 0) {
   const sent: { workflowId: string; update: string; args: unknown }[] = [];
@@ -27,6 +30,8 @@ function fakeClient(replies: Record<string, Reply>, delayMs = 0) {
         },
         executeUpdate: async (update: { name: string }, { args }: { args: unknown[] }) => {
           if (replies[workflowId] === 'refused') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ message: 'p2 was superseded; p3 (suspend-workload Deployment shop/web) awaits an answer' }));
+          if (replies[workflowId] === 'expired') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ type: 'ProposalExpired', message: EXPIRED }));
+          if (replies[workflowId] === 'outdated') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ type: 'ProposalOutdated', message: OUTDATED }));
           if (replies[workflowId] === 'closed') throw new WorkflowNotFoundError('workflow execution already completed', workflowId, undefined);
           sent.push({ workflowId, update: update.name, args: args[0] });
           return { proposalId: 'p2', answer: 'approved', action: 'terminate-pod', target: 'pod x' };
@@ -51,6 +56,18 @@ describe('answerAll', () => {
       { workflowId: 'c', result: 'skipped', reason: 'closed' },
       { workflowId: 'd', result: 'failed', reason: '14 UNAVAILABLE: connection refused' },
       { workflowId: 'e', result: 'skipped', reason: 'stage remediating, nothing awaits an answer' },
+    ]);
+  });
+
+  it('counts an expired and an outdated proposal apart, with the incident\'s reason', async () => {
+    const { client, sent } = fakeClient({ x: 'expired', y: 'outdated', z: 'expired' });
+    const report = await answerAll(client, ['x', 'y', 'z'].map((workflowId) => ({ workflowId })), 'approved', { by: 'ana', atOnce: 1 });
+    expect(sent).toEqual([]);
+    expect(report).toMatchObject({ answered: 0, skipped: 3, failed: 0, skippedBecause: { 'proposal expired': 2, 'proposal outdated': 1 } });
+    expect(report.samples).toEqual([
+      { workflowId: 'x', result: 'skipped', reason: EXPIRED },
+      { workflowId: 'y', result: 'skipped', reason: OUTDATED },
+      { workflowId: 'z', result: 'skipped', reason: EXPIRED },
     ]);
   });
 

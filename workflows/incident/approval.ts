@@ -3,9 +3,10 @@
  * names the proposal it is for and counts for that proposal only. When an escalation or a repeat changes
  * what the facts call for, the open proposal is superseded and the new one needs its own answer.
  */
+import { ApplicationFailure } from '@temporalio/workflow';
 import { propose, type ApprovalState, type Decision, type Proposed } from '../../domain/decide.js';
 import { describeWorkload } from '../../remediation/protocol.js';
-import type { ApprovalAnswer, ApprovalReceipt, Proposal } from '../messages.js';
+import { ANSWER_REFUSED, type AnswerRefusal, type ApprovalAnswer, type ApprovalReceipt, type Proposal } from '../messages.js';
 import type { Incident } from './incident.js';
 
 const PAST_PROPOSALS_KEPT = 10;
@@ -79,25 +80,53 @@ export function openProposal(i: Incident, decision: Extract<Decision, { action: 
   return id;
 }
 
-/** Refuses, with a message the caller can act on, any answer other than the first one to the open proposal. */
-export function validateAnswer(i: Incident, a: ApprovalAnswer): void {
-  if (typeof a?.by !== 'string' || !a.by.trim()) throw new Error('an answer needs "by": who answers');
-  if (typeof a.proposalId !== 'string' || !a.proposalId) throw new Error('an answer needs "proposalId": the proposal it is for (see status)');
+/**
+ * Why an answer is refused, or null when it is the first answer to the open proposal, in time, while the facts
+ * still call for what it proposes. Time is workflow time (deterministic): an answer that reaches the incident in
+ * the same task as the expiry timer, or after a worker outage, finds the proposal expired, whatever the caller saw.
+ */
+export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | null {
+  const refused = (message: string, type: AnswerRefusal['type'] = ANSWER_REFUSED.invalid): AnswerRefusal => ({ type, message });
+  if (typeof a?.by !== 'string' || !a.by.trim()) return refused('an answer needs "by": who answers');
+  if (typeof a.proposalId !== 'string' || !a.proposalId) return refused('an answer needs "proposalId": the proposal it is for (see status)');
   const p = i.state.proposal;
-  if (!p) throw new Error(`nothing awaits approval: no action has been proposed (stage ${i.state.stage})`);
+  if (!p) return refused(`nothing awaits approval: no action has been proposed (stage ${i.state.stage})`);
   if (p.id !== a.proposalId) {
     const past = i.state.pastProposals.find((x) => x.id === a.proposalId);
     const current = p.answer ? '' : `; ${p.id} (${p.action} ${p.target}) awaits an answer`;
-    throw new Error(past ? `proposal ${past.id} (${past.action} ${past.target}) is no longer open: it was ${past.answer?.answer}${current}` : `there is no proposal ${a.proposalId}${current}`);
+    return refused(past ? `proposal ${past.id} (${past.action} ${past.target}) is no longer open: it was ${past.answer?.answer}${current}` : `there is no proposal ${a.proposalId}${current}`);
+  }
+  if (p.answer?.answer === 'timed-out' || (!p.answer && Date.now() >= Date.parse(p.expiresAt))) {
+    const then = i.policy.onApprovalTimeout === 'dismiss' ? 'the incident is dismissed' : 'the incident proceeds without approval';
+    return refused(`proposal ${p.id} (${p.action} ${p.target}) expired at ${p.expiresAt}: no answer is taken after it; on expiry ${then} (policy onApprovalTimeout: ${i.policy.onApprovalTimeout})`, ANSWER_REFUSED.expired);
   }
   if (p.answer) {
     const who = p.answer.by ? ` by ${p.answer.by}` : '';
-    throw new Error(`proposal ${p.id} was already answered: ${p.answer.answer}${who} at ${p.answer.at}`);
+    return refused(`proposal ${p.id} was already answered: ${p.answer.answer}${who} at ${p.answer.at}`);
   }
-  if (i.state.stage !== 'awaiting-approval') throw new Error(`nothing awaits approval (stage ${i.state.stage})`);
+  if (i.state.stage !== 'awaiting-approval') return refused(`nothing awaits approval (stage ${i.state.stage})`);
+  // A signal in the same task (an escalation, repeats) changed what the facts call for: the incident is about to
+  // supersede this proposal, so an answer to it would be taken and then ignored.
+  const now = proposedNow(i);
+  if (!sameAction(p, now)) {
+    const target = now.action === 'suspend-workload' ? describeWorkload(now.workload) : p.target;
+    return refused(`proposal ${p.id} (${p.action} ${p.target}) is outdated: the facts now call for ${now.action} ${target} (${now.reason}); a new proposal replaces it: answer that one`, ANSWER_REFUSED.outdated);
+  }
+  return null;
 }
 
+/** The update validator: refuses, with a message the caller can act on, any answer `answerRefusal` refuses. */
+export function validateAnswer(i: Incident, a: ApprovalAnswer): void {
+  const refusal = answerRefusal(i, a);
+  if (refusal) throw ApplicationFailure.create({ type: refusal.type, message: refusal.message, nonRetryable: true });
+}
+
+/**
+ * Records the answer. The handler checks again, in the same workflow time as the validator: validators do not run
+ * on replay, and the rule (no answer after expiry, none to an outdated proposal) is the incident's own, not the caller's.
+ */
 export function recordAnswer(i: Incident, answer: 'approved' | 'denied', a: ApprovalAnswer): ApprovalReceipt {
+  validateAnswer(i, a);
   const p = i.state.proposal!;
   p.answer = { answer, by: a.by, ...(a.reason ? { reason: a.reason } : {}), at: new Date().toISOString() };
   i.note(answer, `${p.id} (${p.action} ${p.target}) ${answer} by ${a.by}${a.reason ? `: ${a.reason}` : ''}`);
