@@ -222,7 +222,7 @@ export class Incident {
   /**
    * True once this run's history is large enough that the incident should continue as new at its next wait, or
    * once a newer build of the worker is current: the incident is pinned to the build it started on and moves to
-   * the new one at its next wait, by continuing as new (README, "Changing the workflow").
+   * the new one at its next wait, by continuing as new (docs/changing-the-workflow.md).
    */
   shouldContinueAsNew(): boolean {
     const info = workflowInfo();
