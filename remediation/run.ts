@@ -34,12 +34,13 @@ async function reportChange(kube: KubeClients, r: CoreRequest, response: CoreRes
       return recordEvent(kube, r.workload, 'PodResponderSuspended', `${by(r.incidentId)} suspended the workload: ${result.message}`);
     case 'restore-workload':
       return recordEvent(kube, r.record.workload, 'PodResponderRestored', `${by(r.record.incidentId)} restored the workload: ${result.message}`);
-    // No Event: reads, the evidence capture, and the release of the responder's own isolation policy.
+    // No Event: reads, the evidence capture and its read-back, and the release of the responder's own isolation policy.
     // Listed so that a new operation must be placed on one side or the other.
     case 'inspect':
     case 'verify':
     case 'check-suspension':
     case 'capture-evidence':
+    case 'read-evidence':
     case 'release-isolation':
       return;
   }
