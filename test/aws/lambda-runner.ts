@@ -145,7 +145,7 @@ export class LambdaRunner {
       ).then((a) => {
         this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port} ${a.allow ? 'allowed' : 'refused'} by its security groups: ${a.why}`);
         if (child.connected) child.send({ type: 'connect!', id: m.id, ...a }, () => undefined); // gone meanwhile: nothing to answer
-      });
+      }).catch((err: unknown) => this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port}: could not answer: ${String(err)}`));
     });
     const outcome = await new Promise<InvocationOutcome>((resolve) => {
       let message: Message | undefined;
