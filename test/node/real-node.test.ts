@@ -101,7 +101,7 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     await until('the killed miner to have no process', async () => podProcesses(first.metadata!.uid!).length === 0, 30_000);
 
     // The ReplicaSet brings it back, and it mines again.
-    const second = await one(first.metadata!.uid!);
+    const second = await one(first.metadata!.uid);
     await poolHears(ctx, second.status!.podIP!);
 
     // Its alert is a repeat: the workload is suspended and held.
@@ -119,7 +119,7 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     // Restored: the miners are back, and the pool hears them.
     const restoredAt = Date.now();
     expect((await h2.executeUpdate(restoreUpdate, { args: [{ by: 'analyst@example.com', reason: 'the test' }] })).status).toBe('done');
-    const third = await one(second.metadata!.uid!);
+    const third = await one(second.metadata!.uid);
     await poolHears(ctx, third.status!.podIP!, restoredAt);
     expect((await h2.result()).outcome).toBe('workload-restored');
   });

@@ -20,7 +20,7 @@ describe.skipIf(nodeMissing.length > 0)(`a real node's teardown${skipWhy ? ` (${
     const before = snapshotHost();
     const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-node-'));
     const stack = await startStack({ stateDir, headless: true, realNode: true, log: (l) => console.log(l) });
-    let uid = '';
+    let uid: string;
     try {
       const kube = fixtureKube(stack.kubeconfigPath);
       const ns = await createNamespace(kube, 'teardown');
