@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { policySchema } from '../domain/policy.js';
+import { eksHoldCheckFloor, policySchema } from '../domain/policy.js';
 import { clusterNameSchema, dnsLabel, regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { SOURCES } from '../domain/sources/index.js';
@@ -224,7 +224,7 @@ export const configSchema = z.strictObject({
     )
     .default([])
     .describe('Notification targets. On the worker, so URLs and secrets never enter workflow history (docs/notifications.md).'),
-  policy: policySchema.default(policySchema.parse({})),
+  policy: policySchema.superRefine(eksHoldCheckFloor).default(policySchema.parse({})),
   forwarder: forwarderSchema,
   /**
    * The worker's Prometheus endpoint (worker/runtime.ts): the Temporal SDK's metrics and the incidents'. The SDK

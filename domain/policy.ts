@@ -36,16 +36,7 @@ export const policySchema = z.strictObject({
   watchSeconds: z.number().int().min(0).default(D.watchSeconds).describe('After killing a controller-owned pod, how long the incident keeps watching for repeats or an escalation.'),
   holdSuspensionSeconds: z.number().int().min(0).default(D.holdSuspensionSeconds).describe('How long a suspended workload is held for a `restore` before the incident closes.'),
   holdCheckSeconds: z.number().int().min(0).default(D.holdCheckSeconds).describe('With the direct executor, how often a held suspension is read back (0: never), to re-apply it when something undid it.'),
-  /**
-   * The same read with the eks-lambda executor, where each one deploys and removes the function stack (about 25
-   * AWS calls, docs/eks.md): at least EKS_HOLD_CHECK_FLOOR_SECONDS, so a 7-day hold costs hundreds of deployments,
-   * not tens of thousands. 0: never.
-   */
-  eksHoldCheckSeconds: z
-    .number()
-    .int()
-    .refine((n) => n === 0 || n >= EKS_HOLD_CHECK_FLOOR_SECONDS, `must be 0 (no checks) or at least ${EKS_HOLD_CHECK_FLOOR_SECONDS}: each check deploys the EKS function stack`)
-    .default(D.eksHoldCheckSeconds).describe('The same read with the eks-lambda executor, each deploying the function stack: 0 (never) or at least 300 (docs/eks.md).'),
+  eksHoldCheckSeconds: z.number().int().min(0).default(D.eksHoldCheckSeconds).describe('With the eks-lambda executor, how often a held suspension is read back (0: never); each read deploys and removes the function stack (about 25 AWS calls), so the config refuses less than 300 (docs/eks.md).'),
   reapplyOnRevert: z.boolean().default(D.reapplyOnRevert).describe('Re-apply a suspension someone undid; false: the first revert ends the incident needs-manual-action.'),
   maxReverts: z.number().int().min(1).max(100).default(D.maxReverts).describe('After this many reverts the incident stops re-applying and ends needs-manual-action, naming who reverts it.'),
   keepRecentAlerts: z.number().int().min(0).max(50).default(D.keepRecentAlerts).describe("Repeat alerts kept in full in the incident's status, besides the first and a count of all."),
@@ -59,6 +50,20 @@ export const policySchema = z.strictObject({
 });
 
 export type Policy = z.output<typeof policySchema>;
+
+/**
+ * The cost floor of EKS hold checks, applied to the policy an operator configures (config.ts), from which the
+ * forwarder and the CLI start incidents. Not part of policySchema: tests and the replay corpus start incidents
+ * with checks seconds apart, to see several in one test.
+ */
+export function eksHoldCheckFloor(p: { eksHoldCheckSeconds: number }, ctx: z.RefinementCtx): void {
+  if (p.eksHoldCheckSeconds === 0 || p.eksHoldCheckSeconds >= EKS_HOLD_CHECK_FLOOR_SECONDS) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['eksHoldCheckSeconds'],
+    message: `must be 0 (no checks) or at least ${EKS_HOLD_CHECK_FLOOR_SECONDS}: each check deploys the EKS function stack`,
+  });
+}
 export type PolicyInput = z.input<typeof policySchema>;
 
 export { defaultPolicy, EKS_HOLD_CHECK_FLOOR_SECONDS, hasProtectedLabel } from './policy-defaults.js';

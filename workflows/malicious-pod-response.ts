@@ -18,7 +18,7 @@ import { failureMessage } from './incident/failures.js';
 import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
 import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
 import { notifyInBackground, settleNotifications } from './incident/notifications.js';
-import type { IncidentResult } from './messages.js';
+import type { IncidentResult, Outcome } from './messages.js';
 
 export type { IncidentInput } from './incident/input.js';
 
@@ -62,9 +62,14 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
           await condition(allHandlersFinished);
           // Dismissed (or denied) after the pod was isolated for the wait: it is given its network back.
           if (next.outcome === 'dismissed') await releaseIsolationAlone(i, 'the incident was dismissed');
+          if (restoredAfterHold(i, next.outcome)) {
+            // Taken during the check that ended the hold (or as the hold ran out), the restore ran after it: what that check found is history.
+            if (next.problem) i.note('hold-ended-before-restore', next.problem);
+            await settleNotifications(i);
+            return i.finish('workload-restored');
+          }
           if (next.outcome === 'needs-manual-action') notifyInBackground(i, 'needs-manual-action', `needs a person: ${next.problem ?? ''}`);
           await settleNotifications(i);
-          if (next.outcome === 'workload-suspended' && i.state.restore?.state === 'restored') return i.finish('workload-restored');
           return i.finish(next.outcome, next.problem);
       }
     }
@@ -98,6 +103,11 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
   } finally {
     if (!continuing) i.stage('closed');
   }
+}
+
+/** The hold ended (ran out, or a check ended it) while a restore waited, and the restore then put the workload back. */
+function restoredAfterHold(i: Incident, outcome: Outcome): boolean {
+  return i.state.restore?.state === 'restored' && (outcome === 'workload-suspended' || outcome === 'needs-manual-action');
 }
 
 function begin(i: Incident): void {

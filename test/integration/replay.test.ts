@@ -30,8 +30,6 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import { randomBytes } from 'node:crypto';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
-import { policySchema } from '../../domain/policy.js';
-import { respondToAlert } from '../../client/incidents.js';
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
@@ -102,9 +100,8 @@ describe.runIf(recording)('record histories', () => {
       await bindEksNamespace(kube, ns);
       const w = await createWorkload(kube, ns, 'Deployment');
       const alert = alertFor(ns, w, { severity: 'critical', cluster: { name: aws.clusters.local, region: aws.region } });
-      // Below the policy's floor (300 s), which the schema enforces and the workflow takes as given.
-      const policy = { ...policySchema.parse({ holdSuspensionSeconds: 300 }), eksHoldCheckSeconds: 2 };
-      const h = eks.client.workflow.getHandle((await respondToAlert(eks.client, { ...eks.config, policy }, alert)).workflowId);
+      // Seconds apart, below the floor an operator's config enforces (300 s).
+      const h = await eks.respond(alert, { holdSuspensionSeconds: 300, eksHoldCheckSeconds: 2 });
       await eks.waitForStage(h, 'holding', 90_000);
       for (let i = 0; i < 600 && ((await h.query(statusQuery)).cleanup.length < 6); i++) await new Promise((res) => setTimeout(res, 100));
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
