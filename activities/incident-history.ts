@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { ExecutorGroup } from './eks-lambda/executor-group.js';
 
@@ -36,10 +37,15 @@ export function createIncidentHistory(client: Client) {
       ].join(' AND ');
       // An incident that continued as new has several runs: count incidents (workflow IDs), not runs.
       const incidents = new Set<string>();
-      for await (const wf of client.workflow.list({ query: filter, pageSize: 100 })) {
-        incidents.add(wf.workflowId);
-        if (incidents.size >= MAX_COUNTED) break;
-      }
+      // The attempt's deadline (less a second, so the call says why) on every visibility call: a stalled store ends
+      // the call, not only the attempt, and the activity fails with the reason rather than a bare timeout.
+      const { startToCloseTimeoutMs } = Context.current().info;
+      await client.connection.withDeadline(Date.now() + Math.max(1000, startToCloseTimeoutMs - 1000), async () => {
+        for await (const wf of client.workflow.list({ query: filter, pageSize: 100 })) {
+          incidents.add(wf.workflowId);
+          if (incidents.size >= MAX_COUNTED) break;
+        }
+      });
       return incidents.size;
     },
     closedIncidents: (incidentIds: string[], provenOnly?: string[]) => closedIncidents(client, incidentIds, provenOnly),

@@ -10,13 +10,15 @@
  *  6. intake while Temporal is away: the spool's accept and drain rates, SQS end to end (bench/intake.ts);
  *  7. containment: alert -> isolated -> evidence -> pod deleted, with 3 x 1 MiB of logs (bench/containment.ts);
  *  8. worker start: spawn -> polling, its CPU and idle RSS, compiled as the image runs it (bench/worker-start.ts);
- *  9. the real node: alert -> physical effect (isolation enforced, process gone, no miner left) (bench/real-node.ts).
+ *  9. the real node: alert -> physical effect (isolation enforced, process gone, no miner left) (bench/real-node.ts);
+ * 10. the kill first: alert -> pod gone with Temporal visibility answering and stalled (bench/kill-first.ts).
  * BENCH_ONLY=<part> runs one part alone; each part's sizes are in its file.
  */
 import { benchContainment, containmentFailures, formatContainment } from './containment.js';
 import { benchEksOnStack, formatEks } from './eks.js';
 import { benchFlood, floodFailures, formatFlood } from './flood.js';
 import { benchIntake, formatIntake, intakeFailures } from './intake.js';
+import { benchKillFirst, formatKillFirst, killFirstFailures } from './kill-first.js';
 import { benchLatency, formatLatency, latencyFailures } from './latency.js';
 import { benchParked, formatParked, parkedFailures } from './parked.js';
 import { benchRealNode, formatRealNode, realNodeFailures } from './real-node.js';
@@ -51,6 +53,7 @@ const parts: Part[] = [
   { name: 'intake', title: 'intake while Temporal is away', run: () => measured('intake', () => benchIntake({ log: progress }), formatIntake, intakeFailures) },
   { name: 'containment', title: 'containment: isolation, evidence, kill', run: () => measured('containment', () => benchContainment({ log: progress }), formatContainment, containmentFailures) },
   { name: 'real-node', title: 'the real node: alert -> physical effect', run: () => measured('real-node', () => benchRealNode({ log: progress }), formatRealNode, realNodeFailures) },
+  { name: 'kill-first', title: 'alert -> pod gone, Temporal visibility stalled', run: () => measured('kill-first', () => benchKillFirst({ log: progress }), formatKillFirst, killFirstFailures) },
   { name: 'worker-start', title: 'a worker from spawn to polling', run: () => measured('worker-start', () => benchWorkerStart({ log: progress }), formatWorkerStart, workerStartFailures) },
 ];
 

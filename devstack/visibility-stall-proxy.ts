@@ -26,6 +26,8 @@ const OWN_PSEUDO = new Set([':scheme', ':authority']);
 
 export async function startVisibilityStallProxy(o: { backend: string; stallMs?: number; fail?: boolean }): Promise<VisibilityStallProxy> {
   const open = new Set<http2.ServerHttp2Session>();
+  // Held calls: a stall of minutes must not keep the process alive once the proxy is closed.
+  const held = new Set<NodeJS.Timeout>();
   const server = http2.createServer();
   const proxy: VisibilityStallProxy = {
     address: '',
@@ -35,6 +37,8 @@ export async function startVisibilityStallProxy(o: { backend: string; stallMs?: 
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        for (const timer of held) clearTimeout(timer);
+        held.clear();
         for (const session of open) session.destroy(); // a worker's long polls would hold close() forever
       }),
   };
@@ -65,10 +69,12 @@ export async function startVisibilityStallProxy(o: { backend: string; stallMs?: 
       proxy.visibilityCalls.push(visibility);
       // Held: the request's body stays buffered in the stream until it is relayed.
       stream.pause();
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        held.delete(timer);
         stream.resume();
         relay();
       }, proxy.stallMs);
+      held.add(timer);
     });
   });
 

@@ -11,6 +11,21 @@ export function bareContainerId(id: string): string {
   return i >= 0 ? id.slice(i + 3) : id;
 }
 
+/**
+ * Whether two alerts about one pod may name the same container: the same ID (Falco's 12-hex short form is a prefix
+ * of the full one), or, without IDs on both, the same name. Not knowing counts as the same: only a container known
+ * to be another one is a separate detection before the kill (docs/repeats.md).
+ */
+export function sameContainer(a: Pick<PodAlert, 'container'>, b: Pick<PodAlert, 'container'>): boolean {
+  const idA = a.container?.id ? bareContainerId(a.container.id) : '';
+  const idB = b.container?.id ? bareContainerId(b.container.id) : '';
+  if (idA && idB) return idA.startsWith(idB) || idB.startsWith(idA);
+  const nameA = a.container?.name;
+  const nameB = b.container?.name;
+  if (nameA && nameB) return nameA === nameB;
+  return true;
+}
+
 /** Characters of an alert's `raw` kept once it is inside an incident: enough to read, never enough to bloat history. */
 export const RAW_EXCERPT_CHARS = 2048;
 

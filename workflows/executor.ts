@@ -22,7 +22,8 @@ export interface ExecutorTarget {
 
 /** An executor opened for one stretch of an incident: runs core operations; what it deploys, it undoes via the saga. */
 export interface ExecutorSession {
-  run<R extends CoreRequest>(request: R, summary: string): Promise<CoreResponse<R>>;
+  /** `withinSeconds`: a step the kill waits for that is not the kill (isolation) gets this much, retries included. */
+  run<R extends CoreRequest>(request: R, summary: string, withinSeconds?: number): Promise<CoreResponse<R>>;
   /** The EKS executor's function of this stretch (the evidence activity invokes it to capture the cluster's part). */
   lambda?: { cluster: TargetCluster; functionName: string };
 }
@@ -56,6 +57,16 @@ const invoke = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
 
+/** A call with a budget: attempts of `attemptSeconds`, retried within `totalSeconds` in all. */
+function bounded(totalSeconds: number, attemptSeconds: number) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: `${attemptSeconds} seconds`,
+    scheduleToCloseTimeout: `${totalSeconds} seconds`,
+    heartbeatTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 seconds' },
+  });
+}
+
 export async function openExecutor(
   spec: ExecutorSpec,
   target: ExecutorTarget,
@@ -66,8 +77,8 @@ export async function openExecutor(
     case 'direct':
       // Nothing to deploy, so nothing to compensate: the worker already reaches the cluster.
       return {
-        run: <R extends CoreRequest>(request: R, summary: string) =>
-          runDirect.executeWithOptions({ summary }, [target.cluster, request]) as Promise<CoreResponse<R>>,
+        run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) =>
+          (withinSeconds ? bounded(withinSeconds, Math.min(10, withinSeconds)).runDirect : runDirect).executeWithOptions({ summary }, [target.cluster, request]) as Promise<CoreResponse<R>>,
       };
     case 'eks-lambda':
       return deployLambda(target, compensations, session);
@@ -117,8 +128,9 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   ]);
 
   return {
-    run: <R extends CoreRequest>(request: R, summary: string) =>
-      invoke.invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
+    run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) =>
+      // Bounded, one invocation fits (the function's own timeout is 30 s; it is warm after the inspection).
+      (withinSeconds ? bounded(withinSeconds, withinSeconds) : invoke).invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
     lambda: { cluster, functionName: base },
   };
 }

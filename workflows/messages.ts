@@ -104,8 +104,13 @@ export interface AlertSummary {
   first: PodAlert;
   /** The newest repeats, newest last (policy.keepRecentAlerts of them). */
   recent: PodAlert[];
-  /** Detection times (ms) of the newest repeats, for the repeat window; newest first. */
+  /** Detection times (ms) of the newest repeats naming another container than the first alert, for the repeat window; newest first. */
   recentDetections: number[];
+  /**
+   * Detection times (ms) of the newest alerts naming the first alert's container (or no container to tell them
+   * apart), newest first: another rule on the same event, or a late copy. Repeats only when detected after the kill.
+   */
+  sameContainerDetections: number[];
   lastReceivedAt: string;
 }
 
@@ -133,11 +138,13 @@ export interface Proposal {
 
 /**
  * The deny-all NetworkPolicy put on the pod before anything destructive (and while an action awaits approval).
- * isolated: in place; released: removed (the pod is gone, or the incident was dismissed, denied, cancelled or
- * restored); kept: left in place with the living pod (it goes with the pod); failed: not isolated, and why.
+ * isolated: in place; not-enforceable: the pod is not cut off, and `detail` says why (hostNetwork; another policy
+ * allows its traffic: then ours is in place for what it still denies, `record` set); released: removed (the kill
+ * verified, or the incident was dismissed, denied, cancelled or restored); kept: left in place (with the living
+ * pod, or until its kill is confirmed); failed: not isolated, and why.
  */
 export interface IsolationStatus {
-  state: 'isolated' | 'released' | 'kept' | 'failed';
+  state: 'isolated' | 'not-enforceable' | 'released' | 'kept' | 'failed';
   /** `namespace/name` of the NetworkPolicy. */
   networkPolicy: string | null;
   record: IsolationRecord | null;
@@ -211,8 +218,15 @@ export interface IncidentStatus {
   dismissal: Dismissal | null;
   pod: PodFacts | null;
   workload: WorkloadRef | null;
-  /** Incidents on the same workload inside the repeat window, counted once at validation. */
+  /** Incidents on the same workload inside the repeat window, counted once after the kill (0 if visibility did not answer). */
   earlierIncidents: number;
+  /** Whether they were counted (or given up on): once per incident. */
+  earlierIncidentsCounted: boolean;
+  /**
+   * When the kill took effect: the DELETE answered plus its grace period, by when the kubelet has stopped the
+   * container. The credentials revocation's T; alerts on the same container detected before it are not repeats.
+   */
+  killedAt: string | null;
   alerts: AlertSummary;
   escalation: Escalation | null;
   /** The proposal awaiting an answer, or the last one answered. */

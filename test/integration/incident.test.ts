@@ -112,16 +112,16 @@ describe('messages', () => {
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);
   });
 
-  it('a repeat alert signal for the same pod reaches the threshold and suspends', async () => {
+  it('a repeat alert signal for the same pod (its container, detected after the kill) reaches the threshold and suspends', async () => {
     const ns = await createNamespace(kube, 'repeat');
     const w = await createWorkload(kube, ns, 'StatefulSet');
     const first = alertFor(ns, w);
     const handle = await r.respond(first, { holdSuspensionSeconds: 0 });
-    await r.waitForStage(handle, 'watching');
-    // The same alert again is a duplicate; a new alert ID is a repeat.
+    const watching = await r.waitForStage(handle, 'watching');
+    // The same alert again is a duplicate; a new alert ID detected after the kill is a repeat (docs/repeats.md).
     await r.respond(first);
     expect((await handle.query(statusQuery)).alerts).toMatchObject({ count: 1, duplicates: 0, first: { alertId: first.alertId } });
-    await r.respond({ ...first, alertId: `${first.alertId}-again` });
+    await r.respond({ ...first, alertId: `${first.alertId}-again`, detectedAt: new Date(Date.parse(watching.killedAt!) + 1).toISOString() });
     const result = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: '2 alerts within 900s (threshold 2)' });

@@ -44,7 +44,7 @@ describe('isolation before the kill', () => {
     expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(false);
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect(result.isolation).toMatchObject({ state: 'released' });
-    expect(result.isolation!.detail).toMatch(/^the pod is gone: policy deleted; pod gone$/);
+    expect(result.isolation!.detail).toMatch(/^the kill is verified \(gone\): policy deleted; pod gone$/);
     const events = result.timeline.map((e) => e.event);
     expect(events.indexOf('isolate-pod')).toBeLessThan(events.indexOf('delete-pod'));
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bareContainerId, parseAlert } from '../../domain/alert.js';
+import { sameContainer } from '../../domain/alert-values.js';
 import { inputErrorsOf } from '../support/input-errors.js';
 
 const valid = {
@@ -48,5 +49,23 @@ describe('PodAlert schema', () => {
   it('compares container IDs without the runtime scheme', () => {
     expect(bareContainerId('containerd://abc123abc123')).toBe('abc123abc123');
     expect(bareContainerId('abc123abc123')).toBe('abc123abc123');
+  });
+});
+
+describe('sameContainer (what a repeat before the kill must not be: docs/repeats.md)', () => {
+  const full = 'containerd://3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f';
+  const c = (container?: { id?: string; name?: string }) => (container ? { container } : {});
+  it("Falco's 12-hex short ID and the runtime's full ID are one container", () => {
+    expect(sameContainer(c({ id: '3f4e5a6b7c8d' }), c({ id: full }))).toBe(true);
+    expect(sameContainer(c({ id: full }), c({ id: '3f4e5a6b7c8d', name: 'other' }))).toBe(true);
+  });
+  it('another ID is another container, even under the same name (a restarted container)', () => {
+    expect(sameContainer(c({ id: 'aaaaaaaaaaaa', name: 'web' }), c({ id: 'bbbbbbbbbbbb', name: 'web' }))).toBe(false);
+  });
+  it('without IDs on both, names decide; knowing neither counts as the same', () => {
+    expect(sameContainer(c({ name: 'web' }), c({ id: full, name: 'sidecar' }))).toBe(false);
+    expect(sameContainer(c({ name: 'web' }), c({ name: 'web' }))).toBe(true);
+    expect(sameContainer(c(), c({ id: full, name: 'web' }))).toBe(true);
+    expect(sameContainer(c({ id: full }), c({ name: 'web' }))).toBe(true);
   });
 });

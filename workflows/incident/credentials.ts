@@ -1,10 +1,11 @@
 /**
- * Cutting the credentials before destruction: a miner that took the pod's cloud credentials keeps using them
- * after the pod is gone (an IRSA or EKS Pod Identity session stays valid for hours). When policy
- * `revokeCredentials` allows it, once the pod is isolated and its evidence kept, and before it is killed, the
- * IAM role its ServiceAccount maps to gets an inline policy denying every session issued before T
- * (activities/credentials.ts, domain/revocation.ts). T is decided here, so a retried activity writes the same
- * policy. Only roles tagged pod-responder.io/revocable=true are touched; a failure never holds back the kill.
+ * Cutting the credentials: a miner that took the pod's cloud credentials keeps using them after the pod is gone
+ * (an IRSA or EKS Pod Identity session stays valid for hours). When policy `revokeCredentials` allows it, right
+ * after the kill (and, when suspending, after the suspension, so no replacement pod waits on IAM), the IAM role
+ * its ServiceAccount maps to gets an inline policy denying every session issued before T (activities/credentials.ts,
+ * domain/revocation.ts). T is the kill's: the DELETE answered plus its grace period, so a session the dying pod
+ * obtains while its kubelet stops it is denied too. Decided before the call, so a retried activity writes the same
+ * policy. Only roles tagged pod-responder.io/revocable=true are touched; a failure is noted, never fatal.
  * Released by `restore`; otherwise left in place (spent after 12 h, pruned by the next revocation on the role).
  */
 import { isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
@@ -16,7 +17,7 @@ import type { Incident } from './incident.js';
 
 const aws = proxyActivities<Activities>({
   startToCloseTimeout: '20 seconds',
-  // The kill waits for this step: bounded, whatever AWS does.
+  // After the kill, but the verification (and a suspension's verification) waits for it: bounded, whatever AWS does.
   scheduleToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
 });
@@ -31,7 +32,7 @@ interface RoleFound {
 
 export async function cutCredentials(i: Incident): Promise<void> {
   if (i.state.credentials || i.policy.revokeCredentials !== true) return;
-  const notBefore = revocationTime(Date.now());
+  const notBefore = revocationTime(i.state.killedAt ? Date.parse(i.state.killedAt) : Date.now());
   const pod = i.state.pod!;
   const at = () => new Date().toISOString();
   const base: CredentialsStatus = {
@@ -63,8 +64,8 @@ export async function cutCredentials(i: Incident): Promise<void> {
     record(i, { ...attempt, state: r.state, at: at(), detail: `${found.detail}; ${r.detail}`, undo: r.state === 'revoked' ? attempt.undo : null });
   } catch (err) {
     if (isCancellation(err)) throw err;
-    // Revocation that fails must not hold back the kill: say so, and go on.
-    const why = `not revoked (${failureMessage(err)}); going on with the kill`;
+    // Revocation that fails must not fail the response: say so, and go on.
+    const why = `not revoked (${failureMessage(err)}); going on`;
     record(i, { ...attempt, state: 'failed', at: at(), detail: attempt.detail ? `${attempt.detail}; ${why}` : why });
   }
 }

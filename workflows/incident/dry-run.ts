@@ -21,11 +21,12 @@ export function wouldAct(i: Incident, decision: Exclude<Decision, { action: 'dis
   const action = decision.action === 'await-approval' ? decision.proposed : decision.action;
   if (decision.action === 'await-approval') would.push(`would-propose ${action} for approval (policy requireApprovalFor) and wait up to ${i.policy.approvalTimeoutSeconds}s; then, if approved:`);
   if (i.policy.isolate !== false) would.push(`would-isolate ${pod}: label pod-responder.io/isolated and a deny-all NetworkPolicy`);
-  const revoke = wouldRevokeCredentials(i);
-  if (revoke) would.push(revoke);
   would.push(`would-terminate-pod ${pod}, grace period ${i.policy.terminateGracePeriodSeconds}s`);
   const workload = decision.action === 'suspend-workload' ? decision.workload : decision.action === 'await-approval' ? decision.workload : undefined;
   if (action === 'suspend-workload' && workload) would.push(`would-suspend-workload ${describeWorkload(workload)}: ${meansOf(workload)}, held ${i.policy.holdSuspensionSeconds}s for restore`);
+  // After the kill (and the suspension), as the live incident does: T is the kill's.
+  const revoke = wouldRevokeCredentials(i);
+  if (revoke) would.push(revoke);
   return finish(i, would, decision.reason);
 }
 

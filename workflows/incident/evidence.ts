@@ -1,7 +1,9 @@
 /**
  * Evidence before destruction: once the pod is isolated and the incident is about to kill it, the bundle
- * (activities/evidence.ts) is captured within the policy's budget. It never holds the kill back for longer:
- * what is not captured in time is listed as missing, and a capture that fails outright is noted and passed.
+ * (activities/evidence.ts) is captured within the policy's budget, in one attempt. It never holds the kill back
+ * for longer: what is not captured in time is listed as missing, and a capture that fails outright is noted and
+ * passed. A pod that is not cut off the network (isolation off, failed, or not enforceable) is killed first, with
+ * no bundle: a miner still reaching its pool is not kept alive for its logs (docs/kill-first.md).
  */
 import { isCancellation, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import { SA } from '../../domain/search-attributes.js';
@@ -10,15 +12,26 @@ import type { PodTarget } from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import { podIsolated } from './isolation.js';
+
+/** Beyond the policy's budget: the writes of what was read just in time, and the manifest (remediation/evidence.ts). */
+export const EVIDENCE_SLACK_SECONDS = 20;
 
 export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: PodTarget): Promise<void> {
   const budget = i.policy.evidenceSeconds ?? 0;
   if (i.state.evidence || budget <= 0) return;
-  // One attempt, and a retry only if a worker died mid-capture; the budget bounds each.
+  if (!podIsolated(i)) {
+    const iso = i.state.isolation;
+    const why = !iso ? 'isolation is off (policy isolate: false)' : `isolation is ${iso.state} (${iso.detail})`;
+    i.state.evidence = { location: null, objects: 0, bytes: 0, missing: [`everything: not captured before the kill, since the pod is not cut off the network: ${why}`], objectLock: 'n/a', manifestSha256: null, seconds: 0 };
+    i.note('evidence', `skipped: the pod is not cut off the network (${why}), so the kill comes first`);
+    return;
+  }
+  // One attempt: a worker that dies mid-capture costs the bundle, not another budget before the kill.
   const { captureEvidence: capture } = proxyActivities<Activities>({
-    startToCloseTimeout: `${budget + 20} seconds`,
+    startToCloseTimeout: `${budget + EVIDENCE_SLACK_SECONDS} seconds`,
     heartbeatTimeout: `${Math.max(10, budget)} seconds`,
-    retry: { maximumAttempts: 2, initialInterval: '1 second' },
+    retry: { maximumAttempts: 1 },
   });
   const a = i.state.alerts;
   try {

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PodAlert } from '../../domain/alert.js';
-import { withRawExcerpt } from '../../domain/alert-values.js';
+import { sameContainer, withRawExcerpt } from '../../domain/alert-values.js';
 import { defaultPolicy } from '../../domain/policy-defaults.js';
 import type { Policy } from '../../domain/policy.js';
 import { SA } from '../../domain/search-attributes.js';
@@ -115,11 +115,19 @@ export class Incident {
     return this.state;
   }
 
-  /** Alerts whose detection falls in the repeat window, the first included. */
+  /**
+   * Detections in the repeat window that count toward the threshold (docs/repeats.md): the first alert, alerts on
+   * another container, and alerts on its container detected after the kill. Another rule firing on the same event,
+   * or a late copy from before the kill, is not a repeat.
+   */
   alertsInWindow(): number {
     const since = Date.now() - this.policy.repeatWindowSeconds * 1000;
-    const first = Date.parse(this.state.alerts.first.detectedAt) >= since ? 1 : 0;
-    return first + this.state.alerts.recentDetections.filter((t) => t >= since).length;
+    const killedAt = this.state.killedAt ? Date.parse(this.state.killedAt) : Infinity;
+    const a = this.state.alerts;
+    const first = Date.parse(a.first.detectedAt) >= since ? 1 : 0;
+    const other = a.recentDetections.filter((t) => t >= since).length;
+    const afterKill = a.sameContainerDetections.filter((t) => t >= since && t > killedAt).length;
+    return first + other + afterKill;
   }
 
   /** The very alert this run started with (known without the schema: it came as the input, checked by the sender). */
@@ -156,10 +164,12 @@ export class Incident {
       a.recent.push(alert);
       if (a.recent.length > this.policy.keepRecentAlerts) a.recent.shift();
     }
-    insertDetection(a.recentDetections, Date.parse(alert.detectedAt));
+    const same = sameContainer(alert, first);
+    insertDetection(same ? a.sameContainerDetections : a.recentDetections, Date.parse(alert.detectedAt));
     if (this.repeatsNoted < REPEATS_NOTED) {
       this.repeatsNoted += 1;
-      this.note('repeat-alert', `alert ${alert.alertId} from ${alert.source} at ${alert.detectedAt}`);
+      const counts = same ? 'same container as the first alert: a repeat only if detected after the kill' : 'another container: a repeat';
+      this.note('repeat-alert', `alert ${alert.alertId} from ${alert.source} at ${alert.detectedAt} (${counts})`);
     } else {
       this.sumUp('repeat-alerts', 'repeat alerts', `${a.count - 1} repeats in all; latest ${alert.alertId} detected ${alert.detectedAt}`);
     }
@@ -283,6 +293,7 @@ function freshStatus(incidentId: string, first: PodAlert): IncidentStatus {
     first,
     recent: [],
     recentDetections: [],
+    sameContainerDetections: [],
     lastReceivedAt: new Date().toISOString(),
   };
   return {
@@ -297,6 +308,8 @@ function freshStatus(incidentId: string, first: PodAlert): IncidentStatus {
     pod: null,
     workload: null,
     earlierIncidents: 0,
+    earlierIncidentsCounted: false,
+    killedAt: null,
     alerts,
     escalation: null,
     proposal: null,

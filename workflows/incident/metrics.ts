@@ -48,8 +48,8 @@ function countAction(action: ActionResult['action'], result: ActionResultLabel):
 export function countingActions(exec: ExecutorSession): ExecutorSession {
   return {
     ...exec,
-    run<R extends CoreRequest>(request: R, summary: string): Promise<CoreResponse<R>> {
-      const pending = exec.run(request, summary);
+    run<R extends CoreRequest>(request: R, summary: string, withinSeconds?: number): Promise<CoreResponse<R>> {
+      const pending = exec.run(request, summary, withinSeconds);
       const action = ACTION_OF_OP[request.op];
       if (action) {
         pending.then(

@@ -19,12 +19,18 @@ import { checksHold, holdTheLine } from './hold-the-line.js';
 import { captureEvidence } from './evidence.js';
 import { cutCredentials } from './credentials.js';
 import { notifyInBackground } from './notifications.js';
-import { isolateFirst, isolationLeft, releaseIsolation } from './isolation.js';
+import { isolateFirst, isolationLeft, isolationToKeep, releaseIsolation } from './isolation.js';
 import { observeActed } from './metrics.js';
 
+/**
+ * Counting earlier incidents is a Temporal visibility query, which lags or stalls when the visibility store does.
+ * It runs after the kill and never fails the incident: past this budget the count is 0, and the notes say so.
+ */
+export const COUNT_EARLIER_INCIDENTS_BUDGET = { startToCloseTimeout: '5 seconds', scheduleToCloseTimeout: '12 seconds', attempts: 2 } as const;
 const { countRecentIncidents } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5 },
+  startToCloseTimeout: COUNT_EARLIER_INCIDENTS_BUDGET.startToCloseTimeout,
+  scheduleToCloseTimeout: COUNT_EARLIER_INCIDENTS_BUDGET.scheduleToCloseTimeout,
+  retry: { maximumAttempts: COUNT_EARLIER_INCIDENTS_BUDGET.attempts, initialInterval: '1 second' },
 });
 
 /** Verification polls: a pod with a grace period, or a controller, takes a moment to converge. */
@@ -52,7 +58,8 @@ export async function investigate(i: Incident): Promise<Phase> {
   return i.withExecutor(async (exec) => {
     const mismatch = await inspectPod(i, exec);
     if (mismatch) return dismissed(i, mismatch);
-    await countEarlierIncidents(i);
+    // A live incident counts them after the kill (terminate), so visibility never delays it; a dry run kills nothing.
+    if (isDryRun(i)) await countEarlierIncidents(i);
     return decideAndAct(i, exec);
   });
 }
@@ -82,7 +89,7 @@ export async function awaitApproval(i: Incident): Promise<Phase> {
 export async function watch(i: Incident, until: string): Promise<Phase> {
   i.stage('watching');
   const raised = await i.waitUntil(
-    () => i.state.escalation !== null || i.alertsInWindow() + i.state.earlierIncidents >= i.policy.repeatThreshold,
+    () => i.state.escalation !== null || repeatsReached(i),
     until,
     `watch ${describeWorkload(i.state.workload!)} for repeats or escalation`,
   );
@@ -107,11 +114,14 @@ async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> 
   if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(i));
   const next = unlessActing(i, decision);
   if (next) return next;
-  // Keep the evidence before it is destroyed: the pod is isolated and about to be killed.
+  // Keep the evidence before it is destroyed, only while the pod is cut off (one bounded attempt): else the kill comes first.
   await captureEvidence(i, exec, podTarget(i));
-  // And cut the cloud credentials it may have taken: their sessions would outlive the pod by hours.
-  await cutCredentials(i);
   return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
+}
+
+/** The repeat threshold is reached: detections that count as repeats (docs/repeats.md), here and in earlier incidents. */
+function repeatsReached(i: Incident): boolean {
+  return i.alertsInWindow() + i.state.earlierIncidents >= i.policy.repeatThreshold;
 }
 
 /** Where a decision leads when it is not an action to take now: a dismissal, or a proposal to answer. */
@@ -145,8 +155,15 @@ function decideNow(i: Incident): Decision {
 async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
   i.stage('remediating');
   await killPod(i, exec);
+  // Then what is not the kill: the cloud credentials it may have taken (their sessions outlive the pod by hours)...
+  await cutCredentials(i);
+  // ...and the repeats across incidents (a Deployment's earlier pods), which may call for suspending the workload.
+  if (i.state.workload && !i.state.earlierIncidentsCounted) {
+    await countEarlierIncidents(i);
+    if (repeatsReached(i)) return decideAndAct(i, exec);
+  }
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-  if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
+  await releaseIsolationIfKillVerified(i, exec);
   if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
   notifyInBackground(i, 'acted', `pod ${podTarget(i).namespace}/${podTarget(i).name} terminated`);
   if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
@@ -167,24 +184,27 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     if (isCancellation(err)) throw err;
     const why = failureMessage(err);
     i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
+    await cutCredentials(i);
     const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
+    await releaseIsolationIfKillVerified(i, exec);
     const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})` : 'was terminated';
     return done('needs-manual-action', `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`);
   }
   record(i, out.result);
   if (out.record) i.state.suspension = out.record;
+  // The pod is dead and its workload cannot replace it: now the credentials it may have taken.
+  await cutCredentials(i);
   if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
     await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
+    await releaseIsolationIfKillVerified(i, exec);
     return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
   }
   const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i), ...(out.record ? { suspended: out.record } : {}) });
-  if (podGoneFromApi(i)) await releaseIsolation(i, exec, 'the pod is gone');
+  await releaseIsolationIfKillVerified(i, exec);
   if (!out.record) return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
   if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
-  if (unverified) i.state.problem = unverified.problem;
+  if (unverified) i.state.problem = `${unverified.problem}${isolationLeft(i)}`;
   i.note('suspended', out.record.changes.map(describeChange).join('; '));
   notifyInBackground(i, 'acted', `${describeWorkload(w)} suspended (${out.record.changes.map(describeChange).join('; ')}); the pod was terminated`);
   return { name: 'hold', until: after(i.policy.holdSuspensionSeconds) };
@@ -206,15 +226,27 @@ async function inspectPod(i: Incident, exec: ExecutorSession): Promise<Dismissal
   return null;
 }
 
-/** A Deployment's replacement pod has a new name, so its alerts start a new incident: repeats show across incidents. */
+/**
+ * A Deployment's replacement pod has a new name, so its alerts start a new incident: repeats show across incidents.
+ * Counted once, within COUNT_EARLIER_INCIDENTS_BUDGET; when visibility does not answer in time the count is 0 and
+ * the notes say so (the pod is dead by then: only the workload's suspension can be missed).
+ */
 async function countEarlierIncidents(i: Incident): Promise<void> {
   const w = i.state.workload;
-  if (!w) return;
+  if (!w || i.state.earlierIncidentsCounted) return;
+  i.state.earlierIncidentsCounted = true;
   const sinceIso = new Date(Date.now() - i.policy.repeatWindowSeconds * 1000).toISOString();
-  i.state.earlierIncidents = await countRecentIncidents.executeWithOptions({ summary: `count earlier incidents on ${describeWorkload(w)}` }, [
-    { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id },
-  ]);
-  if (i.state.earlierIncidents) i.note('earlier-incidents', `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`);
+  try {
+    i.state.earlierIncidents = await countRecentIncidents.executeWithOptions({ summary: `count earlier incidents on ${describeWorkload(w)}` }, [
+      { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id },
+    ]);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    i.state.earlierIncidents = 0;
+    i.note('earlier-incidents', `not counted (${failureMessage(err)}): counted as 0, so repeats on other pods of ${describeWorkload(w)} do not raise this incident; ${repeatsReached(i) ? 'its own alerts reach the threshold' : 'it decides on its own alerts'}`);
+    return;
+  }
+  i.note('earlier-incidents', `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`);
 }
 
 function podTarget(i: Incident): PodTarget {
@@ -223,12 +255,15 @@ function podTarget(i: Incident): PodTarget {
 }
 
 /**
- * The last verification found the alerted pod gone from the API (its node may still be confirming the kill):
- * its isolation selects nothing any more, and the cluster would delete the policy with the pod anyway.
+ * The isolation goes only once the last verification confirmed the kill: the pod gone after a graceful delete
+ * (its kubelet removes the object once the containers stopped) and its node not NotReady. While the pod is still
+ * terminating, or gone from the API from a node that is NotReady (force-deleted, its container may still run),
+ * the policy stays: the kill took its ownership away, so nothing else removes it (the problem says so).
  */
-function podGoneFromApi(i: Incident): boolean {
+async function releaseIsolationIfKillVerified(i: Incident, exec: ExecutorSession): Promise<void> {
   const p = i.state.pod!;
-  return i.state.verification.some((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `) && !c.observed.startsWith('still present'));
+  const check = i.state.verification.find((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `));
+  if (check?.ok) await releaseIsolation(i, exec, `the kill is verified (${check.observed})`);
 }
 
 /** An incident is about one pod (a pod under the same name with another UID is dismissed), so one kill is enough. */
@@ -236,14 +271,21 @@ function podKilled(i: Incident): boolean {
   return i.state.actions.some((a) => a.action === 'delete-pod' && (a.status === 'done' || a.status === 'already-done'));
 }
 
-/** Deletes the alerted pod by UID (a pod that replaced it under the same name is never touched); once per incident. */
+/**
+ * Deletes the alerted pod by UID (a pod that replaced it under the same name is never touched); once per incident.
+ * Its isolation policy is kept past the pod object. `killedAt` is when the kill took effect: the DELETE answered
+ * plus its grace period, by when the kubelet has stopped the container (the revocation's T, the repeats' line).
+ */
 async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
   if (podKilled(i)) return;
   const pod = podTarget(i);
+  const isolation = isolationToKeep(i);
   const { result } = await exec.run(
-    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds, incidentId: i.id },
+    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds, incidentId: i.id, ...(isolation ? { isolation } : {}) },
     `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
   );
+  const graceSeconds = Math.max(1, i.policy.terminateGracePeriodSeconds); // as remediation/terminate.ts deletes
+  i.state.killedAt = new Date(Date.now() + (result.status === 'done' ? graceSeconds * 1000 : 0)).toISOString();
   record(i, result);
 }
 
