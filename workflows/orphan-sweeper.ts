@@ -14,8 +14,13 @@ export interface SweepReport {
   scanned: number;
   /** left-intact: its tags no longer prove it ours when it came to be deleted. */
   removed: (TaggedResource & { status: 'done' | 'failed' | 'left-intact'; error?: string })[];
-  /** Clusters' shared executor groups removed (or not) because no incident needs them any more. */
-  executorGroups?: (ExecutorGroup & { status: 'done' | 'failed' | 'left-intact'; error?: string })[];
+  /**
+   * Clusters' shared executor groups removed (or not) because no incident needs them any more. in-use: read again
+   * before anything was changed, it had been used since it was listed, or network interfaces still held it.
+   */
+  executorGroups?: (ExecutorGroup & { status: 'done' | 'failed' | 'left-intact' | 'in-use'; error?: string })[];
+  /** Listings that failed (a region, a service, a cluster's access entries): what they hold was not swept. */
+  errors?: string[];
 }
 
 const scan = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 3 } });
@@ -29,7 +34,7 @@ const ORDER: Record<TaggedResource['kind'], number> = { function: 0, 'access-ent
  * compensations. Runs on a Temporal Schedule; what is still in use by a running incident is left alone.
  */
 export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
-  const found = await scan.listTaggedResources.executeWithOptions({ summary: `list pod-responder resources in ${input.regions.join(', ')}` }, [input.regions]);
+  const { items: found, errors } = await scan.listTaggedResources.executeWithOptions({ summary: `list pod-responder resources in ${input.regions.join(', ')}` }, [input.regions]);
   const legacy = found.filter((r) => r.legacy).map((r) => r.incidentId);
   const closed = new Set(await scan.closedIncidents.executeWithOptions({ summary: 'which of their incidents are closed' }, [found.map((r) => r.incidentId), legacy]));
   const orphans = found.filter((r) => closed.has(r.incidentId)).sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
@@ -43,21 +48,23 @@ export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
       removed.push({ ...r, status: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
   }
-  return { scanned: found.length, removed, executorGroups: await sweepExecutorGroups(input) };
+  const groups = await sweepExecutorGroups(input, errors);
+  return { scanned: found.length, removed, executorGroups: groups, errors };
 }
 
-async function sweepExecutorGroups(input: SweepInput): Promise<NonNullable<SweepReport['executorGroups']>> {
-  const groups = await scan.listExecutorGroups.executeWithOptions({ summary: `list executor security groups in ${input.regions.join(', ')}` }, [input.regions]);
+async function sweepExecutorGroups(input: SweepInput, errors: string[]): Promise<NonNullable<SweepReport['executorGroups']>> {
+  const listed = await scan.listExecutorGroups.executeWithOptions({ summary: `list executor security groups in ${input.regions.join(', ')}` }, [input.regions]);
+  errors.push(...listed.errors);
+  const groups = listed.items;
   const idle = groups.length
     ? await scan.idleExecutorGroups.executeWithOptions({ summary: 'which of them no incident needs' }, [groups, input.executorGroupIdleMinutes ?? 60])
     : [];
   const out: NonNullable<SweepReport['executorGroups']> = [];
   for (const g of idle) {
     try {
-      const { leftIntact } = await remove.deleteExecutorSecurityGroup.executeWithOptions({ summary: `remove idle executor group ${g.name} of ${g.clusterName}` }, [g]);
-      out.push(leftIntact ? { ...g, status: 'left-intact', error: leftIntact } : { ...g, status: 'done' });
+      const { leftIntact, inUse } = await remove.deleteExecutorSecurityGroup.executeWithOptions({ summary: `remove idle executor group ${g.name} of ${g.clusterName}` }, [g]);
+      out.push(leftIntact ? { ...g, status: 'left-intact', error: leftIntact } : inUse ? { ...g, status: 'in-use', error: inUse } : { ...g, status: 'done' });
     } catch (err) {
-      // Still held by a function's network interfaces: the next sweep takes it.
       out.push({ ...g, status: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
   }

@@ -59,6 +59,11 @@ export async function restrictToClusterApi(aws: AwsClients, groupId: string, clu
   await ignoring(['InvalidPermission.Duplicate'], () =>
     aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(clusterSecurityGroupId)] })),
   );
+  await allowClusterIngress(aws, groupId, clusterSecurityGroupId, ruleTags);
+}
+
+/** The cluster group's rule accepting 443 from the group (already there: done). */
+export async function allowClusterIngress(aws: AwsClients, groupId: string, clusterSecurityGroupId: string, ruleTags: Record<string, string>): Promise<void> {
   await ignoring(['InvalidPermission.Duplicate'], () =>
     aws.ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
@@ -67,6 +72,13 @@ export async function restrictToClusterApi(aws: AwsClients, groupId: string, clu
         TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tagList(ruleTags) }],
       }),
     ),
+  );
+}
+
+/** Removes the cluster group's rule accepting 443 from the group (gone already: done). */
+export async function revokeClusterIngress(aws: AwsClients, groupId: string, clusterSecurityGroupId: string): Promise<void> {
+  await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
+    aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
   );
 }
 
@@ -89,11 +101,7 @@ export async function deleteSecurityGroup(
  * (durably, by Temporal, or by the next sweep) until it clears.
  */
 export async function removeRestrictedGroup(aws: AwsClients, groupId: string, clusterSecurityGroupId: string): Promise<Removal> {
-  if (clusterSecurityGroupId) {
-    await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
-      aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
-    );
-  }
+  if (clusterSecurityGroupId) await revokeClusterIngress(aws, groupId, clusterSecurityGroupId);
   try {
     await aws.ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
     return { deleted: true };

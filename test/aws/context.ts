@@ -18,8 +18,8 @@ export interface FrontContext {
   log: (line: string) => void;
 }
 
-/** Handles one AWS call, or returns undefined to let it through to moto unchanged. */
-export type Interceptor = (call: Classified, req: InboundRequest, forward: () => Promise<Reply>) => Promise<Reply | undefined> | undefined;
+/** Handles one AWS call, or returns undefined to let it through to moto unchanged (`forward` sends it, or `changed` instead). */
+export type Interceptor = (call: Classified, req: InboundRequest, forward: (changed?: InboundRequest) => Promise<Reply>) => Promise<Reply | undefined> | undefined;
 
 export function motoClients(motoUrl: string, region: string): FrontContext['moto'] {
   const config = { endpoint: motoUrl, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 };

@@ -9,7 +9,8 @@
  *            function is Pending for a while, and Invoke refuses it meanwhile; a VPC function reaches
  *            only what its security groups allow (function-network.ts)
  *   EKS      a new access entry authenticates nobody for a while (token-webhook.ts)
- *   EC2      DeleteSecurityGroup's DependencyViolation (security-groups.ts)
+ *   EC2      DeleteSecurityGroup's DependencyViolation, and the Lambda network interfaces that hold a
+ *            group in DescribeNetworkInterfaces (security-groups.ts); DescribeSecurityGroups' pages (ec2-pages.ts)
  *   STS      issued credentials are remembered for the token webhook (credentials.ts)
  *   S3       a function role's calls are authorized by its inline policies and boundary, after IAM's
  *            propagation delay (s3-role-access.ts); moto would let any credentials write anywhere
@@ -28,6 +29,7 @@ import { EksAccessEntries } from './eks-access-entries.js';
 import { EksClusters } from './eks-clusters.js';
 import { EksPodIdentity } from './eks-pod-identity.js';
 import { FaultInjector } from './fault-injector.js';
+import { ec2Pages } from './ec2-pages.js';
 import { FunctionNetwork } from './function-network.js';
 import type { FailCallFault } from './faults.js';
 import { forward, jsonReply, readBody, type InboundRequest, type Reply } from './http.js';
@@ -102,7 +104,7 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     });
   };
   const s3Access = new S3RoleAccess(ctx, credentials, (role) => faults.delayFor('rolePolicy', role));
-  const interceptors: Interceptor[] = [entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, rememberCredentials, s3Access.intercept];
+  const interceptors: Interceptor[] = [entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, groups.interfaces, ec2Pages, rememberCredentials, s3Access.intercept];
 
   async function awsCall(req: InboundRequest): Promise<Reply> {
     const call = classify(req);
@@ -130,7 +132,7 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
   }
 
   async function intercepted(call: Classified, req: InboundRequest): Promise<Reply> {
-    const fwd = () => forward(opts.motoUrl, req);
+    const fwd = (changed?: InboundRequest) => forward(opts.motoUrl, changed ?? req);
     for (const intercept of interceptors) {
       const reply = await intercept(call, req, fwd);
       if (reply) return reply;

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { awsClientFactory, type AwsClients } from '../../activities/eks-lambda/clients.js';
 import { deleteExecutorGroup, ensureExecutorGroup } from '../../activities/eks-lambda/executor-group.js';
 import { findGroup } from '../../activities/eks-lambda/security-group.js';
-import { executorGroupName, resourceNames } from '../../domain/aws-resources.js';
+import { executorGroupName, LAST_USED_TAG, resourceNames } from '../../domain/aws-resources.js';
 import { AwsFaults } from '../aws/faults.js';
 import { until } from './until.js';
 
@@ -72,12 +72,11 @@ export async function dropExecutorGroup(c: AwsClients, installationId: string, c
   const { name, clusterArn } = await executorGroupOf(c, installationId, clusterName, vpcId);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    try {
-      await deleteExecutorGroup(c, { name, vpcId, clusterArn, clusterSecurityGroupId }, installationId);
-      return;
-    } catch (err) {
-      if ((err as { type?: string }).type !== 'DependencyViolation' || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    // As the sweep does: removed only as last used when read now, and once no network interface holds it.
+    const lastUsed = (await findGroup(c, name, vpcId))?.tags[LAST_USED_TAG];
+    const removal = await deleteExecutorGroup(c, { name, vpcId, clusterArn, clusterSecurityGroupId, lastUsed }, installationId);
+    if (!removal.inUse) return;
+    if (Date.now() > deadline) throw new Error(removal.inUse);
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
