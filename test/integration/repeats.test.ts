@@ -86,7 +86,7 @@ describe('what counts as a repeat', () => {
     const first = await post(falcoEvent('falco-known-miner', ns, w.pod, new Date().toISOString()));
     const killed = await r.waitForStage(r.client.workflow.getHandle(first), 'watching');
     // The ReplicaSet's replacement pod (a new name, a new container) runs the miner again.
-    const replacement = await createPod(kube, ns, `${w.name}-5d8f-next`, w.pod.metadata!.ownerReferences![0]!);
+    const replacement = await createPod(kube, ns, `${w.name}-5d8f-next`, w.pod.metadata!.ownerReferences![0]);
     const second = await post(falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(killed.killedAt!) + 1000).toISOString()));
     expect(second).not.toBe(first);
     const result: IncidentStatus = await r.client.workflow.getHandle(second).result();
