@@ -12,6 +12,12 @@ export default defineConfig({
     projects: [
       // Pure unit tests: no stack, so `vitest run test/unit` starts in a second.
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // The workflow's logic against mocked activities on the Java SDK's time-skipping test server (docs/testing.md):
+      // approval expiry, watch and hold deadlines, continue-as-new and cancellation in seconds, no stack.
+      {
+        extends: true,
+        test: { name: 'workflow', include: ['test/workflow/**/*.test.ts'], globalSetup: ['test/workflow/global-setup.ts'] },
+      },
       // Everything else runs against one real stack started by the global setup
       // (vitest only runs a project's global setup when that project has files to run).
       {
@@ -19,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'stack',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**', 'test/workflow/**'],
           globalSetup: ['test/global-setup.ts'],
         },
       },

@@ -13,6 +13,9 @@ MOTO_VERSION=5.2.5 # moto's server mode stands in for AWS (IAM, EC2, EKS, Lambda
 HELM_VERSION=3.22.0 # only for the Helm chart's tests (`tools.sh helm`): not part of a first start
 # The real node's NetworkPolicy enforcer (docs/real-node.md says why this one, at this version).
 KUBE_ROUTER_VERSION=2.1.0
+# The Java SDK's time-skipping test server from Maven Central, for the workflow tests (`tools.sh test-server`): the
+# TypeScript SDK's own downloads a binary from GitHub at run time. Must match devstack/temporal-test-server/pom.xml.
+TEST_SERVER_VERSION=1.38.0
 
 TEMPORAL_DIR="$TOOLS/temporal-$TEMPORAL_VERSION"
 TEMPORAL="$TEMPORAL_DIR/temporal"
@@ -23,6 +26,7 @@ KUBE_ROUTER="$TOOLS/kube-router-$KUBE_ROUTER_VERSION/kube-router"
 MOTO_DIR="$TOOLS/moto-$MOTO_VERSION"
 MOTO_SERVER="$MOTO_DIR/venv/bin/moto_server"
 HELM="$TOOLS/helm-$HELM_VERSION-k8s$K8S_VERSION/helm"
+TEST_SERVER="$TOOLS/temporal-test-server-$TEST_SERVER_VERSION/temporal-test-server"
 
 say() { echo "[tools] $*" >&2; }
 since() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
@@ -82,6 +86,43 @@ if [[ "${1:-}" == helm ]]; then
     finish_steps
   fi
   echo "helm=$HELM"
+  exit 0
+fi
+
+# `tools.sh test-server`: the Java test server's jars (about 40 MB, from Maven Central) and a launcher that takes the
+# arguments the TypeScript SDK gives a test server (`<port>`), for TestWorkflowEnvironment.createTimeSkipping.
+install_test_server() {
+  local tmp dir
+  dir="$(dirname "$TEST_SERVER")"
+  tmp="$(mktemp -d "$TOOLS/.build.XXXXXX")"
+  mvn -q -B dependency:copy-dependencies -f "$ROOT/devstack/temporal-test-server/pom.xml" \
+    -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >&2
+  cat >"$tmp/temporal-test-server" <<'LAUNCHER'
+#!/bin/sh
+# The Java SDK's test server: `temporal-test-server <port> [--enable-time-skipping]`. SLF4J has no binding: no logs.
+# TieredStopAtLevel=1: the C1 compiler only, which starts it about a second sooner on 2 cores.
+exec "${JAVA_HOME:+$JAVA_HOME/bin/}java" -XX:TieredStopAtLevel=1 -cp "$(dirname "$0")/lib/*" io.temporal.testserver.TestServer "$@"
+LAUNCHER
+  chmod +x "$tmp/temporal-test-server"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+}
+if [[ "${1:-}" == test-server ]]; then
+  if [[ ! -x "$TEST_SERVER" ]]; then
+    if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+      if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        say "installing a JDK and Maven with apt (for the Java test server)"
+        (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends default-jdk-headless maven) >&2
+      else
+        say "the workflow tests need java (17+) and mvn on PATH (Debian: apt-get install default-jdk-headless maven)"
+        exit 1
+      fi
+    fi
+    say "fetching the Java test server v$TEST_SERVER_VERSION from Maven Central (first time only; seconds)"
+    step "test server fetch" install_test_server
+    finish_steps
+  fi
+  echo "temporal-test-server=$TEST_SERVER"
   exit 0
 fi
 

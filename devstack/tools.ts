@@ -43,6 +43,13 @@ export async function ensureHelm(log: (line: string) => void = defaultLog): Prom
   return helm;
 }
 
+/** The Java SDK's time-skipping test server (fetched from Maven Central on first use), for the workflow tests only. */
+export async function ensureTestServer(log: (line: string) => void = defaultLog): Promise<string> {
+  const { 'temporal-test-server': server } = await runToolsScript(['test-server'], log);
+  if (!server) throw new Error('devstack/tools.sh test-server printed no temporal-test-server=<path>');
+  return server;
+}
+
 /** tools.sh with `args`: its progress (stderr) streamed line by line, a cold build takes minutes; its `name=path` lines parsed. */
 async function runToolsScript(args: string[], log: (line: string) => void): Promise<Record<string, string>> {
   const child = spawn('bash', [path.join(REPO_ROOT, 'devstack/tools.sh'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
