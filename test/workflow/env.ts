@@ -14,7 +14,7 @@ import { workflowBundle } from '../../worker/workflow-bundle.js';
 import { workflowsPath } from '../../worker/worker.js';
 import { statusQuery, type IncidentStatus, type Stage } from '../../workflows/messages.js';
 import type { IncidentInput, IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
-import { alertAt, fakeCluster, type FakeCluster } from './fake-cluster.js';
+import { alertAt, fakeCluster, type FakeCluster, type FakeEks } from './fake-cluster.js';
 
 export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   // The workflow's own log lines (every timeline note) and the worker's state changes would drown the test output.
@@ -52,7 +52,13 @@ let n = 0;
  */
 export async function withIncident<T>(
   env: TestWorkflowEnvironment,
-  opts: { policy?: Partial<Policy>; alert?: Parameters<typeof alertAt>[1]; cluster?: FakeCluster },
+  opts: {
+    policy?: Partial<Policy>;
+    alert?: Parameters<typeof alertAt>[1];
+    cluster?: FakeCluster;
+    /** The EKS executor, its AWS steps mocked too (fakeEks); default: the direct executor. */
+    eks?: FakeEks;
+  },
   body: (i: Incident) => Promise<T>,
 ): Promise<T> {
   n += 1;
@@ -63,12 +69,12 @@ export async function withIncident<T>(
     namespace: env.namespace ?? 'default',
     taskQueue,
     workflowBundle: await workflowBundle(workflowsPath()),
-    activities: cluster.activities,
+    activities: { ...cluster.activities, ...opts.eks?.activities },
   });
   const input: IncidentInput = {
     alert: alertAt(await env.currentTimeMs(), opts.alert),
     policy: testPolicy(opts.policy),
-    executor: { kind: 'direct' },
+    executor: { kind: opts.eks ? 'eks-lambda' : 'direct' },
   };
   return worker.runUntil(async () => {
     const handle = await env.client.workflow.start<IncidentWorkflow>('maliciousPodResponse', {

@@ -139,3 +139,47 @@ export function fakeCluster(): FakeCluster {
     },
   };
 }
+
+/** The EKS executor's AWS steps, mocked: each deploy and undo recorded by name; the function runs `cluster`'s core. */
+export interface FakeEks {
+  activities: Record<string, (...args: never[]) => Promise<unknown>>;
+  /** Every deploy and undo step, in order (`create role`, `delete function`, ...). */
+  steps: string[];
+}
+
+export function fakeEks(cluster: FakeCluster): FakeEks {
+  const steps: string[] = [];
+  const step =
+    <T>(name: string, answer: T) =>
+    async () => {
+      steps.push(name);
+      return answer;
+    };
+  return {
+    steps,
+    activities: {
+      describeTargetCluster: async (name: string, region: string) => ({
+        name,
+        region,
+        arn: `arn:aws:eks:${region}:123456789012:cluster/${name}`,
+        accountId: '123456789012',
+        endpoint: 'https://eks.example',
+        certificateAuthority: '',
+        vpcId: 'vpc-1',
+        subnetIds: ['subnet-1'],
+        clusterSecurityGroupId: 'sg-cluster',
+        authenticationMode: 'API_AND_CONFIG_MAP',
+        installationId: 'test',
+      }),
+      createFunctionRole: step('create role', { roleArn: 'arn:aws:iam::123456789012:role/fn' }),
+      ensureExecutorSecurityGroup: step('use executor group', { groupId: 'sg-executor' }),
+      createFunctionAccessEntry: step('create access entry', undefined),
+      createRemediationFunction: step('create function', undefined),
+      deleteRemediationFunction: step('delete function', { leftIntact: undefined }),
+      deleteFunctionAccessEntry: step('delete access entry', { leftIntact: undefined }),
+      deleteFunctionRole: step('delete role', { leftIntact: undefined }),
+      invokeRemediationFunction: async (_target: unknown, _name: string, request: CoreRequest) =>
+        cluster.activities.runDirect('local', request),
+    },
+  };
+}
