@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { podFirewallFor, podProcesses } from '../../devstack/node-host.js';
-import { NODE_NAME } from '../../devstack/real-node.js';
+import { NODE_GRACE_SECONDS, NODE_NAME } from '../../devstack/real-node.js';
 import { createNamespace } from '../support/cluster.js';
 import { until } from '../support/until.js';
 import { restoreUpdate } from '../../workflows/messages.js';
@@ -123,4 +123,33 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     await poolHears(ctx, third.status!.podIP!, restoredAt);
     expect((await h2.result()).outcome).toBe('workload-restored');
   });
+
+  it("its kubelet stopped: the node goes NotReady by the controller manager's grace period; a kill there ends needs-manual-action with the process still running and the isolation kept; the kubelet back, the process goes", async () => {
+    const ns = await createNamespace(ctx.kube, 'notready');
+    await createMinerPod(ctx, ns, 'miner');
+    const pod = await running(ctx, ns, 'miner');
+    const uid = pod.metadata!.uid!;
+    const ready = async () => (await ctx.kube.core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
+    await ctx.node.stopKubelet();
+    try {
+      const stoppedAt = Date.now();
+      const condition = await until('the node NotReady', async () => {
+        const c = await ready();
+        return c?.status === 'Unknown' ? c : undefined;
+      }, (NODE_GRACE_SECONDS + 30) * 1000);
+      expect(condition.reason).toBe('NodeStatusUnknown');
+      expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(NODE_GRACE_SECONDS * 1000 - 2000); // not before its grace
+
+      const result = await (await ctx.r.respond(minerAlert(pod), { watchSeconds: 0 })).result();
+      expect(result.outcome).toBe('needs-manual-action');
+      expect(result.problem).toMatch(new RegExp(`on node ${NODE_NAME}, which is NotReady .*its kubelet is not stopping the container`));
+      expect(podProcesses(uid).length).toBeGreaterThan(0); // only the kubelet stops it
+      expect((await ctx.kube.networking.listNamespacedNetworkPolicy({ namespace: ns })).items).toHaveLength(1);
+      expect(podFirewallFor(pod.status!.podIP!)).toBe(true); // the isolation holds while the process runs
+    } finally {
+      ctx.node.startKubelet();
+    }
+    await until('the node Ready again', async () => (await ready())?.status === 'True', 60_000);
+    await until('the kubelet back to stop the deleted pod', async () => podProcesses(uid).length === 0, 60_000);
+  }, 180_000);
 });
