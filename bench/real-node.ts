@@ -97,7 +97,7 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       const handle = client.workflow.getHandle(started.workflowId);
       const [isolatedApi, isolatedRule, podGone, processGone] = await Promise.all([
         whenTrue('the incident to say isolated', async () => ['isolated', 'released'].includes((await handle.query(statusQuery)).isolation?.state ?? '')),
-        whenTrue("kube-router's chain for the pod", () => podFirewallFor(ip)),
+        whenTrue("kube-router enforcing a policy on the pod", () => podFirewallFor(ip)),
         whenTrue('the pod object gone', async () => (await kube.core.listNamespacedPod({ namespace: ns })).items.every((p) => p.metadata!.uid !== uid)),
         whenTrue('the process gone', () => podProcesses(uid).length === 0),
       ]);
@@ -154,7 +154,7 @@ export function formatRealNode(r: RealNodeResult): string {
 
 | stage | API-level effect | physical effect on the node |
 | --- | --- | --- |
-| isolation | incident says isolated: ${ms(r.isolatedApiMs)} | kube-router's REJECT chain for the pod in force: ${ms(r.isolatedRuleMs)} |
+| isolation | incident says isolated: ${ms(r.isolatedApiMs)} | kube-router runs the pod's traffic through the policy's chain: ${ms(r.isolatedRuleMs)} |
 | kill (graceful, ${GRACE_SECONDS} s) | pod object gone: ${ms(r.podGoneApiMs)} | container processes gone from the host: ${ms(r.processGoneMs)} |
 | repeat -> suspend | Deployment replicas 0: ${ms(r.suspendedApiMs)} | no miner process left: ${ms(r.noMinerMs)} |
 | floor: bare DELETE (grace ${GRACE_SECONDS} s) | | process gone: ${ms(r.floorProcessGoneMs)} |

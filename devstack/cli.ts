@@ -47,7 +47,9 @@ function parseFlags(args: string[], command: 'up' | 'dev') {
 export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; background?: boolean; place?: UpPlace } = {}): Promise<never> {
   const background = opts.background ?? false;
   const place = opts.place ?? UP_DEFAULTS;
-  const stack = await startStack({ ...place, headless: false, aws: opts.aws ?? false, awsInBackground: background, kubeBootstrapInBackground: background });
+  // POD_RESPONDER_REAL_NODE=1: with a real node (docs/real-node.md); opt-in while it is new.
+  const realNode = process.env.POD_RESPONDER_REAL_NODE === '1';
+  const stack = await startStack({ ...place, headless: false, aws: opts.aws ?? false, awsInBackground: background, kubeBootstrapInBackground: background, realNode });
   let stopping = false;
   const stopAndExit = async (code: number): Promise<never> => {
     stopping = true;
@@ -67,6 +69,8 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       `  kubeconfig        ${stack.kubeconfigPath}`,
       `  Kubernetes API    ${stack.kubeApiUrl}`,
       `  logs              ${place.stateDir}/*.log`,
+      ...(stack.node ? [`  real node         ${stack.node.nodeName} (${stack.node.nodeIp}); the pool's report: curl -s ${stack.node.pool.reportUrl}`] : []),
+      ...(stack.nodeMissing ? [`  real node         none: this machine lacks ${stack.nodeMissing.join('; ')}`] : []),
       ...(stack.aws ? awsLines(stack.aws) : stack.awsReady ? ['  AWS               starting (moto behind the test front); its lines follow when it is ready'] : []),
       '',
       `  export TEMPORAL_ADDRESS=${stack.temporalAddress} KUBECONFIG=${stack.kubeconfigPath}`,

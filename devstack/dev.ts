@@ -15,7 +15,9 @@ import { loadConfig } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
-import { alertFor, createNamespace, createWorkload, fixtureKube } from './fixtures.js';
+import { alertFor, createNamespace, createWorkload, fixtureKube, type TestKube, type Workload } from './fixtures.js';
+import { IMAGES } from './node-images.js';
+import type { RealNode } from './real-node.js';
 import { startKubeletStandIn } from './kubelet-stand-in.js';
 import type { Stack } from './stack.js';
 import { AWS_DEFAULTS } from './aws.js';
@@ -89,15 +91,24 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
 async function createDemo(stack: Stack, stateDir: string, falcoToken: string): Promise<(forwarderUrl: string, temporalAddress: string) => string[]> {
   const kube = fixtureKube(stack.kubeconfigPath);
   const ns = await createNamespace(kube, 'demo');
-  const w = await createWorkload(kube, ns, 'Deployment');
-  // Its pod "runs" on a node whose kubelet is a stand-in serving the miner's logs, so the bundle has them.
-  const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
-  const kubelet = await startKubeletStandIn(core);
+  let w: Workload;
+  let containerName = 'app';
+  if (stack.node) {
+    // A real miner: a process on this machine, connected to the node's pool.
+    w = await realMinerDeployment(kube, ns, stack.node);
+    containerName = 'miner';
+  } else {
+    w = await createWorkload(kube, ns, 'Deployment');
+    // Its pod "runs" on a node whose kubelet is a stand-in serving the miner's logs, so the bundle has them.
+    const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
+    const kubelet = await startKubeletStandIn(core);
+    const p = w.pod.metadata!;
+    await core.createNamespacedPodBinding({ namespace: ns, name: p.name!, body: { metadata: { name: p.name! }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
+    kubelet.logs.set(`${ns}/${p.name}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
+  }
   const pod = w.pod.metadata!;
-  await core.createNamespacedPodBinding({ namespace: ns, name: pod.name!, body: { metadata: { name: pod.name! }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
-  kubelet.logs.set(`${ns}/${pod.name}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
   const file = path.join(stateDir, 'demo-alert.json');
-  writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING }), null, 2));
+  writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING, container: { id: w.pod.containerId.slice(0, 12), name: containerName } }), null, 2));
   // The same detection as Falcosidekick would post it, for the forwarder.
   const falcoFile = path.join(stateDir, 'demo-falco.json');
   writeFileSync(
@@ -119,10 +130,36 @@ async function createDemo(stack: Stack, stateDir: string, falcoToken: string): P
   const incident = `pod-incident:local:${ns}:${pod.name}`;
   return (forwarderUrl, temporalAddress) => [
     `  demo: Deployment ${ns}/${w.name} with pod ${pod.name}; an alert about it is in ${file}`,
+    ...(stack.node ? [`  its miner runs on the real node: the pool's report is at ${stack.node.pool.reportUrl}`] : []),
     `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${falcoToken}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
     `   or: export TEMPORAL_ADDRESS=${temporalAddress}`,
     `        npx tsx client/cli.ts respond ${file}`,
     `        npx tsx client/cli.ts status ${incident}`,
     `        npx tsx client/cli.ts escalate ${incident} --by you --reason "confirmed"`,
   ];
+}
+
+/** The demo Deployment on the real node: one miner pod, running, as the Workload the demo's alert names. */
+async function realMinerDeployment(kube: TestKube, namespace: string, node: RealNode): Promise<Workload> {
+  const labels = { app: 'miner' };
+  const d = await kube.apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'miner' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { containers: [{ name: 'miner', image: IMAGES.miner, imagePullPolicy: 'Never', env: [{ name: 'POOL', value: node.pool.address }] }] } },
+      },
+    },
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=miner' });
+    const pod = pods.items.find((p) => p.status?.containerStatuses?.[0]?.state?.running);
+    const id = pod?.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
+    if (pod && id) return { kind: 'Deployment', name: 'miner', uid: d.metadata!.uid!, pod: Object.assign(pod, { containerId: id }) };
+    if (Date.now() > deadline) throw new Error(`devstack: the demo miner in ${namespace} is not running after 60 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

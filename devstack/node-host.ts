@@ -195,10 +195,20 @@ export function podProcesses(podUid: string): number[] {
   return pids;
 }
 
-/** Whether kube-router has a firewall chain in force for traffic from this pod address (a policy selects the pod). */
+/**
+ * Whether kube-router enforces a NetworkPolicy on this pod address: its per-pod chain (every pod has one) runs
+ * through a policy's chain, not only the default one that accepts unselected pods.
+ */
 export function podFirewallFor(podIp: string): boolean {
-  const rules = spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { encoding: 'utf8' }).stdout ?? '';
-  return rules.split('\n').some((r) => r.includes(`-s ${podIp}/32`) && r.includes('-j KUBE-POD-FW-'));
+  const iptables = (chain: string) => spawnSync('iptables', ['-w', '5', '-S', chain], { encoding: 'utf8' }).stdout ?? '';
+  const jump = iptables('KUBE-ROUTER-INPUT')
+    .split('\n')
+    .find((r) => r.includes(`-s ${podIp}/32`) && r.includes('-j KUBE-POD-FW-'));
+  const chain = jump && /-j (KUBE-POD-FW-\S+)/.exec(jump)?.[1];
+  if (!chain) return false;
+  return iptables(chain)
+    .split('\n')
+    .some((r) => /-j KUBE-NWPLCY-/.test(r) && !r.includes('-j KUBE-NWPLCY-DEFAULT'));
 }
 
 /** Every process in a kubepods cgroup: the containers, whoever started them. */

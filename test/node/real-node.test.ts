@@ -40,6 +40,7 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     const uid = pod.metadata!.uid!;
     const ip = pod.status!.podIP!;
     await poolHears(ctx, ip);
+    expect(podFirewallFor(ip)).toBe(false); // no policy selects it yet
 
     const h = await ctx.r.respond(minerAlert(pod), { requireApprovalFor: ['terminate-pod'], watchSeconds: 0 });
     const waiting = await ctx.r.waitForStage(h, 'awaiting-approval');
