@@ -6,6 +6,8 @@ import type { AwsClients } from './eks-lambda/clients.js';
 import type { EksLambdaConfig } from './eks-lambda/index.js';
 import { createIncidentHistory } from './incident-history.js';
 import { lazyActivities } from './lazy.js';
+import { createPolicyFloorActivities } from './policy-floor.js';
+import type { PolicyFloor } from '../domain/policy-floor.js';
 
 export interface ActivityDeps {
   direct: DirectExecutorConfig;
@@ -13,6 +15,8 @@ export interface ActivityDeps {
   evidence: EvidenceConfig;
   notify: { targets: NotifierTarget[]; uiUrl: string; namespace: string };
   temporal: Client;
+  /** The loosest policy an incident may run with here (config `policyFloor`); default: the policy's defaults. */
+  policyFloor?: PolicyFloor;
 }
 
 /** Every activity the worker registers, built from its dependencies (no globals, easy to test). */
@@ -24,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDirectExecutor(deps.direct),
     ...lazyActivities(EKS_LAMBDA_ACTIVITIES, async () => (await import('./eks-lambda/index.js')).createEksLambdaActivities(deps.eks, await aws())),
     ...createIncidentHistory(deps.temporal),
+    ...createPolicyFloorActivities(deps.policyFloor),
     ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct), aws),
     ...createNotifyActivities(deps.notify.targets, deps.notify),
     // The worker's own AWS identity (eks.endpoint in the local stack), whichever executor acts in the cluster.

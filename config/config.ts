@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { eksHoldCheckFloor, policySchema } from '../domain/policy.js';
+import { policyFloorSchema } from '../domain/policy-floor.js';
 import { clusterNameSchema, dnsLabel, regionSchema } from '../domain/alert.js';
 import { DEFAULT_ROUTES, routesSchema } from '../domain/routing.js';
 import { SOURCES } from '../domain/sources/index.js';
@@ -225,6 +226,8 @@ export const configSchema = z.strictObject({
     .default([])
     .describe('Notification targets. On the worker, so URLs and secrets never enter workflow history (docs/notifications.md).'),
   policy: policySchema.superRefine(eksHoldCheckFloor).default(policySchema.parse({})),
+  // The policy's own field names and defaults; described in domain/policy-floor.ts.
+  policyFloor: policyFloorSchema,
   forwarder: forwarderSchema,
   /**
    * The worker's Prometheus endpoint (worker/runtime.ts): the Temporal SDK's metrics and the incidents'. The SDK
@@ -302,6 +305,8 @@ export const ENV_VARS = {
 
 /** JSON-valued variable holding policy fields, merged over the file's policy. */
 export const POLICY_ENV = 'POD_RESPONDER_POLICY';
+/** JSON-valued variable holding policy floor fields, merged over the file's policyFloor. */
+export const POLICY_FLOOR_ENV = 'POD_RESPONDER_POLICY_FLOOR';
 /** JSON array of routing rules, replacing the file's `forwarder.routes`. */
 export const ROUTES_ENV = 'POD_RESPONDER_ROUTES';
 /** JSON array of SQS queues to consume, replacing the file's `forwarder.sqs`. */
@@ -314,7 +319,7 @@ export const CLUSTER_TASK_QUEUES_ENV = 'POD_RESPONDER_CLUSTER_TASK_QUEUES';
 export const CONFIG_FILE_ENV = 'POD_RESPONDER_CONFIG';
 
 /** Every environment variable the configuration reads. */
-export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, ROUTES_ENV, SQS_ENV, CLUSTER_TASK_QUEUES_ENV, NOTIFY_ENV, CONFIG_FILE_ENV];
+export const ALL_ENV_NAMES: readonly string[] = [...Object.keys(ENV_VARS), POLICY_ENV, POLICY_FLOOR_ENV, ROUTES_ENV, SQS_ENV, CLUSTER_TASK_QUEUES_ENV, NOTIFY_ENV, CONFIG_FILE_ENV];
 
 /**
  * Loads config from an optional JSON file, then the environment on top, and validates the whole.
@@ -330,6 +335,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
   }
   const policyEnv = env[POLICY_ENV];
   if (policyEnv) raw.policy = { ...(raw.policy ?? {}), ...(jsonEnv(POLICY_ENV, policyEnv) as object) };
+  const floorEnv = env[POLICY_FLOOR_ENV];
+  if (floorEnv) raw.policyFloor = { ...(raw.policyFloor ?? {}), ...(jsonEnv(POLICY_FLOOR_ENV, floorEnv) as object) };
   const routesEnv = env[ROUTES_ENV];
   if (routesEnv) setPath(raw, 'forwarder.routes', jsonEnv(ROUTES_ENV, routesEnv));
   const sqsEnv = env[SQS_ENV];

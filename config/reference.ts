@@ -15,6 +15,7 @@ import {
   ENV_VARS,
   NOTIFY_ENV,
   POLICY_ENV,
+  POLICY_FLOOR_ENV,
   ROUTES_ENV,
   SQS_ENV,
 } from './config.js';
@@ -25,6 +26,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The JSON-valued variables: each replaces (the policy: is merged over) the file's value at that path. */
 export const JSON_ENV_VARS: Record<string, { path: string; how: string }> = {
   [POLICY_ENV]: { path: 'policy', how: 'JSON object, merged over the file’s `policy`' },
+  [POLICY_FLOOR_ENV]: { path: 'policyFloor', how: 'JSON object, merged over the file’s `policyFloor`' },
   [ROUTES_ENV]: { path: 'forwarder.routes', how: 'JSON array, replaces the file’s' },
   [SQS_ENV]: { path: 'forwarder.sqs', how: 'JSON array, replaces the file’s' },
   [NOTIFY_ENV]: { path: 'notify', how: 'JSON array, replaces the file’s' },
@@ -203,7 +205,8 @@ export function renderConfigReference(): string {
     '',
     `${rows.length} settings (a \`<source>\` row stands for each alert source) and ${ALL_ENV_NAMES.length} environment variables;`,
     'a setting that a variable sets names it in its `env` column. The policy, step by step: [response.md](response.md); the',
-    'EKS executor: [eks.md](eks.md); a secured Temporal: [deploy.md](deploy.md#connect-to-a-secured-temporal).',
+    "worker's policy floor: [policy-floor.md](policy-floor.md); the EKS executor: [eks.md](eks.md); a secured Temporal:",
+    '[deploy.md](deploy.md#connect-to-a-secured-temporal).',
     '',
     '## Environment variables',
     '',

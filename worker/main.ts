@@ -1,6 +1,7 @@
 import { mappedClusters } from '../activities/direct-executor.js';
 import { loadConfig } from '../config/config.js';
 import { describeTemporalSecurity } from '../config/temporal-connection.js';
+import { looserThanFloor } from '../domain/policy-floor.js';
 import { jsonLogger } from './logging.js';
 import { installRuntime } from './runtime.js';
 import { createWorker } from './worker.js';
@@ -37,6 +38,17 @@ export async function runWorkerFromEnv(): Promise<void> {
       JSON.stringify({
         level: 'WARN',
         msg: 'no cluster is mapped: every alert will end as needs-manual-action; set POD_RESPONDER_CLUSTER (direct.cluster) or direct.contexts',
+      }) + '\n',
+    );
+  }
+  // One config for worker and forwarder (the chart): incidents the forwarder starts with this policy would all fail.
+  const looser = looserThanFloor(config.policy, config.policyFloor);
+  if (looser.length) {
+    process.stderr.write(
+      JSON.stringify({
+        level: 'WARN',
+        msg: `this config's policy is looser than its policyFloor: incidents started with it will end failed; make the policy stricter or lower the floor (docs/policy-floor.md)`,
+        looser,
       }) + '\n',
     );
   }

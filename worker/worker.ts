@@ -57,6 +57,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
       evidence: { ...config.evidence, endpoint: config.evidence.endpoint ?? config.eks.endpoint },
       notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
       temporal: client,
+      policyFloor: config.policyFloor,
     }),
     ...(config.temporal.deployment
       ? {

@@ -18,6 +18,7 @@ import { failureMessage } from './incident/failures.js';
 import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
 import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
 import { notifyInBackground, settleNotifications } from './incident/notifications.js';
+import { enforcePolicyFloor } from './incident/policy-floor.js';
 import type { IncidentResult, Outcome } from './messages.js';
 
 export type { IncidentInput } from './incident/input.js';
@@ -39,6 +40,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
   if (!i.resumed) begin(i);
   let continuing = false;
   try {
+    // Before anything else: an incident whose policy is looser than this worker's floor does nothing.
+    await enforcePolicyFloor(i);
     for (;;) {
       const next = i.state.next;
       switch (next.name) {

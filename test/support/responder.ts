@@ -71,6 +71,8 @@ export async function startResponder(
     kubeconfig?: string;
     /** Another responder's task queue: a worker started again after an outage (default: a queue of its own). */
     taskQueue?: string;
+    /** The worker's policy floor (the config's policyFloor section; default: the policy's defaults). */
+    policyFloor?: Record<string, unknown>;
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
@@ -81,6 +83,7 @@ export async function startResponder(
     ...(options.evidence ? { evidence: options.evidence } : {}),
     ...(options.notify ? { notify: options.notify } : {}),
     ...(options.worker ? { worker: options.worker } : {}),
+    ...(options.policyFloor ? { policyFloor: options.policyFloor } : {}),
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
   const worker = await createWorker(config);
