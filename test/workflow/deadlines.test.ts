@@ -3,7 +3,9 @@
  * `onApprovalTimeout` policies, the watch after a kill, and the hold of a suspension (with and without read-backs).
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POD } from './fake-cluster.js';
 import { startTestServer, withIncident } from './env.js';
 
 let env: TestWorkflowEnvironment;
@@ -60,6 +62,32 @@ describe('approval expiry', () => {
           reason: expect.stringContaining('no answer within 600s, policy proceeds'),
         });
         expect(i.cluster.ops()).toContain('terminate-pod');
+      },
+    );
+  });
+
+  it('refuses an answer that comes after the expiry, saying it expired (ProposalExpired)', async () => {
+    await withIncident(
+      env,
+      { policy: { requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 900, onApprovalTimeout: 'proceed' } },
+      async (i) => {
+        const waiting = await i.untilStage('awaiting-approval');
+        await env.sleep(901_000);
+        await i.untilStage('watching');
+        const refused = await i.handle
+          .executeUpdate('approve', { args: [{ proposalId: waiting.proposal!.id, by: 'late-analyst' }] })
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({
+          type: 'ProposalExpired',
+          message: expect.stringContaining(`proposal p1 (terminate-pod pod shop/${POD}`),
+        });
+        const s = await i.status();
+        expect(s.proposal?.answer).toMatchObject({ answer: 'timed-out' });
+        expect(s.timeline.some((t) => t.event === 'approved')).toBe(false);
       },
     );
   });

@@ -48,7 +48,8 @@ let n = 0;
 
 /**
  * Starts an incident about the fake pod on a worker of its own and runs `body` while the worker runs; the worker
- * stops when `body` ends. `body` gets the incident: await `handle.result()` there to let time skip.
+ * stops when `body` ends, and an incident still running then is terminated. `body` gets the incident: await
+ * `handle.result()` there to let time skip.
  */
 export async function withIncident<T>(
   env: TestWorkflowEnvironment,
@@ -95,6 +96,12 @@ export async function withIncident<T>(
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    return body({ handle, cluster, status, untilStage });
+    try {
+      return await body({ handle, cluster, status, untilStage });
+    } finally {
+      // An incident left waiting would stop time for the next test: the server does not skip past a timer whose
+      // workflow task no worker will take.
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('the test is over');
+    }
   });
 }
