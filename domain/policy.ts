@@ -20,14 +20,14 @@ export const policySchema = z.strictObject({
   approvalTimeoutSeconds: z.number().int().positive().default(D.approvalTimeoutSeconds).describe('How long a proposal waits for an answer.'),
   onApprovalTimeout: z.enum(['proceed', 'dismiss']).default(D.onApprovalTimeout).describe('What happens when nobody answers in time.'),
   isolate: z.boolean().default(D.isolate).describe('A deny-all NetworkPolicy on the pod before anything destructive, and at once while an action awaits approval; enforced where the network plugin enforces NetworkPolicy.'),
-  evidenceSeconds: z.number().int().min(0).max(300).default(D.evidenceSeconds).describe('Budget for the evidence bundle before the kill (through the EKS executor at most 22 s: the function runs 30 s); what is not captured in time is listed as missing. 0: no bundle.'),
+  evidenceSeconds: z.number().int().min(0).max(300).default(D.evidenceSeconds).describe('Budget for the evidence bundle before the kill: one attempt, only while the pod is isolated (through the EKS executor at most 22 s: the function runs 30 s); what is not captured in time is listed as missing. 0: no bundle.'),
   checkpointContainers: z.boolean().default(D.checkpointContainers).describe('Also checkpoint each container through the kubelet (needs the ContainerCheckpoint feature, a CRI runtime that supports it, and the opt-in RBAC in deploy/kubernetes/eks-remediator-checkpoint-rbac.yaml).'),
   /**
    * Before the kill, deny the pod's IAM role (IRSA annotation, or EKS Pod Identity association) every session
    * issued before now, so credentials a miner took stop working. Off by default: it changes a role we do not own,
    * and only roles tagged pod-responder.io/revocable=true are touched. Undone by `restore`.
    */
-  revokeCredentials: z.boolean().default(D.revokeCredentials).describe("Before the kill, deny the pod's IAM role (IRSA, EKS Pod Identity) every session issued until then; only roles tagged pod-responder.io/revocable=true. Undone by `restore`."),
+  revokeCredentials: z.boolean().default(D.revokeCredentials).describe("Right after the kill, deny the pod's IAM role (IRSA, EKS Pod Identity) every session issued before the kill took effect; only roles tagged pod-responder.io/revocable=true. Undone by `restore`."),
   /**
    * Grace period for pod deletion, at least 1: the pod object stays until its node's kubelet has stopped the
    * containers, so its going confirms the kill (0 would remove the object at once while the process runs on).
