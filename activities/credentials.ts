@@ -2,13 +2,15 @@
  * Cutting the credentials a miner may have taken: worker-side AWS calls (the worker's own AWS identity, with
  * either executor). Finds the IAM role EKS Pod Identity maps the pod's ServiceAccount to (the IRSA role comes
  * from the inspection), and puts on a role, or removes from it, the inline policy that denies every session
- * issued before T (domain/revocation.ts). Only roles tagged pod-responder.io/revocable=true are touched; only
+ * issued before T (domain/revocation.ts). Only roles tagged pod-responder.io/revocable=true that carry a permissions
+ * boundary (which caps whatever an inline policy could grant them) are touched; only
  * policies that are provably ours (name prefix and content) are ever deleted.
  */
 import { DescribePodIdentityAssociationCommand, ListPodIdentityAssociationsCommand } from '@aws-sdk/client-eks';
 import { DeleteRolePolicyCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import {
+  boundaryCommand,
   optInCommand,
   parseRoleArn,
   REVOCABLE_TAG,
@@ -188,6 +190,11 @@ async function optedIn(iam: AwsClients['iam'], roleArn: string, arn: RoleArnPart
   const tag = role.Tags?.find((t) => t.Key === REVOCABLE_TAG.key)?.Value;
   if (tag !== REVOCABLE_TAG.value) {
     return `role ${arn.name} is not opted in (tag ${REVOCABLE_TAG.key}=${REVOCABLE_TAG.value}${tag === undefined ? ' absent' : `, found "${tag}"`}): not touched; ${optIn}`;
+  }
+  // IAM cannot limit what an inline policy says: the role's own boundary is what caps what the worker's credentials
+  // could write there (deploy/aws/worker-policy.json demands it too, so this only says why before IAM refuses).
+  if (!role.PermissionsBoundary?.PermissionsBoundaryArn) {
+    return `role ${arn.name} is opted in but has no permissions boundary: not touched; an opted-in role must carry one, which caps what any inline policy can grant it (${boundaryCommand(arn.name)})`;
   }
   return null;
 }

@@ -194,7 +194,7 @@ export const configSchema = z.strictObject({
         .describe(
           "Carried by every AWS name and tag, so two installations sharing an account (staging and production) never touch each other's resources. Default: the Temporal namespace; set it when two installations use namespaces of the same name.",
         ),
-      permissionsBoundaryArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:policy\/[\w+=,.@/-]+$/, 'must be an IAM policy ARN').optional().describe('The permissions boundary of every function role: `policy/pod-responder-function-boundary`, made from deploy/aws/function-boundary-policy.json (docs/eks.md).'),
+      permissionsBoundaryArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:policy\/[\w+=,.@/-]+$/, 'must be an IAM policy ARN').optional().describe('The permissions boundary of every function role, required with executor eks-lambda (the worker refuses to start without it; its IAM policy allows role writes only on roles that carry it): `policy/pod-responder-function-boundary`, made from deploy/aws/function-boundary-policy.json (docs/permissions.md).'),
     })
     .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
   /** Where evidence bundles go (policy.evidenceSeconds sets the capture budget). No bucket: none is written. */
@@ -351,6 +351,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env[CONF
     throw new InputError(`configuration (${source})`, formatIssues(result.error.issues));
   }
   return result.data;
+}
+
+/** Why a worker with the EKS executor refuses to start without a boundary (exact: tests and docs quote it). */
+export const BOUNDARY_REQUIRED =
+  'eks.permissionsBoundaryArn (POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN): required with executor eks-lambda: every function role is created ' +
+  'with it as its permissions boundary, and the worker\'s IAM policy allows role writes only on roles that carry it; create it from ' +
+  'deploy/aws/function-boundary-policy.json (docs/permissions.md)';
+
+/**
+ * What only the worker needs (the forwarder reads the same config, and starts incidents without creating anything):
+ * the EKS executor's permissions boundary.
+ */
+export function checkWorkerConfig(config: Config): void {
+  if (config.executor === 'eks-lambda' && !config.eks.permissionsBoundaryArn) throw new InputError('configuration', [BOUNDARY_REQUIRED]);
 }
 
 function jsonEnv(name: string, value: string): unknown {

@@ -132,3 +132,8 @@ export function undoRevocationCommand(roleName: string, policyName: string): str
 export function optInCommand(roleName: string): string {
   return `aws iam tag-role --role-name ${roleName} --tags Key=${REVOCABLE_TAG.key},Value=${REVOCABLE_TAG.value}`;
 }
+
+/** The exact command that gives a role a permissions boundary (an opted-in role needs one; the owner chooses which). */
+export function boundaryCommand(roleName: string): string {
+  return `aws iam put-role-permissions-boundary --role-name ${roleName} --permissions-boundary <the most this role may ever do: a managed policy ARN>`;
+}

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import { workflowBundle } from './workflow-bundle.js';
 import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
-import type { Config } from '../config/config.js';
+import { checkWorkerConfig, type Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import { ensureSweeperSchedule } from './schedules.js';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
@@ -32,6 +32,7 @@ export interface WorkerOverrides {
 }
 
 export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
+  checkWorkerConfig(config);
   const connectionOptions = temporalConnectionOptions(config.temporal);
   const connection = await NativeConnection.connect(connectionOptions).catch(async (err: unknown) => {
     throw await temporalConnectError(config.temporal, err);

@@ -8,6 +8,8 @@ import {
   ListAttachedRolePoliciesCommand,
   ListRolePoliciesCommand,
 } from '@aws-sdk/client-iam';
+import { ApplicationFailure } from '@temporalio/activity';
+import { BOUNDARY_REQUIRED } from '../../config/config.js';
 import { LAMBDA_VPC_POLICY_ARN, ownerTags, tagList, tagMap, type Owner } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
@@ -31,11 +33,16 @@ export interface RoleSpec {
   name: string;
   owner: Owner;
   accountId: string;
-  /** The managed policy every role we create must carry as its permissions boundary, if the deployment sets one. */
-  permissionsBoundary?: string;
+  /**
+   * The managed policy every role we create carries as its permissions boundary. Required: the worker's IAM policy
+   * allows writes only on roles that carry it, so a role without it could be neither finished nor removed.
+   */
+  permissionsBoundary: string | undefined;
 }
 
 export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleArn: string }> {
+  // A worker configured for the direct executor can still be handed an EKS incident: it refuses here, before anything exists.
+  if (!p.permissionsBoundary) throw ApplicationFailure.nonRetryable(`cannot create IAM role ${p.name}: ${BOUNDARY_REQUIRED}`, 'PermissionsBoundaryRequired');
   let roleArn: string;
   try {
     const out = await aws.iam.send(
@@ -44,7 +51,7 @@ export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleAr
         AssumeRolePolicyDocument: trustPolicy(p.accountId),
         Description: `pod-responder remediation function for ${p.owner.incidentId}`.slice(0, 1000),
         MaxSessionDuration: 3600,
-        ...(p.permissionsBoundary ? { PermissionsBoundary: p.permissionsBoundary } : {}),
+        PermissionsBoundary: p.permissionsBoundary,
         Tags: tagList(ownerTags(p.owner)),
       }),
     );
@@ -54,6 +61,15 @@ export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleAr
     // Ours from an earlier attempt: adopt it. Someone else's: never touch it.
     const { Role } = await aws.iam.send(new GetRoleCommand({ RoleName: p.name }));
     refuseIfForeign(`IAM role ${p.name}`, tagMap(Role?.Tags), p.owner);
+    // Ours but made under another boundary (the setting changed between attempts): IAM would refuse the writes that follow.
+    const boundary = Role?.PermissionsBoundary?.PermissionsBoundaryArn;
+    if (boundary !== p.permissionsBoundary) {
+      throw ApplicationFailure.nonRetryable(
+        `IAM role ${p.name} is ours but carries ${boundary ? `the permissions boundary ${boundary}` : 'no permissions boundary'}, not ${p.permissionsBoundary}: ` +
+          `not adopted (the worker may change only roles that carry the configured boundary); delete it by hand: aws iam delete-role --role-name ${p.name} (after detaching its policies)`,
+        'PermissionsBoundaryMismatch',
+      );
+    }
     roleArn = Role!.Arn!;
   }
   await aws.iam.send(new AttachRolePolicyCommand({ RoleName: p.name, PolicyArn: LAMBDA_VPC_POLICY_ARN }));

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LAMBDA_VPC_POLICY_ARN } from '../../domain/aws-resources.js';
+import { INCIDENT_TAG, INSTALLATION_TAG, LAMBDA_VPC_POLICY_ARN, MANAGED_TAG } from '../../domain/aws-resources.js';
 import { revocationDocument } from '../../domain/revocation.js';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
 
@@ -120,19 +120,75 @@ describe('the deployment permissions (deploy/aws/)', () => {
     }
   });
 
-  it('bound every grant that could escalate', () => {
-    const only = (action: string) => {
-      const found = statementsFor(WORKER, action);
-      expect(found, action).toHaveLength(1);
-      return found[0]!;
-    };
+  const BOUNDARY_ARN = 'arn:aws:iam::${aws:PrincipalAccount}:policy/pod-responder-function-boundary';
+  const OWNERSHIP_KEYS = [MANAGED_TAG, INSTALLATION_TAG, INCIDENT_TAG];
+  const OUR_ROLES = 'arn:aws:iam::*:role/pod-responder-*';
+  const only = (action: string) => {
+    const found = statementsFor(WORKER, action);
+    expect(found, action).toHaveLength(1);
+    return found[0]!;
+  };
+
+  it('condition every IAM write on a role on the boundary or our ownership tag, never on the name alone', () => {
+    const writes = [...allowed(WORKER)].filter((a) => /^iam:(Create|Put|Delete|Attach|Detach|Tag|Untag|Pass|Update)/.test(a)).sort();
+    expect(writes).toEqual(['iam:AttachRolePolicy', 'iam:CreateRole', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:DetachRolePolicy', 'iam:PassRole', 'iam:PutRolePolicy', 'iam:TagRole']);
+    for (const a of writes) {
+      for (const s of statementsFor(WORKER, a)) {
+        const keys = Object.values(s.Condition ?? {}).flatMap((c) => Object.keys(c));
+        expect(
+          keys.some((k) => k === 'iam:PermissionsBoundary' || k === `aws:ResourceTag/${MANAGED_TAG}` || k === `aws:RequestTag/${MANAGED_TAG}`),
+          `${a} in ${s.Sid}: conditioned on the boundary or our ownership tag (has ${keys.join(', ') || 'no condition'})`,
+        ).toBe(true);
+      }
+    }
+    // Creating: our boundary (this account's), our tag, and no tag key but ours.
     const createRole = only('iam:CreateRole');
-    expect(createRole.Resource).toBe('arn:aws:iam::*:role/pod-responder-*');
-    expect(createRole.Condition?.['ArnEquals']?.['iam:PermissionsBoundary']).toMatch(/:policy\/pod-responder-function-boundary$/);
-    expect(only('iam:AttachRolePolicy').Condition?.['ArnEquals']).toEqual({ 'iam:PolicyARN': LAMBDA_VPC_POLICY_ARN });
+    expect(createRole.Resource).toBe(OUR_ROLES);
+    expect(createRole.Condition).toEqual({
+      ArnEquals: { 'iam:PermissionsBoundary': BOUNDARY_ARN },
+      StringEquals: { [`aws:RequestTag/${MANAGED_TAG}`]: 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': OWNERSHIP_KEYS },
+    });
+    // Tagging (AWS authorizes it for the tags CreateRole sets): our ownership keys only, so never the revocation opt-in.
+    expect(only('iam:TagRole').Condition).toEqual({
+      StringEquals: { [`aws:RequestTag/${MANAGED_TAG}`]: 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': OWNERSHIP_KEYS },
+    });
+    // Changing what a role may do: only a role under our boundary (which a role not made by CreateRole above cannot get).
+    expect(only('iam:AttachRolePolicy').Condition).toEqual({ ArnEquals: { 'iam:PolicyARN': LAMBDA_VPC_POLICY_ARN, 'iam:PermissionsBoundary': BOUNDARY_ARN } });
+    expect(only('iam:DetachRolePolicy').Condition).toEqual(only('iam:AttachRolePolicy').Condition);
+    const ourInline = statementsFor(WORKER, 'iam:PutRolePolicy').filter((s) => s.Resource === OUR_ROLES);
+    expect(ourInline).toHaveLength(1);
+    expect(ourInline[0]!.Condition).toEqual({ ArnEquals: { 'iam:PermissionsBoundary': BOUNDARY_ARN } });
+    expect(list(ourInline[0]!.Action).sort()).toEqual(['iam:DeleteRolePolicy', 'iam:PutRolePolicy']);
+    // Removing and passing (no boundary condition key exists for them): our ownership tag.
+    expect(only('iam:DeleteRole').Condition).toEqual({ StringEquals: { [`aws:ResourceTag/${MANAGED_TAG}`]: 'true' } });
     const passRole = only('iam:PassRole');
-    expect(passRole.Resource).toBe('arn:aws:iam::*:role/pod-responder-*');
-    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } });
+    expect(passRole.Resource).toBe(OUR_ROLES);
+    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com', [`aws:ResourceTag/${MANAGED_TAG}`]: 'true' } });
+    // Nothing may set or remove a role's boundary.
+    for (const a of ['iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:UntagRole', 'iam:UpdateAssumeRolePolicy']) expect(allowed(WORKER).has(a), a).toBe(false);
+  });
+
+  it('revoke sessions only on opted-in roles that carry a boundary, reading only opted-in roles', () => {
+    const revocable = { [`aws:ResourceTag/${REVOCABLE_TAG.key}`]: REVOCABLE_TAG.value };
+    const revocation = actionsCalledBy('activities/credentials.ts').filter((a) => a.startsWith('iam:'));
+    expect(revocation.sort()).toEqual(['iam:DeleteRolePolicy', 'iam:GetRole', 'iam:GetRolePolicy', 'iam:ListRolePolicies', 'iam:PutRolePolicy']);
+    const foreign = WORKER.Statement.filter((s) => list(s.Resource).includes('arn:aws:iam::*:role/*'));
+    expect(foreign.map((s) => s.Sid)).toEqual(['ReadOptedInRolesForRevocation', 'RevokeSessionsOfOptedInBoundedRolesOnly']);
+    const [reads, writes] = foreign as [Statement, Statement];
+    expect(reads.Condition).toEqual({ StringEquals: revocable });
+    expect(list(reads.Action).sort()).toEqual(['iam:GetRole', 'iam:GetRolePolicy', 'iam:ListRolePolicies']);
+    // IAM cannot limit what an inline policy says: the role's own boundary caps what one could grant it.
+    expect(writes.Condition).toEqual({ StringEquals: revocable, Null: { 'iam:PermissionsBoundary': 'false' } });
+    expect(list(writes.Action).sort()).toEqual(['iam:DeleteRolePolicy', 'iam:PutRolePolicy']);
+    // Anywhere else these calls are granted, it is on our own roles only.
+    for (const a of revocation) {
+      for (const s of statementsFor(WORKER, a).filter((x) => !foreign.includes(x))) expect(s.Resource, `${a} in ${s.Sid}`).toBe(OUR_ROLES);
+    }
+  });
+
+  it('bound the other grants that could escalate', () => {
     const entry = only('eks:CreateAccessEntry');
     expect(entry.Condition?.['ArnLike']).toEqual({ 'eks:principalArn': 'arn:aws:iam::*:role/pod-responder-*' });
     expect(entry.Condition?.['ForAllValues:StringLike']).toEqual({ 'eks:kubernetesGroups': ['pod-responder:remediator', 'pod-responder:remediator:*'] });
@@ -142,20 +198,21 @@ describe('the deployment permissions (deploy/aws/)', () => {
     for (const a of ['ec2:DeleteSecurityGroup', 'ec2:RevokeSecurityGroupEgress']) {
       expect(only(a).Condition).toEqual({ StringEquals: { 'aws:ResourceTag/pod-responder:managed': 'true' } });
     }
-    // Revoking a role's sessions writes an inline policy on a role we do not own: only on roles their owner opted in.
-    const revocable = { StringEquals: { [`aws:ResourceTag/${REVOCABLE_TAG.key}`]: REVOCABLE_TAG.value } };
-    const revocation = actionsCalledBy('activities/credentials.ts').filter((a) => a.startsWith('iam:'));
-    expect(revocation).toEqual(expect.arrayContaining(['iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole']));
-    const optedIn = WORKER.Statement.filter((s) => list(s.Resource).includes('arn:aws:iam::*:role/*'));
-    expect(optedIn, 'one statement on roles that are not ours').toHaveLength(1);
-    expect(optedIn[0]!.Condition).toEqual(revocable);
-    expect([...list(optedIn[0]!.Action)].sort()).toEqual(revocation);
-    // Anywhere else these calls are granted, it is on our own roles only.
-    for (const a of revocation) {
-      for (const s of statementsFor(WORKER, a).filter((x) => x !== optedIn[0])) expect(s.Resource, `${a} in ${s.Sid}`).toBe('arn:aws:iam::*:role/pod-responder-*');
-    }
     expect(only('eks:ListPodIdentityAssociations').Resource).toBe('arn:aws:eks:*:*:cluster/*');
     expect(only('eks:DescribePodIdentityAssociation').Resource).toBe('arn:aws:eks:*:*:podidentityassociation/*/*');
+  });
+
+  it('grant S3 only in the configured bucket of our own account', () => {
+    for (const doc of [WORKER, BOUNDARY]) {
+      const s3 = doc.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('s3:')));
+      expect(s3.length).toBeGreaterThan(0);
+      for (const s of s3) {
+        for (const r of list(s.Resource)) expect(r, s.Sid).toMatch(/^arn:aws:s3:::EVIDENCE_BUCKET(\/pod-responder\/\*)?$/);
+        expect(s.Condition, s.Sid).toEqual({ StringEquals: { 's3:ResourceAccount': '${aws:PrincipalAccount}' } });
+      }
+    }
+    expect(only('s3:PutObject').Resource).toBe('arn:aws:s3:::EVIDENCE_BUCKET/pod-responder/*');
+    expect(only('s3:GetBucketObjectLockConfiguration').Resource).toBe('arn:aws:s3:::EVIDENCE_BUCKET');
   });
 
   it('bound every function role to what a VPC function needs, whatever is attached to it', () => {
@@ -164,7 +221,7 @@ describe('the deployment permissions (deploy/aws/)', () => {
     // And writing evidence under pod-responder's prefix (the worker grants one bundle's prefix per call): no read, no other key.
     expect(evidence).toHaveLength(1);
     expect(list(evidence[0]!.Action).sort()).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
-    expect(evidence[0]!.Resource).toBe('arn:aws:s3:::*/pod-responder/*');
+    expect(evidence[0]!.Resource).toBe('arn:aws:s3:::EVIDENCE_BUCKET/pod-responder/*');
   });
 
   it('write no wildcard action into any policy but the revocation, which is a Deny of sessions issued before T', () => {

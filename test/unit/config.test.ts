@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inputErrorsOf } from '../support/input-errors.js';
-import { loadConfig } from '../../config/config.js';
+import { checkWorkerConfig, loadConfig } from '../../config/config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-config-'));
 const file = (name: string, text: string) => {
@@ -73,6 +73,17 @@ describe('loadConfig', () => {
     const c = loadConfig({ POD_RESPONDER_CLUSTER: 'prod-eu', POD_RESPONDER_INSTALLATION_ID: 'prod', POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
     expect(c.direct.cluster).toBe('prod-eu');
     expect(c.eks).toMatchObject({ installationId: 'prod', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' });
+  });
+
+  it('refuses a worker with the EKS executor and no permissions boundary, naming the field; the forwarder needs none', () => {
+    const eks = loadConfig({ POD_RESPONDER_EXECUTOR: 'eks-lambda' });
+    expect(inputErrorsOf(() => checkWorkerConfig(eks))).toEqual([
+      'eks.permissionsBoundaryArn (POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN): required with executor eks-lambda: every function role is created ' +
+        "with it as its permissions boundary, and the worker's IAM policy allows role writes only on roles that carry it; create it from " +
+        'deploy/aws/function-boundary-policy.json (docs/permissions.md)',
+    ]);
+    expect(() => checkWorkerConfig(loadConfig({ POD_RESPONDER_EXECUTOR: 'eks-lambda', POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: 'arn:aws:iam::123456789012:policy/pod-responder-function-boundary' }))).not.toThrow();
+    expect(() => checkWorkerConfig(loadConfig({}))).not.toThrow();
   });
 
   it('reads task queues per cluster, and credentials bound to clusters and namespaces', () => {
