@@ -39,11 +39,12 @@ export async function benchEksOnStack(o: { log: (line: string) => void; runs?: n
   const config = configSchema.parse({
     temporal: { address: stack.temporalAddress, taskQueue: 'bench-eks' },
     executor: 'eks-lambda',
-    eks: { endpoint: aws.endpoint, lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path },
+    eks: { endpoint: aws.endpoint, lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path, permissionsBoundaryArn: aws.permissionsBoundaryArn },
     policy: { suspendOnSeverity: [] },
   });
   const connection = await Connection.connect({ address: stack.temporalAddress });
-  const worker = await createWorker(config);
+  // As the worker's role, so its IAM calls pay the front's policy evaluation as they would pay IAM's.
+  const worker = await createWorker(config, { awsCredentials: aws.worker });
   const running = worker.run();
   try {
     o.log(`eks executor: ${runs} incidents through the in-VPC function`);

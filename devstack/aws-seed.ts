@@ -1,8 +1,31 @@
 /** Seeds moto, through the front, with what an account with EKS clusters has. */
 import { CreateSubnetCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateClusterCommand, DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
-import { AttachRolePolicyCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
-import { AWS_DEFAULTS, SEEDED_CLUSTERS, type StackAws } from './aws.js';
+import { AttachRolePolicyCommand, CreatePolicyCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { readFileSync } from 'node:fs';
+import { AWS_DEFAULTS, FUNCTION_BOUNDARY, SEEDED_CLUSTERS, STACK_EVIDENCE_BUCKETS, WORKER_ROLE, type StackAws } from './aws.js';
+
+/** A policy of deploy/aws/ as an operator installs it: EVIDENCE_BUCKET replaced by their bucket. */
+export function deployPolicy(file: 'worker-policy.json' | 'function-boundary-policy.json', bucket: string): string {
+  return readFileSync(new URL(`../deploy/aws/${file}`, import.meta.url), 'utf8').replaceAll('EVIDENCE_BUCKET', bucket);
+}
+
+/** The worker's role as deploy/aws/ describes it, and a session of it (through the front, which remembers the keys). */
+async function workerRole(iam: IAMClient, sts: STSClient): Promise<StackAws['worker']> {
+  const { Role } = await iam.send(
+    new CreateRoleCommand({
+      RoleName: WORKER_ROLE,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
+      }),
+    }),
+  );
+  await iam.send(new PutRolePolicyCommand({ RoleName: WORKER_ROLE, PolicyName: WORKER_ROLE, PolicyDocument: deployPolicy('worker-policy.json', STACK_EVIDENCE_BUCKETS) }));
+  const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: Role!.Arn!, RoleSessionName: 'worker-under-test', DurationSeconds: 43_200 }));
+  return { roleArn: Role!.Arn!, accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! };
+}
 
 /** Creates, through the front (so it learns each cluster's authentication mode), what an account with EKS clusters has. */
 export async function seedAws(endpoint: string, faultsUrl: string): Promise<StackAws> {
@@ -11,7 +34,10 @@ export async function seedAws(endpoint: string, faultsUrl: string): Promise<Stac
   const ec2 = new EC2Client(config);
   const iam = new IAMClient(config);
   const eks = new EKSClient(config);
+  const sts = new STSClient(config);
   try {
+    const boundary = iam.send(new CreatePolicyCommand({ PolicyName: FUNCTION_BOUNDARY, PolicyDocument: deployPolicy('function-boundary-policy.json', STACK_EVIDENCE_BUCKETS) }));
+    const worker = workerRole(iam, sts);
     const network = (async () => {
       const { Vpc } = await ec2.send(
         new CreateVpcCommand({ CidrBlock: '10.42.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'devstack' }] }] }),
@@ -72,10 +98,13 @@ export async function seedAws(endpoint: string, faultsUrl: string): Promise<Stac
       subnetIds,
       clusterSecurityGroupId: cluster!.resourcesVpcConfig!.clusterSecurityGroupId!,
       faultsUrl,
+      permissionsBoundaryArn: (await boundary).Policy!.Arn!,
+      worker: await worker,
     };
   } finally {
     ec2.destroy();
     iam.destroy();
     eks.destroy();
+    sts.destroy();
   }
 }

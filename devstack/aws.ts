@@ -20,7 +20,20 @@ export interface StackAws {
   clusterSecurityGroupId: string;
   /** The front's fault and call-count control API; see test/aws/faults.ts. */
   faultsUrl: string;
+  /** `pod-responder-function-boundary`, made from deploy/aws/function-boundary-policy.json as an operator would. */
+  permissionsBoundaryArn: string;
+  /**
+   * Credentials of the role `pod-responder-worker`, whose inline policy is deploy/aws/worker-policy.json (and which
+   * has no boundary, like a real worker role): the front evaluates that policy, conditions included, for IAM calls
+   * signed with them (test/aws/iam-authorization.ts). Tests give them to the worker under test.
+   */
+  worker: { roleArn: string; accessKeyId: string; secretAccessKey: string; sessionToken: string };
 }
+
+/** The stack's evidence buckets (any name containing "evidence"), for EVIDENCE_BUCKET in the shipped policies. */
+export const STACK_EVIDENCE_BUCKETS = '*evidence*';
+export const WORKER_ROLE = 'pod-responder-worker';
+export const FUNCTION_BOUNDARY = 'pod-responder-function-boundary';
 
 // moto's defaults: any credentials work, and this is the account it reports.
 export const AWS_DEFAULTS = { region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test', accountId: '123456789012' };

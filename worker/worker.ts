@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
+import type { AwsConfig } from '../activities/eks-lambda/clients.js';
 import { workflowBundle } from './workflow-bundle.js';
 import { INCIDENT_TASK_TIMEOUT } from '../workflows/ids.js';
 import { checkWorkerConfig, type Config } from '../config/config.js';
@@ -29,6 +30,8 @@ export interface WorkerOverrides {
   workflowsPath?: string;
   /** Activity interceptors (the latency bench times each remediation call with one). */
   interceptors?: WorkerOptions['interceptors'];
+  /** The AWS identity of IAM, EC2, EKS and Lambda calls, instead of the SDK's default chain (tests: the stack's worker role). */
+  awsCredentials?: AwsConfig['credentials'];
 }
 
 export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
@@ -54,6 +57,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
         ...config.eks,
         installationId: config.eks.installationId ?? config.temporal.namespace,
         ...(config.eks.permissionsBoundaryArn ? { permissionsBoundary: config.eks.permissionsBoundaryArn } : {}),
+        ...(opts.awsCredentials ? { credentials: opts.awsCredentials } : {}),
       },
       evidence: { ...config.evidence, endpoint: config.evidence.endpoint ?? config.eks.endpoint },
       notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },

@@ -9,6 +9,11 @@ import { clientCache, type ClientCache } from '../../remediation/client-cache.js
 export interface AwsConfig {
   /** Override every service endpoint (local test stack); normally unset. */
   endpoint?: string;
+  /**
+   * Sign with these instead of the SDK's default chain (Pod Identity, IRSA, environment). Only the test stack sets
+   * them: its worker role's session, so the test front holds the worker to deploy/aws/worker-policy.json.
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 export interface AwsClients {
@@ -33,7 +38,7 @@ export function awsClientFactory(config: AwsConfig, limits = { regions: AWS_CLIE
     max: limits.regions,
     graceMs: limits.graceMs,
     make: (region) => {
-      const opts = { region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+      const opts = { region, ...(config.endpoint ? { endpoint: config.endpoint } : {}), ...(config.credentials ? { credentials: config.credentials } : {}) };
       return {
         // IAM is global; its endpoint does not depend on the region.
         iam: new IAMClient({ ...opts, region: 'us-east-1' }),

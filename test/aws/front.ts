@@ -14,6 +14,8 @@
  *   STS      issued credentials are remembered for the token webhook (credentials.ts)
  *   S3       a function role's calls are authorized by its inline policies and boundary, after IAM's
  *            propagation delay (s3-role-access.ts); moto would let any credentials write anywhere
+ *   IAM      calls signed by a role the front saw issued (the stack's worker role) are authorized by its
+ *            policies, conditions included, and PassRole with lambda:CreateFunction (iam-authorization.ts)
  *
  * It also serves the kube-apiserver's token webhook (POST /_authenticate, token-webhook.ts), injects
  * faults and counts calls (POST|GET|DELETE /_faults, DELETE /_faults/<id>, GET|DELETE /_calls; client: faults.ts), and
@@ -36,6 +38,7 @@ import { forward, jsonReply, readBody, type InboundRequest, type Reply } from '.
 import type { KubeTarget } from './kube-admin.js';
 import { LambdaFunctions } from './lambda-functions.js';
 import { LambdaRunner } from './lambda-runner.js';
+import { IamAuthorization } from './iam-authorization.js';
 import { S3RoleAccess } from './s3-role-access.js';
 import { SecurityGroupDependencies } from './security-groups.js';
 import { reviewToken } from './token-webhook.js';
@@ -104,7 +107,9 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     });
   };
   const s3Access = new S3RoleAccess(ctx, credentials, (role) => faults.delayFor('rolePolicy', role));
-  const interceptors: Interceptor[] = [entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, groups.interfaces, ec2Pages, rememberCredentials, s3Access.intercept];
+  // IAM's verdict comes first: a refused call changes nothing anywhere.
+  const iamAuthorization = new IamAuthorization(ctx, credentials);
+  const interceptors: Interceptor[] = [iamAuthorization.intercept, entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, groups.interfaces, ec2Pages, rememberCredentials, s3Access.intercept];
 
   async function awsCall(req: InboundRequest): Promise<Reply> {
     const call = classify(req);

@@ -6,7 +6,7 @@
  * refusal is reported and the kill goes on.
  */
 import { CreatePodIdentityAssociationCommand, DeletePodIdentityAssociationCommand } from '@aws-sdk/client-eks';
-import { CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,11 +33,26 @@ afterAll(async () => r?.close());
 const HOUR = 3600 * 1000;
 const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
 
-/** An application's role, as its owner made it: opted in (tagged) or not, with an inline policy of its own. */
-async function appRole(optedIn: boolean): Promise<{ name: string; arn: string }> {
+/** The most an application's role may ever do, as its owner set it: what caps any inline policy written on the role. */
+let appBoundary: Promise<string> | undefined;
+const appBoundaryArn = () =>
+  (appBoundary ??= iam
+    .send(new CreatePolicyCommand({ PolicyName: `shop-app-boundary-${randomBytes(3).toString('hex')}`, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }))
+    .then((out) => out.Policy!.Arn!));
+
+/**
+ * An application's role, as its owner made it: opted in (tagged) or not, with an inline policy of its own, and
+ * (by default when opted in, as an opted-in role must) a permissions boundary.
+ */
+async function appRole(optedIn: boolean, bounded = optedIn): Promise<{ name: string; arn: string }> {
   const name = `miner-app-${randomBytes(4).toString('hex')}`;
   const { Role } = await iam.send(
-    new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: TRUST, Tags: optedIn ? [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }] : [{ Key: 'team', Value: 'shop' }] }),
+    new CreateRoleCommand({
+      RoleName: name,
+      AssumeRolePolicyDocument: TRUST,
+      Tags: optedIn ? [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }] : [{ Key: 'team', Value: 'shop' }],
+      ...(bounded ? { PermissionsBoundary: await appBoundaryArn() } : {}),
+    }),
   );
   await iam.send(
     new PutRolePolicyCommand({ RoleName: name, PolicyName: 'app-access', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }),
@@ -164,10 +179,28 @@ describe('cutting the credentials', () => {
     const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'refused', via: 'irsa', role: role.arn, undo: null });
-    expect(result.credentials!.detail).toContain(`role ${role.name} is not opted in (tag ${REVOCABLE_TAG.key}=true absent): not touched`);
+    // The worker's role may not even read a role that is not opted in (deploy/aws/worker-policy.json; the front evaluates it).
+    expect(result.credentials!.detail).toContain(`the worker may not read role ${role.name} (AccessDenied): its IAM policy allows only roles tagged ${REVOCABLE_TAG.key}=true`);
     expect(result.credentials!.detail).toContain(`aws iam tag-role --role-name ${role.name} --tags Key=pod-responder.io/revocable,Value=true`);
     expect(await inlinePolicies(role.name)).toEqual(['app-access']);
     expect((await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role!.Tags).toEqual([{ Key: 'team', Value: 'shop' }]);
+    expect(await podExists(kube, ns, w.name)).toBe(false);
+  });
+
+  it('an opted-in role without a permissions boundary is not touched: refused before writing, with how to set one; the kill goes on', async () => {
+    const role = await appRole(true, false);
+    const ns = await createNamespace(kube, 'creds-unbounded');
+    await serviceAccount(ns, 'miner-sa', role.arn);
+    const w = await minerUsing(ns, 'miner-sa', false);
+    const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+    expect(result.outcome).toBe('pod-terminated');
+    expect(result.credentials).toMatchObject({ state: 'refused', via: 'irsa', role: role.arn, undo: null });
+    expect(result.credentials!.detail).toContain(
+      `role ${role.name} is opted in but has no permissions boundary: not touched; an opted-in role must carry one, which caps what any inline policy can grant it ` +
+        `(aws iam put-role-permissions-boundary --role-name ${role.name} --permissions-boundary `,
+    );
+    // Nothing written: its own policy only.
+    expect(await inlinePolicies(role.name)).toEqual(['app-access']);
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 

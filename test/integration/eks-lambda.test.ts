@@ -277,9 +277,12 @@ beforeAll(async () => {
     POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
     POD_RESPONDER_LAMBDA_ZIP: crashZip,
     POD_RESPONDER_INSTALLATION_ID: INSTALLATION,
+    POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: aws.permissionsBoundaryArn,
     POD_RESPONDER_LOG_LEVEL: 'INFO',
-    AWS_ACCESS_KEY_ID: aws.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    // The worker's role (deploy/aws/worker-policy.json, held to it by the front), as its Pod Identity would give it.
+    AWS_ACCESS_KEY_ID: aws.worker.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.worker.secretAccessKey,
+    AWS_SESSION_TOKEN: aws.worker.sessionToken,
     AWS_REGION: aws.region,
   };
   crashClient = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });

@@ -5,7 +5,7 @@
  */
 import { CreateSecurityGroupCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { CreateAccessEntryCommand, DeleteAccessEntryCommand, DescribeAccessEntryCommand } from '@aws-sdk/client-eks';
-import { CreatePolicyCommand, CreateRoleCommand, DeleteRoleCommand, GetRoleCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, DeleteRoleCommand, GetRoleCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { CreateFunctionCommand, DeleteFunctionCommand, GetFunctionCommand } from '@aws-sdk/client-lambda';
 import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -35,20 +35,10 @@ let lambdaZip: string;
 
 let boundaryArn: string;
 
-/** The boundary deploy/aws/worker-policy.json demands, created from the shipped document as an operator would. */
-async function functionBoundary(): Promise<string> {
-  const PolicyName = 'pod-responder-function-boundary';
-  const arn = `arn:aws:iam::${aws.accountId}:policy/${PolicyName}`;
-  const document = readFileSync(path.resolve(import.meta.dirname, '../../deploy/aws/function-boundary-policy.json'), 'utf8');
-  await aws.clients.iam.send(new CreatePolicyCommand({ PolicyName, PolicyDocument: document })).catch((err) => {
-    if (!/^EntityAlreadyExists/.test((err as Error).name)) throw err;
-  });
-  return arn;
-}
-
 beforeAll(async () => {
   ({ path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip')));
-  boundaryArn = await functionBoundary();
+  // The boundary deploy/aws/worker-policy.json demands, which the stack made from the shipped document as an operator would.
+  boundaryArn = aws.permissionsBoundaryArn;
   r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn } });
   kube = testKube();
 });
@@ -189,9 +179,8 @@ describe('two installations in one AWS account', () => {
       expect(groupB.groupId).toBeDefined();
       expect(groupA.groupId).not.toBe(groupB.groupId);
       expect(await tagsOfRole(baseB)).toEqual(ownerTags({ installationId: other, incidentId }));
-      // A's roles carry the permissions boundary it was configured with; B, configured without, makes none.
-      expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: baseA }))).Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn);
-      expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: baseB }))).Role?.PermissionsBoundary).toBeUndefined();
+      // Both installations' roles carry the permissions boundary (required with the EKS executor).
+      for (const base of [baseA, baseB]) expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }))).Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn);
 
       // A's incident is cut off (no compensations); A's sweeper runs while B's incident is live.
       await a.terminate('operator pulled the plug');

@@ -79,14 +79,16 @@ export async function startResponder(
     temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
     direct: { kubeconfig: options.kubeconfig ?? inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
     executor: options.executor ?? 'direct',
-    ...(options.eks ? { eks: options.eks } : {}),
+    // The boundary the stack made from deploy/aws/ (a worker with the EKS executor refuses to start without one).
+    ...(options.eks ? { eks: { permissionsBoundaryArn: inject('aws').permissionsBoundaryArn, ...options.eks } } : {}),
     ...(options.evidence ? { evidence: options.evidence } : {}),
     ...(options.notify ? { notify: options.notify } : {}),
     ...(options.worker ? { worker: options.worker } : {}),
     ...(options.policyFloor ? { policyFloor: options.policyFloor } : {}),
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
-  const worker = await createWorker(config);
+  // With AWS, the worker signs as the stack's worker role: the front holds its IAM calls to deploy/aws/worker-policy.json.
+  const worker = await createWorker(config, options.eks ? { awsCredentials: inject('aws').worker } : {});
   void worker.run();
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
