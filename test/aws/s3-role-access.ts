@@ -9,8 +9,8 @@
  *   anything else       s3:<METHOD> — which no policy here grants: denied
  *
  * Allowed when an Allow statement of an inline policy and of the boundary (if any) matches action and resource
- * (`*` globs), no Deny matches, and the role's inline policies last changed through the front more than the
- * `rolePolicy` delay ago. Everything else (the worker's and the tests' own credentials) goes to moto unchanged.
+ * (`*` globs) with its conditions (s3:ResourceAccount is moto's one account; iam-conditions.ts), no Deny matches,
+ * and the role's inline policies last changed through the front more than the `rolePolicy` delay ago. Everything else (the worker's and the tests' own credentials) goes to moto unchanged.
  */
 import {
   GetPolicyCommand,
@@ -23,17 +23,9 @@ import { credentialScope } from './classify.js';
 import type { FrontContext, Interceptor } from './context.js';
 import type { CredentialsRegistry } from './credentials.js';
 import type { Reply } from './http.js';
-
-interface Statement {
-  Effect: 'Allow' | 'Deny';
-  Action: string | string[];
-  Resource: string | string[];
-}
+import { evaluate, type Statement } from './iam-conditions.js';
 
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`);
-const matches = (s: Statement, action: string, resource: string) =>
-  list(s.Action).some((a) => glob(a).test(action)) && list(s.Resource).some((r) => glob(r).test(resource));
 
 export class S3RoleAccess {
   /** Role name -> when its inline policies last changed through the front. */
@@ -87,10 +79,11 @@ export class S3RoleAccess {
       const doc = (await iam.send(new GetPolicyVersionCommand({ PolicyArn: boundaryArn, VersionId: version }))).PolicyVersion?.Document ?? '{}';
       boundary = list((JSON.parse(decodeURIComponent(doc)) as { Statement: Statement | Statement[] }).Statement);
     }
+    // Every bucket in moto belongs to its one account: the role's own.
+    const context = { 'aws:principalaccount': this.ctx.accountId, 's3:resourceaccount': this.ctx.accountId };
     for (const action of actions) {
-      if (inline.some((s) => s.Effect === 'Deny' && matches(s, action, resource))) return `${action} on ${resource}: explicitly denied`;
-      if (!inline.some((s) => s.Effect === 'Allow' && matches(s, action, resource))) return `${action} on ${resource}: no identity-based policy allows it`;
-      if (boundary && !boundary.some((s) => s.Effect === 'Allow' && matches(s, action, resource))) return `${action} on ${resource}: the permissions boundary does not allow it`;
+      const verdict = evaluate(inline, boundary, action, resource, context);
+      if (!verdict.allowed) return `${action} on ${resource} ${verdict.reason}`;
     }
     return null;
   }

@@ -61,8 +61,11 @@ const leftBy = (installationId: string, incidentId: string) => leftovers(aws.cli
 const tagsOfRole = async (name: string) => Object.fromEntries(((await aws.clients.iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags ?? []).map((t) => [t.Key, t.Value]));
 const roleArn = (name: string) => `arn:aws:iam::${aws.accountId}:role/${name}`;
 
-async function createRole(name: string, tags: Record<string, string> = {}): Promise<void> {
-  await aws.clients.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(aws.accountId), Tags: tagList(tags) }));
+/** A role made outside the incident; `bounded`: with the function boundary, as an earlier attempt of ours makes it. */
+async function createRole(name: string, tags: Record<string, string> = {}, bounded = false): Promise<void> {
+  await aws.clients.iam.send(
+    new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(aws.accountId), Tags: tagList(tags), ...(bounded ? { PermissionsBoundary: boundaryArn } : {}) }),
+  );
 }
 
 /** The attempt each execution of an activity type ended on (history records only a retried activity's last start). */
@@ -99,7 +102,7 @@ describe('a resource with our name that is not ours', () => {
     },
     'access entry (another incident)': async (base, incidentId) => {
       // The role is ours (an earlier attempt made it); the entry for it was made by someone else.
-      await createRole(base, ownerTags({ installationId: INSTALLATION, incidentId }));
+      await createRole(base, ownerTags({ installationId: INSTALLATION, incidentId }), true);
       await aws.clients.eks.send(
         new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn(base), tags: ownerTags({ installationId: INSTALLATION, incidentId: 'pod-incident:other' }) }),
       );
@@ -274,6 +277,31 @@ describe('dry run on the EKS executor', () => {
   });
 });
 
+describe('a role of ours without the function boundary', () => {
+  it('(made before the boundary was required) is not adopted: the incident says how to remove it, and deploys nothing', async () => {
+    const ns = await createEksNamespace(kube, 'unbounded');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const alert = onEks(ns, w);
+    const incidentId = incidentWorkflowId(alert);
+    const base = names(incidentId).base;
+    await createRole(base, ownerTags({ installationId: INSTALLATION, incidentId }));
+    try {
+      const handle = await r.respond(alert);
+      await handle.result().catch(() => undefined);
+      const s = await handle.query(statusQuery);
+      expect(s.problem).toContain(
+        `IAM role ${base} is ours but carries no permissions boundary, not ${boundaryArn}: not adopted (the worker may change only roles that carry the configured boundary); ` +
+          `delete it by hand: aws iam delete-role --role-name ${base} (after detaching its policies)`,
+      );
+      // Nothing else deployed; the role is left for the operator (IAM would refuse the worker its policies anyway).
+      expect(await leftBy(INSTALLATION, incidentId)).toEqual([`iam role ${base}`]);
+      expect(await podExists(kube, ns, w.name)).toBe(true);
+    } finally {
+      await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: base }));
+    }
+  });
+});
+
 describe('AWS as it really behaves', () => {
   it('waits for a Pending function to become Active, then invokes it once', async () => {
     const ns = await createEksNamespace(kube, 'pending');
@@ -310,12 +338,12 @@ describe('AWS as it really behaves', () => {
     const incidentId = incidentWorkflowId(alert);
     const base = names(incidentId).base;
     const tags = ownerTags({ installationId: INSTALLATION, incidentId });
-    await createRole(base, tags);
+    await createRole(base, tags, true);
     const principal = { clusterName: aws.clusters.local, principalArn: roleArn(base) };
     await aws.clients.eks.send(new CreateAccessEntryCommand({ ...principal, tags }));
     await new Promise((res) => setTimeout(res, 1100));
     await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: base }));
-    await createRole(base, tags);
+    await createRole(base, tags, true);
     const { Role } = await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }));
 
     await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: base });
