@@ -66,7 +66,8 @@ export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleAr
     if (boundary !== p.permissionsBoundary) {
       throw ApplicationFailure.nonRetryable(
         `IAM role ${p.name} is ours but carries ${boundary ? `the permissions boundary ${boundary}` : 'no permissions boundary'}, not ${p.permissionsBoundary}: ` +
-          `not adopted (the worker may change only roles that carry the configured boundary); delete it by hand: aws iam delete-role --role-name ${p.name} (after detaching its policies)`,
+          `not adopted (the worker may change only roles that carry the configured boundary); the incident's undo deletes it if it has no policy, else delete it by hand ` +
+          `(aws iam detach-role-policy / delete-role-policy, then aws iam delete-role --role-name ${p.name})`,
         'PermissionsBoundaryMismatch',
       );
     }
