@@ -68,7 +68,7 @@ describe('the worker role cannot escalate through IAM', () => {
     expect(await inline(tagged)).toEqual([]);
   });
 
-  it('creates a role only with the boundary and our tags alone, and then may finish and remove it', async () => {
+  it('creates a role only with the boundary and our tags alone, and then may finish and remove it, but never widen it', async () => {
     const name = unique('pod-responder-test');
     const create = (extra: Partial<ConstructorParameters<typeof CreateRoleCommand>[0]>) =>
       workerIam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(aws.accountId), Tags: tagList(ownerTags(owner)), ...extra }));
@@ -84,7 +84,10 @@ describe('the worker role cannot escalate through IAM', () => {
     await workerIam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: LAMBDA_VPC_POLICY_ARN }));
     // The boundary caps it, but the grant is still only the one managed policy: no other may be attached.
     expect((await failure(workerIam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: 'arn:aws:iam::aws:policy/AdministratorAccess' })))).name).toBe('AccessDenied');
-    await workerIam.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: 'evidence-write', PolicyDocument: ALLOW_EVERYTHING }));
+    // No inline policy on a function role, even one of ours (nothing the function does needs one); an inline policy
+    // found there (an older version's) may be removed.
+    expect((await failure(workerIam.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: 'evidence-write', PolicyDocument: ALLOW_EVERYTHING })))).name).toBe('AccessDenied');
+    await admin.send(new PutRolePolicyCommand({ RoleName: name, PolicyName: 'evidence-write', PolicyDocument: ALLOW_EVERYTHING }));
     await workerIam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: 'evidence-write' }));
     await workerIam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: LAMBDA_VPC_POLICY_ARN }));
     await workerIam.send(new DeleteRoleCommand({ RoleName: name }));

@@ -17,12 +17,15 @@ const ours = { 'aws:resourcetag/pod-responder:managed': 'true' };
 const can = (action: string, resource: string, extra: RequestContext = {}) => evaluate(WORKER, undefined, action, resource, ctx(extra)).allowed;
 
 describe('the worker policy, as the front evaluates it', () => {
-  it('lets inline policies change only on roles under our boundary, whatever their name or tags', () => {
+  it('writes no inline policy on a role of the prefix, and removes one only from a role under our boundary', () => {
     expect(can('iam:PutRolePolicy', role('pod-responder-worker'))).toBe(false);
     expect(can('iam:PutRolePolicy', role('pod-responder-worker'), ours)).toBe(false);
-    expect(can('iam:PutRolePolicy', role('pod-responder-abc-s1'), { ...ours, 'iam:permissionsboundary': BOUNDARY })).toBe(true);
+    expect(can('iam:PutRolePolicy', role('pod-responder-abc-s1'), { ...ours, 'iam:permissionsboundary': BOUNDARY })).toBe(false);
+    expect(can('iam:DeleteRolePolicy', role('pod-responder-worker'), ours)).toBe(false);
+    expect(can('iam:DeleteRolePolicy', role('pod-responder-abc-s1'), { ...ours, 'iam:permissionsboundary': BOUNDARY })).toBe(true);
+    expect(can('iam:AttachRolePolicy', role('pod-responder-abc-s1'), { 'iam:permissionsboundary': BOUNDARY, 'iam:policyarn': 'arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' })).toBe(true);
     // Our boundary's name in another account is not ours.
-    expect(can('iam:PutRolePolicy', role('pod-responder-abc-s1'), { 'iam:permissionsboundary': BOUNDARY.replace(ACCOUNT, '210987654321') })).toBe(false);
+    expect(can('iam:DeleteRolePolicy', role('pod-responder-abc-s1'), { 'iam:permissionsboundary': BOUNDARY.replace(ACCOUNT, '210987654321') })).toBe(false);
     expect(evaluate(WORKER, undefined, 'iam:PutRolePolicy', role('pod-responder-worker'), ctx({})).reason).toBe('because no identity-based policy allows the iam:PutRolePolicy action');
   });
 
