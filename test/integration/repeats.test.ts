@@ -98,4 +98,20 @@ describe('what counts as a repeat', () => {
     // The first incident killed its pod and suspended nothing.
     expect((await r.client.workflow.getHandle(first).query(statusQuery)).actions.map((a) => a.action)).toEqual(['delete-pod']);
   });
+
+  it("a StatefulSet's replacement (the same name, so the same incident) detected after the kill: another container, a repeat, suspended", async () => {
+    const ns = await createNamespace(kube, 'sts');
+    const w = await createWorkload(kube, ns, 'StatefulSet');
+    const name = w.pod.metadata!.name!;
+    const id = await post(falcoEvent('falco-known-miner', ns, w.pod, new Date().toISOString()));
+    const handle = r.client.workflow.getHandle(id);
+    const watching = await r.waitForStage(handle, 'watching');
+    // The StatefulSet controller's replacement: the same name, a new UID and container. Its alert reaches the same incident.
+    const replacement = await createPod(kube, ns, name, w.pod.metadata!.ownerReferences![0]!);
+    expect(await post(falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(watching.killedAt!) + 1000).toISOString()))).toBe(id);
+    const result: IncidentStatus = await handle.result();
+    expect(result.outcome).toBe('workload-suspended');
+    expect(result.timeline.find((t) => t.event === 'repeat-alert')!.detail).toMatch(/\(another container: a repeat\)$/);
+    expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);
+  });
 });
