@@ -8,7 +8,7 @@ import { NODE_GRACE_SECONDS, NODE_NAME } from '../../devstack/real-node.js';
 import { createNamespace } from '../support/cluster.js';
 import { until } from '../support/until.js';
 import { restoreUpdate } from '../../workflows/messages.js';
-import { createMinerDeployment, diagnose, createMinerPod, heardFrom, minerAlert, nodeMissing, poolHears, running, runningPods, skipWhy, useRealNode } from './real-node.js';
+import { createMinerDeployment, diagnose, minerContainer, createMinerPod, heardFrom, minerAlert, nodeMissing, poolHears, running, runningPods, skipWhy, useRealNode } from './real-node.js';
 
 describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` : ''}`, () => {
   const ctx = useRealNode();
@@ -153,4 +153,39 @@ describe.skipIf(nodeMissing.length > 0)(`a real node${skipWhy ? ` (${skipWhy})` 
     await until('the node Ready again', async () => (await ready())?.status === 'True', 60_000);
     await until('the kubelet back to stop the deleted pod', async () => podProcesses(uid).length === 0, 60_000);
   }, 180_000);
+
+  // Where isolation cannot hold, the incident says so, and the pool shows it: the miner reconnects through the policy.
+  it.each([
+    ['a hostNetwork miner', true, /hostNetwork: true/],
+    ['a miner another policy allows (allow policies add up)', false, /allow/],
+  ] as const)('%s: reported not enforceable, and indeed the pool still hears it after its connection drops; the kill ends it', async (_, hostNetwork, why) => {
+    const ns = await createNamespace(ctx.kube, hostNetwork ? 'hostnet' : 'allowed');
+    await ctx.kube.core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: 'miner', labels: { app: 'miner' } }, spec: { hostNetwork, terminationGracePeriodSeconds: 1, containers: [minerContainer(ctx.node)] } },
+    });
+    if (!hostNetwork) {
+      await ctx.kube.networking.createNamespacedNetworkPolicy({
+        namespace: ns,
+        body: { metadata: { name: 'allow-all' }, spec: { podSelector: { matchLabels: { app: 'miner' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{}], egress: [{}] } },
+      });
+    }
+    const pod = await running(ctx, ns, 'miner');
+    const uid = pod.metadata!.uid!;
+    const ip = hostNetwork ? ctx.node.nodeIp : pod.status!.podIP!; // on the host's network it speaks from the node's address
+    await poolHears(ctx, ip);
+
+    const h = await ctx.r.respond(minerAlert(pod), { requireApprovalFor: ['terminate-pod'], watchSeconds: 0 });
+    const waiting = await ctx.r.waitForStage(h, 'awaiting-approval');
+    expect(waiting.isolation?.state).toBe('not-enforceable');
+    expect(waiting.isolation?.detail).toMatch(why);
+    if (!hostNetwork) await until('kube-router to apply both policies', async () => podFirewallFor(ip), 30_000);
+    expect(ctx.node.pool.dropConnections(ip)).toBeGreaterThan(0);
+    const dropped = Date.now();
+    await poolHears(ctx, ip, dropped + 1000); // reconnected: nothing cut it off
+
+    await ctx.r.approve(h, 'lead');
+    expect((await h.result()).outcome).toBe('pod-terminated');
+    await until('the killed pod to have no process on the host', async () => podProcesses(uid).length === 0, 30_000);
+  });
 });
