@@ -5,6 +5,7 @@
  */
 import type { Activities } from '../../activities/index.js';
 import type { Notification, NotifyReport } from '../../activities/notify.js';
+import { createPolicyFloorActivities } from '../../activities/policy-floor.js';
 import type { PodAlert } from '../../domain/alert.js';
 import type { PodFacts, WorkloadRef } from '../../domain/workload.js';
 import type { CoreRequest, CoreResponses } from '../../remediation/protocol.js';
@@ -59,7 +60,7 @@ export function alertAt(nowMs: number, over: Partial<PodAlert> = {}): PodAlert {
 
 export interface FakeCluster {
   /** What the worker registers: only the activities the direct executor's incidents call. */
-  activities: Pick<Activities, 'runDirect' | 'countRecentIncidents' | 'notify'>;
+  activities: Pick<Activities, 'runDirect' | 'countRecentIncidents' | 'notify' | 'checkIncidentPolicy'>;
   /** Every core request, in order. */
   requests: CoreRequest[];
   notifications: Notification[];
@@ -129,6 +130,8 @@ export function fakeCluster(): FakeCluster {
         if (!fn) throw new Error(`the fake cluster has no answer for ${request.op}`);
         return (await fn(request)) as CoreResponses[R['op']];
       },
+      // The worker's own check, against its default floor: a test's policy is as strict as the floor asks.
+      ...createPolicyFloorActivities(),
       async countRecentIncidents() {
         return 0;
       },
