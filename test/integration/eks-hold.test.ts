@@ -206,9 +206,12 @@ describe('a hold check when the worker dies', () => {
     POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
     POD_RESPONDER_LAMBDA_ZIP: lambdaZip,
     POD_RESPONDER_INSTALLATION_ID: INSTALLATION,
+    POD_RESPONDER_PERMISSIONS_BOUNDARY_ARN: aws.permissionsBoundaryArn,
     POD_RESPONDER_METRICS_PORT: '0',
-    AWS_ACCESS_KEY_ID: aws.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    // The worker's role (deploy/aws/worker-policy.json, which the front holds it to), as its Pod Identity would give it.
+    AWS_ACCESS_KEY_ID: aws.worker.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.worker.secretAccessKey,
+    AWS_SESSION_TOKEN: aws.worker.sessionToken,
     AWS_REGION: aws.region,
   });
   afterAll(async () => {
