@@ -51,6 +51,11 @@ describe('documentation links', () => {
     expect(lines, 'README.md: put the detail in docs/ and a one-line pointer in the README').toBeLessThanOrEqual(300);
   });
 
+  it('the README links every page in docs/ (a page nobody links is a page nobody reads)', () => {
+    const linked = new Set(linksOf('README.md').map((l) => l.target));
+    expect(pages.filter((p) => p !== 'README.md' && !linked.has(p))).toEqual([]);
+  });
+
   it.each(pages)('%s: every relative link reaches a file and heading that exist', (file) => {
     const dead = linksOf(file).flatMap(({ target, fragment }) => {
       if (!existsSync(path.join(ROOT, target))) return [`${target}${fragment ? `#${fragment}` : ''}: no such file`];
