@@ -119,7 +119,7 @@ ${row('incident closed, visibility answering', r.closedMs.normal)}
 ${row('incident closed, visibility stalled (the count gives up, after the kill)', r.closedMs.stalled)}
 ${row('floor: bare DELETE with UID precondition -> gone', r.bareMs)}
 
-Stalled runs' earlier-incidents note: ${[...new Set(r.stalledNotes.map((n) => n.replace(/Deployment \S+/, 'Deployment <ns>/app')))].join(' | ')}
+Stalled runs' earlier-incidents note: ${[...new Set(r.stalledNotes.map((n) => n.replace(/Deployment \S+/, 'Deployment <ns>/app').replace(/(Deadline exceeded after )[^)]*/, '$1...')))].join(' | ')}
 `;
 }
 
