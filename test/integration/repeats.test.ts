@@ -107,7 +107,7 @@ describe('what counts as a repeat', () => {
     const handle = r.client.workflow.getHandle(id);
     const watching = await r.waitForStage(handle, 'watching');
     // The StatefulSet controller's replacement: the same name, a new UID and container. Its alert reaches the same incident.
-    const replacement = await createPod(kube, ns, name, w.pod.metadata!.ownerReferences![0]!);
+    const replacement = await createPod(kube, ns, name, w.pod.metadata!.ownerReferences![0]);
     expect(await post(falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(watching.killedAt!) + 1000).toISOString()))).toBe(id);
     const result: IncidentStatus = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
