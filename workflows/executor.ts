@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { TargetCluster } from '../activities/eks-lambda/cluster.js';
 import type { Activities } from '../activities/index.js';
 import { resourceNames } from '../domain/aws-resources.js';
@@ -31,10 +31,18 @@ export interface ExecutorSession {
 /** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
 export { EXECUTOR_UNAVAILABLE };
 
-const { runDirect } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
-});
+const DIRECT_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 } as const;
+const { runDirect } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
+
+/**
+ * The kill path's calls (the pod read, its isolation, the DELETE by UID) run as local activities on the direct
+ * executor: the worker holding the workflow task runs them inside that task, so an incident that may kill at once
+ * reads, isolates and deletes in its first workflow task, with no activity task matching between (docs/kill-first.md).
+ * Each is idempotent (a read; a policy adopted only when ours; a DELETE by UID, "not found" being done), so a worker
+ * lost mid-call costs a re-run by the next worker once the workflow task times out, nothing more.
+ */
+const LOCAL_OPS: ReadonlySet<CoreRequest['op']> = new Set(['inspect', 'isolate-pod', 'terminate-pod']);
+const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
 
 // AWS activities heartbeat every 2 s: a worker that dies mid-step is noticed within the heartbeat timeout.
 const deploy = proxyActivities<Activities>({
@@ -58,7 +66,15 @@ const invoke = proxyActivities<Activities>({
 });
 
 /** A call with a budget: attempts of `attemptSeconds`, retried within `totalSeconds` in all. */
-function bounded(totalSeconds: number, attemptSeconds: number) {
+function bounded(totalSeconds: number, attemptSeconds: number, where: 'local' | 'task-queue' = 'task-queue') {
+  if (where === 'local') {
+    // No heartbeat: a local activity lives inside the workflow task, whose timeout notices a lost worker.
+    return proxyLocalActivities<Activities>({
+      startToCloseTimeout: `${attemptSeconds} seconds`,
+      scheduleToCloseTimeout: `${totalSeconds} seconds`,
+      retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 seconds' },
+    });
+  }
   return proxyActivities<Activities>({
     startToCloseTimeout: `${attemptSeconds} seconds`,
     scheduleToCloseTimeout: `${totalSeconds} seconds`,
@@ -77,8 +93,12 @@ export async function openExecutor(
     case 'direct':
       // Nothing to deploy, so nothing to compensate: the worker already reaches the cluster.
       return {
-        run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) =>
-          (withinSeconds ? bounded(withinSeconds, Math.min(10, withinSeconds)).runDirect : runDirect).executeWithOptions({ summary }, [target.cluster, request]) as Promise<CoreResponse<R>>,
+        run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) => {
+          const where = LOCAL_OPS.has(request.op) ? 'local' : 'task-queue';
+          const args: [string, CoreRequest] = [target.cluster, request];
+          if (withinSeconds) return bounded(withinSeconds, Math.min(10, withinSeconds), where).runDirect.executeWithOptions({ summary }, args) as Promise<CoreResponse<R>>;
+          return (where === 'local' ? local : { runDirect }).runDirect.executeWithOptions({ summary }, args) as Promise<CoreResponse<R>>;
+        },
       };
     case 'eks-lambda':
       return deployLambda(target, compensations, session);

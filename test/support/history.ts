@@ -1,10 +1,23 @@
 import type { WorkflowHandle } from '@temporalio/client';
 
-/** The summary the Temporal UI shows for each activity the incident scheduled, in history order. */
+/**
+ * The summary the Temporal UI shows for each activity the incident ran, in history order: activities scheduled on
+ * the task queue, and local activities (the direct executor's kill path), whose summary their marker carries.
+ */
 export async function activitySummaries(h: WorkflowHandle): Promise<string[]> {
   const history = await h.fetchHistory();
   return history.events!.flatMap((e) => {
-    const data = e.activityTaskScheduledEventAttributes ? e.userMetadata?.summary?.data : undefined;
+    const data = e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes ? e.userMetadata?.summary?.data : undefined;
     return data ? [JSON.parse(Buffer.from(data).toString()) as string] : [];
+  });
+}
+
+/** The activity types the incident ran as local activities (recorded as markers), in history order. */
+export async function localActivityTypes(h: WorkflowHandle): Promise<string[]> {
+  const history = await h.fetchHistory();
+  return history.events!.flatMap((e) => {
+    const m = e.markerRecordedEventAttributes;
+    const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0]?.data : undefined;
+    return data ? [(JSON.parse(Buffer.from(data).toString()) as { activityType: string }).activityType] : [];
   });
 }
