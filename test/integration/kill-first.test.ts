@@ -35,6 +35,25 @@ const events = (s: IncidentStatus) => s.timeline.map((t) => t.event);
 const policyOf = async (ns: string, incidentId: string): Promise<V1NetworkPolicy | null> =>
   kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(incidentId).policy }).catch(() => null);
 
+describe('the kill in the first workflow task (direct executor)', () => {
+  it('no approval, no evidence: the pod read, the isolation and the DELETE run as local activities of the first workflow task', async () => {
+    const ns = await createNamespace(kube, 'first-task');
+    const w = await createWorkload(kube, ns, 'Pod');
+    const h = await r.respond(alertFor(ns, w), { evidenceSeconds: 0 });
+    expect((await h.result()).outcome).toBe('pod-terminated');
+    const history = (await h.fetchHistory()).events!;
+    const summary = (e: (typeof history)[number]) => (e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data).toString()) as string) : '');
+    const deleted = history.findIndex((e) => e.markerRecordedEventAttributes && summary(e).startsWith('delete pod'));
+    expect(deleted).toBeGreaterThan(-1);
+    const upToTheKill = history.slice(0, deleted + 1);
+    // One workflow task, no activity task matched: the calls are markers that task recorded.
+    expect(upToTheKill.filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+    expect(upToTheKill.filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
+    expect(upToTheKill.filter((e) => e.markerRecordedEventAttributes).map((e) => summary(e).split(' ')[0])).toEqual(['inspect', 'isolate', 'delete']);
+    expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
+  });
+});
+
 describe('Temporal visibility stalled', () => {
   it('the pod is killed first; the count of earlier incidents comes after, gives up within its budget, counts 0 and says so', async () => {
     proxy.stallMs = 10 * 60_000; // the visibility store answers nothing for ten minutes

@@ -12,12 +12,3 @@ export async function activitySummaries(h: WorkflowHandle): Promise<string[]> {
   });
 }
 
-/** The activity types the incident ran as local activities (recorded as markers), in history order. */
-export async function localActivityTypes(h: WorkflowHandle): Promise<string[]> {
-  const history = await h.fetchHistory();
-  return history.events!.flatMap((e) => {
-    const m = e.markerRecordedEventAttributes;
-    const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0]?.data : undefined;
-    return data ? [(JSON.parse(Buffer.from(data).toString()) as { activityType: string }).activityType] : [];
-  });
-}
