@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';
@@ -27,9 +27,14 @@ import { awsStack } from '../support/aws.js';
 import { bindEksNamespace, createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRoleCommand } from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
 import { randomBytes } from 'node:crypto';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
+import { respondToAlert } from '../../client/incidents.js';
+import { configSchema } from '../../config/config.js';
+import { startHoldingRelay } from '../support/holding-relay.js';
+import { until } from '../support/until.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
@@ -151,7 +156,11 @@ describe.runIf(recording)('record histories', () => {
     'evidence-revoke-restore': async (ns) => {
       const role = `replay-app-${randomBytes(3).toString('hex')}`;
       const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
-      const { Role } = await aws.clients.iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust, Tags: [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }] }));
+      // Opted in, with the permissions boundary an opted-in role must carry for the revocation to write on it.
+      const boundary = await aws.clients.iam.send(new CreatePolicyCommand({ PolicyName: `${role}-boundary`, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }));
+      const { Role } = await aws.clients.iam.send(
+        new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust, Tags: [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }], PermissionsBoundary: boundary.Policy!.Arn! }),
+      );
       await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'miner', annotations: { 'eks.amazonaws.com/role-arn': Role!.Arn! } } } });
       // A Job's pod running as that service account (a pod's service account cannot be changed after creation).
       const job = await kube.batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: 'miner' }, spec: { template: { spec: { serviceAccountName: 'miner', restartPolicy: 'Never', containers: [{ name: 'app', image: 'registry.example/app:1' }] } } } } });
@@ -176,6 +185,38 @@ describe.runIf(recording)('record histories', () => {
       const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), { requireApprovalFor: ['terminate-pod'] });
       await r.waitForStage(h, 'awaiting-approval');
       return h;
+    },
+    // A worker process SIGKILLed while the first workflow task's pod read (a local activity) waits on a stalled
+    // network path: the task times out, a new worker runs the task again from the start, reads, and kills.
+    'worker-killed-mid-local-activity': async (ns) => {
+      const w = await createWorkload(kube, ns, 'Pod');
+      const relay = await startHoldingRelay(inject('kubeconfigPath'), mkdtempSync(path.join(tmpdir(), 'pod-responder-relay-')));
+      const taskQueue = `record-crash-${randomBytes(3).toString('hex')}`;
+      const env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        POD_RESPONDER_TASK_QUEUE: taskQueue,
+        KUBECONFIG: relay.kubeconfig,
+        POD_RESPONDER_CLUSTER: 'local',
+        POD_RESPONDER_LOG_LEVEL: 'WARN',
+      };
+      let worker = await startWorkerProcess(env);
+      try {
+        relay.hold();
+        const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, policy: { evidenceSeconds: 0 } });
+        const { workflowId } = await respondToAlert(r.client, config, alertFor(ns, w));
+        await until('the pod read waiting on the held relay', async () => relay.heldFromClients > 0, 30_000);
+        await killProcessGroup(worker);
+        relay.release();
+        worker = await startWorkerProcess(env);
+        const result = await r.client.workflow.getHandle(workflowId).result();
+        expect(result.outcome).toBe('pod-terminated');
+        return { workflowId };
+      } finally {
+        await killProcessGroup(worker);
+        await relay.close();
+      }
     },
   };
   const only = process.env.RECORD_ONLY?.split(',');
@@ -209,6 +250,7 @@ describe('replay recorded histories', () => {
         'running-mid-approval.json',
         'running-mid-hold.json',
         'terminate-bare-pod.json',
+        'worker-killed-mid-local-activity.json',
       ],
     );
   });
