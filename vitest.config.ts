@@ -16,7 +16,11 @@ export default defineConfig({
       // approval expiry, watch and hold deadlines, continue-as-new and cancellation in seconds, no stack.
       {
         extends: true,
-        test: { name: 'workflow', include: ['test/workflow/**/*.test.ts'], globalSetup: ['test/workflow/global-setup.ts'] },
+        test: {
+          name: 'workflow',
+          include: ['test/workflow/**/*.test.ts'],
+          globalSetup: ['test/workflow/global-setup.ts'],
+        },
       },
       // Everything else runs against one real stack started by the global setup
       // (vitest only runs a project's global setup when that project has files to run).

@@ -7,7 +7,13 @@
  * policies that are provably ours (name prefix and content) are ever deleted.
  */
 import { DescribePodIdentityAssociationCommand, ListPodIdentityAssociationsCommand } from '@aws-sdk/client-eks';
-import { DeleteRolePolicyCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  DeleteRolePolicyCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListRolePoliciesCommand,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import {
   boundaryCommand,
@@ -20,7 +26,14 @@ import {
   spentRevocations,
   type RoleArnParts,
 } from '../domain/revocation.js';
-import { awsClientFactory, awsCode, classified, ignoring, type AwsClients, type AwsConfig } from './eks-lambda/clients.js';
+import {
+  awsClientFactory,
+  awsCode,
+  classified,
+  ignoring,
+  type AwsClients,
+  type AwsConfig,
+} from './eks-lambda/clients.js';
 
 export interface PodIdentityLookup {
   /** The EKS cluster's name: the alert's cluster name. */
@@ -70,7 +83,10 @@ export interface ReleaseResult {
 /** IAM is global: any region's clients reach it. */
 const IAM_REGION = 'us-east-1';
 
-export function createCredentialsActivities(config: AwsConfig, clients: (region: string) => AwsClients = awsClientFactory(config)) {
+export function createCredentialsActivities(
+  config: AwsConfig,
+  clients: (region: string) => AwsClients = awsClientFactory(config),
+) {
   const activities = {
     async findPodIdentityRole(p: PodIdentityLookup): Promise<PodIdentityRole> {
       const { eks } = clients(p.region);
@@ -79,19 +95,44 @@ export function createCredentialsActivities(config: AwsConfig, clients: (region:
       try {
         let nextToken: string | undefined;
         do {
-          const page = await eks.send(new ListPodIdentityAssociationsCommand({ clusterName: p.cluster, namespace: p.namespace, serviceAccount: p.serviceAccount, nextToken }));
-          associationId ??= page.associations?.find((a) => a.namespace === p.namespace && a.serviceAccount === p.serviceAccount)?.associationId;
+          const page = await eks.send(
+            new ListPodIdentityAssociationsCommand({
+              clusterName: p.cluster,
+              namespace: p.namespace,
+              serviceAccount: p.serviceAccount,
+              nextToken,
+            }),
+          );
+          associationId ??= page.associations?.find(
+            (a) => a.namespace === p.namespace && a.serviceAccount === p.serviceAccount,
+          )?.associationId;
           nextToken = page.nextToken;
         } while (nextToken && !associationId);
       } catch (err) {
         // Not an EKS cluster (a kubeconfig context the alerts call by this name): IRSA was the only way.
-        if (awsCode(err) === 'ResourceNotFoundException') return { roleArn: null, detail: `no EKS cluster ${p.cluster} in ${p.region}, so no EKS Pod Identity association` };
+        if (awsCode(err) === 'ResourceNotFoundException')
+          return {
+            roleArn: null,
+            detail: `no EKS cluster ${p.cluster} in ${p.region}, so no EKS Pod Identity association`,
+          };
         throw err;
       }
-      if (!associationId) return { roleArn: null, detail: `no EKS Pod Identity association for service account ${sa} in cluster ${p.cluster}` };
-      const { association } = await eks.send(new DescribePodIdentityAssociationCommand({ clusterName: p.cluster, associationId }));
-      if (!association?.roleArn) return { roleArn: null, detail: `EKS Pod Identity association ${associationId} names no role` };
-      log.info('pod identity association found', { cluster: p.cluster, serviceAccount: sa, associationId, roleArn: association.roleArn });
+      if (!associationId)
+        return {
+          roleArn: null,
+          detail: `no EKS Pod Identity association for service account ${sa} in cluster ${p.cluster}`,
+        };
+      const { association } = await eks.send(
+        new DescribePodIdentityAssociationCommand({ clusterName: p.cluster, associationId }),
+      );
+      if (!association?.roleArn)
+        return { roleArn: null, detail: `EKS Pod Identity association ${associationId} names no role` };
+      log.info('pod identity association found', {
+        cluster: p.cluster,
+        serviceAccount: sa,
+        associationId,
+        roleArn: association.roleArn,
+      });
       return {
         roleArn: association.roleArn,
         associationId,
@@ -119,19 +160,33 @@ export function createCredentialsActivities(config: AwsConfig, clients: (region:
       }
       const mine = documents.get(p.policyName);
       if (mine !== undefined && revokedBefore(p.policyName, mine) === null) {
-        return refused(`role ${arn.name} has an inline policy named ${p.policyName} that is not a revocation of ours: left intact, nothing revoked`);
+        return refused(
+          `role ${arn.name} has an inline policy named ${p.policyName} that is not a revocation of ours: left intact, nothing revoked`,
+        );
       }
       // Spent ones first: the room they free may be what the new one needs (10,240 characters for all of a role's inline policies).
       const pruned: string[] = [];
-      for (const name of spentRevocations([...documents].map(([name, document]) => ({ name, document })), Date.now(), p.policyName)) {
-        await ignoring(['NoSuchEntityException'], () => iam.send(new DeleteRolePolicyCommand({ RoleName: arn.name, PolicyName: name })));
+      for (const name of spentRevocations(
+        [...documents].map(([name, document]) => ({ name, document })),
+        Date.now(),
+        p.policyName,
+      )) {
+        await ignoring(['NoSuchEntityException'], () =>
+          iam.send(new DeleteRolePolicyCommand({ RoleName: arn.name, PolicyName: name })),
+        );
         pruned.push(name);
       }
       if (pruned.length) log.info('spent revocation policies pruned', { role: arn.name, pruned });
 
       if (mine === undefined || revokedBefore(p.policyName, mine) !== p.notBefore) {
         try {
-          await iam.send(new PutRolePolicyCommand({ RoleName: arn.name, PolicyName: p.policyName, PolicyDocument: revocationDocument(p.notBefore) }));
+          await iam.send(
+            new PutRolePolicyCommand({
+              RoleName: arn.name,
+              PolicyName: p.policyName,
+              PolicyDocument: revocationDocument(p.notBefore),
+            }),
+          );
         } catch (err) {
           if (awsCode(err) === 'LimitExceededException' || awsCode(err) === 'LimitExceeded') {
             throw ApplicationFailure.nonRetryable(
@@ -144,7 +199,12 @@ export function createCredentialsActivities(config: AwsConfig, clients: (region:
           throw err;
         }
       }
-      log.info('role sessions revoked', { role: p.roleArn, policy: p.policyName, notBefore: p.notBefore, incidentId: p.incidentId });
+      log.info('role sessions revoked', {
+        role: p.roleArn,
+        policy: p.policyName,
+        notBefore: p.notBefore,
+        incidentId: p.incidentId,
+      });
       return {
         state: 'revoked',
         detail: `inline policy ${p.policyName} on role ${arn.name} denies every session issued before ${p.notBefore}${pruned.length ? `; pruned spent revocations: ${pruned.join(', ')}` : ''}`,
@@ -157,18 +217,26 @@ export function createCredentialsActivities(config: AwsConfig, clients: (region:
       const arn = parseRoleArn(p.roleArn);
       if (!arn) return { state: 'left-intact', detail: `${p.roleArn} is not an IAM role ARN` };
       const doc = await policyDocument(iam, arn.name, p.policyName);
-      if (doc === null) return { state: 'released', detail: `policy ${p.policyName} was already gone from role ${arn.name}` };
+      if (doc === null)
+        return { state: 'released', detail: `policy ${p.policyName} was already gone from role ${arn.name}` };
       // Ours by name and content, and this incident's T: a policy someone edited since is not ours to delete.
       const t = revokedBefore(p.policyName, doc);
       if (t !== p.notBefore) {
-        return { state: 'left-intact', detail: `policy ${p.policyName} on role ${arn.name} is not the revocation this incident put (${t ? `it denies sessions before ${t}` : 'its content differs'}): left intact` };
+        return {
+          state: 'left-intact',
+          detail: `policy ${p.policyName} on role ${arn.name} is not the revocation this incident put (${t ? `it denies sessions before ${t}` : 'its content differs'}): left intact`,
+        };
       }
-      await ignoring(['NoSuchEntityException'], () => iam.send(new DeleteRolePolicyCommand({ RoleName: arn.name, PolicyName: p.policyName })));
+      await ignoring(['NoSuchEntityException'], () =>
+        iam.send(new DeleteRolePolicyCommand({ RoleName: arn.name, PolicyName: p.policyName })),
+      );
       log.info('role revocation released', { role: p.roleArn, policy: p.policyName });
       return { state: 'released', detail: `policy ${p.policyName} deleted from role ${arn.name}` };
     },
   };
-  return Object.fromEntries(Object.entries(activities).map(([k, fn]) => [k, classified(k, fn as (...a: unknown[]) => Promise<unknown>)])) as typeof activities;
+  return Object.fromEntries(
+    Object.entries(activities).map(([k, fn]) => [k, classified(k, fn as (...a: unknown[]) => Promise<unknown>)]),
+  ) as typeof activities;
 }
 
 /** Why the role may not be revoked (null: it may): not in this account, not found, or not tagged. */
@@ -178,7 +246,8 @@ async function optedIn(iam: AwsClients['iam'], roleArn: string, arn: RoleArnPart
   try {
     role = (await iam.send(new GetRoleCommand({ RoleName: arn.name }))).Role;
   } catch (err) {
-    if (awsCode(err) === 'NoSuchEntityException') return `role ${arn.name} does not exist in this account (${roleArn}): nothing revoked`;
+    if (awsCode(err) === 'NoSuchEntityException')
+      return `role ${arn.name} does not exist in this account (${roleArn}): nothing revoked`;
     // deploy/aws/worker-policy.json lets the worker read only opted-in roles: a denial means the tag is missing (or the grant).
     if (awsCode(err) === 'AccessDenied' || awsCode(err) === 'AccessDeniedException') {
       return `the worker may not read role ${arn.name} (AccessDenied): its IAM policy allows only roles tagged ${REVOCABLE_TAG.key}=${REVOCABLE_TAG.value}; ${optIn}`;
@@ -186,7 +255,8 @@ async function optedIn(iam: AwsClients['iam'], roleArn: string, arn: RoleArnPart
     throw err;
   }
   // A role of the same name in the worker's account is not the one another account's ARN names.
-  if (role?.Arn !== roleArn) return `the worker's account holds ${role?.Arn ?? 'no such role'}, not ${roleArn}: a role in another account is not revoked`;
+  if (role?.Arn !== roleArn)
+    return `the worker's account holds ${role?.Arn ?? 'no such role'}, not ${roleArn}: a role in another account is not revoked`;
   const tag = role.Tags?.find((t) => t.Key === REVOCABLE_TAG.key)?.Value;
   if (tag !== REVOCABLE_TAG.value) {
     return `role ${arn.name} is not opted in (tag ${REVOCABLE_TAG.key}=${REVOCABLE_TAG.value}${tag === undefined ? ' absent' : `, found "${tag}"`}): not touched; ${optIn}`;
@@ -212,6 +282,8 @@ async function inlinePolicies(iam: AwsClients['iam'], roleName: string): Promise
 
 /** The inline policy's document as IAM holds it; null when the policy (or the role) is gone. */
 async function policyDocument(iam: AwsClients['iam'], roleName: string, policyName: string): Promise<string | null> {
-  const out = await ignoring(['NoSuchEntityException'], () => iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName })));
+  const out = await ignoring(['NoSuchEntityException'], () =>
+    iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName })),
+  );
   return out?.PolicyDocument ?? null;
 }

@@ -1,7 +1,13 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { EXECUTOR_UNAVAILABLE } from '../domain/failure-types.js';
-import { KubeError, kubeClients, kubeConfigFromFile, PERMANENT_KUBE_STATUSES, type KubeClients } from '../remediation/kube.js';
+import {
+  KubeError,
+  kubeClients,
+  kubeConfigFromFile,
+  PERMANENT_KUBE_STATUSES,
+  type KubeClients,
+} from '../remediation/kube.js';
 import type { CoreRequest, CoreResponse } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
 
@@ -43,7 +49,10 @@ export function createDirectExecutor(config: DirectExecutorConfig, load = kubeCo
 }
 
 /** The worker's clients for a cluster it is mapped to (cached per context); any other cluster is refused. */
-export function kubeResolver(config: DirectExecutorConfig, load = kubeConfigFromFile): (cluster: string) => KubeClients {
+export function kubeResolver(
+  config: DirectExecutorConfig,
+  load = kubeConfigFromFile,
+): (cluster: string) => KubeClients {
   const cache = new Map<string, KubeClients>();
   /**
    * Only a cluster mapped explicitly: an alert naming any other (a mistake, or a token stolen from another
@@ -62,7 +71,11 @@ export function kubeResolver(config: DirectExecutorConfig, load = kubeConfigFrom
     const key = context;
     let clients = cache.get(key);
     if (!clients) {
-      clients = kubeClients(config.inCluster ? inClusterConfig(config.inClusterPathPrefix) : load(config.kubeconfig ?? defaultKubeconfig(), context || undefined));
+      clients = kubeClients(
+        config.inCluster
+          ? inClusterConfig(config.inClusterPathPrefix)
+          : load(config.kubeconfig ?? defaultKubeconfig(), context || undefined),
+      );
       cache.set(key, clients);
     }
     return clients;

@@ -14,7 +14,17 @@ import { Context } from '@temporalio/activity';
 import type { PodAlert } from '../domain/alert.js';
 import type { Decision } from '../domain/decide.js';
 import type { Policy } from '../domain/policy.js';
-import { describe as describeError, json, putEvidence, s3Deadline, s3For, sha256, type EvidenceCapture, type EvidenceDestination, type EvidenceRequest } from '../remediation/evidence.js';
+import {
+  describe as describeError,
+  json,
+  putEvidence,
+  s3Deadline,
+  s3For,
+  sha256,
+  type EvidenceCapture,
+  type EvidenceDestination,
+  type EvidenceRequest,
+} from '../remediation/evidence.js';
 import type { KubeClients } from '../remediation/kube.js';
 import type { PodTarget } from '../remediation/protocol.js';
 import { runOperation } from '../remediation/run.js';
@@ -65,21 +75,38 @@ export interface EvidenceBundle {
 }
 
 /** `aws`: the worker's AWS clients, loaded only by an incident whose EKS executor captures through its function. */
-export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (cluster: string) => KubeClients, aws: () => Promise<(region: string) => AwsClients>) {
+export function createEvidenceActivities(
+  config: EvidenceConfig,
+  kubeFor: (cluster: string) => KubeClients,
+  aws: () => Promise<(region: string) => AwsClients>,
+) {
   return {
     async captureEvidence(input: EvidenceInput): Promise<EvidenceBundle> {
       const started = Date.now();
       const deadline = started + input.budgetSeconds * 1000;
       const bucket = config.bucket;
       if (!bucket) {
-        return { location: null, objects: 0, bytes: 0, missing: ['everything: no evidence bucket configured (evidence.bucket, POD_RESPONDER_EVIDENCE_BUCKET)'], objectLock: 'n/a', manifestSha256: null, seconds: 0 };
+        return {
+          location: null,
+          objects: 0,
+          bytes: 0,
+          missing: ['everything: no evidence bucket configured (evidence.bucket, POD_RESPONDER_EVIDENCE_BUCKET)'],
+          objectLock: 'n/a',
+          manifestSha256: null,
+          seconds: 0,
+        };
       }
       // The run that captures it: a retried attempt writes the same keys, a later incident on the pod its own.
       const runId = Context.current().info.workflowExecution?.runId ?? 'no-run';
       const p = input.pod;
       const prefix = `${config.prefix}${input.cluster}/${p.namespace}/${p.name}/${runId}/`;
       const region = config.region ?? input.region;
-      const where: EvidenceDestination = { bucket, prefix, ...(region ? { region } : {}), ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
+      const where: EvidenceDestination = {
+        bucket,
+        prefix,
+        ...(region ? { region } : {}),
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      };
       const lock = await objectLockOf(s3For(where), bucket);
       const to: EvidenceDestination = { ...where, ...lock.put };
       const beat = setInterval(() => Context.current().heartbeat('capturing'), 2000);
@@ -95,7 +122,16 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
         ] as const;
         written.push(...(await Promise.all(incidentPart.map(([name, body]) => putEvidence(to, name, body)))));
         written.sort((a, b) => a.key.localeCompare(b.key));
-        const manifest = json({ incidentId: input.incidentId, runId, pod: p, capturedAt: new Date().toISOString(), capturedBy: input.via ? `function ${input.via.functionName}` : 'the worker', objectLock: lock.describe, objects: written, missing });
+        const manifest = json({
+          incidentId: input.incidentId,
+          runId,
+          pod: p,
+          capturedAt: new Date().toISOString(),
+          capturedBy: input.via ? `function ${input.via.functionName}` : 'the worker',
+          objectLock: lock.describe,
+          objects: written,
+          missing,
+        });
         await putEvidence(to, 'manifest.json', manifest);
         return {
           location: `s3://${bucket}/${prefix}`,
@@ -114,7 +150,11 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
   };
 
   /** The cluster's side, by the executor of the stretch; whatever keeps it from running is listed as missing. */
-  async function clusterPart(input: EvidenceInput, to: EvidenceDestination, deadline: number): Promise<EvidenceCapture> {
+  async function clusterPart(
+    input: EvidenceInput,
+    to: EvidenceDestination,
+    deadline: number,
+  ): Promise<EvidenceCapture> {
     const request: EvidenceRequest = {
       op: 'capture-evidence',
       incidentId: input.incidentId,
@@ -124,23 +164,46 @@ export function createEvidenceActivities(config: EvidenceConfig, kubeFor: (clust
       logBytesPerContainer: config.logBytesPerContainer,
       checkpoint: input.policy.checkpointContainers === true,
     };
-    const nothing = (why: string): EvidenceCapture => ({ objects: [], missing: [`cluster objects and logs: ${why}`], checkpoints: [] });
-    if (!input.readCluster && !input.via) return nothing('the EKS executor of this incident reads the cluster only through its function, which did not capture evidence then');
+    const nothing = (why: string): EvidenceCapture => ({
+      objects: [],
+      missing: [`cluster objects and logs: ${why}`],
+      checkpoints: [],
+    });
+    if (!input.readCluster && !input.via)
+      return nothing(
+        'the EKS executor of this incident reads the cluster only through its function, which did not capture evidence then',
+      );
     try {
-      if (!input.via) return await runOperation(kubeFor(input.cluster), { ...request, budgetMs: Math.max(0, deadline - Date.now()) });
-      const [clients, { captureThroughFunction }] = await Promise.all([aws(), import('./eks-lambda/evidence-through-function.js')]);
-      return await captureThroughFunction(clients(input.via.cluster.region), input.via, request, { deadline, responseBytes: config.functionResponseBytes });
+      if (!input.via)
+        return await runOperation(kubeFor(input.cluster), { ...request, budgetMs: Math.max(0, deadline - Date.now()) });
+      const [clients, { captureThroughFunction }] = await Promise.all([
+        aws(),
+        import('./eks-lambda/evidence-through-function.js'),
+      ]);
+      return await captureThroughFunction(clients(input.via.cluster.region), input.via, request, {
+        deadline,
+        responseBytes: config.functionResponseBytes,
+      });
     } catch (err) {
       return nothing(describeError(err));
     }
   }
 
-  async function objectLockOf(s3c: S3Client, bucket: string): Promise<{ describe: string; put: { retainUntil?: string } }> {
+  async function objectLockOf(
+    s3c: S3Client,
+    bucket: string,
+  ): Promise<{ describe: string; put: { retainUntil?: string } }> {
     try {
-      const { ObjectLockConfiguration: c } = await s3c.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }), { abortSignal: s3Deadline() });
+      const { ObjectLockConfiguration: c } = await s3c.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }), {
+        abortSignal: s3Deadline(),
+      });
       if (c?.ObjectLockEnabled !== 'Enabled') return { describe: 'not enabled on the bucket', put: {} };
       const d = c.Rule?.DefaultRetention;
-      if (d) return { describe: `the bucket's default retention (${d.Mode}, ${d.Days ? `${d.Days} days` : `${d.Years} years`})`, put: {} };
+      if (d)
+        return {
+          describe: `the bucket's default retention (${d.Mode}, ${d.Days ? `${d.Days} days` : `${d.Years} years`})`,
+          put: {},
+        };
       const until = new Date(Date.now() + config.retentionDays * 86_400_000).toISOString();
       return { describe: `GOVERNANCE retention until ${until} on each object`, put: { retainUntil: until } };
     } catch (err) {

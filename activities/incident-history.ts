@@ -58,7 +58,9 @@ export function createIncidentHistory(client: Client) {
       const idle: ExecutorGroup[] = [];
       for (const g of groups) {
         if (g.lastUsed && Date.now() - Date.parse(g.lastUsed) < idleMinutes * 60_000) continue;
-        const { count } = await client.workflow.count(`WorkflowType = 'maliciousPodResponse' AND PodResponderCluster = ${q(g.clusterName)} AND ExecutionStatus = 'Running'`);
+        const { count } = await client.workflow.count(
+          `WorkflowType = 'maliciousPodResponse' AND PodResponderCluster = ${q(g.clusterName)} AND ExecutionStatus = 'Running'`,
+        );
         if (count === 0) idle.push(g);
       }
       return idle;
@@ -71,7 +73,11 @@ export function createIncidentHistory(client: Client) {
  * are orphans. For `provenOnly` incidents (resources tagged before installations existed, which another
  * installation may have made) only a closed workflow in this namespace counts: not finding one proves nothing.
  */
-export async function closedIncidents(client: Client, incidentIds: string[], provenOnly: string[] = []): Promise<string[]> {
+export async function closedIncidents(
+  client: Client,
+  incidentIds: string[],
+  provenOnly: string[] = [],
+): Promise<string[]> {
   const closed: string[] = [];
   const strict = new Set(provenOnly);
   for (const id of new Set(incidentIds)) {

@@ -26,13 +26,17 @@ export function createActivities(deps: ActivityDeps) {
   const aws = () => (clients ??= import('./eks-lambda/clients.js').then((m) => m.awsClientFactory(deps.eks)));
   return {
     ...createDirectExecutor(deps.direct),
-    ...lazyActivities(EKS_LAMBDA_ACTIVITIES, async () => (await import('./eks-lambda/index.js')).createEksLambdaActivities(deps.eks, await aws())),
+    ...lazyActivities(EKS_LAMBDA_ACTIVITIES, async () =>
+      (await import('./eks-lambda/index.js')).createEksLambdaActivities(deps.eks, await aws()),
+    ),
     ...createIncidentHistory(deps.temporal),
     ...createPolicyFloorActivities(deps.policyFloor),
     ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct), aws),
     ...createNotifyActivities(deps.notify.targets, deps.notify),
     // The worker's own AWS identity (eks.endpoint in the local stack), whichever executor acts in the cluster.
-    ...lazyActivities(CREDENTIALS_ACTIVITIES, async () => (await import('./credentials.js')).createCredentialsActivities(deps.eks, await aws())),
+    ...lazyActivities(CREDENTIALS_ACTIVITIES, async () =>
+      (await import('./credentials.js')).createCredentialsActivities(deps.eks, await aws()),
+    ),
   };
 }
 

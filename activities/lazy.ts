@@ -7,9 +7,14 @@
 type ActivityFunctions = Record<string, (...args: never[]) => Promise<unknown>>;
 
 /** The names, which Temporal needs when the worker starts; every activity the module creates must be listed. */
-type EveryName<T, N extends readonly string[]> = [Exclude<keyof T, N[number]>] extends [never] ? N : { unlisted: Exclude<keyof T, N[number]> };
+type EveryName<T, N extends readonly string[]> = [Exclude<keyof T, N[number]>] extends [never]
+  ? N
+  : { unlisted: Exclude<keyof T, N[number]> };
 
-export function lazyActivities<T extends ActivityFunctions, const N extends readonly (keyof T & string)[]>(names: N & EveryName<T, N>, load: () => Promise<T>): T {
+export function lazyActivities<T extends ActivityFunctions, const N extends readonly (keyof T & string)[]>(
+  names: N & EveryName<T, N>,
+  load: () => Promise<T>,
+): T {
   let loading: Promise<T> | undefined;
   // A failed load (a missing file, say) is tried again by the activity's next attempt, not remembered.
   const loaded = () => (loading ??= load().catch((err: unknown) => ((loading = undefined), Promise.reject(err))));

@@ -59,7 +59,10 @@ export function createNotifyActivities(targets: NotifierTarget[], links: { uiUrl
         targets
           .filter((t) => !t.events || t.events.includes(n.event))
           .map(async (t) => {
-            const body = t.kind === 'slack' ? slackBody(n, ui, commands) : JSON.stringify({ ...n, ui, commands, sentAt: new Date().toISOString() });
+            const body =
+              t.kind === 'slack'
+                ? slackBody(n, ui, commands)
+                : JSON.stringify({ ...n, ui, commands, sentAt: new Date().toISOString() });
             const error = await deliver(t, body);
             if (error) report.failed.push({ target: t.name, error });
             else report.delivered.push(t.name);

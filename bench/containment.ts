@@ -41,7 +41,11 @@ export async function benchContainment(o: { log: (line: string) => void; runs?: 
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-bench-containment-'));
   const stack = await startStack({ stateDir, headless: true, aws: true, log: () => {} });
   const aws = stack.aws!;
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region });
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  });
   const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
   const bucket = 'bench-evidence';
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -64,31 +68,68 @@ export async function benchContainment(o: { log: (line: string) => void; runs?: 
   const seen = new Map<string, (t: number) => void>();
   const npAdded = new Map<string, number>();
   const at = (key: string) => new Promise<number>((resolve) => seen.set(key, resolve));
-  const onEvent = (kind: string) => (type: string, obj: { metadata?: { name?: string } }) => seen.get(`${kind}:${type}:${obj.metadata?.name ?? ''}`)?.(Date.now());
+  const onEvent = (kind: string) => (type: string, obj: { metadata?: { name?: string } }) =>
+    seen.get(`${kind}:${type}:${obj.metadata?.name ?? ''}`)?.(Date.now());
   const watches = await Promise.all([
     new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, {}, onEvent('pod'), () => undefined),
-    new Watch(kc).watch(`/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`, {}, (type: string, obj: { metadata?: { name?: string } }) => {
-      // Created and deleted within the incident: when it was ADDED is read once the incident is over.
-      if (type === 'ADDED') npAdded.set(obj.metadata?.name ?? '', Date.now());
-    }, () => undefined),
+    new Watch(kc).watch(
+      `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`,
+      {},
+      (type: string, obj: { metadata?: { name?: string } }) => {
+        // Created and deleted within the incident: when it was ADDED is read once the incident is over.
+        if (type === 'ADDED') npAdded.set(obj.metadata?.name ?? '', Date.now());
+      },
+      () => undefined,
+    ),
   ]);
 
   const logs = 'stratum+tcp://pool.example:3333 accepted share\n'.repeat(Math.ceil(LOG_BYTES / 47)).slice(0, LOG_BYTES);
   async function minerPod(name: string): Promise<{ uid: string; containerId: string }> {
     const containers = CONTAINERS.map((c) => ({ name: c, image: `${c}:1` }));
-    const pod = await core.createNamespacedPod({ namespace, body: { metadata: { name }, spec: { nodeName: kubelet.node, containers } } });
+    const pod = await core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name }, spec: { nodeName: kubelet.node, containers } },
+    });
     const containerId = 'ab'.repeat(32);
-    pod.status = { phase: 'Running', containerStatuses: CONTAINERS.map((c) => ({ name: c, image: `${c}:1`, imageID: '', ready: true, restartCount: 0, containerID: `containerd://${containerId}`, state: { running: {} } })) };
+    pod.status = {
+      phase: 'Running',
+      containerStatuses: CONTAINERS.map((c) => ({
+        name: c,
+        image: `${c}:1`,
+        imageID: '',
+        ready: true,
+        restartCount: 0,
+        containerID: `containerd://${containerId}`,
+        state: { running: {} },
+      })),
+    };
     await core.replaceNamespacedPodStatus({ namespace, name, body: pod });
     for (const c of CONTAINERS) kubelet.logs.set(`${namespace}/${name}/${c}`, logs);
     return { uid: pod.metadata!.uid!, containerId };
   }
   const alert = (name: string, p: { uid: string; containerId: string }): PodAlert => ({
-    source: 'generic', alertId: `${name}-a`, category: 'crypto-mining', severity: 'high', detectedAt: new Date().toISOString(),
-    cluster: { name: 'local' }, namespace, podName: name, podUid: p.uid, container: { id: p.containerId.slice(0, 12), name: 'miner' },
+    source: 'generic',
+    alertId: `${name}-a`,
+    category: 'crypto-mining',
+    severity: 'high',
+    detectedAt: new Date().toISOString(),
+    cluster: { name: 'local' },
+    namespace,
+    podName: name,
+    podUid: p.uid,
+    container: { id: p.containerId.slice(0, 12), name: 'miner' },
   });
 
-  const result: ContainmentResult = { runs, isolatedMs: [], evidenceMs: [], goneMs: [], bareMs: [], bundleBytes: [], captureSeconds: [], missing: [] };
+  const result: ContainmentResult = {
+    runs,
+    isolatedMs: [],
+    evidenceMs: [],
+    goneMs: [],
+    bareMs: [],
+    bundleBytes: [],
+    captureSeconds: [],
+    missing: [],
+  };
   o.log(`containment: warming up, then ${runs} runs`);
   for (let i = -2; i < runs; i++) {
     const name = `miner-${i + 2}`;
@@ -103,8 +144,12 @@ export async function benchContainment(o: { log: (line: string) => void; runs?: 
     const policyName = outcome.isolation?.networkPolicy?.split('/')[1];
     const isolatedAt = policyName ? npAdded.get(policyName) : undefined;
     const history = await handle.fetchHistory();
-    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence');
-    const done = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === String(scheduled?.eventId));
+    const scheduled = history.events!.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence',
+    );
+    const done = history.events!.find(
+      (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === String(scheduled?.eventId),
+    );
     const doneAt = done ? Number(done.eventTime!.seconds) * 1000 + Math.floor((done.eventTime!.nanos ?? 0) / 1e6) : NaN;
     if (isolatedAt) result.isolatedMs.push(isolatedAt - accepted);
     result.evidenceMs.push(doneAt - accepted);
@@ -114,10 +159,18 @@ export async function benchContainment(o: { log: (line: string) => void; runs?: 
     result.missing.push(...(outcome.evidence?.missing ?? ['no bundle']));
 
     const bare = `bare-${i}`;
-    const b = await core.createNamespacedPod({ namespace, body: { metadata: { name: bare }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } });
+    const b = await core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name: bare }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
+    });
     const goneB = at(`pod:DELETED:${bare}`);
     const t = Date.now();
-    await core.deleteNamespacedPod({ namespace, name: bare, gracePeriodSeconds: 0, body: { preconditions: { uid: b.metadata!.uid! }, gracePeriodSeconds: 0 } });
+    await core.deleteNamespacedPod({
+      namespace,
+      name: bare,
+      gracePeriodSeconds: 0,
+      body: { preconditions: { uid: b.metadata!.uid! }, gracePeriodSeconds: 0 },
+    });
     result.bareMs.push((await goneB) - t);
   }
 
@@ -138,7 +191,8 @@ const q = (xs: number[], p: number) => {
 };
 
 export function formatContainment(r: ContainmentResult): string {
-  const row = (label: string, xs: number[]) => `| ${label} | ${q(xs, 0.5).toFixed(1)} ms | ${q(xs, 0.95).toFixed(1)} ms |`;
+  const row = (label: string, xs: number[]) =>
+    `| ${label} | ${q(xs, 0.5).toFixed(1)} ms | ${q(xs, 0.95).toFixed(1)} ms |`;
   return `
 ## containment: alert accepted -> isolated -> evidence -> pod deleted (${r.runs} runs, 3 containers x 1 MiB of logs)
 
@@ -157,6 +211,7 @@ export function containmentFailures(r: ContainmentResult): string[] {
   const f: string[] = [];
   if (r.isolatedMs.length !== r.runs) f.push(`isolation seen in ${r.isolatedMs.length} of ${r.runs} runs`);
   if (r.missing.length) f.push(`evidence missing: ${r.missing.join('; ')}`);
-  if (r.bundleBytes.some((b) => b < CONTAINERS.length * LOG_BYTES)) f.push('a bundle is smaller than the logs it should hold');
+  if (r.bundleBytes.some((b) => b < CONTAINERS.length * LOG_BYTES))
+    f.push('a bundle is smaller than the logs it should hold');
   return f;
 }

@@ -35,11 +35,19 @@ export async function benchEksOnStack(o: { log: (line: string) => void; runs?: n
   const stack = await startStack({ stateDir, headless: true, aws: true, log: () => {} });
   const aws = stack.aws!;
   // The SDK in this process (worker activities) reads credentials from the environment.
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region });
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  });
   const config = configSchema.parse({
     temporal: { address: stack.temporalAddress, taskQueue: 'bench-eks' },
     executor: 'eks-lambda',
-    eks: { endpoint: aws.endpoint, lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path, permissionsBoundaryArn: aws.permissionsBoundaryArn },
+    eks: {
+      endpoint: aws.endpoint,
+      lambdaZip: (await buildLambdaZip(path.join(stateDir, 'remediation.zip'))).path,
+      permissionsBoundaryArn: aws.permissionsBoundaryArn,
+    },
     policy: { suspendOnSeverity: [] },
   });
   const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -86,14 +94,26 @@ export async function benchEks(
   const faults = new AwsFaults(aws.faultsUrl);
   const namespace = 'bench-eks';
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  await kc.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
+  await kc
+    .makeApiClient(RbacAuthorizationV1Api)
+    .createNamespacedRoleBinding({ namespace, body: remediatorRoleBinding(namespace) });
   const out: EksBenchResult = { runs, callsPerIncident: [], wallSeconds: [], activeSeconds: [] };
   for (let i = 0; i < runs; i++) {
     const name = `eks-${i}`;
-    const pod = await core.createNamespacedPod({ namespace, body: { metadata: { name }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } });
+    const pod = await core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
+    });
     const alert: PodAlert = {
-      source: 'generic', alertId: `${name}-a`, category: 'crypto-mining', severity: 'high', detectedAt: new Date().toISOString(),
-      cluster: { name: aws.clusters.local, region: aws.region }, namespace, podName: name, podUid: pod.metadata!.uid!,
+      source: 'generic',
+      alertId: `${name}-a`,
+      category: 'crypto-mining',
+      severity: 'high',
+      detectedAt: new Date().toISOString(),
+      cluster: { name: aws.clusters.local, region: aws.region },
+      namespace,
+      podName: name,
+      podUid: pod.metadata!.uid!,
     };
     await faults.resetCalls();
     const t0 = performance.now();
@@ -108,14 +128,21 @@ export async function benchEks(
 }
 
 /** Union of the spans in which some activity attempt was running (started -> completed/failed). */
-function activeSeconds(history: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>): number {
+function activeSeconds(
+  history: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>,
+): number {
   const started = new Map<string, number>();
   const spans: [number, number][] = [];
-  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
   for (const e of history.events ?? []) {
     const at = ms(e.eventTime);
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
-    const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (e.activityTaskStartedEventAttributes)
+      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
+    const end =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes;
     if (end) {
       const s = started.get(String(end.scheduledEventId));
       if (s !== undefined) spans.push([s, at]);

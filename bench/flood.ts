@@ -16,7 +16,16 @@ import { pathToFileURL } from 'node:url';
 import { createNamespace, createWorkload, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
 import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
-import { envNumber, runAlone, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess } from './processes.js';
+import {
+  envNumber,
+  runAlone,
+  sampleProcess,
+  samplePeaks,
+  sleep,
+  spawnTs,
+  startForwarderProcess,
+  startWorkerProcess,
+} from './processes.js';
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface FloodOptions {
@@ -68,16 +77,36 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
 
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
-  const forwarder = await startForwarderProcess({ temporalAddress, taskQueue, token, configFile, cpuProfileDir: process.env.BENCH_STORM_CPU_PROF });
-  const worker = startWorkerProcess({ temporalAddress, taskQueue, kubeconfig: kubeconfigPath, cluster: 'flood', policy: {} });
+  const forwarder = await startForwarderProcess({
+    temporalAddress,
+    taskQueue,
+    token,
+    configFile,
+    cpuProfileDir: process.env.BENCH_STORM_CPU_PROF,
+  });
+  const worker = startWorkerProcess({
+    temporalAddress,
+    taskQueue,
+    kubeconfig: kubeconfigPath,
+    cluster: 'flood',
+    policy: {},
+  });
   const workflowId = `pod-incident:flood:${namespace}:${w.pod.metadata!.name}`;
   try {
     const idle = await sampleProcess(forwarder.base, METRIC);
     const peaks = samplePeaks(forwarder.base, METRIC);
     log(`flood: ${alerts} alerts about ${namespace}/${w.pod.metadata!.name}, ${ratePerSecond} a second`);
     const clientOpts: StormClientOptions = {
-      url: `${forwarder.base}/v1/alerts/falco?cluster=flood`, token, alerts, pods: 1, concurrency: 2000, ratePerSecond, resendRatio: 0.01,
-      namespace, podNames: [w.pod.metadata!.name!], containerIds: [w.pod.containerId.slice(0, 12)],
+      url: `${forwarder.base}/v1/alerts/falco?cluster=flood`,
+      token,
+      alerts,
+      pods: 1,
+      concurrency: 2000,
+      ratePerSecond,
+      resendRatio: 0.01,
+      namespace,
+      podNames: [w.pod.metadata!.name!],
+      containerIds: [w.pod.containerId.slice(0, 12)],
     };
     const gen = spawnTs('bench/storm-client.ts', [JSON.stringify(clientOpts)], process.env);
     const code = await gen.exited;
@@ -85,12 +114,18 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
     const busy = await sampleProcess(forwarder.base, METRIC);
     if (code !== 0) throw new Error(`load generator exited ${code}:\n${gen.err()}`);
     const { acceptedIds, ...report } = JSON.parse(gen.out()) as StormClientReport;
-    log(`flood: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for the incident to count them`);
+    log(
+      `flood: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for the incident to count them`,
+    );
 
     const handle = client.workflow.getHandle(workflowId);
     const t0 = performance.now();
     let status: IncidentStatus = await handle.query(statusQuery);
-    for (const deadline = Date.now() + 180_000; status.alerts.count < acceptedIds.length && Date.now() < deadline; await sleep(500)) {
+    for (
+      const deadline = Date.now() + 180_000;
+      status.alerts.count < acceptedIds.length && Date.now() < deadline;
+      await sleep(500)
+    ) {
       status = await handle.query(statusQuery);
     }
     const catchUpSeconds = (performance.now() - t0) / 1000;
@@ -102,15 +137,30 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
       const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
       runs.push({ status: d.status.name, events: d.historyLength, bytes: d.historySize ?? NaN });
     }
-    const signals = Number(/^pod_responder_forwarder_signals_total (\S+)/m.exec(await (await fetch(`${forwarder.base}/metrics`)).text())?.[1]);
+    const signals = Number(
+      /^pod_responder_forwarder_signals_total (\S+)/m.exec(
+        await (await fetch(`${forwarder.base}/metrics`)).text(),
+      )?.[1],
+    );
     return {
-      alerts, ratePerSecond, client: report, incidents: ids.size, runs,
-      counted: status.alerts.count, duplicates: status.alerts.duplicates, catchUpSeconds, stage: status.stage,
-      statusBytes: Buffer.byteLength(JSON.stringify(status)), signals,
+      alerts,
+      ratePerSecond,
+      client: report,
+      incidents: ids.size,
+      runs,
+      counted: status.alerts.count,
+      duplicates: status.alerts.duplicates,
+      catchUpSeconds,
+      stage: status.stage,
+      statusBytes: Buffer.byteLength(JSON.stringify(status)),
+      signals,
       forwarder: { rssPeak: peak.rss, cpuSeconds: busy.cpu - idle.cpu },
     };
   } finally {
-    await client.workflow.getHandle(workflowId).terminate('flood bench done').catch(() => undefined);
+    await client.workflow
+      .getHandle(workflowId)
+      .terminate('flood bench done')
+      .catch(() => undefined);
     await forwarder.stop();
     await worker.stop();
     await connection.close();
@@ -124,11 +174,19 @@ export function floodFailures(r: FloodResult): string[] {
   const continued = r.runs.filter((x) => x.status === 'CONTINUED_AS_NEW').length;
   return [
     ...(r.incidents !== 1 ? [`${r.incidents} incidents, expected one chain`] : []),
-    ...(open !== 1 || continued !== r.runs.length - 1 ? [`runs: ${open} open, ${continued} continued as new, of ${r.runs.length}`] : []),
-    ...(r.counted !== r.client.accepted ? [`incident counted ${r.counted} alerts, ${r.client.accepted} were accepted`] : []),
+    ...(open !== 1 || continued !== r.runs.length - 1
+      ? [`runs: ${open} open, ${continued} continued as new, of ${r.runs.length}`]
+      : []),
+    ...(r.counted !== r.client.accepted
+      ? [`incident counted ${r.counted} alerts, ${r.client.accepted} were accepted`]
+      : []),
     ...(r.client.accepted !== r.alerts ? [`${r.client.accepted} of ${r.alerts} accepted`] : []),
-    ...(r.client.retries || r.client.errors ? [`${r.client.retries} 503/429 answers, ${r.client.errors} errors: ${r.client.errorSamples.join(' | ')}`] : []),
-    ...r.runs.filter((x) => x.events >= 10_000 || x.bytes >= 10 * 1024 * 1024).map((x) => `a run has ${x.events} events, ${x.bytes} bytes`),
+    ...(r.client.retries || r.client.errors
+      ? [`${r.client.retries} 503/429 answers, ${r.client.errors} errors: ${r.client.errorSamples.join(' | ')}`]
+      : []),
+    ...r.runs
+      .filter((x) => x.events >= 10_000 || x.bytes >= 10 * 1024 * 1024)
+      .map((x) => `a run has ${x.events} events, ${x.bytes} bytes`),
     ...(r.statusBytes >= 256 * 1024 ? [`status is ${r.statusBytes} bytes`] : []),
   ];
 }
@@ -155,5 +213,10 @@ export function formatFlood(r: FloodResult): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('flood', () => benchFlood({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatFlood, floodFailures);
+  runAlone(
+    'flood',
+    () => benchFlood({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatFlood,
+    floodFailures,
+  );
 }

@@ -7,7 +7,14 @@
  *    forwarder into Temporal: alerts/s end to end, beside a bare consumer (receive 10, delete 10, nothing else)
  *    on the same moto in the same run, which is the floor moto allows.
  */
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -23,21 +30,42 @@ import { eachLimited, envNumber, runAlone, sleep, spawnTs, startForwarderProcess
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface IntakeResult {
-  spool: { alerts: number; accepted: number; acceptPerSecond: number; p99Ms: number; drainSeconds: number; drainPerSecond: number; inHistories: number; lost: number; answers503: number };
-  sqs: { alerts: number; seconds: number; perSecond: number; floorPerSecond: number; inHistories: number; lost: number };
+  spool: {
+    alerts: number;
+    accepted: number;
+    acceptPerSecond: number;
+    p99Ms: number;
+    drainSeconds: number;
+    drainPerSecond: number;
+    inHistories: number;
+    lost: number;
+    answers503: number;
+  };
+  sqs: {
+    alerts: number;
+    seconds: number;
+    perSecond: number;
+    floorPerSecond: number;
+    inHistories: number;
+    lost: number;
+  };
 }
 
-const sqsMetric = (text: string, name: string) => Number(new RegExp(`^pod_responder_forwarder_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+const sqsMetric = (text: string, name: string) =>
+  Number(new RegExp(`^pod_responder_forwarder_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
 
 /** Every alert ID that reached a history on this task queue, through `alerts` signals. */
 async function alertIdsIn(client: Client, taskQueue: string): Promise<Set<string>> {
   const runs: { workflowId: string; runId: string }[] = [];
-  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` }))
+    runs.push({ workflowId: wf.workflowId, runId: wf.runId });
   const ids = new Set<string>();
   await eachLimited(runs, 16, async ({ workflowId, runId }) => {
     for (const e of (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? []) {
       const s = e.workflowExecutionSignaledEventAttributes;
-      if (s?.signalName === 'alerts') for (const a of defaultPayloadConverter.fromPayload<PodAlert[]>(s.input!.payloads![0] as Payload)) ids.add(a.alertId);
+      if (s?.signalName === 'alerts')
+        for (const a of defaultPayloadConverter.fromPayload<PodAlert[]>(s.input!.payloads![0] as Payload))
+          ids.add(a.alertId);
     }
   });
   return ids;
@@ -54,7 +82,14 @@ async function benchSpool(alerts: number, log: (l: string) => void): Promise<Int
   let connection: Connection | undefined;
   try {
     log(`spool: ${alerts} alerts over 200 pods while Temporal is down`);
-    const clientOpts: StormClientOptions = { url: `${fwd.base}/v1/alerts/falco?cluster=intake`, token, alerts, pods: 200, concurrency: 64, resendRatio: 0 };
+    const clientOpts: StormClientOptions = {
+      url: `${fwd.base}/v1/alerts/falco?cluster=intake`,
+      token,
+      alerts,
+      pods: 200,
+      concurrency: 64,
+      resendRatio: 0,
+    };
     const gen = spawnTs('bench/storm-client.ts', [JSON.stringify(clientOpts)], process.env);
     if ((await gen.exited) !== 0) throw new Error(`load generator failed:\n${gen.err()}`);
     const report = JSON.parse(gen.out()) as StormClientReport;
@@ -92,7 +127,12 @@ function falcoMessage(i: number, pods: number): string {
   return JSON.stringify({
     hostname: 'ip-10-0-1-17',
     output: `Outbound connection to a Stratum pool (connection ${i})`,
-    output_fields: { 'container.id': 'abcdef012345', 'k8s.ns.name': 'intake', 'k8s.pod.name': `miner-${i % pods}`, 'proc.name': 'xmrig' },
+    output_fields: {
+      'container.id': 'abcdef012345',
+      'k8s.ns.name': 'intake',
+      'k8s.pod.name': `miner-${i % pods}`,
+      'proc.name': 'xmrig',
+    },
     priority: 'Critical',
     rule: 'Detect crypto miners using the Stratum protocol',
     source: 'syscall',
@@ -102,19 +142,41 @@ function falcoMessage(i: number, pods: number): string {
   });
 }
 
-async function benchSqs(alerts: number, aws: StackAws, temporalAddress: string, log: (l: string) => void): Promise<IntakeResult['sqs']> {
-  const sqs = new SQSClient({ region: aws.region, endpoint: aws.endpoint, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } });
+async function benchSqs(
+  alerts: number,
+  aws: StackAws,
+  temporalAddress: string,
+  log: (l: string) => void,
+): Promise<IntakeResult['sqs']> {
+  const sqs = new SQSClient({
+    region: aws.region,
+    endpoint: aws.endpoint,
+    credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+  });
   const fill = async (name: string) => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${randomBytes(4).toString('hex')}` }))).QueueUrl!;
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${randomBytes(4).toString('hex')}` })))
+      .QueueUrl!;
     const bodies = Array.from({ length: alerts }, (_, i) => falcoMessage(i, 50));
     const batches = Array.from({ length: Math.ceil(alerts / 10) }, (_, b) => bodies.slice(b * 10, b * 10 + 10));
     await eachLimited(batches, 8, async (batch) => {
-      await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: batch.map((MessageBody, i) => ({ Id: String(i), MessageBody })) }));
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: url,
+          Entries: batch.map((MessageBody, i) => ({ Id: String(i), MessageBody })),
+        }),
+      );
     });
     return { url, bodies };
   };
   const depth = async (url: string) => {
-    const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!;
+    const a = (
+      await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      )
+    ).Attributes!;
     return Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
   };
 
@@ -123,10 +185,20 @@ async function benchSqs(alerts: number, aws: StackAws, temporalAddress: string, 
   const { url, bodies } = await fill('falco');
   // The floor: one consumer that only receives and deletes, as fast as moto answers.
   const tFloor = performance.now();
-  for (let done = 0; done < alerts; ) {
-    const msgs = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: floorQueue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))).Messages ?? [];
+  for (let done = 0; done < alerts;) {
+    const msgs =
+      (
+        await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: floorQueue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+        )
+      ).Messages ?? [];
     if (!msgs.length) break;
-    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: floorQueue.url, Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: floorQueue.url,
+        Entries: msgs.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
     done += msgs.length;
   }
   const floorSeconds = (performance.now() - tFloor) / 1000;
@@ -134,10 +206,26 @@ async function benchSqs(alerts: number, aws: StackAws, temporalAddress: string, 
   const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-intake-'));
   const taskQueue = `intake-sqs-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(dir, 'forwarder.json');
-  writeFileSync(configFile, JSON.stringify({ forwarder: { spool: { enabled: false }, sqs: [{ url, source: 'falco', cluster: 'intake', waitSeconds: 1 }] } }));
-  const env = { POD_RESPONDER_AWS_ENDPOINT: aws.endpoint, AWS_ACCESS_KEY_ID: aws.accessKeyId, AWS_SECRET_ACCESS_KEY: aws.secretAccessKey, AWS_REGION: aws.region };
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      forwarder: { spool: { enabled: false }, sqs: [{ url, source: 'falco', cluster: 'intake', waitSeconds: 1 }] },
+    }),
+  );
+  const env = {
+    POD_RESPONDER_AWS_ENDPOINT: aws.endpoint,
+    AWS_ACCESS_KEY_ID: aws.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: aws.secretAccessKey,
+    AWS_REGION: aws.region,
+  };
   const t0 = performance.now();
-  const fwd = await startForwarderProcess({ temporalAddress, taskQueue, token: randomBytes(16).toString('hex'), configFile, env });
+  const fwd = await startForwarderProcess({
+    temporalAddress,
+    taskQueue,
+    token: randomBytes(16).toString('hex'),
+    configFile,
+    env,
+  });
   const connection = await Connection.connect({ address: temporalAddress });
   try {
     while ((await depth(url)) > 0) await sleep(200);
@@ -147,7 +235,14 @@ async function benchSqs(alerts: number, aws: StackAws, temporalAddress: string, 
       return n!.kind === 'alert' ? n!.alert.alertId : '';
     });
     const seen = await alertIdsIn(new Client({ connection }), taskQueue);
-    return { alerts, seconds, perSecond: alerts / seconds, floorPerSecond: alerts / floorSeconds, inHistories: seen.size, lost: expected.filter((id) => !seen.has(id)).length };
+    return {
+      alerts,
+      seconds,
+      perSecond: alerts / seconds,
+      floorPerSecond: alerts / floorSeconds,
+      inHistories: seen.size,
+      lost: expected.filter((id) => !seen.has(id)).length,
+    };
   } finally {
     await fwd.stop();
     await connection.close();
@@ -195,5 +290,10 @@ export function formatIntake(r: IntakeResult): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('intake', () => benchIntake({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatIntake, intakeFailures);
+  runAlone(
+    'intake',
+    () => benchIntake({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatIntake,
+    intakeFailures,
+  );
 }

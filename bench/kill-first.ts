@@ -55,11 +55,23 @@ export async function benchKillFirst(o: { log: (line: string) => void; runs?: nu
 
   const deleted = new Map<string, (t: number) => void>();
   const goneAt = (key: string) => new Promise<number>((resolve) => deleted.set(key, resolve));
-  const watch = await new Watch(kc).watch('/api/v1/pods', {}, (type: string, obj: { metadata?: { namespace?: string; name?: string } }) => {
-    if (type === 'DELETED') deleted.get(`${obj.metadata?.namespace}/${obj.metadata?.name}`)?.(Date.now());
-  }, () => undefined);
+  const watch = await new Watch(kc).watch(
+    '/api/v1/pods',
+    {},
+    (type: string, obj: { metadata?: { namespace?: string; name?: string } }) => {
+      if (type === 'DELETED') deleted.get(`${obj.metadata?.namespace}/${obj.metadata?.name}`)?.(Date.now());
+    },
+    () => undefined,
+  );
 
-  const result: KillFirstResult = { runs, goneMs: { normal: [], stalled: [] }, closedMs: { normal: [], stalled: [] }, bareMs: [], stalledNotes: [], failures: [] };
+  const result: KillFirstResult = {
+    runs,
+    goneMs: { normal: [], stalled: [] },
+    closedMs: { normal: [], stalled: [] },
+    bareMs: [],
+    stalledNotes: [],
+    failures: [],
+  };
   o.log(`kill-first: warming up, then ${runs} runs with visibility answering and ${runs} with it stalled, alternating`);
   for (let i = -2; i < runs * 2; i++) {
     const stalled = i >= 0 && i % 2 === 1;
@@ -76,17 +88,28 @@ export async function benchKillFirst(o: { log: (line: string) => void; runs?: nu
     const row = stalled ? 'stalled' : 'normal';
     result.goneMs[row].push(goneMs);
     result.closedMs[row].push(closed - accepted);
-    if (incident.outcome !== 'pod-terminated') result.failures.push(`${row} run ${i}: outcome ${incident.outcome} (${incident.problem ?? ''})`);
+    if (incident.outcome !== 'pod-terminated')
+      result.failures.push(`${row} run ${i}: outcome ${incident.outcome} (${incident.problem ?? ''})`);
     if (stalled) {
-      const note = incident.timeline.find((t) => t.event === 'earlier-incidents')?.detail ?? 'no earlier-incidents note';
+      const note =
+        incident.timeline.find((t) => t.event === 'earlier-incidents')?.detail ?? 'no earlier-incidents note';
       result.stalledNotes.push(note);
-      if (!note.startsWith('not counted')) result.failures.push(`stalled run ${i}: the count answered (${note}): the proxy did not stall it`);
+      if (!note.startsWith('not counted'))
+        result.failures.push(`stalled run ${i}: the count answered (${note}): the proxy did not stall it`);
     }
 
-    const bare = await kube.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'bare' }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } });
+    const bare = await kube.core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: 'bare' }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
+    });
     const bareGone = goneAt(`${ns}/bare`);
     const t = Date.now();
-    await kube.core.deleteNamespacedPod({ namespace: ns, name: 'bare', gracePeriodSeconds: 0, body: { preconditions: { uid: bare.metadata!.uid! }, gracePeriodSeconds: 0 } });
+    await kube.core.deleteNamespacedPod({
+      namespace: ns,
+      name: 'bare',
+      gracePeriodSeconds: 0,
+      body: { preconditions: { uid: bare.metadata!.uid! }, gracePeriodSeconds: 0 },
+    });
     result.bareMs.push((await bareGone) - t);
   }
 

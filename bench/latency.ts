@@ -116,12 +116,18 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
   const gone = new Map<string, (t: number) => void>();
   const isolated = new Map<string, (t: number) => void>();
   // Isolation is in effect once the pod carries the label its deny-all policy selects (the policy comes first).
-  const watch = await new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, {}, (type, obj: { metadata?: { name?: string; labels?: Record<string, string> } }) => {
-    const name = obj.metadata?.name ?? '';
-    if (type === 'DELETED') gone.get(name)?.(now());
-    else if (type === 'MODIFIED' && obj.metadata?.labels?.[ISOLATION_LABEL]) isolated.get(name)?.(now());
-  }, () => undefined);
-  const when = (m: Map<string, (t: number) => void>, name: string) => new Promise<number>((resolve) => m.set(name, resolve));
+  const watch = await new Watch(kc).watch(
+    `/api/v1/namespaces/${namespace}/pods`,
+    {},
+    (type, obj: { metadata?: { name?: string; labels?: Record<string, string> } }) => {
+      const name = obj.metadata?.name ?? '';
+      if (type === 'DELETED') gone.get(name)?.(now());
+      else if (type === 'MODIFIED' && obj.metadata?.labels?.[ISOLATION_LABEL]) isolated.get(name)?.(now());
+    },
+    () => undefined,
+  );
+  const when = (m: Map<string, (t: number) => void>, name: string) =>
+    new Promise<number>((resolve) => m.set(name, resolve));
 
   const floor = await keptAliveDelete(kc);
   const post = async (base: string, name: string, containerId: string): Promise<{ accepted: number }> => {
@@ -131,12 +137,20 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       body: falcoEvent(namespace, name, containerId),
     });
     const body = (await res.json()) as { accepted?: number };
-    if (res.status !== 202 || body.accepted !== 1) throw new Error(`forwarder answered ${res.status}: ${JSON.stringify(body)}`);
+    if (res.status !== 202 || body.accepted !== 1)
+      throw new Error(`forwarder answered ${res.status}: ${JSON.stringify(body)}`);
     return { accepted: now() };
   };
 
   const r: LatencyResult = {
-    runs, floorMs: [], killMs: [], acceptedMs: [], containedMs: [], containedGoneMs: [], callsPerIncident: 0, failures: [],
+    runs,
+    floorMs: [],
+    killMs: [],
+    acceptedMs: [],
+    containedMs: [],
+    containedGoneMs: [],
+    callsPerIncident: 0,
+    failures: [],
     hops: Object.fromEntries(HOPS.map(([h]) => [h, []])) as unknown as Record<Hop, number[]>,
   };
   try {
@@ -168,7 +182,9 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       const started = events.find((e) => e.workflowExecutionStartedEventAttributes);
       const taskStarted = events.find((e) => e.workflowTaskStartedEventAttributes);
       if (!inspect || !del || !started || !taskStarted) {
-        r.failures.push(`${workflowId}: missing a step (inspect ${!!inspect}, delete ${!!del}, history ${events.length} events)`);
+        r.failures.push(
+          `${workflowId}: missing a step (inspect ${!!inspect}, delete ${!!del}, history ${events.length} events)`,
+        );
         continue;
       }
       const tStarted = tsToMs(started.eventTime);
@@ -221,7 +237,12 @@ function falcoEvent(namespace: string, podName: string, containerId: string): st
     source: 'syscall',
     tags: ['T1496'],
     output: `Outbound connection to a Stratum mining pool (pod ${podName})`,
-    output_fields: { 'k8s.ns.name': namespace, 'k8s.pod.name': podName, 'container.id': containerId.slice(0, 12), 'proc.name': 'xmrig' },
+    output_fields: {
+      'k8s.ns.name': namespace,
+      'k8s.pod.name': podName,
+      'container.id': containerId.slice(0, 12),
+      'proc.name': 'xmrig',
+    },
   });
 }
 
@@ -237,13 +258,21 @@ async function keptAliveDelete(kc: KubeConfig) {
         const body = JSON.stringify({ preconditions: { uid }, gracePeriodSeconds: 0 });
         const req = request(
           {
-            agent, host: server.hostname, port: server.port, method: 'DELETE', path: `/api/v1/namespaces/${namespace}/pods/${name}`,
-            ca: tls.ca as string, cert: tls.cert as string, key: tls.key as string,
+            agent,
+            host: server.hostname,
+            port: server.port,
+            method: 'DELETE',
+            path: `/api/v1/namespaces/${namespace}/pods/${name}`,
+            ca: tls.ca as string,
+            cert: tls.cert as string,
+            key: tls.key as string,
             headers: { ...tls.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
           },
           (res) => {
             res.resume();
-            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`DELETE answered ${res.statusCode}`))));
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve() : reject(new Error(`DELETE answered ${res.statusCode}`)),
+            );
           },
         );
         req.on('error', reject);
@@ -264,8 +293,10 @@ export function latencyFailures(r: LatencyResult): string[] {
 
 export function formatLatency(r: LatencyResult): string {
   const floor = quantile(r.floorMs, 0.5);
-  const row = (what: string, xs: number[]) => `| ${what} | ${ms(quantile(xs, 0.5))} | ${ms(quantile(xs, 0.95))} | ${(quantile(xs, 0.5) / floor).toFixed(1)}x |`;
-  const hop = (h: Hop, what: string) => `| ${what} | ${ms(quantile(r.hops[h], 0.5))} | ${ms(quantile(r.hops[h], 0.95))} |`;
+  const row = (what: string, xs: number[]) =>
+    `| ${what} | ${ms(quantile(xs, 0.5))} | ${ms(quantile(xs, 0.95))} | ${(quantile(xs, 0.5) / floor).toFixed(1)}x |`;
+  const hop = (h: Hop, what: string) =>
+    `| ${what} | ${ms(quantile(r.hops[h], 0.5))} | ${ms(quantile(r.hops[h], 0.95))} |`;
   return `
 ## alert -> action: Falco event POSTed to the forwarder -> pod gone (watch), ${r.runs} runs, one kube-apiserver
 
@@ -286,5 +317,10 @@ ${HOPS.map(([h, what]) => hop(h, what)).join('\n')}
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('latency', () => benchLatency({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatLatency, latencyFailures);
+  runAlone(
+    'latency',
+    () => benchLatency({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatLatency,
+    latencyFailures,
+  );
 }

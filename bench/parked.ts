@@ -29,10 +29,27 @@ import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
 import { workflowBundle } from '../worker/workflow-bundle.js';
 import { workflowsPath } from '../worker/worker.js';
-import { eachLimited, envNumber, freePort, peaksOf, procSample, runAlone, sampleProcess, sleep, startWorkerProcess, stickyCache, workerStarted, type Running } from './processes.js';
+import {
+  eachLimited,
+  envNumber,
+  freePort,
+  peaksOf,
+  procSample,
+  runAlone,
+  sampleProcess,
+  sleep,
+  startWorkerProcess,
+  stickyCache,
+  workerStarted,
+  type Running,
+} from './processes.js';
 
 /** The worker's V8 heap as the chart sets it (worker.heapMiB): read from the chart, so the bench measures what is installed. */
-export const CHART_HEAP_MIB = Number(/^worker:\n(?: {2}.*\n)*? {2}heapMiB: (\d+)/m.exec(readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'))?.[1] ?? NaN);
+export const CHART_HEAP_MIB = Number(
+  /^worker:\n(?: {2}.*\n)*? {2}heapMiB: (\d+)/m.exec(
+    readFileSync(new URL('../deploy/helm/pod-responder/values.yaml', import.meta.url), 'utf8'),
+  )?.[1] ?? NaN,
+);
 
 export interface ParkedOptions {
   /** A running stack (Temporal and the kubeconfig of its kube-apiserver); without it one is started and stopped. */
@@ -131,8 +148,16 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
   const { temporalAddress, kubeconfigPath } = o.stack ?? own!;
   const taskQueue = `parked-${randomBytes(4).toString('hex')}`;
   // The policy travels with each incident (IncidentInput.policy, from the starter); the worker gets the same.
-  const policy = policySchema.parse({ suspendOnSeverity: [], requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 3600 });
-  const config = configSchema.parse({ temporal: { address: temporalAddress, taskQueue }, direct: { kubeconfig: kubeconfigPath, cluster: 'local' }, policy });
+  const policy = policySchema.parse({
+    suspendOnSeverity: [],
+    requireApprovalFor: ['terminate-pod'],
+    approvalTimeoutSeconds: 3600,
+  });
+  const config = configSchema.parse({
+    temporal: { address: temporalAddress, taskQueue },
+    direct: { kubeconfig: kubeconfigPath, cluster: 'local' },
+    policy,
+  });
   const kube = fixtureKube(kubeconfigPath);
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
@@ -143,12 +168,16 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const tPods = performance.now();
     const pods = new Array<{ name: string; uid: string; containerId: string }>(n);
     let created = 0;
-    await eachLimited(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
-      const name = `miner-${i}`;
-      const pod = await createPod(kube, namespace, name);
-      pods[i] = { name, uid: pod.metadata!.uid!, containerId: pod.containerId };
-      if (++created % every === 0) log(`parked: ${created}/${n} pods created`);
-    });
+    await eachLimited(
+      Array.from({ length: n }, (_, i) => i),
+      16,
+      async (i) => {
+        const name = `miner-${i}`;
+        const pod = await createPod(kube, namespace, name);
+        pods[i] = { name, uid: pod.metadata!.uid!, containerId: pod.containerId };
+        if (++created % every === 0) log(`parked: ${created}/${n} pods created`);
+      },
+    );
     const podsSeconds = (performance.now() - tPods) / 1000;
 
     // The workflow bundle is cached by a hash of every source file: built here, so the worker reads it instead of
@@ -157,14 +186,27 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const say = (m: string) => log(`parked: workflow bundle: ${m}`);
     // The worker runs compiled, as the image does, with the chart's memory settings (BENCH_PARKED_SOURCE=1: from source).
     const compiled = process.env.BENCH_PARKED_SOURCE !== '1';
-    if (compiled) execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' });
-    await workflowBundle(compiled ? fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)) : workflowsPath(), { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say });
+    if (compiled)
+      execFileSync(
+        process.execPath,
+        [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+        { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' },
+      );
+    await workflowBundle(
+      compiled ? fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)) : workflowsPath(),
+      { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say },
+    );
     log(`parked: workflow bundle ready in ${((performance.now() - tBundle) / 1000).toFixed(1)} s`);
-    const nodeOptions = process.env.BENCH_PARKED_WORKER_NODE_OPTIONS ?? (compiled ? `--max-old-space-size=${CHART_HEAP_MIB}` : undefined);
+    const nodeOptions =
+      process.env.BENCH_PARKED_WORKER_NODE_OPTIONS ?? (compiled ? `--max-old-space-size=${CHART_HEAP_MIB}` : undefined);
     const metricsPort = await freePort();
     const base = `http://127.0.0.1:${metricsPort}`;
     worker = startWorkerProcess({
-      temporalAddress, taskQueue, kubeconfig: kubeconfigPath, cluster: 'local', policy,
+      temporalAddress,
+      taskQueue,
+      kubeconfig: kubeconfigPath,
+      cluster: 'local',
+      policy,
       env: {
         POD_RESPONDER_METRICS_HOST: '127.0.0.1',
         POD_RESPONDER_METRICS_PORT: String(metricsPort),
@@ -180,7 +222,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     /** A worker that died (out of memory, say) fails the bench at once, with what it said, instead of a long wait. */
     const alive = () => {
       if (w.child.exitCode !== null || w.child.signalCode !== null) {
-        throw new Error(`worker exited (${w.child.exitCode ?? w.child.signalCode}) during the bench:\n${(w.out() + w.err()).slice(-4000)}`);
+        throw new Error(
+          `worker exited (${w.child.exitCode ?? w.child.signalCode}) during the bench:\n${(w.out() + w.err()).slice(-4000)}`,
+        );
       }
     };
     // The SDK's metric names carry no prefix of their own (the incidents' are pod_responder_*).
@@ -189,7 +233,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const rssIdle = await rss.sample();
     const cpu0 = procSample(pid).cpu;
     const cache0 = await stickyCache(base, taskQueue);
-    log(`parked: worker pid ${pid} started (RSS ${mib(rssIdle)}, read from ${rss.source}); starting ${n} incidents on ${taskQueue}`);
+    log(
+      `parked: worker pid ${pid} started (RSS ${mib(rssIdle)}, read from ${rss.source}); starting ${n} incidents on ${taskQueue}`,
+    );
 
     // Park: start them all, 32 at a time, and wait until visibility shows every one awaiting approval.
     const parkingPeaks = rss.peaks();
@@ -197,14 +243,32 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     let startRetries = 0;
     let started = 0;
     const ids = new Array<string>(n);
-    const starting = eachLimited(Array.from({ length: n }, (_, i) => i), 32, async (i) => {
-      const p = pods[i]!;
-      const alert = alertFor(namespace, { kind: 'Pod', name: p.name, uid: p.uid, pod: { metadata: { name: p.name, uid: p.uid }, containerId: p.containerId } });
-      ids[i] = (await withRetries(() => respondToAlert(client, config, alert), () => startRetries++)).workflowId;
-      if (++started % every === 0) log(`parked: ${started}/${n} started in ${((performance.now() - tPark) / 1000).toFixed(1)} s`);
-    });
+    const starting = eachLimited(
+      Array.from({ length: n }, (_, i) => i),
+      32,
+      async (i) => {
+        const p = pods[i]!;
+        const alert = alertFor(namespace, {
+          kind: 'Pod',
+          name: p.name,
+          uid: p.uid,
+          pod: { metadata: { name: p.name, uid: p.uid }, containerId: p.containerId },
+        });
+        ids[i] = (
+          await withRetries(
+            () => respondToAlert(client, config, alert),
+            () => startRetries++,
+          )
+        ).workflowId;
+        if (++started % every === 0)
+          log(`parked: ${started}/${n} started in ${((performance.now() - tPark) / 1000).toFixed(1)} s`);
+      },
+    );
     let startSeconds = NaN;
-    void starting.then(() => (startSeconds = (performance.now() - tPark) / 1000), () => {});
+    void starting.then(
+      () => (startSeconds = (performance.now() - tPark) / 1000),
+      () => {},
+    );
     const parkedQuery = `TaskQueue = '${taskQueue}' AND PodResponderStage = 'awaiting-approval' AND ExecutionStatus = 'Running'`;
     let parked = 0;
     let logged = 0;
@@ -213,10 +277,13 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
       alive();
       parked = (await client.workflow.count(parkedQuery)).count;
       if (parked >= n) break;
-      if (Date.now() > parkDeadline) throw new Error(`only ${parked}/${n} parked after ${((performance.now() - tPark) / 1000).toFixed(0)} s`);
+      if (Date.now() > parkDeadline)
+        throw new Error(`only ${parked}/${n} parked after ${((performance.now() - tPark) / 1000).toFixed(0)} s`);
       if (Math.floor(parked / every) > Math.floor(logged / every)) {
         logged = parked;
-        log(`parked: ${parked}/${n} awaiting approval after ${((performance.now() - tPark) / 1000).toFixed(1)} s, worker RSS ${mib(await rss.sample().catch(() => NaN))}`);
+        log(
+          `parked: ${parked}/${n} awaiting approval after ${((performance.now() - tPark) / 1000).toFixed(1)} s, worker RSS ${mib(await rss.sample().catch(() => NaN))}`,
+        );
       }
       await sleep(500);
     }
@@ -227,7 +294,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const rssParked = await rss.sample();
     const cpu1 = procSample(pid).cpu;
     const cache1 = await stickyCache(base, taskQueue);
-    log(`parked: all ${n} awaiting approval in ${parkSeconds.toFixed(1)} s; worker RSS peak ${mib(rssPeakParking)}, now ${mib(rssParked)}; approving all`);
+    log(
+      `parked: all ${n} awaiting approval in ${parkSeconds.toFixed(1)} s; worker RSS peak ${mib(rssPeakParking)}, now ${mib(rssParked)}; approving all`,
+    );
 
     // Drain: approve them all, approveAtOnce at a time, and wait until none is running.
     const drainingPeaks = rss.peaks();
@@ -237,13 +306,28 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const progress = (p: BulkProgress) => {
       alive();
       const done = p.answered + p.skipped + p.failed;
-      if (done % every === 0) log(`parked: ${done}/${n} answered in ${((performance.now() - tDrain) / 1000).toFixed(1)} s`);
+      if (done % every === 0)
+        log(`parked: ${done}/${n} answered in ${((performance.now() - tDrain) / 1000).toFixed(1)} s`);
     };
-    let report = await answerAll(client, rows, 'approved', { by: 'bench', atOnce: approveAtOnce }, { onProgress: progress });
+    let report = await answerAll(
+      client,
+      rows,
+      'approved',
+      { by: 'bench', atOnce: approveAtOnce },
+      { onProgress: progress },
+    );
     let answered = report.answered;
     if (report.failed) {
-      log(`parked: ${report.failed} approvals failed (${report.samples.find((s) => s.result === 'failed')?.reason}); once more`);
-      report = await answerAll(client, rows, 'approved', { by: 'bench', atOnce: approveAtOnce }, { onProgress: progress });
+      log(
+        `parked: ${report.failed} approvals failed (${report.samples.find((s) => s.result === 'failed')?.reason}); once more`,
+      );
+      report = await answerAll(
+        client,
+        rows,
+        'approved',
+        { by: 'bench', atOnce: approveAtOnce },
+        { onProgress: progress },
+      );
       answered += report.answered;
     }
     const approvalFailures = n - answered;
@@ -256,7 +340,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
       if (openRuns === 0) break;
       if (Math.floor(openRuns / every) < Math.floor(logged / every)) {
         logged = openRuns;
-        log(`parked: ${openRuns} still running after ${((performance.now() - tDrain) / 1000).toFixed(1)} s, worker RSS ${mib(await rss.sample().catch(() => NaN))}`);
+        log(
+          `parked: ${openRuns} still running after ${((performance.now() - tDrain) / 1000).toFixed(1)} s, worker RSS ${mib(await rss.sample().catch(() => NaN))}`,
+        );
       }
     }
     const drainSeconds = (performance.now() - tDrain) / 1000;
@@ -264,7 +350,9 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     alive();
     const end = procSample(pid);
     const cache2 = await stickyCache(base, taskQueue);
-    log(`parked: ${openRuns === 0 ? 'all closed' : `${openRuns} still open`} ${drainSeconds.toFixed(1)} s after the first approval; checking outcomes`);
+    log(
+      `parked: ${openRuns === 0 ? 'all closed' : `${openRuns} still open`} ${drainSeconds.toFixed(1)} s after the first approval; checking outcomes`,
+    );
 
     await sleep(1000); // visibility is eventually consistent
     const last = new Map<string, string>();
@@ -276,21 +364,50 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
         continue;
       }
       const outcome = wf.searchAttributes?.PodResponderOutcome;
-      last.set(wf.workflowId, wf.status.name === 'RUNNING' ? 'still-running' : Array.isArray(outcome) ? String(outcome[0]) : `none (${wf.status.name})`);
+      last.set(
+        wf.workflowId,
+        wf.status.name === 'RUNNING'
+          ? 'still-running'
+          : Array.isArray(outcome)
+            ? String(outcome[0])
+            : `none (${wf.status.name})`,
+      );
     }
     const outcomes: Record<string, number> = {};
     for (const outcome of last.values()) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     const podsLeft = (await kube.core.listNamespacedPod({ namespace })).items.length;
     const networkPoliciesLeft = (await kube.networking.listNamespacedNetworkPolicy({ namespace })).items.length;
     const exitCode = await worker.stop();
-    if (process.env.BENCH_PARKED_WORKER_OUT) writeFileSync(process.env.BENCH_PARKED_WORKER_OUT, worker.out() + worker.err());
+    if (process.env.BENCH_PARKED_WORKER_OUT)
+      writeFileSync(process.env.BENCH_PARKED_WORKER_OUT, worker.out() + worker.err());
     return {
-      incidents: n, podsSeconds, startSeconds, parkSeconds, parkedPerSecond: n / parkSeconds, startRetries,
-      approvalFailures, approvalFailureSamples, approveAtOnce, drainSeconds, listed: last.size, runs, openRuns, outcomes, podsLeft, networkPoliciesLeft,
+      incidents: n,
+      podsSeconds,
+      startSeconds,
+      parkSeconds,
+      parkedPerSecond: n / parkSeconds,
+      startRetries,
+      approvalFailures,
+      approvalFailureSamples,
+      approveAtOnce,
+      drainSeconds,
+      listed: last.size,
+      runs,
+      openRuns,
+      outcomes,
+      podsLeft,
+      networkPoliciesLeft,
       worker: {
-        rssSource: rss.source, maxCachedIncidents: cacheSize, nodeOptions: nodeOptions ?? process.env.NODE_OPTIONS ?? '',
-        rssIdle, rssPeakParking, rssParked, rssPeakDraining, rssHighWater: end.hwm,
-        cpuParking: cpu1 - cpu0, cpuDraining: end.cpu - cpu1,
+        rssSource: rss.source,
+        maxCachedIncidents: cacheSize,
+        nodeOptions: nodeOptions ?? process.env.NODE_OPTIONS ?? '',
+        rssIdle,
+        rssPeakParking,
+        rssParked,
+        rssPeakDraining,
+        rssHighWater: end.hwm,
+        cpuParking: cpu1 - cpu0,
+        cpuDraining: end.cpu - cpu1,
         cacheParking: { hits: cache1.hits - cache0.hits, misses: cache1.misses - cache0.misses },
         cacheDraining: { hits: cache2.hits - cache1.hits, misses: cache2.misses - cache1.misses },
         exitCode,
@@ -307,15 +424,26 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
 /** What must hold after the run; empty when it passed. */
 export function parkedFailures(r: ParkedResult): string[] {
   const w = r.worker;
-  const peak = Math.max(w.rssPeakParking, w.rssParked, w.rssPeakDraining, Number.isFinite(w.rssHighWater) ? w.rssHighWater : 0);
+  const peak = Math.max(
+    w.rssPeakParking,
+    w.rssParked,
+    w.rssPeakDraining,
+    Number.isFinite(w.rssHighWater) ? w.rssHighWater : 0,
+  );
   const other = Object.entries(r.outcomes).filter(([o]) => o !== EXPECTED_OUTCOME);
   return [
-    ...(peak > RSS_LIMIT ? [`worker RSS peaked at ${(peak / 1024 / 1024).toFixed(0)} MiB, over ${RSS_LIMIT / 1024 / 1024} MiB`] : []),
+    ...(peak > RSS_LIMIT
+      ? [`worker RSS peaked at ${(peak / 1024 / 1024).toFixed(0)} MiB, over ${RSS_LIMIT / 1024 / 1024} MiB`]
+      : []),
     ...(r.listed !== r.incidents ? [`${r.listed} incidents listed, ${r.incidents} started`] : []),
-    ...((r.outcomes[EXPECTED_OUTCOME] ?? 0) !== r.incidents ? [`${r.outcomes[EXPECTED_OUTCOME] ?? 0} of ${r.incidents} incidents closed ${EXPECTED_OUTCOME}`] : []),
+    ...((r.outcomes[EXPECTED_OUTCOME] ?? 0) !== r.incidents
+      ? [`${r.outcomes[EXPECTED_OUTCOME] ?? 0} of ${r.incidents} incidents closed ${EXPECTED_OUTCOME}`]
+      : []),
     ...(other.length ? [`incidents with other outcomes: ${JSON.stringify(Object.fromEntries(other))}`] : []),
     ...(r.openRuns !== 0 ? [`${r.openRuns} runs still open`] : []),
-    ...(r.approvalFailures !== 0 ? [`${r.approvalFailures} approvals failed: ${r.approvalFailureSamples.join(' | ')}`] : []),
+    ...(r.approvalFailures !== 0
+      ? [`${r.approvalFailures} approvals failed: ${r.approvalFailureSamples.join(' | ')}`]
+      : []),
     ...(r.podsLeft !== 0 ? [`${r.podsLeft} pods left`] : []),
     ...(w.exitCode !== 0 ? [`worker exited ${w.exitCode} on SIGTERM`] : []),
   ];
@@ -324,7 +452,10 @@ export function parkedFailures(r: ParkedResult): string[] {
 export function formatParked(r: ParkedResult): string {
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
   const w = r.worker;
-  const outcomes = Object.entries(r.outcomes).map(([o, k]) => `${o} ${k}`).join(', ') || 'none';
+  const outcomes =
+    Object.entries(r.outcomes)
+      .map(([o, k]) => `${o} ${k}`)
+      .join(', ') || 'none';
   return `
 ## incidents parked awaiting approval on one worker, in a process of its own (${r.incidents} incidents, worker.maxCachedIncidents ${w.maxCachedIncidents})
 
@@ -349,5 +480,10 @@ RSS read from ${w.rssSource}${w.nodeOptions ? `; worker NODE_OPTIONS ${w.nodeOpt
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('parked', () => benchParked({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatParked, parkedFailures);
+  runAlone(
+    'parked',
+    () => benchParked({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatParked,
+    parkedFailures,
+  );
 }

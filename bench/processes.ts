@@ -63,31 +63,58 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** `pod-responder forwarder` on a free loopback port, ready; `config` is written as its config file. */
-export async function startForwarderProcess(o: { temporalAddress: string; taskQueue: string; token: string; configFile: string; cpuProfileDir?: string; env?: NodeJS.ProcessEnv }) {
+export async function startForwarderProcess(o: {
+  temporalAddress: string;
+  taskQueue: string;
+  token: string;
+  configFile: string;
+  cpuProfileDir?: string;
+  env?: NodeJS.ProcessEnv;
+}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const proc = spawnTs('client/cli.ts', ['forwarder'], {
-    ...cleanEnv(),
-    TEMPORAL_ADDRESS: o.temporalAddress,
-    POD_RESPONDER_TASK_QUEUE: o.taskQueue,
-    POD_RESPONDER_FORWARDER_HOST: '127.0.0.1',
-    POD_RESPONDER_FORWARDER_PORT: String(port),
-    POD_RESPONDER_FALCO_TOKEN: o.token,
-    POD_RESPONDER_LOG_LEVEL: 'WARN',
-    POD_RESPONDER_CONFIG: o.configFile,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...o.env,
-  }, o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : []);
+  const proc = spawnTs(
+    'client/cli.ts',
+    ['forwarder'],
+    {
+      ...cleanEnv(),
+      TEMPORAL_ADDRESS: o.temporalAddress,
+      POD_RESPONDER_TASK_QUEUE: o.taskQueue,
+      POD_RESPONDER_FORWARDER_HOST: '127.0.0.1',
+      POD_RESPONDER_FORWARDER_PORT: String(port),
+      POD_RESPONDER_FALCO_TOKEN: o.token,
+      POD_RESPONDER_LOG_LEVEL: 'WARN',
+      POD_RESPONDER_CONFIG: o.configFile,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...o.env,
+    },
+    o.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`] : [],
+  );
   for (const deadline = Date.now() + 60_000; ; await sleep(200)) {
-    if (proc.child.exitCode !== null) throw new Error(`forwarder exited (${proc.child.exitCode}) before ready:\n${proc.out()}${proc.err()}`);
+    if (proc.child.exitCode !== null)
+      throw new Error(`forwarder exited (${proc.child.exitCode}) before ready:\n${proc.out()}${proc.err()}`);
     if (Date.now() > deadline) throw new Error(`forwarder not ready after 60s:\n${proc.out()}${proc.err()}`);
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
   }
   return { ...proc, base };
 }
 
 /** `pod-responder worker` against the stack's kube-apiserver, with this policy; `env` adds to (or overrides) its environment. */
-export function startWorkerProcess(o: { temporalAddress: string; taskQueue: string; kubeconfig: string; cluster: string; policy: object; env?: NodeJS.ProcessEnv; compiled?: boolean }): Running {
+export function startWorkerProcess(o: {
+  temporalAddress: string;
+  taskQueue: string;
+  kubeconfig: string;
+  cluster: string;
+  policy: object;
+  env?: NodeJS.ProcessEnv;
+  compiled?: boolean;
+}): Running {
   const env = {
     ...cleanEnv(),
     TEMPORAL_ADDRESS: o.temporalAddress,
@@ -100,7 +127,9 @@ export function startWorkerProcess(o: { temporalAddress: string; taskQueue: stri
     ...o.env,
   };
   // Compiled, as the image runs it (dist/, from `npm run build`): no TypeScript loader in the process measured.
-  return o.compiled ? spawnNode([path.join(REPO_ROOT, 'dist/client/cli.js'), 'worker'], env) : spawnTs('client/cli.ts', ['worker'], env);
+  return o.compiled
+    ? spawnNode([path.join(REPO_ROOT, 'dist/client/cli.js'), 'worker'], env)
+    : spawnTs('client/cli.ts', ['worker'], env);
 }
 
 export async function freePort(): Promise<number> {
@@ -124,8 +153,10 @@ export function procSample(pid: number): { rss: number; hwm: number; cpu: number
 /** Resolves once the worker says it started; fails with what it said if it exits or takes longer than `timeoutMs`. */
 export async function workerStarted(worker: Running, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !worker.err().includes('"worker started"'); await sleep(10)) {
-    if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);
-    if (Date.now() > deadline) throw new Error(`worker not started after ${timeoutMs / 1000} s:\n${worker.out()}${worker.err()}`);
+    if (worker.child.exitCode !== null)
+      throw new Error(`worker exited (${worker.child.exitCode}) before it started:\n${worker.out()}${worker.err()}`);
+    if (Date.now() > deadline)
+      throw new Error(`worker not started after ${timeoutMs / 1000} s:\n${worker.out()}${worker.err()}`);
   }
 }
 
@@ -133,7 +164,11 @@ export async function workerStarted(worker: Running, timeoutMs: number): Promise
 export async function sampleProcess(base: string, prefix: string): Promise<{ rss: number; heap: number; cpu: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${prefix}${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: value('process_resident_memory_bytes'), heap: value('nodejs_heap_size_used_bytes'), cpu: value('process_cpu_seconds_total') };
+  return {
+    rss: value('process_resident_memory_bytes'),
+    heap: value('nodejs_heap_size_used_bytes'),
+    cpu: value('process_cpu_seconds_total'),
+  };
 }
 
 /**
@@ -174,13 +209,20 @@ export function peaksOf<K extends string>(sample: () => Promise<Record<K, number
 /** Runs `fn` over `items`, `limit` at a time. */
 export async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** The entry point of a bench script run alone: prints its table; a failed check (or a crash) exits 1. */
-export function runAlone<R>(name: string, bench: () => Promise<R>, format: (r: R) => string, failures: (r: R) => string[]): void {
+export function runAlone<R>(
+  name: string,
+  bench: () => Promise<R>,
+  format: (r: R) => string,
+  failures: (r: R) => string[],
+): void {
   bench().then(
     (result) => {
       process.stdout.write(format(result));

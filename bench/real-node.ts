@@ -49,7 +49,17 @@ async function whenTrue(what: string, pred: () => boolean | Promise<boolean>, ti
 
 export async function benchRealNode(o: { log: (line: string) => void; runs?: number }): Promise<RealNodeResult> {
   const runs = o.runs ?? Number(process.env.BENCH_REAL_NODE_RUNS ?? 3);
-  const result: RealNodeResult = { runs, isolatedApiMs: [], isolatedRuleMs: [], podGoneApiMs: [], processGoneMs: [], suspendedApiMs: [], noMinerMs: [], floorProcessGoneMs: [], failures: [] };
+  const result: RealNodeResult = {
+    runs,
+    isolatedApiMs: [],
+    isolatedRuleMs: [],
+    podGoneApiMs: [],
+    processGoneMs: [],
+    suspendedApiMs: [],
+    noMinerMs: [],
+    floorProcessGoneMs: [],
+    failures: [],
+  };
   const missing = realNodeMissing();
   if (missing.length) return { ...result, skipped: missing.join('; ') };
   installLogging('ERROR');
@@ -66,15 +76,34 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
   const client = new Client({ connection });
   const worker = await createWorker(config);
   const running = worker.run();
-  const container = { name: 'miner', image: IMAGES.miner, imagePullPolicy: 'Never', env: [{ name: 'POOL', value: node.pool.address }] };
+  const container = {
+    name: 'miner',
+    image: IMAGES.miner,
+    imagePullPolicy: 'Never',
+    env: [{ name: 'POOL', value: node.pool.address }],
+  };
   const runningMiners = async (ns: string, not: string[] = []): Promise<V1Pod[]> =>
     (await kube.core.listNamespacedPod({ namespace: ns })).items.filter(
-      (p) => !not.includes(p.metadata!.uid!) && !p.metadata?.deletionTimestamp && p.status?.containerStatuses?.[0]?.state?.running && p.status.podIP,
+      (p) =>
+        !not.includes(p.metadata!.uid!) &&
+        !p.metadata?.deletionTimestamp &&
+        p.status?.containerStatuses?.[0]?.state?.running &&
+        p.status.podIP,
     );
   const alert = (p: V1Pod): PodAlert => ({
-    source: 'generic', alertId: `bench-${p.metadata!.uid}`, category: 'crypto-mining', severity: 'high', detectedAt: new Date().toISOString(),
-    cluster: { name: 'local' }, namespace: p.metadata!.namespace!, podName: p.metadata!.name!, podUid: p.metadata!.uid!,
-    container: { id: p.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '').slice(0, 12), name: 'miner' },
+    source: 'generic',
+    alertId: `bench-${p.metadata!.uid}`,
+    category: 'crypto-mining',
+    severity: 'high',
+    detectedAt: new Date().toISOString(),
+    cluster: { name: 'local' },
+    namespace: p.metadata!.namespace!,
+    podName: p.metadata!.name!,
+    podUid: p.metadata!.uid!,
+    container: {
+      id: p.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '').slice(0, 12),
+      name: 'miner',
+    },
   });
 
   try {
@@ -84,7 +113,17 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       await kube.core.createNamespace({ body: { metadata: { name: ns } } });
       await kube.apps.createNamespacedDeployment({
         namespace: ns,
-        body: { metadata: { name: 'miner' }, spec: { replicas: 1, selector: { matchLabels: { app: 'miner' } }, template: { metadata: { labels: { app: 'miner' } }, spec: { terminationGracePeriodSeconds: 30, containers: [container] } } } },
+        body: {
+          metadata: { name: 'miner' },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: 'miner' } },
+            template: {
+              metadata: { labels: { app: 'miner' } },
+              spec: { terminationGracePeriodSeconds: 30, containers: [container] },
+            },
+          },
+        },
       });
       let first: V1Pod | undefined;
       await whenTrue('the miner running', async () => !!(first = (await runningMiners(ns))[0]));
@@ -96,9 +135,13 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       const accepted = Date.now();
       const handle = client.workflow.getHandle(started.workflowId);
       const [isolatedApi, isolatedRule, podGone, processGone] = await Promise.all([
-        whenTrue('the incident to say isolated', async () => ['isolated', 'released'].includes((await handle.query(statusQuery)).isolation?.state ?? '')),
-        whenTrue("kube-router enforcing a policy on the pod", () => podFirewallFor(ip)),
-        whenTrue('the pod object gone', async () => (await kube.core.listNamespacedPod({ namespace: ns })).items.every((p) => p.metadata!.uid !== uid)),
+        whenTrue('the incident to say isolated', async () =>
+          ['isolated', 'released'].includes((await handle.query(statusQuery)).isolation?.state ?? ''),
+        ),
+        whenTrue('kube-router enforcing a policy on the pod', () => podFirewallFor(ip)),
+        whenTrue('the pod object gone', async () =>
+          (await kube.core.listNamespacedPod({ namespace: ns })).items.every((p) => p.metadata!.uid !== uid),
+        ),
         whenTrue('the process gone', () => podProcesses(uid).length === 0),
       ]);
       await handle.result();
@@ -109,18 +152,39 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       const started2 = await respondToAlert(client, config, alert(second!));
       const accepted2 = Date.now();
       const [suspendedApi, noMiner] = await Promise.all([
-        whenTrue('replicas 0', async () => (await kube.apps.readNamespacedDeployment({ namespace: ns, name: 'miner' })).spec?.replicas === 0),
-        whenTrue('no miner process left', async () => podProcesses(second!.metadata!.uid!).length === 0 && (await runningMiners(ns)).length === 0),
+        whenTrue(
+          'replicas 0',
+          async () => (await kube.apps.readNamespacedDeployment({ namespace: ns, name: 'miner' })).spec?.replicas === 0,
+        ),
+        whenTrue(
+          'no miner process left',
+          async () => podProcesses(second!.metadata!.uid!).length === 0 && (await runningMiners(ns)).length === 0,
+        ),
       ]);
       const outcome = (await client.workflow.getHandle(started2.workflowId).result()) as { outcome?: string };
-      if (outcome.outcome !== 'workload-suspended' && outcome.outcome !== 'workload-restored') result.failures.push(`run ${i}: the repeat ended ${outcome.outcome}`);
+      if (outcome.outcome !== 'workload-suspended' && outcome.outcome !== 'workload-restored')
+        result.failures.push(`run ${i}: the repeat ended ${outcome.outcome}`);
 
       // Floor: a bare DELETE with the same grace period, to the process gone.
-      const bare = await kube.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'bare' }, spec: { terminationGracePeriodSeconds: 30, containers: [{ ...container, name: 'c' }] } } });
-      await whenTrue('the bare pod running', async () => (await kube.core.readNamespacedPod({ namespace: ns, name: 'bare' })).status?.containerStatuses?.[0]?.state?.running !== undefined);
+      const bare = await kube.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'bare' },
+          spec: { terminationGracePeriodSeconds: 30, containers: [{ ...container, name: 'c' }] },
+        },
+      });
+      await whenTrue(
+        'the bare pod running',
+        async () =>
+          (await kube.core.readNamespacedPod({ namespace: ns, name: 'bare' })).status?.containerStatuses?.[0]?.state
+            ?.running !== undefined,
+      );
       const t = Date.now();
       await kube.core.deleteNamespacedPod({ namespace: ns, name: 'bare', gracePeriodSeconds: GRACE_SECONDS });
-      const floorGone = await whenTrue('the bare pod process gone', () => podProcesses(bare.metadata!.uid!).length === 0);
+      const floorGone = await whenTrue(
+        'the bare pod process gone',
+        () => podProcesses(bare.metadata!.uid!).length === 0,
+      );
       if (i < 0) continue; // warm-up
       result.isolatedApiMs.push(isolatedApi - accepted);
       result.isolatedRuleMs.push(isolatedRule - accepted);
@@ -148,7 +212,8 @@ const median = (xs: number[]) => {
 
 export function formatRealNode(r: RealNodeResult): string {
   if (r.skipped) return `\n## real node: skipped (${r.skipped})\n`;
-  const ms = (xs: number[]) => `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
+  const ms = (xs: number[]) =>
+    `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
   return `
 ## real node: alert accepted -> physical effect, beside the API-level effect (${r.runs} runs, median (min–max))
 

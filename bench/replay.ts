@@ -28,7 +28,10 @@ export async function benchReplay(o: { rounds?: number; log?: (line: string) => 
   const rounds = o.rounds ?? envNumber('BENCH_REPLAY_ROUNDS', 20);
   const histories = readdirSync(HISTORIES)
     .filter((f) => f.endsWith('.json'))
-    .map((f) => ({ workflowId: f, history: historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES, f), 'utf8'))) }));
+    .map((f) => ({
+      workflowId: f,
+      history: historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES, f), 'utf8'))),
+    }));
   const bundle = await workflowBundle(workflowsPath());
   // One warm-up pass: the first replay compiles the bundle in the sandbox.
   for await (const _ of Worker.runReplayHistories({ workflowBundle: bundle, replayName: 'warm-up' }, histories)) void _;
@@ -67,5 +70,10 @@ export function formatReplay(r: ReplayResult): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('replay', () => benchReplay({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatReplay, replayFailures);
+  runAlone(
+    'replay',
+    () => benchReplay({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatReplay,
+    replayFailures,
+  );
 }

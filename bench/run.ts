@@ -34,7 +34,12 @@ interface Part {
 }
 
 /** A part's table; a failed check fails the bench, and says which part and why. */
-async function measured<R>(name: string, bench: () => Promise<R>, format: (r: R) => string, failures: (r: R) => string[]): Promise<string> {
+async function measured<R>(
+  name: string,
+  bench: () => Promise<R>,
+  format: (r: R) => string,
+  failures: (r: R) => string[],
+): Promise<string> {
   const result = await bench();
   for (const f of failures(result)) {
     process.stderr.write(`${name} FAILED: ${f}\n`);
@@ -44,24 +49,77 @@ async function measured<R>(name: string, bench: () => Promise<R>, format: (r: R)
 }
 
 const parts: Part[] = [
-  { name: 'latency', title: 'alert -> action, hop by hop', run: () => measured('latency', () => benchLatency({ log: progress }), formatLatency, latencyFailures) },
-  { name: 'parked', title: 'incidents parked on one worker process', run: () => measured('parked', () => benchParked({ log: progress }), formatParked, parkedFailures) },
-  { name: 'eks', title: 'the EKS executor', run: () => measured('eks', () => benchEksOnStack({ log: progress }), formatEks, () => []) },
-  { name: 'storm', title: 'alert storm through the forwarder and a worker', run: () => measured('storm', () => benchStorm({ log: progress }), formatStorm, stormFailures) },
-  { name: 'scale-out', title: 'the storm on two workers, one SIGKILLed halfway', run: () => measured('scale-out', () => benchScaleOut({ log: progress }), formatStorm, stormFailures) },
-  { name: 'flood', title: 'alert flood about one pod', run: () => measured('flood', () => benchFlood({ log: progress }), formatFlood, floodFailures) },
-  { name: 'intake', title: 'intake while Temporal is away', run: () => measured('intake', () => benchIntake({ log: progress }), formatIntake, intakeFailures) },
-  { name: 'containment', title: 'containment: isolation, evidence, kill', run: () => measured('containment', () => benchContainment({ log: progress }), formatContainment, containmentFailures) },
-  { name: 'real-node', title: 'the real node: alert -> physical effect', run: () => measured('real-node', () => benchRealNode({ log: progress }), formatRealNode, realNodeFailures) },
-  { name: 'kill-first', title: 'alert -> pod gone, Temporal visibility stalled', run: () => measured('kill-first', () => benchKillFirst({ log: progress }), formatKillFirst, killFirstFailures) },
-  { name: 'worker-start', title: 'a worker from spawn to polling', run: () => measured('worker-start', () => benchWorkerStart({ log: progress }), formatWorkerStart, workerStartFailures) },
+  {
+    name: 'latency',
+    title: 'alert -> action, hop by hop',
+    run: () => measured('latency', () => benchLatency({ log: progress }), formatLatency, latencyFailures),
+  },
+  {
+    name: 'parked',
+    title: 'incidents parked on one worker process',
+    run: () => measured('parked', () => benchParked({ log: progress }), formatParked, parkedFailures),
+  },
+  {
+    name: 'eks',
+    title: 'the EKS executor',
+    run: () =>
+      measured(
+        'eks',
+        () => benchEksOnStack({ log: progress }),
+        formatEks,
+        () => [],
+      ),
+  },
+  {
+    name: 'storm',
+    title: 'alert storm through the forwarder and a worker',
+    run: () => measured('storm', () => benchStorm({ log: progress }), formatStorm, stormFailures),
+  },
+  {
+    name: 'scale-out',
+    title: 'the storm on two workers, one SIGKILLed halfway',
+    run: () => measured('scale-out', () => benchScaleOut({ log: progress }), formatStorm, stormFailures),
+  },
+  {
+    name: 'flood',
+    title: 'alert flood about one pod',
+    run: () => measured('flood', () => benchFlood({ log: progress }), formatFlood, floodFailures),
+  },
+  {
+    name: 'intake',
+    title: 'intake while Temporal is away',
+    run: () => measured('intake', () => benchIntake({ log: progress }), formatIntake, intakeFailures),
+  },
+  {
+    name: 'containment',
+    title: 'containment: isolation, evidence, kill',
+    run: () =>
+      measured('containment', () => benchContainment({ log: progress }), formatContainment, containmentFailures),
+  },
+  {
+    name: 'real-node',
+    title: 'the real node: alert -> physical effect',
+    run: () => measured('real-node', () => benchRealNode({ log: progress }), formatRealNode, realNodeFailures),
+  },
+  {
+    name: 'kill-first',
+    title: 'alert -> pod gone, Temporal visibility stalled',
+    run: () => measured('kill-first', () => benchKillFirst({ log: progress }), formatKillFirst, killFirstFailures),
+  },
+  {
+    name: 'worker-start',
+    title: 'a worker from spawn to polling',
+    run: () =>
+      measured('worker-start', () => benchWorkerStart({ log: progress }), formatWorkerStart, workerStartFailures),
+  },
 ];
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'; // known: Node 20 support ends in 2027
   const only = process.env.BENCH_ONLY;
   const chosen = only ? parts.filter((p) => p.name === only) : parts;
-  if (!chosen.length) throw new Error(`BENCH_ONLY=${only}: the parts are ${parts.map((p) => `"${p.name}"`).join(', ')}`);
+  if (!chosen.length)
+    throw new Error(`BENCH_ONLY=${only}: the parts are ${parts.map((p) => `"${p.name}"`).join(', ')}`);
   // Tables are printed at the end, together: the progress lines go to stderr meanwhile.
   const tables: string[] = [];
   for (const part of chosen) {

@@ -78,7 +78,11 @@ export const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
-const latency = (xs: number[]): Latency => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), max: xs.length ? Math.max(...xs) : NaN });
+const latency = (xs: number[]): Latency => ({
+  p50: quantile(xs, 0.5),
+  p99: quantile(xs, 0.99),
+  max: xs.length ? Math.max(...xs) : NaN,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Job {
@@ -87,12 +91,24 @@ interface Job {
   resend: boolean;
 }
 
-export async function runStormClient(o: StormClientOptions, onProgress?: (unique: number, accepted: number) => void): Promise<StormClientReport> {
+export async function runStormClient(
+  o: StormClientOptions,
+  onProgress?: (unique: number, accepted: number) => void,
+): Promise<StormClientReport> {
   // Requests beyond the sockets queue in the agent, as a Go sender's beyond MaxConnsPerHost do.
   const agent = new Agent({ keepAlive: true, maxSockets: Math.min(o.concurrency, 1024) });
   const url = new URL(o.url);
   const r: Omit<StormClientReport, 'latencyMs' | 'resendLatencyMs' | 'wallSeconds' | 'cpuSeconds'> = {
-    sent: 0, unique: 0, resends: 0, accepted: 0, duplicates: 0, retries: 0, queued: 0, errors: 0, errorSamples: [], acceptedIds: [],
+    sent: 0,
+    unique: 0,
+    resends: 0,
+    accepted: 0,
+    duplicates: 0,
+    retries: 0,
+    queued: 0,
+    errors: 0,
+    errorSamples: [],
+    acceptedIds: [],
   };
   const latencies: number[] = [];
   const resendLatencies: number[] = [];
@@ -104,16 +120,30 @@ export async function runStormClient(o: StormClientOptions, onProgress?: (unique
 
   const post = (body: string) =>
     new Promise<{ status: number; retryAfter: string | undefined; text: string }>((resolve, reject) => {
-      const req = request(url, {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${o.token}` },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      });
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            authorization: `Bearer ${o.token}`,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: res.headers['retry-after'],
+              text: Buffer.concat(chunks).toString(),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -230,11 +260,19 @@ export async function runStormClient(o: StormClientOptions, onProgress?: (unique
   const cpu = process.cpuUsage(cpu0);
   if (o.progressEvery) onProgress?.(nextNew, r.accepted);
   agent.destroy();
-  return { ...r, wallSeconds, latencyMs: latency(latencies), resendLatencyMs: latency(resendLatencies), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return {
+    ...r,
+    wallSeconds,
+    latencyMs: latency(latencies),
+    resendLatencyMs: latency(resendLatencies),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runStormClient(JSON.parse(process.argv[2] ?? '') as StormClientOptions, (unique, accepted) => process.stderr.write(`progress ${unique} ${accepted}\n`)).then(
+  runStormClient(JSON.parse(process.argv[2] ?? '') as StormClientOptions, (unique, accepted) =>
+    process.stderr.write(`progress ${unique} ${accepted}\n`),
+  ).then(
     (report) => process.stdout.write(`${JSON.stringify(report)}\n`),
     (err: unknown) => {
       process.stderr.write(`storm client failed: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -31,7 +31,18 @@ import { kubeConfigFromFile } from '../remediation/kube.js';
 import { SUSPENDED_BY_ANNOTATION } from '../remediation/protocol.js';
 import type { IncidentResult } from '../workflows/messages.js';
 import { incidentWorkflowId } from '../workflows/ids.js';
-import { eachLimited, envNumber, runAlone, sampleProcess, samplePeaks, sleep, spawnTs, startForwarderProcess, startWorkerProcess, type Running } from './processes.js';
+import {
+  eachLimited,
+  envNumber,
+  runAlone,
+  sampleProcess,
+  samplePeaks,
+  sleep,
+  spawnTs,
+  startForwarderProcess,
+  startWorkerProcess,
+  type Running,
+} from './processes.js';
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
 
 export interface StormOptions {
@@ -125,7 +136,14 @@ export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds'> 
   signalledAlerts: number;
   /** Accepted alerts (202 `accepted`) found in no history. */
   lost: number;
-  forwarder: { rssIdle: number; rssPeak: number; heapIdle: number; heapPeak: number; cpuSeconds: number; exitCode: number | null };
+  forwarder: {
+    rssIdle: number;
+    rssPeak: number;
+    heapIdle: number;
+    heapPeak: number;
+    cpuSeconds: number;
+    exitCode: number | null;
+  };
   /** The surviving workers' exit code on SIGTERM (the first non-zero one, if any). */
   workerExitCode: number | null;
   clientCpuSeconds: number;
@@ -162,7 +180,8 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   const workerCount = Math.max(1, opts.workers ?? 1);
   const killShare = opts.killOneWorkerAfter ?? null;
   const workloads = Math.min(opts.workloads ?? 0, pods);
-  if (killShare !== null && workerCount < 2) throw new Error('killOneWorkerAfter needs at least 2 workers: one must survive');
+  if (killShare !== null && workerCount < 2)
+    throw new Error('killOneWorkerAfter needs at least 2 workers: one must survive');
 
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-storm-'));
   const own = opts.stack ? undefined : await startStack({ stateDir, headless: true, log: () => {} });
@@ -183,7 +202,11 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     containerIds[i] = pod.containerId.slice(0, 12);
   });
   // Deletions are counted from the cluster's side, from before the first alert to the end.
-  const deletions = await watchPodDeletions(kubeconfigPath, namespace, (await kube.core.listNamespacedPod({ namespace })).metadata!.resourceVersion!);
+  const deletions = await watchPodDeletions(
+    kubeconfigPath,
+    namespace,
+    (await kube.core.listNamespacedPod({ namespace })).metadata!.resourceVersion!,
+  );
   const configFile = path.join(stateDir, 'forwarder.json');
   writeFileSync(configFile, '{}'); // defaults: the rate limit applies to new incidents only, as in production
 
@@ -191,10 +214,21 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   const client = new Client({ connection });
   // A suspended Deployment is held for a restore (7 days by default): here the hold ends at once, so the incident closes.
   const forwarderEnv = workloads ? { POD_RESPONDER_POLICY: JSON.stringify({ holdSuspensionSeconds: 0 }) } : undefined;
-  const forwarder = await startForwarderProcess({ temporalAddress, taskQueue, token, configFile, cpuProfileDir: process.env.BENCH_STORM_CPU_PROF, ...(forwarderEnv ? { env: forwarderEnv } : {}) });
+  const forwarder = await startForwarderProcess({
+    temporalAddress,
+    taskQueue,
+    token,
+    configFile,
+    cpuProfileDir: process.env.BENCH_STORM_CPU_PROF,
+    ...(forwarderEnv ? { env: forwarderEnv } : {}),
+  });
   const workers: Running[] = Array.from({ length: workerCount }, () =>
     startWorkerProcess({
-      temporalAddress, taskQueue, kubeconfig: kubeconfigPath, cluster: 'storm', policy: {},
+      temporalAddress,
+      taskQueue,
+      kubeconfig: kubeconfigPath,
+      cluster: 'storm',
+      policy: {},
       // Several workers on one host would all bind the default metrics port: none serves metrics here.
       ...(workerCount > 1 ? { env: { POD_RESPONDER_METRICS_PORT: '0' } } : {}),
     }),
@@ -205,11 +239,21 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   try {
     if (workerCount > 1) await workersStarted(workers); // a worker killed before it ever polled would prove nothing
     const idle = await sampleProcess(forwarder.base, METRIC);
-    log(`storm: ${alerts} alerts over ${pods} pods (${workloads} a Deployment's) in ${namespace}, ${concurrency} in flight, task queue ${taskQueue}, ${workerCount} worker(s)` +
-      (killShare !== null ? `, one SIGKILLed after ${(killShare * 100).toFixed(0)}% of the alerts sent` : ''));
+    log(
+      `storm: ${alerts} alerts over ${pods} pods (${workloads} a Deployment's) in ${namespace}, ${concurrency} in flight, task queue ${taskQueue}, ${workerCount} worker(s)` +
+        (killShare !== null ? `, one SIGKILLed after ${(killShare * 100).toFixed(0)}% of the alerts sent` : ''),
+    );
     const peaks = samplePeaks(forwarder.base, METRIC);
     const clientOpts: StormClientOptions = {
-      url: `${forwarder.base}/v1/alerts/falco?cluster=storm`, token, alerts, pods, concurrency, resendRatio, namespace, podNames, containerIds,
+      url: `${forwarder.base}/v1/alerts/falco?cluster=storm`,
+      token,
+      alerts,
+      pods,
+      concurrency,
+      resendRatio,
+      namespace,
+      podNames,
+      containerIds,
       ...(killShare !== null ? { progressEvery: Math.max(1, Math.floor(alerts / 200)) } : {}),
     };
     const tGen = performance.now();
@@ -227,8 +271,16 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
           if (!m || kill || Number(m[1]) < threshold) continue;
           victim.child.kill('SIGKILL');
           killed.add(victim);
-          kill = { pid: victim.child.pid!, atSeconds: (performance.now() - tGen) / 1000, uniqueSent: Number(m[1]), accepted: Number(m[2]), atMs: Date.now() };
-          log(`storm: SIGKILLed worker ${kill.pid} after ${kill.uniqueSent} unique alerts sent (${kill.accepted} accepted), ${kill.atSeconds.toFixed(1)} s in`);
+          kill = {
+            pid: victim.child.pid!,
+            atSeconds: (performance.now() - tGen) / 1000,
+            uniqueSent: Number(m[1]),
+            accepted: Number(m[2]),
+            atMs: Date.now(),
+          };
+          log(
+            `storm: SIGKILLed worker ${kill.pid} after ${kill.uniqueSent} unique alerts sent (${kill.accepted} accepted), ${kill.atSeconds.toFixed(1)} s in`,
+          );
         }
       });
     }
@@ -237,7 +289,9 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     const busy = await sampleProcess(forwarder.base, METRIC);
     if (code !== 0) throw new Error(`storm client exited ${code}:\n${gen.err()}`);
     const report = JSON.parse(gen.out()) as StormClientReport;
-    log(`storm: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for every incident to close`);
+    log(
+      `storm: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for every incident to close`,
+    );
     const killAtMs = kill?.atMs ?? null;
 
     // A SIGKILLed worker is noticed only by timeouts: its workflow tasks after INCIDENT_TASK_TIMEOUT (30 s; those
@@ -246,7 +300,11 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     // then waits its retry backoff. So: 180 s after the storm as before, and at least 5 minutes after a kill.
     const tSettle = performance.now();
     let openRuns = 0;
-    for (const deadline = Math.max(Date.now() + 180_000, (killAtMs ?? 0) + 300_000); Date.now() < deadline; await sleep(500)) {
+    for (
+      const deadline = Math.max(Date.now() + 180_000, (killAtMs ?? 0) + 300_000);
+      Date.now() < deadline;
+      await sleep(500)
+    ) {
       openRuns = (await client.workflow.count(`TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"`)).count;
       if (openRuns === 0) break;
     }
@@ -257,15 +315,19 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
       const outcome = wf.searchAttributes?.PodResponderOutcome;
       runs.push({
-        workflowId: wf.workflowId, runId: wf.runId, outcome: Array.isArray(outcome) ? String(outcome[0]) : 'none',
-        start: wf.startTime.getTime(), close: wf.closeTime ? wf.closeTime.getTime() : null,
+        workflowId: wf.workflowId,
+        runId: wf.runId,
+        outcome: Array.isArray(outcome) ? String(outcome[0]) : 'none',
+        start: wf.startTime.getTime(),
+        close: wf.closeTime ? wf.closeTime.getTime() : null,
       });
     }
     const outcomes: Record<string, number> = {};
     for (const r of runs) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
 
     const killedPrefixes = [...killed].map((w) => `${w.child.pid}@`);
-    const byKilled = (identity: string | null | undefined) => !!identity && killedPrefixes.some((p) => identity.startsWith(p));
+    const byKilled = (identity: string | null | undefined) =>
+      !!identity && killedPrefixes.some((p) => identity.startsWith(p));
     const perIdentity = new Map<string, { workflowTasks: number; activities: number }>();
     const bump = (identity: string | null | undefined, key: 'workflowTasks' | 'activities') => {
       if (!identity) return;
@@ -285,7 +347,11 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     const takenOver = new Set<string>();
     await eachLimited(runs, 16, async (run) => {
       const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-      if (process.env.BENCH_STORM_DUMP) writeFileSync(path.join(process.env.BENCH_STORM_DUMP, `${podOf(run.workflowId)}-${run.runId}.json`), JSON.stringify(history, null, 1));
+      if (process.env.BENCH_STORM_DUMP)
+        writeFileSync(
+          path.join(process.env.BENCH_STORM_DUMP, `${podOf(run.workflowId)}-${run.runId}.json`),
+          JSON.stringify(history, null, 1),
+        );
       let touchedByKilled = false;
       let lastTaskBy: string | null = null;
       for (const e of history.events ?? []) {
@@ -316,7 +382,10 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
         if (actDone) bump(actDone.identity, 'activities');
         const completed = e.workflowExecutionCompletedEventAttributes;
         if (completed?.result?.payloads?.[0]) {
-          results.push({ workflowId: run.workflowId, result: defaultPayloadConverter.fromPayload<IncidentResult>(completed.result.payloads[0]) });
+          results.push({
+            workflowId: run.workflowId,
+            result: defaultPayloadConverter.fromPayload<IncidentResult>(completed.result.payloads[0]),
+          });
         }
       }
       if (killAtMs !== null && run.close !== null && run.close > killAtMs) {
@@ -327,7 +396,11 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     });
     const podsLeft = (await kube.core.listNamespacedPod({ namespace })).items.length;
     // The watch may lag the last deletions by a moment.
-    for (const until = Date.now() + 10_000; Date.now() < until && podNames.filter((n) => deletions.count(n) > 0).length < pods - podsLeft; ) await sleep(200);
+    for (
+      const until = Date.now() + 10_000;
+      Date.now() < until && podNames.filter((n) => deletions.count(n) > 0).length < pods - podsLeft;
+    )
+      await sleep(200);
     deletions.stop();
     const lost = report.acceptedIds.filter((id) => !signalled.has(id)).length;
 
@@ -343,10 +416,18 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       const pod = podOf(workflowId);
       if (result.outcome === 'pod-terminated' || result.outcome === 'workload-suspended') killOutcome.add(pod);
       for (const a of result.actions) {
-        if (a.action === 'delete-pod' && a.status === 'done') { done.set(pod, (done.get(pod) ?? 0) + 1); doneCount++; }
-        if (a.action === 'delete-pod' && a.status === 'already-done') { gone.set(pod, (gone.get(pod) ?? 0) + 1); goneCount++; }
-        if (a.action === 'suspend-workload' && a.status === 'done') suspendDone.set(pod, (suspendDone.get(pod) ?? 0) + 1);
-        if (a.action === 'suspend-workload' && a.status === 'already-done') suspendAdopted.set(pod, (suspendAdopted.get(pod) ?? 0) + 1);
+        if (a.action === 'delete-pod' && a.status === 'done') {
+          done.set(pod, (done.get(pod) ?? 0) + 1);
+          doneCount++;
+        }
+        if (a.action === 'delete-pod' && a.status === 'already-done') {
+          gone.set(pod, (gone.get(pod) ?? 0) + 1);
+          goneCount++;
+        }
+        if (a.action === 'suspend-workload' && a.status === 'done')
+          suspendDone.set(pod, (suspendDone.get(pod) ?? 0) + 1);
+        if (a.action === 'suspend-workload' && a.status === 'already-done')
+          suspendAdopted.set(pod, (suspendAdopted.get(pod) ?? 0) + 1);
       }
     }
     const samples: string[] = [];
@@ -358,16 +439,22 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       const d = done.get(pod) ?? 0;
       const deleted = deletions.count(pod);
       if (deleted !== 1) sample(`${pod}: ${deleted} DELETED events`);
-      if (d > 1) { podsDoneTwice++; sample(`${pod}: delete answered done ${d} times`); }
+      if (d > 1) {
+        podsDoneTwice++;
+        sample(`${pod}: delete answered done ${d} times`);
+      }
       if (d === 0 && deleted > 0) {
         // Deleted before the kill (the watch may see it up to a moment later), by a call whose answer no history
         // kept, in an incident the survivor took over from the killed worker and whose own delete then found the
         // pod gone: the killed worker deleted it.
         const at = deletions.firstAt(pod)!;
-        if ((gone.get(pod) ?? 0) > 0 && killAtMs !== null && at < killAtMs + 2000 && takenOver.has(pod)) podsByLostAttempt++;
+        if ((gone.get(pod) ?? 0) > 0 && killAtMs !== null && at < killAtMs + 2000 && takenOver.has(pod))
+          podsByLostAttempt++;
         else {
           podsUnexplained++;
-          sample(`${pod}: deleted ${killAtMs !== null ? `${((at - killAtMs) / 1000).toFixed(1)} s after the kill` : ''}, but no delete answered done (already-done ${gone.get(pod) ?? 0}, taken over ${takenOver.has(pod)})`);
+          sample(
+            `${pod}: deleted ${killAtMs !== null ? `${((at - killAtMs) / 1000).toFixed(1)} s after the kill` : ''}, but no delete answered done (already-done ${gone.get(pod) ?? 0}, taken over ${takenOver.has(pod)})`,
+          );
         }
       }
     }
@@ -377,7 +464,11 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       once: counts.filter((c) => c === 1).length,
       moreThanOnce: counts.filter((c) => c > 1).length,
       never: counts.filter((c) => c === 0).length,
-      done: doneCount, alreadyGone: goneCount, podsDoneTwice, podsByLostAttempt, podsUnexplained,
+      done: doneCount,
+      alreadyGone: goneCount,
+      podsDoneTwice,
+      podsByLostAttempt,
+      podsUnexplained,
       podsWithoutKillOutcome: podNames.filter((n) => !killOutcome.has(n)).length,
       samples,
     };
@@ -387,7 +478,10 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       suspensions = { workloads, once: 0, moreThanOnce: 0, never: 0, adopted: 0 };
       for (const [pod, name] of deployments) {
         const d = await kube.apps.readNamespacedDeployment({ namespace, name });
-        const inCluster = d.spec?.replicas === 0 && d.metadata?.annotations?.[SUSPENDED_BY_ANNOTATION] === incidentWorkflowId({ cluster: { name: 'storm' }, namespace, podName: pod });
+        const inCluster =
+          d.spec?.replicas === 0 &&
+          d.metadata?.annotations?.[SUSPENDED_BY_ANNOTATION] ===
+            incidentWorkflowId({ cluster: { name: 'storm' }, namespace, podName: pod });
         const n = suspendDone.get(pod) ?? 0;
         const adopted = suspendAdopted.get(pod) ?? 0;
         if (n > 1) suspensions.moreThanOnce++;
@@ -407,28 +501,59 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     }
     const survivors = workerExits.filter((w) => !w.killed);
     return {
-      alerts, pods, concurrency, ...figures,
+      alerts,
+      pods,
+      concurrency,
+      ...figures,
       acceptedPerSecond: report.accepted / report.wallSeconds,
-      incidents: new Set(runs.map((r) => r.workflowId)).size, runs: runs.length, openRuns, outcomes, settleSeconds, podsLeft,
-      signalsDelivered, alertsDelivered, signalledAlerts: signalled.size, lost,
-      forwarder: { rssIdle: idle.rss, rssPeak: peak.rss, heapIdle: idle.heap, heapPeak: peak.heap, cpuSeconds: busy.cpu - idle.cpu, exitCode: forwarderExit },
+      incidents: new Set(runs.map((r) => r.workflowId)).size,
+      runs: runs.length,
+      openRuns,
+      outcomes,
+      settleSeconds,
+      podsLeft,
+      signalsDelivered,
+      alertsDelivered,
+      signalledAlerts: signalled.size,
+      lost,
+      forwarder: {
+        rssIdle: idle.rss,
+        rssPeak: peak.rss,
+        heapIdle: idle.heap,
+        heapPeak: peak.heap,
+        cpuSeconds: busy.cpu - idle.cpu,
+        exitCode: forwarderExit,
+      },
       workerExitCode: survivors.find((w) => w.code !== 0)?.code ?? survivors[0]?.code ?? null,
       clientCpuSeconds,
-      workers: workerCount, workloads, killOneWorkerAfter: killShare,
-      kill: kill ? { pid: kill.pid, atSeconds: kill.atSeconds, uniqueSent: kill.uniqueSent, accepted: kill.accepted } : null,
+      workers: workerCount,
+      workloads,
+      killOneWorkerAfter: killShare,
+      kill: kill
+        ? { pid: kill.pid, atSeconds: kill.atSeconds, uniqueSent: kill.uniqueSent, accepted: kill.accepted }
+        : null,
       workerExits,
       perWorker: workers.map((w) => {
         const prefix = `${w.child.pid}@`;
         const mine = [...perIdentity].filter(([id]) => id.startsWith(prefix)).map(([, c]) => c);
         return {
-          pid: w.child.pid!, killed: killed.has(w),
-          workflowTasks: mine.reduce((n, c) => n + c.workflowTasks, 0), activities: mine.reduce((n, c) => n + c.activities, 0),
+          pid: w.child.pid!,
+          killed: killed.has(w),
+          workflowTasks: mine.reduce((n, c) => n + c.workflowTasks, 0),
+          activities: mine.reduce((n, c) => n + c.activities, 0),
         };
       }),
       runsClosedAfterKill: killAtMs === null ? 0 : runs.filter((r) => r.close !== null && r.close > killAtMs).length,
-      runsOpenAtKill: killAtMs === null ? 0 : runs.filter((r) => r.start < killAtMs && (r.close === null || r.close > killAtMs)).length,
-      runsTakenOver, runsClosedByKilled, workflowTaskTimeouts, activityRetries,
-      deletions: deletionFigures, suspensions,
+      runsOpenAtKill:
+        killAtMs === null
+          ? 0
+          : runs.filter((r) => r.start < killAtMs && (r.close === null || r.close > killAtMs)).length,
+      runsTakenOver,
+      runsClosedByKilled,
+      workflowTaskTimeouts,
+      activityRetries,
+      deletions: deletionFigures,
+      suspensions,
     };
   } finally {
     deletions.stop();
@@ -449,25 +574,56 @@ export function benchScaleOut(opts: StormOptions = {}): Promise<StormResult> {
 const podOf = (workflowId: string): string => workflowId.slice(workflowId.lastIndexOf(':') + 1);
 
 /** A Deployment with a ReplicaSet under it (no controller manager runs: the chain is written here); the ReplicaSet's reference for its pod. */
-async function createDeployment(kube: ReturnType<typeof fixtureKube>, namespace: string, name: string): Promise<{ replicaSet: V1OwnerReference }> {
-  const template = { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } };
+async function createDeployment(
+  kube: ReturnType<typeof fixtureKube>,
+  namespace: string,
+  name: string,
+): Promise<{ replicaSet: V1OwnerReference }> {
+  const template = {
+    metadata: { labels: { app: name } },
+    spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+  };
   const spec = { replicas: 1, selector: { matchLabels: { app: name } }, template };
   const d = await kube.apps.createNamespacedDeployment({ namespace, body: { metadata: { name }, spec } });
   const rs = await kube.apps.createNamespacedReplicaSet({
     namespace,
     body: {
-      metadata: { name: `${name}-5d8f`, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: d.metadata!.uid!, controller: true, blockOwnerDeletion: true }] },
+      metadata: {
+        name: `${name}-5d8f`,
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            name,
+            uid: d.metadata!.uid!,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
       spec,
     },
   });
-  return { replicaSet: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata!.name!, uid: rs.metadata!.uid!, controller: true, blockOwnerDeletion: true } };
+  return {
+    replicaSet: {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      name: rs.metadata!.name!,
+      uid: rs.metadata!.uid!,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  };
 }
 
 /** Waits until every worker has built its bundle and connected (it says `worker started` on stderr, then polls). */
 async function workersStarted(workers: Running[]): Promise<void> {
   for (const deadline = Date.now() + 120_000; ; await sleep(200)) {
     const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
-    if (dead) throw new Error(`worker ${dead.child.pid} exited (${dead.child.exitCode ?? dead.child.signalCode}) before it started:\n${dead.err()}`);
+    if (dead)
+      throw new Error(
+        `worker ${dead.child.pid} exited (${dead.child.exitCode ?? dead.child.signalCode}) before it started:\n${dead.err()}`,
+      );
     if (workers.every((w) => w.err().includes('"worker started"'))) return;
     if (Date.now() > deadline) throw new Error('workers not started after 120 s');
   }
@@ -527,7 +683,9 @@ export function stormFailures(r: StormResult): string[] {
     ...(r.incidents !== r.pods ? [`incidents ${r.incidents} != pods ${r.pods}`] : []),
     ...(r.openRuns !== 0 ? [`${r.openRuns} runs still open`] : []),
     ...(other.length ? [`runs with other outcomes: ${JSON.stringify(Object.fromEntries(other))}`] : []),
-    ...(d.podsWithoutKillOutcome !== 0 ? [`${d.podsWithoutKillOutcome} pods whose incident never ended pod-terminated or workload-suspended`] : []),
+    ...(d.podsWithoutKillOutcome !== 0
+      ? [`${d.podsWithoutKillOutcome} pods whose incident never ended pod-terminated or workload-suspended`]
+      : []),
     ...(r.podsLeft !== 0 ? [`${r.podsLeft} pods left running`] : []),
     ...(r.lost !== 0 ? [`${r.lost} accepted alerts lost`] : []),
     ...(r.errors !== 0 ? [`${r.errors} errors: ${r.errorSamples.join(' | ')}`] : []),
@@ -535,22 +693,30 @@ export function stormFailures(r: StormResult): string[] {
     // deadline is spooled and signalled again: at most one extra delivery per retry or spooled alert, which the
     // incident counts once (its alert-ID ledger). More would be the forwarder signalling twice for no reason.
     ...(r.alertsDelivered - r.signalledAlerts > r.retries + r.queued
-      ? [`${r.alertsDelivered - r.signalledAlerts} alerts signalled more than once, with ${r.retries} retries and ${r.queued} spooled`]
+      ? [
+          `${r.alertsDelivered - r.signalledAlerts} alerts signalled more than once, with ${r.retries} retries and ${r.queued} spooled`,
+        ]
       : []),
     // None acted on twice: a pod disappears once (the watch), and one incident's delete removed it.
     ...(!d.watchComplete ? ['the pod watch lost events: deletions not counted'] : []),
     ...(d.moreThanOnce !== 0 ? [`${d.moreThanOnce} pods deleted more than once`] : []),
     ...(d.never !== 0 ? [`${d.never} pods never deleted`] : []),
     ...(d.podsDoneTwice !== 0 ? [`${d.podsDoneTwice} pods acted on twice (delete answered done more than once)`] : []),
-    ...(d.podsUnexplained !== 0 ? [`${d.podsUnexplained} pods deleted by nothing an incident recorded: ${d.samples.join(' | ')}`] : []),
-    ...(d.podsByLostAttempt !== 0 && !r.kill ? [`${d.podsByLostAttempt} pods deleted by a lost attempt, with no worker killed`] : []),
+    ...(d.podsUnexplained !== 0
+      ? [`${d.podsUnexplained} pods deleted by nothing an incident recorded: ${d.samples.join(' | ')}`]
+      : []),
+    ...(d.podsByLostAttempt !== 0 && !r.kill
+      ? [`${d.podsByLostAttempt} pods deleted by a lost attempt, with no worker killed`]
+      : []),
     ...(s && s.moreThanOnce !== 0 ? [`${s.moreThanOnce} Deployments suspended more than once`] : []),
     ...(s && s.never !== 0 ? [`${s.never} Deployments not suspended (in the cluster, or by no incident)`] : []),
     ...(r.killOneWorkerAfter !== null && !r.kill ? ['the worker to kill was never killed'] : []),
     ...(r.runsClosedByKilled !== 0 ? [`${r.runsClosedByKilled} runs closed after the kill by the killed worker`] : []),
     ...(r.forwarder.exitCode !== 0 ? [`forwarder exited ${r.forwarder.exitCode} on SIGTERM`] : []),
     // The killed worker's end is a SIGKILL, as meant; any other end means it died on its own first.
-    ...killed.filter((w) => w.signal !== 'SIGKILL').map((w) => `killed worker ${w.pid} ended with ${w.code ?? w.signal}, not SIGKILL`),
+    ...killed
+      .filter((w) => w.signal !== 'SIGKILL')
+      .map((w) => `killed worker ${w.pid} ended with ${w.code ?? w.signal}, not SIGKILL`),
     ...survivors.filter((w) => w.code !== 0).map((w) => `worker ${w.pid} exited ${w.code ?? w.signal} on SIGTERM`),
   ];
 }
@@ -558,16 +724,27 @@ export function stormFailures(r: StormResult): string[] {
 export function formatStorm(r: StormResult): string {
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-  const outcomes = Object.entries(r.outcomes).map(([o, n]) => `${o} ${n}`).join(', ');
+  const outcomes = Object.entries(r.outcomes)
+    .map(([o, n]) => `${o} ${n}`)
+    .join(', ');
   const d = r.deletions;
   const s = r.suspensions;
   const workers = r.workers === 1 ? 'worker' : `${r.workers} workers on one task queue`;
-  const killed = r.killOneWorkerAfter !== null ? `, one SIGKILLed after ${(r.killOneWorkerAfter * 100).toFixed(0)}% of the alerts sent` : '';
+  const killed =
+    r.killOneWorkerAfter !== null
+      ? `, one SIGKILLed after ${(r.killOneWorkerAfter * 100).toFixed(0)}% of the alerts sent`
+      : '';
   const kill = r.kill
     ? `worker ${r.kill.pid} SIGKILLed ${r.kill.atSeconds.toFixed(1)} s into the storm, after ${r.kill.uniqueSent} of ${r.alerts} unique alerts sent (${r.kill.accepted} accepted)`
-    : r.killOneWorkerAfter !== null ? 'planned, never happened' : 'none';
-  const perWorker = r.perWorker.map((w) => `${w.pid}${w.killed ? ' (killed)' : ''}: ${w.workflowTasks} / ${w.activities}`).join('; ');
-  const exits = r.workerExits.map((w) => (w.killed ? `${w.signal ?? w.code} (killed)` : String(w.code ?? w.signal))).join(', ');
+    : r.killOneWorkerAfter !== null
+      ? 'planned, never happened'
+      : 'none';
+  const perWorker = r.perWorker
+    .map((w) => `${w.pid}${w.killed ? ' (killed)' : ''}: ${w.workflowTasks} / ${w.activities}`)
+    .join('; ');
+  const exits = r.workerExits
+    .map((w) => (w.killed ? `${w.signal ?? w.code} (killed)` : String(w.code ?? w.signal)))
+    .join(', ');
   return `
 ## alert storm: load generator, forwarder and ${workers} each in a process, loopback (${r.alerts} alerts, ${r.pods} pods${r.workloads ? `, ${r.workloads} of them a Deployment's` : ''}, ${r.concurrency} in flight${killed})
 
@@ -584,15 +761,27 @@ export function formatStorm(r: StormResult): string {
 | incidents / pods; runs (late alerts for a killed pod start a run dismissed as pod-gone) | ${r.incidents} / ${r.pods}; ${r.runs} |
 | runs by outcome | ${outcomes} |
 | open runs after the storm, settled in | ${r.openRuns}, ${r.settleSeconds.toFixed(1)} s after the last answer |
-${r.kill ? `| runs closed after the kill; open at the kill, of them taken over from the killed worker | ${r.runsClosedAfterKill}; ${r.runsOpenAtKill}, ${r.runsTakenOver} |
+${
+  r.kill
+    ? `| runs closed after the kill; open at the kill, of them taken over from the killed worker | ${r.runsClosedAfterKill}; ${r.runsOpenAtKill}, ${r.runsTakenOver} |
 | recovery in the histories: workflow tasks timed out / activities retried (attempt > 1) | ${r.workflowTaskTimeouts} / ${r.activityRetries} |
-` : ''}${r.workers > 1 ? `| workflow tasks / activities completed, per worker (pid) | ${perWorker} |
-` : ''}| pods left | ${r.podsLeft} |
+`
+    : ''
+}${
+    r.workers > 1
+      ? `| workflow tasks / activities completed, per worker (pid) | ${perWorker} |
+`
+      : ''
+  }| pods left | ${r.podsLeft} |
 | pods deleted, by the cluster's DELETED events: once / more than once / never${d.watchComplete ? '' : ' (watch lost events)'} | ${d.once} / ${d.moreThanOnce} / ${d.never} |
 | delete-pod results: \`done\` / \`already-done\` (found gone) | ${d.done} / ${d.alreadyGone} |
 | pods acted on twice (two \`done\`) / deleted by the killed worker, answer lost (the survivor's delete found it gone) / unexplained | ${d.podsDoneTwice} / ${d.podsByLostAttempt} / ${d.podsUnexplained} |
-${s ? `| Deployments suspended once (of them adopted on retry) / more than once / not | ${s.once} (${s.adopted}) / ${s.moreThanOnce} / ${s.never} of ${s.workloads} |
-` : ''}| signals in histories / alerts they carried / distinct (a resend after a 503 may arrive twice) | ${r.signalsDelivered} / ${r.alertsDelivered} / ${r.signalledAlerts} |
+${
+  s
+    ? `| Deployments suspended once (of them adopted on retry) / more than once / not | ${s.once} (${s.adopted}) / ${s.moreThanOnce} / ${s.never} of ${s.workloads} |
+`
+    : ''
+}| signals in histories / alerts they carried / distinct (a resend after a 503 may arrive twice) | ${r.signalsDelivered} / ${r.alertsDelivered} / ${r.signalledAlerts} |
 | alerts lost | ${r.lost} |
 | forwarder RSS idle -> peak | ${mib(r.forwarder.rssIdle)} -> ${mib(r.forwarder.rssPeak)} |
 | forwarder heap used idle -> peak | ${mib(r.forwarder.heapIdle)} -> ${mib(r.forwarder.heapPeak)} |
@@ -603,6 +792,7 @@ ${s ? `| Deployments suspended once (of them adopted on retry) / more than once 
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-  if (process.env.BENCH_SCALEOUT === '1') runAlone('scale-out', () => benchScaleOut({ log }), formatStorm, stormFailures);
+  if (process.env.BENCH_SCALEOUT === '1')
+    runAlone('scale-out', () => benchScaleOut({ log }), formatStorm, stormFailures);
   else runAlone('storm', () => benchStorm({ log }), formatStorm, stormFailures);
 }

@@ -23,12 +23,25 @@ export interface WorkerStartResult {
   bareNodeMs: number[];
 }
 
-export async function benchWorkerStart(o: { starts?: number; log?: (line: string) => void } = {}): Promise<WorkerStartResult> {
+export async function benchWorkerStart(
+  o: { starts?: number; log?: (line: string) => void } = {},
+): Promise<WorkerStartResult> {
   const log = o.log ?? (() => {});
   const n = o.starts ?? envNumber('BENCH_WORKER_STARTS', 5);
   const root = fileURLToPath(new URL('..', import.meta.url));
-  execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-  await workflowBundle(path.join(root, 'dist/workflows/index.js'), { log() {}, trace() {}, debug() {}, info() {}, warn: log, error: log });
+  execFileSync(
+    process.execPath,
+    [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    { cwd: root, stdio: 'inherit' },
+  );
+  await workflowBundle(path.join(root, 'dist/workflows/index.js'), {
+    log() {},
+    trace() {},
+    debug() {},
+    info() {},
+    warn: log,
+    error: log,
+  });
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-worker-start-'));
   const stack = await startStack({ stateDir, headless: true, log: () => {} });
   const result: WorkerStartResult = { starts: [], bareNodeMs: [] };
@@ -46,7 +59,12 @@ export async function benchWorkerStart(o: { starts?: number; log?: (line: string
         kubeconfig: stack.kubeconfigPath,
         cluster: 'local',
         policy: policySchema.parse({}),
-        env: { POD_RESPONDER_METRICS_HOST: '127.0.0.1', POD_RESPONDER_METRICS_PORT: String(metricsPort), NODE_OPTIONS: `--max-old-space-size=${CHART_HEAP_MIB}`, MALLOC_ARENA_MAX: '2' },
+        env: {
+          POD_RESPONDER_METRICS_HOST: '127.0.0.1',
+          POD_RESPONDER_METRICS_PORT: String(metricsPort),
+          NODE_OPTIONS: `--max-old-space-size=${CHART_HEAP_MIB}`,
+          MALLOC_ARENA_MAX: '2',
+        },
         compiled: true,
       });
       await workerStarted(worker, 60_000);
@@ -56,7 +74,9 @@ export async function benchWorkerStart(o: { starts?: number; log?: (line: string
       const rssIdle = procSample(worker.child.pid!).rss;
       const exitCode = await worker.stop();
       result.starts.push({ polling, cpuAtPolling, rssIdle, exitCode });
-      log(`worker-start: ${i + 1}/${n}: polling after ${polling.toFixed(0)} ms, RSS idle ${(rssIdle / 2 ** 20).toFixed(0)} MiB`);
+      log(
+        `worker-start: ${i + 1}/${n}: polling after ${polling.toFixed(0)} ms, RSS idle ${(rssIdle / 2 ** 20).toFixed(0)} MiB`,
+      );
     }
   } finally {
     await stack.stop();
@@ -68,15 +88,25 @@ export async function benchWorkerStart(o: { starts?: number; log?: (line: string
 export function formatWorkerStart(r: WorkerStartResult): string {
   const s = r.starts;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  const range = (xs: number[], f: (x: number) => string) => `${f(quantile(xs, 0.5))} (${f(Math.min(...xs))} to ${f(Math.max(...xs))})`;
+  const range = (xs: number[], f: (x: number) => string) =>
+    `${f(quantile(xs, 0.5))} (${f(Math.min(...xs))} to ${f(Math.max(...xs))})`;
   return `
 ## worker start: compiled, the chart's heap, direct executor, cached workflow bundle (${s.length} starts; median, range)
 
 | | |
 | --- | --- |
-| spawn -> polling | ${range(s.map((x) => x.polling), (x) => `${x.toFixed(0)} ms`)} |
-| CPU by then | ${range(s.map((x) => x.cpuAtPolling), (x) => `${x.toFixed(2)} s`)} |
-| RSS idle, 3 s later | ${range(s.map((x) => x.rssIdle), mib)} |
+| spawn -> polling | ${range(
+    s.map((x) => x.polling),
+    (x) => `${x.toFixed(0)} ms`,
+  )} |
+| CPU by then | ${range(
+    s.map((x) => x.cpuAtPolling),
+    (x) => `${x.toFixed(2)} s`,
+  )} |
+| RSS idle, 3 s later | ${range(
+    s.map((x) => x.rssIdle),
+    mib,
+  )} |
 | floor: a bare \`node -e ''\` | ${range(r.bareNodeMs, (x) => `${x.toFixed(0)} ms`)} |
 | exit on SIGTERM | ${[...new Set(s.map((x) => x.exitCode))].join(', ')} |
 `;
@@ -87,5 +117,10 @@ export function workerStartFailures(r: WorkerStartResult): string[] {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  runAlone('worker-start', () => benchWorkerStart({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }), formatWorkerStart, workerStartFailures);
+  runAlone(
+    'worker-start',
+    () => benchWorkerStart({ log: (line) => process.stderr.write(`[bench] ${line}\n`) }),
+    formatWorkerStart,
+    workerStartFailures,
+  );
 }

@@ -51,7 +51,10 @@ export interface BulkReport extends BulkProgress {
 const MAX_SAMPLES = 20;
 
 /** The incidents a bulk answer would go to: those awaiting approval that the filters select, newest first. */
-export function awaitingApproval(client: Client, filters: Omit<InboxFilters, 'stage' | 'outcome'>): Promise<InboxRow[]> {
+export function awaitingApproval(
+  client: Client,
+  filters: Omit<InboxFilters, 'stage' | 'outcome'>,
+): Promise<InboxRow[]> {
   return listIncidents(client, { ...filters, stage: 'awaiting-approval' });
 }
 
@@ -62,22 +65,42 @@ const REFUSED_BECAUSE = {
   [ANSWER_REFUSED.invalid]: 'refused by the incident',
 } as const;
 
-type One = { result: 'answered' } | { result: 'skipped'; because: string; reason: string } | { result: 'failed'; reason: string };
+type One =
+  | { result: 'answered' }
+  | { result: 'skipped'; because: string; reason: string }
+  | { result: 'failed'; reason: string };
 
-async function answerOne(client: Client, workflowId: string, answer: 'approved' | 'denied', o: z.output<typeof bulkOptionsSchema>): Promise<One> {
+async function answerOne(
+  client: Client,
+  workflowId: string,
+  answer: 'approved' | 'denied',
+  o: z.output<typeof bulkOptionsSchema>,
+): Promise<One> {
   const handle = client.workflow.getHandle(workflowId);
   try {
     const status: IncidentStatus = await handle.query(statusQuery);
     const open = status.proposal && !status.proposal.answer ? status.proposal : null;
     // Visibility lags the incidents: one listed may have been answered, timed out or closed since.
-    if (!open) return { result: 'skipped', because: 'no longer awaiting an answer', reason: `stage ${status.stage}, nothing awaits an answer` };
-    if (o.action && open.action !== o.action) return { result: 'skipped', because: `proposes ${open.action}`, reason: `${open.id} proposes ${open.action} (${open.target}), not ${o.action}` };
+    if (!open)
+      return {
+        result: 'skipped',
+        because: 'no longer awaiting an answer',
+        reason: `stage ${status.stage}, nothing awaits an answer`,
+      };
+    if (o.action && open.action !== o.action)
+      return {
+        result: 'skipped',
+        because: `proposes ${open.action}`,
+        reason: `${open.id} proposes ${open.action} (${open.target}), not ${o.action}`,
+      };
     await answerProposal(handle, answer, { by: o.by, ...(o.reason ? { reason: o.reason } : {}), proposalId: open.id });
     return { result: 'answered' };
   } catch (err) {
     // The incident's own refusal (expired, outdated, superseded or answered in between), or it closed: not a failure of this run.
-    if (err instanceof AnswerRefusedError) return { result: 'skipped', because: REFUSED_BECAUSE[err.type], reason: err.reason };
-    if (err instanceof WorkflowNotFoundError) return { result: 'skipped', because: 'no longer awaiting an answer', reason: 'closed' };
+    if (err instanceof AnswerRefusedError)
+      return { result: 'skipped', because: REFUSED_BECAUSE[err.type], reason: err.reason };
+    if (err instanceof WorkflowNotFoundError)
+      return { result: 'skipped', because: 'no longer awaiting an answer', reason: 'closed' };
     return { result: 'failed', reason: (err as Error).message };
   }
 }
@@ -95,7 +118,17 @@ export async function answerAll(
 ): Promise<BulkReport> {
   const o = parseWith(bulkOptionsSchema, 'options', options);
   const started = Date.now();
-  const report: BulkReport = { answer, total: rows.length, answered: 0, skipped: 0, failed: 0, notTried: 0, skippedBecause: {}, samples: [], seconds: 0 };
+  const report: BulkReport = {
+    answer,
+    total: rows.length,
+    answered: 0,
+    skipped: 0,
+    failed: 0,
+    notTried: 0,
+    skippedBecause: {},
+    samples: [],
+    seconds: 0,
+  };
   let next = 0;
   const lane = async () => {
     while (next < rows.length && !hooks.stop?.aborted) {
@@ -107,9 +140,15 @@ export async function answerAll(
           report.skipped++;
           report.skippedBecause[one.because] = (report.skippedBecause[one.because] ?? 0) + 1;
         } else report.failed++;
-        if (report.samples.length < MAX_SAMPLES) report.samples.push({ workflowId, result: one.result, reason: one.reason });
+        if (report.samples.length < MAX_SAMPLES)
+          report.samples.push({ workflowId, result: one.result, reason: one.reason });
       }
-      hooks.onProgress?.({ total: report.total, answered: report.answered, skipped: report.skipped, failed: report.failed });
+      hooks.onProgress?.({
+        total: report.total,
+        answered: report.answered,
+        skipped: report.skipped,
+        failed: report.failed,
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.atOnce, rows.length) }, lane));

@@ -30,12 +30,18 @@ program
 
 program
   .command('bundle')
-  .description("build the workers' workflow bundle into node_modules/.cache, so that workers start without webpack (the image runs it when it is built)")
+  .description(
+    "build the workers' workflow bundle into node_modules/.cache, so that workers start without webpack (the image runs it when it is built)",
+  )
   .action(async () => {
-    const [{ workflowBundle, bundleCacheFile }, { workflowsPath }] = await Promise.all([import('../worker/workflow-bundle.js'), import('../worker/worker.js')]);
+    const [{ workflowBundle, bundleCacheFile }, { workflowsPath }] = await Promise.all([
+      import('../worker/workflow-bundle.js'),
+      import('../worker/worker.js'),
+    ]);
     const { code } = await workflowBundle(workflowsPath());
     const file = bundleCacheFile(workflowsPath());
-    if (!existsSync(file)) throw new Error(`the bundle was built but could not be kept at ${file}: workers will build it at every start`);
+    if (!existsSync(file))
+      throw new Error(`the bundle was built but could not be kept at ${file}: workers will build it at every start`);
     print(`workflow bundle ready: ${file} (${(code.length / 2 ** 20).toFixed(1)} MiB)`);
   });
 
@@ -51,7 +57,7 @@ program
   .command('respond')
   .argument('<alert.json>', 'a normalized PodAlert as JSON ("-" reads standard input)')
   .option('--wait', 'wait for the incident to close and print its result')
-  .description('start (or add a repeat alert to) the incident for the alert\'s pod')
+  .description("start (or add a repeat alert to) the incident for the alert's pod")
   .action(async (file: string, opts: { wait?: boolean }) => {
     const text = readFileSync(file === '-' ? 0 : file, 'utf8');
     let json: unknown;
@@ -70,8 +76,19 @@ program
   });
 
 /** Registers a command that talks to one running incident. */
-function incidentCommand(name: string, description: string, run: (h: ReturnType<Awaited<ReturnType<typeof connectClient>>['workflow']['getHandle']>, o: Record<string, string>) => Promise<unknown>, options: [string, string, boolean][] = []) {
-  const cmd = program.command(name).argument('<workflow-id>', 'the incident (as printed by respond)').description(description);
+function incidentCommand(
+  name: string,
+  description: string,
+  run: (
+    h: ReturnType<Awaited<ReturnType<typeof connectClient>>['workflow']['getHandle']>,
+    o: Record<string, string>,
+  ) => Promise<unknown>,
+  options: [string, string, boolean][] = [],
+) {
+  const cmd = program
+    .command(name)
+    .argument('<workflow-id>', 'the incident (as printed by respond)')
+    .description(description);
   for (const [flags, help, required] of options) {
     if (required) cmd.requiredOption(flags, help);
     else cmd.option(flags, help);
@@ -80,7 +97,13 @@ function incidentCommand(name: string, description: string, run: (h: ReturnType<
     const config = loadConfig();
     const client = await connectClient(config);
     try {
-      print((await run(client.workflow.getHandle(workflowId), opts)) ?? { ok: true, workflowId, ui: workflowUiUrl(config, workflowId) });
+      print(
+        (await run(client.workflow.getHandle(workflowId), opts)) ?? {
+          ok: true,
+          workflowId,
+          ui: workflowUiUrl(config, workflowId),
+        },
+      );
     } finally {
       await client.connection.close();
     }
@@ -90,62 +113,117 @@ function incidentCommand(name: string, description: string, run: (h: ReturnType<
 const by: [string, string, boolean] = ['--by <who>', 'who is acting (recorded in the timeline)', true];
 const reason = (required: boolean): [string, string, boolean] => ['--reason <text>', 'why', required];
 
-incidentCommand('escalate', 'suspend the whole workload, not just the pod', (h, o) => h.signal(escalateSignal, { by: o.by!, reason: o.reason! }).then(() => undefined), [by, reason(true)]);
-const proposal: [string, string, boolean] = ['--proposal <id>', 'the proposal answered (default: the one open now, see status)', false];
-const answer = (o: Record<string, string>) => ({ by: o.by!, ...(o.reason ? { reason: o.reason } : {}), ...(o.proposal ? { proposalId: o.proposal } : {}) });
-incidentCommand('approve', 'approve the action the incident proposes', (h, o) => answerProposal(h, 'approved', answer(o)), [by, reason(false), proposal]);
-incidentCommand('deny', 'deny the action the incident proposes (the incident is dismissed)', (h, o) => answerProposal(h, 'denied', answer(o)), [by, reason(false), proposal]);
-incidentCommand('restore', 'undo the workload suspension from its recorded prior state, and release a credentials revocation', (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }), [by, reason(false)]);
+incidentCommand(
+  'escalate',
+  'suspend the whole workload, not just the pod',
+  (h, o) => h.signal(escalateSignal, { by: o.by!, reason: o.reason! }).then(() => undefined),
+  [by, reason(true)],
+);
+const proposal: [string, string, boolean] = [
+  '--proposal <id>',
+  'the proposal answered (default: the one open now, see status)',
+  false,
+];
+const answer = (o: Record<string, string>) => ({
+  by: o.by!,
+  ...(o.reason ? { reason: o.reason } : {}),
+  ...(o.proposal ? { proposalId: o.proposal } : {}),
+});
+incidentCommand(
+  'approve',
+  'approve the action the incident proposes',
+  (h, o) => answerProposal(h, 'approved', answer(o)),
+  [by, reason(false), proposal],
+);
+incidentCommand(
+  'deny',
+  'deny the action the incident proposes (the incident is dismissed)',
+  (h, o) => answerProposal(h, 'denied', answer(o)),
+  [by, reason(false), proposal],
+);
+incidentCommand(
+  'restore',
+  'undo the workload suspension from its recorded prior state, and release a credentials revocation',
+  (h, o) => h.executeUpdate(restoreUpdate, { args: [{ by: o.by!, ...(o.reason ? { reason: o.reason } : {}) }] }),
+  [by, reason(false)],
+);
 incidentCommand('status', 'print stage, decision, actions and timeline', (h) => h.query(statusQuery));
 
-for (const [name, answer, verb] of [['approve-all', 'approved', 'approve'], ['deny-all', 'denied', 'deny']] as const) {
+for (const [name, answer, verb] of [
+  ['approve-all', 'approved', 'approve'],
+  ['deny-all', 'denied', 'deny'],
+] as const) {
   program
     .command(name)
-    .description(`${verb} the open proposal of every incident awaiting approval that the filters select (without --yes: list them, change nothing)`)
+    .description(
+      `${verb} the open proposal of every incident awaiting approval that the filters select (without --yes: list them, change nothing)`,
+    )
     .requiredOption('--by <who>', 'who is acting (recorded in each timeline)')
     .option('--reason <text>', 'why')
     .option('--action <action>', `only proposals of this action: ${ACTIONS.join(' or ')}`)
     .option('--cluster <name>', 'the cluster as alerts name it')
-    .option('--namespace <name>', 'the pod\'s namespace')
+    .option('--namespace <name>', "the pod's namespace")
     .option('--since <age>', 'started within (30m, 12h, 7d) or after an ISO 8601 time')
     .option('--limit <n>', 'at most this many incidents (default 100)')
     .option('--at-once <n>', 'answers in flight at once (default: the worker cache / 6)')
     .option('--yes', `${verb} them; without it nothing is answered`)
-    .action(async (opts: Omit<InboxFilters, 'stage' | 'outcome'> & { by: string; reason?: string; action?: string; atOnce?: string; yes?: boolean }) => {
-      const { by, reason: why, action, atOnce, yes, ...filters } = opts;
-      const config = loadConfig();
-      const { limit } = parseWith(filtersSchema, 'filters', filters); // exact errors for bad filters before anything is read
-      const options = parseWith(bulkOptionsSchema, 'options', { by, reason: why, action, atOnce: atOnce ?? atOnceFor(config.worker.maxCachedIncidents) });
-      const client = await connectClient(config);
-      try {
-        const rows = await awaitingApproval(client, filters);
-        const capped = rows.length === limit ? ` (the first ${limit}: more may match, --limit raises it)` : '';
-        if (!yes) {
-          process.stdout.write(formatInbox(rows));
-          return print(`${rows.length} incident(s) awaiting approval match${capped}; nothing was answered. Run again with --yes to ${verb} their open proposals${action ? ` (those proposing ${action} only)` : ''}.`);
+    .action(
+      async (
+        opts: Omit<InboxFilters, 'stage' | 'outcome'> & {
+          by: string;
+          reason?: string;
+          action?: string;
+          atOnce?: string;
+          yes?: boolean;
+        },
+      ) => {
+        const { by, reason: why, action, atOnce, yes, ...filters } = opts;
+        const config = loadConfig();
+        const { limit } = parseWith(filtersSchema, 'filters', filters); // exact errors for bad filters before anything is read
+        const options = parseWith(bulkOptionsSchema, 'options', {
+          by,
+          reason: why,
+          action,
+          atOnce: atOnce ?? atOnceFor(config.worker.maxCachedIncidents),
+        });
+        const client = await connectClient(config);
+        try {
+          const rows = await awaitingApproval(client, filters);
+          const capped = rows.length === limit ? ` (the first ${limit}: more may match, --limit raises it)` : '';
+          if (!yes) {
+            process.stdout.write(formatInbox(rows));
+            return print(
+              `${rows.length} incident(s) awaiting approval match${capped}; nothing was answered. Run again with --yes to ${verb} their open proposals${action ? ` (those proposing ${action} only)` : ''}.`,
+            );
+          }
+          if (capped)
+            process.stderr.write(
+              `answering ${rows.length} incidents${capped}; running the command again answers the next ones\n`,
+            );
+          const stop = new AbortController();
+          process.once('SIGINT', () => {
+            process.stderr.write('stopping: the answers in flight finish, no new ones are sent\n');
+            stop.abort();
+          });
+          let shown = 0;
+          const report = await answerAll(client, rows, answer, options, {
+            stop: stop.signal,
+            onProgress: (p) => {
+              const done = p.answered + p.skipped + p.failed;
+              if (Date.now() - shown < 2000 && done < p.total) return;
+              shown = Date.now();
+              process.stderr.write(
+                `${done} of ${p.total}: ${p.answered} ${answer}, ${p.skipped} skipped, ${p.failed} failed\n`,
+              );
+            },
+          });
+          print(report);
+          if (report.failed || report.notTried) process.exitCode = 1;
+        } finally {
+          await client.connection.close();
         }
-        if (capped) process.stderr.write(`answering ${rows.length} incidents${capped}; running the command again answers the next ones\n`);
-        const stop = new AbortController();
-        process.once('SIGINT', () => {
-          process.stderr.write('stopping: the answers in flight finish, no new ones are sent\n');
-          stop.abort();
-        });
-        let shown = 0;
-        const report = await answerAll(client, rows, answer, options, {
-          stop: stop.signal,
-          onProgress: (p) => {
-            const done = p.answered + p.skipped + p.failed;
-            if (Date.now() - shown < 2000 && done < p.total) return;
-            shown = Date.now();
-            process.stderr.write(`${done} of ${p.total}: ${p.answered} ${answer}, ${p.skipped} skipped, ${p.failed} failed\n`);
-          },
-        });
-        print(report);
-        if (report.failed || report.notTried) process.exitCode = 1;
-      } finally {
-        await client.connection.close();
-      }
-    });
+      },
+    );
 }
 
 program
@@ -154,7 +232,7 @@ program
   .option('--stage <stage>', `one of ${STAGES.join(', ')}`)
   .option('--outcome <outcome>', `one of ${OUTCOMES.join(', ')}`)
   .option('--cluster <name>', 'the cluster as alerts name it')
-  .option('--namespace <name>', 'the pod\'s namespace')
+  .option('--namespace <name>', "the pod's namespace")
   .option('--since <age>', 'started within (30m, 12h, 7d) or after an ISO 8601 time')
   .option('--limit <n>', 'at most this many (default 100)')
   .option('--json', 'JSON lines instead of a table')
@@ -166,7 +244,11 @@ program
     const client = await connectClient(config);
     try {
       const rows = await listIncidents(client, filters);
-      process.stdout.write(json ? rows.map((r) => `${JSON.stringify({ ...r, ui: workflowUiUrl(config, r.workflowId) })}\n`).join('') : formatInbox(rows));
+      process.stdout.write(
+        json
+          ? rows.map((r) => `${JSON.stringify({ ...r, ui: workflowUiUrl(config, r.workflowId) })}\n`).join('')
+          : formatInbox(rows),
+      );
     } finally {
       await client.connection.close();
     }

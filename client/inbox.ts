@@ -9,12 +9,35 @@ import { clusterNameSchema, dnsLabel } from '../domain/alert.js';
 import { SA } from '../domain/search-attributes.js';
 import { parseWith } from '../domain/validation-errors.js';
 
-export const STAGES = ['validating', 'deciding', 'awaiting-approval', 'remediating', 'verifying', 'watching', 'holding', 'restoring', 'cleaning-up', 'closed'] as const;
-export const OUTCOMES = ['dismissed', 'pod-terminated', 'workload-suspended', 'workload-restored', 'needs-manual-action', 'failed', 'cancelled', 'dry-run'] as const;
+export const STAGES = [
+  'validating',
+  'deciding',
+  'awaiting-approval',
+  'remediating',
+  'verifying',
+  'watching',
+  'holding',
+  'restoring',
+  'cleaning-up',
+  'closed',
+] as const;
+export const OUTCOMES = [
+  'dismissed',
+  'pod-terminated',
+  'workload-suspended',
+  'workload-restored',
+  'needs-manual-action',
+  'failed',
+  'cancelled',
+  'dry-run',
+] as const;
 
 const since = z
   .string()
-  .regex(/^(\d+)([mhd])$|^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/, 'must be a duration (30m, 12h, 7d) or an ISO 8601 time with its offset');
+  .regex(
+    /^(\d+)([mhd])$|^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/,
+    'must be a duration (30m, 12h, 7d) or an ISO 8601 time with its offset',
+  );
 
 export const filtersSchema = z.strictObject({
   stage: z.enum(STAGES).optional(),
@@ -84,7 +107,16 @@ export async function listIncidents(client: Client, input: InboxFilters): Promis
 /** A plain table, one incident per line, newest first as visibility returns them. */
 export function formatInbox(rows: InboxRow[]): string {
   if (!rows.length) return 'no incidents match\n';
-  const header: (keyof InboxRow)[] = ['started', 'stage', 'outcome', 'cluster', 'namespace', 'pod', 'workload', 'workflowId'];
+  const header: (keyof InboxRow)[] = [
+    'started',
+    'stage',
+    'outcome',
+    'cluster',
+    'namespace',
+    'pod',
+    'workload',
+    'workflowId',
+  ];
   const cells = [header.map((h) => h.toUpperCase()), ...rows.map((r) => header.map((h) => r[h] || '-'))];
   const widths = header.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return `${cells.map((c) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;

@@ -8,9 +8,11 @@ import { alertsSignal } from '../workflows/messages.js';
 import type { IncidentInput } from '../workflows/malicious-pod-response.js';
 
 export async function connectClient(config: Config): Promise<Client> {
-  const connection = await Connection.connect(temporalConnectionOptions(config.temporal)).catch(async (err: unknown) => {
-    throw await temporalConnectError(config.temporal, err);
-  });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal)).catch(
+    async (err: unknown) => {
+      throw await temporalConnectError(config.temporal, err);
+    },
+  );
   return new Client({ connection, namespace: config.temporal.namespace });
 }
 
@@ -29,7 +31,12 @@ export interface StartedIncident {
  * Starts the incident for the alert's pod, or, when one is already running, delivers the alert to it
  * as a repeat (signal-with-start): one pod, one response, however many alerts arrive.
  */
-export async function respondToAlert(client: Client, config: Config, alert: PodAlert, taskQueue = taskQueueFor(config, alert.cluster.name)): Promise<StartedIncident> {
+export async function respondToAlert(
+  client: Client,
+  config: Config,
+  alert: PodAlert,
+  taskQueue = taskQueueFor(config, alert.cluster.name),
+): Promise<StartedIncident> {
   return respondToAlerts(client, config, [alert], taskQueue);
 }
 
@@ -55,8 +62,13 @@ export async function respondToAlerts(
   });
   const first = batch[0]!;
   const workflowId = incidentWorkflowId(first);
-  if (batch.some((a) => incidentWorkflowId(a) !== workflowId)) throw new Error('a batch of alerts must all be about one pod');
-  const input: IncidentInput = { alert: first, policy: mode ? { ...config.policy, mode } : config.policy, executor: { kind: config.executor } };
+  if (batch.some((a) => incidentWorkflowId(a) !== workflowId))
+    throw new Error('a batch of alerts must all be about one pod');
+  const input: IncidentInput = {
+    alert: first,
+    policy: mode ? { ...config.policy, mode } : config.policy,
+    executor: { kind: config.executor },
+  };
   const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
     workflowId,
     taskQueue,
@@ -72,4 +84,3 @@ export async function respondToAlerts(
 export function workflowUiUrl(config: Config, workflowId: string): string {
   return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
-

@@ -28,7 +28,9 @@ type TemporalConfig = Config['temporal'];
 /** TLS is on when asked for, or when anything needs it: a file, a server name, or an API key (Temporal Cloud). */
 export function temporalUsesTls(t: TemporalConfig): boolean {
   const tls = t.tls ?? {};
-  return tls.enabled ?? Boolean(tls.caFile || tls.certFile || tls.keyFile || tls.serverName || t.apiKey || t.apiKeyFile);
+  return (
+    tls.enabled ?? Boolean(tls.caFile || tls.certFile || tls.keyFile || tls.serverName || t.apiKey || t.apiKeyFile)
+  );
 }
 
 /** Reads the files the configuration names (checked when it loaded; read again here, where they are used). */
@@ -44,7 +46,9 @@ export function temporalConnectionOptions(t: TemporalConfig): TemporalConnection
   const tls = t.tls ?? {};
   options.tls = {
     ...(tls.caFile ? { serverRootCACertificate: read('tls.caFile', tls.caFile) } : {}),
-    ...(tls.certFile && tls.keyFile ? { clientCertPair: { crt: read('tls.certFile', tls.certFile), key: read('tls.keyFile', tls.keyFile) } } : {}),
+    ...(tls.certFile && tls.keyFile
+      ? { clientCertPair: { crt: read('tls.certFile', tls.certFile), key: read('tls.keyFile', tls.keyFile) } }
+      : {}),
     ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
   };
   return options;
@@ -80,7 +84,9 @@ export async function temporalConnectError(t: TemporalConfig, err: unknown): Pro
 /** What the SDK said, when it says enough (the worker's Rust core names certificate problems; both name a refused key). */
 function sdkHint(t: TemporalConfig, text: string): string | null {
   if (/UNAUTHENTICATED|valid authentication credentials|PERMISSION_DENIED/i.test(text)) {
-    return t.apiKey || t.apiKeyFile ? 'the server refused the API key (temporal.apiKey / apiKeyFile)' : 'the server wants credentials: an API key (temporal.apiKeyFile) or a client certificate';
+    return t.apiKey || t.apiKeyFile
+      ? 'the server refused the API key (temporal.apiKey / apiKeyFile)'
+      : 'the server wants credentials: an API key (temporal.apiKeyFile) or a client certificate';
   }
   if (/UnknownIssuer/.test(text)) return untrustedServer(t);
   if (/NotValidForName/.test(text)) return wrongName(t);
@@ -114,7 +120,9 @@ async function probeTls(t: TemporalConfig, timeoutMs = 3000): Promise<Probe> {
       ALPNProtocols: ['h2'],
       ...(servername ? { servername } : {}),
       ...(opts.serverRootCACertificate ? { ca: Buffer.from(opts.serverRootCACertificate) } : {}),
-      ...(opts.clientCertPair ? { cert: Buffer.from(opts.clientCertPair.crt), key: Buffer.from(opts.clientCertPair.key) } : {}),
+      ...(opts.clientCertPair
+        ? { cert: Buffer.from(opts.clientCertPair.crt), key: Buffer.from(opts.clientCertPair.key) }
+        : {}),
       rejectUnauthorized: on,
       // The name check of the SDKs: the override, else the address's host (an IP address against IP SANs).
       checkServerIdentity: (_name, cert) => checkServerIdentity(opts.serverNameOverride ?? host, cert),
@@ -124,7 +132,10 @@ async function probeTls(t: TemporalConfig, timeoutMs = 3000): Promise<Probe> {
       socket.destroy();
       resolve(p);
     };
-    const timer = setTimeout(() => done({ ok: false, code: 'ETIMEDOUT', message: `no TLS answer within ${timeoutMs} ms` }), timeoutMs);
+    const timer = setTimeout(
+      () => done({ ok: false, code: 'ETIMEDOUT', message: `no TLS answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
     socket.once('data', () => done({ ok: true }));
     socket.once('error', (e: NodeJS.ErrnoException) => done({ ok: false, code: e.code ?? '', message: e.message }));
   });
@@ -139,15 +150,19 @@ function probeHint(t: TemporalConfig, p: Probe): string | null {
   }
   if (p.ok) return null;
   const { code, message } = p;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `nothing answers at ${t.address} (${code})`;
-  if (/CERTIFICATE_REQUIRED/.test(code)) return 'the server asks for a client certificate (mTLS): set temporal.tls.certFile and keyFile';
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return `nothing answers at ${t.address} (${code})`;
+  if (/CERTIFICATE_REQUIRED/.test(code))
+    return 'the server asks for a client certificate (mTLS): set temporal.tls.certFile and keyFile';
   if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR/.test(code)) {
     return t.tls?.certFile
       ? `the server refused the client certificate in temporal.tls.certFile (${t.tls.certFile}): it is not signed by a CA the server trusts`
       : `the server refused the handshake (${message.trim()})`;
   }
-  if (/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE/.test(code)) return untrustedServer(t);
+  if (/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE/.test(code))
+    return untrustedServer(t);
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return wrongName(t);
-  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|ECONNRESET/.test(code)) return `the server at ${t.address} does not speak TLS: turn TLS off (temporal.tls.enabled: false) or use its TLS port`;
+  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|ECONNRESET/.test(code))
+    return `the server at ${t.address} does not speak TLS: turn TLS off (temporal.tls.enabled: false) or use its TLS port`;
   return null;
 }

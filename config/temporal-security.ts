@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Environment variables are strings: "true"/"false" become booleans, anything else fails with the message. */
-const flag = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: 'must be true or false' }));
+const flag = z.preprocess(
+  (v) => (v === 'true' ? true : v === 'false' ? false : v),
+  z.boolean({ error: 'must be true or false' }),
+);
 
 const path = z.string().min(1, 'must be a file path');
 
@@ -18,17 +21,32 @@ const path = z.string().min(1, 'must be a file path');
 export const temporalTlsSchema = z.preprocess(
   (v) => (typeof v === 'boolean' ? { enabled: v } : v),
   z.strictObject({
-    enabled: flag.optional().describe('TLS on (`temporal.tls: true` says the same; `false`: plaintext even with an API key, for a local proxy). On anyway when a file, serverName or an API key needs it.'),
+    enabled: flag
+      .optional()
+      .describe(
+        'TLS on (`temporal.tls: true` says the same; `false`: plaintext even with an API key, for a local proxy). On anyway when a file, serverName or an API key needs it.',
+      ),
     caFile: path.optional().describe("PEM CA that signed the server's certificate. Default: the system's CAs."),
     certFile: path.optional().describe('PEM client certificate for mTLS (with keyFile: both or neither).'),
     keyFile: path.optional().describe("The client certificate's PEM key."),
-    serverName: z.string().min(1, 'must be a host name').optional().describe("The name the server's certificate is checked against (and SNI), when it is not the address's host."),
+    serverName: z
+      .string()
+      .min(1, 'must be a host name')
+      .optional()
+      .describe("The name the server's certificate is checked against (and SNI), when it is not the address's host."),
   }),
 );
 
 export const temporalApiKeyFields = {
-  apiKey: z.string().optional().describe('An API key (Temporal Cloud), sent as `authorization: Bearer <key>`; turns TLS on. Prefer apiKeyFile.'),
-  apiKeyFile: path.optional().describe('A file holding the API key (a mounted Secret; a trailing newline is ignored). Read at start: restart after a rotation.'),
+  apiKey: z
+    .string()
+    .optional()
+    .describe('An API key (Temporal Cloud), sent as `authorization: Bearer <key>`; turns TLS on. Prefer apiKeyFile.'),
+  apiKeyFile: path
+    .optional()
+    .describe(
+      'A file holding the API key (a mounted Secret; a trailing newline is ignored). Read at start: restart after a rotation.',
+    ),
 };
 
 type TlsInput = z.output<typeof temporalTlsSchema>;
@@ -62,11 +80,17 @@ export function apiKeyProblem(key: string): string | null {
 export function checkTemporalSecurity(t: SecurityInput, ctx: z.RefinementCtx): void {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   const tls = t.tls ?? {};
-  if (tls.certFile && !tls.keyFile) issue(['tls', 'keyFile'], 'is needed with certFile: a client certificate goes with its private key');
-  if (tls.keyFile && !tls.certFile) issue(['tls', 'certFile'], 'is needed with keyFile: a client private key goes with its certificate');
+  if (tls.certFile && !tls.keyFile)
+    issue(['tls', 'keyFile'], 'is needed with certFile: a client certificate goes with its private key');
+  if (tls.keyFile && !tls.certFile)
+    issue(['tls', 'certFile'], 'is needed with keyFile: a client private key goes with its certificate');
   if (tls.enabled === false) {
     const set = (['caFile', 'certFile', 'keyFile', 'serverName'] as const).filter((k) => tls[k]);
-    if (set.length) issue(['tls', 'enabled'], `is false, but ${set.join(', ')} ${set.length > 1 ? 'are' : 'is'} set: remove ${set.length > 1 ? 'them' : 'it'}, or turn TLS on`);
+    if (set.length)
+      issue(
+        ['tls', 'enabled'],
+        `is false, but ${set.join(', ')} ${set.length > 1 ? 'are' : 'is'} set: remove ${set.length > 1 ? 'them' : 'it'}, or turn TLS on`,
+      );
   }
   const pem = (key: 'caFile' | 'certFile' | 'keyFile', shape: RegExp, what: string) => {
     const file = tls[key];

@@ -32,7 +32,12 @@ function warmUp(service: string, version: string, action: string): Promise<unkno
 
 async function motoUp(): Promise<void> {
   const deadline = Date.now() + 60_000;
-  while (!(await fetch(`${opts.motoUrl}/moto-api/config`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${opts.motoUrl}/moto-api/config`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline) throw new Error(`moto did not answer on ${opts.motoUrl} within 60s`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,10 +1,23 @@
 /** Seeds moto, through the front, with what an account with EKS clusters has. */
 import { CreateSubnetCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateClusterCommand, DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
-import { AttachRolePolicyCommand, CreatePolicyCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  AttachRolePolicyCommand,
+  CreatePolicyCommand,
+  CreateRoleCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { readFileSync } from 'node:fs';
-import { AWS_DEFAULTS, FUNCTION_BOUNDARY, SEEDED_CLUSTERS, STACK_EVIDENCE_BUCKETS, WORKER_ROLE, type StackAws } from './aws.js';
+import {
+  AWS_DEFAULTS,
+  FUNCTION_BOUNDARY,
+  SEEDED_CLUSTERS,
+  STACK_EVIDENCE_BUCKETS,
+  WORKER_ROLE,
+  type StackAws,
+} from './aws.js';
 
 /** A policy of deploy/aws/ as an operator installs it: EVIDENCE_BUCKET replaced by their bucket. */
 export function deployPolicy(file: 'worker-policy.json' | 'function-boundary-policy.json', bucket: string): string {
@@ -18,13 +31,32 @@ async function workerRole(iam: IAMClient, sts: STSClient): Promise<StackAws['wor
       RoleName: WORKER_ROLE,
       AssumeRolePolicyDocument: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'pods.eks.amazonaws.com' },
+            Action: ['sts:AssumeRole', 'sts:TagSession'],
+          },
+        ],
       }),
     }),
   );
-  await iam.send(new PutRolePolicyCommand({ RoleName: WORKER_ROLE, PolicyName: WORKER_ROLE, PolicyDocument: deployPolicy('worker-policy.json', STACK_EVIDENCE_BUCKETS) }));
-  const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: Role!.Arn!, RoleSessionName: 'worker-under-test', DurationSeconds: 43_200 }));
-  return { roleArn: Role!.Arn!, accessKeyId: c!.AccessKeyId!, secretAccessKey: c!.SecretAccessKey!, sessionToken: c!.SessionToken! };
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: WORKER_ROLE,
+      PolicyName: WORKER_ROLE,
+      PolicyDocument: deployPolicy('worker-policy.json', STACK_EVIDENCE_BUCKETS),
+    }),
+  );
+  const { Credentials: c } = await sts.send(
+    new AssumeRoleCommand({ RoleArn: Role!.Arn!, RoleSessionName: 'worker-under-test', DurationSeconds: 43_200 }),
+  );
+  return {
+    roleArn: Role!.Arn!,
+    accessKeyId: c!.AccessKeyId!,
+    secretAccessKey: c!.SecretAccessKey!,
+    sessionToken: c!.SessionToken!,
+  };
 }
 
 /** Creates, through the front (so it learns each cluster's authentication mode), what an account with EKS clusters has. */
@@ -36,11 +68,19 @@ export async function seedAws(endpoint: string, faultsUrl: string): Promise<Stac
   const eks = new EKSClient(config);
   const sts = new STSClient(config);
   try {
-    const boundary = iam.send(new CreatePolicyCommand({ PolicyName: FUNCTION_BOUNDARY, PolicyDocument: deployPolicy('function-boundary-policy.json', STACK_EVIDENCE_BUCKETS) }));
+    const boundary = iam.send(
+      new CreatePolicyCommand({
+        PolicyName: FUNCTION_BOUNDARY,
+        PolicyDocument: deployPolicy('function-boundary-policy.json', STACK_EVIDENCE_BUCKETS),
+      }),
+    );
     const worker = workerRole(iam, sts);
     const network = (async () => {
       const { Vpc } = await ec2.send(
-        new CreateVpcCommand({ CidrBlock: '10.42.0.0/16', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'devstack' }] }] }),
+        new CreateVpcCommand({
+          CidrBlock: '10.42.0.0/16',
+          TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'devstack' }] }],
+        }),
       );
       const subnets = await Promise.all(
         ['a', 'b'].map((az, i) =>
@@ -66,12 +106,20 @@ export async function seedAws(endpoint: string, faultsUrl: string): Promise<Stac
           }),
         }),
       );
-      await iam.send(new AttachRolePolicyCommand({ RoleName: Role!.RoleName!, PolicyArn: 'arn:aws:iam::aws:policy/AmazonEKSClusterPolicy' }));
+      await iam.send(
+        new AttachRolePolicyCommand({
+          RoleName: Role!.RoleName!,
+          PolicyArn: 'arn:aws:iam::aws:policy/AmazonEKSClusterPolicy',
+        }),
+      );
       return Role!.Arn!;
     })();
     const { vpcId, subnetIds } = await network;
     const roleArn = await clusterRole;
-    const modes = { [SEEDED_CLUSTERS.local]: 'API_AND_CONFIG_MAP', [SEEDED_CLUSTERS.configMapOnly]: 'CONFIG_MAP' } as const;
+    const modes = {
+      [SEEDED_CLUSTERS.local]: 'API_AND_CONFIG_MAP',
+      [SEEDED_CLUSTERS.configMapOnly]: 'CONFIG_MAP',
+    } as const;
     await Promise.all(
       Object.entries(modes).map(([name, authenticationMode]) =>
         eks.send(

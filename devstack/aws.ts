@@ -36,7 +36,12 @@ export const WORKER_ROLE = 'pod-responder-worker';
 export const FUNCTION_BOUNDARY = 'pod-responder-function-boundary';
 
 // moto's defaults: any credentials work, and this is the account it reports.
-export const AWS_DEFAULTS = { region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'test', accountId: '123456789012' };
+export const AWS_DEFAULTS = {
+  region: 'us-east-1',
+  accessKeyId: 'test',
+  secretAccessKey: 'test',
+  accountId: '123456789012',
+};
 export const SEEDED_CLUSTERS = { local: 'local', configMapOnly: 'config-map-only' };
 
 /** Environment for moto_server. Managed policies cannot be switched on through /moto-api/config (moto 5.2 ignores its iam key there). */
@@ -52,9 +57,13 @@ export const MOTO_ENV = {
  * (the front does). It is a different backend object, so this must happen before any Lambda call.
  */
 export async function configureMoto(motoUrl: string): Promise<void> {
-  const res = await fetch(`${motoUrl}/moto-api/config`, { method: 'POST', body: JSON.stringify({ lambda: { use_docker: false } }) });
+  const res = await fetch(`${motoUrl}/moto-api/config`, {
+    method: 'POST',
+    body: JSON.stringify({ lambda: { use_docker: false } }),
+  });
   const config = (await res.json()) as { lambda?: { use_docker?: boolean } };
-  if (config.lambda?.use_docker !== false) throw new Error(`moto did not take lambda.use_docker=false: ${JSON.stringify(config)}`);
+  if (config.lambda?.use_docker !== false)
+    throw new Error(`moto did not take lambda.use_docker=false: ${JSON.stringify(config)}`);
 }
 
 /** A kubeconfig pointing kube-apiserver's token webhook at the front (plain HTTP on loopback). */

@@ -24,14 +24,20 @@ export const UP_DEFAULTS = {
 };
 type UpPlace = Pick<StackOptions, 'stateDir' | 'temporalPort' | 'temporalUiPort' | 'kubeApiPort' | 'awsPort'>;
 
-const USAGE = 'usage: npm start -- [--free-ports] [--state-dir <dir>]  |  npm run stack -- <up [--aws] [--free-ports] [--state-dir <dir>]|tools>';
+const USAGE =
+  'usage: npm start -- [--free-ports] [--state-dir <dir>]  |  npm run stack -- <up [--aws] [--free-ports] [--state-dir <dir>]|tools>';
 
 const DEV_OPTIONS = { 'free-ports': { type: 'boolean' }, 'state-dir': { type: 'string' } } as const;
 const UP_OPTIONS = { ...DEV_OPTIONS, aws: { type: 'boolean' } } as const;
 
 /** `up`'s and `dev`'s options (node:util's parser refuses an unknown or incomplete one by name), and where the stack runs. */
 function parseFlags(args: string[], command: 'up' | 'dev') {
-  const { values } = parseArgs({ args, options: command === 'up' ? UP_OPTIONS : DEV_OPTIONS, strict: true, allowPositionals: false });
+  const { values } = parseArgs({
+    args,
+    options: command === 'up' ? UP_OPTIONS : DEV_OPTIONS,
+    strict: true,
+    allowPositionals: false,
+  });
   const freePorts = values['free-ports'] === true;
   const stateDir = path.resolve(values['state-dir'] ?? UP_DEFAULTS.stateDir);
   const place: UpPlace = freePorts ? { stateDir } : { ...UP_DEFAULTS, stateDir };
@@ -44,12 +50,22 @@ function parseFlags(args: string[], command: 'up' | 'dev') {
  * `background`: run `onReady` as soon as Kubernetes serves and Temporal is up; AWS and kube-apiserver's
  * bootstrap finish meanwhile (a failure there stops the stack, as a crash does).
  */
-export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { aws?: boolean; background?: boolean; place?: UpPlace } = {}): Promise<never> {
+export async function runUp(
+  onReady?: (stack: Stack) => Promise<void>,
+  opts: { aws?: boolean; background?: boolean; place?: UpPlace } = {},
+): Promise<never> {
   const background = opts.background ?? false;
   const place = opts.place ?? UP_DEFAULTS;
   // POD_RESPONDER_REAL_NODE=1: with a real node (docs/real-node.md); opt-in while it is new.
   const realNode = process.env.POD_RESPONDER_REAL_NODE === '1';
-  const stack = await startStack({ ...place, headless: false, aws: opts.aws ?? false, awsInBackground: background, kubeBootstrapInBackground: background, realNode });
+  const stack = await startStack({
+    ...place,
+    headless: false,
+    aws: opts.aws ?? false,
+    awsInBackground: background,
+    kubeBootstrapInBackground: background,
+    realNode,
+  });
   let stopping = false;
   const stopAndExit = async (code: number): Promise<never> => {
     stopping = true;
@@ -69,9 +85,17 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
       `  kubeconfig        ${stack.kubeconfigPath}`,
       `  Kubernetes API    ${stack.kubeApiUrl}`,
       `  logs              ${place.stateDir}/*.log`,
-      ...(stack.node ? [`  real node         ${stack.node.nodeName} (${stack.node.nodeIp}); the pool's report: curl -s ${stack.node.pool.reportUrl}`] : []),
+      ...(stack.node
+        ? [
+            `  real node         ${stack.node.nodeName} (${stack.node.nodeIp}); the pool's report: curl -s ${stack.node.pool.reportUrl}`,
+          ]
+        : []),
       ...(stack.nodeMissing ? [`  real node         none: this machine lacks ${stack.nodeMissing.join('; ')}`] : []),
-      ...(stack.aws ? awsLines(stack.aws) : stack.awsReady ? ['  AWS               starting (moto behind the test front); its lines follow when it is ready'] : []),
+      ...(stack.aws
+        ? awsLines(stack.aws)
+        : stack.awsReady
+          ? ['  AWS               starting (moto behind the test front); its lines follow when it is ready']
+          : []),
       '',
       `  export TEMPORAL_ADDRESS=${stack.temporalAddress} KUBECONFIG=${stack.kubeconfigPath}`,
       '',
@@ -89,7 +113,10 @@ export async function runUp(onReady?: (stack: Stack) => Promise<void>, opts: { a
   };
   stopIfFails(stack.kubeReady, 'kube-apiserver did not finish its bootstrap');
   if (!stack.aws && stack.awsReady) {
-    stopIfFails(stack.awsReady.then((aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n'))), 'the AWS part of the devstack failed');
+    stopIfFails(
+      stack.awsReady.then((aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n'))),
+      'the AWS part of the devstack failed',
+    );
   }
 
   try {
@@ -125,7 +152,11 @@ async function main([cmd, ...args]: string[]): Promise<void> {
       dev.catch(() => undefined); // awaited below
       // With moto: the demo's evidence bundle goes to its S3.
       // AWS in the background: the worker needs it only for evidence, and it is the slowest part to start.
-      await runUp(async (stack) => (await dev).startDev(stack, place.stateDir, { freePorts }), { aws: true, background: true, place });
+      await runUp(async (stack) => (await dev).startDev(stack, place.stateDir, { freePorts }), {
+        aws: true,
+        background: true,
+        place,
+      });
       break;
     }
     case 'tools': {
@@ -150,4 +181,5 @@ export function runCli(args: string[]): Promise<void> {
 }
 
 // Run only as a script (tsx devstack/cli.ts), so another module can import runUp().
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) void runCli(process.argv.slice(2));
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href)
+  void runCli(process.argv.slice(2));

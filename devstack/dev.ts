@@ -33,7 +33,11 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
   const aws = stack.awsEndpoint ? { endpoint: stack.awsEndpoint, region: AWS_DEFAULTS.region } : undefined;
   if (aws) {
     // The worker's AWS SDK reads these; the bundle goes to moto's S3 through the stack's AWS endpoint.
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: AWS_DEFAULTS.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_DEFAULTS.secretAccessKey, AWS_REGION: aws.region });
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: AWS_DEFAULTS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: AWS_DEFAULTS.secretAccessKey,
+      AWS_REGION: aws.region,
+    });
   }
   const env = {
     ...process.env,
@@ -46,19 +50,32 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
     POD_RESPONDER_FALCO_TOKEN: process.env.POD_RESPONDER_FALCO_TOKEN || `dev-${randomBytes(12).toString('hex')}`,
     POD_RESPONDER_FORWARDER_HOST: process.env.POD_RESPONDER_FORWARDER_HOST || '127.0.0.1',
     // --free-ports: any free port for the forwarder, and no metrics port (both unless given).
-    ...(opts.freePorts ? { POD_RESPONDER_FORWARDER_PORT: process.env.POD_RESPONDER_FORWARDER_PORT || '0', POD_RESPONDER_METRICS_PORT: process.env.POD_RESPONDER_METRICS_PORT || '0' } : {}),
+    ...(opts.freePorts
+      ? {
+          POD_RESPONDER_FORWARDER_PORT: process.env.POD_RESPONDER_FORWARDER_PORT || '0',
+          POD_RESPONDER_METRICS_PORT: process.env.POD_RESPONDER_METRICS_PORT || '0',
+        }
+      : {}),
     // Next to the stack's state: alerts queued while its Temporal was down are delivered on the next start.
     POD_RESPONDER_SPOOL_PATH: process.env.POD_RESPONDER_SPOOL_PATH || path.join(stateDir, 'forwarder-spool.db'),
-    ...(aws && !process.env.POD_RESPONDER_EVIDENCE_BUCKET ? { POD_RESPONDER_EVIDENCE_BUCKET: EVIDENCE_BUCKET, POD_RESPONDER_EVIDENCE_ENDPOINT: aws.endpoint } : {}),
+    ...(aws && !process.env.POD_RESPONDER_EVIDENCE_BUCKET
+      ? { POD_RESPONDER_EVIDENCE_BUCKET: EVIDENCE_BUCKET, POD_RESPONDER_EVIDENCE_ENDPOINT: aws.endpoint }
+      : {}),
   };
   const config = loadConfig(env);
   installLogging(config.logLevel);
   // The worker (loading its bundle, connecting) and the demo's objects at the same time.
-  const demoLines = config.direct.kubeconfig === stack.kubeconfigPath ? createDemo(stack, stateDir, env.POD_RESPONDER_FALCO_TOKEN) : Promise.resolve(undefined);
+  const demoLines =
+    config.direct.kubeconfig === stack.kubeconfigPath
+      ? createDemo(stack, stateDir, env.POD_RESPONDER_FALCO_TOKEN)
+      : Promise.resolve(undefined);
   demoLines.catch(() => undefined); // awaited below
   const worker = await createWorker(config);
   void worker.run();
-  const spool = Spool.open(config.forwarder.spool.path, { maxEntries: config.forwarder.spool.maxEntries, maxBytes: config.forwarder.spool.maxBytes });
+  const spool = Spool.open(config.forwarder.spool.path, {
+    maxEntries: config.forwarder.spool.maxEntries,
+    maxBytes: config.forwarder.spool.maxBytes,
+  });
   const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const forwarderUrl = await forwarder.listen();
   const demo = (await demoLines)?.(forwarderUrl, env.TEMPORAL_ADDRESS) ?? [];
@@ -67,7 +84,7 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
       `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig}), ${process.uptime().toFixed(1)}s after the start`,
       `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics)`,
       ...demo,
-      ...(aws ? ['  evidence: bundles go to moto\'s S3 once AWS is ready (a line below says so)'] : []),
+      ...(aws ? ["  evidence: bundles go to moto's S3 once AWS is ready (a line below says so)"] : []),
       '',
     ].join('\n'),
   );
@@ -88,7 +105,11 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
 }
 
 /** A Deployment whose pod "runs a miner", and an alert about it, so the first try needs nothing else; returns how to try it. */
-async function createDemo(stack: Stack, stateDir: string, falcoToken: string): Promise<(forwarderUrl: string, temporalAddress: string) => string[]> {
+async function createDemo(
+  stack: Stack,
+  stateDir: string,
+  falcoToken: string,
+): Promise<(forwarderUrl: string, temporalAddress: string) => string[]> {
   const kube = fixtureKube(stack.kubeconfigPath);
   const ns = await createNamespace(kube, 'demo');
   let w: Workload;
@@ -103,12 +124,30 @@ async function createDemo(stack: Stack, stateDir: string, falcoToken: string): P
     const core = kubeConfigFromFile(stack.kubeconfigPath).makeApiClient(CoreV1Api);
     const kubelet = await startKubeletStandIn(core);
     const p = w.pod.metadata!;
-    await core.createNamespacedPodBinding({ namespace: ns, name: p.name!, body: { metadata: { name: p.name! }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } } });
-    kubelet.logs.set(`${ns}/${p.name}/app`, '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n');
+    await core.createNamespacedPodBinding({
+      namespace: ns,
+      name: p.name!,
+      body: { metadata: { name: p.name! }, target: { apiVersion: 'v1', kind: 'Node', name: kubelet.node } },
+    });
+    kubelet.logs.set(
+      `${ns}/${p.name}/app`,
+      '[2026-11-28 12:00:01] xmrig 6.21 started\n[2026-11-28 12:00:03] use pool stratum+tcp://pool.example:3333\n[2026-11-28 12:00:09] accepted (1/0) diff 120001\n',
+    );
   }
   const pod = w.pod.metadata!;
   const file = path.join(stateDir, 'demo-alert.json');
-  writeFileSync(file, JSON.stringify(alertFor(ns, w, { alertId: 'demo-1', category: CRYPTO_MINING, container: { id: w.pod.containerId.slice(0, 12), name: containerName } }), null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      alertFor(ns, w, {
+        alertId: 'demo-1',
+        category: CRYPTO_MINING,
+        container: { id: w.pod.containerId.slice(0, 12), name: containerName },
+      }),
+      null,
+      2,
+    ),
+  );
   // The same detection as Falcosidekick would post it, for the forwarder.
   const falcoFile = path.join(stateDir, 'demo-falco.json');
   writeFileSync(
@@ -121,7 +160,13 @@ async function createDemo(stack: Stack, stateDir: string, falcoToken: string): P
         time: new Date().toISOString(),
         tags: ['T1496'],
         output: 'Possible miner running (demo)',
-        output_fields: { 'k8s.ns.name': ns, 'k8s.pod.name': pod.name, 'k8s.pod.uid': pod.uid, 'container.id': w.pod.containerId.slice(0, 12), 'proc.name': 'xmrig' },
+        output_fields: {
+          'k8s.ns.name': ns,
+          'k8s.pod.name': pod.name,
+          'k8s.pod.uid': pod.uid,
+          'container.id': w.pod.containerId.slice(0, 12),
+          'proc.name': 'xmrig',
+        },
       },
       null,
       2,
@@ -149,7 +194,19 @@ async function realMinerDeployment(kube: TestKube, namespace: string, node: Real
       spec: {
         replicas: 1,
         selector: { matchLabels: labels },
-        template: { metadata: { labels }, spec: { containers: [{ name: 'miner', image: IMAGES.miner, imagePullPolicy: 'Never', env: [{ name: 'POOL', value: node.pool.address }] }] } },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: 'miner',
+                image: IMAGES.miner,
+                imagePullPolicy: 'Never',
+                env: [{ name: 'POOL', value: node.pool.address }],
+              },
+            ],
+          },
+        },
       },
     },
   });
@@ -158,7 +215,8 @@ async function realMinerDeployment(kube: TestKube, namespace: string, node: Real
     const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=miner' });
     const pod = pods.items.find((p) => p.status?.containerStatuses?.[0]?.state?.running);
     const id = pod?.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, '');
-    if (pod && id) return { kind: 'Deployment', name: 'miner', uid: d.metadata!.uid!, pod: Object.assign(pod, { containerId: id }) };
+    if (pod && id)
+      return { kind: 'Deployment', name: 'miner', uid: d.metadata!.uid!, pod: Object.assign(pod, { containerId: id }) };
     if (Date.now() > deadline) throw new Error(`devstack: the demo miner in ${namespace} is not running after 60 s`);
     await new Promise((r) => setTimeout(r, 250));
   }

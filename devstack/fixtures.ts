@@ -2,7 +2,16 @@
  * Builds real objects on the local kube-apiserver, for tests and the `dev` demo. There is no controller
  * manager or kubelet, so the owner chain (Deployment -> ReplicaSet -> Pod) and container statuses are written here.
  */
-import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type V1OwnerReference, type V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  NetworkingV1Api,
+  RbacAuthorizationV1Api,
+  type V1OwnerReference,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PodAlert } from '../domain/alert.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
@@ -32,8 +41,17 @@ const template = (app: string) => ({
 });
 const selector = (app: string) => ({ matchLabels: { app } });
 
-const controllerRef = (kind: string, apiVersion: string, meta: { name?: string; uid?: string } | undefined): V1OwnerReference => ({
-  apiVersion, kind, name: meta!.name!, uid: meta!.uid!, controller: true, blockOwnerDeletion: true,
+const controllerRef = (
+  kind: string,
+  apiVersion: string,
+  meta: { name?: string; uid?: string } | undefined,
+): V1OwnerReference => ({
+  apiVersion,
+  kind,
+  name: meta!.name!,
+  uid: meta!.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
 });
 
 export interface Workload {
@@ -45,7 +63,14 @@ export interface Workload {
 }
 
 /** Creates a running-looking pod (container status with an ID) owned by `owner`, bound to `nodeName` if given. */
-export async function createPod(kube: TestKube, namespace: string, name: string, owner?: V1OwnerReference, labels: Record<string, string> = {}, nodeName?: string) {
+export async function createPod(
+  kube: TestKube,
+  namespace: string,
+  name: string,
+  owner?: V1OwnerReference,
+  labels: Record<string, string> = {},
+  nodeName?: string,
+) {
   const pod = await kube.core.createNamespacedPod({
     namespace,
     body: {
@@ -57,7 +82,15 @@ export async function createPod(kube: TestKube, namespace: string, name: string,
   pod.status = {
     phase: 'Running',
     containerStatuses: [
-      { name: 'app', image: 'registry.example/app:1', imageID: '', ready: true, restartCount: 0, containerID: `containerd://${containerId}`, state: { running: {} } },
+      {
+        name: 'app',
+        image: 'registry.example/app:1',
+        imageID: '',
+        ready: true,
+        restartCount: 0,
+        containerID: `containerd://${containerId}`,
+        state: { running: {} },
+      },
     ],
   };
   const updated = await kube.core.replaceNamespacedPodStatus({ namespace, name, body: pod });
@@ -74,21 +107,36 @@ export async function createWorkload(kube: TestKube, namespace: string, kind: st
       return { kind, name: podName, uid: pod.metadata!.uid!, pod };
     }
     case 'Deployment': {
-      const d = await kube.apps.createNamespacedDeployment({ namespace, body: { metadata: { name: app }, spec: { replicas: 3, selector: selector(app), template: template(app) } } });
+      const d = await kube.apps.createNamespacedDeployment({
+        namespace,
+        body: { metadata: { name: app }, spec: { replicas: 3, selector: selector(app), template: template(app) } },
+      });
       const rs = await kube.apps.createNamespacedReplicaSet({
         namespace,
-        body: { metadata: { name: `${app}-5d8f`, ownerReferences: [controllerRef('Deployment', 'apps/v1', d.metadata)] }, spec: { replicas: 3, selector: selector(app), template: template(app) } },
+        body: {
+          metadata: { name: `${app}-5d8f`, ownerReferences: [controllerRef('Deployment', 'apps/v1', d.metadata)] },
+          spec: { replicas: 3, selector: selector(app), template: template(app) },
+        },
       });
       const pod = await createPod(kube, namespace, podName, controllerRef('ReplicaSet', 'apps/v1', rs.metadata));
       return { kind, name: app, uid: d.metadata!.uid!, pod };
     }
     case 'ReplicaSet': {
-      const rs = await kube.apps.createNamespacedReplicaSet({ namespace, body: { metadata: { name: app }, spec: { replicas: 2, selector: selector(app), template: template(app) } } });
+      const rs = await kube.apps.createNamespacedReplicaSet({
+        namespace,
+        body: { metadata: { name: app }, spec: { replicas: 2, selector: selector(app), template: template(app) } },
+      });
       const pod = await createPod(kube, namespace, podName, controllerRef('ReplicaSet', 'apps/v1', rs.metadata));
       return { kind, name: app, uid: rs.metadata!.uid!, pod };
     }
     case 'StatefulSet': {
-      const s = await kube.apps.createNamespacedStatefulSet({ namespace, body: { metadata: { name: app }, spec: { replicas: 2, serviceName: app, selector: selector(app), template: template(app) } } });
+      const s = await kube.apps.createNamespacedStatefulSet({
+        namespace,
+        body: {
+          metadata: { name: app },
+          spec: { replicas: 2, serviceName: app, selector: selector(app), template: template(app) },
+        },
+      });
       const pod = await createPod(kube, namespace, `${app}-0`, controllerRef('StatefulSet', 'apps/v1', s.metadata));
       return { kind, name: app, uid: s.metadata!.uid!, pod };
     }
@@ -96,7 +144,13 @@ export async function createWorkload(kube: TestKube, namespace: string, kind: st
       const tpl = template(app);
       const ds = await kube.apps.createNamespacedDaemonSet({
         namespace,
-        body: { metadata: { name: app }, spec: { selector: selector(app), template: { ...tpl, spec: { ...tpl.spec, nodeSelector: { 'kubernetes.io/os': 'linux' } } } } },
+        body: {
+          metadata: { name: app },
+          spec: {
+            selector: selector(app),
+            template: { ...tpl, spec: { ...tpl.spec, nodeSelector: { 'kubernetes.io/os': 'linux' } } },
+          },
+        },
       });
       const pod = await createPod(kube, namespace, podName, controllerRef('DaemonSet', 'apps/v1', ds.metadata));
       return { kind, name: app, uid: ds.metadata!.uid!, pod };
@@ -111,7 +165,13 @@ export async function createWorkload(kube: TestKube, namespace: string, kind: st
         namespace,
         body: { metadata: { name: app }, spec: { schedule: '*/5 * * * *', jobTemplate: { spec: jobBody(app).spec } } },
       });
-      const job = await kube.batch.createNamespacedJob({ namespace, body: { ...jobBody(`${app}-29001`), metadata: { name: `${app}-29001`, ownerReferences: [controllerRef('CronJob', 'batch/v1', cj.metadata)] } } });
+      const job = await kube.batch.createNamespacedJob({
+        namespace,
+        body: {
+          ...jobBody(`${app}-29001`),
+          metadata: { name: `${app}-29001`, ownerReferences: [controllerRef('CronJob', 'batch/v1', cj.metadata)] },
+        },
+      });
       const pod = await createPod(kube, namespace, podName, controllerRef('Job', 'batch/v1', job.metadata));
       return { kind, name: app, uid: cj.metadata!.uid!, pod };
     }
@@ -121,7 +181,12 @@ export async function createWorkload(kube: TestKube, namespace: string, kind: st
       const rs = await kube.apps.createNamespacedReplicaSet({
         namespace,
         body: {
-          metadata: { name: `${app}-7c9`, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: app, uid: rolloutUid, controller: true }] },
+          metadata: {
+            name: `${app}-7c9`,
+            ownerReferences: [
+              { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: app, uid: rolloutUid, controller: true },
+            ],
+          },
           spec: { replicas: 2, selector: selector(app), template: template(app) },
         },
       });

@@ -45,7 +45,25 @@ export interface KubeletStandIn {
 function selfSigned(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(path.join(tmpdir(), 'kubelet-'));
   const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kubelet-stand-in', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=kubelet-stand-in',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: readFileSync(key), cert: readFileSync(cert) };
 }
 
@@ -83,7 +101,11 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
       const delay = delays.get(`${cp[1]}/${cp[2]}/${cp[3]}`);
       if (delay) await new Promise((r) => setTimeout(r, delay));
       const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: [`/var/lib/kubelet/checkpoints/checkpoint-${cp[2]}_${cp[1]}-${cp[3]}-${at}.tar`] }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({ items: [`/var/lib/kubelet/checkpoints/checkpoint-${cp[2]}_${cp[1]}-${cp[3]}-${at}.tar`] }),
+        );
       return;
     }
     const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
@@ -97,12 +119,16 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
     const text = logs.get(key);
     if (text === undefined) {
       // What the kubelet answers for a container with no previous instance.
-      res.writeHead(400, { 'content-type': 'text/plain' }).end(`previous terminated container "${m[3]}" in pod "${m[2]}" not found`);
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end(`previous terminated container "${m[3]}" in pod "${m[2]}" not found`);
       return;
     }
     const limit = Number(url.searchParams.get('limitBytes') ?? 0);
     const body = Buffer.from(text);
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(limit > 0 ? body.subarray(Math.max(0, body.length - limit)) : body);
+    res
+      .writeHead(200, { 'content-type': 'text/plain' })
+      .end(limit > 0 ? body.subarray(Math.max(0, body.length - limit)) : body);
   };
   // http calls the listener and drops what it returns: a throw in `answer` would be an unhandled rejection
   // (which fails the test run) rather than a broken request the client sees.
@@ -114,11 +140,22 @@ export async function startKubeletStandIn(core: CoreV1Api): Promise<KubeletStand
   const port = (server.address() as AddressInfo).port;
 
   const node = `kubelet-${randomBytes(3).toString('hex')}`;
-  const created = await core.createNode({ body: { metadata: { name: node, labels: { 'kubernetes.io/os': 'linux' } } } });
+  const created = await core.createNode({
+    body: { metadata: { name: node, labels: { 'kubernetes.io/os': 'linux' } } },
+  });
   created.status = {
     addresses: [{ type: 'InternalIP', address }],
     daemonEndpoints: { kubeletEndpoint: { Port: port } },
-    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet stand-in', lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'KubeletReady',
+        message: 'kubelet stand-in',
+        lastHeartbeatTime: new Date(),
+        lastTransitionTime: new Date(),
+      },
+    ],
   };
   await core.replaceNodeStatus({ name: node, body: created });
   standIn.node = node;
@@ -147,7 +184,14 @@ async function stopTerminating(core: CoreV1Api, standIn: KubeletStandIn, stoppin
     if (Date.now() < due) continue;
     standIn.stopped.push({ pod: key, at: Date.now() });
     stopping.delete(uid);
-    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0, body: { preconditions: { uid }, gracePeriodSeconds: 0 } }).catch(() => undefined);
+    await core
+      .deleteNamespacedPod({
+        namespace,
+        name,
+        gracePeriodSeconds: 0,
+        body: { preconditions: { uid }, gracePeriodSeconds: 0 },
+      })
+      .catch(() => undefined);
   }
 }
 

@@ -45,7 +45,9 @@ const REQUIRED = [
 
 function onPath(cmd: string): boolean {
   if (cmd.startsWith('/')) return fs.existsSync(cmd);
-  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((dir) => fs.existsSync(path.join(dir, cmd)));
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .some((dir) => fs.existsSync(path.join(dir, cmd)));
 }
 
 /** What this machine lacks to run a real node: empty when it can. Each entry says what is missing and how to get it. */
@@ -57,7 +59,8 @@ export function realNodeMissing(): string[] {
     missing.push('cgroups (neither /sys/fs/cgroup/memory nor a cgroup2 root is mounted)');
   }
   if (!fs.existsSync('/proc/sys/net/bridge')) missing.push('bridge netfilter (modprobe br_netfilter)');
-  for (const [cmd, pkg] of REQUIRED) if (!onPath(cmd)) missing.push(`${cmd} (Debian package ${pkg}; devstack/node-deps.sh installs it)`);
+  for (const [cmd, pkg] of REQUIRED)
+    if (!onPath(cmd)) missing.push(`${cmd} (Debian package ${pkg}; devstack/node-deps.sh installs it)`);
   return missing;
 }
 
@@ -88,7 +91,14 @@ export interface HostSnapshot {
  * (/run/containerd), CNI caches (/var/lib/cni), pod log links (/var/log/containers), the device-plugin socket
  * (/var/lib/kubelet/device-plugins), pod network namespaces (/run/netns).
  */
-const HOST_PATHS = ['/run/containerd', '/run/netns', '/var/lib/cni', '/var/log/containers', '/var/log/pods', '/var/lib/kubelet'];
+const HOST_PATHS = [
+  '/run/containerd',
+  '/run/netns',
+  '/var/lib/cni',
+  '/var/log/containers',
+  '/var/log/pods',
+  '/var/lib/kubelet',
+];
 
 function walk(p: string, depth: number, out: string[]): string[] {
   let st: fs.Stats;
@@ -98,7 +108,8 @@ function walk(p: string, depth: number, out: string[]): string[] {
     return out;
   }
   out.push(p);
-  if (st.isDirectory() && depth > 0 && !p.startsWith('/run/netns/')) for (const e of listDir(p)) walk(path.join(p, e), depth - 1, out);
+  if (st.isDirectory() && depth > 0 && !p.startsWith('/run/netns/'))
+    for (const e of listDir(p)) walk(path.join(p, e), depth - 1, out);
   return out;
 }
 function hostFiles(): string[] {
@@ -108,7 +119,10 @@ function hostFiles(): string[] {
 function chainNames(bin: string, table: string): string[] {
   const out = spawnSync(bin, ['-w', '5', '-t', table, '-S'], { encoding: 'utf8' });
   if (out.status !== 0) return [];
-  return out.stdout.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim());
+  return out.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('-N '))
+    .map((l) => l.slice(3).trim());
 }
 
 function cgroupRoots(): string[] {
@@ -151,10 +165,15 @@ export function snapshotHost(): HostSnapshot {
   return {
     chains,
     ipsets: spawnSync('ipset', ['list', '-n'], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [],
-    links: run('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0]!),
+    links: run('ip', ['-o', 'link', 'show'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':')[1]!.trim().split('@')[0]!),
     netns: listDir('/run/netns'),
     mounts: mountPoints(),
-    cgroups: cgroupRoots().flatMap((root) => (fs.existsSync(path.join(root, 'kubepods')) ? [path.join(root, 'kubepods')] : [])),
+    cgroups: cgroupRoots().flatMap((root) =>
+      fs.existsSync(path.join(root, 'kubepods')) ? [path.join(root, 'kubepods')] : [],
+    ),
     podLogLinks: listDir('/var/log/containers'),
     sysctls,
     cniResults: listDir('/var/lib/cni/results').filter((f) => f.startsWith(`${CNI_NETWORK}-`)),
@@ -166,7 +185,8 @@ export function snapshotHost(): HostSnapshot {
 export function leftovers(before: HostSnapshot, after: HostSnapshot): string[] {
   const added = (what: string, a: string[], b: string[]) => b.filter((x) => !a.includes(x)).map((x) => `${what} ${x}`);
   const out: string[] = [];
-  for (const key of Object.keys(after.chains)) out.push(...added(`${key} chain`, before.chains[key] ?? [], after.chains[key]!));
+  for (const key of Object.keys(after.chains))
+    out.push(...added(`${key} chain`, before.chains[key] ?? [], after.chains[key]!));
   out.push(...added('ipset', before.ipsets, after.ipsets));
   out.push(...added('link', before.links, after.links));
   out.push(...added('netns', before.netns, after.netns));
@@ -175,7 +195,8 @@ export function leftovers(before: HostSnapshot, after: HostSnapshot): string[] {
   out.push(...added('/var/log/containers/', before.podLogLinks, after.podLogLinks));
   out.push(...added('/var/lib/cni/results/', before.cniResults, after.cniResults));
   out.push(...added('file', before.files, after.files));
-  for (const [k, v] of Object.entries(before.sysctls)) if (after.sysctls[k] !== v) out.push(`sysctl ${k} ${v} -> ${after.sysctls[k]}`);
+  for (const [k, v] of Object.entries(before.sysctls))
+    if (after.sysctls[k] !== v) out.push(`sysctl ${k} ${v} -> ${after.sysctls[k]}`);
   return out;
 }
 
@@ -200,7 +221,8 @@ export function podProcesses(podUid: string): number[] {
  * through a policy's chain, not only the default one that accepts unselected pods.
  */
 export function podFirewallFor(podIp: string): boolean {
-  const iptables = (chain: string) => spawnSync('iptables', ['-w', '5', '-S', chain], { encoding: 'utf8' }).stdout ?? '';
+  const iptables = (chain: string) =>
+    spawnSync('iptables', ['-w', '5', '-S', chain], { encoding: 'utf8' }).stdout ?? '';
   const jump = iptables('KUBE-ROUTER-INPUT')
     .split('\n')
     .find((r) => r.includes(`-s ${podIp}/32`) && r.includes('-j KUBE-POD-FW-'));
@@ -271,7 +293,10 @@ function removeCgroupTree(dir: string): void {
  * go with them), the bridge, iptables/ip6tables chains and the rules that jump to them, ipsets, kubepods cgroups,
  * pod log links, CNI result caches, and sysctls put back. Best effort, each step on its own; returns what remains.
  */
-export async function cleanHost(before: HostSnapshot, o: { containerdSocket: string; nodeDir: string }): Promise<string[]> {
+export async function cleanHost(
+  before: HostSnapshot,
+  o: { containerdSocket: string; nodeDir: string },
+): Promise<string[]> {
   // 1. Processes: the containers, then their shims (which would otherwise hold mounts and namespaces).
   for (let i = 0; i < 20; i++) {
     const pids = [...containerProcesses(), ...processesMentioning(o.containerdSocket)];
@@ -281,7 +306,8 @@ export async function cleanHost(before: HostSnapshot, o: { containerdSocket: str
   }
 
   // 2. Mounts: deepest first, lazily (a netns file can stay busy for a moment).
-  const ours = (m: string) => [o.nodeDir, '/run/netns', '/var/run/netns', '/run/containerd'].some((p) => m === p || m.startsWith(`${p}/`));
+  const ours = (m: string) =>
+    [o.nodeDir, '/run/netns', '/var/run/netns', '/run/containerd'].some((p) => m === p || m.startsWith(`${p}/`));
   const added = mountPoints().filter((m) => !before.mounts.includes(m) && ours(m));
   for (const m of added.sort((a, b) => b.length - a.length)) tryRun('umount', ['-l', m]);
 
@@ -291,15 +317,21 @@ export async function cleanHost(before: HostSnapshot, o: { containerdSocket: str
     tryRun('umount', ['-l', `/run/netns/${ns}`]);
     fs.rmSync(`/run/netns/${ns}`, { force: true });
   }
-  const links = run('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0]!);
+  const links = run('ip', ['-o', 'link', 'show'])
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[1]!.trim().split('@')[0]!);
   const nodeLink = (l: string) => l === BRIDGE || l.startsWith('veth');
-  for (const link of links.filter((l) => nodeLink(l) && !before.links.includes(l))) tryRun('ip', ['link', 'delete', link]);
+  for (const link of links.filter((l) => nodeLink(l) && !before.links.includes(l)))
+    tryRun('ip', ['link', 'delete', link]);
 
   // 4. iptables and ip6tables: rules in existing chains that jump to new chains, then the new chains.
   for (const bin of IPTABLES) {
     for (const table of TABLES) {
       // The kubelet's and kube-router's chains are all KUBE-*.
-      const fresh = chainNames(bin, table).filter((c) => c.startsWith('KUBE-') && !(before.chains[`${bin} ${table}`] ?? []).includes(c));
+      const fresh = chainNames(bin, table).filter(
+        (c) => c.startsWith('KUBE-') && !(before.chains[`${bin} ${table}`] ?? []).includes(c),
+      );
       if (fresh.length === 0) continue;
       const rules = spawnSync(bin, ['-w', '5', '-t', table, '-S'], { encoding: 'utf8' }).stdout.split('\n');
       for (const rule of rules) {
@@ -319,19 +351,26 @@ export async function cleanHost(before: HostSnapshot, o: { containerdSocket: str
 
   // 6. kubepods cgroups, in every hierarchy, once their processes are gone.
   for (let i = 0; i < 20; i++) {
-    const trees = cgroupRoots().map((r) => path.join(r, 'kubepods')).filter((d) => fs.existsSync(d) && !before.cgroups.includes(d));
+    const trees = cgroupRoots()
+      .map((r) => path.join(r, 'kubepods'))
+      .filter((d) => fs.existsSync(d) && !before.cgroups.includes(d));
     if (trees.length === 0) break;
     trees.forEach(removeCgroupTree);
     await new Promise((r) => setTimeout(r, 100));
   }
 
   // 7. Files outside the node's folder: pod log links and CNI result caches; sysctls back as they were.
-  for (const f of listDir('/var/log/containers').filter((x) => !before.podLogLinks.includes(x))) fs.rmSync(`/var/log/containers/${f}`, { force: true });
-  for (const f of listDir('/var/lib/cni/results').filter((x) => x.startsWith(`${CNI_NETWORK}-`) && !before.cniResults.includes(x))) {
+  for (const f of listDir('/var/log/containers').filter((x) => !before.podLogLinks.includes(x)))
+    fs.rmSync(`/var/log/containers/${f}`, { force: true });
+  for (const f of listDir('/var/lib/cni/results').filter(
+    (x) => x.startsWith(`${CNI_NETWORK}-`) && !before.cniResults.includes(x),
+  )) {
     fs.rmSync(`/var/lib/cni/results/${f}`, { force: true });
   }
   // Whatever else appeared under the fixed host paths (runc state, shim sockets, CNI caches, the kubelet's sockets).
-  for (const f of hostFiles().filter((x) => !before.files.includes(x)).sort((a, b) => a.length - b.length)) {
+  for (const f of hostFiles()
+    .filter((x) => !before.files.includes(x))
+    .sort((a, b) => a.length - b.length)) {
     fs.rmSync(f, { recursive: true, force: true });
   }
   for (const [k, v] of Object.entries(before.sysctls)) {

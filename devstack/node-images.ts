@@ -38,7 +38,22 @@ while :; do
 done
 `;
 
-const APPLETS = ['sh', 'sleep', 'nc', 'echo', 'cat', 'ls', 'ps', 'kill', 'wget', 'ip', 'hostname', 'env', 'true', 'false'];
+const APPLETS = [
+  'sh',
+  'sleep',
+  'nc',
+  'echo',
+  'cat',
+  'ls',
+  'ps',
+  'kill',
+  'wget',
+  'ip',
+  'hostname',
+  'env',
+  'true',
+  'false',
+];
 
 function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -55,14 +70,28 @@ export function buildImageArchive(dir: string): string {
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   for (const applet of APPLETS) fs.symlinkSync('busybox', path.join(root, 'bin', applet));
   fs.writeFileSync(path.join(root, 'bin/miner'), MINER, { mode: 0o755 });
-  fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(
+    path.join(root, 'etc/passwd'),
+    'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+  );
   fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nnobody:x:65534:\n');
 
   const out = path.join(dir, 'archive');
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out);
   // Fixed owner and times: the same input gives the same layer digest.
-  execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--sort=name', '-C', root, '-cf', path.join(out, 'layer.tar'), '.']);
+  execFileSync('tar', [
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=@0',
+    '--sort=name',
+    '-C',
+    root,
+    '-cf',
+    path.join(out, 'layer.tar'),
+    '.',
+  ]);
   const diffId = `sha256:${sha256(path.join(out, 'layer.tar'))}`;
 
   const manifest = Object.entries({

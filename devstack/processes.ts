@@ -22,7 +22,14 @@ let exitHookInstalled = false;
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
 
 /** `background`: at the lowest CPU priority (nice 19), so it does not slow the parts a start waits for (at 10 it still took a quarter of both cores). */
-export function launch(name: string, logDir: string, cmd: string, args: string[], env?: Record<string, string>, background = false): Proc {
+export function launch(
+  name: string,
+  logDir: string,
+  cmd: string,
+  args: string[],
+  env?: Record<string, string>,
+  background = false,
+): Proc {
   if (!exitHookInstalled) {
     // Covers normal exits and process.exit(); SIGINT/SIGTERM are the caller's business
     // (cli.ts stops the stack; vitest exits, which lands here).
@@ -73,7 +80,12 @@ export function tail(file: string, lines = 30): string {
 }
 
 /** Polls `probe` until it returns true; fails early, with the log tail, if the process dies. */
-export async function waitFor(proc: Proc, what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+export async function waitFor(
+  proc: Proc,
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
@@ -86,7 +98,9 @@ export async function waitFor(proc: Proc, what: string, timeoutMs: number, probe
       }
     }
     if (dead || Date.now() > deadline) {
-      const why = dead ? `exited (${proc.child.exitCode ?? proc.child.signalCode})` : `not ready after ${timeoutMs / 1000}s`;
+      const why = dead
+        ? `exited (${proc.child.exitCode ?? proc.child.signalCode})`
+        : `not ready after ${timeoutMs / 1000}s`;
       throw new Error(
         `devstack: ${proc.name} ${why} while waiting for ${what}` +
           (lastError ? ` (last error: ${lastError})` : '') +

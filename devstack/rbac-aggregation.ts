@@ -54,6 +54,7 @@ export async function aggregateClusterRoles(kube: KubeTarget): Promise<void> {
   }
   for (const role of changed) {
     const put = await kubeRequest(kube, 'PUT', `${CLUSTER_ROLES}/${encodeURIComponent(role.metadata.name)}`, role);
-    if (put.status !== 200) throw new Error(`update clusterrole ${role.metadata.name}: ${put.status} ${JSON.stringify(put.body)}`);
+    if (put.status !== 200)
+      throw new Error(`update clusterrole ${role.metadata.name}: ${put.status} ${JSON.stringify(put.body)}`);
   }
 }

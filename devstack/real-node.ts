@@ -11,7 +11,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kubeRequest, type KubeTarget } from '../test/aws/kube-admin.js';
-import { BRIDGE, CNI_NETWORK, HOST_LOCK, NODE_IP, POD_SUBNET, cleanHost, snapshotHost, type HostSnapshot } from './node-host.js';
+import {
+  BRIDGE,
+  CNI_NETWORK,
+  HOST_LOCK,
+  NODE_IP,
+  POD_SUBNET,
+  cleanHost,
+  snapshotHost,
+  type HostSnapshot,
+} from './node-host.js';
 import { IMAGES, POOL_PORT, buildImageArchive } from './node-images.js';
 import { startPool, type Pool } from './node-pool.js';
 import { kill, launch, tail, waitFor, type Proc } from './processes.js';
@@ -64,9 +73,52 @@ export function prepareRealNode(stateDir: string): RealNodePrep {
   // A CA the kubelet trusts for client certificates, and the one certificate it signs: kube-apiserver's, for logs,
   // exec and the like. Anonymous requests to the kubelet are refused.
   const p = (f: string) => path.join(pki, f);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '7', '-subj', '/CN=pod-responder-kubelet-client-ca', '-keyout', p('ca.key'), '-out', p('ca.crt')]);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client', '-keyout', p('apiserver-kubelet-client.key'), '-out', p('apiserver-kubelet-client.csr')]);
-  openssl(['x509', '-req', '-in', p('apiserver-kubelet-client.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '7', '-out', p('apiserver-kubelet-client.crt')]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '7',
+    '-subj',
+    '/CN=pod-responder-kubelet-client-ca',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.crt'),
+  ]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    '-keyout',
+    p('apiserver-kubelet-client.key'),
+    '-out',
+    p('apiserver-kubelet-client.csr'),
+  ]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    p('apiserver-kubelet-client.csr'),
+    '-CA',
+    p('ca.crt'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '7',
+    '-out',
+    p('apiserver-kubelet-client.crt'),
+  ]);
 
   const token = () => randomBytes(24).toString('hex');
   const tokens = { kubelet: token(), controllerManager: token(), scheduler: token(), kubeRouter: token() };
@@ -93,7 +145,12 @@ function kubeconfig(kube: KubeTarget, token: string): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'devstack', cluster: { server: kube.url, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
+    clusters: [
+      {
+        name: 'devstack',
+        cluster: { server: kube.url, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') },
+      },
+    ],
     users: [{ name: 'u', user: { token } }],
     contexts: [{ name: 'c', context: { cluster: 'devstack', user: 'u' } }],
     'current-context': 'c',
@@ -106,7 +163,11 @@ const KUBE_ROUTER_ROLE = {
   kind: 'ClusterRole',
   metadata: { name: 'pod-responder:kube-router' },
   rules: [
-    { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'services', 'endpoints'], verbs: ['get', 'list', 'watch'] },
+    {
+      apiGroups: [''],
+      resources: ['pods', 'namespaces', 'nodes', 'services', 'endpoints'],
+      verbs: ['get', 'list', 'watch'],
+    },
     { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   ],
@@ -116,7 +177,7 @@ const KUBE_ROUTER_ROLE = {
 async function lockHost(nodeDir: string, log: (l: string) => void): Promise<() => void> {
   const stateFile = `${HOST_LOCK}.json`;
   const deadline = Date.now() + 15 * 60_000;
-  for (let said = false; ; ) {
+  for (let said = false; ;) {
     try {
       fs.writeFileSync(HOST_LOCK, String(process.pid), { flag: 'wx' });
       return () => {
@@ -137,16 +198,23 @@ async function lockHost(nodeDir: string, log: (l: string) => void): Promise<() =
     if (!alive) {
       // Its node's leftovers: clean them with the snapshot it took before starting, then take the lock.
       try {
-        const prev = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { before: HostSnapshot; containerdSocket: string; nodeDir: string };
+        const prev = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as {
+          before: HostSnapshot;
+          containerdSocket: string;
+          nodeDir: string;
+        };
         const left = await cleanHost(prev.before, prev);
-        log(`[node] cleaned up after a node whose process (${pid}) died${left.length ? `; still left: ${left.join(', ')}` : ''}`);
+        log(
+          `[node] cleaned up after a node whose process (${pid}) died${left.length ? `; still left: ${left.join(', ')}` : ''}`,
+        );
       } catch {
         // no state: nothing was started yet
       }
       fs.rmSync(HOST_LOCK, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`devstack: the real node is still in use by process ${pid} (${HOST_LOCK})`);
+    if (Date.now() > deadline)
+      throw new Error(`devstack: the real node is still in use by process ${pid} (${HOST_LOCK})`);
     if (!said) log(`[node] waiting for the real node of process ${pid} to stop (one per machine)`);
     said = true;
     await new Promise((r) => setTimeout(r, 1000));
@@ -173,7 +241,8 @@ export async function startRealNode(o: {
   const watch = (p: Proc) => {
     procs.push(p);
     void p.exited.then(() => {
-      if (!stopping && p !== stoppedKubelet) reportCrash(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);
+      if (!stopping && p !== stoppedKubelet)
+        reportCrash(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);
     });
     return p;
   };
@@ -217,7 +286,11 @@ export async function startRealNode(o: {
             isGateway: false,
             ipMasq: false,
             hairpinMode: true,
-            ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET, rangeStart: '10.244.0.10' }]], dataDir: path.join(cni, 'ipam') },
+            ipam: {
+              type: 'host-local',
+              ranges: [[{ subnet: POD_SUBNET, rangeStart: '10.244.0.10' }]],
+              dataDir: path.join(cni, 'ipam'),
+            },
           },
         ],
       }),
@@ -259,7 +332,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     );
     const containerd = launch('containerd', o.logDir, 'containerd', ['--config', cdConfig]);
     watch(containerd);
-    const ctr = (args: string[]) => execFileSync('ctr', ['--address', containerdSocket, '-n', 'k8s.io', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ctr = (args: string[]) =>
+      execFileSync('ctr', ['--address', containerdSocket, '-n', 'k8s.io', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     await waitFor(containerd, `its socket ${containerdSocket}`, 30_000, async () => {
       if (!fs.existsSync(containerdSocket)) return false;
       ctr(['version']);
@@ -321,13 +397,22 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         port: 10250,
         readOnlyPort: 0,
         healthzPort: 0,
-        authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: path.join(nodeDir, 'pki', 'ca.crt') } },
+        authentication: {
+          anonymous: { enabled: false },
+          webhook: { enabled: false },
+          x509: { clientCAFile: path.join(nodeDir, 'pki', 'ca.crt') },
+        },
         authorization: { mode: 'AlwaysAllow' }, // any client the CA signed: kube-apiserver alone
         containerRuntimeEndpoint: `unix://${containerdSocket}`,
         podLogsDir: path.join(nodeDir, 'pod-logs'),
         resolvConf: '',
         // The disk is shared with everything else on this machine: never evict or garbage-collect the local images.
-        evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+        evictionHard: {
+          'memory.available': '100Mi',
+          'nodefs.available': '1%',
+          'imagefs.available': '1%',
+          'nodefs.inodesFree': '1%',
+        },
         imageGCHighThresholdPercent: 100,
         imageGCLowThresholdPercent: 99,
         nodeStatusUpdateFrequency: '2s',
@@ -369,37 +454,48 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       ],
     ] as const) {
       const res = await kubeRequest(admin, 'POST', url, body);
-      if (res.status !== 201 && res.status !== 409) throw new Error(`devstack: ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status !== 201 && res.status !== 409)
+        throw new Error(`devstack: ${url}: ${res.status} ${JSON.stringify(res.body)}`);
     }
     // --- Ready: from the kubelet's own status.
     await waitFor(kubelet!, `node ${NODE_NAME} Ready`, 120_000, async () => {
       const res = await kubeRequest(admin, 'GET', `/api/v1/nodes/${NODE_NAME}`);
       if (res.status !== 200) return false;
-      const node = res.body as { spec?: { podCIDR?: string }; status?: { conditions?: { type: string; status: string }[] } };
-      return !!node.spec?.podCIDR && node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+      const node = res.body as {
+        spec?: { podCIDR?: string };
+        status?: { conditions?: { type: string; status: string }[] };
+      };
+      return (
+        !!node.spec?.podCIDR && node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+      );
     });
     // kube-router finds its node by name at start, so it starts once the node is registered; ready once its
     // chains are in place.
     const kubeRouter = launch('kube-router', o.logDir, o.tools.kubeRouter, [
-        `--kubeconfig=${write('kube-router', tokens.kubeRouter)}`,
-        `--hostname-override=${NODE_NAME}`,
-        '--run-firewall=true',
-        '--run-router=false',
-        '--run-service-proxy=false',
-        '--run-loadbalancer=false',
-        '--enable-ipv6=false',
-        '--health-port=0',
-        '--metrics-port=0',
-        '--iptables-sync-period=1m',
-        '--v=1',
-      ]);
+      `--kubeconfig=${write('kube-router', tokens.kubeRouter)}`,
+      `--hostname-override=${NODE_NAME}`,
+      '--run-firewall=true',
+      '--run-router=false',
+      '--run-service-proxy=false',
+      '--run-loadbalancer=false',
+      '--enable-ipv6=false',
+      '--health-port=0',
+      '--metrics-port=0',
+      '--iptables-sync-period=1m',
+      '--v=1',
+    ]);
     watch(kubeRouter);
 
-    await waitFor(kubeRouter, 'its iptables chains (KUBE-ROUTER-INPUT)', 60_000, async () =>
-      spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { stdio: 'ignore' }).status === 0,
+    await waitFor(
+      kubeRouter,
+      'its iptables chains (KUBE-ROUTER-INPUT)',
+      60_000,
+      async () => spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { stdio: 'ignore' }).status === 0,
     );
     pool = await startPool(NODE_IP, POOL_PORT);
-    o.log(`[node] ${NODE_NAME} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pool ${pool.address}, report ${pool.reportUrl})`);
+    o.log(
+      `[node] ${NODE_NAME} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pool ${pool.address}, report ${pool.reportUrl})`,
+    );
     return {
       nodeName: NODE_NAME,
       nodeIp: NODE_IP,

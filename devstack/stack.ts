@@ -88,7 +88,8 @@ export interface StackOptions {
 }
 
 /** kube-apiserver's readiness without the two bootstrap hooks that start with a fixed 1 s wait (see kubeBootstrapInBackground). */
-const KUBE_SERVING = '/readyz?exclude=poststarthook/rbac/bootstrap-roles&exclude=poststarthook/scheduling/bootstrap-system-priority-classes';
+const KUBE_SERVING =
+  '/readyz?exclude=poststarthook/rbac/bootstrap-roles&exclude=poststarthook/scheduling/bootstrap-system-priority-classes';
 const AWS_MAIN = fileURLToPath(new URL('./aws-main.ts', import.meta.url));
 
 // ---------------------------------------------------------------------------------------
@@ -146,7 +147,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const tools = await ensureTools(log);
     const [etcdClient, etcdPeer, kubePort, temporalPort, uiPort, motoPort, frontPort] = (await freePorts(7)) as [
-      number, number, number, number, number, number, number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
     ];
     const ports = {
       etcdClient,
@@ -174,7 +181,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     ]);
     procs.push(etcd);
 
-    const temporalArgs = temporalDevServerArgs(ports.temporal, { uiPort: opts.headless ? undefined : ports.ui, logLevel: 'warn' });
+    const temporalArgs = temporalDevServerArgs(ports.temporal, {
+      uiPort: opts.headless ? undefined : ports.ui,
+      logLevel: 'warn',
+    });
     const temporal = launch('temporal', stateDir, tools.temporal, temporalArgs);
     procs.push(temporal);
 
@@ -188,7 +198,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.aws) {
       // In the background (awsInBackground), at a lower CPU priority: kube-apiserver's start is what a start waits for.
       const background = opts.awsInBackground ?? false;
-      procs.push(launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV, background));
+      procs.push(
+        launch('moto', stateDir, tools.moto, ['-H', '127.0.0.1', '-p', String(ports.moto)], MOTO_ENV, background),
+      );
       // Outside the repository: unpacked Lambda code must not resolve the project's node_modules.
       lambdaWorkDir = fs.mkdtempSync(path.join(tmpdir(), 'pod-responder-lambda-'));
       const frontOpts: AwsFrontOptions = {
@@ -226,7 +238,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // --- kube-apiserver: static admin token, RBAC, its own self-signed serving cert. Launched beside etcd,
     // not after it: it loads and builds its serving state meanwhile and waits for etcd on its own.
     const nodeMissing = opts.realNode ? realNodeMissing() : [];
-    if (nodeMissing.length) log(`[node] this machine cannot run a real node; starting without one. Missing: ${nodeMissing.join('; ')}`);
+    if (nodeMissing.length)
+      log(`[node] this machine cannot run a real node; starting without one. Missing: ${nodeMissing.join('; ')}`);
     const nodePrep = opts.realNode && nodeMissing.length === 0 ? prepareRealNode(stateDir) : undefined;
     const apiserver = prepareKubeApiserver(kubeDir, {
       port: ports.kube,
@@ -274,7 +287,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await applyEksRbac(kubeTarget);
       // The front needs the apiserver for DescribeCluster's endpoint/CA and for access policies' RBAC.
       const res = await fetch(`${frontUrl}/_kube`, { method: 'PUT', body: JSON.stringify(kubeTarget) });
-      if (!res.ok) throw new Error(`devstack: the AWS front refused the kube-apiserver's coordinates: ${res.status} ${await res.text()}`);
+      if (!res.ok)
+        throw new Error(
+          `devstack: the AWS front refused the kube-apiserver's coordinates: ${res.status} ${await res.text()}`,
+        );
       log(`[devstack] AWS ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
       return seeded;
     });
@@ -326,7 +342,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       void node?.crashed.then((why) => !stopping && resolve(why));
       for (const p of procs) {
         void p.exited.then(() => {
-          if (!stopping) resolve(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);
+          if (!stopping)
+            resolve(`devstack: ${p.name} exited unexpectedly\n--- ${p.logPath} (tail) ---\n${tail(p.logPath)}\n---`);
         });
       }
     });

@@ -23,7 +23,10 @@ const CACHE = process.env.POD_RESPONDER_DEVSTACK_CACHE || path.join(ROOT, 'node_
 const BUILDS_KEPT = 3;
 const MANIFEST = path.join(CACHE, 'manifest.json');
 
-const digest = (file) => createHash('sha256').update(readFileSync(path.join(ROOT, file))).digest('hex');
+const digest = (file) =>
+  createHash('sha256')
+    .update(readFileSync(path.join(ROOT, file)))
+    .digest('hex');
 
 /** What a build depends on beyond its input files: a new esbuild or Node.js may emit other code. */
 function toolchain() {
@@ -56,7 +59,10 @@ const sourceUrls = {
   name: 'source-urls',
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => ({
-      contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+      contents: readFileSync(args.path, 'utf8').replaceAll(
+        'import.meta.url',
+        JSON.stringify(pathToFileURL(args.path).href),
+      ),
       loader: 'ts',
     }));
   },

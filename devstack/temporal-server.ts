@@ -27,7 +27,9 @@ export async function ownTemporal(o: { extra?: string[]; uiPort?: number } = {})
   return {
     address: `127.0.0.1:${port}`,
     start() {
-      server = spawn(temporal, temporalDevServerArgs(port!, { dbFile, extra: o.extra, uiPort: o.uiPort }), { stdio: 'ignore' });
+      server = spawn(temporal, temporalDevServerArgs(port!, { dbFile, extra: o.extra, uiPort: o.uiPort }), {
+        stdio: 'ignore',
+      });
     },
     async stop() {
       const s = server;
@@ -40,7 +42,10 @@ export async function ownTemporal(o: { extra?: string[]; uiPort?: number } = {})
 }
 
 /** `temporal server start-dev` on loopback with pod-responder's search attributes; `dbFile` keeps its data across restarts. */
-export function temporalDevServerArgs(port: number, o: { uiPort?: number | undefined; dbFile?: string; logLevel?: string; extra?: string[] } = {}): string[] {
+export function temporalDevServerArgs(
+  port: number,
+  o: { uiPort?: number | undefined; dbFile?: string; logLevel?: string; extra?: string[] } = {},
+): string[] {
   const args = ['server', 'start-dev', '--ip=127.0.0.1', `--port=${port}`, `--log-level=${o.logLevel ?? 'error'}`];
   args.push(...(o.uiPort ? [`--ui-port=${o.uiPort}`] : ['--headless']));
   if (o.dbFile) args.push(`--db-filename=${o.dbFile}`);

@@ -52,7 +52,9 @@ export async function ensureTestServer(log: (line: string) => void = defaultLog)
 
 /** tools.sh with `args`: its progress (stderr) streamed line by line, a cold build takes minutes; its `name=path` lines parsed. */
 async function runToolsScript(args: string[], log: (line: string) => void): Promise<Record<string, string>> {
-  const child = spawn('bash', [path.join(REPO_ROOT, 'devstack/tools.sh'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [path.join(REPO_ROOT, 'devstack/tools.sh'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   let pending = '';
@@ -67,5 +69,11 @@ async function runToolsScript(args: string[], log: (line: string) => void): Prom
   });
   if (pending) log(pending);
   if (code !== 0) throw new Error(`devstack/tools.sh ${args.join(' ')} failed (exit ${code}); see its output above`);
-  return Object.fromEntries(stdout.trim().split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }

@@ -19,12 +19,17 @@ export interface VisibilityStallProxy {
   close(): Promise<void>;
 }
 
-const VISIBILITY = /\/(ListWorkflowExecutions|CountWorkflowExecutions|ScanWorkflowExecutions|ListOpenWorkflowExecutions|ListClosedWorkflowExecutions)$/;
+const VISIBILITY =
+  /\/(ListWorkflowExecutions|CountWorkflowExecutions|ScanWorkflowExecutions|ListOpenWorkflowExecutions|ListClosedWorkflowExecutions)$/;
 const GRPC_UNAVAILABLE = '14';
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const OWN_PSEUDO = new Set([':scheme', ':authority']);
 
-export async function startVisibilityStallProxy(o: { backend: string; stallMs?: number; fail?: boolean }): Promise<VisibilityStallProxy> {
+export async function startVisibilityStallProxy(o: {
+  backend: string;
+  stallMs?: number;
+  fail?: boolean;
+}): Promise<VisibilityStallProxy> {
   const open = new Set<http2.ServerHttp2Session>();
   // Held calls: a stall of minutes must not keep the process alive once the proxy is closed.
   const held = new Set<NodeJS.Timeout>();
@@ -60,7 +65,15 @@ export async function startVisibilityStallProxy(o: { backend: string; stallMs?: 
       const relay = () => {
         if (stream.closed) return; // the caller gave up (its deadline) while the call was held
         if (visibility && proxy.fail) {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': GRPC_UNAVAILABLE, 'grpc-message': 'test proxy: visibility store unavailable' }, { endStream: true });
+          stream.respond(
+            {
+              ':status': 200,
+              'content-type': 'application/grpc',
+              'grpc-status': GRPC_UNAVAILABLE,
+              'grpc-message': 'test proxy: visibility store unavailable',
+            },
+            { endStream: true },
+          );
           return;
         }
         relayCall(upstream, stream, headers);
@@ -84,7 +97,11 @@ export async function startVisibilityStallProxy(o: { backend: string; stallMs?: 
 }
 
 /** One gRPC call relayed as a stream: headers, data and trailers unchanged; a cancel on either side reaches the other. */
-function relayCall(upstream: http2.ClientHttp2Session, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+function relayCall(
+  upstream: http2.ClientHttp2Session,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+): void {
   const forwarded = Object.fromEntries(Object.entries(headers).filter(([k]) => !OWN_PSEUDO.has(k)));
   let call: http2.ClientHttp2Stream;
   try {
@@ -104,7 +121,13 @@ function relayCall(upstream: http2.ClientHttp2Session, stream: http2.ServerHttp2
     stream.respond(out, { waitForTrailers: true });
     call.pipe(stream);
   });
-  call.on('trailers', (t: http2.IncomingHttpHeaders) => (trailers = Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith(':'))) as http2.IncomingHttpHeaders));
+  call.on(
+    'trailers',
+    (t: http2.IncomingHttpHeaders) =>
+      (trailers = Object.fromEntries(
+        Object.entries(t).filter(([k]) => !k.startsWith(':')),
+      ) as http2.IncomingHttpHeaders),
+  );
   stream.on('wantTrailers', () => stream.sendTrailers(trailers));
   stream.pipe(call);
   stream.on('close', () => {

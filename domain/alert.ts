@@ -28,36 +28,35 @@ export const ALERT_SOURCES = ['xdr', 'falco', 'guardduty', 'manual', 'generic'] 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const podAlertSchema = z
-  .strictObject({
-    source: z.enum(ALERT_SOURCES),
-    alertId: z.string().min(1).max(256),
-    category: z.string().min(1).max(128),
-    severity: z.enum(SEVERITIES),
-    detectedAt: z.iso.datetime({ offset: true }),
-    cluster: z.strictObject({
-      name: clusterNameSchema,
-      region: regionSchema.optional(),
-    }),
-    namespace: dnsLabel,
-    podName: dnsSubdomain,
-    podUid: z.uuid().optional(),
-    container: z
-      .strictObject({
-        id: containerIdSchema.optional(),
-        name: dnsLabel.optional(),
-        image: z.string().min(1).max(1024).optional(),
-      })
-      .optional(),
-    process: z
-      .strictObject({
-        name: z.string().max(1024).optional(),
-        commandLine: z.string().max(8192).optional(),
-        pid: z.number().int().nonnegative().optional(),
-      })
-      .optional(),
-    raw: z.unknown().optional(),
-  });
+export const podAlertSchema = z.strictObject({
+  source: z.enum(ALERT_SOURCES),
+  alertId: z.string().min(1).max(256),
+  category: z.string().min(1).max(128),
+  severity: z.enum(SEVERITIES),
+  detectedAt: z.iso.datetime({ offset: true }),
+  cluster: z.strictObject({
+    name: clusterNameSchema,
+    region: regionSchema.optional(),
+  }),
+  namespace: dnsLabel,
+  podName: dnsSubdomain,
+  podUid: z.uuid().optional(),
+  container: z
+    .strictObject({
+      id: containerIdSchema.optional(),
+      name: dnsLabel.optional(),
+      image: z.string().min(1).max(1024).optional(),
+    })
+    .optional(),
+  process: z
+    .strictObject({
+      name: z.string().max(1024).optional(),
+      commandLine: z.string().max(8192).optional(),
+      pid: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  raw: z.unknown().optional(),
+});
 
 export type PodAlert = z.output<typeof podAlertSchema>;
 

@@ -62,9 +62,14 @@ export function executorGroupTags(installationId: string, clusterArn: string): R
 }
 
 /** Undefined when the tags prove the group is this installation's executor group for this cluster; otherwise why not. */
-export function notOurExecutorGroupBecause(tags: Record<string, string | undefined> | undefined, installationId: string, clusterArn: string): string | undefined {
+export function notOurExecutorGroupBecause(
+  tags: Record<string, string | undefined> | undefined,
+  installationId: string,
+  clusterArn: string,
+): string | undefined {
   if (tags?.[MANAGED_TAG] !== 'true') return `it is not tagged ${MANAGED_TAG}=true`;
-  if (tags[INSTALLATION_TAG] !== installationId) return `it belongs to installation ${tags[INSTALLATION_TAG] ?? '(none)'}`;
+  if (tags[INSTALLATION_TAG] !== installationId)
+    return `it belongs to installation ${tags[INSTALLATION_TAG] ?? '(none)'}`;
   if (tags[EXECUTOR_GROUP_TAG] !== clusterArn) return `it is not the executor group for ${clusterArn}`;
   return undefined;
 }
@@ -83,10 +88,14 @@ export function ownerTags(owner: Owner): Record<string, string> {
  * Undefined when the tags prove the resource is this owner's; otherwise why not. A resource tagged before
  * installations existed (no installation tag) counts as the incident's own: its undo must still remove it.
  */
-export function notOwnedBecause(tags: Record<string, string | undefined> | undefined, owner: Owner): string | undefined {
+export function notOwnedBecause(
+  tags: Record<string, string | undefined> | undefined,
+  owner: Owner,
+): string | undefined {
   if (tags?.[MANAGED_TAG] !== 'true') return `it is not tagged ${MANAGED_TAG}=true`;
   const installation = tags[INSTALLATION_TAG];
-  if (installation !== undefined && installation !== owner.installationId) return `it belongs to installation ${installation}`;
+  if (installation !== undefined && installation !== owner.installationId)
+    return `it belongs to installation ${installation}`;
   if (tags[INCIDENT_TAG] !== owner.incidentId) return `it belongs to incident ${tags[INCIDENT_TAG] ?? '(none)'}`;
   return undefined;
 }

@@ -48,7 +48,10 @@ export function decide(input: DecisionInput): Decision {
       };
     case 'timed-out':
       return policy.onApprovalTimeout === 'proceed'
-        ? { ...proposal, reason: `${proposal.reason}; no answer within ${policy.approvalTimeoutSeconds}s, policy proceeds` }
+        ? {
+            ...proposal,
+            reason: `${proposal.reason}; no answer within ${policy.approvalTimeoutSeconds}s, policy proceeds`,
+          }
         : {
             action: 'dismiss',
             dismissal: {

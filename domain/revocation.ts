@@ -58,7 +58,15 @@ export function revocationDocument(notBefore: string): string {
   if (!ISO_SECONDS.test(notBefore)) throw new Error(`not a UTC time to the second: ${notBefore}`);
   return JSON.stringify({
     Version: '2012-10-17',
-    Statement: [{ Sid: SID, Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': notBefore } } }],
+    Statement: [
+      {
+        Sid: SID,
+        Effect: 'Deny',
+        Action: '*',
+        Resource: '*',
+        Condition: { DateLessThan: { 'aws:TokenIssueTime': notBefore } },
+      },
+    ],
   });
 }
 
@@ -113,7 +121,11 @@ export function revokedBefore(policyName: string, document: string): string | nu
  * more than 12 h past (every session they deny has expired). Someone else's policies, and ours still in force,
  * are never on the list.
  */
-export function spentRevocations(policies: { name: string; document: string }[], nowMs: number, keep: string): string[] {
+export function spentRevocations(
+  policies: { name: string; document: string }[],
+  nowMs: number,
+  keep: string,
+): string[] {
   return policies
     .filter((p) => p.name !== keep)
     .filter((p) => {

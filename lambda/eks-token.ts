@@ -12,7 +12,12 @@ export interface AwsCredentials {
  * signature covers `x-k8s-aws-id: <cluster>`, base64url-encoded behind `k8s-aws-v1.`. It is signed
  * locally: no network call, so it works from a private subnet with no STS endpoint.
  */
-export async function eksToken(clusterName: string, region: string, credentials: AwsCredentials, now = new Date()): Promise<string> {
+export async function eksToken(
+  clusterName: string,
+  region: string,
+  credentials: AwsCredentials,
+  now = new Date(),
+): Promise<string> {
   const hostname = `sts.${region}.amazonaws.com`;
   const signer = new SignatureV4({ credentials, region, service: 'sts', sha256: Sha256 });
   const signed = await signer.presign(
@@ -34,7 +39,12 @@ export async function eksToken(clusterName: string, region: string, credentials:
 }
 
 export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsCredentials {
-  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = env;
-  if (!accessKeyId || !secretAccessKey) throw new Error('no AWS credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)');
+  const {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+  } = env;
+  if (!accessKeyId || !secretAccessKey)
+    throw new Error('no AWS credentials in the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)');
   return sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
 }

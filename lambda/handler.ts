@@ -28,7 +28,9 @@ export async function handler(event: RemediationEvent): Promise<RemediationResul
   const token = await eksToken(cluster.name, cluster.region, credentialsFromEnv());
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: cluster.name, server: cluster.endpoint, caData: cluster.certificateAuthority, skipTLSVerify: false }],
+    clusters: [
+      { name: cluster.name, server: cluster.endpoint, caData: cluster.certificateAuthority, skipTLSVerify: false },
+    ],
     users: [{ name: 'lambda', token }],
     contexts: [{ name: 'eks', cluster: cluster.name, user: 'lambda' }],
     currentContext: 'eks',

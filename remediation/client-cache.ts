@@ -11,7 +11,12 @@ export interface ClientCache<V> {
   close(): void;
 }
 
-export function clientCache<V>(opts: { max: number; graceMs: number; make: (key: string) => V; destroy: (client: V) => void }): ClientCache<V> {
+export function clientCache<V>(opts: {
+  max: number;
+  graceMs: number;
+  make: (key: string) => V;
+  destroy: (client: V) => void;
+}): ClientCache<V> {
   const entries = new Map<string, V>(); // insertion order is recency order: a hit is moved to the end
   const retiring = new Map<ReturnType<typeof setTimeout>, V>();
   const retire = (client: V) => {

@@ -13,13 +13,21 @@ export interface Involved {
   uid: string;
 }
 
-export async function recordEvent(kube: KubeClients, involved: Involved, reason: string, message: string): Promise<void> {
+export async function recordEvent(
+  kube: KubeClients,
+  involved: Involved,
+  reason: string,
+  message: string,
+): Promise<void> {
   const now = new Date();
   try {
     await kube.core.createNamespacedEvent({
       namespace: involved.namespace,
       body: {
-        metadata: { name: `${involved.name}.pod-responder.${now.getTime().toString(16)}`, namespace: involved.namespace },
+        metadata: {
+          name: `${involved.name}.pod-responder.${now.getTime().toString(16)}`,
+          namespace: involved.namespace,
+        },
         involvedObject: involved,
         reason,
         message: message.slice(0, 1024),

@@ -116,7 +116,10 @@ export const S3_CALL_TIMEOUT_MS = 5000;
 export const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`);
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** Managed fields are bookkeeping; the manifest as it ran is the rest. */
-const strip = <T extends { metadata?: { managedFields?: unknown } }>(o: T): T => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } });
+const strip = <T extends { metadata?: { managedFields?: unknown } }>(o: T): T => ({
+  ...o,
+  metadata: { ...o.metadata, managedFields: undefined },
+});
 
 /** One client per region and endpoint, shared by every bundle; the region may come from the alert, so few are kept. */
 const s3Clients = clientCache<S3Client>({
@@ -157,7 +160,10 @@ export async function readEvidence(kube: KubeClients, r: EvidenceReadRequest): P
       r.rest.map(async (x) => {
         const read = await withDeadline(readAgain(kube, r, x), deadline);
         if (read.kind === 'ok') items.push(read.value);
-        else missing.push(`${x.name}: ${read.kind === 'error' ? read.error : `not read again within the ${Math.round(r.budgetMs / 1000)}s budget`}`);
+        else
+          missing.push(
+            `${x.name}: ${read.kind === 'error' ? read.error : `not read again within the ${Math.round(r.budgetMs / 1000)}s budget`}`,
+          );
       }),
     );
   } else {
@@ -175,7 +181,13 @@ export async function readEvidence(kube: KubeClients, r: EvidenceReadRequest): P
       rest.push({ name: it.name, offset, total: it.body.length });
       continue;
     }
-    pieces.push({ name: it.name, offset, total: it.body.length, sha256: sha256(it.body), data: it.body.subarray(offset, offset + take).toString('base64') });
+    pieces.push({
+      name: it.name,
+      offset,
+      total: it.body.length,
+      sha256: sha256(it.body),
+      data: it.body.subarray(offset, offset + take).toString('base64'),
+    });
     used += take;
     if (offset + take < it.body.length) rest.push({ name: it.name, offset: offset + take, total: it.body.length });
   }
@@ -198,10 +210,19 @@ async function gather(
   await Promise.all(
     parts.map(async (part) => {
       const outcome = await withDeadline(
-        part.read().then((items) => Promise.all(items.map((it) => deliver(it).catch((err: unknown) => missing.push(`${it.name}: not written: ${describe(err)}`))))),
+        part
+          .read()
+          .then((items) =>
+            Promise.all(
+              items.map((it) =>
+                deliver(it).catch((err: unknown) => missing.push(`${it.name}: not written: ${describe(err)}`)),
+              ),
+            ),
+          ),
         part.ownDeadlines ? deadline + WRITE_GRACE_MS : deadline,
       );
-      if (outcome.kind === 'timeout') missing.push(`${part.name}: not captured within the ${Math.round(r.budgetMs / 1000)}s budget`);
+      if (outcome.kind === 'timeout')
+        missing.push(`${part.name}: not captured within the ${Math.round(r.budgetMs / 1000)}s budget`);
       else if (outcome.kind === 'error') missing.push(`${part.name}: ${outcome.error}`);
     }),
   );
@@ -254,13 +275,28 @@ type PodObject = Awaited<ReturnType<KubeClients['core']['readNamespacedPod']>>;
 async function readThePod(kube: KubeClients, p: PodTarget): Promise<PodObject> {
   const pod = await kube.core.readNamespacedPod({ namespace: p.namespace, name: p.name });
   const uid = pod.metadata?.uid;
-  if (uid !== p.uid) throw new Error(`pod ${p.namespace}/${p.name} is another pod now (uid ${uid}, the alerted pod's was ${p.uid}): not the alerted pod's evidence`);
+  if (uid !== p.uid)
+    throw new Error(
+      `pod ${p.namespace}/${p.name} is another pod now (uid ${uid}, the alerted pod's was ${p.uid}): not the alerted pod's evidence`,
+    );
   return pod;
 }
 
 /** One container's logs (current or previous), read by the pod's name: taken only if the pod is still the alerted one after. */
-async function readLog(kube: KubeClients, p: PodTarget, container: string, previous: boolean, limitBytes: number): Promise<Buffer> {
-  const text = await kube.core.readNamespacedPodLog({ namespace: p.namespace, name: p.name, container, previous, limitBytes });
+async function readLog(
+  kube: KubeClients,
+  p: PodTarget,
+  container: string,
+  previous: boolean,
+  limitBytes: number,
+): Promise<Buffer> {
+  const text = await kube.core.readNamespacedPodLog({
+    namespace: p.namespace,
+    name: p.name,
+    container,
+    previous,
+    limitBytes,
+  });
   await readThePod(kube, p);
   return Buffer.from(text);
 }
@@ -279,11 +315,20 @@ async function readAgain(kube: KubeClients, r: Request, x: EvidenceRest): Promis
   const p = r.pod;
   const item = (body: Buffer): Item => ({ name: x.name, body });
   const log = LOG_ITEM.exec(x.name);
-  if (log) return item(await readLog(kube, p, log[1]!, log[2] !== undefined, Math.min(x.total, r.logBytesPerContainer)));
+  if (log)
+    return item(await readLog(kube, p, log[1]!, log[2] !== undefined, Math.min(x.total, r.logBytesPerContainer)));
   const owner = OWNER_ITEM.exec(x.name);
   if (owner) {
     await readThePod(kube, p);
-    return item(json(strip((await readWorkload(kube, { kind: owner[1]!, namespace: p.namespace, name: owner[2]! })) as { metadata?: { managedFields?: unknown } })));
+    return item(
+      json(
+        strip(
+          (await readWorkload(kube, { kind: owner[1]!, namespace: p.namespace, name: owner[2]! })) as {
+            metadata?: { managedFields?: unknown };
+          },
+        ),
+      ),
+    );
   }
   switch (x.name) {
     case 'pod.json':
@@ -298,7 +343,13 @@ async function readAgain(kube: KubeClients, r: Request, x: EvidenceRest): Promis
 }
 
 /** One part per thing that can fail on its own: each manifest, each container's logs, each checkpoint. */
-function clusterParts(kube: KubeClients, r: Request, deadline: number, missing: string[], checkpoints: EvidenceCapture['checkpoints']): Part[] {
+function clusterParts(
+  kube: KubeClients,
+  r: Request,
+  deadline: number,
+  missing: string[],
+  checkpoints: EvidenceCapture['checkpoints'],
+): Part[] {
   const p = r.pod;
   const podRead = readThePod(kube, p);
   podRead.catch(() => undefined); // each part reports it for itself
@@ -312,19 +363,30 @@ function clusterParts(kube: KubeClients, r: Request, deadline: number, missing: 
         for (let depth = 0; depth < 4; depth++) {
           const owner = meta?.ownerReferences?.find((o) => o.controller);
           if (!owner) break;
-          const obj = await readWorkload(kube, { kind: owner.kind, namespace: p.namespace, name: owner.name }).catch(() => null);
+          const obj = await readWorkload(kube, { kind: owner.kind, namespace: p.namespace, name: owner.name }).catch(
+            () => null,
+          );
           if (!obj) break;
-          out.push({ name: `owners/${owner.kind}-${owner.name}.json`, body: json(strip(obj as { metadata?: { managedFields?: unknown } })) });
+          out.push({
+            name: `owners/${owner.kind}-${owner.name}.json`,
+            body: json(strip(obj as { metadata?: { managedFields?: unknown } })),
+          });
           meta = obj.metadata;
         }
         return out;
       },
     },
-    { name: 'events.json', read: async () => [{ name: 'events.json', body: await readEvents(kube, p, await podRead) }] },
+    {
+      name: 'events.json',
+      read: async () => [{ name: 'events.json', body: await readEvents(kube, p, await podRead) }],
+    },
   ];
   if (p.nodeName) {
     const nodeName = p.nodeName;
-    parts.push({ name: 'node.json', read: async () => [{ name: 'node.json', body: json(strip(await kube.core.readNode({ name: nodeName }))) }] });
+    parts.push({
+      name: 'node.json',
+      read: async () => [{ name: 'node.json', body: json(strip(await kube.core.readNode({ name: nodeName }))) }],
+    });
   }
   return [...parts, ...containerParts(kube, r, podRead, deadline, missing, checkpoints)];
 }
@@ -334,9 +396,18 @@ function clusterParts(kube: KubeClients, r: Request, deadline: number, missing: 
  * each (both instances), and its checkpoint when asked. A container that does not answer in time loses its
  * own part only.
  */
-function containerParts(kube: KubeClients, r: Request, podRead: Promise<PodObject>, deadline: number, missing: string[], checkpoints: EvidenceCapture['checkpoints']): Part[] {
+function containerParts(
+  kube: KubeClients,
+  r: Request,
+  podRead: Promise<PodObject>,
+  deadline: number,
+  missing: string[],
+  checkpoints: EvidenceCapture['checkpoints'],
+): Part[] {
   const p = r.pod;
-  const names = podRead.then((pod) => [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name));
+  const names = podRead.then((pod) =>
+    [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name),
+  );
   names.catch(() => undefined);
   // A part that starts the per-container reads when the names are known, and reports each container's own gaps.
   const perContainer = (label: string, read: (container: string) => Promise<Item[]>): Part => ({
@@ -347,7 +418,9 @@ function containerParts(kube: KubeClients, r: Request, podRead: Promise<PodObjec
         (await names).map((c) =>
           withDeadline(read(c), deadline).then((s) => {
             if (s.kind === 'ok') return s.value;
-            missing.push(`${label} of ${c}: ${s.kind === 'error' ? s.error : `not captured within the ${Math.round(r.budgetMs / 1000)}s budget`}`);
+            missing.push(
+              `${label} of ${c}: ${s.kind === 'error' ? s.error : `not captured within the ${Math.round(r.budgetMs / 1000)}s budget`}`,
+            );
             return [];
           }),
         ),
@@ -378,8 +451,13 @@ function containerParts(kube: KubeClients, r: Request, podRead: Promise<PodObjec
     parts.push(
       perContainer('checkpoint', async (c) => {
         // The kubelet's checkpoint API through the API server's node proxy; the archive stays on the node.
-        const answer = await kube.core.connectPostNodeProxyWithPath({ name: node, path: `checkpoint/${p.namespace}/${p.name}/${c}` });
-        const items = (typeof answer === 'string' ? (JSON.parse(answer) as { items?: string[] }) : (answer as { items?: string[] })).items ?? [];
+        const answer = await kube.core.connectPostNodeProxyWithPath({
+          name: node,
+          path: `checkpoint/${p.namespace}/${p.name}/${c}`,
+        });
+        const items =
+          (typeof answer === 'string' ? (JSON.parse(answer) as { items?: string[] }) : (answer as { items?: string[] }))
+            .items ?? [];
         await readThePod(kube, p); // the checkpoint was asked for by name: record it only if it was the alerted pod's
         for (const path of items) checkpoints.push({ container: c, node, path });
         return [{ name: `checkpoints/${c}.json`, body: json({ container: c, node, paths: items }) }];

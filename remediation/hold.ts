@@ -35,7 +35,12 @@ export async function checkSuspension(kube: KubeClients, record: SuspensionRecor
     const observed = reverted(c, obj);
     if (!observed) continue;
     const writer = lastWriter(obj.metadata?.managedFields ?? [], fieldPath(c));
-    out.reverted.push({ target, observed, by: writer?.manager ?? null, at: writer?.time ? new Date(writer.time).toISOString() : null });
+    out.reverted.push({
+      target,
+      observed,
+      by: writer?.manager ?? null,
+      at: writer?.time ? new Date(writer.time).toISOString() : null,
+    });
   }
   return out;
 }
@@ -88,5 +93,7 @@ function lastWriter(entries: V1ManagedFieldsEntry[], path: string[]): V1ManagedF
   // after us. A write through the scale subresource leaves no owner of replicas: unknown, not a guess.
   const ours = newest(entries.filter((e) => e.manager === FIELD_MANAGER));
   const candidate = newest(others);
-  return candidate && (!ours || time(candidate) >= time(ours)) && path[path.length - 1] !== 'f:replicas' ? candidate : undefined;
+  return candidate && (!ours || time(candidate) >= time(ours)) && path[path.length - 1] !== 'f:replicas'
+    ? candidate
+    : undefined;
 }

@@ -8,7 +8,10 @@ export async function inspectPod(kube: KubeClients, namespace: string, name: str
   const pod = await readOrNull(`read pod ${namespace}/${name}`, () => kube.core.readNamespacedPod({ namespace, name }));
   if (!pod) return null;
   // Both reads at once: the inspection is on the way to the kill.
-  const [owners, serviceAccount] = await Promise.all([ownerChain(kube, namespace, pod.metadata), serviceAccountOf(kube, namespace, pod)]);
+  const [owners, serviceAccount] = await Promise.all([
+    ownerChain(kube, namespace, pod.metadata),
+    serviceAccountOf(kube, namespace, pod),
+  ]);
   return {
     namespace,
     name,
@@ -30,7 +33,9 @@ async function serviceAccountOf(kube: KubeClients, namespace: string, pod: V1Pod
   // The API server's admission sets `default` when the spec names none.
   const name = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default';
   try {
-    const sa = await readOrNull(`read serviceaccount ${namespace}/${name}`, () => kube.core.readNamespacedServiceAccount({ namespace, name }));
+    const sa = await readOrNull(`read serviceaccount ${namespace}/${name}`, () =>
+      kube.core.readNamespacedServiceAccount({ namespace, name }),
+    );
     const roleArn = sa?.metadata?.annotations?.[IRSA_ANNOTATION]?.trim();
     return { name, ...(roleArn ? { roleArn } : {}) };
   } catch (err) {

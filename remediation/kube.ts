@@ -19,7 +19,12 @@ export interface KubeClients {
 
 export function kubeClients(kc: KubeConfig): KubeClients {
   keepAlive(kc);
-  return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), networking: kc.makeApiClient(NetworkingV1Api) };
+  return {
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    batch: kc.makeApiClient(BatchV1Api),
+    networking: kc.makeApiClient(NetworkingV1Api),
+  };
 }
 
 type AgentFactory = (cluster: { server?: string; proxyUrl?: string } | null, options: AgentOptions) => unknown;
@@ -44,7 +49,14 @@ export function keepAlive(kc: KubeConfig): KubeConfig {
   const agents = new Map<string, Agent>();
   target.createAgent = (cluster, options) => {
     if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
-    const key = JSON.stringify([cluster.server, tlsText(options.ca), tlsText(options.cert), tlsText(options.key), options.servername ?? '', options.rejectUnauthorized ?? null]);
+    const key = JSON.stringify([
+      cluster.server,
+      tlsText(options.ca),
+      tlsText(options.cert),
+      tlsText(options.key),
+      options.servername ?? '',
+      options.rejectUnauthorized ?? null,
+    ]);
     let agent = agents.get(key);
     if (!agent) {
       agent = new Agent({ ...options, keepAlive: true });
@@ -82,7 +94,10 @@ export function kubeFailure(err: unknown): KubeFailure {
   if (typeof e?.code === 'number') {
     let body: { reason?: string; message?: string } = {};
     try {
-      body = (typeof e.body === 'string' ? (JSON.parse(e.body) as typeof body | null) : (e.body as typeof body | undefined)) ?? {};
+      body =
+        (typeof e.body === 'string'
+          ? (JSON.parse(e.body) as typeof body | null)
+          : (e.body as typeof body | undefined)) ?? {};
     } catch {
       /* body was not JSON: keep the exception message */
     }

@@ -20,20 +20,44 @@ export async function runOperation<R extends CoreRequest>(kube: KubeClients, req
 }
 
 /** An Event on what an operation changed (only when it changed it now: a retry that finds it done adds none). */
-async function reportChange(kube: KubeClients, r: CoreRequest, response: CoreResponses[CoreRequest['op']]): Promise<void> {
+async function reportChange(
+  kube: KubeClients,
+  r: CoreRequest,
+  response: CoreResponses[CoreRequest['op']],
+): Promise<void> {
   const result = 'result' in response ? response.result : undefined;
   if (result?.status !== 'done') return;
   const pod = (p: PodTarget) => ({ apiVersion: 'v1', kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid });
   const by = (incidentId: string | undefined) => `pod-responder${incidentId ? ` (incident ${incidentId})` : ''}`;
   switch (r.op) {
     case 'terminate-pod':
-      return recordEvent(kube, pod(r.pod), 'PodResponderTerminated', `${by(r.incidentId)} deleted the pod: ${result.message}`);
+      return recordEvent(
+        kube,
+        pod(r.pod),
+        'PodResponderTerminated',
+        `${by(r.incidentId)} deleted the pod: ${result.message}`,
+      );
     case 'isolate-pod':
-      return recordEvent(kube, pod(r.pod), 'PodResponderIsolated', `${by(r.incidentId)} cut the pod off the network: ${result.message}`);
+      return recordEvent(
+        kube,
+        pod(r.pod),
+        'PodResponderIsolated',
+        `${by(r.incidentId)} cut the pod off the network: ${result.message}`,
+      );
     case 'suspend-workload':
-      return recordEvent(kube, r.workload, 'PodResponderSuspended', `${by(r.incidentId)} suspended the workload: ${result.message}`);
+      return recordEvent(
+        kube,
+        r.workload,
+        'PodResponderSuspended',
+        `${by(r.incidentId)} suspended the workload: ${result.message}`,
+      );
     case 'restore-workload':
-      return recordEvent(kube, r.record.workload, 'PodResponderRestored', `${by(r.record.incidentId)} restored the workload: ${result.message}`);
+      return recordEvent(
+        kube,
+        r.record.workload,
+        'PodResponderRestored',
+        `${by(r.record.incidentId)} restored the workload: ${result.message}`,
+      );
     // No Event: reads, the evidence capture and its read-back, and the release of the responder's own isolation policy.
     // Listed so that a new operation must be placed on one side or the other.
     case 'inspect':

@@ -29,14 +29,20 @@ export async function suspendWorkload(kube: KubeClients, incidentId: string, w: 
   });
   if (!isSuspendable(w.kind) || !['apps/v1', 'batch/v1'].includes(w.apiVersion)) {
     return {
-      result: result('unsupported', `${w.apiVersion} ${w.kind} is not a kind pod-responder can suspend: suspend it by hand`),
+      result: result(
+        'unsupported',
+        `${w.apiVersion} ${w.kind} is not a kind pod-responder can suspend: suspend it by hand`,
+      ),
       record: null,
     };
   }
   const obj = await readWorkload(kube, w);
   if (!obj) return { result: result('not-found', `${target} no longer exists`), record: null };
   if (obj.metadata?.uid !== w.uid) {
-    return { result: result('conflict', `${target} was replaced (uid ${obj.metadata?.uid}, expected ${w.uid})`), record: null };
+    return {
+      result: result('conflict', `${target} was replaced (uid ${obj.metadata?.uid}, expected ${w.uid})`),
+      record: null,
+    };
   }
   const owner = obj.metadata?.annotations?.[SUSPENDED_BY_ANNOTATION];
   if (owner && owner !== incidentId) {
@@ -80,7 +86,9 @@ export async function suspendWorkload(kube: KubeClients, incidentId: string, w: 
       // Refused for good (403, 422): drop our claim, so the workload is not marked as suspended by us.
       // A transient failure keeps it: the retry adopts the recorded prior state.
       if (err instanceof KubeError && PERMANENT_KUBE_STATUSES.has(err.failure.status)) {
-        await patchWorkload(kc, ref, { metadata: { annotations: { [SUSPENDED_BY_ANNOTATION]: null, [PRIOR_STATE_ANNOTATION]: null } } }).catch(() => undefined);
+        await patchWorkload(kc, ref, {
+          metadata: { annotations: { [SUSPENDED_BY_ANNOTATION]: null, [PRIOR_STATE_ANNOTATION]: null } },
+        }).catch(() => undefined);
       }
       throw err;
     }

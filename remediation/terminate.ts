@@ -15,7 +15,12 @@ export const MIN_GRACE_PERIOD_SECONDS = 1;
  * (StatefulSet, or a replacement between alert and action) is never the one we delete. With the pod's
  * isolation, that is kept first, so it does not go with the pod object (see remediation/isolate.ts).
  */
-export async function terminatePod(kube: KubeClients, pod: PodTarget, requestedGraceSeconds: number, isolation?: IsolationRecord): Promise<ActionResult> {
+export async function terminatePod(
+  kube: KubeClients,
+  pod: PodTarget,
+  requestedGraceSeconds: number,
+  isolation?: IsolationRecord,
+): Promise<ActionResult> {
   const target = `pod ${pod.namespace}/${pod.name} (uid ${pod.uid})`;
   const gracePeriodSeconds = Math.max(MIN_GRACE_PERIOD_SECONDS, requestedGraceSeconds);
   let kept = '';
@@ -34,10 +39,16 @@ export async function terminatePod(kube: KubeClients, pod: PodTarget, requestedG
       gracePeriodSeconds,
       body: { preconditions: { uid: pod.uid }, gracePeriodSeconds },
     });
-    return { action: 'delete-pod', target, status: 'done', message: `deleted with grace period ${gracePeriodSeconds}s${kept}` };
+    return {
+      action: 'delete-pod',
+      target,
+      status: 'done',
+      message: `deleted with grace period ${gracePeriodSeconds}s${kept}`,
+    };
   } catch (err) {
     const f = kubeFailure(err);
-    if (f.status === 404) return { action: 'delete-pod', target, status: 'already-done', message: `pod already gone${kept}` };
+    if (f.status === 404)
+      return { action: 'delete-pod', target, status: 'already-done', message: `pod already gone${kept}` };
     if (f.status === 409) {
       // The UID precondition failed: the name now belongs to another pod, which we leave alone.
       return { action: 'delete-pod', target, status: 'already-done', message: `pod was replaced: ${f.message}${kept}` };

@@ -1,6 +1,12 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { kubeFailure, KubeError, readOrNull, type KubeClients } from './kube.js';
-import { describeWorkload, type PodTarget, type SuspensionChange, type SuspensionRecord, type VerifyCheck } from './protocol.js';
+import {
+  describeWorkload,
+  type PodTarget,
+  type SuspensionChange,
+  type SuspensionRecord,
+  type VerifyCheck,
+} from './protocol.js';
 import { readWorkload } from './workloads.js';
 
 /** Reads back the cluster: is the pod gone (and its node able to stop it), is every suspended object still suspended? */
@@ -26,7 +32,12 @@ async function checkPodGone(kube: KubeClients, p: PodTarget): Promise<VerifyChec
     // Deleted with a grace period, the object waits for the node's kubelet: on a NotReady node it waits for good.
     const node = since && p.nodeName ? await nodeReadiness(kube, p.nodeName) : null;
     if (node?.state === 'not-ready') {
-      return { target, ok: false, observed: `still present, ${deleting} on node ${p.nodeName}, which is NotReady (${node.detail}): its kubelet is not stopping the container`, blocker: 'node-not-ready' };
+      return {
+        target,
+        ok: false,
+        observed: `still present, ${deleting} on node ${p.nodeName}, which is NotReady (${node.detail}): its kubelet is not stopping the container`,
+        blocker: 'node-not-ready',
+      };
     }
     return { target, ok: false, observed: `still present, ${deleting}` };
   }
@@ -37,9 +48,17 @@ async function checkPodGone(kube: KubeClients, p: PodTarget): Promise<VerifyChec
   switch (node.state) {
     case 'ready':
     case 'gone':
-      return { target, ok: true, observed: `${gone}; node ${p.nodeName} ${node.state === 'ready' ? 'is Ready' : 'no longer exists'}` };
+      return {
+        target,
+        ok: true,
+        observed: `${gone}; node ${p.nodeName} ${node.state === 'ready' ? 'is Ready' : 'no longer exists'}`,
+      };
     case 'unreadable':
-      return { target, ok: true, observed: `${gone}; node ${p.nodeName} could not be read (${node.detail}): that its kubelet stopped the container is unconfirmed` };
+      return {
+        target,
+        ok: true,
+        observed: `${gone}; node ${p.nodeName} could not be read (${node.detail}): that its kubelet stopped the container is unconfirmed`,
+      };
     case 'not-ready':
       return {
         target,

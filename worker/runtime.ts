@@ -13,7 +13,8 @@ export interface MetricsAddress {
   port: number;
 }
 
-export type MetricsEndpoint = { state: 'off' } | { state: 'serving'; url: string } | { state: 'unavailable'; reason: string };
+export type MetricsEndpoint =
+  { state: 'off' } | { state: 'serving'; url: string } | { state: 'unavailable'; reason: string };
 
 let installed: MetricsEndpoint | null = null;
 

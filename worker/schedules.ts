@@ -1,4 +1,10 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOptionsAction, type ScheduleSpec } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  type Client,
+  type ScheduleOptionsAction,
+  type ScheduleSpec,
+} from '@temporalio/client';
 import type { Config } from '../config/config.js';
 
 export const SWEEPER_SCHEDULE_ID = 'pod-responder-orphan-sweeper';
@@ -10,7 +16,10 @@ const PAUSED_BY_CONFIG = 'eks.sweepRegions is empty in the config of the worker 
  * interval or the task queue changed (a worker started with a new config), paused when `eks.sweepRegions` is
  * emptied (and resumed when it is set again; an operator's own pause stays). A second worker with the same config finds it as it is.
  */
-export async function ensureSweeperSchedule(client: Client, config: Config): Promise<'created' | 'exists' | 'updated' | 'paused' | 'disabled'> {
+export async function ensureSweeperSchedule(
+  client: Client,
+  config: Config,
+): Promise<'created' | 'exists' | 'updated' | 'paused' | 'disabled'> {
   const { sweepRegions, sweepIntervalMinutes } = config.eks;
   const handle = client.schedule.getHandle(SWEEPER_SCHEDULE_ID);
   if (!sweepRegions.length) {
@@ -25,7 +34,12 @@ export async function ensureSweeperSchedule(client: Client, config: Config): Pro
     }
   }
   const spec: ScheduleSpec = { intervals: [{ every: `${sweepIntervalMinutes} minutes` }] };
-  const action: ScheduleOptionsAction = { type: 'startWorkflow', workflowType: 'orphanSweeper', taskQueue: config.temporal.taskQueue, args: [{ regions: sweepRegions }] };
+  const action: ScheduleOptionsAction = {
+    type: 'startWorkflow',
+    workflowType: 'orphanSweeper',
+    taskQueue: config.temporal.taskQueue,
+    args: [{ regions: sweepRegions }],
+  };
   try {
     // One sweep at a time; a slow one (DependencyViolation) is not stacked on.
     await client.schedule.create({ scheduleId: SWEEPER_SCHEDULE_ID, spec, action, policies: { overlap: 'SKIP' } });
@@ -42,6 +56,11 @@ export async function ensureSweeperSchedule(client: Client, config: Config): Pro
     JSON.stringify(a.args) === JSON.stringify(action.args);
   const ourPause = current.state.paused && current.state.note === PAUSED_BY_CONFIG;
   if (same && !ourPause) return 'exists';
-  await handle.update((prev) => ({ ...prev, spec, action, state: ourPause ? { ...prev.state, paused: false, note: 'resumed: eks.sweepRegions is set again' } : prev.state }));
+  await handle.update((prev) => ({
+    ...prev,
+    spec,
+    action,
+    state: ourPause ? { ...prev.state, paused: false, note: 'resumed: eks.sweepRegions is set again' } : prev.state,
+  }));
   return 'updated';
 }

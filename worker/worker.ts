@@ -84,7 +84,10 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     maxCachedWorkflows: config.worker.maxCachedIncidents,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     // A task runs on a cached incident: no more of them at once than the cache holds (the SDK would lower it, warning).
-    maxConcurrentWorkflowTaskExecutions: config.worker.maxCachedIncidents > 0 ? Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedIncidents) : config.worker.maxConcurrentWorkflowTasks,
+    maxConcurrentWorkflowTaskExecutions:
+      config.worker.maxCachedIncidents > 0
+        ? Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedIncidents)
+        : config.worker.maxConcurrentWorkflowTasks,
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
   };
   const worker = await Worker.create(options);
@@ -116,7 +119,14 @@ export async function checkSearchAttributes(connection: Connection, namespace: s
   try {
     registered = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
   } catch (err) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'could not list the namespace\'s search attributes; make sure they are registered (docs/deploy.md: Register the search attributes)', namespace, error: (err as Error).message }));
+    console.warn(
+      JSON.stringify({
+        level: 'warn',
+        msg: "could not list the namespace's search attributes; make sure they are registered (docs/deploy.md: Register the search attributes)",
+        namespace,
+        error: (err as Error).message,
+      }),
+    );
     return;
   }
   const missing = Object.entries(SEARCH_ATTRIBUTE_TYPES).filter(([name]) => !(name in registered));

@@ -7,7 +7,17 @@
  */
 import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 
 const SKIP = new Set(['node_modules', '.git', '.stack', '.tools', '.ci', 'data']);
@@ -26,7 +36,11 @@ export async function workflowBundle(workflowsPath: string, logger?: Logger): Pr
   const dir = path.dirname(file);
   const cached = readCached(file);
   if (cached !== undefined) return { code: cached };
-  const { code } = await bundleWorkflowCode({ workflowsPath, webpackConfigHook: requireAllowed, ...(logger ? { logger } : {}) });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    webpackConfigHook: requireAllowed,
+    ...(logger ? { logger } : {}),
+  });
   try {
     mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;

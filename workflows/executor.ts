@@ -31,7 +31,12 @@ export interface ExecutorSession {
 /** Thrown when the executor cannot be used for this cluster: the incident ends as needs-manual-action. */
 export { EXECUTOR_UNAVAILABLE };
 
-const DIRECT_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 } as const;
+const DIRECT_RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 8,
+} as const;
 const { runDirect } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
 
 /**
@@ -96,8 +101,14 @@ export async function openExecutor(
         run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) => {
           const where = LOCAL_OPS.has(request.op) ? 'local' : 'task-queue';
           const args: [string, CoreRequest] = [target.cluster, request];
-          if (withinSeconds) return bounded(withinSeconds, Math.min(10, withinSeconds), where).runDirect.executeWithOptions({ summary }, args) as Promise<CoreResponse<R>>;
-          return (where === 'local' ? local : { runDirect }).runDirect.executeWithOptions({ summary }, args) as Promise<CoreResponse<R>>;
+          if (withinSeconds)
+            return bounded(withinSeconds, Math.min(10, withinSeconds), where).runDirect.executeWithOptions(
+              { summary },
+              args,
+            ) as Promise<CoreResponse<R>>;
+          return (where === 'local' ? local : { runDirect }).runDirect.executeWithOptions({ summary }, args) as Promise<
+            CoreResponse<R>
+          >;
         },
       };
     case 'eks-lambda':
@@ -106,12 +117,22 @@ export async function openExecutor(
 }
 
 /** Each step registers its undo before it starts, so a failure or crash at any point leaves nothing behind. */
-async function deployLambda(t: ExecutorTarget, compensations: Compensations, session: number): Promise<ExecutorSession> {
+async function deployLambda(
+  t: ExecutorTarget,
+  compensations: Compensations,
+  session: number,
+): Promise<ExecutorSession> {
   const region = t.region;
   if (!region) {
-    throw ApplicationFailure.nonRetryable(`the alert names no region for cluster ${t.cluster}: the EKS executor needs one`, EXECUTOR_UNAVAILABLE);
+    throw ApplicationFailure.nonRetryable(
+      `the alert names no region for cluster ${t.cluster}: the EKS executor needs one`,
+      EXECUTOR_UNAVAILABLE,
+    );
   }
-  const cluster = await deploy.describeTargetCluster.executeWithOptions({ summary: `describe EKS cluster ${t.cluster} (${region})` }, [t.cluster, region]);
+  const cluster = await deploy.describeTargetCluster.executeWithOptions(
+    { summary: `describe EKS cluster ${t.cluster} (${region})` },
+    [t.cluster, region],
+  );
   // The installation comes from the worker with the cluster; a history recorded before installations keeps its names.
   const { base } = resourceNames(t.incidentId, session, cluster.installationId);
   if (cluster.authenticationMode === 'CONFIG_MAP') {
@@ -124,15 +145,26 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
 
   // Each undo checks the resource's tags first: one that is not ours (the create refused it) is left intact.
   compensations.add(`delete IAM role ${base}`, async () => {
-    return (await undo.deleteFunctionRole.executeWithOptions({ summary: `delete IAM role ${base}` }, [region, base])).leftIntact;
+    return (await undo.deleteFunctionRole.executeWithOptions({ summary: `delete IAM role ${base}` }, [region, base]))
+      .leftIntact;
   });
-  const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [region, base, t.incidentId, cluster.accountId]);
+  const { roleArn } = await deploy.createFunctionRole.executeWithOptions({ summary: `create IAM role ${base}` }, [
+    region,
+    base,
+    t.incidentId,
+    cluster.accountId,
+  ]);
 
   const groupId = await useExecutorGroup(region, cluster);
 
   const entry = { clusterName: t.cluster, roleArn };
   compensations.add(`delete access entry for ${base}`, async () => {
-    return (await undo.deleteFunctionAccessEntry.executeWithOptions({ summary: `delete EKS access entry for ${base}` }, [region, entry])).leftIntact;
+    return (
+      await undo.deleteFunctionAccessEntry.executeWithOptions({ summary: `delete EKS access entry for ${base}` }, [
+        region,
+        entry,
+      ])
+    ).leftIntact;
   });
   await deploy.createFunctionAccessEntry.executeWithOptions(
     { summary: `map ${base} to the remediator groups of namespace ${t.namespace}` },
@@ -140,17 +172,25 @@ async function deployLambda(t: ExecutorTarget, compensations: Compensations, ses
   );
 
   compensations.add(`delete function ${base}`, async () => {
-    return (await undo.deleteRemediationFunction.executeWithOptions({ summary: `delete function ${base} and its log group` }, [region, base])).leftIntact;
+    return (
+      await undo.deleteRemediationFunction.executeWithOptions(
+        { summary: `delete function ${base} and its log group` },
+        [region, base],
+      )
+    ).leftIntact;
   });
-  await deploy.createRemediationFunction.executeWithOptions({ summary: `create function ${base} in ${cluster.vpcId}` }, [
-    region,
-    { name: base, incidentId: t.incidentId, roleArn, subnetIds: cluster.subnetIds, groupId },
-  ]);
+  await deploy.createRemediationFunction.executeWithOptions(
+    { summary: `create function ${base} in ${cluster.vpcId}` },
+    [region, { name: base, incidentId: t.incidentId, roleArn, subnetIds: cluster.subnetIds, groupId }],
+  );
 
   return {
     run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) =>
       // Bounded, one invocation fits (the function's own timeout is 30 s; it is warm after the inspection).
-      (withinSeconds ? bounded(withinSeconds, withinSeconds) : invoke).invokeRemediationFunction.executeWithOptions({ summary: `${summary} (via ${base})` }, [cluster, base, request]) as Promise<CoreResponse<R>>,
+      (withinSeconds ? bounded(withinSeconds, withinSeconds) : invoke).invokeRemediationFunction.executeWithOptions(
+        { summary: `${summary} (via ${base})` },
+        [cluster, base, request],
+      ) as Promise<CoreResponse<R>>,
     lambda: { cluster, functionName: base },
   };
 }

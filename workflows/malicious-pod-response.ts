@@ -71,7 +71,8 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
             await settleNotifications(i);
             return i.finish('workload-restored');
           }
-          if (next.outcome === 'needs-manual-action') notifyInBackground(i, 'needs-manual-action', `needs a person: ${next.problem ?? ''}`);
+          if (next.outcome === 'needs-manual-action')
+            notifyInBackground(i, 'needs-manual-action', `needs a person: ${next.problem ?? ''}`);
           await settleNotifications(i);
           return i.finish(next.outcome, next.problem);
       }
@@ -91,14 +92,24 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
     if (isCancellation(err)) {
       const s = i.state.suspension;
       const held = s && i.state.restore?.state !== 'restored';
-      i.finish('cancelled', held ? `the workload is left suspended (${s.changes.map(describeChange).join('; ')}); undo it by hand, the prior state is also in the objects' pod-responder.io/prior-state annotation` : undefined);
+      i.finish(
+        'cancelled',
+        held
+          ? `the workload is left suspended (${s.changes.map(describeChange).join('; ')}); undo it by hand, the prior state is also in the objects' pod-responder.io/prior-state annotation`
+          : undefined,
+      );
       // Let a running restore finish its cleanup: nothing an executor deployed may outlive the incident.
       await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
       // Nor the isolation: a cancelled response gives the pod its network back.
       await CancellationScope.nonCancellable(() => releaseIsolationAlone(i, 'the incident was cancelled'));
     } else {
-      const acted = i.state.actions.length ? `actions taken: ${i.state.actions.map((a) => `${a.action} ${a.status}`).join(', ')}` : 'nothing was changed in the cluster';
-      i.finish('failed', `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}${isolationLeft(i)}; respond again or act by hand`);
+      const acted = i.state.actions.length
+        ? `actions taken: ${i.state.actions.map((a) => `${a.action} ${a.status}`).join(', ')}`
+        : 'nothing was changed in the cluster';
+      i.finish(
+        'failed',
+        `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}${isolationLeft(i)}; respond again or act by hand`,
+      );
       notifyInBackground(i, 'failed', `failed: ${i.state.problem ?? ''}`);
       await settleNotifications(i);
     }
@@ -110,7 +121,9 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
 
 /** The hold ended (ran out, or a check ended it) while a restore waited, and the restore then put the workload back. */
 function restoredAfterHold(i: Incident, outcome: Outcome): boolean {
-  return i.state.restore?.state === 'restored' && (outcome === 'workload-suspended' || outcome === 'needs-manual-action');
+  return (
+    i.state.restore?.state === 'restored' && (outcome === 'workload-suspended' || outcome === 'needs-manual-action')
+  );
 }
 
 function begin(i: Incident): void {

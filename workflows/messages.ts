@@ -4,7 +4,13 @@ import type { PodAlert } from '../domain/alert.js';
 import type { Dismissal } from '../domain/checks.js';
 import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
-import type { ActionResult, ActionStatus, IsolationRecord, SuspensionRecord, VerifyCheck } from '../remediation/protocol.js';
+import type {
+  ActionResult,
+  ActionStatus,
+  IsolationRecord,
+  SuspensionRecord,
+  VerifyCheck,
+} from '../remediation/protocol.js';
 import type { CompensationOutcome } from './compensations.js';
 import type { EvidenceBundle } from '../activities/evidence.js';
 
@@ -36,7 +42,11 @@ export interface ApprovalReceipt {
  * expired: the proposal's expiry passed (workflow time), whatever the caller saw; outdated: the facts changed (an
  * escalation, repeats) and a new proposal replaces it; invalid: any other refusal (no such proposal, answered already).
  */
-export const ANSWER_REFUSED = { expired: 'ProposalExpired', outdated: 'ProposalOutdated', invalid: 'AnswerRefused' } as const;
+export const ANSWER_REFUSED = {
+  expired: 'ProposalExpired',
+  outdated: 'ProposalOutdated',
+  invalid: 'AnswerRefused',
+} as const;
 
 export interface AnswerRefusal {
   type: (typeof ANSWER_REFUSED)[keyof typeof ANSWER_REFUSED];
@@ -60,7 +70,8 @@ export const denyUpdate = defineUpdate<ApprovalReceipt, [ApprovalAnswer]>('deny'
 export const restoreUpdate = defineUpdate<RestoreResult, [Actor]>('restore');
 
 /** What `restore` answers: the workload restored, or (watching after a kill) the credentials revocation released. */
-export type RestoreResult = ActionResult | { action: 'release-credentials'; target: string; status: ActionStatus; message: string };
+export type RestoreResult =
+  ActionResult | { action: 'release-credentials'; target: string; status: ActionStatus; message: string };
 
 export type Stage =
   | 'validating'
@@ -239,7 +250,11 @@ export interface IncidentStatus {
   /** Reads of the held suspension, and the reverts they found (absent before holds were checked). */
   hold?: HoldStatus | null;
   /** Notifications sent (delivered to how many targets) and the newest failures (absent before notifications). */
-  notifications?: { sent: number; delivered: number; failed: { at: string; event: string; target: string; error: string }[] } | null;
+  notifications?: {
+    sent: number;
+    delivered: number;
+    failed: { at: string; event: string; target: string; error: string }[];
+  } | null;
   /** In dry-run mode, what the incident would have done, in order (`would-terminate-pod ...`); nothing was. */
   wouldHaveDone?: string[];
   /** The evidence bundle captured before the kill: where, what, what is missing (absent before bundles existed). */

@@ -27,16 +27,29 @@ const scan = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', ret
 const remove = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 5 } });
 
 /** Dependencies first: the function holds the group's network interfaces; the entry names the role. */
-const ORDER: Record<TaggedResource['kind'], number> = { function: 0, 'access-entry': 1, 'security-group': 2, 'iam-role': 3 };
+const ORDER: Record<TaggedResource['kind'], number> = {
+  function: 0,
+  'access-entry': 1,
+  'security-group': 2,
+  'iam-role': 3,
+};
 
 /**
  * Removes resources tagged as this installation's whose incident is closed: a terminated workflow never ran its
  * compensations. Runs on a Temporal Schedule; what is still in use by a running incident is left alone.
  */
 export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
-  const { items: found, errors } = await scan.listTaggedResources.executeWithOptions({ summary: `list pod-responder resources in ${input.regions.join(', ')}` }, [input.regions]);
+  const { items: found, errors } = await scan.listTaggedResources.executeWithOptions(
+    { summary: `list pod-responder resources in ${input.regions.join(', ')}` },
+    [input.regions],
+  );
   const legacy = found.filter((r) => r.legacy).map((r) => r.incidentId);
-  const closed = new Set(await scan.closedIncidents.executeWithOptions({ summary: 'which of their incidents are closed' }, [found.map((r) => r.incidentId), legacy]));
+  const closed = new Set(
+    await scan.closedIncidents.executeWithOptions({ summary: 'which of their incidents are closed' }, [
+      found.map((r) => r.incidentId),
+      legacy,
+    ]),
+  );
   const orphans = found.filter((r) => closed.has(r.incidentId)).sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
   const removed: SweepReport['removed'] = [];
   for (const r of orphans) {
@@ -52,18 +65,36 @@ export async function orphanSweeper(input: SweepInput): Promise<SweepReport> {
   return { scanned: found.length, removed, executorGroups: groups, errors };
 }
 
-async function sweepExecutorGroups(input: SweepInput, errors: string[]): Promise<NonNullable<SweepReport['executorGroups']>> {
-  const listed = await scan.listExecutorGroups.executeWithOptions({ summary: `list executor security groups in ${input.regions.join(', ')}` }, [input.regions]);
+async function sweepExecutorGroups(
+  input: SweepInput,
+  errors: string[],
+): Promise<NonNullable<SweepReport['executorGroups']>> {
+  const listed = await scan.listExecutorGroups.executeWithOptions(
+    { summary: `list executor security groups in ${input.regions.join(', ')}` },
+    [input.regions],
+  );
   errors.push(...listed.errors);
   const groups = listed.items;
   const idle = groups.length
-    ? await scan.idleExecutorGroups.executeWithOptions({ summary: 'which of them no incident needs' }, [groups, input.executorGroupIdleMinutes ?? 60])
+    ? await scan.idleExecutorGroups.executeWithOptions({ summary: 'which of them no incident needs' }, [
+        groups,
+        input.executorGroupIdleMinutes ?? 60,
+      ])
     : [];
   const out: NonNullable<SweepReport['executorGroups']> = [];
   for (const g of idle) {
     try {
-      const { leftIntact, inUse } = await remove.deleteExecutorSecurityGroup.executeWithOptions({ summary: `remove idle executor group ${g.name} of ${g.clusterName}` }, [g]);
-      out.push(leftIntact ? { ...g, status: 'left-intact', error: leftIntact } : inUse ? { ...g, status: 'in-use', error: inUse } : { ...g, status: 'done' });
+      const { leftIntact, inUse } = await remove.deleteExecutorSecurityGroup.executeWithOptions(
+        { summary: `remove idle executor group ${g.name} of ${g.clusterName}` },
+        [g],
+      );
+      out.push(
+        leftIntact
+          ? { ...g, status: 'left-intact', error: leftIntact }
+          : inUse
+            ? { ...g, status: 'in-use', error: inUse }
+            : { ...g, status: 'done' },
+      );
     } catch (err) {
       out.push({ ...g, status: 'failed', error: err instanceof Error ? err.message : String(err) });
     }
@@ -77,9 +108,17 @@ async function removeOne(r: TaggedResource): Promise<Removal> {
     case 'function':
       return remove.deleteRemediationFunction.executeWithOptions({ summary }, [r.region, r.name, r.incidentId]);
     case 'access-entry':
-      return remove.deleteFunctionAccessEntry.executeWithOptions({ summary }, [r.region, { clusterName: r.clusterName, roleArn: r.principalArn }, r.incidentId]);
+      return remove.deleteFunctionAccessEntry.executeWithOptions({ summary }, [
+        r.region,
+        { clusterName: r.clusterName, roleArn: r.principalArn },
+        r.incidentId,
+      ]);
     case 'security-group':
-      return remove.deleteFunctionSecurityGroup.executeWithOptions({ summary }, [r.region, { name: r.name, vpcId: r.vpcId, clusterSecurityGroupId: r.clusterSecurityGroupId }, r.incidentId]);
+      return remove.deleteFunctionSecurityGroup.executeWithOptions({ summary }, [
+        r.region,
+        { name: r.name, vpcId: r.vpcId, clusterSecurityGroupId: r.clusterSecurityGroupId },
+        r.incidentId,
+      ]);
     case 'iam-role':
       return remove.deleteFunctionRole.executeWithOptions({ summary }, ['us-east-1', r.name, r.incidentId]);
   }

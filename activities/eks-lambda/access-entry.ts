@@ -1,12 +1,23 @@
-import { CreateAccessEntryCommand, DeleteAccessEntryCommand, DescribeAccessEntryCommand, type AccessEntry } from '@aws-sdk/client-eks';
+import {
+  CreateAccessEntryCommand,
+  DeleteAccessEntryCommand,
+  DescribeAccessEntryCommand,
+  type AccessEntry,
+} from '@aws-sdk/client-eks';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
 import { log } from '@temporalio/activity';
 import { ownerTags, remediatorGroups, type Owner } from '../../domain/aws-resources.js';
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
-async function describeEntry(aws: AwsClients, clusterName: string, principalArn: string): Promise<AccessEntry | undefined> {
-  const out = await ignoring(['ResourceNotFoundException'], () => aws.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn })));
+async function describeEntry(
+  aws: AwsClients,
+  clusterName: string,
+  principalArn: string,
+): Promise<AccessEntry | undefined> {
+  const out = await ignoring(['ResourceNotFoundException'], () =>
+    aws.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn })),
+  );
   return out?.accessEntry;
 }
 
@@ -14,11 +25,17 @@ async function describeEntry(aws: AwsClients, clusterName: string, principalArn:
  * Why an entry of ours cannot be kept, if it cannot: EKS binds an entry to the role's unique ID, not its name,
  * so one made before the role was (re)created authenticates nobody; one with other groups grants the wrong thing.
  */
-async function staleBecause(aws: AwsClients, entry: AccessEntry, roleName: string, groups: string[]): Promise<string | undefined> {
+async function staleBecause(
+  aws: AwsClients,
+  entry: AccessEntry,
+  roleName: string,
+  groups: string[],
+): Promise<string | undefined> {
   const have = [...(entry.kubernetesGroups ?? [])].sort().join(',');
   if (have !== [...groups].sort().join(',')) return `it maps to groups [${have}], not [${groups.join(',')}]`;
   const { Role } = await aws.iam.send(new GetRoleCommand({ RoleName: roleName }));
-  if (entry.createdAt && Role?.CreateDate && entry.createdAt.getTime() < Role.CreateDate.getTime()) return 'it predates its role';
+  if (entry.createdAt && Role?.CreateDate && entry.createdAt.getTime() < Role.CreateDate.getTime())
+    return 'it predates its role';
   return undefined;
 }
 
@@ -32,7 +49,15 @@ export async function createAccessEntry(
 ): Promise<void> {
   const groups = remediatorGroups(p.namespace);
   const principal = { clusterName: p.clusterName, principalArn: p.roleArn };
-  const create = () => aws.eks.send(new CreateAccessEntryCommand({ ...principal, type: 'STANDARD', kubernetesGroups: groups, tags: ownerTags(p.owner) }));
+  const create = () =>
+    aws.eks.send(
+      new CreateAccessEntryCommand({
+        ...principal,
+        type: 'STANDARD',
+        kubernetesGroups: groups,
+        tags: ownerTags(p.owner),
+      }),
+    );
   try {
     await create();
   } catch (err) {
@@ -51,7 +76,11 @@ export async function createAccessEntry(
 }
 
 /** Deleting the entry also removes its policy associations. One not ours is left intact. */
-export async function deleteAccessEntry(aws: AwsClients, p: { clusterName: string; roleArn: string }, owner: Owner): Promise<Removal> {
+export async function deleteAccessEntry(
+  aws: AwsClients,
+  p: { clusterName: string; roleArn: string },
+  owner: Owner,
+): Promise<Removal> {
   const entry = await describeEntry(aws, p.clusterName, p.roleArn);
   if (!entry) return { deleted: false };
   const foreign = leaveIfForeign(`access entry for ${p.roleArn} on ${p.clusterName}`, entry.tags, owner);

@@ -33,12 +33,19 @@ export const EVICTED_CLIENT_GRACE_MS = 5 * 60_000;
  * One set of clients per region, for the regions used last (the region comes from the alert, so the set is
  * bounded here, not by who sends alerts). The SDK's own retries stay on (throttling); Temporal retries the rest.
  */
-export function awsClientFactory(config: AwsConfig, limits = { regions: AWS_CLIENT_REGIONS, graceMs: EVICTED_CLIENT_GRACE_MS }): ((region: string) => AwsClients) & { cache: ClientCache<AwsClients> } {
+export function awsClientFactory(
+  config: AwsConfig,
+  limits = { regions: AWS_CLIENT_REGIONS, graceMs: EVICTED_CLIENT_GRACE_MS },
+): ((region: string) => AwsClients) & { cache: ClientCache<AwsClients> } {
   const cache = clientCache<AwsClients>({
     max: limits.regions,
     graceMs: limits.graceMs,
     make: (region) => {
-      const opts = { region, ...(config.endpoint ? { endpoint: config.endpoint } : {}), ...(config.credentials ? { credentials: config.credentials } : {}) };
+      const opts = {
+        region,
+        ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+        ...(config.credentials ? { credentials: config.credentials } : {}),
+      };
       return {
         // IAM is global; its endpoint does not depend on the region.
         iam: new IAMClient({ ...opts, region: 'us-east-1' }),
@@ -92,14 +99,18 @@ const HEARTBEAT_EVERY_MS = 2000;
  * itself passes as it is); the rest (throttling, 5xx) are retried. It heartbeats meanwhile, so Temporal notices
  * a dead worker within the heartbeat timeout, not the whole start-to-close.
  */
-export function classified<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function classified<A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
       return await fn(...args);
     } catch (err) {
       if (err instanceof ApplicationFailure) throw err;
-      if (isPermanentAwsError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
+      if (isPermanentAwsError(err))
+        throw ApplicationFailure.nonRetryable(`${name}: ${awsCode(err)}: ${(err as Error).message}`, awsCode(err));
       throw err;
     } finally {
       clearInterval(beat);

@@ -5,7 +5,19 @@
  * (6 MB); the worker invokes it again for what did not fit, and writes every object itself. The function's
  * role needs no S3 permission, and no grant is made or removed per capture.
  */
-import { describe as describeError, MAX_RESPONSE_BYTES, putEvidence, sha256, type EvidenceCapture, type EvidenceObject, type EvidencePiece, type EvidenceReadAnswer, type EvidenceReadRequest, type EvidenceRequest, type EvidenceRest } from '../../remediation/evidence.js';
+import {
+  describe as describeError,
+  MAX_RESPONSE_BYTES,
+  putEvidence,
+  sha256,
+  type EvidenceCapture,
+  type EvidenceObject,
+  type EvidencePiece,
+  type EvidenceReadAnswer,
+  type EvidenceReadRequest,
+  type EvidenceRequest,
+  type EvidenceRest,
+} from '../../remediation/evidence.js';
 import type { AwsClients } from './clients.js';
 import type { TargetCluster } from './cluster.js';
 import { invokeFunction } from './function.js';
@@ -37,7 +49,15 @@ export async function captureThroughFunction(
     ...(rest ? { rest } : {}),
   });
   const invoke = async (r: EvidenceReadRequest) => {
-    const event = { cluster: { name: cluster.name, region: cluster.region, endpoint: cluster.endpoint, certificateAuthority: cluster.certificateAuthority }, request: r };
+    const event = {
+      cluster: {
+        name: cluster.name,
+        region: cluster.region,
+        endpoint: cluster.endpoint,
+        certificateAuthority: cluster.certificateAuthority,
+      },
+      request: r,
+    };
     return (await invokeFunction(aws, functionName, event)) as EvidenceReadAnswer;
   };
 
@@ -47,7 +67,12 @@ export async function captureThroughFunction(
   const assembling = new Map<string, Assembly>();
   const dropped = new Set<string>();
   const write = (name: string, body: Buffer) =>
-    writes.push(putEvidence(to, name, body).then((o) => objects.push(o), (err: unknown) => missing.push(`${name}: not written: ${describeError(err)}`)));
+    writes.push(
+      putEvidence(to, name, body).then(
+        (o) => objects.push(o),
+        (err: unknown) => missing.push(`${name}: not written: ${describeError(err)}`),
+      ),
+    );
 
   // The first call failing (the function cannot run, or cannot reach the API) fails the cluster part as a whole.
   let answer = await invoke(ask());
@@ -67,14 +92,16 @@ export async function captureThroughFunction(
     const rest = answer.rest.filter((r) => !dropped.has(r.name));
     if (rest.length === 0) break;
     if (Date.now() >= opts.deadline) {
-      for (const r of rest) missing.push(`${r.name}: ${r.offset} of ${r.total} bytes returned within the budget; not written`);
+      for (const r of rest)
+        missing.push(`${r.name}: ${r.offset} of ${r.total} bytes returned within the budget; not written`);
       break;
     }
     try {
       answer = await invoke(ask(rest));
     } catch (err) {
       // What was already returned is written; only the rest is lost.
-      for (const r of rest) missing.push(`${r.name}: ${r.offset} of ${r.total} bytes returned, then: ${describeError(err)}`);
+      for (const r of rest)
+        missing.push(`${r.name}: ${r.offset} of ${r.total} bytes returned, then: ${describeError(err)}`);
       break;
     }
   }

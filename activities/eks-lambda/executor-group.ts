@@ -1,4 +1,11 @@
-import { CreateSecurityGroupCommand, CreateTagsCommand, DescribeNetworkInterfacesCommand, DescribeSecurityGroupsCommand, type Filter, type SecurityGroup } from '@aws-sdk/client-ec2';
+import {
+  CreateSecurityGroupCommand,
+  CreateTagsCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeSecurityGroupsCommand,
+  type Filter,
+  type SecurityGroup,
+} from '@aws-sdk/client-ec2';
 import type { ApplicationFailure } from '@temporalio/activity';
 import {
   CLUSTER_SG_TAG,
@@ -14,7 +21,13 @@ import {
 } from '../../domain/aws-resources.js';
 import { awsCode, type AwsClients } from './clients.js';
 import { foreignResource, leftIntact, type Removal } from './ownership.js';
-import { allowClusterIngress, findGroup, removeRestrictedGroup, restrictToClusterApi, revokeClusterIngress } from './security-group.js';
+import {
+  allowClusterIngress,
+  findGroup,
+  removeRestrictedGroup,
+  restrictToClusterApi,
+  revokeClusterIngress,
+} from './security-group.js';
 
 export interface ExecutorGroupTarget {
   installationId: string;
@@ -28,7 +41,10 @@ export interface ExecutorGroupTarget {
  * ingress rule on the cluster group for all of this installation's incidents there. Concurrent incidents race to
  * create it; the losers adopt the winner's. Each use stamps it, so the sweeper removes only a group left idle.
  */
-export async function ensureExecutorGroup(aws: AwsClients, p: ExecutorGroupTarget): Promise<{ groupId: string; name: string }> {
+export async function ensureExecutorGroup(
+  aws: AwsClients,
+  p: ExecutorGroupTarget,
+): Promise<{ groupId: string; name: string }> {
   const name = executorGroupName(p.installationId, p.clusterArn);
   const tags = { ...executorGroupTags(p.installationId, p.clusterArn), [CLUSTER_SG_TAG]: p.clusterSecurityGroupId };
   let found = await findGroup(aws, name, p.vpcId);
@@ -54,7 +70,9 @@ export async function ensureExecutorGroup(aws: AwsClients, p: ExecutorGroupTarge
   const { groupId } = found;
   // Every use: whichever attempt created the group may have died before taking its default allow-all egress away.
   await restrictToClusterApi(aws, groupId, p.clusterSecurityGroupId, executorGroupTags(p.installationId, p.clusterArn));
-  await aws.ec2.send(new CreateTagsCommand({ Resources: [groupId], Tags: [{ Key: LAST_USED_TAG, Value: new Date().toISOString() }] }));
+  await aws.ec2.send(
+    new CreateTagsCommand({ Resources: [groupId], Tags: [{ Key: LAST_USED_TAG, Value: new Date().toISOString() }] }),
+  );
   return { groupId, name };
 }
 
@@ -79,12 +97,24 @@ export interface Listing<T> {
 export const SECURITY_GROUP_PAGE = 1000;
 
 /** This installation's executor groups in these regions, every page. */
-export async function listExecutorGroups(aws: (region: string) => AwsClients, regions: string[], installationId: string, pageSize = SECURITY_GROUP_PAGE): Promise<Listing<ExecutorGroup>> {
+export async function listExecutorGroups(
+  aws: (region: string) => AwsClients,
+  regions: string[],
+  installationId: string,
+  pageSize = SECURITY_GROUP_PAGE,
+): Promise<Listing<ExecutorGroup>> {
   const items: ExecutorGroup[] = [];
   const errors: string[] = [];
   for (const region of regions) {
     try {
-      for (const g of await describeGroups(aws(region), [{ Name: `tag:${MANAGED_TAG}`, Values: ['true'] }, { Name: `tag:${INSTALLATION_TAG}`, Values: [installationId] }], pageSize)) {
+      for (const g of await describeGroups(
+        aws(region),
+        [
+          { Name: `tag:${MANAGED_TAG}`, Values: ['true'] },
+          { Name: `tag:${INSTALLATION_TAG}`, Values: [installationId] },
+        ],
+        pageSize,
+      )) {
         const tags = tagMap(g.Tags);
         const clusterArn = tags[EXECUTOR_GROUP_TAG];
         if (!clusterArn || !g.GroupId || !g.GroupName || !g.VpcId) continue;
@@ -107,11 +137,17 @@ export async function listExecutorGroups(aws: (region: string) => AwsClients, re
 }
 
 /** Every page of DescribeSecurityGroups with these filters. */
-export async function describeGroups(aws: AwsClients, Filters: Filter[], pageSize = SECURITY_GROUP_PAGE): Promise<SecurityGroup[]> {
+export async function describeGroups(
+  aws: AwsClients,
+  Filters: Filter[],
+  pageSize = SECURITY_GROUP_PAGE,
+): Promise<SecurityGroup[]> {
   const out: SecurityGroup[] = [];
   let NextToken: string | undefined;
   do {
-    const page = await aws.ec2.send(new DescribeSecurityGroupsCommand({ Filters, MaxResults: pageSize, ...(NextToken ? { NextToken } : {}) }));
+    const page = await aws.ec2.send(
+      new DescribeSecurityGroupsCommand({ Filters, MaxResults: pageSize, ...(NextToken ? { NextToken } : {}) }),
+    );
     out.push(...(page.SecurityGroups ?? []));
     NextToken = page.NextToken;
   } while (NextToken);
@@ -130,7 +166,9 @@ export type GroupRemoval = Removal & { inUse?: string };
  */
 export async function deleteExecutorGroup(
   aws: AwsClients,
-  g: Pick<ExecutorGroup, 'name' | 'vpcId' | 'clusterArn' | 'clusterSecurityGroupId'> & { lastUsed?: string | undefined },
+  g: Pick<ExecutorGroup, 'name' | 'vpcId' | 'clusterArn' | 'clusterSecurityGroupId'> & {
+    lastUsed?: string | undefined;
+  },
   installationId: string,
 ): Promise<GroupRemoval> {
   const found = await findGroup(aws, g.name, g.vpcId);
@@ -138,9 +176,15 @@ export async function deleteExecutorGroup(
   const why = notOurExecutorGroupBecause(found.tags, installationId, g.clusterArn);
   if (why) return leftIntact(`security group ${g.name}`, why);
   const usedSince = (tags: Record<string, string | undefined>) =>
-    tags[LAST_USED_TAG] !== g.lastUsed ? `used again at ${tags[LAST_USED_TAG]} (listed as last used ${g.lastUsed ?? 'never'})` : undefined;
+    tags[LAST_USED_TAG] !== g.lastUsed
+      ? `used again at ${tags[LAST_USED_TAG]} (listed as last used ${g.lastUsed ?? 'never'})`
+      : undefined;
   const busy = usedSince(found.tags) ?? (await heldBy(aws, found.groupId));
-  if (busy) return { deleted: false, inUse: `security group ${g.name} (${found.groupId}) ${busy}; left with its rule on the cluster group` };
+  if (busy)
+    return {
+      deleted: false,
+      inUse: `security group ${g.name} (${found.groupId}) ${busy}; left with its rule on the cluster group`,
+    };
 
   if (g.clusterSecurityGroupId) await revokeClusterIngress(aws, found.groupId, g.clusterSecurityGroupId);
   // An incident that stamped the group between the reads and the revoke is about to deploy into it.
@@ -151,19 +195,39 @@ export async function deleteExecutorGroup(
     return await removeRestrictedGroup(aws, found.groupId, '');
   } catch (err) {
     if ((err as ApplicationFailure).type !== 'DependencyViolation') throw err;
-    return putBack(aws, g, found.groupId, installationId, 'still in use (EC2 refused to delete it: DependencyViolation)');
+    return putBack(
+      aws,
+      g,
+      found.groupId,
+      installationId,
+      'still in use (EC2 refused to delete it: DependencyViolation)',
+    );
   }
 }
 
-async function putBack(aws: AwsClients, g: Pick<ExecutorGroup, 'name' | 'clusterArn' | 'clusterSecurityGroupId'>, groupId: string, installationId: string, why: string): Promise<GroupRemoval> {
-  if (g.clusterSecurityGroupId) await allowClusterIngress(aws, groupId, g.clusterSecurityGroupId, executorGroupTags(installationId, g.clusterArn));
-  return { deleted: false, inUse: `security group ${g.name} (${groupId}) ${why}; its rule on the cluster group put back` };
+async function putBack(
+  aws: AwsClients,
+  g: Pick<ExecutorGroup, 'name' | 'clusterArn' | 'clusterSecurityGroupId'>,
+  groupId: string,
+  installationId: string,
+  why: string,
+): Promise<GroupRemoval> {
+  if (g.clusterSecurityGroupId)
+    await allowClusterIngress(aws, groupId, g.clusterSecurityGroupId, executorGroupTags(installationId, g.clusterArn));
+  return {
+    deleted: false,
+    inUse: `security group ${g.name} (${groupId}) ${why}; its rule on the cluster group put back`,
+  };
 }
 
 /** The network interfaces that hold the group (a function's, or one Lambda has not released yet), or undefined. */
 async function heldBy(aws: AwsClients, groupId: string): Promise<string | undefined> {
-  const { NetworkInterfaces = [] } = await aws.ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }], MaxResults: 5 }));
+  const { NetworkInterfaces = [] } = await aws.ec2.send(
+    new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }], MaxResults: 5 }),
+  );
   if (NetworkInterfaces.length === 0) return undefined;
-  const which = NetworkInterfaces.map((n) => `${n.NetworkInterfaceId}${n.InterfaceType ? ` (${n.InterfaceType})` : ''}`).join(', ');
+  const which = NetworkInterfaces.map(
+    (n) => `${n.NetworkInterfaceId}${n.InterfaceType ? ` (${n.InterfaceType})` : ''}`,
+  ).join(', ');
   return `is held by network interface${NetworkInterfaces.length > 1 ? 's' : ''} ${which}`;
 }

@@ -49,7 +49,10 @@ export async function createFunction(
     const code = awsCode(err);
     if (code === 'InvalidParameterValueException' && /cannot be assumed/i.test((err as Error).message)) {
       // A new role takes seconds to propagate through IAM; Temporal retries with backoff.
-      throw ApplicationFailure.retryable(`IAM role not yet assumable by Lambda: ${(err as Error).message}`, 'RoleNotReady');
+      throw ApplicationFailure.retryable(
+        `IAM role not yet assumable by Lambda: ${(err as Error).message}`,
+        'RoleNotReady',
+      );
     }
     if (code !== 'ResourceConflictException') throw err;
     const { Tags } = await aws.lambda.send(new GetFunctionCommand({ FunctionName: p.name }));
@@ -66,7 +69,10 @@ export async function waitActive(aws: AwsClients, name: string): Promise<string>
     const cfg = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     if (cfg.State === 'Active' || cfg.State === undefined) return cfg.FunctionArn!;
     if (cfg.State === 'Failed') {
-      throw ApplicationFailure.nonRetryable(`function ${name} failed to start: ${cfg.StateReasonCode}: ${cfg.StateReason}`, 'FunctionFailed');
+      throw ApplicationFailure.nonRetryable(
+        `function ${name} failed to start: ${cfg.StateReasonCode}: ${cfg.StateReason}`,
+        'FunctionFailed',
+      );
     }
     heartbeat({ state: cfg.State });
     await sleep(delay);
@@ -74,12 +80,20 @@ export async function waitActive(aws: AwsClients, name: string): Promise<string>
 }
 
 export async function deleteFunction(aws: AwsClients, name: string, owner: Owner): Promise<Removal> {
-  const found = await ignoring(['ResourceNotFoundException'], () => aws.lambda.send(new GetFunctionCommand({ FunctionName: name })));
+  const found = await ignoring(['ResourceNotFoundException'], () =>
+    aws.lambda.send(new GetFunctionCommand({ FunctionName: name })),
+  );
   const foreign = found && leaveIfForeign(`function ${name}`, found.Tags, owner);
   if (foreign) return foreign;
-  const out = found && (await ignoring(['ResourceNotFoundException'], () => aws.lambda.send(new DeleteFunctionCommand({ FunctionName: name }))));
+  const out =
+    found &&
+    (await ignoring(['ResourceNotFoundException'], () =>
+      aws.lambda.send(new DeleteFunctionCommand({ FunctionName: name })),
+    ));
   // Lambda creates the log group on first write; the playbook left it behind.
-  await ignoring(['ResourceNotFoundException'], () => aws.logs.send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` })));
+  await ignoring(['ResourceNotFoundException'], () =>
+    aws.logs.send(new DeleteLogGroupCommand({ logGroupName: `/aws/lambda/${name}` })),
+  );
   return { deleted: out !== undefined };
 }
 
@@ -96,24 +110,37 @@ export async function invokeFunction(aws: AwsClients, name: string, event: Remed
       if ((err as ApplicationFailure).type !== 'Kube401') throw err;
       const age = await accessEntryAgeSeconds(aws, name, event.cluster.name);
       if (age === undefined || age > ACCESS_PROPAGATION_SECONDS) throw err;
-      log.info('access entry not yet in effect: invoking again', { function: name, accessEntryAgeSeconds: Math.round(age) });
+      log.info('access entry not yet in effect: invoking again', {
+        function: name,
+        accessEntryAgeSeconds: Math.round(age),
+      });
       heartbeat({ waitingForAccessEntry: true });
       await sleep(delay);
     }
   }
 }
 
-async function accessEntryAgeSeconds(aws: AwsClients, functionName: string, clusterName: string): Promise<number | undefined> {
+async function accessEntryAgeSeconds(
+  aws: AwsClients,
+  functionName: string,
+  clusterName: string,
+): Promise<number | undefined> {
   const { Role } = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
   if (!Role) return undefined;
-  const out = await ignoring(['ResourceNotFoundException'], () => aws.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn: Role })));
+  const out = await ignoring(['ResourceNotFoundException'], () =>
+    aws.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn: Role })),
+  );
   const createdAt = out?.accessEntry?.createdAt;
   return createdAt ? (Date.now() - createdAt.getTime()) / 1000 : undefined;
 }
 
 async function invokeOnce(aws: AwsClients, name: string, event: RemediationEvent): Promise<unknown> {
   const out = await aws.lambda.send(
-    new InvokeCommand({ FunctionName: name, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(event)) }),
+    new InvokeCommand({
+      FunctionName: name,
+      InvocationType: 'RequestResponse',
+      Payload: Buffer.from(JSON.stringify(event)),
+    }),
   );
   const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
   if (out.FunctionError) {

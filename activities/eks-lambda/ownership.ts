@@ -14,7 +14,8 @@ export interface Removal {
  */
 export function ownerFor(installationId: string, incidentId?: string): Owner {
   const scheduledBy = Context.current().info.workflowExecution?.workflowId;
-  if (incidentId === undefined && scheduledBy === undefined) throw new Error('an undo outside a workflow must name the incident it removes for');
+  if (incidentId === undefined && scheduledBy === undefined)
+    throw new Error('an undo outside a workflow must name the incident it removes for');
   return { installationId, incidentId: incidentId ?? scheduledBy! };
 }
 
@@ -24,15 +25,26 @@ export function foreignResource(what: string, why: string): ApplicationFailure {
 }
 
 /** What an undo reports for a resource it found is not ours. */
-export const leftIntact = (what: string, why: string): Removal => ({ deleted: false, leftIntact: `${what} is not ours (${why}); left intact` });
+export const leftIntact = (what: string, why: string): Removal => ({
+  deleted: false,
+  leftIntact: `${what} is not ours (${why}); left intact`,
+});
 
 /** Undefined if ours; otherwise the Removal that leaves it. */
-export function leaveIfForeign(what: string, tags: Record<string, string | undefined> | undefined, owner: Owner): Removal | undefined {
+export function leaveIfForeign(
+  what: string,
+  tags: Record<string, string | undefined> | undefined,
+  owner: Owner,
+): Removal | undefined {
   const why = notOwnedBecause(tags, owner);
   return why ? leftIntact(what, why) : undefined;
 }
 
-export function refuseIfForeign(what: string, tags: Record<string, string | undefined> | undefined, owner: Owner): void {
+export function refuseIfForeign(
+  what: string,
+  tags: Record<string, string | undefined> | undefined,
+  owner: Owner,
+): void {
   const why = notOwnedBecause(tags, owner);
   if (why) throw foreignResource(what, why);
 }

@@ -42,7 +42,11 @@ export interface RoleSpec {
 
 export async function createRole(aws: AwsClients, p: RoleSpec): Promise<{ roleArn: string }> {
   // A worker configured for the direct executor can still be handed an EKS incident: it refuses here, before anything exists.
-  if (!p.permissionsBoundary) throw ApplicationFailure.nonRetryable(`cannot create IAM role ${p.name}: ${BOUNDARY_REQUIRED}`, 'PermissionsBoundaryRequired');
+  if (!p.permissionsBoundary)
+    throw ApplicationFailure.nonRetryable(
+      `cannot create IAM role ${p.name}: ${BOUNDARY_REQUIRED}`,
+      'PermissionsBoundaryRequired',
+    );
   let roleArn: string;
   try {
     const out = await aws.iam.send(
@@ -83,13 +87,21 @@ export async function deleteRole(aws: AwsClients, name: string, owner: Owner): P
   if (!found) return { deleted: false };
   const foreign = leaveIfForeign(`IAM role ${name}`, tagMap(found.Role?.Tags), owner);
   if (foreign) return foreign;
-  const attached = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name })));
+  const attached = await ignoring(['NoSuchEntityException'], () =>
+    aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name })),
+  );
   for (const p of attached?.AttachedPolicies ?? []) {
-    await ignoring(['NoSuchEntityException'], () => aws.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: p.PolicyArn })));
+    await ignoring(['NoSuchEntityException'], () =>
+      aws.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: p.PolicyArn })),
+    );
   }
-  const inline = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new ListRolePoliciesCommand({ RoleName: name })));
+  const inline = await ignoring(['NoSuchEntityException'], () =>
+    aws.iam.send(new ListRolePoliciesCommand({ RoleName: name })),
+  );
   for (const policyName of inline?.PolicyNames ?? []) {
-    await ignoring(['NoSuchEntityException'], () => aws.iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName })));
+    await ignoring(['NoSuchEntityException'], () =>
+      aws.iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName })),
+    );
   }
   const gone = await ignoring(['NoSuchEntityException'], () => aws.iam.send(new DeleteRoleCommand({ RoleName: name })));
   return { deleted: gone !== undefined };

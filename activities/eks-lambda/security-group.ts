@@ -12,12 +12,26 @@ import { CLUSTER_SG_TAG, ownerTags, tagList, tagMap, type Owner } from '../../do
 import { awsCode, ignoring, type AwsClients } from './clients.js';
 import { leaveIfForeign, refuseIfForeign, type Removal } from './ownership.js';
 
-const https = (peer: string) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] });
+const https = (peer: string) => ({
+  IpProtocol: 'tcp',
+  FromPort: 443,
+  ToPort: 443,
+  UserIdGroupPairs: [{ GroupId: peer }],
+});
 const ALL_EGRESS = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 
-export async function findGroup(aws: AwsClients, name: string, vpcId: string): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
+export async function findGroup(
+  aws: AwsClients,
+  name: string,
+  vpcId: string,
+): Promise<{ groupId: string; tags: Record<string, string | undefined> } | undefined> {
   const { SecurityGroups } = await aws.ec2.send(
-    new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
+    new DescribeSecurityGroupsCommand({
+      Filters: [
+        { Name: 'group-name', Values: [name] },
+        { Name: 'vpc-id', Values: [vpcId] },
+      ],
+    }),
   );
   const g = SecurityGroups?.[0];
   return g?.GroupId ? { groupId: g.GroupId, tags: tagMap(g.Tags) } : undefined;
@@ -41,7 +55,12 @@ export async function createSecurityGroup(
           GroupName: p.name,
           Description: 'pod-responder remediation function: HTTPS to the cluster API only',
           VpcId: p.vpcId,
-          TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList({ ...ownerTags(p.owner), [CLUSTER_SG_TAG]: p.clusterSecurityGroupId }) }],
+          TagSpecifications: [
+            {
+              ResourceType: 'security-group',
+              Tags: tagList({ ...ownerTags(p.owner), [CLUSTER_SG_TAG]: p.clusterSecurityGroupId }),
+            },
+          ],
         }),
       )
     ).GroupId!;
@@ -54,16 +73,30 @@ export async function createSecurityGroup(
  * group, and the cluster group's rule accepting 443 from it. Every attempt, not only the one that created the
  * group: an attempt that died between create and revoke must not leave a function the default egress.
  */
-export async function restrictToClusterApi(aws: AwsClients, groupId: string, clusterSecurityGroupId: string, ruleTags: Record<string, string>): Promise<void> {
-  await ignoring(['InvalidPermission.NotFound'], () => aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [ALL_EGRESS] })));
+export async function restrictToClusterApi(
+  aws: AwsClients,
+  groupId: string,
+  clusterSecurityGroupId: string,
+  ruleTags: Record<string, string>,
+): Promise<void> {
+  await ignoring(['InvalidPermission.NotFound'], () =>
+    aws.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [ALL_EGRESS] })),
+  );
   await ignoring(['InvalidPermission.Duplicate'], () =>
-    aws.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(clusterSecurityGroupId)] })),
+    aws.ec2.send(
+      new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [https(clusterSecurityGroupId)] }),
+    ),
   );
   await allowClusterIngress(aws, groupId, clusterSecurityGroupId, ruleTags);
 }
 
 /** The cluster group's rule accepting 443 from the group (already there: done). */
-export async function allowClusterIngress(aws: AwsClients, groupId: string, clusterSecurityGroupId: string, ruleTags: Record<string, string>): Promise<void> {
+export async function allowClusterIngress(
+  aws: AwsClients,
+  groupId: string,
+  clusterSecurityGroupId: string,
+  ruleTags: Record<string, string>,
+): Promise<void> {
   await ignoring(['InvalidPermission.Duplicate'], () =>
     aws.ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
@@ -76,9 +109,15 @@ export async function allowClusterIngress(aws: AwsClients, groupId: string, clus
 }
 
 /** Removes the cluster group's rule accepting 443 from the group (gone already: done). */
-export async function revokeClusterIngress(aws: AwsClients, groupId: string, clusterSecurityGroupId: string): Promise<void> {
+export async function revokeClusterIngress(
+  aws: AwsClients,
+  groupId: string,
+  clusterSecurityGroupId: string,
+): Promise<void> {
   await ignoring(['InvalidPermission.NotFound', 'InvalidGroup.NotFound'], () =>
-    aws.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: clusterSecurityGroupId, IpPermissions: [https(groupId)] })),
+    aws.ec2.send(
+      new RevokeSecurityGroupIngressCommand({ GroupId: clusterSecurityGroupId, IpPermissions: [https(groupId)] }),
+    ),
   );
 }
 
@@ -100,7 +139,11 @@ export async function deleteSecurityGroup(
  * releases a function's network interfaces minutes after it is gone, so DependencyViolation is retried
  * (durably, by Temporal, or by the next sweep) until it clears.
  */
-export async function removeRestrictedGroup(aws: AwsClients, groupId: string, clusterSecurityGroupId: string): Promise<Removal> {
+export async function removeRestrictedGroup(
+  aws: AwsClients,
+  groupId: string,
+  clusterSecurityGroupId: string,
+): Promise<Removal> {
   if (clusterSecurityGroupId) await revokeClusterIngress(aws, groupId, clusterSecurityGroupId);
   try {
     await aws.ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
@@ -109,7 +152,10 @@ export async function removeRestrictedGroup(aws: AwsClients, groupId: string, cl
     const code = awsCode(err);
     if (code === 'InvalidGroup.NotFound') return { deleted: false };
     if (code === 'DependencyViolation') {
-      throw ApplicationFailure.retryable(`security group ${groupId} is still in use (Lambda network interfaces not yet released)`, 'DependencyViolation');
+      throw ApplicationFailure.retryable(
+        `security group ${groupId} is still in use (Lambda network interfaces not yet released)`,
+        'DependencyViolation',
+      );
     }
     throw err;
   }

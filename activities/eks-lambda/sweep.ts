@@ -1,7 +1,14 @@
 import { DescribeAccessEntryCommand, ListAccessEntriesCommand, ListClustersCommand } from '@aws-sdk/client-eks';
 import { ListRolesCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { ListFunctionsCommand, ListTagsCommand } from '@aws-sdk/client-lambda';
-import { CLUSTER_SG_TAG, INCIDENT_TAG, INSTALLATION_TAG, MANAGED_TAG, RESOURCE_PREFIX, tagMap } from '../../domain/aws-resources.js';
+import {
+  CLUSTER_SG_TAG,
+  INCIDENT_TAG,
+  INSTALLATION_TAG,
+  MANAGED_TAG,
+  RESOURCE_PREFIX,
+  tagMap,
+} from '../../domain/aws-resources.js';
 import { awsCode, type AwsClients } from './clients.js';
 import { describeGroups, SECURITY_GROUP_PAGE, type Listing } from './executor-group.js';
 
@@ -24,16 +31,29 @@ export interface PageSizes {
   functions: number;
   roles: number;
 }
-export const LARGEST_PAGES: PageSizes = { securityGroups: SECURITY_GROUP_PAGE, clusters: 100, accessEntries: 100, functions: 50, roles: 1000 };
+export const LARGEST_PAGES: PageSizes = {
+  securityGroups: SECURITY_GROUP_PAGE,
+  clusters: 100,
+  accessEntries: 100,
+  functions: 50,
+  roles: 1000,
+};
 
 /**
  * This installation's tagged resources in these regions, every page of every listing. A listing that fails is
  * reported in `errors` (what it was, and why) and the rest goes on: a region or cluster that could not be listed
  * is not taken for one with nothing in it.
  */
-export async function listTaggedResources(aws: (region: string) => AwsClients, regions: string[], installationId: string, pages: PageSizes = LARGEST_PAGES): Promise<Listing<TaggedResource>> {
+export async function listTaggedResources(
+  aws: (region: string) => AwsClients,
+  regions: string[],
+  installationId: string,
+  pages: PageSizes = LARGEST_PAGES,
+): Promise<Listing<TaggedResource>> {
   /** The incident (and whether the tags predate installations) if the tags say the resource is this installation's. */
-  const ours = (tags: Record<string, string | undefined> | undefined): { incidentId: string; legacy?: true } | undefined => {
+  const ours = (
+    tags: Record<string, string | undefined> | undefined,
+  ): { incidentId: string; legacy?: true } | undefined => {
     const incidentId = tags?.[INCIDENT_TAG];
     if (tags?.[MANAGED_TAG] !== 'true' || !incidentId) return undefined;
     const installation = tags[INSTALLATION_TAG];
@@ -70,7 +90,9 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
         const page = await c.lambda.send(new ListFunctionsCommand({ Marker: marker, MaxItems: pages.functions }));
         for (const f of page.Functions ?? []) {
           if (!f.FunctionName?.startsWith(RESOURCE_PREFIX)) continue;
-          const owner = ours((await tagsOrGone(() => c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))))?.Tags);
+          const owner = ours(
+            (await tagsOrGone(() => c.lambda.send(new ListTagsCommand({ Resource: f.FunctionArn }))))?.Tags,
+          );
           if (owner) found.push({ kind: 'function', region, name: f.FunctionName, ...owner });
         }
         marker = page.NextMarker;
@@ -78,11 +100,23 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
     });
 
     await listing(`${region}: listing security groups`, async () => {
-      for (const g of await describeGroups(c, [{ Name: `tag:${MANAGED_TAG}`, Values: ['true'] }], pages.securityGroups)) {
+      for (const g of await describeGroups(
+        c,
+        [{ Name: `tag:${MANAGED_TAG}`, Values: ['true'] }],
+        pages.securityGroups,
+      )) {
         const tags = tagMap(g.Tags);
         const owner = ours(tags);
         if (owner && g.GroupId && g.GroupName && g.VpcId) {
-          found.push({ kind: 'security-group', region, ...owner, name: g.GroupName, groupId: g.GroupId, vpcId: g.VpcId, clusterSecurityGroupId: tags[CLUSTER_SG_TAG] ?? '' });
+          found.push({
+            kind: 'security-group',
+            region,
+            ...owner,
+            name: g.GroupName,
+            groupId: g.GroupId,
+            vpcId: g.VpcId,
+            clusterSecurityGroupId: tags[CLUSTER_SG_TAG] ?? '',
+          });
         }
       }
     });
@@ -100,10 +134,14 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
       await listing(`${region}: listing access entries of EKS cluster ${clusterName}`, async () => {
         let nextToken: string | undefined;
         do {
-          const page = await notOnConfigMapClusters(() => c.eks.send(new ListAccessEntriesCommand({ clusterName, maxResults: pages.accessEntries, nextToken })));
+          const page = await notOnConfigMapClusters(() =>
+            c.eks.send(new ListAccessEntriesCommand({ clusterName, maxResults: pages.accessEntries, nextToken })),
+          );
           for (const principalArn of page.accessEntries ?? []) {
             if (!principalArn.includes(`:role/${RESOURCE_PREFIX}`)) continue;
-            const described = await tagsOrGone(() => c.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn })));
+            const described = await tagsOrGone(() =>
+              c.eks.send(new DescribeAccessEntryCommand({ clusterName, principalArn })),
+            );
             const owner = ours(described?.accessEntry?.tags);
             if (owner) found.push({ kind: 'access-entry', region, clusterName, principalArn, ...owner });
           }
@@ -133,11 +171,14 @@ export async function listTaggedResources(aws: (region: string) => AwsClients, r
  * A cluster that does not accept access entries (authentication mode CONFIG_MAP) has none of ours: the EKS
  * executor refuses such clusters before it makes anything. EKS answers its listing with this error.
  */
-async function notOnConfigMapClusters<T extends { accessEntries?: string[]; nextToken?: string }>(list: () => Promise<T>): Promise<T | { accessEntries: string[]; nextToken?: undefined }> {
+async function notOnConfigMapClusters<T extends { accessEntries?: string[]; nextToken?: string }>(
+  list: () => Promise<T>,
+): Promise<T | { accessEntries: string[]; nextToken?: undefined }> {
   try {
     return await list();
   } catch (err) {
-    if (awsCode(err) === 'InvalidRequestException' && /authentication mode/i.test((err as Error).message)) return { accessEntries: [] };
+    if (awsCode(err) === 'InvalidRequestException' && /authentication mode/i.test((err as Error).message))
+      return { accessEntries: [] };
     throw err;
   }
 }

@@ -20,7 +20,13 @@ export const isEnabled = (c: SourceCredentials): boolean => Boolean(c.token || c
  */
 export type Authentication = { result: 'ok' } | { result: 'refused'; reason: string } | { result: 'no' };
 
-export function authenticate(creds: SourceCredentials, headers: IncomingHttpHeaders, body: Buffer, windowSeconds = 300, nowMs = Date.now()): Authentication {
+export function authenticate(
+  creds: SourceCredentials,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  windowSeconds = 300,
+  nowMs = Date.now(),
+): Authentication {
   if (creds.token) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
     if (match && sameDigest(match[1]!, creds.token)) return { result: 'ok' };
@@ -35,10 +41,16 @@ export function authenticate(creds: SourceCredentials, headers: IncomingHttpHead
         if (timingSafeEqual(given, hmac(creds.hmacSecret, `${ts.trim()}.`, body))) {
           const skew = Math.round(nowMs / 1000 - Number(ts));
           if (Math.abs(skew) <= windowSeconds) return { result: 'ok' };
-          return { result: 'refused', reason: `signature timestamp ${ts.trim()} is ${Math.abs(skew)} s ${skew > 0 ? 'old' : 'in the future'}; it must be within ${windowSeconds} s of the forwarder's clock (a replayed request, or a clock to fix)` };
+          return {
+            result: 'refused',
+            reason: `signature timestamp ${ts.trim()} is ${Math.abs(skew)} s ${skew > 0 ? 'old' : 'in the future'}; it must be within ${windowSeconds} s of the forwarder's clock (a replayed request, or a clock to fix)`,
+          };
         }
       } else if (timingSafeEqual(given, hmac(creds.hmacSecret, '', body))) {
-        return { result: 'refused', reason: `${TIMESTAMP_HEADER} is required: sign "<unix seconds>.<body>" and send the seconds in ${TIMESTAMP_HEADER}` };
+        return {
+          result: 'refused',
+          reason: `${TIMESTAMP_HEADER} is required: sign "<unix seconds>.<body>" and send the seconds in ${TIMESTAMP_HEADER}`,
+        };
       }
     }
   }
@@ -55,6 +67,13 @@ function sameDigest(given: string, expected: string): boolean {
 }
 
 /** For senders and tests: the headers that sign `body` at `seconds` (default now). */
-export function signBody(secret: string, body: string | Buffer, seconds = Math.floor(Date.now() / 1000)): Record<string, string> {
-  return { [SIGNATURE_HEADER]: `sha256=${hmac(secret, `${seconds}.`, body).toString('hex')}`, [TIMESTAMP_HEADER]: String(seconds) };
+export function signBody(
+  secret: string,
+  body: string | Buffer,
+  seconds = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  return {
+    [SIGNATURE_HEADER]: `sha256=${hmac(secret, `${seconds}.`, body).toString('hex')}`,
+    [TIMESTAMP_HEADER]: String(seconds),
+  };
 }

@@ -37,7 +37,17 @@ export function credentialsOf(source: SourceName, cfg: SourceConfig): Credential
   const limits = { ratePerSecond: cfg.ratePerSecond, burst: cfg.burst, overRate: cfg.overRate };
   const own: Credential[] =
     cfg.token || cfg.hmacSecret
-      ? [{ source, name: DEFAULT_CREDENTIAL, token: cfg.token, hmacSecret: cfg.hmacSecret, clusters: cfg.clusters, namespaces: cfg.namespaces, ...limits }]
+      ? [
+          {
+            source,
+            name: DEFAULT_CREDENTIAL,
+            token: cfg.token,
+            hmacSecret: cfg.hmacSecret,
+            clusters: cfg.clusters,
+            namespaces: cfg.namespaces,
+            ...limits,
+          },
+        ]
       : [];
   return [
     ...own,
@@ -59,7 +69,12 @@ export function credentialsOf(source: SourceName, cfg: SourceConfig): Credential
  * The credential the request carries, or why a signature made with one is refused (outside the time
  * window), or null. Every credential is tried, each in constant time.
  */
-export function authenticateSender(credentials: readonly Credential[], headers: IncomingHttpHeaders, body: Buffer, windowSeconds: number): Credential | { refused: string } | null {
+export function authenticateSender(
+  credentials: readonly Credential[],
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  windowSeconds: number,
+): Credential | { refused: string } | null {
   let found: Credential | null = null;
   let refused: string | null = null;
   for (const c of credentials) {
@@ -72,7 +87,9 @@ export function authenticateSender(credentials: readonly Credential[], headers: 
 
 /** Why `sender` may not report `alert`, or null when it may. */
 export function refusal(sender: Sender, alert: Pick<PodAlert, 'cluster' | 'namespace'>): string | null {
-  const who = sender.name.startsWith('sqs:') ? `queue ${sender.name.slice(4)}` : `credential "${sender.name}" of source "${sender.source}"`;
+  const who = sender.name.startsWith('sqs:')
+    ? `queue ${sender.name.slice(4)}`
+    : `credential "${sender.name}" of source "${sender.source}"`;
   if (sender.clusters && !sender.clusters.includes(alert.cluster.name)) {
     return `${who} may not report on cluster "${alert.cluster.name}" (it may report on: ${sender.clusters.join(', ')})`;
   }
@@ -87,7 +104,9 @@ export function refusal(sender: Sender, alert: Pick<PodAlert, 'cluster' | 'names
  * a cluster's own Falcosidekick then needs no `?cluster=` in its URL.
  */
 export function withBoundCluster(query: Record<string, unknown>, sender: Sender): Record<string, unknown> {
-  return query.cluster === undefined && sender.clusters?.length === 1 ? { ...query, cluster: sender.clusters[0] } : query;
+  return query.cluster === undefined && sender.clusters?.length === 1
+    ? { ...query, cluster: sender.clusters[0] }
+    : query;
 }
 
 /**
@@ -101,7 +120,9 @@ export class SenderLimits {
 
   /** 0 when the alert may start an incident now, else the seconds until it may. */
   take(sender: Sender, cluster: string): number {
-    const key = sender.clusters ? `${sender.source}\u0000${sender.name}\u0000${cluster}` : `${sender.source}\u0000${sender.name}`;
+    const key = sender.clusters
+      ? `${sender.source}\u0000${sender.name}\u0000${cluster}`
+      : `${sender.source}\u0000${sender.name}`;
     let bucket = this.buckets.get(key);
     if (!bucket) this.buckets.set(key, (bucket = new TokenBucket(sender.ratePerSecond, sender.burst)));
     return bucket.take(1);

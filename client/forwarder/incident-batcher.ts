@@ -98,7 +98,11 @@ export class IncidentBatcher<T> {
     const batch: Waiting<T>[] = [];
     let bytes = 0;
     // At least one alert, then as many as fit.
-    while (lane.waiting.length && batch.length < this.opts.maxAlerts && (batch.length === 0 || bytes + lane.waiting[0]!.bytes <= this.opts.maxBytes)) {
+    while (
+      lane.waiting.length &&
+      batch.length < this.opts.maxAlerts &&
+      (batch.length === 0 || bytes + lane.waiting[0]!.bytes <= this.opts.maxBytes)
+    ) {
       const w = lane.waiting.shift()!;
       bytes += w.bytes;
       batch.push(w);
@@ -108,23 +112,26 @@ export class IncidentBatcher<T> {
     lane.sending = true;
     lane.lastSentAt = this.now();
     this.onSent(batch.length);
-    this.send(batch.map((w) => w.alert)).then(
-      (value) => {
-        for (const w of batch) w.resolve(value);
-      },
-      (err: unknown) => {
-        for (const w of batch) w.reject(err);
-      },
-    ).finally(() => {
-      lane.sending = false;
-      this.schedule(lane);
-    });
+    this.send(batch.map((w) => w.alert))
+      .then(
+        (value) => {
+          for (const w of batch) w.resolve(value);
+        },
+        (err: unknown) => {
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        lane.sending = false;
+        this.schedule(lane);
+      });
   }
 
   private dropIdle(): void {
     const t = this.now();
     for (const [id, lane] of this.lanes) {
-      if (!lane.sending && !lane.waiting.length && !lane.timer && t - lane.lastSentAt >= this.opts.intervalMs) this.lanes.delete(id);
+      if (!lane.sending && !lane.waiting.length && !lane.timer && t - lane.lastSentAt >= this.opts.intervalMs)
+        this.lanes.delete(id);
     }
   }
 }

@@ -92,16 +92,24 @@ export class AlertPipeline {
           spool,
           {
             send: (alerts, mode) => sink.submit(alerts, mode),
-            mayStart: (incident, first) => this.known.has(incident) || this.limits.take(this.senderOf(first), first.alert.cluster.name) === 0,
+            mayStart: (incident, first) =>
+              this.known.has(incident) || this.limits.take(this.senderOf(first), first.alert.cluster.name) === 0,
             ready: () => sink.ready(),
             delivered: (entries, value) => this.delivered(entries, value as StartedIncident),
             dropped: (entries, reason) => {
               metrics.spoolDropped.inc({ reason: 'saturated' }, entries.length);
-              log.warn({ incident: clip(entries[0]!.incident, 400), alerts: entries.length, reason: clip(reason, 300) }, 'spooled alerts dropped');
+              log.warn(
+                { incident: clip(entries[0]!.incident, 400), alerts: entries.length, reason: clip(reason, 300) },
+                'spooled alerts dropped',
+              );
             },
             // Once per batch, at its first failure: an outage of hours must not write a line per retry.
             failed: (entries, error) => {
-              if (entries[0]!.attempts === 0) log.warn({ incident: clip(entries[0]!.incident, 400), alerts: entries.length, error: clip(error, 300) }, 'spool delivery failed; will retry');
+              if (entries[0]!.attempts === 0)
+                log.warn(
+                  { incident: clip(entries[0]!.incident, 400), alerts: entries.length, error: clip(error, 300) },
+                  'spool delivery failed; will retry',
+                );
             },
           },
           { concurrency: 8, maxAlerts: cfg.batchMaxAlerts, maxBytes, minBackoffMs: 500, maxBackoffMs: 30_000 },
@@ -144,7 +152,12 @@ export class AlertPipeline {
   async deliver(sender: Sender, item: Normalized, queue: boolean): Promise<AlertOutcome> {
     const m = this.metrics;
     const source = sender.source;
-    const logFields = { source, sender: clip(sender.name), alertId: clip(item.kind === 'alert' ? item.alert.alertId : item.alertId), type: clip(item.type) };
+    const logFields = {
+      source,
+      sender: clip(sender.name),
+      alertId: clip(item.kind === 'alert' ? item.alert.alertId : item.alertId),
+      type: clip(item.type),
+    };
     if (item.kind === 'not-actionable') {
       m.ignored.inc({ source });
       this.log.info({ ...logFields, outcome: 'ignored', reason: item.reason }, 'alert');
@@ -155,7 +168,12 @@ export class AlertPipeline {
     if (decision.action === 'ignore') {
       m.ignored.inc({ source });
       this.log.info({ ...logFields, outcome: 'ignored', reason: decision.reason }, 'alert');
-      return { alertId: alert.alertId, outcome: 'ignored', reason: decision.reason, ...(decision.route ? { route: decision.route } : {}) };
+      return {
+        alertId: alert.alertId,
+        outcome: 'ignored',
+        reason: decision.reason,
+        ...(decision.route ? { route: decision.route } : {}),
+      };
     }
     const workflowId = incidentWorkflowId(alert);
     const fields = { ...logFields, workflowId: clip(workflowId, 400), route: decision.route };
@@ -166,18 +184,46 @@ export class AlertPipeline {
     const toSpool = async (reason: string): Promise<AlertOutcome> => {
       let r: SpoolResult;
       try {
-        r = await this.spool!.add({ incident: workflowId, alertId: alert.alertId, source, sender: sender.name, mode: decision.mode ?? null, alert });
+        r = await this.spool!.add({
+          incident: workflowId,
+          alertId: alert.alertId,
+          source,
+          sender: sender.name,
+          mode: decision.mode ?? null,
+          alert,
+        });
       } catch (err) {
         if (!(err instanceof SpoolWriteError)) throw err;
         m.failed.inc({ source });
-        this.log.error({ ...fields, outcome: 'failed', reason: 'spool write failed', error: clip(err.message, 300), file: this.spool!.file }, 'alert');
-        return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `${reason}, and the spool could not write it (${clip(err.message, 200)})`, spool: 'write-failed' };
+        this.log.error(
+          {
+            ...fields,
+            outcome: 'failed',
+            reason: 'spool write failed',
+            error: clip(err.message, 300),
+            file: this.spool!.file,
+          },
+          'alert',
+        );
+        return {
+          alertId: alert.alertId,
+          outcome: 'failed',
+          workflowId,
+          error: `${reason}, and the spool could not write it (${clip(err.message, 200)})`,
+          spool: 'write-failed',
+        };
       }
       if (r === 'full') {
         m.failed.inc({ source });
         this.log.warn({ ...fields, outcome: 'failed', reason: 'spool full' }, 'alert');
         const mib = (n: number) => `${Math.round((n / 1048576) * 10) / 10} MiB`;
-        return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `${reason}, and the spool is full (${this.spool!.depth} alerts, ${mib(this.spool!.bytes)})`, spool: 'full' };
+        return {
+          alertId: alert.alertId,
+          outcome: 'failed',
+          workflowId,
+          error: `${reason}, and the spool is full (${this.spool!.depth} alerts, ${mib(this.spool!.bytes)})`,
+          spool: 'full',
+        };
       }
       this.deliverer?.kick();
       (r === 'queued' ? m.queued : m.deduplicated).inc({ source });
@@ -193,7 +239,10 @@ export class AlertPipeline {
     if (!this.known.has(workflowId)) {
       const wait = this.limits.take(sender, alert.cluster.name);
       if (wait) {
-        if (spooling && sender.overRate === 'spool') return toSpool(`over the rate limit for new incidents from ${source} credential "${sender.name}" in cluster ${alert.cluster.name}`);
+        if (spooling && sender.overRate === 'spool')
+          return toSpool(
+            `over the rate limit for new incidents from ${source} credential "${sender.name}" in cluster ${alert.cluster.name}`,
+          );
         m.rateLimited.inc({ source });
         this.log.info({ ...fields, outcome: 'rate-limited' }, 'alert');
         return { alertId: alert.alertId, outcome: 'rate-limited', workflowId, retryAfterSeconds: wait };
@@ -216,7 +265,12 @@ export class AlertPipeline {
       if (spooling) return toSpool(`Temporal did not accept it: ${reason}`);
       m.failed.inc({ source });
       this.log.warn({ ...fields, outcome: 'failed', reason }, 'alert');
-      return { alertId: alert.alertId, outcome: 'failed', workflowId, error: `Temporal did not accept the alert: ${reason}` };
+      return {
+        alertId: alert.alertId,
+        outcome: 'failed',
+        workflowId,
+        error: `Temporal did not accept the alert: ${reason}`,
+      };
     }
   }
 
@@ -234,11 +288,26 @@ export class AlertPipeline {
     return { source, name: DEFAULT_CREDENTIAL, ratePerSecond: c.ratePerSecond, burst: c.burst, overRate: c.overRate };
   }
 
-  private answered(source: SourceName, alert: PodAlert, workflowId: string, routeName: string, value: StartedIncident, duplicate: boolean, fields: object): AlertOutcome {
+  private answered(
+    source: SourceName,
+    alert: PodAlert,
+    workflowId: string,
+    routeName: string,
+    value: StartedIncident,
+    duplicate: boolean,
+    fields: object,
+  ): AlertOutcome {
     (duplicate ? this.metrics.deduplicated : this.metrics.accepted).inc({ source });
     const outcome = duplicate ? 'duplicate' : 'accepted';
     this.log.info({ ...fields, outcome }, 'alert');
-    return { alertId: alert.alertId, outcome, workflowId, runId: value.runId, ui: workflowUiUrl(this.config, workflowId), route: routeName };
+    return {
+      alertId: alert.alertId,
+      outcome,
+      workflowId,
+      runId: value.runId,
+      ui: workflowUiUrl(this.config, workflowId),
+      route: routeName,
+    };
   }
 
   /** Spooled alerts Temporal has taken: later resends are answered from memory. */

@@ -89,9 +89,14 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
   const temporal = new TemporalWatch(sink, spool);
   if (spool?.setAside) {
     metrics.spoolSetAside.inc();
-    app.log.error({ file: spool.file, movedTo: spool.setAside.movedTo, error: spool.setAside.error }, 'the spool file was corrupt: moved aside, and this forwarder starts with an empty spool; the alerts in the moved file were not delivered');
+    app.log.error(
+      { file: spool.file, movedTo: spool.setAside.movedTo, error: spool.setAside.error },
+      'the spool file was corrupt: moved aside, and this forwarder starts with an empty spool; the alerts in the moved file were not delivered',
+    );
   }
-  const credentials = Object.fromEntries(Object.entries(cfg.sources).map(([s, c]) => [s, credentialsOf(s as SourceName, c)])) as Record<SourceName, Credential[]>;
+  const credentials = Object.fromEntries(
+    Object.entries(cfg.sources).map(([s, c]) => [s, credentialsOf(s as SourceName, c)]),
+  ) as Record<SourceName, Credential[]>;
 
   // Bodies stay raw bytes until the sender is authenticated: the HMAC covers the exact bytes, and
   // an unauthenticated sender gets no JSON parser (nor its error messages) to probe.
@@ -118,7 +123,8 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     const status = reply.statusCode;
     if (source) {
       metrics.latency.observe({ source, status: String(status) }, reply.elapsedTime / 1000);
-      const reason = status === 503 ? ((reply as FastifyReply & { refusal?: string }).refusal ?? 'unavailable') : REASONS[status];
+      const reason =
+        status === 503 ? ((reply as FastifyReply & { refusal?: string }).refusal ?? 'unavailable') : REASONS[status];
       if (status >= 400 && reason) metrics.rejected.inc({ source, status: String(status), reason });
     }
     const line = { method: req.method, url: clip(req.url), status, ms: Math.round(reply.elapsedTime * 10) / 10 };
@@ -136,16 +142,23 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
   // From what the forwarder already knows (the last health probe, the last submission, the spool's last
   // write), never a call of its own: a probe with a 1-2 s timeout must not wait on an unreachable Temporal.
   app.get('/readyz', async (_req, reply) => {
-    const notReady = (reason: string) => reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ status: 'not ready', reason, ...(spool ? { spool: spoolState(spool) } : {}) });
+    const notReady = (reason: string) =>
+      reply
+        .code(503)
+        .header('retry-after', String(cfg.retryAfterSeconds))
+        .send({ status: 'not ready', reason, ...(spool ? { spool: spoolState(spool) } : {}) });
     if (spool?.failed) return notReady(`the spool at ${spool.file} cannot write: ${spool.failed.error}`);
     const up = temporal.reachable && !sink.down?.();
     if (up) return { status: 'ready', ...(spool ? { spool: spoolState(spool) } : {}) };
     const reason = `Temporal at ${config.temporal.address} ${temporal.reachable === null && !sink.down?.() ? 'has not answered yet' : 'is unreachable'}`;
     // With room in the spool, alerts are still taken (202 queued): degraded, not down.
-    if (spool && !spool.full) return { status: 'degraded', reason: `${reason}; alerts are spooled`, spool: spoolState(spool) };
+    if (spool && !spool.full)
+      return { status: 'degraded', reason: `${reason}; alerts are spooled`, spool: spoolState(spool) };
     return notReady(spool ? `${reason}, and the spool is full` : reason);
   });
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   for (const [url, source] of Object.entries(ENDPOINTS)) {
     app.post(url, (req, reply) => handleAlerts(source, req, reply));
@@ -157,7 +170,10 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new HttpError(415, 'body must be JSON with Content-Type: application/json');
     const sender = authenticateSender(creds, req.headers, raw, cfg.signatureWindowSeconds);
-    if (!sender) throw new HttpError(401, 'missing or invalid credentials', undefined, { 'www-authenticate': 'Bearer realm="pod-responder"' });
+    if (!sender)
+      throw new HttpError(401, 'missing or invalid credentials', undefined, {
+        'www-authenticate': 'Bearer realm="pod-responder"',
+      });
     if ('refused' in sender) throw new HttpError(401, sender.refused);
     let body: unknown;
     try {
@@ -178,8 +194,15 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
       return why ? [items.length > 1 ? `alerts[${i}]: ${why}` : why] : [];
     });
     if (forbidden.length) {
-      req.log.warn({ source, sender: sender.name, refused: forbidden.slice(0, 5).map((r) => clip(r, 300)) }, 'alerts outside the credential\'s clusters or namespaces');
-      throw new HttpError(403, `credential "${sender.name}" may not report ${forbidden.length === 1 && items.length === 1 ? 'this alert' : `${forbidden.length} of these ${items.length} alerts`}; nothing was started`, forbidden.slice(0, 20));
+      req.log.warn(
+        { source, sender: sender.name, refused: forbidden.slice(0, 5).map((r) => clip(r, 300)) },
+        "alerts outside the credential's clusters or namespaces",
+      );
+      throw new HttpError(
+        403,
+        `credential "${sender.name}" may not report ${forbidden.length === 1 && items.length === 1 ? 'this alert' : `${forbidden.length} of these ${items.length} alerts`}; nothing was started`,
+        forbidden.slice(0, 20),
+      );
     }
     metrics.received.inc({ source }, items.length);
     const results: AlertOutcome[] = await Promise.all(items.map((item) => pipeline.deliver(sender, item, true)));
@@ -195,13 +218,32 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
       results,
     };
     if (summary.failed) {
-      const spoolRefusal = results.find((r): r is Extract<AlertOutcome, { outcome: 'failed' }> => r.outcome === 'failed' && r.spool !== undefined)?.spool;
-      (reply as FastifyReply & { refusal?: string }).refusal = spoolRefusal === 'full' ? 'spool-full' : spoolRefusal === 'write-failed' ? 'spool-write-failed' : 'temporal-unavailable';
-      return reply.code(503).header('retry-after', String(cfg.retryAfterSeconds)).send({ error: 'not every alert was accepted or spooled; resend the request (accepted alerts are deduplicated)', ...summary });
+      const spoolRefusal = results.find(
+        (r): r is Extract<AlertOutcome, { outcome: 'failed' }> => r.outcome === 'failed' && r.spool !== undefined,
+      )?.spool;
+      (reply as FastifyReply & { refusal?: string }).refusal =
+        spoolRefusal === 'full'
+          ? 'spool-full'
+          : spoolRefusal === 'write-failed'
+            ? 'spool-write-failed'
+            : 'temporal-unavailable';
+      return reply
+        .code(503)
+        .header('retry-after', String(cfg.retryAfterSeconds))
+        .send({
+          error: 'not every alert was accepted or spooled; resend the request (accepted alerts are deduplicated)',
+          ...summary,
+        });
     }
     if (summary.rateLimited) {
       const wait = Math.max(...results.map((r) => (r.outcome === 'rate-limited' ? r.retryAfterSeconds : 0)));
-      return reply.code(429).header('retry-after', String(wait)).send({ error: `rate limit for new incidents from source "${source}" exceeded; resend the request (accepted alerts are deduplicated)`, ...summary });
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({
+          error: `rate limit for new incidents from source "${source}" exceeded; resend the request (accepted alerts are deduplicated)`,
+          ...summary,
+        });
     }
     return reply.code(summary.ignored === results.length ? 200 : 202).send(summary);
   }

@@ -113,7 +113,10 @@ export class SpoolDeliverer {
     }
     this.inFlight.add(incident);
     try {
-      const value = await this.hooks.send(entries.map((e) => e.alert), entries[0]!.mode ?? undefined);
+      const value = await this.hooks.send(
+        entries.map((e) => e.alert),
+        entries[0]!.mode ?? undefined,
+      );
       this.spool.remove(entries);
       this.notBefore.delete(incident);
       this.hooks.delivered(entries, value);

@@ -87,13 +87,19 @@ export class Spool {
     /** Set when the file found at start was corrupt and was moved aside. */
     readonly setAside: SetAside | null,
   ) {
-    for (const row of this.db.prepare('SELECT incident, COUNT(*) AS n, SUM(length(CAST(alert AS BLOB))) AS b FROM spool GROUP BY incident ORDER BY MIN(seq)').all() as { incident: string; n: number; b: number }[]) {
+    for (const row of this.db
+      .prepare(
+        'SELECT incident, COUNT(*) AS n, SUM(length(CAST(alert AS BLOB))) AS b FROM spool GROUP BY incident ORDER BY MIN(seq)',
+      )
+      .all() as { incident: string; n: number; b: number }[]) {
       this.byIncident.set(row.incident, row.n);
       this.count += row.n;
       this.bytesHeld += row.b;
     }
     this.oldestAt = this.readOldest();
-    this.insert = this.db.prepare('INSERT OR IGNORE INTO spool (incident, alert_id, source, sender, mode, alert, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insert = this.db.prepare(
+      'INSERT OR IGNORE INTO spool (incident, alert_id, source, sender, mode, alert, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.deleteOne = this.db.prepare('DELETE FROM spool WHERE seq = ?');
   }
 
@@ -121,7 +127,8 @@ export class Spool {
     } catch (err) {
       if (!CORRUPT.has((err as { code?: string }).code ?? '')) throw err;
       const movedTo = `${resolved}.corrupt-${new Date(now()).toISOString().replace(/[:.]/g, '-')}`;
-      for (const suffix of ['', '-wal', '-shm']) if (existsSync(resolved + suffix)) renameSync(resolved + suffix, movedTo + suffix);
+      for (const suffix of ['', '-wal', '-shm'])
+        if (existsSync(resolved + suffix)) renameSync(resolved + suffix, movedTo + suffix);
       return create({ movedTo, error: (err as Error).message });
     }
   }
@@ -168,7 +175,8 @@ export class Spool {
   }
 
   private readOldest(): number | null {
-    const row = this.db.prepare('SELECT received_at AS t FROM spool ORDER BY seq LIMIT 1').get() as { t: number } | undefined;
+    const row = this.db.prepare('SELECT received_at AS t FROM spool ORDER BY seq LIMIT 1').get() as
+      { t: number } | undefined;
     return row ? row.t : null;
   }
 
@@ -191,15 +199,38 @@ export class Spool {
   /** The oldest alerts of one incident, in order, within the limits (at least one). */
   take(incident: string, maxAlerts: number, maxBytes: number): SpoolEntry[] {
     const rows = this.db
-      .prepare('SELECT seq, incident, alert_id, source, sender, mode, alert, received_at, attempts FROM spool WHERE incident = ? ORDER BY seq LIMIT ?')
-      .all(incident, maxAlerts) as { seq: number; incident: string; alert_id: string; source: string; sender: string | null; mode: PolicyMode | null; alert: string; received_at: number; attempts: number }[];
+      .prepare(
+        'SELECT seq, incident, alert_id, source, sender, mode, alert, received_at, attempts FROM spool WHERE incident = ? ORDER BY seq LIMIT ?',
+      )
+      .all(incident, maxAlerts) as {
+      seq: number;
+      incident: string;
+      alert_id: string;
+      source: string;
+      sender: string | null;
+      mode: PolicyMode | null;
+      alert: string;
+      received_at: number;
+      attempts: number;
+    }[];
     const out: SpoolEntry[] = [];
     let bytes = 0;
     for (const r of rows) {
       const size = Buffer.byteLength(r.alert);
       if (out.length && bytes + size > maxBytes) break;
       bytes += size;
-      out.push({ seq: r.seq, incident: r.incident, alertId: r.alert_id, source: r.source, sender: r.sender, mode: r.mode, alert: JSON.parse(r.alert) as PodAlert, receivedAt: r.received_at, attempts: r.attempts, bytes: size });
+      out.push({
+        seq: r.seq,
+        incident: r.incident,
+        alertId: r.alert_id,
+        source: r.source,
+        sender: r.sender,
+        mode: r.mode,
+        alert: JSON.parse(r.alert) as PodAlert,
+        receivedAt: r.received_at,
+        attempts: r.attempts,
+        bytes: size,
+      });
     }
     return out;
   }
@@ -263,7 +294,15 @@ export class Spool {
             results.push('full');
             continue;
           }
-          const changed = this.insert.run(item.incident, item.alertId, item.source, item.sender ?? null, item.mode ?? null, json, at).changes;
+          const changed = this.insert.run(
+            item.incident,
+            item.alertId,
+            item.source,
+            item.sender ?? null,
+            item.mode ?? null,
+            json,
+            at,
+          ).changes;
           if (changed) {
             this.count += 1;
             this.bytesHeld += size;
@@ -274,7 +313,8 @@ export class Spool {
       })();
     } catch (err) {
       // Nothing was written (the transaction rolled back): undo the counts it made and fail every write.
-      for (let i = 0; i < results.length; i++) if (results[i] === 'queued') this.forget(batch[i]!.item.incident, sizes[i]!);
+      for (let i = 0; i < results.length; i++)
+        if (results[i] === 'queued') this.forget(batch[i]!.item.incident, sizes[i]!);
       this.fail(err);
       for (const p of batch) p.reject(new SpoolWriteError(this.failure!.error, { cause: err }));
       return;

@@ -45,13 +45,29 @@ export class SqsIntake {
     private readonly maxBatch: number,
     limits: Pick<Sender, 'ratePerSecond' | 'burst'>,
   ) {
-    this.sender = { source: queue.source, name: `sqs:${queue.url}`, clusters: queue.clusters, namespaces: queue.namespaces, ...limits, overRate: 'refuse' };
+    this.sender = {
+      source: queue.source,
+      name: `sqs:${queue.url}`,
+      clusters: queue.clusters,
+      namespaces: queue.namespaces,
+      ...limits,
+      overRate: 'refuse',
+    };
     pipeline.register(this.sender);
   }
 
-  static create(queue: SqsQueueConfig, config: Config, pipeline: AlertPipeline, metrics: Metrics, log: AlertLog): SqsIntake {
+  static create(
+    queue: SqsQueueConfig,
+    config: Config,
+    pipeline: AlertPipeline,
+    metrics: Metrics,
+    log: AlertLog,
+  ): SqsIntake {
     const region = queue.region ?? process.env.AWS_REGION ?? regionOfQueue(queue.url);
-    const client = new SQSClient({ ...(region ? { region } : {}), ...(config.eks.endpoint ? { endpoint: config.eks.endpoint } : {}) });
+    const client = new SQSClient({
+      ...(region ? { region } : {}),
+      ...(config.eks.endpoint ? { endpoint: config.eks.endpoint } : {}),
+    });
     const { ratePerSecond, burst } = config.forwarder.sources[queue.source];
     return new SqsIntake(queue, client, pipeline, metrics, log, config.forwarder.maxBatch, { ratePerSecond, burst });
   }
@@ -92,7 +108,10 @@ export class SqsIntake {
       } catch (err) {
         if (!this.running) break;
         failures += 1;
-        this.log.warn({ queue: this.queue.url, error: clip(String((err as Error).message ?? err), 300) }, 'sqs receive failed');
+        this.log.warn(
+          { queue: this.queue.url, error: clip(String((err as Error).message ?? err), 300) },
+          'sqs receive failed',
+        );
         await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** failures, 30_000)));
         continue;
       }
@@ -101,13 +120,25 @@ export class SqsIntake {
       const verdicts = await Promise.all(
         messages.map((m) =>
           this.handle(m).catch((err: unknown): Verdict => {
-            this.log.warn({ queue: this.queue.url, messageId: m.MessageId, error: clip(String((err as Error)?.message ?? err), 300) }, 'sqs message failed; will retry');
+            this.log.warn(
+              {
+                queue: this.queue.url,
+                messageId: m.MessageId,
+                error: clip(String((err as Error)?.message ?? err), 300),
+              },
+              'sqs message failed; will retry',
+            );
             return { action: 'retry' };
           }),
         ),
       );
       // A settle that fails leaves the messages to reappear: deliveries deduplicate.
-      await this.settle(messages, verdicts).catch((err: unknown) => this.log.warn({ queue: this.queue.url, error: clip(String((err as Error)?.message ?? err), 300) }, 'sqs delete or retry failed'));
+      await this.settle(messages, verdicts).catch((err: unknown) =>
+        this.log.warn(
+          { queue: this.queue.url, error: clip(String((err as Error)?.message ?? err), 300) },
+          'sqs delete or retry failed',
+        ),
+      );
     }
   }
 
@@ -120,21 +151,29 @@ export class SqsIntake {
       return { action: 'dead-letter', reason: `invalid JSON: ${(err as Error).message}` };
     }
     // An EventBridge target gets the event as it is; nothing to unwrap. Falco's cluster comes from the queue's config.
-    const query = source === 'falco' ? { cluster: this.queue.cluster, ...(this.queue.region ? { region: this.queue.region } : {}) } : {};
+    const query =
+      source === 'falco'
+        ? { cluster: this.queue.cluster, ...(this.queue.region ? { region: this.queue.region } : {}) }
+        : {};
     let items;
     try {
       items = normalizeBody(source, body, query, this.maxBatch);
     } catch (err) {
-      if (err instanceof InputError) return { action: 'dead-letter', reason: `invalid ${err.what}: ${err.errors.join('; ')}` };
+      if (err instanceof InputError)
+        return { action: 'dead-letter', reason: `invalid ${err.what}: ${err.errors.join('; ')}` };
       throw err;
     }
     // Like a 403: the queue may not report on that cluster or namespace, and retrying will not change it.
-    const forbidden = items.flatMap((item) => (item.kind === 'alert' ? [refusal(this.sender, item.alert)].filter((r) => r !== null) : []));
+    const forbidden = items.flatMap((item) =>
+      item.kind === 'alert' ? [refusal(this.sender, item.alert)].filter((r) => r !== null) : [],
+    );
     if (forbidden.length) return { action: 'dead-letter', reason: `not allowed: ${forbidden.slice(0, 5).join('; ')}` };
     this.metrics.received.inc({ source }, items.length);
     const outcomes = await Promise.all(items.map((item) => this.pipeline.deliver(this.sender, item, false)));
     // Not taken now (Temporal unavailable, a new incident over the rate): the queue keeps it for later.
-    return outcomes.some((o) => o.outcome === 'failed' || o.outcome === 'rate-limited') ? { action: 'retry' } : { action: 'delete' };
+    return outcomes.some((o) => o.outcome === 'failed' || o.outcome === 'rate-limited')
+      ? { action: 'retry' }
+      : { action: 'delete' };
   }
 
   private async settle(messages: Message[], verdicts: Verdict[]): Promise<void> {
@@ -150,14 +189,31 @@ export class SqsIntake {
     }
     if (remove.length) {
       const deleted = await this.batch('delete', remove, (entries) =>
-        this.client.send(new DeleteMessageBatchCommand({ QueueUrl: queue, Entries: entries.map(({ id, m }) => ({ Id: id, ReceiptHandle: m.ReceiptHandle! })) })),
+        this.client.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue,
+            Entries: entries.map(({ id, m }) => ({ Id: id, ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        ),
       );
       if (deleted) this.metrics.sqsDeleted.inc({ queue }, deleted);
     }
     if (hide.length) {
       const seconds = new Map(hide.map((h) => [h.m, h.seconds]));
-      const hidden = await this.batch('hide', hide.map((h) => h.m), (entries) =>
-        this.client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queue, Entries: entries.map(({ id, m }) => ({ Id: id, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds.get(m)! })) })),
+      const hidden = await this.batch(
+        'hide',
+        hide.map((h) => h.m),
+        (entries) =>
+          this.client.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queue,
+              Entries: entries.map(({ id, m }) => ({
+                Id: id,
+                ReceiptHandle: m.ReceiptHandle!,
+                VisibilityTimeout: seconds.get(m)!,
+              })),
+            }),
+          ),
       );
       if (hidden) this.metrics.sqsRetried.inc({ queue }, hidden);
     }
@@ -172,7 +228,9 @@ export class SqsIntake {
   private async batch(
     action: 'delete' | 'hide',
     messages: Message[],
-    send: (entries: { id: string; m: Message }[]) => Promise<{ Failed?: { Id?: string; SenderFault?: boolean; Code?: string; Message?: string }[] | undefined }>,
+    send: (
+      entries: { id: string; m: Message }[],
+    ) => Promise<{ Failed?: { Id?: string; SenderFault?: boolean; Code?: string; Message?: string }[] | undefined }>,
   ): Promise<number> {
     const queue = this.queue.url;
     let pending = messages.map((m, i) => ({ id: String(i), m }));
@@ -181,7 +239,12 @@ export class SqsIntake {
       if (attempt) await new Promise((r) => setTimeout(r, 200));
       const res = await send(pending);
       const byId = new Map(pending.map((e) => [e.id, e]));
-      const now = (res.Failed ?? []).map((f) => ({ ...byId.get(f.Id ?? '')!, code: f.Code ?? 'Unknown', message: f.Message ?? '', retry: f.SenderFault === false }));
+      const now = (res.Failed ?? []).map((f) => ({
+        ...byId.get(f.Id ?? '')!,
+        code: f.Code ?? 'Unknown',
+        message: f.Message ?? '',
+        retry: f.SenderFault === false,
+      }));
       failed = [...failed, ...now.filter((f) => !f.retry || attempt === 1)];
       pending = now.filter((f) => f.retry && attempt === 0).map(({ id, m }) => ({ id, m }));
     }
@@ -189,7 +252,9 @@ export class SqsIntake {
       this.metrics.sqsSettleFailed.inc({ queue, action, code: f.code });
       this.log.warn(
         { queue, messageId: f.m.MessageId, action, code: f.code, error: clip(f.message, 300) },
-        action === 'delete' ? 'sqs message not deleted: it is received again when its visibility timeout ends (its alerts are answered as duplicates)' : 'sqs message not hidden for its retry delay: it is received again sooner',
+        action === 'delete'
+          ? 'sqs message not deleted: it is received again when its visibility timeout ends (its alerts are answered as duplicates)'
+          : 'sqs message not hidden for its retry delay: it is received again sooner',
       );
     }
     return messages.length - failed.length;
@@ -198,7 +263,10 @@ export class SqsIntake {
   /** retrySeconds, doubling with each receive, up to 15 minutes. */
   private retryDelay(m: Message): number {
     const received = Number(m.Attributes?.ApproximateReceiveCount ?? 1);
-    return Math.min(this.queue.retrySeconds * 2 ** Math.min(Math.max(received - 1, 0), 20), Math.max(this.queue.retrySeconds, 900));
+    return Math.min(
+      this.queue.retrySeconds * 2 ** Math.min(Math.max(received - 1, 0), 20),
+      Math.max(this.queue.retrySeconds, 900),
+    );
   }
 
   /** True once the message is in the dead-letter queue (then it is deleted here). */

@@ -52,13 +52,16 @@ export class TemporalGateway {
       this.unreachable = false;
     }
     try {
-      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () => respondToAlerts(this.client, this.config, alerts, undefined, mode));
+      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () =>
+        respondToAlerts(this.client, this.config, alerts, undefined, mode),
+      );
     } catch (err) {
       const e = err as Error & { cause?: { code?: number; details?: string } };
       const code = e.cause?.code; // gRPC status
       const timedOut = code === 4 || /deadline/i.test(e.message);
       if (code === 14 || timedOut) this.unreachable = true;
-      const reason = code === 14 ? UNREACHABLE : timedOut ? 'Temporal did not answer in time' : (e.cause?.details ?? e.message);
+      const reason =
+        code === 14 ? UNREACHABLE : timedOut ? 'Temporal did not answer in time' : (e.cause?.details ?? e.message);
       if (code === 3 && SATURATED.test(reason)) throw new IncidentSaturated(reason, { cause: err });
       throw new Error(reason, { cause: err });
     }
@@ -71,7 +74,9 @@ export class TemporalGateway {
 
   async ready(timeoutMs = 2000): Promise<boolean> {
     try {
-      const res = await this.connection.withDeadline(Date.now() + timeoutMs, () => this.connection.healthService.check({}));
+      const res = await this.connection.withDeadline(Date.now() + timeoutMs, () =>
+        this.connection.healthService.check({}),
+      );
       // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-comparison -- the enum is in @temporalio/proto, not a dependency of ours
       const serving = res.status === 1; // grpc.health.v1 SERVING
       if (serving) this.unreachable = false;

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { parseAlert, type PodAlert, type Severity } from '../alert.js';
 
 /** One vendor alert, normalized: either something to route, or a valid event we cannot act on. */
-export type Normalized = { kind: 'alert'; alert: PodAlert; type: string } | { kind: 'not-actionable'; alertId: string; type: string; reason: string };
+export type Normalized =
+  | { kind: 'alert'; alert: PodAlert; type: string }
+  | { kind: 'not-actionable'; alertId: string; type: string; reason: string };
 
 /** Vendors write "no value" as null, "", or Falco's "<NA>"; all read as absent. */
 export const absent = (v: unknown): unknown => (v === null || v === '' || v === '<NA>' ? undefined : v);
@@ -24,7 +26,10 @@ export const toIso = (t: string | number): string => new Date(t).toISOString();
 
 /** Deterministic ID for vendors that may omit one, so a resent alert still deduplicates. */
 export const derivedId = (prefix: string, ...parts: (string | number | undefined)[]): string =>
-  `${prefix}-${createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\u0000')).digest('hex').slice(0, 32)}`;
+  `${prefix}-${createHash('sha256')
+    .update(parts.map((p) => String(p ?? '')).join('\u0000'))
+    .digest('hex')
+    .slice(0, 32)}`;
 
 /** Drops undefined members so strict schemas and workflow history stay tidy. */
 export function compact<T extends Record<string, unknown>>(o: T): T {

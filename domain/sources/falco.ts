@@ -6,7 +6,19 @@
 import { z } from 'zod';
 import { clusterNameSchema, containerIdSchema, dnsLabel, dnsSubdomain, regionSchema } from '../alert.js';
 import { CRYPTO_MINING } from '../routing.js';
-import { absent, compact, derivedId, emptyToUndefined, isoTime, optionalInt, optionalText, podAlert, toIso, type Normalized, type Severity } from './common.js';
+import {
+  absent,
+  compact,
+  derivedId,
+  emptyToUndefined,
+  isoTime,
+  optionalInt,
+  optionalText,
+  podAlert,
+  toIso,
+  type Normalized,
+  type Severity,
+} from './common.js';
 
 const PRIORITIES: Record<string, Severity> = {
   emergency: 'critical',
@@ -33,7 +45,10 @@ export const falcoSchema = z.looseObject({
   output: optionalText(16_384),
   priority: z
     .string()
-    .refine((p) => p.toLowerCase() in PRIORITIES, 'must be a Falco priority (Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug)'),
+    .refine(
+      (p) => p.toLowerCase() in PRIORITIES,
+      'must be a Falco priority (Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug)',
+    ),
   rule: z.string().min(1).max(256),
   time: isoTime,
   source: optionalText(64),
@@ -69,15 +84,33 @@ const OUTPUT_IN_ID = 500;
  */
 export function falcoEventId(event: z.output<typeof falcoSchema>): string {
   const f = event.output_fields;
-  return derivedId('falco', event.rule, event.time, event.hostname, f['container.id'], f['k8s.ns.name'], f['k8s.pod.name'], event.output?.slice(0, OUTPUT_IN_ID));
+  return derivedId(
+    'falco',
+    event.rule,
+    event.time,
+    event.hostname,
+    f['container.id'],
+    f['k8s.ns.name'],
+    f['k8s.pod.name'],
+    event.output?.slice(0, OUTPUT_IN_ID),
+  );
 }
 
-export function normalizeFalco(event: z.output<typeof falcoSchema>, query: z.output<typeof falcoQuerySchema>): Normalized {
+export function normalizeFalco(
+  event: z.output<typeof falcoSchema>,
+  query: z.output<typeof falcoQuerySchema>,
+): Normalized {
   const f = event.output_fields;
   const ns = f['k8s.ns.name'];
   const pod = f['k8s.pod.name'];
   const alertId = falcoEventId(event);
-  if (!ns || !pod) return { kind: 'not-actionable', alertId, type: event.rule, reason: 'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)' };
+  if (!ns || !pod)
+    return {
+      kind: 'not-actionable',
+      alertId,
+      type: event.rule,
+      reason: 'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)',
+    };
   const mining = FALCO_MINING_RULES.includes(event.rule) || (event.tags ?? []).includes(MINING_TAG);
   const image = f['container.image.repository'];
   const tag = f['container.image.tag'];
@@ -95,10 +128,24 @@ export function normalizeFalco(event: z.output<typeof falcoSchema>, query: z.out
         namespace: ns,
         podName: pod,
         podUid: f['k8s.pod.uid'],
-        container: emptyToUndefined(compact({ id: f['container.id'], name: f['container.name'], image: image && tag ? `${image}:${tag}` : image })),
-        process: emptyToUndefined(compact({ name: f['proc.name'], commandLine: f['proc.cmdline'], pid: f['proc.pid'] })),
+        container: emptyToUndefined(
+          compact({
+            id: f['container.id'],
+            name: f['container.name'],
+            image: image && tag ? `${image}:${tag}` : image,
+          }),
+        ),
+        process: emptyToUndefined(
+          compact({ name: f['proc.name'], commandLine: f['proc.cmdline'], pid: f['proc.pid'] }),
+        ),
         // The sender's uuid is kept for the record: it names this delivery, not the event.
-        raw: compact({ rule: event.rule, priority: event.priority, hostname: event.hostname, output: event.output?.slice(0, 2048), uuid: event.uuid }),
+        raw: compact({
+          rule: event.rule,
+          priority: event.priority,
+          hostname: event.hostname,
+          output: event.output?.slice(0, 2048),
+          uuid: event.uuid,
+        }),
       }),
     ),
   };

@@ -2,7 +2,18 @@
 import { z } from 'zod';
 import { clusterNameSchema, containerIdSchema, dnsLabel, dnsSubdomain, regionSchema } from '../alert.js';
 import { CRYPTO_MINING } from '../routing.js';
-import { absent, compact, emptyToUndefined, isoTime, optionalInt, optionalText, podAlert, toIso, type Normalized, type Severity } from './common.js';
+import {
+  absent,
+  compact,
+  emptyToUndefined,
+  isoTime,
+  optionalInt,
+  optionalText,
+  podAlert,
+  toIso,
+  type Normalized,
+  type Severity,
+} from './common.js';
 
 export const GUARDDUTY_MINING_TYPES = [
   'CryptoCurrency:Runtime/BitcoinTool.B',
@@ -75,13 +86,16 @@ export function normalizeGuardDuty(event: z.output<typeof guardDutySchema>): Nor
   // A finding is updated in place as it recurs; each new occurrence count is a new alert.
   const alertId = d.service?.count ? `${d.id}#${d.service.count}` : d.id;
   const notActionable = (reason: string): Normalized => ({ kind: 'not-actionable', alertId, type: d.type, reason });
-  if (d.resource.resourceType !== 'EKSCluster') return notActionable(`finding is about resource type ${d.resource.resourceType}, not an EKS workload`);
+  if (d.resource.resourceType !== 'EKSCluster')
+    return notActionable(`finding is about resource type ${d.resource.resourceType}, not an EKS workload`);
   const cluster = d.resource.eksClusterDetails?.name;
   if (!cluster) return notActionable('finding has no resource.eksClusterDetails.name');
   const w = d.resource.kubernetesDetails?.kubernetesWorkloadDetails;
-  if (!w?.name || !w.namespace) return notActionable('finding names no Kubernetes workload (resource.kubernetesDetails.kubernetesWorkloadDetails)');
+  if (!w?.name || !w.namespace)
+    return notActionable('finding names no Kubernetes workload (resource.kubernetesDetails.kubernetesWorkloadDetails)');
   // Runtime findings name the pod itself; anything else is a controller we cannot map to one pod.
-  if (w.type && !/^pods?$/i.test(w.type)) return notActionable(`finding names a ${w.type} (${w.namespace}/${w.name}), not a pod`);
+  if (w.type && !/^pods?$/i.test(w.type))
+    return notActionable(`finding names a ${w.type} (${w.namespace}/${w.name}), not a pod`);
   const c = w.containers?.find((x) => x.id) ?? w.containers?.[0];
   const p = d.service?.runtimeDetails?.process;
   return {
@@ -91,7 +105,10 @@ export function normalizeGuardDuty(event: z.output<typeof guardDutySchema>): Nor
       compact({
         source: 'guardduty' as const,
         alertId,
-        category: GUARDDUTY_MINING_TYPES.includes(d.type) || d.type.startsWith('CryptoCurrency:') ? CRYPTO_MINING : 'runtime-detection',
+        category:
+          GUARDDUTY_MINING_TYPES.includes(d.type) || d.type.startsWith('CryptoCurrency:')
+            ? CRYPTO_MINING
+            : 'runtime-detection',
         severity: guardDutySeverity(d.severity),
         detectedAt: toIso(d.service?.eventLastSeen ?? d.updatedAt),
         cluster: { name: cluster, region: event.region },

@@ -15,9 +15,15 @@ export type SourceName = (typeof SOURCES)[number];
 /** Enough to fix a batch; a hostile one cannot make the answer huge. */
 const MAX_ERRORS = 50;
 
-type Normalizer = (item: unknown, query: Record<string, unknown>) => { ok: true; value: Normalized } | { ok: false; issues: z.core.$ZodIssue[] };
+type Normalizer = (
+  item: unknown,
+  query: Record<string, unknown>,
+) => { ok: true; value: Normalized } | { ok: false; issues: z.core.$ZodIssue[] };
 
-function using<S extends z.ZodType>(schema: S, build: (value: z.output<S>, query: Record<string, unknown>) => Normalized): (item: unknown, query: Record<string, unknown>) => ReturnType<Normalizer> {
+function using<S extends z.ZodType>(
+  schema: S,
+  build: (value: z.output<S>, query: Record<string, unknown>) => Normalized,
+): (item: unknown, query: Record<string, unknown>) => ReturnType<Normalizer> {
   return (item, query) => {
     const r = schema.safeParse(item);
     return r.success ? { ok: true, value: build(r.data, query) } : { ok: false, issues: r.error.issues };
@@ -37,19 +43,33 @@ const NORMALIZERS: Record<SourceName, Normalizer> = {
  * one bad item rejects the batch with every error, paths prefixed by the item's index, so the
  * sender can fix and resend it without half of it having started responses.
  */
-export function normalizeBody(source: SourceName, body: unknown, query: Record<string, unknown>, maxBatch: number): Normalized[] {
+export function normalizeBody(
+  source: SourceName,
+  body: unknown,
+  query: Record<string, unknown>,
+  maxBatch: number,
+): Normalized[] {
   let q: Record<string, unknown> = {};
   if (source === 'falco') {
     const r = falcoQuerySchema.safeParse(query);
-    if (!r.success) throw new InputError('request', r.error.issues.map((i) => `${i.path.length ? `query.${formatPath(i.path)}` : 'query'}: ${i.message}`));
+    if (!r.success)
+      throw new InputError(
+        'request',
+        r.error.issues.map((i) => `${i.path.length ? `query.${formatPath(i.path)}` : 'query'}: ${i.message}`),
+      );
     q = r.data;
   } else if (Object.keys(query).length) {
-    throw new InputError('request', [`query: this endpoint takes no query parameters (got ${Object.keys(query).map((k) => JSON.stringify(k)).join(', ')})`]);
+    throw new InputError('request', [
+      `query: this endpoint takes no query parameters (got ${Object.keys(query)
+        .map((k) => JSON.stringify(k))
+        .join(', ')})`,
+    ]);
   }
   const batch = Array.isArray(body);
   const items: unknown[] = batch ? body : [body];
   if (batch && items.length === 0) throw new InputError('request', ['(root): batch is empty']);
-  if (items.length > maxBatch) throw new InputError('request', [`(root): batch of ${items.length} alerts exceeds the limit of ${maxBatch}`]);
+  if (items.length > maxBatch)
+    throw new InputError('request', [`(root): batch of ${items.length} alerts exceeds the limit of ${maxBatch}`]);
   const errors: string[] = [];
   const out: Normalized[] = [];
   items.forEach((item, i) => {
@@ -68,7 +88,8 @@ export function normalizeBody(source: SourceName, body: unknown, query: Record<s
       errors.push(...err.errors.map((e) => `${batch ? `[${i}] ` : ''}normalized alert ${e}`));
     }
   });
-  if (errors.length > MAX_ERRORS) errors.splice(MAX_ERRORS, errors.length, `... and ${errors.length - MAX_ERRORS} more errors`);
+  if (errors.length > MAX_ERRORS)
+    errors.splice(MAX_ERRORS, errors.length, `... and ${errors.length - MAX_ERRORS} more errors`);
   if (errors.length) throw new InputError(batch ? 'alert batch' : 'alert', errors);
   return out;
 }

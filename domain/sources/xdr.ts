@@ -6,9 +6,26 @@
 import { z } from 'zod';
 import { clusterNameSchema, containerIdSchema, dnsLabel, dnsSubdomain, regionSchema } from '../alert.js';
 import { CRYPTO_MINING } from '../routing.js';
-import { absent, compact, emptyToUndefined, optionalInt, optionalText, podAlert, toIso, type Normalized, type Severity } from './common.js';
+import {
+  absent,
+  compact,
+  emptyToUndefined,
+  optionalInt,
+  optionalText,
+  podAlert,
+  toIso,
+  type Normalized,
+  type Severity,
+} from './common.js';
 
-const SEVERITY: Record<string, Severity> = { informational: 'low', info: 'low', low: 'low', medium: 'medium', high: 'high', critical: 'critical' };
+const SEVERITY: Record<string, Severity> = {
+  informational: 'low',
+  info: 'low',
+  low: 'low',
+  medium: 'medium',
+  high: 'high',
+  critical: 'critical',
+};
 
 /** XDR writes severities as "high" or, in some APIs, "SEV_040_HIGH". */
 const xdrSeverity = z.string().transform((s, ctx) => {
@@ -34,7 +51,11 @@ const runtimeInfo = z.looseObject({
 });
 
 export const xdrSchema = z.looseObject({
-  alert_id: z.union([z.string().min(1).max(128), z.number().int().nonnegative()], { error: 'must be a string or a non-negative integer' }).transform(String),
+  alert_id: z
+    .union([z.string().min(1).max(128), z.number().int().nonnegative()], {
+      error: 'must be a string or a non-negative integer',
+    })
+    .transform(String),
   name: z.string().min(1).max(512),
   category: optionalText(256),
   module_id: optionalText(256),
@@ -51,7 +72,13 @@ export const xdrSchema = z.looseObject({
       messageData: z
         .looseObject({
           containers: z
-            .array(z.looseObject({ runtimeInfo: runtimeInfo.optional(), containerId: z.preprocess(absent, containerIdSchema.optional()), image: optionalText(1024) }))
+            .array(
+              z.looseObject({
+                runtimeInfo: runtimeInfo.optional(),
+                containerId: z.preprocess(absent, containerIdSchema.optional()),
+                image: optionalText(1024),
+              }),
+            )
             .max(64)
             .optional(),
         })
@@ -73,8 +100,14 @@ export function normalizeXdr(a: z.output<typeof xdrSchema>): Normalized {
   const original = a.original_alert;
   const container = original?.messageData?.containers?.[0];
   const info = container?.runtimeInfo;
-  const notActionable = (reason: string): Normalized => ({ kind: 'not-actionable', alertId: a.alert_id, type: a.name, reason });
-  if (!info?.podName || !info.namespace) return notActionable('alert has no pod (original_alert.messageData.containers[0].runtimeInfo podName/namespace)');
+  const notActionable = (reason: string): Normalized => ({
+    kind: 'not-actionable',
+    alertId: a.alert_id,
+    type: a.name,
+    reason,
+  });
+  if (!info?.podName || !info.namespace)
+    return notActionable('alert has no pod (original_alert.messageData.containers[0].runtimeInfo podName/namespace)');
   const cluster = original?.event?.cluster_name ?? a.cluster_name;
   if (!cluster) return notActionable('alert has no cluster_name');
   const domain = original?.event?.agent_device_domain ?? a.agent_device_domain;
@@ -94,8 +127,16 @@ export function normalizeXdr(a: z.output<typeof xdrSchema>): Normalized {
         namespace: info.namespace,
         podName: info.podName,
         podUid: info.podUid,
-        container: emptyToUndefined(compact({ id: container?.containerId ?? a.container_id, name: info.containerName, image: container?.image })),
-        process: emptyToUndefined(compact({ name: a.actor_process_image_name, commandLine: a.actor_process_command_line, pid: a.actor_process_os_pid })),
+        container: emptyToUndefined(
+          compact({ id: container?.containerId ?? a.container_id, name: info.containerName, image: container?.image }),
+        ),
+        process: emptyToUndefined(
+          compact({
+            name: a.actor_process_image_name,
+            commandLine: a.actor_process_command_line,
+            pid: a.actor_process_os_pid,
+          }),
+        ),
         raw: compact({ alertId: a.alert_id, name: a.name, category: a.category, agentDeviceDomain: domain }),
       }),
     ),

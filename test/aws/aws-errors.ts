@@ -41,7 +41,10 @@ export function awsError(
       };
     case 'rest-json': {
       // Lambda's error shapes spell it Type/Message; EKS's (and most others') use message.
-      const body = service === 'lambda' ? { Type: status >= 500 ? 'Service' : 'User', Message: message, ...extra } : { message, ...extra };
+      const body =
+        service === 'lambda'
+          ? { Type: status >= 500 ? 'Service' : 'User', Message: message, ...extra }
+          : { message, ...extra };
       return {
         status,
         headers: { 'content-type': 'application/json', 'x-amzn-errortype': code, 'x-amzn-requestid': requestId },

@@ -58,7 +58,14 @@ function routesOf(sdk: Record<string, unknown>): Route[] {
       .join('/');
     const literalQuery = [...new URLSearchParams(literal)].map(([k, v]) => [k, v] as [string, string]);
     specificity += literalQuery.length * 10;
-    routes.push({ action: value[2] as string, method, pattern: new RegExp(`^${source}$`), labelNames, literalQuery, specificity });
+    routes.push({
+      action: value[2] as string,
+      method,
+      pattern: new RegExp(`^${source}$`),
+      labelNames,
+      literalQuery,
+      specificity,
+    });
   }
   return routes.sort((a, b) => b.specificity - a.specificity);
 }
@@ -69,9 +76,13 @@ const REST_ROUTES: Record<string, Route[]> = {
 };
 
 /** `Credential=AKID/20240101/us-east-1/iam/aws4_request` → { accessKeyId, region, service }. */
-export function credentialScope(req: InboundRequest): { accessKeyId: string; region: string; service: string } | undefined {
+export function credentialScope(
+  req: InboundRequest,
+): { accessKeyId: string; region: string; service: string } | undefined {
   const auth = req.headers['authorization'];
-  const credential = (typeof auth === 'string' ? /Credential=([^,\s]+)/.exec(auth)?.[1] : undefined) ?? req.query.get('X-Amz-Credential');
+  const credential =
+    (typeof auth === 'string' ? /Credential=([^,\s]+)/.exec(auth)?.[1] : undefined) ??
+    req.query.get('X-Amz-Credential');
   const parts = credential?.split('/');
   if (!parts || parts.length < 5) return undefined;
   return { accessKeyId: parts[0]!, region: parts[2]!, service: parts[3]! };

@@ -19,11 +19,26 @@ export interface FrontContext {
 }
 
 /** Handles one AWS call, or returns undefined to let it through to moto unchanged (`forward` sends it, or `changed` instead). */
-export type Interceptor = (call: Classified, req: InboundRequest, forward: (changed?: InboundRequest) => Promise<Reply>) => Promise<Reply | undefined> | undefined;
+export type Interceptor = (
+  call: Classified,
+  req: InboundRequest,
+  forward: (changed?: InboundRequest) => Promise<Reply>,
+) => Promise<Reply | undefined> | undefined;
 
 export function motoClients(motoUrl: string, region: string): FrontContext['moto'] {
-  const config = { endpoint: motoUrl, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 };
-  return { ec2: new EC2Client(config), eks: new EKSClient(config), iam: new IAMClient(config), lambda: new LambdaClient(config), sts: new STSClient(config) };
+  const config = {
+    endpoint: motoUrl,
+    region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  };
+  return {
+    ec2: new EC2Client(config),
+    eks: new EKSClient(config),
+    iam: new IAMClient(config),
+    lambda: new LambdaClient(config),
+    sts: new STSClient(config),
+  };
 }
 
 export function parseJson(body: Buffer): Record<string, unknown> {

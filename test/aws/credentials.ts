@@ -31,7 +31,12 @@ export class CredentialsRegistry {
     if (!accessKeyId || !secretAccessKey || !assumedArn) return;
     const sessionToken = tag('SessionToken');
     const roleArn = roleArnOf(assumedArn);
-    this.remember({ accessKeyId, secretAccessKey, roleArn, ...(sessionToken ? { sessionToken: unescapeXml(sessionToken) } : {}) });
+    this.remember({
+      accessKeyId,
+      secretAccessKey,
+      roleArn,
+      ...(sessionToken ? { sessionToken: unescapeXml(sessionToken) } : {}),
+    });
   }
 }
 
@@ -42,5 +47,8 @@ export function roleArnOf(assumedRoleArn: string): string {
 }
 
 function unescapeXml(s: string): string {
-  return s.replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e]!);
+  return s.replace(
+    /&(lt|gt|amp|quot|apos);/g,
+    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e]!,
+  );
 }

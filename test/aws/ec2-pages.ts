@@ -7,7 +7,10 @@
 import type { Interceptor } from './context.js';
 
 /** The top-level `<item>…</item>` elements inside `<tag>…</tag>` of an EC2 XML answer. */
-export function topLevelItems(xml: string, tag: string): { before: string; items: string[]; after: string } | undefined {
+export function topLevelItems(
+  xml: string,
+  tag: string,
+): { before: string; items: string[]; after: string } | undefined {
   const open = xml.indexOf(`<${tag}>`);
   if (open < 0) return xml.includes(`<${tag}/>`) ? { before: xml, items: [], after: '' } : undefined;
   const start = open + tag.length + 2;
@@ -30,7 +33,8 @@ export function topLevelItems(xml: string, tag: string): { before: string; items
 }
 
 export const ec2Pages: Interceptor = (call, req, forward) => {
-  if (call.service !== 'ec2' || call.action !== 'DescribeSecurityGroups' || !call.params.get('MaxResults')) return undefined;
+  if (call.service !== 'ec2' || call.action !== 'DescribeSecurityGroups' || !call.params.get('MaxResults'))
+    return undefined;
   const max = Math.max(1, Number(call.params.get('MaxResults')));
   const offset = Number(Buffer.from(call.params.get('NextToken') ?? '', 'base64url').toString() || 0);
   const form = new URLSearchParams(req.body.toString('utf8'));
@@ -44,7 +48,15 @@ export const ec2Pages: Interceptor = (call, req, forward) => {
     const parts = topLevelItems(xml, 'securityGroupInfo');
     if (!parts || parts.items.length === 0) return reply;
     const page = parts.items.slice(offset, offset + max);
-    const next = offset + max < parts.items.length ? `<nextToken>${Buffer.from(String(offset + max)).toString('base64url')}</nextToken>` : '';
-    return { ...reply, body: Buffer.from(`${parts.before}${page.join('')}${parts.after.replace('</securityGroupInfo>', `</securityGroupInfo>${next}`)}`) };
+    const next =
+      offset + max < parts.items.length
+        ? `<nextToken>${Buffer.from(String(offset + max)).toString('base64url')}</nextToken>`
+        : '';
+    return {
+      ...reply,
+      body: Buffer.from(
+        `${parts.before}${page.join('')}${parts.after.replace('</securityGroupInfo>', `</securityGroupInfo>${next}`)}`,
+      ),
+    };
   })();
 };

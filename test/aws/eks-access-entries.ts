@@ -48,7 +48,15 @@ const ENTRY_ACTIONS = new Set([
   'ListAssociatedAccessPolicies',
 ]);
 
-const ENTRY_TYPES = new Set(['STANDARD', 'EC2_LINUX', 'EC2_WINDOWS', 'FARGATE_LINUX', 'EC2', 'HYBRID_LINUX', 'HYPERPOD_LINUX']);
+const ENTRY_TYPES = new Set([
+  'STANDARD',
+  'EC2_LINUX',
+  'EC2_WINDOWS',
+  'FARGATE_LINUX',
+  'EC2',
+  'HYBRID_LINUX',
+  'HYPERPOD_LINUX',
+]);
 const PRINCIPAL_ARN = /^arn:aws:iam::(\d{12}):(role|user)\/(?:.*\/)?([\w+=,.@-]+)$/;
 
 class EksError extends Error {
@@ -89,7 +97,10 @@ export class EksAccessEntries {
     if (ENTRY_ACTIONS.has(call.action)) return this.answer(() => this.entryAction(call, req));
     if (call.action === 'ListAccessPolicies') return this.answer(async () => this.listAccessPolicies());
     // Tags on access entries; moto keeps the tags of everything else.
-    if (['TagResource', 'UntagResource', 'ListTagsForResource'].includes(call.action) && call.labels['resourceArn']?.includes(':access-entry/')) {
+    if (
+      ['TagResource', 'UntagResource', 'ListTagsForResource'].includes(call.action) &&
+      call.labels['resourceArn']?.includes(':access-entry/')
+    ) {
       return this.answer(async () => this.tags(call, req));
     }
     return undefined;
@@ -107,7 +118,10 @@ export class EksAccessEntries {
   private async entryAction(call: Classified, req: InboundRequest): Promise<unknown> {
     const clusterName = call.labels['clusterName']!;
     const facts = await this.clusters.facts(clusterName);
-    if (!facts) throw new EksError(404, 'ResourceNotFoundException', `No cluster found for name: ${clusterName}.`, { clusterName });
+    if (!facts)
+      throw new EksError(404, 'ResourceNotFoundException', `No cluster found for name: ${clusterName}.`, {
+        clusterName,
+      });
     if (facts.authenticationMode === 'CONFIG_MAP') {
       throw new EksError(
         400,
@@ -120,10 +134,13 @@ export class EksAccessEntries {
     this.entries.set(clusterName, byPrincipal);
     const body = parseJson(req.body);
 
-    if (call.action === 'CreateAccessEntry') return { accessEntry: show(await this.create(clusterName, facts.arn, byPrincipal, body)) };
+    if (call.action === 'CreateAccessEntry')
+      return { accessEntry: show(await this.create(clusterName, facts.arn, byPrincipal, body)) };
     if (call.action === 'ListAccessEntries') {
       const policy = req.query.get('associatedPolicyArn');
-      const arns = [...byPrincipal.values()].filter((e) => !policy || e.policies.has(policy)).map((e) => e.principalArn);
+      const arns = [...byPrincipal.values()]
+        .filter((e) => !policy || e.policies.has(policy))
+        .map((e) => e.principalArn);
       const page = paginate(arns, req.query);
       return { accessEntries: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
     }
@@ -157,26 +174,52 @@ export class EksAccessEntries {
       }
       case 'ListAssociatedAccessPolicies': {
         const page = paginate([...entry.policies.values()].map(showAssociation), req.query);
-        return { clusterName, principalArn, associatedAccessPolicies: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+        return {
+          clusterName,
+          principalArn,
+          associatedAccessPolicies: page.items,
+          ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+        };
       }
     }
     throw new Error(`unreachable: ${call.action}`);
   }
 
-  private async create(clusterName: string, clusterArn: string, byPrincipal: Map<string, AccessEntry>, body: Record<string, unknown>): Promise<AccessEntry> {
+  private async create(
+    clusterName: string,
+    clusterArn: string,
+    byPrincipal: Map<string, AccessEntry>,
+    body: Record<string, unknown>,
+  ): Promise<AccessEntry> {
     const principalArn = String(body['principalArn'] ?? '');
     const match = PRINCIPAL_ARN.exec(principalArn);
     if (!match || !(await this.principalExists(match[2]!, match[3]!))) {
-      throw new EksError(400, 'InvalidParameterException', `The specified principalArn is invalid: invalid principal`, { clusterName });
+      throw new EksError(400, 'InvalidParameterException', `The specified principalArn is invalid: invalid principal`, {
+        clusterName,
+      });
     }
     if (byPrincipal.has(principalArn)) {
-      throw new EksError(409, 'ResourceInUseException', 'The specified access entry resource is already in use on this cluster.', { clusterName });
+      throw new EksError(
+        409,
+        'ResourceInUseException',
+        'The specified access entry resource is already in use on this cluster.',
+        { clusterName },
+      );
     }
     const type = String(body['type'] ?? 'STANDARD');
-    if (!ENTRY_TYPES.has(type)) throw new EksError(400, 'InvalidParameterException', `The access entry type ${type} is invalid.`, { clusterName });
+    if (!ENTRY_TYPES.has(type))
+      throw new EksError(400, 'InvalidParameterException', `The access entry type ${type} is invalid.`, {
+        clusterName,
+      });
     const groups = (body['kubernetesGroups'] ?? []) as string[];
     const reserved = groups.find((g) => g.startsWith('system:'));
-    if (reserved) throw new EksError(400, 'InvalidParameterException', `The kubernetes group ${reserved} is invalid: names that start with system: are reserved.`, { clusterName });
+    if (reserved)
+      throw new EksError(
+        400,
+        'InvalidParameterException',
+        `The kubernetes group ${reserved} is invalid: names that start with system: are reserved.`,
+        { clusterName },
+      );
     const t = now();
     const entry: AccessEntry = {
       clusterName,
@@ -198,7 +241,9 @@ export class EksAccessEntries {
   private async principalExists(kind: string, name: string): Promise<boolean> {
     try {
       const { iam } = this.ctx.moto;
-      await (kind === 'role' ? iam.send(new GetRoleCommand({ RoleName: name })) : iam.send(new GetUserCommand({ UserName: name })));
+      await (kind === 'role'
+        ? iam.send(new GetRoleCommand({ RoleName: name }))
+        : iam.send(new GetUserCommand({ UserName: name })));
       return true;
     } catch (err) {
       if ((err as { name?: string }).name === 'NoSuchEntityException') return false;
@@ -210,23 +255,45 @@ export class EksAccessEntries {
     const { clusterName, principalArn } = entry;
     const policyArn = String(body['policyArn'] ?? '');
     if (!(policyArn in ACCESS_POLICY_CLUSTER_ROLES)) {
-      throw new EksError(400, 'InvalidParameterException', `The specified policyArn is invalid: ${policyArn}`, { clusterName });
+      throw new EksError(400, 'InvalidParameterException', `The specified policyArn is invalid: ${policyArn}`, {
+        clusterName,
+      });
     }
     if (entry.type !== 'STANDARD') {
-      throw new EksError(400, 'InvalidParameterException', `Access policies can only be associated with access entries of type STANDARD.`, { clusterName });
+      throw new EksError(
+        400,
+        'InvalidParameterException',
+        `Access policies can only be associated with access entries of type STANDARD.`,
+        { clusterName },
+      );
     }
     const scope = (body['accessScope'] ?? {}) as AccessScope;
     const namespaces = scope.namespaces ?? [];
     if (scope.type !== 'cluster' && scope.type !== 'namespace') {
-      throw new EksError(400, 'InvalidParameterException', `The access scope type must be one of [cluster, namespace].`, { clusterName });
+      throw new EksError(
+        400,
+        'InvalidParameterException',
+        `The access scope type must be one of [cluster, namespace].`,
+        { clusterName },
+      );
     }
     if (scope.type === 'namespace' ? namespaces.length === 0 : namespaces.length > 0) {
-      throw new EksError(400, 'InvalidParameterException', `Namespaces must be given for a namespace scope, and only for one.`, { clusterName });
+      throw new EksError(
+        400,
+        'InvalidParameterException',
+        `Namespaces must be given for a namespace scope, and only for one.`,
+        { clusterName },
+      );
     }
     // Re-associating a policy replaces its scope.
     const previous = entry.policies.get(policyArn);
     if (previous) await revoke(this.kube(), previous.bindings);
-    const bindings = await grant(this.kube(), this.ctx.log, { principalArn, username: entry.username, policyArn, scope });
+    const bindings = await grant(this.kube(), this.ctx.log, {
+      principalArn,
+      username: entry.username,
+      policyArn,
+      scope,
+    });
     const t = now();
     const association: Association = {
       policyArn,
@@ -240,7 +307,12 @@ export class EksAccessEntries {
   }
 
   private listAccessPolicies(): unknown {
-    return { accessPolicies: Object.keys(ACCESS_POLICY_CLUSTER_ROLES).map((arn) => ({ name: arn.slice(arn.lastIndexOf('/') + 1), arn })) };
+    return {
+      accessPolicies: Object.keys(ACCESS_POLICY_CLUSTER_ROLES).map((arn) => ({
+        name: arn.slice(arn.lastIndexOf('/') + 1),
+        arn,
+      })),
+    };
   }
 
   private tags(call: Classified, req: InboundRequest): unknown {

@@ -4,7 +4,12 @@
  * kube-apiserver stands in for, that apiserver's endpoint and CA in DescribeCluster.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { CreateSecurityGroupCommand, DeleteSecurityGroupCommand, DescribeSubnetsCommand, AuthorizeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeSubnetsCommand,
+  AuthorizeSecurityGroupIngressCommand,
+} from '@aws-sdk/client-ec2';
 import { DescribeClusterCommand } from '@aws-sdk/client-eks';
 import { awsError } from './aws-errors.js';
 import { parseJson, type FrontContext, type Interceptor } from './context.js';
@@ -57,7 +62,12 @@ export class EksClusters {
     if (known) return known;
     try {
       const { cluster } = await this.ctx.moto.eks.send(new DescribeClusterCommand({ name }));
-      const facts: ClusterFacts = { name, arn: cluster!.arn!, authenticationMode: 'CONFIG_MAP', bootstrapClusterCreatorAdminPermissions: true };
+      const facts: ClusterFacts = {
+        name,
+        arn: cluster!.arn!,
+        authenticationMode: 'CONFIG_MAP',
+        bootstrapClusterCreatorAdminPermissions: true,
+      };
       this.clusters.set(name, facts);
       return facts;
     } catch (err) {
@@ -96,7 +106,10 @@ export class EksClusters {
   }
 
   /** EKS makes one security group per cluster, in its VPC, that lets the control plane and nodes talk. */
-  private async createClusterSecurityGroup(name: string, subnetId: string): Promise<{ vpcId: string; clusterSecurityGroupId: string }> {
+  private async createClusterSecurityGroup(
+    name: string,
+    subnetId: string,
+  ): Promise<{ vpcId: string; clusterSecurityGroupId: string }> {
     const { ec2 } = this.ctx.moto;
     const { Subnets } = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }));
     const vpcId = Subnets![0]!.VpcId!;
@@ -104,7 +117,8 @@ export class EksClusters {
     const { GroupId } = await ec2.send(
       new CreateSecurityGroupCommand({
         GroupName: groupName,
-        Description: 'EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.',
+        Description:
+          'EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.',
         VpcId: vpcId,
         TagSpecifications: [
           {
@@ -121,7 +135,9 @@ export class EksClusters {
     await ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
         GroupId,
-        IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId, Description: 'Allow cluster members to talk' }] }],
+        IpPermissions: [
+          { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId, Description: 'Allow cluster members to talk' }] },
+        ],
       }),
     );
     return { vpcId, clusterSecurityGroupId: GroupId! };
@@ -141,7 +157,13 @@ export class EksClusters {
     // EKS only moves towards API: CONFIG_MAP → API_AND_CONFIG_MAP → API.
     const rank = (m: AuthenticationMode) => AUTHENTICATION_MODES.indexOf(m);
     if (!AUTHENTICATION_MODES.includes(mode) || rank(mode) < rank(facts.authenticationMode)) {
-      return awsError('rest-json', 'eks', 400, 'InvalidParameterException', `Unsupported authentication mode update from ${facts.authenticationMode} to ${mode}`);
+      return awsError(
+        'rest-json',
+        'eks',
+        400,
+        'InvalidParameterException',
+        `Unsupported authentication mode update from ${facts.authenticationMode} to ${mode}`,
+      );
     }
     // moto ignores accessConfig: it only needs the call when something else changes too.
     const { accessConfig: _access, clientRequestToken: _token, ...rest } = body;
@@ -154,7 +176,14 @@ export class EksClusters {
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(
           JSON.stringify({
-            update: { id: randomUUID(), status: 'Successful', type: 'AccessConfigUpdate', params: [{ type: 'AuthenticationMode', value: mode }], createdAt: Date.now() / 1000, errors: [] },
+            update: {
+              id: randomUUID(),
+              status: 'Successful',
+              type: 'AccessConfigUpdate',
+              params: [{ type: 'AuthenticationMode', value: mode }],
+              createdAt: Date.now() / 1000,
+              errors: [],
+            },
           }),
         ),
       }
@@ -168,7 +197,9 @@ export class EksClusters {
     this.clusters.delete(name);
     await this.onDeleted(name);
     if (facts?.clusterSecurityGroupId) {
-      await this.ctx.moto.ec2.send(new DeleteSecurityGroupCommand({ GroupId: facts.clusterSecurityGroupId })).catch(() => undefined);
+      await this.ctx.moto.ec2
+        .send(new DeleteSecurityGroupCommand({ GroupId: facts.clusterSecurityGroupId }))
+        .catch(() => undefined);
     }
     return reply;
   }

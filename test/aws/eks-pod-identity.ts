@@ -26,7 +26,12 @@ interface Association {
   targetRoleArn?: string;
 }
 
-const ACTIONS = new Set(['CreatePodIdentityAssociation', 'ListPodIdentityAssociations', 'DescribePodIdentityAssociation', 'DeletePodIdentityAssociation']);
+const ACTIONS = new Set([
+  'CreatePodIdentityAssociation',
+  'ListPodIdentityAssociations',
+  'DescribePodIdentityAssociation',
+  'DeletePodIdentityAssociation',
+]);
 const ROLE_ARN = /^arn:aws:iam::\d{12}:role\/(?:.*\/)?([\w+=,.@-]+)$/;
 const ID_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -79,28 +84,43 @@ export class EksPodIdentity {
     const byId = this.associations.get(clusterName) ?? new Map<string, Association>();
     this.associations.set(clusterName, byId);
 
-    if (call.action === 'CreatePodIdentityAssociation') return { association: await this.create(clusterName, facts.arn, byId, parseJson(req.body)) };
+    if (call.action === 'CreatePodIdentityAssociation')
+      return { association: await this.create(clusterName, facts.arn, byId, parseJson(req.body)) };
     if (call.action === 'ListPodIdentityAssociations') {
       const ns = req.query.get('namespace');
       const sa = req.query.get('serviceAccount');
-      const matching = [...byId.values()].filter((a) => (!ns || a.namespace === ns) && (!sa || a.serviceAccount === sa)).map(summary);
+      const matching = [...byId.values()]
+        .filter((a) => (!ns || a.namespace === ns) && (!sa || a.serviceAccount === sa))
+        .map(summary);
       const page = paginate(matching, req.query);
       return { associations: page.items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
     }
     const associationId = call.labels['associationId']!;
     const found = byId.get(associationId);
-    if (!found) throw new EksError(404, 'ResourceNotFoundException', `No Pod Identity Association found for id: ${associationId}.`);
+    if (!found)
+      throw new EksError(
+        404,
+        'ResourceNotFoundException',
+        `No Pod Identity Association found for id: ${associationId}.`,
+      );
     if (call.action === 'DeletePodIdentityAssociation') byId.delete(associationId);
     return { association: show(found) };
   }
 
-  private async create(clusterName: string, clusterArn: string, byId: Map<string, Association>, body: Record<string, unknown>): Promise<unknown> {
+  private async create(
+    clusterName: string,
+    clusterArn: string,
+    byId: Map<string, Association>,
+    body: Record<string, unknown>,
+  ): Promise<unknown> {
     const namespace = String(body['namespace'] ?? '');
     const serviceAccount = String(body['serviceAccount'] ?? '');
     const roleArn = String(body['roleArn'] ?? '');
-    if (!namespace || !serviceAccount) throw new EksError(400, 'InvalidParameterException', 'namespace and serviceAccount are required.');
+    if (!namespace || !serviceAccount)
+      throw new EksError(400, 'InvalidParameterException', 'namespace and serviceAccount are required.');
     const role = ROLE_ARN.exec(roleArn);
-    if (!role || !(await this.roleExists(role[1]!))) throw new EksError(400, 'InvalidParameterException', `Role ${roleArn} does not exist or is not valid.`);
+    if (!role || !(await this.roleExists(role[1]!)))
+      throw new EksError(400, 'InvalidParameterException', `Role ${roleArn} does not exist or is not valid.`);
     const taken = [...byId.values()].find((a) => a.namespace === namespace && a.serviceAccount === serviceAccount);
     if (taken) throw new EksError(409, 'ResourceInUseException', `Association already exists: ${taken.associationId}`);
     const associationId = newId();
@@ -134,7 +154,13 @@ export class EksPodIdentity {
 }
 
 function summary(a: Association): unknown {
-  return { clusterName: a.clusterName, namespace: a.namespace, serviceAccount: a.serviceAccount, associationArn: a.associationArn, associationId: a.associationId };
+  return {
+    clusterName: a.clusterName,
+    namespace: a.namespace,
+    serviceAccount: a.serviceAccount,
+    associationArn: a.associationArn,
+    associationId: a.associationId,
+  };
 }
 
 function show(a: Association): unknown {

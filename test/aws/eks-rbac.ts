@@ -53,7 +53,9 @@ export async function grant(
   const clusterRole = ACCESS_POLICY_CLUSTER_ROLES[args.policyArn]!;
   const name = bindingName(args.principalArn, args.policyArn);
   const refs: BindingRef[] =
-    args.scope.type === 'cluster' ? [{ name }] : (args.scope.namespaces ?? []).map((namespace) => ({ namespace, name }));
+    args.scope.type === 'cluster'
+      ? [{ name }]
+      : (args.scope.namespaces ?? []).map((namespace) => ({ namespace, name }));
   const made: BindingRef[] = [];
   for (const ref of refs) {
     const body = {
@@ -63,12 +65,17 @@ export async function grant(
         name,
         ...(ref.namespace ? { namespace: ref.namespace } : {}),
         labels: { 'app.kubernetes.io/managed-by': 'eks-access-entries' },
-        annotations: { 'eks.amazonaws.com/principal-arn': args.principalArn, 'eks.amazonaws.com/policy-arn': args.policyArn },
+        annotations: {
+          'eks.amazonaws.com/principal-arn': args.principalArn,
+          'eks.amazonaws.com/policy-arn': args.policyArn,
+        },
       },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: args.username }],
     };
-    const collection = ref.namespace ? `${RBAC}/namespaces/${encodeURIComponent(ref.namespace)}/rolebindings` : `${RBAC}/clusterrolebindings`;
+    const collection = ref.namespace
+      ? `${RBAC}/namespaces/${encodeURIComponent(ref.namespace)}/rolebindings`
+      : `${RBAC}/clusterrolebindings`;
     let res = await kubeRequest(kube, 'POST', collection, body);
     if (res.status === 409) res = await kubeRequest(kube, 'PUT', bindingPath(ref), body);
     if (res.status === 404 && ref.namespace) {
@@ -76,7 +83,10 @@ export async function grant(
       log(`[aws-front] eks: namespace ${ref.namespace} does not exist; no RoleBinding for ${args.principalArn}`);
       continue;
     }
-    if (res.status >= 300) throw new Error(`kube ${ref.namespace ? 'RoleBinding' : 'ClusterRoleBinding'} ${ref.name}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.status >= 300)
+      throw new Error(
+        `kube ${ref.namespace ? 'RoleBinding' : 'ClusterRoleBinding'} ${ref.name}: ${res.status} ${JSON.stringify(res.body)}`,
+      );
     made.push(ref);
   }
   return made;
@@ -85,6 +95,7 @@ export async function grant(
 export async function revoke(kube: KubeTarget, refs: BindingRef[]): Promise<void> {
   for (const ref of refs) {
     const res = await kubeRequest(kube, 'DELETE', bindingPath(ref));
-    if (res.status >= 300 && res.status !== 404) throw new Error(`kube delete ${ref.name}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.status >= 300 && res.status !== 404)
+      throw new Error(`kube delete ${ref.name}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 }

@@ -11,7 +11,11 @@ export class FaultInjector {
 
   constructor(
     private readonly defaultEniReleaseSeconds: number,
-    private readonly defaultDelays: Record<LifecycleDelay['kind'], number> = { functionPending: 0, accessEntry: 0, rolePolicy: 0 },
+    private readonly defaultDelays: Record<LifecycleDelay['kind'], number> = {
+      functionPending: 0,
+      accessEntry: 0,
+      rolePolicy: 0,
+    },
   ) {
     this.eniSeconds = defaultEniReleaseSeconds;
   }
@@ -35,16 +39,21 @@ export class FaultInjector {
 
   private validate(fault: Fault): void {
     if (fault?.kind === 'eniRelease') {
-      if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error('eniRelease: seconds must be a number >= 0');
+      if (typeof fault.seconds !== 'number' || fault.seconds < 0)
+        throw new Error('eniRelease: seconds must be a number >= 0');
       return;
     }
     if (fault?.kind === 'functionPending' || fault?.kind === 'accessEntry' || fault?.kind === 'rolePolicy') {
-      if (typeof fault.seconds !== 'number' || fault.seconds < 0) throw new Error(`${fault.kind}: seconds must be a number >= 0`);
+      if (typeof fault.seconds !== 'number' || fault.seconds < 0)
+        throw new Error(`${fault.kind}: seconds must be a number >= 0`);
       return;
     }
-    if (fault?.kind !== 'fail') throw new Error(`unknown fault kind ${JSON.stringify((fault as { kind?: unknown })?.kind)}`);
-    if (typeof fault.service !== 'string' || typeof fault.action !== 'string') throw new Error('fail: service and action are required');
-    if (fault.when !== undefined && fault.when !== 'before' && fault.when !== 'after') throw new Error(`fail: when must be before or after`);
+    if (fault?.kind !== 'fail')
+      throw new Error(`unknown fault kind ${JSON.stringify((fault as { kind?: unknown })?.kind)}`);
+    if (typeof fault.service !== 'string' || typeof fault.action !== 'string')
+      throw new Error('fail: service and action are required');
+    if (fault.when !== undefined && fault.when !== 'before' && fault.when !== 'after')
+      throw new Error(`fail: when must be before or after`);
   }
 
   private addOne(fault: Fault, owner: string | undefined): string | null {
@@ -77,7 +86,10 @@ export class FaultInjector {
   }
 
   state(owner?: string): FaultsState {
-    return { faults: owner ? this.faults.filter((f) => f.owner === owner) : this.faults, eniReleaseSeconds: this.eniSeconds };
+    return {
+      faults: owner ? this.faults.filter((f) => f.owner === owner) : this.faults,
+      eniReleaseSeconds: this.eniSeconds,
+    };
   }
 
   /**

@@ -88,15 +88,34 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     kube: () => kube,
     log: opts.log,
   };
-  const faults = new FaultInjector(opts.eniReleaseSeconds, { functionPending: opts.functionPendingSeconds, accessEntry: opts.accessEntryDelaySeconds, rolePolicy: opts.rolePolicyDelaySeconds ?? 1 });
+  const faults = new FaultInjector(opts.eniReleaseSeconds, {
+    functionPending: opts.functionPendingSeconds,
+    accessEntry: opts.accessEntryDelaySeconds,
+    rolePolicy: opts.rolePolicyDelaySeconds ?? 1,
+  });
   const credentials = new CredentialsRegistry();
   const clusters = new EksClusters(ctx, new Set(opts.kubeBackedClusters));
   const entries = new EksAccessEntries(ctx, clusters, (principalArn) => faults.delayFor('accessEntry', principalArn));
   const podIdentity = new EksPodIdentity(ctx, clusters);
   const runner = new LambdaRunner(opts.lambdaWorkDir, opts.log);
-  const network = new FunctionNetwork(ctx, () => url, () => clusters.kubeBackedGroups());
-  const functions = new LambdaFunctions(ctx, runner, credentials, () => url, (name) => faults.delayFor('functionPending', name), network);
-  const groups = new SecurityGroupDependencies(ctx, () => faults.eniReleaseSeconds, () => functions.groupsInUse());
+  const network = new FunctionNetwork(
+    ctx,
+    () => url,
+    () => clusters.kubeBackedGroups(),
+  );
+  const functions = new LambdaFunctions(
+    ctx,
+    runner,
+    credentials,
+    () => url,
+    (name) => faults.delayFor('functionPending', name),
+    network,
+  );
+  const groups = new SecurityGroupDependencies(
+    ctx,
+    () => faults.eniReleaseSeconds,
+    () => functions.groupsInUse(),
+  );
   functions.onGroupsReleased = (ids) => groups.released(ids);
 
   const rememberCredentials: Interceptor = (call, _req, fwd) => {
@@ -109,7 +128,18 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
   const s3Access = new S3RoleAccess(ctx, credentials, (role) => faults.delayFor('rolePolicy', role));
   // IAM's verdict comes first: a refused call changes nothing anywhere.
   const iamAuthorization = new IamAuthorization(ctx, credentials);
-  const interceptors: Interceptor[] = [iamAuthorization.intercept, entries.intercept, podIdentity.intercept, clusters.intercept, functions.intercept, groups.intercept, groups.interfaces, ec2Pages, rememberCredentials, s3Access.intercept];
+  const interceptors: Interceptor[] = [
+    iamAuthorization.intercept,
+    entries.intercept,
+    podIdentity.intercept,
+    clusters.intercept,
+    functions.intercept,
+    groups.intercept,
+    groups.interfaces,
+    ec2Pages,
+    rememberCredentials,
+    s3Access.intercept,
+  ];
 
   async function awsCall(req: InboundRequest): Promise<Reply> {
     const call = classify(req);
@@ -122,7 +152,9 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
       try {
         reply = await intercepted(call, req);
       } catch (err) {
-        opts.log(`[aws-front] ${call.service}:${call.action} failed in the front: ${(err as Error).stack ?? String(err)}`);
+        opts.log(
+          `[aws-front] ${call.service}:${call.action} failed in the front: ${(err as Error).stack ?? String(err)}`,
+        );
         reply = awsError(call.protocol, call.service, 500, 'InternalFailure', `test front: ${(err as Error).message}`);
       }
       const after = faults.take(call.service, call.action, haystack, 'after');
@@ -132,7 +164,8 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
       }
     }
     faults.calls.push({ service: call.service, action: call.action, status: reply.status });
-    if (reply.status >= 400) opts.log(`[aws-front] ${call.service}:${call.action} → ${reply.status}${injected ? ' (injected)' : ''}`);
+    if (reply.status >= 400)
+      opts.log(`[aws-front] ${call.service}:${call.action} → ${reply.status}${injected ? ' (injected)' : ''}`);
     return reply;
   }
 
@@ -154,7 +187,10 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     }
     switch (`${method} ${path}`) {
       case 'POST /_authenticate':
-        return jsonReply(200, reviewToken(json(), { clusterName: opts.tokenCluster, credentials, entries, log: opts.log }));
+        return jsonReply(
+          200,
+          reviewToken(json(), { clusterName: opts.tokenCluster, credentials, entries, log: opts.log }),
+        );
       case 'POST /_faults':
         try {
           return jsonReply(200, { ids: faults.add(json(), owner) });
@@ -188,7 +224,14 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
     // AWS paths never start with /_ (REST URIs start with a version or a resource name).
     const reply = parsed.pathname.startsWith('/_')
       ? await control(req.method ?? 'GET', parsed.pathname, parsed.searchParams, body)
-      : await awsCall({ method: req.method ?? 'GET', path: parsed.pathname, query: parsed.searchParams, url: req.url ?? '/', headers: req.headers, body });
+      : await awsCall({
+          method: req.method ?? 'GET',
+          path: parsed.pathname,
+          query: parsed.searchParams,
+          url: req.url ?? '/',
+          headers: req.headers,
+          body,
+        });
     res.writeHead(reply.status, { ...reply.headers, 'content-length': String(reply.body.length) });
     res.end(reply.body);
   }
@@ -225,5 +268,11 @@ export async function startFront(opts: FrontOptions): Promise<Front> {
 function faultReply(call: Classified, fault: FailCallFault): Reply {
   const status = fault.status ?? 500;
   const code = fault.code ?? 'InternalFailure';
-  return awsError(call.protocol, call.service, status, code, fault.message ?? `injected fault: ${call.service}:${call.action} ${status} ${code}`);
+  return awsError(
+    call.protocol,
+    call.service,
+    status,
+    code,
+    fault.message ?? `injected fault: ${call.service}:${call.action} ${status} ${code}`,
+  );
 }

@@ -16,7 +16,11 @@
  *   anything else       nothing in the VPC: unreachable.
  * A function without VpcConfig has Lambda's own internet access: everything is reachable.
  */
-import { DescribeManagedPrefixListsCommand, DescribeSecurityGroupsCommand, type IpPermission } from '@aws-sdk/client-ec2';
+import {
+  DescribeManagedPrefixListsCommand,
+  DescribeSecurityGroupsCommand,
+  type IpPermission,
+} from '@aws-sdk/client-ec2';
 import type { FrontContext } from './context.js';
 
 export interface ConnectAnswer {
@@ -26,7 +30,8 @@ export interface ConnectAnswer {
 }
 
 const HTTPS = 443;
-const covers443 = (p: IpPermission) => p.IpProtocol === '-1' || (p.IpProtocol === 'tcp' && (p.FromPort ?? 0) <= HTTPS && (p.ToPort ?? 65535) >= HTTPS);
+const covers443 = (p: IpPermission) =>
+  p.IpProtocol === '-1' || (p.IpProtocol === 'tcp' && (p.FromPort ?? 0) <= HTTPS && (p.ToPort ?? 65535) >= HTTPS);
 const anywhere = (p: IpPermission) => (p.IpRanges ?? []).some((r) => r.CidrIp === '0.0.0.0/0');
 const hostPort = (url: string) => {
   const u = new URL(url);
@@ -62,20 +67,36 @@ export class FunctionNetwork {
     const clusterGroups = await this.clusterGroups();
     const mine = await this.groups(functionGroups);
     const egress = mine.flatMap((g) => g.IpPermissionsEgress ?? []).filter(covers443);
-    const out = egress.some((p) => anywhere(p) || (p.UserIdGroupPairs ?? []).some((u) => clusterGroups.includes(u.GroupId ?? '')));
-    if (!out) return { allow: false, why: `the cluster API: no egress tcp/443 from ${functionGroups.join(', ')} to a cluster security group (${clusterGroups.join(', ')})` };
+    const out = egress.some(
+      (p) => anywhere(p) || (p.UserIdGroupPairs ?? []).some((u) => clusterGroups.includes(u.GroupId ?? '')),
+    );
+    if (!out)
+      return {
+        allow: false,
+        why: `the cluster API: no egress tcp/443 from ${functionGroups.join(', ')} to a cluster security group (${clusterGroups.join(', ')})`,
+      };
     const theirs = clusterGroups.length ? await this.groups(clusterGroups) : [];
     const ingress = theirs.flatMap((g) => g.IpPermissions ?? []).filter(covers443);
-    const inbound = ingress.some((p) => anywhere(p) || (p.UserIdGroupPairs ?? []).some((u) => functionGroups.includes(u.GroupId ?? '')));
-    if (!inbound) return { allow: false, why: `the cluster API: the cluster security group (${clusterGroups.join(', ')}) has no ingress tcp/443 from ${functionGroups.join(', ')}` };
-    return { allow: true, why: 'the cluster API: egress and the cluster group\'s ingress on 443' };
+    const inbound = ingress.some(
+      (p) => anywhere(p) || (p.UserIdGroupPairs ?? []).some((u) => functionGroups.includes(u.GroupId ?? '')),
+    );
+    if (!inbound)
+      return {
+        allow: false,
+        why: `the cluster API: the cluster security group (${clusterGroups.join(', ')}) has no ingress tcp/443 from ${functionGroups.join(', ')}`,
+      };
+    return { allow: true, why: "the cluster API: egress and the cluster group's ingress on 443" };
   }
 
   private async toAwsEndpoints(functionGroups: string[]): Promise<ConnectAnswer> {
     const s3 = await this.s3PrefixListId();
     const egress = (await this.groups(functionGroups)).flatMap((g) => g.IpPermissionsEgress ?? []).filter(covers443);
     const rule = egress.find((p) => anywhere(p) || (p.PrefixListIds ?? []).some((pl) => pl.PrefixListId === s3));
-    if (!rule) return { allow: false, why: `AWS service endpoints (S3): no egress tcp/443 from ${functionGroups.join(', ')} to 0.0.0.0/0 or the S3 prefix list ${s3}` };
+    if (!rule)
+      return {
+        allow: false,
+        why: `AWS service endpoints (S3): no egress tcp/443 from ${functionGroups.join(', ')} to 0.0.0.0/0 or the S3 prefix list ${s3}`,
+      };
     return { allow: true, why: `AWS service endpoints (S3): egress to ${anywhere(rule) ? '0.0.0.0/0' : s3}` };
   }
 
@@ -83,7 +104,9 @@ export class FunctionNetwork {
   async s3PrefixListId(): Promise<string> {
     if (this.s3PrefixList) return this.s3PrefixList;
     const name = `com.amazonaws.${this.ctx.region}.s3`;
-    const { PrefixLists = [] } = await this.ctx.moto.ec2.send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [name] }] }));
+    const { PrefixLists = [] } = await this.ctx.moto.ec2.send(
+      new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [name] }] }),
+    );
     const id = PrefixLists[0]?.PrefixListId;
     if (!id) throw new Error(`moto has no prefix list ${name}`);
     return (this.s3PrefixList = id);

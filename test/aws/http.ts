@@ -29,11 +29,22 @@ export function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export function jsonReply(status: number, value: unknown, headers: Record<string, string> = {}): Reply {
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from(JSON.stringify(value)) };
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: Buffer.from(JSON.stringify(value)),
+  };
 }
 
 // Hop-by-hop headers and lengths are the transport's business, recomputed on each leg.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'proxy-connection']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'proxy-connection',
+]);
 
 export function endToEndHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};

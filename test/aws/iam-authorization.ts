@@ -32,7 +32,13 @@ import { evaluate, statementsOf, type RequestContext, type Statement } from './i
 import type { InboundRequest, Reply } from './http.js';
 
 /** Actions whose request context carries iam:PermissionsBoundary: the role's current boundary. */
-const BOUNDARY_OF_THE_ROLE = new Set(['PutRolePolicy', 'DeleteRolePolicy', 'AttachRolePolicy', 'DetachRolePolicy', 'DeleteRolePermissionsBoundary']);
+const BOUNDARY_OF_THE_ROLE = new Set([
+  'PutRolePolicy',
+  'DeleteRolePolicy',
+  'AttachRolePolicy',
+  'DetachRolePolicy',
+  'DeleteRolePermissionsBoundary',
+]);
 const POLICY_ARN_KEYED = new Set(['AttachRolePolicy', 'DetachRolePolicy']);
 
 interface Check {
@@ -59,13 +65,23 @@ export class IamAuthorization {
     if (!checks.length) return undefined;
     const { identity, boundary } = await this.policiesOf(principalArn);
     for (const c of checks) {
-      const ctx: RequestContext = { 'aws:principalaccount': this.ctx.accountId, 'aws:principalarn': principalArn, ...c.ctx };
+      const ctx: RequestContext = {
+        'aws:principalaccount': this.ctx.accountId,
+        'aws:principalarn': principalArn,
+        ...c.ctx,
+      };
       const result = evaluate(identity, boundary, c.action, c.resource, ctx);
       if (result.allowed) continue;
       const session = principalArn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/') + '/session';
       const message = `User: ${session} is not authorized to perform: ${c.action} on resource: ${c.resource} ${result.reason}`;
       this.ctx.log(`[aws-front] ${call.service}:${call.action} refused by IAM: ${message}`);
-      return awsError(call.protocol, call.service, 403, call.service === 'lambda' ? 'AccessDeniedException' : 'AccessDenied', message);
+      return awsError(
+        call.protocol,
+        call.service,
+        403,
+        call.service === 'lambda' ? 'AccessDeniedException' : 'AccessDenied',
+        message,
+      );
     }
     return undefined;
   }
@@ -73,15 +89,26 @@ export class IamAuthorization {
   private async iamChecks(call: Classified): Promise<Check[]> {
     const p = call.params;
     const name = p.get('RoleName');
-    if (!name) return [{ action: `iam:${call.action}`, resource: p.get('PolicyArn') ?? `arn:aws:iam::${this.ctx.accountId}:role/`, ctx: {} }];
+    if (!name)
+      return [
+        {
+          action: `iam:${call.action}`,
+          resource: p.get('PolicyArn') ?? `arn:aws:iam::${this.ctx.accountId}:role/`,
+          ctx: {},
+        },
+      ];
     const role = await this.role(name);
     const resource = role?.Arn ?? `arn:aws:iam::${this.ctx.accountId}:role${p.get('Path') ?? '/'}${name}`;
     const ctx: RequestContext = { ...resourceTags(role) };
     if (POLICY_ARN_KEYED.has(call.action) && p.get('PolicyArn')) ctx['iam:policyarn'] = p.get('PolicyArn')!;
-    if (BOUNDARY_OF_THE_ROLE.has(call.action) && role?.PermissionsBoundary?.PermissionsBoundaryArn) ctx['iam:permissionsboundary'] = role.PermissionsBoundary.PermissionsBoundaryArn;
+    if (BOUNDARY_OF_THE_ROLE.has(call.action) && role?.PermissionsBoundary?.PermissionsBoundaryArn)
+      ctx['iam:permissionsboundary'] = role.PermissionsBoundary.PermissionsBoundaryArn;
     const requested = requestTags(p);
     if (call.action === 'CreateRole') {
-      const created: RequestContext = { ...requested, ...(p.get('PermissionsBoundary') ? { 'iam:permissionsboundary': p.get('PermissionsBoundary')! } : {}) };
+      const created: RequestContext = {
+        ...requested,
+        ...(p.get('PermissionsBoundary') ? { 'iam:permissionsboundary': p.get('PermissionsBoundary')! } : {}),
+      };
       const checks: Check[] = [{ action: 'iam:CreateRole', resource, ctx: created }];
       // Tags set on create are authorized as TagRole too, on a role that has no tags yet.
       if (requested['aws:tagkeys']?.length) checks.push({ action: 'iam:TagRole', resource, ctx: requested });
@@ -96,7 +123,13 @@ export class IamAuthorization {
     const roleArn = (JSON.parse(req.body.toString('utf8') || '{}') as { Role?: string }).Role;
     if (!roleArn) return [];
     const role = await this.role(roleArn.slice(roleArn.lastIndexOf('/') + 1));
-    return [{ action: 'iam:PassRole', resource: roleArn, ctx: { 'iam:passedtoservice': 'lambda.amazonaws.com', ...resourceTags(role) } }];
+    return [
+      {
+        action: 'iam:PassRole',
+        resource: roleArn,
+        ctx: { 'iam:passedtoservice': 'lambda.amazonaws.com', ...resourceTags(role) },
+      },
+    ];
   }
 
   private async role(name: string): Promise<Role | undefined> {
@@ -109,14 +142,21 @@ export class IamAuthorization {
   }
 
   /** The caller's inline and attached policies, and its boundary, as moto holds them now. */
-  private async policiesOf(principalArn: string): Promise<{ identity: Statement[]; boundary: Statement[] | undefined }> {
+  private async policiesOf(
+    principalArn: string,
+  ): Promise<{ identity: Statement[]; boundary: Statement[] | undefined }> {
     const iam = this.ctx.moto.iam;
     const roleName = principalArn.slice(principalArn.lastIndexOf('/') + 1);
     const identity: Statement[] = [];
     for (const name of (await iam.send(new ListRolePoliciesCommand({ RoleName: roleName }))).PolicyNames ?? []) {
-      identity.push(...statementsOf((await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }))).PolicyDocument));
+      identity.push(
+        ...statementsOf(
+          (await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }))).PolicyDocument,
+        ),
+      );
     }
-    for (const attached of (await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: roleName }))).AttachedPolicies ?? []) {
+    for (const attached of (await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: roleName })))
+      .AttachedPolicies ?? []) {
       identity.push(...(await this.managed(attached.PolicyArn!)));
     }
     const boundaryArn = (await this.role(roleName))?.PermissionsBoundary?.PermissionsBoundaryArn;
@@ -126,7 +166,9 @@ export class IamAuthorization {
   private async managed(arn: string): Promise<Statement[]> {
     const iam = this.ctx.moto.iam;
     const version = (await iam.send(new GetPolicyCommand({ PolicyArn: arn }))).Policy?.DefaultVersionId;
-    return statementsOf((await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: version }))).PolicyVersion?.Document);
+    return statementsOf(
+      (await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: version }))).PolicyVersion?.Document,
+    );
   }
 }
 

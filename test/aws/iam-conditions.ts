@@ -61,9 +61,21 @@ const STRING: Record<string, Compare> = {
   DateGreaterThanEquals: (a, e) => Date.parse(a) >= Date.parse(e),
 };
 /** Negated operators hold when no expected value matches; the others when any does. */
-const NEGATED = new Set(['StringNotEquals', 'StringNotEqualsIgnoreCase', 'StringNotLike', 'ArnNotEquals', 'ArnNotLike', 'DateNotEquals']);
+const NEGATED = new Set([
+  'StringNotEquals',
+  'StringNotEqualsIgnoreCase',
+  'StringNotLike',
+  'ArnNotEquals',
+  'ArnNotLike',
+  'DateNotEquals',
+]);
 
-function conditionHolds(operator: string, key: string, expectedRaw: string | string[] | boolean, ctx: RequestContext): boolean {
+function conditionHolds(
+  operator: string,
+  key: string,
+  expectedRaw: string | string[] | boolean,
+  ctx: RequestContext,
+): boolean {
   const expected = list(expectedRaw).map((e) => substitute(String(e), ctx));
   const actual = ctx[key.toLowerCase()];
   const values = list(actual);
@@ -73,29 +85,43 @@ function conditionHolds(operator: string, key: string, expectedRaw: string | str
   }
   const m = /^(ForAllValues:|ForAnyValue:)?(\w+?)(IfExists)?$/.exec(operator);
   const compare = m ? STRING[m[2]!] : undefined;
-  if (!m || !compare) throw new Error(`the test front does not evaluate the condition operator ${operator} (key ${key})`);
+  if (!m || !compare)
+    throw new Error(`the test front does not evaluate the condition operator ${operator} (key ${key})`);
   const [, set, base, ifExists] = m as unknown as [string, string | undefined, string, string | undefined];
-  const one = (a: string) => (NEGATED.has(base) ? expected.every((e) => compare(a, e)) : expected.some((e) => compare(a, e)));
+  const one = (a: string) =>
+    NEGATED.has(base) ? expected.every((e) => compare(a, e)) : expected.some((e) => compare(a, e));
   if (set === 'ForAllValues:') return values.every(one);
   if (values.length === 0) return ifExists !== undefined;
   if (set === 'ForAnyValue:') return values.some(one);
-  if (values.length > 1) throw new Error(`condition key ${key} has several values: use ForAllValues or ForAnyValue (${operator})`);
+  if (values.length > 1)
+    throw new Error(`condition key ${key} has several values: use ForAllValues or ForAnyValue (${operator})`);
   return one(values[0]!);
 }
 
 export function statementMatches(s: Statement, action: string, resource: string, ctx: RequestContext): boolean {
   if (!list(s.Action).some((a) => glob(a, true).test(action))) return false;
   if (!list(s.Resource).some((r) => glob(substitute(r, ctx)).test(resource))) return false;
-  return Object.entries(s.Condition ?? {}).every(([operator, keys]) => Object.entries(keys).every(([key, expected]) => conditionHolds(operator, key, expected, ctx)));
+  return Object.entries(s.Condition ?? {}).every(([operator, keys]) =>
+    Object.entries(keys).every(([key, expected]) => conditionHolds(operator, key, expected, ctx)),
+  );
 }
 
 /** One request against the identity's policies and, when it has one, its permissions boundary. */
-export function evaluate(identity: Statement[], boundary: Statement[] | undefined, action: string, resource: string, ctx: RequestContext): Evaluation {
-  const matching = (set: Statement[], effect: 'Allow' | 'Deny') => set.filter((s) => s.Effect === effect && statementMatches(s, action, resource, ctx));
+export function evaluate(
+  identity: Statement[],
+  boundary: Statement[] | undefined,
+  action: string,
+  resource: string,
+  ctx: RequestContext,
+): Evaluation {
+  const matching = (set: Statement[], effect: 'Allow' | 'Deny') =>
+    set.filter((s) => s.Effect === effect && statementMatches(s, action, resource, ctx));
   const denied = [...matching(identity, 'Deny'), ...(boundary ? matching(boundary, 'Deny') : [])];
   if (denied.length) return { allowed: false, reason: `with an explicit deny in ${denied[0]!.Sid ?? 'a statement'}` };
-  if (!matching(identity, 'Allow').length) return { allowed: false, reason: `because no identity-based policy allows the ${action} action` };
-  if (boundary && !matching(boundary, 'Allow').length) return { allowed: false, reason: `because no permissions boundary allows the ${action} action` };
+  if (!matching(identity, 'Allow').length)
+    return { allowed: false, reason: `because no identity-based policy allows the ${action} action` };
+  if (boundary && !matching(boundary, 'Allow').length)
+    return { allowed: false, reason: `because no permissions boundary allows the ${action} action` };
   return { allowed: true };
 }
 

@@ -12,7 +12,13 @@ export interface KubeAnswer {
   body: unknown;
 }
 
-export function kubeRequest(kube: KubeTarget, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeAnswer> {
+export function kubeRequest(
+  kube: KubeTarget,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<KubeAnswer> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(

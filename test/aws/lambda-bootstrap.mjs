@@ -36,7 +36,10 @@ async function loadHandler(taskRoot, handlerSpec) {
     // import() decides ESM or CommonJS by extension and the nearest package.json, as Lambda does.
     mod = found.endsWith('.cjs') ? createRequire(found)(found) : await import(pathToFileURL(found).href);
   } catch (err) {
-    throw Object.assign(new Error(`${err?.name ?? 'Error'}: ${err?.message ?? err}`), { name: 'Runtime.ImportModuleError', stack: err?.stack });
+    throw Object.assign(new Error(`${err?.name ?? 'Error'}: ${err?.message ?? err}`), {
+      name: 'Runtime.ImportModuleError',
+      stack: err?.stack,
+    });
   }
   let fn = mod;
   for (const key of exportPath.split('.')) fn = fn?.[key] ?? fn?.default?.[key];
@@ -56,7 +59,10 @@ function guardConnects() {
     if (this[HELD]) return connect.apply(this, args);
     // net.connect() passes its arguments already normalized, as one array.
     const first = Array.isArray(args[0]) ? args[0][0] : args[0];
-    const options = first !== null && typeof first === 'object' ? first : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined };
+    const options =
+      first !== null && typeof first === 'object'
+        ? first
+        : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined };
     if (options.path || (typeof first === 'string' && !/^\d+$/.test(first))) return connect.apply(this, args); // a local socket, as net decides
     const host = options.host ?? 'localhost';
     const port = Number(options.port);
@@ -84,7 +90,9 @@ process.on('message', (m) => {
   answer?.(m);
 });
 
-process.on('unhandledRejection', (err) => reply({ error: { ...errorOf(err), errorType: 'Runtime.UnhandledPromiseRejection' } }));
+process.on('unhandledRejection', (err) =>
+  reply({ error: { ...errorOf(err), errorType: 'Runtime.UnhandledPromiseRejection' } }),
+);
 process.on('uncaughtException', (err) => reply({ error: errorOf(err) }));
 
 process.once('message', async ({ event, requestId, deadline, functionArn, guardNetwork }) => {
@@ -110,7 +118,9 @@ process.once('message', async ({ event, requestId, deadline, functionArn, guardN
     // Callback-style handlers (three parameters) are still supported by the nodejs20.x runtime.
     const result =
       handler.length >= 3
-        ? await new Promise((resolve, reject) => handler(event, context, (err, value) => (err ? reject(err) : resolve(value))))
+        ? await new Promise((resolve, reject) =>
+            handler(event, context, (err, value) => (err ? reject(err) : resolve(value))),
+          )
         : await handler(event, context);
     reply({ payload: JSON.stringify(result === undefined ? null : result) });
   } catch (err) {

@@ -65,7 +65,11 @@ export class LambdaFunctions {
 
   /** moto reports every function Active at once; Lambda reports Pending while it creates the function. */
   private asPending(config: Json): void {
-    Object.assign(config, { State: 'Pending', StateReason: 'The function is being created.', StateReasonCode: 'Creating' });
+    Object.assign(config, {
+      State: 'Pending',
+      StateReason: 'The function is being created.',
+      StateReasonCode: 'Creating',
+    });
   }
 
   /** Security groups of the functions that exist: their ENIs are attached. */
@@ -86,16 +90,21 @@ export class LambdaFunctions {
           })
         );
       case 'GetFunction':
-        return this.pending(name) ? this.rewritten(forward, (out) => this.asPending((out['Configuration'] ?? {}) as Json)) : undefined;
+        return this.pending(name)
+          ? this.rewritten(forward, (out) => this.asPending((out['Configuration'] ?? {}) as Json))
+          : undefined;
       case 'GetFunctionConfiguration':
         return this.pending(name) ? this.rewritten(forward, (out) => this.asPending(out)) : undefined;
       case 'UpdateFunctionCode':
-        return this.refuseBadZip(parseJson(req.body)['ZipFile']) ?? this.afterSuccess(forward, (out) => {
-          const fn = this.functions.get(name!);
-          const zip = parseJson(req.body)['ZipFile'];
-          if (fn && typeof zip === 'string') fn.zip = Buffer.from(zip, 'base64');
-          if (fn) fn.arn = String(out['FunctionArn'] ?? fn.arn);
-        });
+        return (
+          this.refuseBadZip(parseJson(req.body)['ZipFile']) ??
+          this.afterSuccess(forward, (out) => {
+            const fn = this.functions.get(name!);
+            const zip = parseJson(req.body)['ZipFile'];
+            if (fn && typeof zip === 'string') fn.zip = Buffer.from(zip, 'base64');
+            if (fn) fn.arn = String(out['FunctionArn'] ?? fn.arn);
+          })
+        );
       case 'UpdateFunctionConfiguration':
         return this.afterSuccess(forward, () => this.reconfigure(name!, parseJson(req.body)));
       case 'DeleteFunction':
@@ -121,7 +130,13 @@ export class LambdaFunctions {
       return undefined;
     } catch {
       return Promise.resolve(
-        awsError('rest-json', 'lambda', 400, 'InvalidParameterValueException', 'Could not unzip uploaded file. Please check your file, then try to upload again.'),
+        awsError(
+          'rest-json',
+          'lambda',
+          400,
+          'InvalidParameterValueException',
+          'Could not unzip uploaded file. Please check your file, then try to upload again.',
+        ),
       );
     }
   }
@@ -167,7 +182,8 @@ export class LambdaFunctions {
     if (body['Runtime'] !== undefined) fn.runtime = String(body['Runtime']);
     if (body['Timeout'] !== undefined) fn.timeoutSeconds = Number(body['Timeout']);
     if (body['MemorySize'] !== undefined) fn.memorySize = Number(body['MemorySize']);
-    if (body['Environment'] !== undefined) fn.environment = ((body['Environment'] as Json)['Variables'] ?? {}) as Record<string, string>;
+    if (body['Environment'] !== undefined)
+      fn.environment = ((body['Environment'] as Json)['Variables'] ?? {}) as Record<string, string>;
     if (body['VpcConfig'] !== undefined) {
       const next = body['VpcConfig'] as VpcConfig;
       const dropped = (fn.vpcConfig.SecurityGroupIds ?? []).filter((g) => !(next.SecurityGroupIds ?? []).includes(g));
@@ -185,7 +201,9 @@ export class LambdaFunctions {
     const qualifier = req.query.get('Qualifier') ?? undefined;
     let state: string | undefined;
     try {
-      ({ State: state } = await this.ctx.moto.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name, Qualifier: qualifier })));
+      ({ State: state } = await this.ctx.moto.lambda.send(
+        new GetFunctionConfigurationCommand({ FunctionName: name, Qualifier: qualifier }),
+      ));
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
       const arn = `arn:aws:lambda:${this.ctx.region}:${this.ctx.accountId}:function:${name}${qualifier ? `:${qualifier}` : ''}`;
@@ -193,7 +211,13 @@ export class LambdaFunctions {
     }
     if (this.pending(name)) state = 'Pending';
     if (state && state !== 'Active') {
-      return awsError('rest-json', 'lambda', 409, 'ResourceConflictException', `The operation cannot be performed at this time. The function is currently in the following state: ${state}`);
+      return awsError(
+        'rest-json',
+        'lambda',
+        409,
+        'ResourceConflictException',
+        `The operation cannot be performed at this time. The function is currently in the following state: ${state}`,
+      );
     }
     const reply = await forward();
     const fn = this.functions.get(name);
@@ -222,7 +246,8 @@ export class LambdaFunctions {
       'x-amz-executed-version': '$LATEST',
       'x-amzn-requestid': outcome.requestId,
     };
-    if (req.headers['x-amz-log-type'] === 'Tail') headers['x-amz-log-result'] = Buffer.from(outcome.logs.slice(-4096)).toString('base64');
+    if (req.headers['x-amz-log-type'] === 'Tail')
+      headers['x-amz-log-result'] = Buffer.from(outcome.logs.slice(-4096)).toString('base64');
     if (!outcome.ok) {
       headers['x-amz-function-error'] = 'Unhandled';
       return { status: 200, headers, body: Buffer.from(JSON.stringify(outcome.error)) };
@@ -232,11 +257,18 @@ export class LambdaFunctions {
 
   private async run(fn: FunctionRecord, event: unknown) {
     // Lambda assumes the execution role for each execution environment; the session is named after the function.
-    const { Credentials } = await this.ctx.moto.sts.send(new AssumeRoleCommand({ RoleArn: fn.role, RoleSessionName: fn.name.slice(0, 64) }));
-    const creds = { accessKeyId: Credentials!.AccessKeyId!, secretAccessKey: Credentials!.SecretAccessKey!, sessionToken: Credentials!.SessionToken! };
+    const { Credentials } = await this.ctx.moto.sts.send(
+      new AssumeRoleCommand({ RoleArn: fn.role, RoleSessionName: fn.name.slice(0, 64) }),
+    );
+    const creds = {
+      accessKeyId: Credentials!.AccessKeyId!,
+      secretAccessKey: Credentials!.SecretAccessKey!,
+      sessionToken: Credentials!.SessionToken!,
+    };
     this.credentials.remember({ ...creds, roleArn: fn.role });
     // Its groups as configured now (UpdateFunctionConfiguration may change them), each connect decided by their rules then.
-    const network = (host: string, port: number) => this.network.decide(fn.vpcConfig.SecurityGroupIds ?? [], host, port);
+    const network = (host: string, port: number) =>
+      this.network.decide(fn.vpcConfig.SecurityGroupIds ?? [], host, port);
     return this.runner.invoke({ ...fn, zip: fn.zip! }, event, creds, this.endpointUrl(), this.ctx.region, network);
   }
 }

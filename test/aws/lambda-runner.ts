@@ -48,7 +48,8 @@ export class LambdaRunner {
     const runtimeModules = path.join(workDir, 'node_modules');
     fs.mkdirSync(runtimeModules, { recursive: true });
     const sdk = path.join(PROJECT_NODE_MODULES, '@aws-sdk');
-    if (fs.existsSync(sdk) && !fs.existsSync(path.join(runtimeModules, '@aws-sdk'))) fs.symlinkSync(sdk, path.join(runtimeModules, '@aws-sdk'));
+    if (fs.existsSync(sdk) && !fs.existsSync(path.join(runtimeModules, '@aws-sdk')))
+      fs.symlinkSync(sdk, path.join(runtimeModules, '@aws-sdk'));
   }
 
   /** Unpacks each distinct zip once; invocations of the same code share the task root. */
@@ -95,7 +96,15 @@ export class LambdaRunner {
     const deadline = started + fn.timeoutSeconds * 1000;
     const logLines: string[] = [`START RequestId: ${requestId} Version: $LATEST`];
     if (!fn.runtime.startsWith('nodejs')) {
-      return { requestId, ok: false, error: { errorType: 'Runtime.InvalidRuntime', errorMessage: `the test front runs nodejs runtimes only, not ${fn.runtime}` }, logs: '' };
+      return {
+        requestId,
+        ok: false,
+        error: {
+          errorType: 'Runtime.InvalidRuntime',
+          errorMessage: `the test front runs nodejs runtimes only, not ${fn.runtime}`,
+        },
+        logs: '',
+      };
     }
     const taskRoot = this.taskRoot(fn);
     const env: Record<string, string> = {
@@ -139,13 +148,20 @@ export class LambdaRunner {
     type ConnectQuestion = { type: 'connect?'; id: number; host: string; port: number };
     child.on('message', (m: ConnectQuestion | Message) => {
       if (!('type' in m) || m.type !== 'connect?' || !network) return;
-      network(m.host, m.port).then(
-        (a) => ({ allow: a.allow, why: a.why }),
-        (err: unknown) => ({ allow: false, why: `the front could not decide: ${(err as Error).message}` }),
-      ).then((a) => {
-        this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port} ${a.allow ? 'allowed' : 'refused'} by its security groups: ${a.why}`);
-        if (child.connected) child.send({ type: 'connect!', id: m.id, ...a }, () => undefined); // gone meanwhile: nothing to answer
-      }).catch((err: unknown) => this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port}: could not answer: ${String(err)}`));
+      network(m.host, m.port)
+        .then(
+          (a) => ({ allow: a.allow, why: a.why }),
+          (err: unknown) => ({ allow: false, why: `the front could not decide: ${(err as Error).message}` }),
+        )
+        .then((a) => {
+          this.log(
+            `[lambda ${fn.name}] connect ${m.host}:${m.port} ${a.allow ? 'allowed' : 'refused'} by its security groups: ${a.why}`,
+          );
+          if (child.connected) child.send({ type: 'connect!', id: m.id, ...a }, () => undefined); // gone meanwhile: nothing to answer
+        })
+        .catch((err: unknown) =>
+          this.log(`[lambda ${fn.name}] connect ${m.host}:${m.port}: could not answer: ${String(err)}`),
+        );
     });
     const outcome = await new Promise<InvocationOutcome>((resolve) => {
       let message: Message | undefined;
@@ -154,7 +170,10 @@ export class LambdaRunner {
         const seconds = fn.timeoutSeconds.toFixed(2);
         resolve({
           ok: false,
-          error: { errorType: 'Sandbox.Timedout', errorMessage: `${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds` },
+          error: {
+            errorType: 'Sandbox.Timedout',
+            errorMessage: `${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds`,
+          },
           logs: '',
         });
       }, deadline - Date.now());
@@ -170,7 +189,14 @@ export class LambdaRunner {
           if (message) return;
           clearTimeout(timer);
           const why = signal ? `signal: ${signal}` : `exit status ${code}`;
-          resolve({ ok: false, error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${requestId} Error: Runtime exited with error: ${why}` }, logs: '' });
+          resolve({
+            ok: false,
+            error: {
+              errorType: 'Runtime.ExitError',
+              errorMessage: `RequestId: ${requestId} Error: Runtime exited with error: ${why}`,
+            },
+            logs: '',
+          });
         }, 100);
       });
       child.once('error', (err) => {
@@ -181,7 +207,10 @@ export class LambdaRunner {
     });
     this.live.delete(child);
     const ms = Date.now() - started;
-    logLines.push(`END RequestId: ${requestId}`, `REPORT RequestId: ${requestId}\tDuration: ${ms} ms\tMemory Size: ${fn.memorySize} MB`);
+    logLines.push(
+      `END RequestId: ${requestId}`,
+      `REPORT RequestId: ${requestId}\tDuration: ${ms} ms\tMemory Size: ${fn.memorySize} MB`,
+    );
     return { ...outcome, logs: logLines.join('\n') + '\n', requestId };
   }
 

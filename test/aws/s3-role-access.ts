@@ -69,14 +69,18 @@ export class S3RoleAccess {
     const iam = this.ctx.moto.iam;
     const inline: Statement[] = [];
     for (const name of (await iam.send(new ListRolePoliciesCommand({ RoleName: roleName }))).PolicyNames ?? []) {
-      const doc = (await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }))).PolicyDocument ?? '{}';
+      const doc =
+        (await iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: name }))).PolicyDocument ?? '{}';
       inline.push(...list((JSON.parse(decodeURIComponent(doc)) as { Statement: Statement | Statement[] }).Statement));
     }
-    const boundaryArn = (await iam.send(new GetRoleCommand({ RoleName: roleName }))).Role?.PermissionsBoundary?.PermissionsBoundaryArn;
+    const boundaryArn = (await iam.send(new GetRoleCommand({ RoleName: roleName }))).Role?.PermissionsBoundary
+      ?.PermissionsBoundaryArn;
     let boundary: Statement[] | undefined;
     if (boundaryArn) {
       const version = (await iam.send(new GetPolicyCommand({ PolicyArn: boundaryArn }))).Policy?.DefaultVersionId;
-      const doc = (await iam.send(new GetPolicyVersionCommand({ PolicyArn: boundaryArn, VersionId: version }))).PolicyVersion?.Document ?? '{}';
+      const doc =
+        (await iam.send(new GetPolicyVersionCommand({ PolicyArn: boundaryArn, VersionId: version }))).PolicyVersion
+          ?.Document ?? '{}';
       boundary = list((JSON.parse(decodeURIComponent(doc)) as { Statement: Statement | Statement[] }).Statement);
     }
     // Every bucket in moto belongs to its one account: the role's own.

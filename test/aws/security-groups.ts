@@ -45,10 +45,14 @@ export class SecurityGroupDependencies {
     const wanted: string[] = [];
     for (const [key, value] of call.params) {
       const m = /^Filter\.(\d+)\.Name$/.exec(key);
-      if (m && value === 'group-id') for (const [k, v] of call.params) if (k.startsWith(`Filter.${m[1]}.Value.`)) wanted.push(v);
+      if (m && value === 'group-id')
+        for (const [k, v] of call.params) if (k.startsWith(`Filter.${m[1]}.Value.`)) wanted.push(v);
     }
     const now = Date.now();
-    const held = new Set([...this.groupsInUse(), ...[...this.releasing].filter(([, until]) => now < until).map(([id]) => id)]);
+    const held = new Set([
+      ...this.groupsInUse(),
+      ...[...this.releasing].filter(([, until]) => now < until).map(([id]) => id),
+    ]);
     const groups = [...held].filter((g) => wanted.length === 0 || wanted.includes(g));
     if (groups.length === 0) return undefined;
     const item = (g: string) =>
@@ -57,8 +61,13 @@ export class SecurityGroupDependencies {
       `<groupSet><item><groupId>${g}</groupId><groupName>${g}</groupName></item></groupSet><tagSet/></item>`;
     return forward().then((reply) => {
       if (reply.status !== 200) return reply;
-      const xml = reply.body.toString('utf8').replace('<networkInterfaceSet/>', '<networkInterfaceSet></networkInterfaceSet>');
-      return { ...reply, body: Buffer.from(xml.replace('</networkInterfaceSet>', `${groups.map(item).join('')}</networkInterfaceSet>`)) };
+      const xml = reply.body
+        .toString('utf8')
+        .replace('<networkInterfaceSet/>', '<networkInterfaceSet></networkInterfaceSet>');
+      return {
+        ...reply,
+        body: Buffer.from(xml.replace('</networkInterfaceSet>', `${groups.map(item).join('')}</networkInterfaceSet>`)),
+      };
     });
   };
 
@@ -71,7 +80,9 @@ export class SecurityGroupDependencies {
     const referrer = SecurityGroups.find(
       (g) =>
         g.GroupId !== groupId &&
-        [...(g.IpPermissions ?? []), ...(g.IpPermissionsEgress ?? [])].some((p) => p.UserIdGroupPairs?.some((pair) => pair.GroupId === groupId)),
+        [...(g.IpPermissions ?? []), ...(g.IpPermissionsEgress ?? [])].some((p) =>
+          p.UserIdGroupPairs?.some((pair) => pair.GroupId === groupId),
+        ),
     );
     return referrer ? `a rule of ${referrer.GroupId} references it` : undefined;
   }

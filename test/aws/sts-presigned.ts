@@ -29,7 +29,8 @@ const MAX_AGE_SECONDS = 15 * 60; // aws-iam-authenticator's cap, whatever X-Amz-
 const CLOCK_SKEW_SECONDS = 5 * 60;
 
 /** RFC 3986 encoding, as SigV4 canonical queries need (encodeURIComponent leaves !'()* alone). */
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const rfc3986 = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
 const sha256Hex = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex');
 
@@ -57,14 +58,20 @@ export function verifyPresignedCallerIdentity(
   }
   const unknown = [...params.keys()].find((k) => !ALLOWED_PARAMS.has(k));
   if (unknown) return { ok: false, reason: `query parameter ${unknown} is not allowed` };
-  if (params.get('Action') !== 'GetCallerIdentity') return { ok: false, reason: `Action is ${params.get('Action')}, not GetCallerIdentity` };
-  if (params.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256') return { ok: false, reason: `unsupported X-Amz-Algorithm ${params.get('X-Amz-Algorithm')}` };
+  if (params.get('Action') !== 'GetCallerIdentity')
+    return { ok: false, reason: `Action is ${params.get('Action')}, not GetCallerIdentity` };
+  if (params.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256')
+    return { ok: false, reason: `unsupported X-Amz-Algorithm ${params.get('X-Amz-Algorithm')}` };
 
   const signedHeaders = (params.get('X-Amz-SignedHeaders') ?? '').split(';');
-  if (!signedHeaders.includes('x-k8s-aws-id')) return { ok: false, reason: 'X-Amz-SignedHeaders does not include x-k8s-aws-id' };
+  if (!signedHeaders.includes('x-k8s-aws-id'))
+    return { ok: false, reason: 'X-Amz-SignedHeaders does not include x-k8s-aws-id' };
   const extra = signedHeaders.filter((h) => h !== 'host' && h !== 'x-k8s-aws-id');
   if (extra.length > 0 || !signedHeaders.includes('host')) {
-    return { ok: false, reason: `X-Amz-SignedHeaders must be host;x-k8s-aws-id, is ${params.get('X-Amz-SignedHeaders')}` };
+    return {
+      ok: false,
+      reason: `X-Amz-SignedHeaders must be host;x-k8s-aws-id, is ${params.get('X-Amz-SignedHeaders')}`,
+    };
   }
 
   const amzDate = params.get('X-Amz-Date') ?? '';
@@ -72,10 +79,13 @@ export function verifyPresignedCallerIdentity(
   if (!m) return { ok: false, reason: `bad X-Amz-Date ${amzDate}` };
   const signedAt = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
   const expires = Number(params.get('X-Amz-Expires'));
-  if (!Number.isInteger(expires) || expires <= 0) return { ok: false, reason: `bad X-Amz-Expires ${params.get('X-Amz-Expires')}` };
+  if (!Number.isInteger(expires) || expires <= 0)
+    return { ok: false, reason: `bad X-Amz-Expires ${params.get('X-Amz-Expires')}` };
   const ageSeconds = (now.getTime() - signedAt) / 1000;
-  if (ageSeconds > Math.min(expires, MAX_AGE_SECONDS)) return { ok: false, reason: `token expired: signed ${ageSeconds.toFixed(0)}s ago, X-Amz-Expires=${expires}` };
-  if (ageSeconds < -CLOCK_SKEW_SECONDS) return { ok: false, reason: `token signed ${(-ageSeconds).toFixed(0)}s in the future` };
+  if (ageSeconds > Math.min(expires, MAX_AGE_SECONDS))
+    return { ok: false, reason: `token expired: signed ${ageSeconds.toFixed(0)}s ago, X-Amz-Expires=${expires}` };
+  if (ageSeconds < -CLOCK_SKEW_SECONDS)
+    return { ok: false, reason: `token signed ${(-ageSeconds).toFixed(0)}s in the future` };
 
   const scope = (params.get('X-Amz-Credential') ?? '').split('/');
   const [accessKeyId, day, region, service, terminator] = scope;
@@ -83,11 +93,13 @@ export function verifyPresignedCallerIdentity(
     return { ok: false, reason: `bad X-Amz-Credential ${params.get('X-Amz-Credential')}` };
   }
   if (service !== 'sts') return { ok: false, reason: `credential scope is for ${service}, not sts` };
-  if (day !== amzDate.slice(0, 8)) return { ok: false, reason: `credential scope date ${day} does not match X-Amz-Date ${amzDate}` };
+  if (day !== amzDate.slice(0, 8))
+    return { ok: false, reason: `credential scope date ${day} does not match X-Amz-Date ${amzDate}` };
 
   const secret = secretFor(accessKeyId);
   if (!secret) return { ok: false, reason: `access key ${accessKeyId} is unknown (not issued through the front)` };
-  if (secret.sessionToken !== params.get('X-Amz-Security-Token')) return { ok: false, reason: `X-Amz-Security-Token does not belong to access key ${accessKeyId}` };
+  if (secret.sessionToken !== params.get('X-Amz-Security-Token'))
+    return { ok: false, reason: `X-Amz-Security-Token does not belong to access key ${accessKeyId}` };
 
   const canonicalQuery = [...params]
     .filter(([k]) => k !== 'X-Amz-Signature')
@@ -109,7 +121,10 @@ export function verifyPresignedCallerIdentity(
   const expected = hmac(signingKey, stringToSign);
   const given = Buffer.from(params.get('X-Amz-Signature') ?? '', 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, reason: `signature mismatch for host ${url.host} and x-k8s-aws-id ${clusterId} (wrong secret, cluster or host?)` };
+    return {
+      ok: false,
+      reason: `signature mismatch for host ${url.host} and x-k8s-aws-id ${clusterId} (wrong secret, cluster or host?)`,
+    };
   }
   return { ok: true, accessKeyId };
 }

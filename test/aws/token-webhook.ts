@@ -18,7 +18,12 @@ interface TokenReviewStatus {
 
 export function reviewToken(
   body: unknown,
-  deps: { clusterName: string; credentials: CredentialsRegistry; entries: EksAccessEntries; log: (line: string) => void },
+  deps: {
+    clusterName: string;
+    credentials: CredentialsRegistry;
+    entries: EksAccessEntries;
+    log: (line: string) => void;
+  },
 ): unknown {
   const token = (body as { spec?: { token?: unknown } })?.spec?.token;
   const status = authenticate(typeof token === 'string' ? token : '', deps);
@@ -37,8 +42,12 @@ function authenticate(token: string, deps: Parameters<typeof reviewToken>[1]): T
   if (!check.ok) return refuse(check.reason);
   const creds = deps.credentials.get(check.accessKeyId)!;
   const entry = deps.entries.lookup(deps.clusterName, creds.roleArn);
-  if (!entry) return refuse(`no access entry for ${creds.roleArn} (access key ${check.accessKeyId}) on cluster ${deps.clusterName}`);
-  if (Date.now() < entry.effectiveAt) return refuse(`the access entry for ${creds.roleArn} is not in effect yet (EKS propagation)`);
+  if (!entry)
+    return refuse(
+      `no access entry for ${creds.roleArn} (access key ${check.accessKeyId}) on cluster ${deps.clusterName}`,
+    );
+  if (Date.now() < entry.effectiveAt)
+    return refuse(`the access entry for ${creds.roleArn} is not in effect yet (EKS propagation)`);
   return {
     authenticated: true,
     user: {

@@ -23,7 +23,10 @@ let env: NodeJS.ProcessEnv;
 let worker: ChildProcess | undefined;
 let kube: TestKube;
 
-function run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(tsx, [cli, ...args], { env: { ...env, ...extraEnv }, cwd: root }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
@@ -63,7 +66,11 @@ beforeAll(async () => {
     POD_RESPONDER_TASK_QUEUE: `cli-${randomBytes(4).toString('hex')}`,
     POD_RESPONDER_LOG_LEVEL: 'WARN',
   };
-  worker = spawn(tsx, [cli, 'worker'], { env: { ...env, POD_RESPONDER_LOG_LEVEL: 'INFO' }, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  worker = spawn(tsx, [cli, 'worker'], {
+    env: { ...env, POD_RESPONDER_LOG_LEVEL: 'INFO' },
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     worker!.stderr!.on('data', (d: Buffer) => {
@@ -84,7 +91,10 @@ afterAll(async () => {
 
 describe('pod-responder CLI', () => {
   it('refuses to start a worker on bad configuration, naming each field', async () => {
-    const r = await run(['worker'], { POD_RESPONDER_POLICY: '{"repeatThreshold":1,"protectedNamespaces":"kube-system"}', TEMPORAL_ADDRESS: 'nowhere' });
+    const r = await run(['worker'], {
+      POD_RESPONDER_POLICY: '{"repeatThreshold":1,"protectedNamespaces":"kube-system"}',
+      TEMPORAL_ADDRESS: 'nowhere',
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: invalid configuration (environment):');
     expect(r.stderr).toContain('temporal.address: must be host:port');
@@ -103,7 +113,9 @@ describe('pod-responder CLI', () => {
   it('responds, reports status, and takes an approval', async () => {
     const ns = await createNamespace(kube, 'cli');
     const w = await createWorkload(kube, ns, 'Pod');
-    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}' });
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], {
+      POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}',
+    });
     expect(started.stderr).toBe('');
     const { workflowId, uiUrl } = JSON.parse(started.stdout) as { workflowId: string; uiUrl: string };
     expect(workflowId).toBe(`pod-incident:local:${ns}:${w.name}`);
@@ -118,7 +130,9 @@ describe('pod-responder CLI', () => {
   it('lists the inbox: awaiting approval in a namespace, then closed with its outcome; a bad filter is an exact error', async () => {
     const ns = await createNamespace(kube, 'cliinbox');
     const w = await createWorkload(kube, ns, 'Pod');
-    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}' });
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], {
+      POD_RESPONDER_POLICY: '{"requireApprovalFor":["terminate-pod"]}',
+    });
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     await waitForStage(workflowId, 'awaiting-approval');
     // Visibility follows the search attributes within a moment.
@@ -126,35 +140,59 @@ describe('pod-responder CLI', () => {
       for (let i = 0; i < 40; i++) {
         const r = await run(['list', '--namespace', ns, '--json', ...args]);
         expect(r.stderr).toBe('');
-        const rows = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+        const rows = r.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, string>);
         if (rows.length) return rows;
         await new Promise((res) => setTimeout(res, 250));
       }
       return [];
     };
     expect(await listed(['--stage', 'awaiting-approval', '--since', '10m'])).toEqual([
-      expect.objectContaining({ workflowId, stage: 'awaiting-approval', outcome: '', cluster: 'local', namespace: ns, pod: w.name, ui: expect.stringContaining(encodeURIComponent(workflowId)) }),
+      expect.objectContaining({
+        workflowId,
+        stage: 'awaiting-approval',
+        outcome: '',
+        cluster: 'local',
+        namespace: ns,
+        pod: w.name,
+        ui: expect.stringContaining(encodeURIComponent(workflowId)),
+      }),
     ]);
     const table = await run(['list', '--namespace', ns]);
-    expect(table.stdout.split('\n')[0]).toMatch(/^STARTED\s+STAGE\s+OUTCOME\s+CLUSTER\s+NAMESPACE\s+POD\s+WORKLOAD\s+WORKFLOWID$/);
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^STARTED\s+STAGE\s+OUTCOME\s+CLUSTER\s+NAMESPACE\s+POD\s+WORKLOAD\s+WORKFLOWID$/,
+    );
     expect(table.stdout).toContain(workflowId);
 
     await run(['approve', workflowId, '--by', 'ana']);
     await waitForStage(workflowId, 'closed');
-    expect((await listed(['--outcome', 'pod-terminated']))[0]).toMatchObject({ workflowId, stage: 'closed', outcome: 'pod-terminated' });
+    expect((await listed(['--outcome', 'pod-terminated']))[0]).toMatchObject({
+      workflowId,
+      stage: 'closed',
+      outcome: 'pod-terminated',
+    });
 
     const bad = await run(['list', '--stage', 'waiting']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^error: invalid filters:\n {2}- stage: Invalid option: expected one of "validating"\|"deciding"/);
+    expect(bad.stderr).toMatch(
+      /^error: invalid filters:\n {2}- stage: Invalid option: expected one of "validating"\|"deciding"/,
+    );
     const query = await run(['list', '--stage', 'holding', '--cluster', 'prod-eu', '--query']);
-    expect(query.stdout.trim()).toBe(`WorkflowType = 'maliciousPodResponse' AND PodResponderStage = 'holding' AND PodResponderCluster = 'prod-eu'`);
+    expect(query.stdout.trim()).toBe(
+      `WorkflowType = 'maliciousPodResponse' AND PodResponderStage = 'holding' AND PodResponderCluster = 'prod-eu'`,
+    );
   });
 
   it('says why an answer was refused: the proposal expired (the incident went on under proceed)', async () => {
     const ns = await createNamespace(kube, 'cliexpired');
     const w = await createWorkload(kube, ns, 'Deployment');
     const policy = { requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 2, onApprovalTimeout: 'proceed' };
-    const started = await run(['respond', writeAlert(alertFor(ns, w))], { POD_RESPONDER_POLICY: JSON.stringify(policy) });
+    const started = await run(['respond', writeAlert(alertFor(ns, w))], {
+      POD_RESPONDER_POLICY: JSON.stringify(policy),
+    });
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const watching = (await waitForStage(workflowId, 'watching')) as unknown as { proposal: { expiresAt: string } };
     const late = await run(['approve', workflowId, '--by', 'ana']);
@@ -191,7 +229,8 @@ describe('pod-responder CLI', () => {
     const deployment = await createWorkload(kube, ns, 'Deployment');
     const elsewhere = await createWorkload(kube, other, 'Pod');
     const client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
-    const stageOf = async (id: string) => (await client.workflow.getHandle(id).query(statusQuery)) as { stage: string; outcome: string | null };
+    const stageOf = async (id: string) =>
+      (await client.workflow.getHandle(id).query(statusQuery)) as { stage: string; outcome: string | null };
     const reach = async (id: string, stage: string) => {
       for (let i = 0; i < 120; i++) {
         const s = await stageOf(id);
@@ -214,18 +253,47 @@ describe('pod-responder CLI', () => {
       dry = await run(['approve-all', '--namespace', ns, '--by', 'ana']);
     }
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain('4 incident(s) awaiting approval match; nothing was answered. Run again with --yes to approve their open proposals.');
+    expect(dry.stdout).toContain(
+      '4 incident(s) awaiting approval match; nothing was answered. Run again with --yes to approve their open proposals.',
+    );
     for (const id of [...podIds, suspendId]) expect(dry.stdout).toContain(id);
     expect(dry.stdout).not.toContain(elsewhereId);
     const capped = await run(['approve-all', '--namespace', ns, '--by', 'ana', '--limit', '2']);
-    expect(capped.stdout).toContain('2 incident(s) awaiting approval match (the first 2: more may match, --limit raises it); nothing was answered.');
+    expect(capped.stdout).toContain(
+      '2 incident(s) awaiting approval match (the first 2: more may match, --limit raises it); nothing was answered.',
+    );
     expect((await stageOf(podIds[0]!)).stage).toBe('awaiting-approval');
 
-    const approved = await run(['approve-all', '--namespace', ns, '--action', 'terminate-pod', '--by', 'ana', '--reason', 'miner campaign', '--at-once', '2', '--yes']);
+    const approved = await run([
+      'approve-all',
+      '--namespace',
+      ns,
+      '--action',
+      'terminate-pod',
+      '--by',
+      'ana',
+      '--reason',
+      'miner campaign',
+      '--at-once',
+      '2',
+      '--yes',
+    ]);
     expect(approved.code).toBe(0);
     expect(JSON.parse(approved.stdout)).toMatchObject({
-      answer: 'approved', total: 4, answered: 3, skipped: 1, failed: 0, notTried: 0, skippedBecause: { 'proposes suspend-workload': 1 },
-      samples: [{ workflowId: suspendId, result: 'skipped', reason: expect.stringMatching(/^p1 proposes suspend-workload \(.*\), not terminate-pod$/) }],
+      answer: 'approved',
+      total: 4,
+      answered: 3,
+      skipped: 1,
+      failed: 0,
+      notTried: 0,
+      skippedBecause: { 'proposes suspend-workload': 1 },
+      samples: [
+        {
+          workflowId: suspendId,
+          result: 'skipped',
+          reason: expect.stringMatching(/^p1 proposes suspend-workload \(.*\), not terminate-pod$/),
+        },
+      ],
     });
     expect(approved.stderr).toMatch(/^4 of 4: 3 approved, 1 skipped, 0 failed$/m);
     for (const [i, id] of podIds.entries()) {
@@ -239,16 +307,34 @@ describe('pod-responder CLI', () => {
     // Incidents answered a moment ago may still be listed: they are skipped, never answered twice.
     const denied = await run(['deny-all', '--namespace', ns, '--by', 'ana', '--yes']);
     expect(denied.code).toBe(0);
-    const report = JSON.parse(denied.stdout) as { answered: number; failed: number; skipped: number; skippedBecause: Record<string, number> };
+    const report = JSON.parse(denied.stdout) as {
+      answered: number;
+      failed: number;
+      skipped: number;
+      skippedBecause: Record<string, number>;
+    };
     expect(report).toMatchObject({ answer: 'denied', answered: 1, failed: 0 });
     expect(Object.keys(report.skippedBecause).filter((k) => k !== 'no longer awaiting an answer')).toEqual([]);
     expect((await reach(suspendId, 'closed')).outcome).toBe('dismissed');
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: deployment.name })).spec?.replicas).toBe(3);
     expect((await stageOf(elsewhereId)).stage).toBe('awaiting-approval');
 
-    const bad = await run(['approve-all', '--namespace', other, '--action', 'kill', '--at-once', '0', '--by', 'ana', '--yes']);
+    const bad = await run([
+      'approve-all',
+      '--namespace',
+      other,
+      '--action',
+      'kill',
+      '--at-once',
+      '0',
+      '--by',
+      'ana',
+      '--yes',
+    ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe('error: invalid options:\n  - action: Invalid option: expected one of "terminate-pod"|"suspend-workload"\n  - atOnce: Too small: expected number to be >=1\n');
+    expect(bad.stderr).toBe(
+      'error: invalid options:\n  - action: Invalid option: expected one of "terminate-pod"|"suspend-workload"\n  - atOnce: Too small: expected number to be >=1\n',
+    );
     expect((await stageOf(elsewhereId)).stage).toBe('awaiting-approval');
     expect((await run(['approve', elsewhereId, '--by', 'ana'])).code).toBe(0);
     expect((await reach(elsewhereId, 'closed')).outcome).toBe('pod-terminated');

@@ -53,7 +53,16 @@ describe('Compensations', () => {
     log.length = 0;
     undoFailures.set('b', 2);
     const outcomes = await (await start([['a', 'b', 'c']])).result();
-    expect(log).toEqual(['deploy a', 'deploy b', 'deploy c', 'undo c', 'undo b failed', 'undo b failed', 'undo b', 'undo a']);
+    expect(log).toEqual([
+      'deploy a',
+      'deploy b',
+      'deploy c',
+      'undo c',
+      'undo b failed',
+      'undo b failed',
+      'undo b',
+      'undo a',
+    ]);
     expect(outcomes.map((o) => o.status)).toEqual(['done', 'done', 'done']);
   });
 

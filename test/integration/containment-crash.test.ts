@@ -68,16 +68,30 @@ describe('worker killed during containment', () => {
     // The node holds the logs back: the capture is running when the worker dies.
     kubelet.delays.set(`${ns}/${name}/app`, 120_000);
     worker = await startWorker();
-    const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, policy: { evidenceSeconds: 5 } });
-    const started = await respondToAlert(client, config, alertFor(ns, { kind: 'Pod', name, uid: pod.metadata!.uid!, pod }));
+    const config = configSchema.parse({
+      temporal: { address: inject('temporalAddress'), taskQueue },
+      policy: { evidenceSeconds: 5 },
+    });
+    const started = await respondToAlert(
+      client,
+      config,
+      alertFor(ns, { kind: 'Pod', name, uid: pod.metadata!.uid!, pod }),
+    );
     const handle = client.workflow.getHandle(started.workflowId);
     let capturing = false;
     for (let i = 0; i < 300 && !capturing; i++) {
-      capturing = ((await handle.describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'captureEvidence');
+      capturing = ((await handle.describe()).raw.pendingActivities ?? []).some(
+        (a) => a.activityType?.name === 'captureEvidence',
+      );
       if (!capturing) await new Promise((r) => setTimeout(r, 100));
     }
     expect(capturing).toBe(true);
-    expect(await kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(started.workflowId).policy })).toBeDefined();
+    expect(
+      await kube.networking.readNamespacedNetworkPolicy({
+        namespace: ns,
+        name: isolationNames(started.workflowId).policy,
+      }),
+    ).toBeDefined();
     await kill(worker);
     kubelet.delays.delete(`${ns}/${name}/app`);
     worker = await startWorker();
@@ -86,15 +100,35 @@ describe('worker killed during containment', () => {
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, name)).toBe(false);
     expect(result.isolation).toMatchObject({ state: 'released' });
-    expect(await kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(started.workflowId).policy }).catch(() => null)).toBeNull();
+    expect(
+      await kube.networking
+        .readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(started.workflowId).policy })
+        .catch(() => null),
+    ).toBeNull();
     // One attempt: the capture that died with the worker timed out and was not tried again before the kill.
     const ev = result.evidence!;
     expect(ev.location).toBeNull();
     expect(ev.missing).toEqual(['everything: captureEvidence failed: activity Heartbeat timeout']);
-    expect(result.timeline.filter((e) => e.event === 'evidence')).toEqual([expect.objectContaining({ detail: expect.stringMatching(/^not captured \(.*\); going on with the response$/) })]);
+    expect(result.timeline.filter((e) => e.event === 'evidence')).toEqual([
+      expect.objectContaining({ detail: expect.stringMatching(/^not captured \(.*\); going on with the response$/) }),
+    ]);
     const history = await handle.fetchHistory();
-    expect(history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence')).toHaveLength(1);
-    expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1 && e.activityTaskStartedEventAttributes.scheduledEventId?.toString() === String(history.events!.find((x) => x.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence')!.eventId))).toEqual([]);
+    expect(
+      history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence'),
+    ).toHaveLength(1);
+    expect(
+      history.events!.filter(
+        (e) =>
+          e.activityTaskStartedEventAttributes?.attempt &&
+          e.activityTaskStartedEventAttributes.attempt > 1 &&
+          e.activityTaskStartedEventAttributes.scheduledEventId?.toString() ===
+            String(
+              history.events!.find(
+                (x) => x.activityTaskScheduledEventAttributes?.activityType?.name === 'captureEvidence',
+              )!.eventId,
+            ),
+      ),
+    ).toEqual([]);
     await kill(worker);
   }, 120_000);
 });

@@ -6,7 +6,14 @@
  * refusal is reported and the kill goes on.
  */
 import { CreatePodIdentityAssociationCommand, DeletePodIdentityAssociationCommand } from '@aws-sdk/client-eks';
-import { CreatePolicyCommand, CreateRoleCommand, GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreatePolicyCommand,
+  CreateRoleCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListRolePoliciesCommand,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,13 +38,26 @@ beforeAll(async () => {
 afterAll(async () => r?.close());
 
 const HOUR = 3600 * 1000;
-const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
+const TRUST = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] },
+  ],
+});
 
 /** The most an application's role may ever do, as its owner set it: what caps any inline policy written on the role. */
 let appBoundary: Promise<string> | undefined;
 const appBoundaryArn = () =>
   (appBoundary ??= iam
-    .send(new CreatePolicyCommand({ PolicyName: `shop-app-boundary-${randomBytes(3).toString('hex')}`, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }))
+    .send(
+      new CreatePolicyCommand({
+        PolicyName: `shop-app-boundary-${randomBytes(3).toString('hex')}`,
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }],
+        }),
+      }),
+    )
     .then((out) => out.Policy!.Arn!));
 
 /**
@@ -55,43 +75,92 @@ async function appRole(optedIn: boolean, bounded = optedIn): Promise<{ name: str
     }),
   );
   await iam.send(
-    new PutRolePolicyCommand({ RoleName: name, PolicyName: 'app-access', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }),
+    new PutRolePolicyCommand({
+      RoleName: name,
+      PolicyName: 'app-access',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }],
+      }),
+    }),
   );
   return { name, arn: Role!.Arn! };
 }
 
-const inlinePolicies = async (role: string) => ((await iam.send(new ListRolePoliciesCommand({ RoleName: role }))).PolicyNames ?? []).sort();
-const documentOf = async (role: string, policy: string) => decodePolicyDocument((await iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: policy }))).PolicyDocument!);
+const inlinePolicies = async (role: string) =>
+  ((await iam.send(new ListRolePoliciesCommand({ RoleName: role }))).PolicyNames ?? []).sort();
+const documentOf = async (role: string, policy: string) =>
+  decodePolicyDocument(
+    (await iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: policy }))).PolicyDocument!,
+  );
 
 /** A running-looking pod that uses `serviceAccountName` (if given), owned by a ReplicaSet when `owned`. */
 async function minerUsing(ns: string, serviceAccountName: string | undefined, owned: boolean): Promise<Workload> {
   const name = `miner-${randomBytes(2).toString('hex')}`;
   let owner: V1OwnerReference | undefined;
   if (owned) {
-    const template = { metadata: { labels: { app: 'miner' } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } };
-    const rs = await kube.apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'miner-rs' }, spec: { replicas: 2, selector: { matchLabels: { app: 'miner' } }, template } } });
-    owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata!.name!, uid: rs.metadata!.uid!, controller: true };
+    const template = {
+      metadata: { labels: { app: 'miner' } },
+      spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+    };
+    const rs = await kube.apps.createNamespacedReplicaSet({
+      namespace: ns,
+      body: {
+        metadata: { name: 'miner-rs' },
+        spec: { replicas: 2, selector: { matchLabels: { app: 'miner' } }, template },
+      },
+    });
+    owner = {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      name: rs.metadata!.name!,
+      uid: rs.metadata!.uid!,
+      controller: true,
+    };
   }
   const pod = await kube.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name, labels: { app: 'miner' }, ...(owner ? { ownerReferences: [owner] } : {}) },
-      spec: { ...(serviceAccountName ? { serviceAccountName } : {}), containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+      spec: {
+        ...(serviceAccountName ? { serviceAccountName } : {}),
+        containers: [{ name: 'app', image: 'registry.example/app:1' }],
+      },
     },
   });
   const containerId = randomBytes(32).toString('hex');
-  pod.status = { phase: 'Running', containerStatuses: [{ name: 'app', image: 'registry.example/app:1', imageID: '', ready: true, restartCount: 0, containerID: `containerd://${containerId}`, state: { running: {} } }] };
+  pod.status = {
+    phase: 'Running',
+    containerStatuses: [
+      {
+        name: 'app',
+        image: 'registry.example/app:1',
+        imageID: '',
+        ready: true,
+        restartCount: 0,
+        containerID: `containerd://${containerId}`,
+        state: { running: {} },
+      },
+    ],
+  };
   const updated = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name, body: pod });
-  return { kind: owned ? 'ReplicaSet' : 'Pod', name, uid: updated.metadata!.uid!, pod: Object.assign(updated, { containerId }) };
+  return {
+    kind: owned ? 'ReplicaSet' : 'Pod',
+    name,
+    uid: updated.metadata!.uid!,
+    pod: Object.assign(updated, { containerId }),
+  };
 }
 
 async function serviceAccount(ns: string, name: string, roleArn?: string): Promise<void> {
-  await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name, ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) } } });
+  await kube.core.createNamespacedServiceAccount({
+    namespace: ns,
+    body: { metadata: { name, ...(roleArn ? { annotations: { 'eks.amazonaws.com/role-arn': roleArn } } : {}) } },
+  });
 }
 
-
 describe('cutting the credentials', () => {
-  it('IRSA: the opted-in role denies sessions issued before T, the kill\'s, put right after the kill; restore while watching removes it', async () => {
+  it("IRSA: the opted-in role denies sessions issued before T, the kill's, put right after the kill; restore while watching removes it", async () => {
     const role = await appRole(true);
     const ns = await createNamespace(kube, 'creds');
     await serviceAccount(ns, 'miner-sa', role.arn);
@@ -113,25 +182,42 @@ describe('cutting the credentials', () => {
     expect(watching.killedAt).toBe(new Date(deleted + 2000).toISOString());
     expect(t).toBe(Math.ceil((deleted + 2000) / 1000) * 1000);
     expect(await documentOf(role.name, c.policyName!)).toEqual(JSON.parse(revocationDocument(c.notBefore!)));
-    expect(await documentOf(role.name, c.policyName!)).toMatchObject({ Statement: [{ Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': c.notBefore } } }] });
+    expect(await documentOf(role.name, c.policyName!)).toMatchObject({
+      Statement: [
+        {
+          Effect: 'Deny',
+          Action: '*',
+          Resource: '*',
+          Condition: { DateLessThan: { 'aws:TokenIssueTime': c.notBefore } },
+        },
+      ],
+    });
     expect(await inlinePolicies(role.name)).toEqual(['app-access', c.policyName!].sort());
     expect(await podExists(kube, ns, w.name)).toBe(false);
     const events = watching.timeline.map((e) => e.event);
     // After the kill: nothing that is not the kill delays it (docs/kill-first.md).
     expect(events.indexOf('revoke-credentials')).toBeGreaterThan(events.indexOf('delete-pod'));
     expect(events.indexOf('delete-pod')).toBeGreaterThan(events.indexOf('isolate-pod'));
-    expect(await summaries(h)).toContain(`revoke IAM role ${role.name}'s sessions issued before ${c.notBefore} (irsa, service account ${ns}/miner-sa)`);
+    expect(await summaries(h)).toContain(
+      `revoke IAM role ${role.name}'s sessions issued before ${c.notBefore} (irsa, service account ${ns}/miner-sa)`,
+    );
 
     // Restore while watching: the revocation only (the pod is gone); the watch goes on.
-    const restored = await h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst', reason: 'a load test, not a miner' }] });
+    const restored = await h.executeUpdate(restoreUpdate, {
+      args: [{ by: 'analyst', reason: 'a load test, not a miner' }],
+    });
     expect(restored).toMatchObject({ action: 'release-credentials', target: `IAM role ${role.arn}`, status: 'done' });
     expect(await inlinePolicies(role.name)).toEqual(['app-access']);
     const after = await h.query(statusQuery);
     expect(after.stage).toBe('watching');
     expect(after.credentials).toMatchObject({ state: 'released', undo: null, policyName: c.policyName });
-    expect(after.credentials!.detail).toBe(`restored by analyst (a load test, not a miner): policy ${c.policyName} deleted from role ${role.name}`);
+    expect(after.credentials!.detail).toBe(
+      `restored by analyst (a load test, not a miner): policy ${c.policyName} deleted from role ${role.name}`,
+    );
     expect(after.restore).toBeNull(); // a suspension restored later is still its own restore
-    expect(await refusal(h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst' }] }))).toMatch(/^nothing to restore: this incident has not suspended a workload, and its credentials revocation is already released/);
+    expect(await refusal(h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst' }] }))).toMatch(
+      /^nothing to restore: this incident has not suspended a workload, and its credentials revocation is already released/,
+    );
     await h.terminate('test done');
   });
 
@@ -140,15 +226,24 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-hold');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', true);
-    const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { revokeCredentials: true, holdCheckSeconds: 0 });
+    const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), {
+      revokeCredentials: true,
+      holdCheckSeconds: 0,
+    });
     const holding = await r.waitForStage(h, 'holding');
     const c = holding.credentials!;
     expect(c.state).toBe('revoked');
     expect(await inlinePolicies(role.name)).toContain(c.policyName);
-    expect(await h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst' }] })).toMatchObject({ action: 'restore-workload', status: 'done' });
+    expect(await h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst' }] })).toMatchObject({
+      action: 'restore-workload',
+      status: 'done',
+    });
     const result = await h.result();
     expect(result.outcome).toBe('workload-restored');
-    expect(result.credentials).toMatchObject({ state: 'released', detail: `restored by analyst: policy ${c.policyName} deleted from role ${role.name}` });
+    expect(result.credentials).toMatchObject({
+      state: 'released',
+      detail: `restored by analyst: policy ${c.policyName} deleted from role ${role.name}`,
+    });
     expect(await inlinePolicies(role.name)).toEqual(['app-access']);
     expect((await kube.apps.readNamespacedReplicaSet({ namespace: ns, name: 'miner-rs' })).spec?.replicas).toBe(2);
   });
@@ -167,7 +262,9 @@ describe('cutting the credentials', () => {
     const result = await h.result();
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials!.state).toBe('revoked');
-    expect(Date.parse(result.credentials!.notBefore!)).toBeGreaterThanOrEqual(Date.parse(result.proposal!.answer!.at) - 1000);
+    expect(Date.parse(result.credentials!.notBefore!)).toBeGreaterThanOrEqual(
+      Date.parse(result.proposal!.answer!.at) - 1000,
+    );
     expect(await inlinePolicies(role.name)).toEqual(['app-access', result.credentials!.policyName!].sort());
   });
 
@@ -180,10 +277,16 @@ describe('cutting the credentials', () => {
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'refused', via: 'irsa', role: role.arn, undo: null });
     // The worker's role may not even read a role that is not opted in (deploy/aws/worker-policy.json; the front evaluates it).
-    expect(result.credentials!.detail).toContain(`the worker may not read role ${role.name} (AccessDenied): its IAM policy allows only roles tagged ${REVOCABLE_TAG.key}=true`);
-    expect(result.credentials!.detail).toContain(`aws iam tag-role --role-name ${role.name} --tags Key=pod-responder.io/revocable,Value=true`);
+    expect(result.credentials!.detail).toContain(
+      `the worker may not read role ${role.name} (AccessDenied): its IAM policy allows only roles tagged ${REVOCABLE_TAG.key}=true`,
+    );
+    expect(result.credentials!.detail).toContain(
+      `aws iam tag-role --role-name ${role.name} --tags Key=pod-responder.io/revocable,Value=true`,
+    );
     expect(await inlinePolicies(role.name)).toEqual(['app-access']);
-    expect((await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role!.Tags).toEqual([{ Key: 'team', Value: 'shop' }]);
+    expect((await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role!.Tags).toEqual([
+      { Key: 'team', Value: 'shop' },
+    ]);
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 
@@ -204,24 +307,42 @@ describe('cutting the credentials', () => {
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 
-  it('EKS Pod Identity: the association\'s role is found through the EKS API and revoked (no ServiceAccount object needed)', async () => {
+  it("EKS Pod Identity: the association's role is found through the EKS API and revoked (no ServiceAccount object needed)", async () => {
     const role = await appRole(true);
     const ns = await createNamespace(kube, 'creds-pi');
-    const { association } = await aws.clients.eks.send(new CreatePodIdentityAssociationCommand({ clusterName: aws.clusters.local, namespace: ns, serviceAccount: 'pi-sa', roleArn: role.arn }));
+    const { association } = await aws.clients.eks.send(
+      new CreatePodIdentityAssociationCommand({
+        clusterName: aws.clusters.local,
+        namespace: ns,
+        serviceAccount: 'pi-sa',
+        roleArn: role.arn,
+      }),
+    );
     try {
       // The ServiceAccount does not exist: inspection still works, and the association is what maps it.
       const w = await minerUsing(ns, 'pi-sa', false);
-      const h = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), { revokeCredentials: true });
+      const h = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), {
+        revokeCredentials: true,
+      });
       const result = await h.result();
       expect(result.outcome).toBe('pod-terminated');
       expect(result.pod!.serviceAccount).toEqual({ name: 'pi-sa' });
       const c = result.credentials!;
       expect(c).toMatchObject({ state: 'revoked', via: 'pod-identity', role: role.arn, serviceAccount: `${ns}/pi-sa` });
-      expect(c.detail).toContain(`EKS Pod Identity association ${association!.associationId} maps ${ns}/pi-sa to ${role.arn}`);
+      expect(c.detail).toContain(
+        `EKS Pod Identity association ${association!.associationId} maps ${ns}/pi-sa to ${role.arn}`,
+      );
       expect(await documentOf(role.name, c.policyName!)).toEqual(JSON.parse(revocationDocument(c.notBefore!)));
-      expect(await summaries(h)).toContain(`find the EKS Pod Identity role of service account ${ns}/pi-sa in ${aws.clusters.local}`);
+      expect(await summaries(h)).toContain(
+        `find the EKS Pod Identity role of service account ${ns}/pi-sa in ${aws.clusters.local}`,
+      );
     } finally {
-      await aws.clients.eks.send(new DeletePodIdentityAssociationCommand({ clusterName: aws.clusters.local, associationId: association!.associationId }));
+      await aws.clients.eks.send(
+        new DeletePodIdentityAssociationCommand({
+          clusterName: aws.clusters.local,
+          associationId: association!.associationId,
+        }),
+      );
     }
   });
 
@@ -229,10 +350,16 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-none');
     await serviceAccount(ns, 'plain');
     const w = await minerUsing(ns, 'plain', false);
-    const result = await (await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), { revokeCredentials: true })).result();
+    const result = await (
+      await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), {
+        revokeCredentials: true,
+      })
+    ).result();
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'no-role', role: null, serviceAccount: `${ns}/plain` });
-    expect(result.credentials!.detail).toBe(`service account ${ns}/plain has no IRSA annotation; no EKS Pod Identity association for service account ${ns}/plain in cluster ${aws.clusters.local}`);
+    expect(result.credentials!.detail).toBe(
+      `service account ${ns}/plain has no IRSA annotation; no EKS Pod Identity association for service account ${ns}/plain in cluster ${aws.clusters.local}`,
+    );
   });
 
   it('a dry run says it would revoke, and changes nothing in IAM', async () => {
@@ -240,30 +367,54 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-dry');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', false);
-    const before = { policies: await inlinePolicies(role.name), role: (await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role };
+    const before = {
+      policies: await inlinePolicies(role.name),
+      role: (await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role,
+    };
     const result = await (await r.respond(alertFor(ns, w), { mode: 'dry-run', revokeCredentials: true })).result();
     expect(result.outcome).toBe('dry-run');
     const line = result.wouldHaveDone!.find((l) => l.startsWith('would-revoke-credentials'));
     expect(line).toMatch(
-      new RegExp(`^would-revoke-credentials of IAM role ${role.arn} \\(IRSA, service account ${ns}/miner-sa\\): inline policy pod-responder-revoke-[0-9a-f]{16} denying every session issued before the kill, if the role is tagged pod-responder.io/revocable=true$`),
+      new RegExp(
+        `^would-revoke-credentials of IAM role ${role.arn} \\(IRSA, service account ${ns}/miner-sa\\): inline policy pod-responder-revoke-[0-9a-f]{16} denying every session issued before the kill, if the role is tagged pod-responder.io/revocable=true$`,
+      ),
     );
-    expect(result.wouldHaveDone!.indexOf(line!)).toBeGreaterThan(result.wouldHaveDone!.findIndex((l) => l.startsWith('would-terminate-pod')));
+    expect(result.wouldHaveDone!.indexOf(line!)).toBeGreaterThan(
+      result.wouldHaveDone!.findIndex((l) => l.startsWith('would-terminate-pod')),
+    );
     expect(result.credentials ?? null).toBeNull();
-    expect({ policies: await inlinePolicies(role.name), role: (await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role }).toEqual(before);
+    expect({
+      policies: await inlinePolicies(role.name),
+      role: (await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role,
+    }).toEqual(before);
     expect(await podExists(kube, ns, w.name, w.uid)).toBe(true);
   });
 
   it('spent revocations of ours (T more than 12 h past) are pruned; live ones and other policies stay', async () => {
     const role = await appRole(true);
     const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-    const put = (name: string, doc: string) => iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: name, PolicyDocument: doc }));
+    const put = (name: string, doc: string) =>
+      iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: name, PolicyDocument: doc }));
     const spent = 'pod-responder-revoke-00000000000000aa';
     const live = 'pod-responder-revoke-00000000000000bb';
     const lookalike = 'pod-responder-revoke-00000000000000cc';
     await put(spent, revocationDocument(iso(Date.now() - 13 * HOUR)));
     await put(live, revocationDocument(iso(Date.now() - 2 * HOUR)));
     // Our name, not our content (it denies S3 only): never deleted, however old.
-    await put(lookalike, JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': iso(Date.now() - 20 * HOUR) } } }] }));
+    await put(
+      lookalike,
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Deny',
+            Action: 's3:*',
+            Resource: '*',
+            Condition: { DateLessThan: { 'aws:TokenIssueTime': iso(Date.now() - 20 * HOUR) } },
+          },
+        ],
+      }),
+    );
     const ns = await createNamespace(kube, 'creds-prune');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', false);
@@ -274,7 +425,7 @@ describe('cutting the credentials', () => {
     expect(await inlinePolicies(role.name)).toEqual(['app-access', c.policyName!, live, lookalike].sort());
   });
 
-  it('IAM\'s inline-policy quota refusing it: failed with a clear message, and the pod is still killed', async () => {
+  it("IAM's inline-policy quota refusing it: failed with a clear message, and the pod is still killed", async () => {
     const role = await appRole(true);
     const ns = await createNamespace(kube, 'creds-limit');
     await serviceAccount(ns, 'miner-sa', role.arn);
@@ -291,8 +442,12 @@ describe('cutting the credentials', () => {
       const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
       expect(result.outcome).toBe('pod-terminated');
       expect(result.credentials).toMatchObject({ state: 'failed', role: role.arn, via: 'irsa' });
-      expect(result.credentials!.undo).toBe(`aws iam delete-role-policy --role-name ${role.name} --policy-name ${result.credentials!.policyName}`);
-      expect(result.credentials!.detail).toMatch(/; not revoked \(revokeRoleSessions failed: IAM refused the revocation policy on role miner-app-\w+: its inline policies would exceed IAM's quota of 10,240 characters per role/);
+      expect(result.credentials!.undo).toBe(
+        `aws iam delete-role-policy --role-name ${role.name} --policy-name ${result.credentials!.policyName}`,
+      );
+      expect(result.credentials!.detail).toMatch(
+        /; not revoked \(revokeRoleSessions failed: IAM refused the revocation policy on role miner-app-\w+: its inline policies would exceed IAM's quota of 10,240 characters per role/,
+      );
       expect(result.credentials!.detail).toMatch(/; not revoked \(.*\); going on$/);
       expect(await inlinePolicies(role.name)).toEqual(['app-access']);
       expect(await podExists(kube, ns, w.name)).toBe(false);

@@ -15,7 +15,14 @@ import { kubeConfigFromFile } from '../../remediation/kube.js';
 describe('devstack with its bootstrap and AWS in the background', () => {
   it('is usable before kube-apiserver has bootstrapped and AWS is ready; both then come, AWS seeded and wired to this kube-apiserver', async () => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-devstack-'));
-    const stack = await startStack({ stateDir, headless: true, aws: true, awsInBackground: true, kubeBootstrapInBackground: true, log: () => {} });
+    const stack = await startStack({
+      stateDir,
+      headless: true,
+      aws: true,
+      awsInBackground: true,
+      kubeBootstrapInBackground: true,
+      log: () => {},
+    });
     try {
       expect(stack.aws).toBeUndefined();
       expect(stack.awsEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -33,7 +40,11 @@ describe('devstack with its bootstrap and AWS in the background', () => {
 
       const aws = await stack.awsReady!;
       expect(aws.endpoint).toBe(stack.awsEndpoint);
-      const eks = new EKSClient({ endpoint: aws.endpoint, region: aws.region, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } });
+      const eks = new EKSClient({
+        endpoint: aws.endpoint,
+        region: aws.region,
+        credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+      });
       try {
         // The front learnt this kube-apiserver's coordinates once both were up.
         const { cluster } = await eks.send(new DescribeClusterCommand({ name: aws.clusters.local }));

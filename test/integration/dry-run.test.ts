@@ -39,7 +39,9 @@ describe('dry run', () => {
       `would-terminate-pod ${pod}, grace period 2s`,
       `would-suspend-workload Deployment ${ns}/${w.name}: replicas to 0 through the scale subresource, held 604800s for restore`,
     ]);
-    expect(result.problem).toMatch(/^dry run: nothing was changed \(severity critical suspends the workload\); the incident would have: would-isolate /);
+    expect(result.problem).toMatch(
+      /^dry run: nothing was changed \(severity critical suspends the workload\); the incident would have: would-isolate /,
+    );
     expect(result.actions).toEqual([]);
     expect(result.isolation ?? null).toBeNull();
     expect(await snapshot(ns)).toEqual(before);
@@ -49,7 +51,9 @@ describe('dry run', () => {
     const ns = await createNamespace(t.kube, 'dry-approval');
     const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await snapshot(ns);
-    const result = await (await t.r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false })).result();
+    const result = await (
+      await t.r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false })
+    ).result();
     expect(result.outcome).toBe('dry-run');
     expect(result.proposal).toBeNull();
     expect(result.wouldHaveDone).toEqual([
@@ -62,7 +66,11 @@ describe('dry run', () => {
   it('checks still run: a stale alert is dismissed as in enforcement, not reported as a dry run', async () => {
     const ns = await createNamespace(t.kube, 'dry-stale');
     const w = await createWorkload(t.kube, ns, 'Pod');
-    const result = await (await t.r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }), { mode: 'dry-run' })).result();
+    const result = await (
+      await t.r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }), {
+        mode: 'dry-run',
+      })
+    ).result();
     expect(result.outcome).toBe('dismissed');
     expect(result.dismissal?.code).toBe('stale-alert');
   });
@@ -86,7 +94,15 @@ describe('a routing rule in dry run', () => {
     const ns = await createNamespace(t.kube, 'dry-route');
     const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await snapshot(ns);
-    const body = freshFixture('falco-stratum', { cluster: 'local', namespace: ns, pod: w.name, id: `dry-${Date.now()}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' });
+    const body = freshFixture('falco-stratum', {
+      cluster: 'local',
+      namespace: ns,
+      pod: w.name,
+      id: `dry-${Date.now()}`,
+      uid: w.uid,
+      containerId: w.pod.containerId,
+      containerName: 'app',
+    });
     const res = await fwd.post('/v1/alerts/falco?cluster=local', body, bearer(TOKENS.falco));
     expect(res.status, JSON.stringify(res.json)).toBe(202);
     expect(res.json.results[0].route).toBe('falco-trial');

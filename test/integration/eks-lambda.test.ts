@@ -24,7 +24,14 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, dropExecutorGroup, ensureExecutorGroupFor, executorGroupOf, leftovers } from '../support/aws.js';
-import { createEksNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import {
+  createEksNamespace,
+  createWorkload,
+  podExists,
+  testKube,
+  type TestKube,
+  type Workload,
+} from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
@@ -35,14 +42,20 @@ let r: Responder;
 let kube: TestKube;
 
 beforeAll(async () => {
-  const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
-  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION } });
+  const { path: lambdaZip } = await buildLambdaZip(
+    path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'),
+  );
+  r = await startResponder({
+    executor: 'eks-lambda',
+    eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION },
+  });
   kube = testKube();
 });
 afterAll(async () => r?.close());
 afterEach(async () => aws.faults.clear());
 
-const onEks = (ns: string, w: Workload, over = {}) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region }, ...over });
+const onEks = (ns: string, w: Workload, over = {}) =>
+  alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region }, ...over });
 const executorGroup = () => executorGroupOf(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId);
 
 /**
@@ -55,12 +68,15 @@ async function matchFor(action: string, base: string): Promise<string> {
     await dropExecutorGroup(...args);
     return (await executorGroup()).name;
   }
-  if (['AuthorizeSecurityGroupEgress', 'AuthorizeSecurityGroupIngress', 'CreateTags'].includes(action)) return ensureExecutorGroupFor(...args);
+  if (['AuthorizeSecurityGroupEgress', 'AuthorizeSecurityGroupIngress', 'CreateTags'].includes(action))
+    return ensureExecutorGroupFor(...args);
   return base;
 }
 
 const noLeaks = async (incidentId: string) =>
-  expect(await leftovers(aws.clients, INSTALLATION, incidentId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+  expect(
+    await leftovers(aws.clients, INSTALLATION, incidentId, aws.clusters.local, aws.clusterSecurityGroupId),
+  ).toEqual([]);
 
 describe('EKS Lambda executor', () => {
   it('terminates a pod through the in-VPC function and removes all it deployed', async () => {
@@ -79,7 +95,7 @@ describe('EKS Lambda executor', () => {
     await noLeaks(handle.workflowId);
   });
 
-  it('maps the function to the incident namespace\'s remediator groups only, and HTTPS to the cluster group only', async () => {
+  it("maps the function to the incident namespace's remediator groups only, and HTTPS to the cluster group only", async () => {
     const ns = await createEksNamespace(kube, 'eksgrant');
     const w = await createWorkload(kube, ns, 'Pod');
     // A retryable Invoke fault keeps the first stretch's resources deployed, so they can be inspected.
@@ -92,27 +108,49 @@ describe('EKS Lambda executor', () => {
     const { Role } = await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }));
     const trust = JSON.parse(decodeURIComponent(Role!.AssumeRolePolicyDocument!));
     expect(trust.Statement).toEqual([
-      expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId } } }),
+      expect.objectContaining({
+        Principal: { Service: 'lambda.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'aws:SourceAccount': aws.accountId } },
+      }),
     ]);
-    expect(Object.fromEntries((Role!.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({ 'pod-responder:incident': handle.workflowId, 'pod-responder:managed': 'true', 'pod-responder:installation': INSTALLATION });
+    expect(Object.fromEntries((Role!.Tags ?? []).map((t) => [t.Key, t.Value]))).toMatchObject({
+      'pod-responder:incident': handle.workflowId,
+      'pod-responder:managed': 'true',
+      'pod-responder:installation': INSTALLATION,
+    });
     const attached = await aws.clients.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: base }));
-    expect(attached.AttachedPolicies?.map((p) => p.PolicyArn)).toEqual(['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole']);
+    expect(attached.AttachedPolicies?.map((p) => p.PolicyArn)).toEqual([
+      'arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+    ]);
     expect((await aws.clients.iam.send(new ListRolePoliciesCommand({ RoleName: base }))).PolicyNames).toEqual([]);
 
     // No EKS access policy (Edit grants Secrets and pods/exec): groups that only the namespace's RoleBinding empowers.
     const principal = { clusterName: aws.clusters.local, principalArn: Role!.Arn! };
-    expect((await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand(principal))).associatedAccessPolicies).toEqual([]);
-    expect((await aws.clients.eks.send(new DescribeAccessEntryCommand(principal))).accessEntry?.kubernetesGroups).toEqual(['pod-responder:remediator', `pod-responder:remediator:${ns}`]);
+    expect(
+      (await aws.clients.eks.send(new ListAssociatedAccessPoliciesCommand(principal))).associatedAccessPolicies,
+    ).toEqual([]);
+    expect(
+      (await aws.clients.eks.send(new DescribeAccessEntryCommand(principal))).accessEntry?.kubernetesGroups,
+    ).toEqual(['pod-responder:remediator', `pod-responder:remediator:${ns}`]);
 
     // The function is in the cluster's executor group, whose only egress is HTTPS to the cluster group.
     const group = await executorGroup();
     const fn = await aws.clients.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: base }));
     expect(fn.VpcConfig?.SecurityGroupIds).toEqual([group.groupId]);
-    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [group.groupId!] }));
+    const { SecurityGroups } = await aws.clients.ec2.send(
+      new DescribeSecurityGroupsCommand({ GroupIds: [group.groupId!] }),
+    );
     const egress = SecurityGroups?.[0]?.IpPermissionsEgress ?? [];
-    expect(egress.map((p) => [p.IpProtocol, p.FromPort, p.ToPort, p.UserIdGroupPairs?.map((g) => g.GroupId), p.IpRanges ?? []])).toEqual([
-      ['tcp', 443, 443, [aws.clusterSecurityGroupId], []],
-    ]);
+    expect(
+      egress.map((p) => [
+        p.IpProtocol,
+        p.FromPort,
+        p.ToPort,
+        p.UserIdGroupPairs?.map((g) => g.GroupId),
+        p.IpRanges ?? [],
+      ]),
+    ).toEqual([['tcp', 443, 443, [aws.clusterSecurityGroupId], []]]);
 
     await aws.faults.clear();
     expect((await handle.result()).outcome).toBe('pod-terminated');
@@ -140,7 +178,9 @@ describe('EKS Lambda executor', () => {
   it('stops as needs-manual-action on a cluster that does not accept access entries, creating nothing', async () => {
     const ns = await createEksNamespace(kube, 'ekscm');
     const w = await createWorkload(kube, ns, 'Pod');
-    const handle = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.configMapOnly, region: aws.region } }));
+    const handle = await r.respond(
+      alertFor(ns, w, { cluster: { name: aws.clusters.configMapOnly, region: aws.region } }),
+    );
     const result = await handle.result();
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toContain('does not accept access entries (authentication mode CONFIG_MAP)');
@@ -149,35 +189,39 @@ describe('EKS Lambda executor', () => {
   });
 
   // Each case runs a whole incident with retries; other files' incidents load the same machine meanwhile.
-  describe('a permanent failure at each deploy step fails the incident and leaves nothing', { timeout: 180_000 }, () => {
-    it.each([
-      ['iam', 'CreateRole', 'AccessDenied', 403],
-      ['iam', 'AttachRolePolicy', 'AccessDenied', 403],
-      ['ec2', 'CreateSecurityGroup', 'UnauthorizedOperation', 403],
-      ['ec2', 'AuthorizeSecurityGroupEgress', 'UnauthorizedOperation', 403],
-      ['ec2', 'AuthorizeSecurityGroupIngress', 'UnauthorizedOperation', 403],
-      ['eks', 'CreateAccessEntry', 'AccessDeniedException', 403],
-      ['lambda', 'CreateFunction', 'AccessDeniedException', 403],
-      ['lambda', 'Invoke', 'AccessDeniedException', 403],
-    ])('%s:%s', async (service, action, code, status) => {
-      const ns = await createEksNamespace(kube, 'eksfail');
-      const w = await createWorkload(kube, ns, 'Pod');
-      const alert = onEks(ns, w);
-      // Narrow the fault to this incident's resources where the request names them (other files use AWS too),
-      // or to this file's executor group, made afresh when the fault is on its creation.
-      const match = await matchFor(action, names(incidentWorkflowId(alert), 1).base);
-      await aws.faults.failCall(service, action, { status, code, times: 0, match });
-      const handle = await r.respond(alert);
-      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
-      const s = await handle.query(statusQuery);
-      expect(s.outcome).toBe('failed');
-      expect(s.problem).toContain(code);
-      expect(s.cleanup.length).toBeGreaterThan(0);
-      expect(s.cleanup.every((c) => c.status === 'done')).toBe(true);
-      await aws.faults.clear();
-      await noLeaks(handle.workflowId);
-    });
-  });
+  describe(
+    'a permanent failure at each deploy step fails the incident and leaves nothing',
+    { timeout: 180_000 },
+    () => {
+      it.each([
+        ['iam', 'CreateRole', 'AccessDenied', 403],
+        ['iam', 'AttachRolePolicy', 'AccessDenied', 403],
+        ['ec2', 'CreateSecurityGroup', 'UnauthorizedOperation', 403],
+        ['ec2', 'AuthorizeSecurityGroupEgress', 'UnauthorizedOperation', 403],
+        ['ec2', 'AuthorizeSecurityGroupIngress', 'UnauthorizedOperation', 403],
+        ['eks', 'CreateAccessEntry', 'AccessDeniedException', 403],
+        ['lambda', 'CreateFunction', 'AccessDeniedException', 403],
+        ['lambda', 'Invoke', 'AccessDeniedException', 403],
+      ])('%s:%s', async (service, action, code, status) => {
+        const ns = await createEksNamespace(kube, 'eksfail');
+        const w = await createWorkload(kube, ns, 'Pod');
+        const alert = onEks(ns, w);
+        // Narrow the fault to this incident's resources where the request names them (other files use AWS too),
+        // or to this file's executor group, made afresh when the fault is on its creation.
+        const match = await matchFor(action, names(incidentWorkflowId(alert), 1).base);
+        await aws.faults.failCall(service, action, { status, code, times: 0, match });
+        const handle = await r.respond(alert);
+        await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+        const s = await handle.query(statusQuery);
+        expect(s.outcome).toBe('failed');
+        expect(s.problem).toContain(code);
+        expect(s.cleanup.length).toBeGreaterThan(0);
+        expect(s.cleanup.every((c) => c.status === 'done')).toBe(true);
+        await aws.faults.clear();
+        await noLeaks(handle.workflowId);
+      });
+    },
+  );
 
   describe('transient failures are retried until done, deploying and removing', { timeout: 180_000 }, () => {
     it.each([
@@ -210,7 +254,12 @@ describe('EKS Lambda executor', () => {
     const w = await createWorkload(kube, ns, 'Pod');
     // CreateFunction keeps failing (retryably), so the incident sits in the middle of its deployment.
     const alert = onEks(ns, w);
-    await aws.faults.failCall('lambda', 'CreateFunction', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 1).base });
+    await aws.faults.failCall('lambda', 'CreateFunction', {
+      status: 500,
+      code: 'ServiceException',
+      times: 0,
+      match: names(incidentWorkflowId(alert), 1).base,
+    });
     const handle = await r.respond(alert);
     await waitForPendingActivity(handle, 'createRemediationFunction');
     await handle.cancel();
@@ -226,15 +275,27 @@ describe('EKS Lambda executor', () => {
     const ns = await createEksNamespace(kube, 'ekssweep');
     const w = await createWorkload(kube, ns, 'Pod');
     const decoy = `pod-responder-untagged-${fnv1a64(ns).slice(0, 8)}`;
-    await aws.clients.iam.send(new CreateRoleCommand({ RoleName: decoy, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }) }));
+    await aws.clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: decoy,
+        AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }),
+      }),
+    );
     // Held at Invoke (retryable fault), with everything deployed, then terminated: compensations never run.
     const alert = onEks(ns, w);
-    await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: names(incidentWorkflowId(alert), 1).base });
+    await aws.faults.failCall('lambda', 'Invoke', {
+      status: 500,
+      code: 'ServiceException',
+      times: 0,
+      match: names(incidentWorkflowId(alert), 1).base,
+    });
     const handle = await r.respond(alert);
     await waitForPendingActivity(handle, 'invokeRemediationFunction');
     await handle.terminate('operator pulled the plug');
     await aws.faults.clear();
-    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toHaveLength(3);
+    expect(
+      await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId),
+    ).toHaveLength(3);
 
     const report = await r.sweep({ regions: [aws.region] });
     const mine = report.removed.filter((x) => x.incidentId === handle.workflowId);
@@ -248,7 +309,11 @@ describe('EKS Lambda executor', () => {
 
     // The worker put the sweeper on a Schedule when it started.
     const schedule = await r.client.schedule.getHandle(SWEEPER_SCHEDULE_ID).describe();
-    expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'orphanSweeper', args: [{ regions: [aws.region] }] });
+    expect(schedule.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'orphanSweeper',
+      args: [{ regions: [aws.region] }],
+    });
     expect(schedule.spec.intervals?.map((i) => i.every)).toEqual([15 * 60_000]);
     expect(schedule.policies.overlap).toBe('SKIP');
     await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: decoy }));
@@ -267,7 +332,9 @@ const startWorker = (): Promise<ChildProcess> => startWorkerProcess(env);
 const kill = killProcessGroup;
 
 beforeAll(async () => {
-  const { path: crashZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+  const { path: crashZip } = await buildLambdaZip(
+    path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'),
+  );
   env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -307,32 +374,55 @@ describe('worker killed at every step', () => {
     ['deleteRemediationFunction', 'lambda', 'DeleteFunction', 'base'],
     ['deleteFunctionAccessEntry', 'eks', 'DeleteAccessEntry', 'base'],
     ['deleteFunctionRole', 'iam', 'ListAttachedRolePolicies', 'base'],
-  ])('killed while %s runs: restarted, the incident finishes and nothing leaks', async (step, service, action, scope) => {
-    const group = scope === 'group' ? await ensureExecutorGroupFor(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId) : undefined;
-    const ns = await createEksNamespace(kube, 'crash');
-    const w = await createWorkload(kube, ns, 'Pod');
-    const alert = alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
-    const base = names(incidentWorkflowId(alert), 1).base;
-    const hold = await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 0, match: scope === 'group' ? group : scope === 'base' ? base : `/clusters/${aws.clusters.local}` });
-    worker = await startWorker();
-    const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, executor: 'eks-lambda' });
-    const started = await respondToAlert(crashClient, config, alert);
-    const handle = crashClient.workflow.getHandle(started.workflowId);
-    let held = false;
-    for (let i = 0; i < 600 && !held; i++) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      held = pending.some((a) => a.activityType?.name === step && (a.attempt ?? 0) >= 2);
-      if (!held) await new Promise((res) => setTimeout(res, 100));
-    }
-    expect(held).toBe(true);
-    await kill(worker);
-    await aws.faults.remove(hold);
-    worker = await startWorker();
-    const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
-    expect(result.outcome).toBe('pod-terminated');
-    expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done']);
-    expect(await podExists(kube, ns, w.name)).toBe(false);
-    expect(await leftovers(aws.clients, INSTALLATION, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
-    await kill(worker);
-  }, 180_000);
+  ])(
+    'killed while %s runs: restarted, the incident finishes and nothing leaks',
+    async (step, service, action, scope) => {
+      const group =
+        scope === 'group'
+          ? await ensureExecutorGroupFor(
+              aws.clients,
+              INSTALLATION,
+              aws.clusters.local,
+              aws.vpcId,
+              aws.clusterSecurityGroupId,
+            )
+          : undefined;
+      const ns = await createEksNamespace(kube, 'crash');
+      const w = await createWorkload(kube, ns, 'Pod');
+      const alert = alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
+      const base = names(incidentWorkflowId(alert), 1).base;
+      const hold = await aws.faults.failCall(service, action, {
+        status: 500,
+        code: 'InternalFailure',
+        times: 0,
+        match: scope === 'group' ? group : scope === 'base' ? base : `/clusters/${aws.clusters.local}`,
+      });
+      worker = await startWorker();
+      const config = configSchema.parse({
+        temporal: { address: inject('temporalAddress'), taskQueue },
+        executor: 'eks-lambda',
+      });
+      const started = await respondToAlert(crashClient, config, alert);
+      const handle = crashClient.workflow.getHandle(started.workflowId);
+      let held = false;
+      for (let i = 0; i < 600 && !held; i++) {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        held = pending.some((a) => a.activityType?.name === step && (a.attempt ?? 0) >= 2);
+        if (!held) await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(held).toBe(true);
+      await kill(worker);
+      await aws.faults.remove(hold);
+      worker = await startWorker();
+      const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
+      expect(result.outcome).toBe('pod-terminated');
+      expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done']);
+      expect(await podExists(kube, ns, w.name)).toBe(false);
+      expect(
+        await leftovers(aws.clients, INSTALLATION, started.workflowId, aws.clusters.local, aws.clusterSecurityGroupId),
+      ).toEqual([]);
+      await kill(worker);
+    },
+    180_000,
+  );
 });

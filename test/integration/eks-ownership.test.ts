@@ -3,7 +3,11 @@
  * kube-apiserver, Temporal): resources with our names that are not ours, two installations in one account,
  * functions that are Pending before Active, access entries that take effect late or outlived their role.
  */
-import { CreateSecurityGroupCommand, DeleteSecurityGroupCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
+} from '@aws-sdk/client-ec2';
 import { CreateAccessEntryCommand, DeleteAccessEntryCommand, DescribeAccessEntryCommand } from '@aws-sdk/client-eks';
 import { CreateRoleCommand, DeleteRoleCommand, GetRoleCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { CreateFunctionCommand, DeleteFunctionCommand, GetFunctionCommand } from '@aws-sdk/client-lambda';
@@ -20,7 +24,15 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { awsStack, dropExecutorGroup, executorGroupOf, leftovers } from '../support/aws.js';
-import { createEksNamespace, createNamespace, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import {
+  createEksNamespace,
+  createNamespace,
+  createWorkload,
+  podExists,
+  testKube,
+  type TestKube,
+  type Workload,
+} from '../support/cluster.js';
 import { ownTemporal, type OwnTemporal } from '../../devstack/temporal-server.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { ensureNamespace } from '../support/temporal-namespace.js';
@@ -36,35 +48,56 @@ let lambdaZip: string;
 let boundaryArn: string;
 
 beforeAll(async () => {
-  ({ path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip')));
+  ({ path: lambdaZip } = await buildLambdaZip(
+    path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'),
+  ));
   // The boundary deploy/aws/worker-policy.json demands, which the stack made from the shipped document as an operator would.
   boundaryArn = aws.permissionsBoundaryArn;
-  r = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn } });
+  r = await startResponder({
+    executor: 'eks-lambda',
+    eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn },
+  });
   kube = testKube();
 });
 afterAll(async () => r?.close());
 afterEach(async () => aws.faults.clear());
 
-const onEks = (ns: string, w: Workload) => alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
+const onEks = (ns: string, w: Workload) =>
+  alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } });
 const ourExecutorGroup = () => executorGroupOf(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId);
-const dropOurExecutorGroup = () => dropExecutorGroup(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId);
+const dropOurExecutorGroup = () =>
+  dropExecutorGroup(aws.clients, INSTALLATION, aws.clusters.local, aws.vpcId, aws.clusterSecurityGroupId);
 /** A group made directly under our executor group's name (ours removed first), with the tags given; its ID. */
 async function plantExecutorGroup(tags: (clusterArn: string) => Record<string, string>): Promise<string> {
   await dropOurExecutorGroup();
   const { name, clusterArn } = await ourExecutorGroup();
   const { GroupId } = await aws.clients.ec2.send(
-    new CreateSecurityGroupCommand({ GroupName: name, Description: 'planted by a test', VpcId: aws.vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(tags(clusterArn)) }] }),
+    new CreateSecurityGroupCommand({
+      GroupName: name,
+      Description: 'planted by a test',
+      VpcId: aws.vpcId,
+      TagSpecifications: [{ ResourceType: 'security-group', Tags: tagList(tags(clusterArn)) }],
+    }),
   );
   return GroupId!;
 }
-const leftBy = (installationId: string, incidentId: string) => leftovers(aws.clients, installationId, incidentId, aws.clusters.local, aws.clusterSecurityGroupId);
-const tagsOfRole = async (name: string) => Object.fromEntries(((await aws.clients.iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags ?? []).map((t) => [t.Key, t.Value]));
+const leftBy = (installationId: string, incidentId: string) =>
+  leftovers(aws.clients, installationId, incidentId, aws.clusters.local, aws.clusterSecurityGroupId);
+const tagsOfRole = async (name: string) =>
+  Object.fromEntries(
+    ((await aws.clients.iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags ?? []).map((t) => [t.Key, t.Value]),
+  );
 const roleArn = (name: string) => `arn:aws:iam::${aws.accountId}:role/${name}`;
 
 /** A role made outside the incident; `bounded`: with the function boundary, as an earlier attempt of ours makes it. */
 async function createRole(name: string, tags: Record<string, string> = {}, bounded = false): Promise<void> {
   await aws.clients.iam.send(
-    new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy(aws.accountId), Tags: tagList(tags), ...(bounded ? { PermissionsBoundary: boundaryArn } : {}) }),
+    new CreateRoleCommand({
+      RoleName: name,
+      AssumeRolePolicyDocument: trustPolicy(aws.accountId),
+      Tags: tagList(tags),
+      ...(bounded ? { PermissionsBoundary: boundaryArn } : {}),
+    }),
   );
 }
 
@@ -84,7 +117,10 @@ async function attempts(handle: WorkflowHandle, activityType: string): Promise<n
 
 describe('a resource with our name that is not ours', () => {
   /** Each case puts a foreign resource where the incident's own would go, and says how to remove it afterwards. */
-  const cases: Record<string, (base: string, incidentId: string) => Promise<{ exists: () => Promise<boolean>; remove: () => Promise<void> }>> = {
+  const cases: Record<
+    string,
+    (base: string, incidentId: string) => Promise<{ exists: () => Promise<boolean>; remove: () => Promise<void> }>
+  > = {
     'IAM role (untagged)': async (base) => {
       await createRole(base, { team: 'payments' });
       return {
@@ -96,7 +132,9 @@ describe('a resource with our name that is not ours', () => {
       // Where this installation's executor group for the cluster goes: made by someone else.
       const GroupId = await plantExecutorGroup((clusterArn) => executorGroupTags('someone-else', clusterArn));
       return {
-        exists: async () => !!(await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))).SecurityGroups?.length,
+        exists: async () =>
+          !!(await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))).SecurityGroups
+            ?.length,
         remove: async () => void (await aws.clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId }))),
       };
     },
@@ -104,7 +142,11 @@ describe('a resource with our name that is not ours', () => {
       // The role is ours (an earlier attempt made it); the entry for it was made by someone else.
       await createRole(base, ownerTags({ installationId: INSTALLATION, incidentId }), true);
       await aws.clients.eks.send(
-        new CreateAccessEntryCommand({ clusterName: aws.clusters.local, principalArn: roleArn(base), tags: ownerTags({ installationId: INSTALLATION, incidentId: 'pod-incident:other' }) }),
+        new CreateAccessEntryCommand({
+          clusterName: aws.clusters.local,
+          principalArn: roleArn(base),
+          tags: ownerTags({ installationId: INSTALLATION, incidentId: 'pod-incident:other' }),
+        }),
       );
       const principal = { clusterName: aws.clusters.local, principalArn: roleArn(base) };
       return {
@@ -116,10 +158,17 @@ describe('a resource with our name that is not ours', () => {
       const role = `pod-responder-foreign-${randomBytes(4).toString('hex')}`;
       await createRole(role);
       await aws.clients.lambda.send(
-        new CreateFunctionCommand({ FunctionName: base, Runtime: 'nodejs22.x', Handler: 'index.handler', Role: roleArn(role), Code: { ZipFile: readFileSync(lambdaZip) } }),
+        new CreateFunctionCommand({
+          FunctionName: base,
+          Runtime: 'nodejs22.x',
+          Handler: 'index.handler',
+          Role: roleArn(role),
+          Code: { ZipFile: readFileSync(lambdaZip) },
+        }),
       );
       return {
-        exists: async () => !!(await aws.clients.lambda.send(new GetFunctionCommand({ FunctionName: base }))).Configuration,
+        exists: async () =>
+          !!(await aws.clients.lambda.send(new GetFunctionCommand({ FunctionName: base }))).Configuration,
         remove: async () => {
           await aws.clients.lambda.send(new DeleteFunctionCommand({ FunctionName: base }));
           await aws.clients.iam.send(new DeleteRoleCommand({ RoleName: role }));
@@ -145,7 +194,8 @@ describe('a resource with our name that is not ours', () => {
     expect(leftIntact).toHaveLength(kind.startsWith('executor') ? 0 : 1);
     for (const c of leftIntact) expect(c.note).toMatch(/is not ours \(.+\); left intact/);
     expect(s.cleanup.filter((c) => c.status !== 'left-intact').every((c) => c.status === 'done')).toBe(true);
-    if (leftIntact.length) expect(s.timeline.some((t) => t.event === 'compensation' && t.detail.includes('left-intact'))).toBe(true);
+    if (leftIntact.length)
+      expect(s.timeline.some((t) => t.event === 'compensation' && t.detail.includes('left-intact'))).toBe(true);
     expect(await podExists(kube, ns, w.name)).toBe(true);
 
     expect(await foreign.exists()).toBe(true);
@@ -160,7 +210,11 @@ describe('two installations in one AWS account', () => {
     const other = `pod-responder-b-${randomBytes(3).toString('hex')}`;
     await ensureNamespace(other);
     // Installation B: its own Temporal namespace, the installation ID that defaults to it.
-    const b = await startResponder({ executor: 'eks-lambda', namespace: other, eks: { endpoint: aws.endpoint, lambdaZip } });
+    const b = await startResponder({
+      executor: 'eks-lambda',
+      namespace: other,
+      eks: { endpoint: aws.endpoint, lambdaZip },
+    });
     try {
       const ns = await createEksNamespace(kube, 'twoinst');
       const w = await createWorkload(kube, ns, 'Pod');
@@ -169,7 +223,8 @@ describe('two installations in one AWS account', () => {
       const [baseA, baseB] = [names(incidentId).base, resourceNames(incidentId, 1, other).base];
       expect(baseA).not.toBe(baseB);
       // Both hold at Invoke with everything deployed.
-      for (const base of [baseA, baseB]) await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: base });
+      for (const base of [baseA, baseB])
+        await aws.faults.failCall('lambda', 'Invoke', { status: 500, code: 'ServiceException', times: 0, match: base });
       const [a, bh] = [await r.respond(alert), await b.respond(alert)];
       expect(a.workflowId).toBe(bh.workflowId); // the same incident ID in both installations
       await waitForPendingActivity(a, 'invokeRemediationFunction');
@@ -177,13 +232,20 @@ describe('two installations in one AWS account', () => {
       expect(await leftBy(INSTALLATION, incidentId)).toHaveLength(3);
       expect(await leftBy(other, incidentId)).toHaveLength(3);
       // Each installation's functions are in its own executor group for the cluster.
-      const [groupA, groupB] = [await ourExecutorGroup(), await executorGroupOf(aws.clients, other, aws.clusters.local, aws.vpcId)];
+      const [groupA, groupB] = [
+        await ourExecutorGroup(),
+        await executorGroupOf(aws.clients, other, aws.clusters.local, aws.vpcId),
+      ];
       expect(groupA.groupId).toBeDefined();
       expect(groupB.groupId).toBeDefined();
       expect(groupA.groupId).not.toBe(groupB.groupId);
       expect(await tagsOfRole(baseB)).toEqual(ownerTags({ installationId: other, incidentId }));
       // Both installations' roles carry the permissions boundary (required with the EKS executor).
-      for (const base of [baseA, baseB]) expect((await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }))).Role?.PermissionsBoundary?.PermissionsBoundaryArn).toBe(boundaryArn);
+      for (const base of [baseA, baseB])
+        expect(
+          (await aws.clients.iam.send(new GetRoleCommand({ RoleName: base }))).Role?.PermissionsBoundary
+            ?.PermissionsBoundaryArn,
+        ).toBe(boundaryArn);
 
       // A's incident is cut off (no compensations); A's sweeper runs while B's incident is live.
       await a.terminate('operator pulled the plug');
@@ -207,11 +269,15 @@ describe('two installations in one AWS account', () => {
 
       // No incident runs in B's namespace any more: B's sweeper removes B's executor group (once Lambda has let
       // go of it) and never A's, which A's incidents on the cluster may still need.
-      await until('B\'s executor group swept', async () => {
-        const sweep = await b.sweep({ regions: [aws.region], executorGroupIdleMinutes: 0 });
-        expect(sweep.executorGroups?.map((g) => g.name) ?? []).not.toContain(groupA.name);
-        return sweep.executorGroups?.some((g) => g.name === groupB.name && g.status === 'done');
-      }, 30_000);
+      await until(
+        "B's executor group swept",
+        async () => {
+          const sweep = await b.sweep({ regions: [aws.region], executorGroupIdleMinutes: 0 });
+          expect(sweep.executorGroups?.map((g) => g.name) ?? []).not.toContain(groupA.name);
+          return sweep.executorGroups?.some((g) => g.name === groupB.name && g.status === 'done');
+        },
+        30_000,
+      );
       expect((await executorGroupOf(aws.clients, other, aws.clusters.local, aws.vpcId)).groupId).toBeUndefined();
       expect((await ourExecutorGroup()).groupId).toBe(groupA.groupId);
     } finally {
@@ -249,14 +315,31 @@ describe('the sweeper while incidents clean up', () => {
   it('a role removed between the listing and its tags is nothing to sweep: the sweep goes on, and a later one removes what is left', async () => {
     const incidentId = `pod-incident:${aws.clusters.local}:gone:${randomBytes(3).toString('hex')}`;
     const name = names(incidentId).base;
-    const tags = Object.entries(ownerTags({ installationId: INSTALLATION, incidentId })).map(([Key, Value]) => ({ Key, Value }));
-    await aws.clients.iam.send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }), Tags: tags }));
+    const tags = Object.entries(ownerTags({ installationId: INSTALLATION, incidentId })).map(([Key, Value]) => ({
+      Key,
+      Value,
+    }));
+    await aws.clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [] }),
+        Tags: tags,
+      }),
+    );
     // As IAM answers once an incident's cleanup deleted the role after ListRoles listed it.
-    await aws.faults.failCall('iam', 'ListRoleTags', { status: 404, code: 'NoSuchEntity', message: `The role with name ${name} cannot be found.`, times: 1, match: name });
+    await aws.faults.failCall('iam', 'ListRoleTags', {
+      status: 404,
+      code: 'NoSuchEntity',
+      message: `The role with name ${name} cannot be found.`,
+      times: 1,
+      match: name,
+    });
     const first = await r.sweep({ regions: [aws.region] });
     expect(first.removed.filter((x) => x.incidentId === incidentId)).toEqual([]);
     const second = await r.sweep({ regions: [aws.region] });
-    expect(second.removed.filter((x) => x.incidentId === incidentId).map((x) => [x.kind, x.status])).toEqual([['iam-role', 'done']]);
+    expect(second.removed.filter((x) => x.incidentId === incidentId).map((x) => [x.kind, x.status])).toEqual([
+      ['iam-role', 'done'],
+    ]);
   });
 });
 
@@ -310,8 +393,12 @@ describe('AWS as it really behaves', () => {
     expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1, 1, 1]); // inspect, isolate, delete, verify, release: none retried
     const history = await handle.fetchHistory();
     const at = (e: { eventTime?: { seconds?: unknown } | null }) => Number(e.eventTime?.seconds ?? 0);
-    const created = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createRemediationFunction')!;
-    const completed = history.events!.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === String(created.eventId))!;
+    const created = history.events!.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createRemediationFunction',
+    )!;
+    const completed = history.events!.find(
+      (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === String(created.eventId),
+    )!;
     expect(at(completed) - at(created)).toBeGreaterThanOrEqual(7);
     expect(await leftBy(INSTALLATION, handle.workflowId)).toEqual([]);
   });
@@ -360,9 +447,14 @@ describe('AWS as it really behaves', () => {
     const incidentId = incidentWorkflowId(alert);
     const base = names(incidentId).base;
     // What a worker SIGKILLed between CreateSecurityGroup and RevokeSecurityGroupEgress leaves: our group, open egress.
-    const GroupId = await plantExecutorGroup((clusterArn) => ({ ...executorGroupTags(INSTALLATION, clusterArn), [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId }));
+    const GroupId = await plantExecutorGroup((clusterArn) => ({
+      ...executorGroupTags(INSTALLATION, clusterArn),
+      [CLUSTER_SG_TAG]: aws.clusterSecurityGroupId,
+    }));
     const egressOf = async () =>
-      (await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))).SecurityGroups![0]!.IpPermissionsEgress!.map((p) => [
+      (
+        await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [GroupId] }))
+      ).SecurityGroups![0]!.IpPermissionsEgress!.map((p) => [
         p.IpProtocol,
         p.FromPort ?? null,
         (p.IpRanges ?? []).map((x) => x.CidrIp),
@@ -390,7 +482,11 @@ describe('a DaemonSet miner: many incidents on one cluster at once', () => {
     temporal = await ownTemporal();
     temporal.start();
     d = await until('worker on its own Temporal', () =>
-      startResponder({ temporalAddress: temporal.address, executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn } }),
+      startResponder({
+        temporalAddress: temporal.address,
+        executor: 'eks-lambda',
+        eks: { endpoint: aws.endpoint, lambdaZip, installationId: INSTALLATION, permissionsBoundaryArn: boundaryArn },
+      }),
     );
   }, 60_000);
   afterAll(async () => {
@@ -407,8 +503,12 @@ describe('a DaemonSet miner: many incidents on one cluster at once', () => {
     for (const w of pods) expect(await podExists(kube, ns, w.name)).toBe(false);
 
     const group = await ourExecutorGroup();
-    const { SecurityGroups } = await aws.clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [aws.clusterSecurityGroupId] }));
-    const fromOurGroup = (SecurityGroups![0]!.IpPermissions ?? []).flatMap((p) => p.UserIdGroupPairs ?? []).filter((g) => g.GroupId === group.groupId);
+    const { SecurityGroups } = await aws.clients.ec2.send(
+      new DescribeSecurityGroupsCommand({ GroupIds: [aws.clusterSecurityGroupId] }),
+    );
+    const fromOurGroup = (SecurityGroups![0]!.IpPermissions ?? [])
+      .flatMap((p) => p.UserIdGroupPairs ?? [])
+      .filter((g) => g.GroupId === group.groupId);
     expect(fromOurGroup).toHaveLength(1);
     for (const h of handles) expect(await leftBy(INSTALLATION, h.workflowId)).toEqual([]);
   }, 600_000);

@@ -21,7 +21,14 @@ import { buildLambdaZip } from '../../lambda/build.js';
 import { kubeClients, kubeConfigFromFile } from '../../remediation/kube.js';
 import { runOperation } from '../../remediation/run.js';
 import { awsStack, leftovers } from '../support/aws.js';
-import { createEksNamespace, createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
+import {
+  createEksNamespace,
+  createNamespace,
+  createPod,
+  podExists,
+  testKube,
+  type TestKube,
+} from '../support/cluster.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
@@ -41,7 +48,9 @@ beforeAll(async () => {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new CreateBucketCommand({ Bucket: lockedBucket, ObjectLockEnabledForBucket: true }));
   const evidence = (b: string) => ({ bucket: b, endpoint: aws.endpoint, region: aws.region });
-  const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
+  const { path: lambdaZip } = await buildLambdaZip(
+    path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'),
+  );
   [r, locked, onEks] = await Promise.all([
     startResponder({ evidence: evidence(bucket) }),
     startResponder({ evidence: evidence(lockedBucket) }),
@@ -74,19 +83,38 @@ async function podWithContainers(prefix: string, containers: string[]) {
   const name = `miner-${randomBytes(2).toString('hex')}`;
   const pod = await kube.core.createNamespacedPod({
     namespace: ns,
-    body: { metadata: { name, labels: { app: name } }, spec: { nodeName: kubelet.node, containers: containers.map((c) => ({ name: c, image: `registry.example/${c}:1` })) } },
+    body: {
+      metadata: { name, labels: { app: name } },
+      spec: {
+        nodeName: kubelet.node,
+        containers: containers.map((c) => ({ name: c, image: `registry.example/${c}:1` })),
+      },
+    },
   });
   const ids = containers.map(() => randomBytes(32).toString('hex'));
   pod.status = {
     phase: 'Running',
-    containerStatuses: containers.map((c, i) => ({ name: c, image: `registry.example/${c}:1`, imageID: '', ready: true, restartCount: 0, containerID: `containerd://${ids[i]}`, state: { running: {} } })),
+    containerStatuses: containers.map((c, i) => ({
+      name: c,
+      image: `registry.example/${c}:1`,
+      imageID: '',
+      ready: true,
+      restartCount: 0,
+      containerID: `containerd://${ids[i]}`,
+      state: { running: {} },
+    })),
   };
   const updated = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name, body: pod });
   for (const c of containers) kubelet.logs.set(`${ns}/${name}/${c}`, `${c} says hello\n`);
-  return { ns, name, workload: { kind: 'Pod', name, uid: updated.metadata!.uid!, pod: Object.assign(updated, { containerId: ids[0]! }) } };
+  return {
+    ns,
+    name,
+    workload: { kind: 'Pod', name, uid: updated.metadata!.uid!, pod: Object.assign(updated, { containerId: ids[0]! }) },
+  };
 }
 
-const text = async (b: string, key: string) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray());
+const text = async (b: string, key: string) =>
+  Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray());
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 afterEach(async () => {
@@ -122,9 +150,21 @@ describe('the evidence bundle', () => {
     const key = ev.location!.slice(`s3://${bucket}/`.length);
     const manifestBody = await text(bucket, `${key}manifest.json`);
     expect(sha256(manifestBody)).toBe(ev.manifestSha256);
-    const manifest = JSON.parse(manifestBody.toString()) as { objects: { key: string; sha256: string; bytes: number }[]; missing: string[]; incidentId: string };
+    const manifest = JSON.parse(manifestBody.toString()) as {
+      objects: { key: string; sha256: string; bytes: number }[];
+      missing: string[];
+      incidentId: string;
+    };
     expect(manifest.incidentId).toBe(handle.workflowId);
-    expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json', 'events.json', 'logs/app.log', 'logs/app.previous.log', 'node.json', 'pod.json']);
+    expect(manifest.objects.map((o) => o.key).sort()).toEqual([
+      'alerts.json',
+      'decision.json',
+      'events.json',
+      'logs/app.log',
+      'logs/app.previous.log',
+      'node.json',
+      'pod.json',
+    ]);
     for (const o of manifest.objects) {
       const body = await text(bucket, `${key}${o.key}`);
       expect(sha256(body), o.key).toBe(o.sha256);
@@ -169,7 +209,10 @@ describe('the evidence bundle', () => {
     expect(ev.missing).toEqual(['logs of miner: not captured within the 2s budget']);
     expect(ev.seconds).toBeLessThan(2 + 3);
     const manifest = await manifestOf(bucket, ev.location!);
-    expect(manifest.objects.map((o) => o.key).filter((k) => k.startsWith('logs/'))).toEqual(['logs/app.log', 'logs/sidecar.log']);
+    expect(manifest.objects.map((o) => o.key).filter((k) => k.startsWith('logs/'))).toEqual([
+      'logs/app.log',
+      'logs/sidecar.log',
+    ]);
     expect(manifest.missing).toEqual(ev.missing);
   });
 
@@ -184,11 +227,15 @@ describe('the evidence bundle', () => {
     expect(ev.checkpoints!.map((c) => c.container).sort()).toEqual(['app', 'miner']);
     for (const c of ev.checkpoints!) {
       expect(c.node).toBe(kubelet.node);
-      expect(c.path).toMatch(new RegExp(`^/var/lib/kubelet/checkpoints/checkpoint-${p.name}_${p.ns}-${c.container}-\\d{4}-.+\\.tar$`));
+      expect(c.path).toMatch(
+        new RegExp(`^/var/lib/kubelet/checkpoints/checkpoint-${p.name}_${p.ns}-${c.container}-\\d{4}-.+\\.tar$`),
+      );
       expect(kubelet.requests).toContain(`POST /checkpoint/${p.ns}/${p.name}/${c.container}`);
     }
     const manifest = await manifestOf(bucket, ev.location!);
-    expect(manifest.objects.map((o) => o.key)).toEqual(expect.arrayContaining(['checkpoints.json', 'checkpoints/app.json', 'checkpoints/miner.json']));
+    expect(manifest.objects.map((o) => o.key)).toEqual(
+      expect.arrayContaining(['checkpoints.json', 'checkpoints/app.json', 'checkpoints/miner.json']),
+    );
     expect(result.timeline.find((e) => e.event === 'evidence')!.detail).toContain('checkpoints on the node: ');
     // The bundle is findable from the incident's row in the UI.
     const attrs = (await handle.describe()).searchAttributes as Record<string, unknown[]>;
@@ -209,7 +256,9 @@ describe('the evidence bundle', () => {
   it('through the EKS executor: the function reads the cluster (all it can reach) and returns it in pieces; the worker writes the whole bundle', async () => {
     const m = await minerWithLogs('evidence-eks', true);
     const since = (await aws.faults.calls()).length;
-    const handle = await onEks.respond(alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }));
+    const handle = await onEks.respond(
+      alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }),
+    );
     const result = await handle.result();
     expect(result.outcome).toBe('pod-terminated');
     const ev = result.evidence!;
@@ -217,7 +266,15 @@ describe('the evidence bundle', () => {
     const manifest = await manifestOf(bucket, ev.location!);
     const { base } = resourceNames(handle.workflowId, 1, INSTALLATION);
     expect(manifest.capturedBy).toBe(`function ${base}`);
-    expect(manifest.objects.map((o) => o.key).sort()).toEqual(['alerts.json', 'decision.json', 'events.json', 'logs/app.log', 'logs/app.previous.log', 'node.json', 'pod.json']);
+    expect(manifest.objects.map((o) => o.key).sort()).toEqual([
+      'alerts.json',
+      'decision.json',
+      'events.json',
+      'logs/app.log',
+      'logs/app.previous.log',
+      'node.json',
+      'pod.json',
+    ]);
     const key = ev.location!.slice(`s3://${bucket}/`.length);
     for (const o of manifest.objects) expect(sha256(await text(bucket, `${key}${o.key}`)), o.key).toBe(o.sha256);
     expect((await text(bucket, `${key}logs/app.log`)).toString()).toBe(m.logs);
@@ -227,16 +284,22 @@ describe('the evidence bundle', () => {
     expect(invokes.length).toBeGreaterThanOrEqual(1 + 4 + 1); // the isolation, the reads, the kill
     // No grant to write, because the function writes nothing.
     expect(calls.filter((c) => c.service === 'iam' && /^(Put|Delete)RolePolicy$/.test(c.action))).toEqual([]);
-    expect(await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId)).toEqual([]);
+    expect(
+      await leftovers(aws.clients, INSTALLATION, handle.workflowId, aws.clusters.local, aws.clusterSecurityGroupId),
+    ).toEqual([]);
     expect(result.timeline.find((e) => e.event === 'evidence')!.detail).toContain(ev.location!);
   });
 
-  it('a pod replaced under the same name while its logs are read: the other pod\'s logs are not taken for the alerted pod\'s', async () => {
+  it("a pod replaced under the same name while its logs are read: the other pod's logs are not taken for the alerted pod's", async () => {
     const m = await minerWithLogs('evidence-replaced');
     kubelet.delays.set(`${m.ns}/${m.name}/app`, 3000);
     const handle = await r.respond(alertFor(m.ns, m.workload));
     // While the kubelet holds the log read, the pod is deleted and another made under its name, with its own logs.
-    await until('the logs asked for', async () => kubelet.requests.some((q) => q.startsWith(`GET /containerLogs/${m.ns}/${m.name}/app`)), 30_000);
+    await until(
+      'the logs asked for',
+      async () => kubelet.requests.some((q) => q.startsWith(`GET /containerLogs/${m.ns}/${m.name}/app`)),
+      30_000,
+    );
     await kube.core.deleteNamespacedPod({ namespace: m.ns, name: m.name, gracePeriodSeconds: 0 });
     await until('the pod gone', async () => !(await podExists(kube, m.ns, m.name)), 10_000);
     const other = await createPod(kube, m.ns, m.name, undefined, {}, kubelet.node);
@@ -245,7 +308,13 @@ describe('the evidence bundle', () => {
     kubelet.logs.delete(`${m.ns}/${m.name}/app/previous`);
     const ev = (await handle.result()).evidence!;
     expect(ev.missing).toEqual(
-      expect.arrayContaining([expect.stringMatching(new RegExp(`^logs/app\\.log: pod ${m.ns}/${m.name} is another pod now \\(uid ${other.metadata!.uid}, the alerted pod's was ${m.pod.metadata!.uid}\\)`))]),
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^logs/app\\.log: pod ${m.ns}/${m.name} is another pod now \\(uid ${other.metadata!.uid}, the alerted pod's was ${m.pod.metadata!.uid}\\)`,
+          ),
+        ),
+      ]),
     );
     const manifest = await manifestOf(bucket, ev.location!);
     expect(manifest.objects.map((o) => o.key)).not.toContain('logs/app.log');
@@ -254,7 +323,7 @@ describe('the evidence bundle', () => {
     expect(pod.metadata.uid).toBe(m.pod.metadata!.uid);
   });
 
-  it('a pod already replaced under the same name when evidence is read: nothing of it is captured as the alerted pod\'s', async () => {
+  it("a pod already replaced under the same name when evidence is read: nothing of it is captured as the alerted pod's", async () => {
     const m = await minerWithLogs('evidence-replaced-before');
     await kube.core.deleteNamespacedPod({ namespace: m.ns, name: m.name, gracePeriodSeconds: 0 });
     await until('the pod gone', async () => !(await podExists(kube, m.ns, m.name)), 10_000);
@@ -271,7 +340,12 @@ describe('the evidence bundle', () => {
     });
     expect(got.objects.map((o) => o.key)).toEqual(['node.json']); // the node it ran on, which is no pod's
     const replaced = `pod ${m.ns}/${m.name} is another pod now (uid ${other.metadata!.uid}, the alerted pod's was ${m.pod.metadata!.uid}): not the alerted pod's evidence`;
-    expect(got.missing).toEqual([`events.json: ${replaced}`, `logs: ${replaced}`, `owners: ${replaced}`, `pod.json: ${replaced}`]);
+    expect(got.missing).toEqual([
+      `events.json: ${replaced}`,
+      `logs: ${replaced}`,
+      `owners: ${replaced}`,
+      `pod.json: ${replaced}`,
+    ]);
   });
 
   it('off by policy: no bundle, no capture step', async () => {

@@ -19,8 +19,8 @@ import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
 import { until } from '../support/until.js';
 
 const uid = () => randomBytes(4).toString('hex');
-const falcoAlert = (cluster: string, pod: string) => freshFixture('falco-stratum', { cluster, namespace: 'shop', pod, id: `ops-${uid()}` });
-
+const falcoAlert = (cluster: string, pod: string) =>
+  freshFixture('falco-stratum', { cluster, namespace: 'shop', pod, id: `ops-${uid()}` });
 
 describe('Temporal unavailable', () => {
   it('answers 503 with Retry-After while Temporal is down (no spool), and the resent alerts land after it is back', async () => {
@@ -29,7 +29,10 @@ describe('Temporal unavailable', () => {
     const start = () => own.start();
     const stop = () => own.stop();
     start();
-    const fwd = await startForwarder({ temporalAddress: address, forwarder: { temporalTimeoutMs: 1500, retryAfterSeconds: 3 } });
+    const fwd = await startForwarder({
+      temporalAddress: address,
+      forwarder: { temporalTimeoutMs: 1500, retryAfterSeconds: 3 },
+    });
     try {
       await until('Temporal ready', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
       const before = falcoAlert('outage', `before-${uid()}`);
@@ -41,10 +44,15 @@ describe('Temporal unavailable', () => {
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('3');
       expect(refused.json).toMatchObject({ accepted: 0, failed: 2 });
-      expect(refused.json.results[0].error).toMatch(/^Temporal did not accept the alert: Temporal (is unreachable|did not answer in time)$/);
+      expect(refused.json.results[0].error).toMatch(
+        /^Temporal did not accept the alert: Temporal (is unreachable|did not answer in time)$/,
+      );
       // Known down: the next request waits for one short health probe, not the whole deadline.
       const again = await fwd.post('/v1/alerts/falco?cluster=outage', during[0], bearer(TOKENS.falco));
-      expect({ status: again.status, error: again.json.results[0].error }).toEqual({ status: 503, error: 'Temporal did not accept the alert: Temporal is unreachable' });
+      expect({ status: again.status, error: again.json.results[0].error }).toEqual({
+        status: 503,
+        error: 'Temporal did not accept the alert: Temporal is unreachable',
+      });
       const ready = await fetch(`${fwd.url}/readyz`);
       expect(ready.status).toBe(503);
       expect(await ready.json()).toEqual({ status: 'not ready', reason: `Temporal at ${address} is unreachable` });
@@ -62,15 +70,21 @@ describe('Temporal unavailable', () => {
       });
       expect(resent.json).toMatchObject({ failed: 0, results: [{}, {}, { outcome: 'duplicate' }] });
       // Each refused alert accepted exactly once over the resends, the first one never again.
-      for (const [id, seen] of outcomes) expect(seen.filter((o) => o === 'accepted').length, `${id}: ${seen.join(', ')}`).toBe(id === resent.json.results[2].alertId ? 0 : 1);
+      for (const [id, seen] of outcomes)
+        expect(seen.filter((o) => o === 'accepted').length, `${id}: ${seen.join(', ')}`).toBe(
+          id === resent.json.results[2].alertId ? 0 : 1,
+        );
 
       const connection = await Connection.connect({ address });
       try {
         const client = new Client({ connection });
-        const expected = [before, ...during].map((a) => `pod-incident:outage:shop:${a.output_fields['k8s.pod.name']}`).sort();
+        const expected = [before, ...during]
+          .map((a) => `pod-incident:outage:shop:${a.output_fields['k8s.pod.name']}`)
+          .sort();
         const ids = await until('all three incidents listed', async () => {
           const found: string[] = [];
-          for await (const w of client.workflow.list({ query: `TaskQueue = "${fwd.config.temporal.taskQueue}"` })) found.push(w.workflowId);
+          for await (const w of client.workflow.list({ query: `TaskQueue = "${fwd.config.temporal.taskQueue}"` }))
+            found.push(w.workflowId);
           return found.length === 3 && found.sort();
         });
         expect(ids).toEqual(expected);
@@ -96,12 +110,20 @@ describe('Temporal unavailable', () => {
       const first = falcoAlert('sat', `pod-${uid()}`);
       const outcomes: string[] = [];
       for (let i = 0; i < 5; i++) {
-        const r = await fwd.post('/v1/alerts/falco?cluster=sat', { ...first, output: `${first.output} #${i}` }, bearer(TOKENS.falco));
+        const r = await fwd.post(
+          '/v1/alerts/falco?cluster=sat',
+          { ...first, output: `${first.output} #${i}` },
+          bearer(TOKENS.falco),
+        );
         expect(r.status).toBe(202);
         outcomes.push(r.json.results[0].outcome);
       }
       expect(outcomes).toEqual(['accepted', 'accepted', 'accepted', 'saturated', 'saturated']);
-      const other = await fwd.post('/v1/alerts/falco?cluster=sat', falcoAlert('sat', `pod-${uid()}`), bearer(TOKENS.falco));
+      const other = await fwd.post(
+        '/v1/alerts/falco?cluster=sat',
+        falcoAlert('sat', `pod-${uid()}`),
+        bearer(TOKENS.falco),
+      );
       expect(other.json.results[0].outcome).toBe('accepted');
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
       expect(metrics).toContain('pod_responder_forwarder_alerts_saturated_total{source="falco"} 2');
@@ -115,29 +137,54 @@ describe('Temporal unavailable', () => {
 
 describe('limits and logs', () => {
   it('rate-limits alerts that start incidents, per source, with Retry-After; repeats and other sources pass', async () => {
-    const fwd = await startForwarder({ forwarder: { sources: { falco: { token: TOKENS.falco, ratePerSecond: 0.5, burst: 3 }, xdr: { token: TOKENS.xdr } } } });
+    const fwd = await startForwarder({
+      forwarder: {
+        sources: { falco: { token: TOKENS.falco, ratePerSecond: 0.5, burst: 3 }, xdr: { token: TOKENS.xdr } },
+      },
+    });
     try {
       const first = falcoAlert('rl', `a-${uid()}`);
-      expect((await fwd.post('/v1/alerts/falco?cluster=rl', [first, falcoAlert('rl', `b-${uid()}`)], bearer(TOKENS.falco))).status).toBe(202);
+      expect(
+        (await fwd.post('/v1/alerts/falco?cluster=rl', [first, falcoAlert('rl', `b-${uid()}`)], bearer(TOKENS.falco)))
+          .status,
+      ).toBe(202);
       // Two more new pods: one token is left.
       const more = [falcoAlert('rl', `c-${uid()}`), falcoAlert('rl', `d-${uid()}`)];
       const limited = await fwd.post('/v1/alerts/falco?cluster=rl', more, bearer(TOKENS.falco));
-      expect({ status: limited.status, error: limited.json.error, retryAfter: limited.headers.get('retry-after') }).toEqual({
+      expect({
+        status: limited.status,
+        error: limited.json.error,
+        retryAfter: limited.headers.get('retry-after'),
+      }).toEqual({
         status: 429,
-        error: 'rate limit for new incidents from source "falco" exceeded; resend the request (accepted alerts are deduplicated)',
+        error:
+          'rate limit for new incidents from source "falco" exceeded; resend the request (accepted alerts are deduplicated)',
         retryAfter: '2',
       });
       expect(limited.json.results.map((r: { outcome: string }) => r.outcome)).toEqual(['accepted', 'rate-limited']);
       // A flood about a pod whose incident runs is never limited: 200 repeats in 20 requests.
       const floods = await Promise.all(
-        Array.from({ length: 20 }, () => fwd.post('/v1/alerts/falco?cluster=rl', Array.from({ length: 10 }, () => ({ ...first, output: `${first.output} ${uid()}` })), bearer(TOKENS.falco))),
+        Array.from({ length: 20 }, () =>
+          fwd.post(
+            '/v1/alerts/falco?cluster=rl',
+            Array.from({ length: 10 }, () => ({ ...first, output: `${first.output} ${uid()}` })),
+            bearer(TOKENS.falco),
+          ),
+        ),
       );
       expect(floods.map((f) => f.status)).toEqual(Array(20).fill(202));
-      const xdr = freshFixture('xdr-cryptominer', { cluster: 'rl', namespace: 'shop', pod: `x-${uid()}`, id: `x-${uid()}` });
+      const xdr = freshFixture('xdr-cryptominer', {
+        cluster: 'rl',
+        namespace: 'shop',
+        pod: `x-${uid()}`,
+        id: `x-${uid()}`,
+      });
       expect((await fwd.post('/v1/alerts/xdr', xdr, bearer(TOKENS.xdr))).status).toBe(202);
       const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
       expect(metrics).toContain('pod_responder_forwarder_alerts_rate_limited_total{source="falco"} 1');
-      expect(metrics).toContain('pod_responder_forwarder_requests_rejected_total{source="falco",status="429",reason="rate-limited"} 1');
+      expect(metrics).toContain(
+        'pod_responder_forwarder_requests_rejected_total{source="falco",status="429",reason="rate-limited"} 1',
+      );
       // Batching: 200 repeats for one incident took far fewer signals.
       const signals = Number(/^pod_responder_forwarder_signals_total (\d+)/m.exec(metrics)?.[1]);
       expect(signals).toBeLessThanOrEqual(10);
@@ -153,9 +200,15 @@ describe('limits and logs', () => {
       const alert = falcoAlert('logs', `l-${uid()}`);
       alert.output = `evil${forged}`;
       alert.rule = `Detect crypto miners using the Stratum protocol${forged}`;
-      expect((await fwd.post(`/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}`, alert, bearer(TOKENS.falco))).status).toBe(400);
+      expect(
+        (await fwd.post(`/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}`, alert, bearer(TOKENS.falco)))
+          .status,
+      ).toBe(400);
       const accepted = await fwd.post('/v1/alerts/falco?cluster=logs', alert, bearer(TOKENS.falco));
-      expect(accepted.json.results[0]).toMatchObject({ outcome: 'accepted', alertId: expect.stringMatching(/^falco-[0-9a-f]{32}$/) });
+      expect(accepted.json.results[0]).toMatchObject({
+        outcome: 'accepted',
+        alertId: expect.stringMatching(/^falco-[0-9a-f]{32}$/),
+      });
       const entries = fwd.logs.map((line) => {
         expect(line.endsWith('\n')).toBe(true);
         // eslint-disable-next-line no-control-regex -- the point: no escape character reaches the log line
@@ -163,8 +216,17 @@ describe('limits and logs', () => {
         return JSON.parse(line) as Record<string, unknown>;
       });
       expect(entries.some((e) => e.msg === 'forged')).toBe(false);
-      expect(entries.find((e) => e.msg === 'alert')).toMatchObject({ level: 'INFO', service: 'forwarder', source: 'falco', alertId: accepted.json.results[0].alertId, type: alert.rule, outcome: 'accepted' });
-      expect(entries.find((e) => e.msg === 'request' && e.status === 400)).toMatchObject({ url: `/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}` });
+      expect(entries.find((e) => e.msg === 'alert')).toMatchObject({
+        level: 'INFO',
+        service: 'forwarder',
+        source: 'falco',
+        alertId: accepted.json.results[0].alertId,
+        type: alert.rule,
+        outcome: 'accepted',
+      });
+      expect(entries.find((e) => e.msg === 'request' && e.status === 400)).toMatchObject({
+        url: `/v1/alerts/falco?cluster=logs&x=${encodeURIComponent(forged)}`,
+      });
     } finally {
       await fwd.close();
     }
@@ -180,11 +242,17 @@ describe('shutdown', () => {
     const fwd = await startForwarder({
       sink: (config): AlertSink => {
         const real = TemporalGateway.create(config);
-        return { submit: async (a) => (entered++, await gate, real.submit(a)), ready: () => real.ready(), close: () => real.close() };
+        return {
+          submit: async (a) => (entered++, await gate, real.submit(a)),
+          ready: () => real.ready(),
+          close: () => real.close(),
+        };
       },
     });
     const pods = [0, 1, 2, 3, 4].map(() => `drain-${uid()}`);
-    const inFlight = pods.map((p) => fwd.post('/v1/alerts/falco?cluster=drain', falcoAlert('drain', p), bearer(TOKENS.falco)));
+    const inFlight = pods.map((p) =>
+      fwd.post('/v1/alerts/falco?cluster=drain', falcoAlert('drain', p), bearer(TOKENS.falco)),
+    );
     await until('5 requests in flight', async () => entered === 5);
     const closed = fwd.close();
     await new Promise((r) => setTimeout(r, 100));
@@ -213,7 +281,13 @@ describe('pod-responder forwarder (the CLI process)', () => {
   const run = (env: NodeJS.ProcessEnv) =>
     spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'forwarder'], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: inject('temporalAddress'), POD_RESPONDER_SPOOL_PATH: spoolFile(), ...env },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        POD_RESPONDER_SPOOL_PATH: spoolFile(),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   const exit = (p: ChildProcess) => new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
@@ -223,17 +297,27 @@ describe('pod-responder forwarder (the CLI process)', () => {
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     expect(await exit(p)).toBe(2);
-    expect(stderr).toContain('forwarder.sources: no source has a token or HMAC secret; set at least one of POD_RESPONDER_XDR_TOKEN, POD_RESPONDER_XDR_HMAC_SECRET');
+    expect(stderr).toContain(
+      'forwarder.sources: no source has a token or HMAC secret; set at least one of POD_RESPONDER_XDR_TOKEN, POD_RESPONDER_XDR_HMAC_SECRET',
+    );
   });
 
   it('serves, and exits 0 on SIGTERM', async () => {
     const [port] = await freePorts(1);
-    const p = run({ POD_RESPONDER_FORWARDER_PORT: String(port), POD_RESPONDER_FORWARDER_HOST: '127.0.0.1', POD_RESPONDER_FALCO_TOKEN: TOKENS.falco });
+    const p = run({
+      POD_RESPONDER_FORWARDER_PORT: String(port),
+      POD_RESPONDER_FORWARDER_HOST: '127.0.0.1',
+      POD_RESPONDER_FALCO_TOKEN: TOKENS.falco,
+    });
     let stdout = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = exit(p);
     await until('ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok);
-    expect(JSON.parse(stdout.split('\n').find((l) => l.includes('forwarder started'))!)).toMatchObject({ level: 'INFO', sources: ['falco'], temporal: inject('temporalAddress') });
+    expect(JSON.parse(stdout.split('\n').find((l) => l.includes('forwarder started'))!)).toMatchObject({
+      level: 'INFO',
+      sources: ['falco'],
+      temporal: inject('temporalAddress'),
+    });
     p.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stdout).toContain('"msg":"forwarder stopped"');

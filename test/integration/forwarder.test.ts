@@ -44,7 +44,11 @@ async function signalledAlertIds(workflowId: string): Promise<string[]> {
   // Starters send `alerts` (a batch); each alert in it counts.
   return (history.events ?? [])
     .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
-    .flatMap((e) => defaultPayloadConverter.fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!).map((a) => a.alertId));
+    .flatMap((e) =>
+      defaultPayloadConverter
+        .fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!)
+        .map((a) => a.alertId),
+    );
 }
 
 describe('end to end: every source starts a response that kills the pod', () => {
@@ -68,13 +72,27 @@ describe('end to end: every source starts a response that kills the pod', () => 
   it.each(cases)('%s', async (name, path, headers) => {
     const ns = await createNamespace(kube, 'fwd');
     const w = await createWorkload(kube, ns, 'Pod');
-    const body = freshFixture(name, { cluster: 'local', namespace: ns, pod: w.name, id: `e2e-${uid()}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' });
+    const body = freshFixture(name, {
+      cluster: 'local',
+      namespace: ns,
+      pod: w.name,
+      id: `e2e-${uid()}`,
+      uid: w.uid,
+      containerId: w.pod.containerId,
+      containerName: 'app',
+    });
     const raw = JSON.stringify(body);
     const res = await fwd.post(path, raw, path === '/v1/alerts' ? signBody(HMAC_SECRET, raw) : headers);
     expect(res.status, JSON.stringify(res.json)).toBe(202);
     const [result] = res.json.results;
-    expect(result).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:local:${ns}:${w.name}`, route: 'crypto-mining' });
-    expect(result.ui).toBe(`http://localhost:8233/namespaces/default/workflows/${encodeURIComponent(result.workflowId)}`);
+    expect(result).toMatchObject({
+      outcome: 'accepted',
+      workflowId: `pod-incident:local:${ns}:${w.name}`,
+      route: 'crypto-mining',
+    });
+    expect(result.ui).toBe(
+      `http://localhost:8233/namespaces/default/workflows/${encodeURIComponent(result.workflowId)}`,
+    );
     const outcome = await client.workflow.getHandle(result.workflowId).result();
     expect(outcome).toMatchObject({ outcome: 'pod-terminated' });
     expect(await podExists(kube, ns, w.name)).toBe(false);
@@ -98,10 +116,17 @@ describe('duplicates', () => {
     expect(outcomes.filter((o) => o === 'accepted')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(7);
     // A second alert about the same pod joins the same incident.
-    const second = await fwd.post('/v1/alerts/falco?cluster=dups', { ...body, output: `${body.output} (again)` }, bearer(TOKENS.falco));
+    const second = await fwd.post(
+      '/v1/alerts/falco?cluster=dups',
+      { ...body, output: `${body.output} (again)` },
+      bearer(TOKENS.falco),
+    );
     expect(second.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:dups:shop:${pod}` });
     expect(await workflowsOn(fwd.config.temporal.taskQueue, 1)).toEqual([`pod-incident:dups:shop:${pod}`]);
-    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([concurrent[0].json.results[0].alertId, second.json.results[0].alertId]);
+    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([
+      concurrent[0].json.results[0].alertId,
+      second.json.results[0].alertId,
+    ]);
     const metrics = await (await fetch(`${fwd.url}/metrics`)).text();
     expect(metrics).toContain('pod_responder_forwarder_alerts_deduplicated_total{source="falco"} 7');
     expect(metrics).toContain('pod_responder_forwarder_alerts_accepted_total{source="falco"} 2');
@@ -113,9 +138,18 @@ describe('duplicates', () => {
     const first = await startForwarder({ taskQueue: responder.config.temporal.taskQueue });
     const ns = await createNamespace(kube, 'fwd');
     const w = await createWorkload(kube, ns, 'Deployment');
-    const body = freshFixture('guardduty-miner-executed', { cluster: 'local', namespace: ns, pod: w.pod.metadata!.name!, id: `gd-${uid()}`, containerId: w.pod.containerId, containerName: 'app' });
+    const body = freshFixture('guardduty-miner-executed', {
+      cluster: 'local',
+      namespace: ns,
+      pod: w.pod.metadata!.name!,
+      id: `gd-${uid()}`,
+      containerId: w.pod.containerId,
+      containerName: 'app',
+    });
     try {
-      expect((await first.post('/v1/alerts/guardduty', body, bearer(TOKENS.guardduty))).json.results[0].outcome).toBe('accepted');
+      expect((await first.post('/v1/alerts/guardduty', body, bearer(TOKENS.guardduty))).json.results[0].outcome).toBe(
+        'accepted',
+      );
       await first.close();
       const second = await startForwarder({ taskQueue: responder.config.temporal.taskQueue });
       const again = await second.post('/v1/alerts/guardduty', body, bearer(TOKENS.guardduty));
@@ -141,18 +175,43 @@ describe('alerts that start nothing', () => {
   afterAll(() => fwd?.close());
 
   it.each([
-    ['falco-shell', '/v1/alerts/falco?cluster=prod', TOKENS.falco, 'no routing rule responds to falco "Terminal shell in container" (category runtime-detection, low)'],
-    ['falco-host-event', '/v1/alerts/falco?cluster=prod', TOKENS.falco, 'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)'],
-    ['guardduty-reverse-shell', '/v1/alerts/guardduty', TOKENS.guardduty, 'no routing rule responds to guardduty "Execution:Runtime/ReverseShell" (category runtime-detection, high)'],
-    ['guardduty-ec2-instance', '/v1/alerts/guardduty', TOKENS.guardduty, 'finding is about resource type Instance, not an EKS workload'],
-    ['xdr-host-malware', '/v1/alerts/xdr', TOKENS.xdr, 'alert has no pod (original_alert.messageData.containers[0].runtimeInfo podName/namespace)'],
+    [
+      'falco-shell',
+      '/v1/alerts/falco?cluster=prod',
+      TOKENS.falco,
+      'no routing rule responds to falco "Terminal shell in container" (category runtime-detection, low)',
+    ],
+    [
+      'falco-host-event',
+      '/v1/alerts/falco?cluster=prod',
+      TOKENS.falco,
+      'event is not from a Kubernetes pod (k8s.ns.name or k8s.pod.name is absent or <NA>)',
+    ],
+    [
+      'guardduty-reverse-shell',
+      '/v1/alerts/guardduty',
+      TOKENS.guardduty,
+      'no routing rule responds to guardduty "Execution:Runtime/ReverseShell" (category runtime-detection, high)',
+    ],
+    [
+      'guardduty-ec2-instance',
+      '/v1/alerts/guardduty',
+      TOKENS.guardduty,
+      'finding is about resource type Instance, not an EKS workload',
+    ],
+    [
+      'xdr-host-malware',
+      '/v1/alerts/xdr',
+      TOKENS.xdr,
+      'alert has no pod (original_alert.messageData.containers[0].runtimeInfo podName/namespace)',
+    ],
   ])('%s is acknowledged as ignored, with the reason', async (name, path, token, reason) => {
     const res = await fwd.post(path, fixture(name), bearer(token));
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ accepted: 0, ignored: 1, results: [{ outcome: 'ignored', reason }] });
   });
 
-  it('a mixed batch answers 202 with each alert\'s outcome; only the mining alert starts an incident', async () => {
+  it("a mixed batch answers 202 with each alert's outcome; only the mining alert starts an incident", async () => {
     const pod = `mixed-${uid()}`;
     const mining = freshFixture('falco-stratum', { cluster: 'mixed', namespace: 'shop', pod, id: `m-${uid()}` });
     const shell = { ...fixture('falco-shell'), time: new Date().toISOString() };

@@ -42,13 +42,20 @@ let admin: KubeTarget;
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
 const setFlags = (values: Record<string, string>) => Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
 
-async function render(release: string, namespace: string, values: Record<string, string>, extra: string[] = []): Promise<K8sObject[]> {
+async function render(
+  release: string,
+  namespace: string,
+  values: Record<string, string>,
+  extra: string[] = [],
+): Promise<K8sObject[]> {
   const out = await run(helm, ['template', release, CHART, '--namespace', namespace, ...setFlags(values), ...extra]);
   expect(out.stderr, out.stderr).toBe('');
   expect(out.code).toBe(0);
@@ -85,7 +92,11 @@ async function can(user: string, namespace: string | undefined, a: Omit<Access, 
     body: {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SubjectAccessReview',
-      spec: { user, groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { ...(namespace ? { namespace } : {}), ...a } },
+      spec: {
+        user,
+        groups: ['system:serviceaccounts', 'system:authenticated'],
+        resourceAttributes: { ...(namespace ? { namespace } : {}), ...a },
+      },
     },
   });
   return review.status?.allowed === true;
@@ -105,9 +116,13 @@ const DENIED: Omit<Access, 'namespaced'>[] = [
 beforeAll(async () => {
   helm = await ensureHelm(); // built from its Go module on first use (a few minutes), cached after
   kube = testKube();
-  const kubeconfig = parseAllDocuments(readFileSync(inject('kubeconfigPath'), 'utf8'))[0]!.toJSON() as { clusters: { cluster: { 'certificate-authority-data'?: string; 'certificate-authority'?: string } }[] };
+  const kubeconfig = parseAllDocuments(readFileSync(inject('kubeconfigPath'), 'utf8'))[0]!.toJSON() as {
+    clusters: { cluster: { 'certificate-authority-data'?: string; 'certificate-authority'?: string } }[];
+  };
   const c = kubeconfig.clusters[0]!.cluster;
-  const caPem = c['certificate-authority-data'] ? Buffer.from(c['certificate-authority-data'], 'base64').toString('utf8') : readFileSync(c['certificate-authority']!, 'utf8');
+  const caPem = c['certificate-authority-data']
+    ? Buffer.from(c['certificate-authority-data'], 'base64').toString('utf8')
+    : readFileSync(c['certificate-authority']!, 'utf8');
   admin = { url: inject('kubeApiUrl'), caPem, adminToken: inject('adminToken') };
 }, 20 * 60_000);
 
@@ -134,10 +149,29 @@ describe('the Helm chart', () => {
       ].sort(),
     );
     for (const w of objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')) {
-      const spec = (w as unknown as { spec: { template: { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown>; resources: { limits?: Record<string, string> }; env: { name: string; value?: string }[] }[] } } } }).spec.template.spec;
+      const spec = (
+        w as unknown as {
+          spec: {
+            template: {
+              spec: {
+                securityContext: Record<string, unknown>;
+                containers: {
+                  securityContext: Record<string, unknown>;
+                  resources: { limits?: Record<string, string> };
+                  env: { name: string; value?: string }[];
+                }[];
+              };
+            };
+          };
+        }
+      ).spec.template.spec;
       expect(spec.securityContext, w.kind).toMatchObject({ runAsNonRoot: true });
       const c = spec.containers[0]!;
-      expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.resources.limits?.['memory'], w.kind).toBeDefined();
       // No credential is ever a plain env value: secrets come from Secret references and mounted files.
       for (const e of c.env) expect(e.name, `${w.kind} ${e.name}`).not.toMatch(/TOKEN|SECRET|API_KEY$/);
@@ -145,7 +179,15 @@ describe('the Helm chart', () => {
     const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as {
       spec: {
         volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
-        template: { spec: { containers: { env: { name: string; value?: string }[]; readinessProbe: Record<string, unknown>; livenessProbe: Record<string, unknown> }[] } };
+        template: {
+          spec: {
+            containers: {
+              env: { name: string; value?: string }[];
+              readinessProbe: Record<string, unknown>;
+              livenessProbe: Record<string, unknown>;
+            }[];
+          };
+        };
       };
     };
     expect(forwarder.spec.volumeClaimTemplates.map((v) => v.metadata.name)).toEqual(['spool']);
@@ -158,8 +200,16 @@ describe('the Helm chart', () => {
     const [, n, unit] = /^(\d+)(Ki|Mi|Gi|Ti)$/.exec(storage)!;
     expect(Number(n) * units[unit!]!).toBeGreaterThanOrEqual(2 * maxBytes);
     // /readyz answers from memory: a deliberate timeout, longer than Kubernetes' 1 s default, and three misses to act.
-    expect(fc.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'http' }, timeoutSeconds: 2, failureThreshold: 3 });
-    expect(fc.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http' }, timeoutSeconds: 2, failureThreshold: 3 });
+    expect(fc.readinessProbe).toMatchObject({
+      httpGet: { path: '/readyz', port: 'http' },
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    });
+    expect(fc.livenessProbe).toMatchObject({
+      httpGet: { path: '/healthz', port: 'http' },
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    });
   });
 
   it('refuses bad values at install, naming the field', async () => {
@@ -169,14 +219,18 @@ describe('the Helm chart', () => {
       return out.stderr;
     };
     expect(await refused({})).toMatch(/clusterName/);
-    expect(await refused({ clusterName: 'x', 'rbac.scope': 'everything' })).toMatch(/\/rbac\/scope.*value must be one of 'cluster', 'namespaces'/);
+    expect(await refused({ clusterName: 'x', 'rbac.scope': 'everything' })).toMatch(
+      /\/rbac\/scope.*value must be one of 'cluster', 'namespaces'/,
+    );
     expect(await refused({ clusterName: 'x', 'worker.replicas': '-1' })).toMatch(/\/worker\/replicas/);
-    expect(await refused({ clusterName: 'x', 'workr.replicas': '2' })).toMatch(/additional properties 'workr' not allowed/);
+    expect(await refused({ clusterName: 'x', 'workr.replicas': '2' })).toMatch(
+      /additional properties 'workr' not allowed/,
+    );
     expect(await refused({ clusterName: 'x', 'temporal.address': 'no-port' })).toMatch(/\/temporal\/address/);
     expect(await refused({ clusterName: 'x', 'rbac.scope': 'namespaces' })).toMatch(/\/rbac\/namespaces/);
   });
 
-  it('grants exactly the remediation core\'s calls: nothing more, no checkpoint access', async () => {
+  it("grants exactly the remediation core's calls: nothing more, no checkpoint access", async () => {
     const objects = await render('pr', 'pod-responder', { clusterName: 'local' });
     const core = accessesOfTheCore().filter((a) => accessKey(a) !== CHECKPOINT_ACCESS);
     expect([...grantedBy(objects as never)].sort()).toEqual(core.map(accessKey).sort());
@@ -193,10 +247,28 @@ describe('the Helm chart', () => {
       'metrics.serviceMonitor.enabled': 'true',
       'forwarder.spool.persistence': 'false',
     });
-    const bindings = objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding').map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
-    expect(bindings.sort()).toEqual(['ClusterRoleBinding//pr-pod-responder-node-reader', 'RoleBinding/shop/pr-pod-responder-remediator', 'RoleBinding/web/pr-pod-responder-remediator']);
+    const bindings = objects
+      .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
+      .map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+    expect(bindings.sort()).toEqual([
+      'ClusterRoleBinding//pr-pod-responder-node-reader',
+      'RoleBinding/shop/pr-pod-responder-remediator',
+      'RoleBinding/web/pr-pod-responder-remediator',
+    ]);
     expect(objects.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
-    const worker = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] } } } };
+    const worker = objects.find((o) => o.kind === 'Deployment') as unknown as {
+      spec: {
+        template: {
+          spec: {
+            containers: {
+              env: { name: string; value?: string }[];
+              volumeMounts: { name: string; mountPath: string }[];
+            }[];
+            volumes: { name: string; secret?: { secretName: string } }[];
+          };
+        };
+      };
+    };
     const pod = worker.spec.template.spec;
     const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value]));
     expect(env).toMatchObject({
@@ -206,8 +278,24 @@ describe('the Helm chart', () => {
       POD_RESPONDER_CLUSTER: 'prod-eu',
       POD_RESPONDER_IN_CLUSTER: 'true',
     });
-    expect(pod.volumes.filter((v) => v.secret).map((v) => v.secret!.secretName).sort()).toEqual(['temporal-cloud', 'temporal-mtls']);
-    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as { spec: { volumeClaimTemplates?: unknown; template: { spec: { containers: { env: { name: string; valueFrom?: { secretKeyRef: { name: string; key: string; optional: boolean } } }[] }[] } } } };
+    expect(
+      pod.volumes
+        .filter((v) => v.secret)
+        .map((v) => v.secret!.secretName)
+        .sort(),
+    ).toEqual(['temporal-cloud', 'temporal-mtls']);
+    const forwarder = objects.find((o) => o.kind === 'StatefulSet') as unknown as {
+      spec: {
+        volumeClaimTemplates?: unknown;
+        template: {
+          spec: {
+            containers: {
+              env: { name: string; valueFrom?: { secretKeyRef: { name: string; key: string; optional: boolean } } }[];
+            }[];
+          };
+        };
+      };
+    };
     expect(forwarder.spec.volumeClaimTemplates).toBeUndefined();
     const falco = forwarder.spec.template.spec.containers[0]!.env.find((e) => e.name === 'POD_RESPONDER_FALCO_TOKEN');
     expect(falco?.valueFrom?.secretKeyRef).toEqual({ name: 'alert-sources', key: 'falco-token', optional: true });
@@ -227,7 +315,11 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     home = await createNamespace(kube, 'helm-home');
     allowed = await createNamespace(kube, 'helm-shop');
     elsewhere = await createNamespace(kube, 'helm-other');
-    objects = await render(release, home, { clusterName: 'local', 'rbac.scope': 'namespaces', 'rbac.namespaces': `{${allowed}}` });
+    objects = await render(release, home, {
+      clusterName: 'local',
+      'rbac.scope': 'namespaces',
+      'rbac.namespaces': `{${allowed}}`,
+    });
     await apply(objects);
     user = `system:serviceaccount:${home}:${release}-pod-responder`;
   });
@@ -235,7 +327,7 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     if (worker && worker.exitCode === null && worker.signalCode === null) await killProcessGroup(worker);
   });
 
-  it('the worker\'s service account may make every call of the core in its namespaces, and none elsewhere', async () => {
+  it("the worker's service account may make every call of the core in its namespaces, and none elsewhere", async () => {
     const core = accessesOfTheCore().filter((a) => accessKey(a) !== CHECKPOINT_ACCESS);
     for (const { namespaced, ...a } of core) {
       expect(await can(user, namespaced ? allowed : undefined, a), `${accessKey(a)} in ${allowed}`).toBe(true);
@@ -246,9 +338,13 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     }
   });
 
-  it('a worker started as the chart starts it, on its service account\'s token, acts in its namespace and is refused elsewhere', async () => {
+  it("a worker started as the chart starts it, on its service account's token, acts in its namespace and is refused elsewhere", async () => {
     // In-cluster configuration as the kubelet would mount it: a bound token from TokenRequest and the API server's CA.
-    const { status } = await kube.core.createNamespacedServiceAccountToken({ namespace: home, name: `${release}-pod-responder`, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const { status } = await kube.core.createNamespacedServiceAccountToken({
+      namespace: home,
+      name: `${release}-pod-responder`,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
     const mount = mkdtempSync(path.join(tmpdir(), 'sa-'));
     const dir = path.join(mount, 'var/run/secrets/kubernetes.io/serviceaccount');
     mkdirSync(dir, { recursive: true });
@@ -256,8 +352,15 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     writeFileSync(path.join(dir, 'ca.crt'), admin.caPem);
     writeFileSync(path.join(dir, 'namespace'), home);
     // The chart's own environment for the worker container, and its config file.
-    const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
-    const chartEnv = Object.fromEntries(deployment.spec.template.spec.containers[0]!.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+    };
+    const chartEnv = Object.fromEntries(
+      deployment.spec.template.spec.containers[0]!.env.filter((e) => e.value !== undefined).map((e) => [
+        e.name,
+        e.value!,
+      ]),
+    );
     const configMap = objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: { 'config.json': string } };
     const config = { ...JSON.parse(configMap.data['config.json']), direct: { inClusterPathPrefix: mount } };
     const configFile = path.join(mount, 'config.json');
@@ -285,7 +388,10 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
         const w = await createWorkload(kube, ns, 'Pod');
         const started = await respondToAlert(client, starter, alertFor(ns, w));
         const handle = client.workflow.getHandle(started.workflowId);
-        const failure = await handle.result().then(() => null, (e: unknown) => e);
+        const failure = await handle.result().then(
+          () => null,
+          (e: unknown) => e,
+        );
         return { w, failure, status: await handle.query(statusQuery) };
       };
       const inside = await respond(allowed);
@@ -297,7 +403,9 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
       // A namespace the values did not grant: RBAC refuses the first read, nothing is touched, and the incident says so.
       const outside = await respond(elsewhere);
       expect(outside.status.outcome).toBe('failed');
-      expect(outside.status.problem).toMatch(/HTTP 403 Forbidden: pods ".+" is forbidden: User "system:serviceaccount:.+" cannot get resource "pods".*nothing was changed in the cluster/);
+      expect(outside.status.problem).toMatch(
+        /HTTP 403 Forbidden: pods ".+" is forbidden: User "system:serviceaccount:.+" cannot get resource "pods".*nothing was changed in the cluster/,
+      );
       expect(await podExists(kube, elsewhere, outside.w.name)).toBe(true);
     } finally {
       await client.connection.close();

@@ -22,14 +22,28 @@ describe('the workflow bundle built into the image', () => {
 
   it('is built by `cli.js bundle` where the worker will run, and the worker starts on it without webpack', async () => {
     // As the Dockerfile's final stage: package.json, the lockfile, the compiled dist/ and node_modules, nothing else.
-    execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], { cwd: root });
+    execFileSync(
+      process.execPath,
+      [
+        createRequire(import.meta.url).resolve('typescript/bin/tsc'),
+        '-p',
+        'tsconfig.build.json',
+        '--outDir',
+        path.join(app, 'dist'),
+      ],
+      { cwd: root },
+    );
     for (const f of ['package.json', 'package-lock.json']) copyFileSync(path.join(root, f), path.join(app, f));
     symlinkSync(path.join(root, 'node_modules'), path.join(app, 'node_modules'));
     const cli = path.join(app, 'dist/client/cli.js');
     const cached = bundleCacheFile(path.join(app, 'dist/workflows/index.js'));
     if (existsSync(cached)) unlinkSync(cached); // the command must build it, not find one
 
-    const said = execFileSync(process.execPath, [cli, 'bundle'], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const said = execFileSync(process.execPath, [cli, 'bundle'], {
+      cwd: app,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(said).toContain(`workflow bundle ready: ${cached}`);
     expect(existsSync(cached)).toBe(true);
 

@@ -108,7 +108,10 @@ describe('messages', () => {
     await handle.signal(escalateSignal, { by: 'soc-lead', reason: 'miner confirmed by hash' });
     const result = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
-    expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: 'escalated by soc-lead: miner confirmed by hash' });
+    expect(result.decision).toMatchObject({
+      action: 'suspend-workload',
+      reason: 'escalated by soc-lead: miner confirmed by hash',
+    });
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);
   });
 
@@ -120,8 +123,16 @@ describe('messages', () => {
     const watching = await r.waitForStage(handle, 'watching');
     // The same alert again is a duplicate; a new alert ID detected after the kill is a repeat (docs/repeats.md).
     await r.respond(first);
-    expect((await handle.query(statusQuery)).alerts).toMatchObject({ count: 1, duplicates: 0, first: { alertId: first.alertId } });
-    await r.respond({ ...first, alertId: `${first.alertId}-again`, detectedAt: new Date(Date.parse(watching.killedAt!) + 1).toISOString() });
+    expect((await handle.query(statusQuery)).alerts).toMatchObject({
+      count: 1,
+      duplicates: 0,
+      first: { alertId: first.alertId },
+    });
+    await r.respond({
+      ...first,
+      alertId: `${first.alertId}-again`,
+      detectedAt: new Date(Date.parse(watching.killedAt!) + 1).toISOString(),
+    });
     const result = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: '2 alerts within 900s (threshold 2)' });
@@ -146,9 +157,19 @@ describe('messages', () => {
     const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
     const waiting = await r.waitForStage(handle, 'awaiting-approval');
     expect(waiting.decision).toMatchObject({ action: 'await-approval', proposed: 'terminate-pod' });
-    expect(waiting.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod', target: `pod ${ns}/${w.name} (uid ${w.uid})`, answer: null });
+    expect(waiting.proposal).toMatchObject({
+      id: 'p1',
+      action: 'terminate-pod',
+      target: `pod ${ns}/${w.name} (uid ${w.uid})`,
+      answer: null,
+    });
     expect(await podExists(kube, ns, w.name)).toBe(true);
-    expect(await r.approve(handle, 'bob')).toEqual({ proposalId: 'p1', answer: 'approved', action: 'terminate-pod', target: `pod ${ns}/${w.name} (uid ${w.uid})` });
+    expect(await r.approve(handle, 'bob')).toEqual({
+      proposalId: 'p1',
+      answer: 'approved',
+      action: 'terminate-pod',
+      target: `pod ${ns}/${w.name} (uid ${w.uid})`,
+    });
     expect((await handle.result()).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
@@ -166,14 +187,21 @@ describe('messages', () => {
   it.each([
     ['dismiss', 'dismissed', true],
     ['proceed', 'pod-terminated', false],
-  ] as const)('no answer within the approval timeout: onApprovalTimeout=%s -> %s', async (onApprovalTimeout, outcome, podLeft) => {
-    const ns = await createNamespace(kube, 'timeout');
-    const w = await createWorkload(kube, ns, 'Pod');
-    const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'], approvalTimeoutSeconds: 2, onApprovalTimeout });
-    const result = await handle.result();
-    expect(result.outcome).toBe(outcome);
-    expect(await podExists(kube, ns, w.name)).toBe(podLeft);
-  });
+  ] as const)(
+    'no answer within the approval timeout: onApprovalTimeout=%s -> %s',
+    async (onApprovalTimeout, outcome, podLeft) => {
+      const ns = await createNamespace(kube, 'timeout');
+      const w = await createWorkload(kube, ns, 'Pod');
+      const handle = await r.respond(alertFor(ns, w), {
+        requireApprovalFor: ['terminate-pod'],
+        approvalTimeoutSeconds: 2,
+        onApprovalTimeout,
+      });
+      const result = await handle.result();
+      expect(result.outcome).toBe(outcome);
+      expect(await podExists(kube, ns, w.name)).toBe(podLeft);
+    },
+  );
 
   it('cancellation stops the incident before it acts, and says so', async () => {
     const ns = await createNamespace(kube, 'cancel');

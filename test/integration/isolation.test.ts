@@ -16,8 +16,12 @@ import { alertFor, useResponder } from '../support/responder.js';
 const t = useResponder();
 
 const policyOf = async (ns: string, incidentId: string): Promise<V1NetworkPolicy | null> =>
-  t.kube.networking.readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(incidentId).policy }).catch(() => null);
-const podLabels = async (w: Workload) => (await t.kube.core.readNamespacedPod({ namespace: w.pod.metadata!.namespace!, name: w.pod.metadata!.name! })).metadata?.labels ?? {};
+  t.kube.networking
+    .readNamespacedNetworkPolicy({ namespace: ns, name: isolationNames(incidentId).policy })
+    .catch(() => null);
+const podLabels = async (w: Workload) =>
+  (await t.kube.core.readNamespacedPod({ namespace: w.pod.metadata!.namespace!, name: w.pod.metadata!.name! })).metadata
+    ?.labels ?? {};
 
 describe('isolation before the kill', () => {
   it('while a person decides, the pod is isolated (deny-all, owned by the pod, labels only added); approved: killed, then the policy is removed', async () => {
@@ -29,14 +33,23 @@ describe('isolation before the kill', () => {
 
     const { label, policy: name } = isolationNames(h.workflowId);
     expect(waiting.isolation).toMatchObject({ state: 'isolated', networkPolicy: `${ns}/${name}` });
-    expect(waiting.isolation!.detail).toContain("enforced only where the cluster's network plugin enforces NetworkPolicy");
+    expect(waiting.isolation!.detail).toContain(
+      "enforced only where the cluster's network plugin enforces NetworkPolicy",
+    );
     const policy = (await policyOf(ns, h.workflowId))!;
-    expect(policy.spec).toEqual({ podSelector: { matchLabels: { [ISOLATION_LABEL]: label } }, policyTypes: ['Ingress', 'Egress'] });
-    expect(policy.metadata?.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: w.pod.metadata!.name, uid: w.pod.metadata!.uid }]);
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: { [ISOLATION_LABEL]: label } },
+      policyTypes: ['Ingress', 'Egress'],
+    });
+    expect(policy.metadata?.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Pod', name: w.pod.metadata!.name, uid: w.pod.metadata!.uid },
+    ]);
     expect(policy.metadata?.annotations?.['pod-responder.io/incident']).toBe(h.workflowId);
     // Only added: every label it had (those its ReplicaSet selects on among them) is unchanged, and it is still the ReplicaSet's.
     expect(await podLabels(w)).toEqual({ ...before, [ISOLATION_LABEL]: label });
-    expect((await t.kube.core.readNamespacedPod({ namespace: ns, name: w.pod.metadata!.name! })).metadata?.ownerReferences).toEqual(w.pod.metadata!.ownerReferences);
+    expect(
+      (await t.kube.core.readNamespacedPod({ namespace: ns, name: w.pod.metadata!.name! })).metadata?.ownerReferences,
+    ).toEqual(w.pod.metadata!.ownerReferences);
 
     await t.r.approve(h, 'lead');
     const result = await h.result();
@@ -59,7 +72,10 @@ describe('isolation before the kill', () => {
     await t.r.deny(h, 'lead', 'a benchmark, not a miner');
     const result = await h.result();
     expect(result.outcome).toBe('dismissed');
-    expect(result.isolation).toMatchObject({ state: 'released', detail: 'the incident was dismissed: policy deleted; label removed' });
+    expect(result.isolation).toMatchObject({
+      state: 'released',
+      detail: 'the incident was dismissed: policy deleted; label removed',
+    });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect(await podLabels(w)).toEqual(before);
     expect(await podExists(t.kube, ns, w.pod.metadata!.name!, w.pod.metadata!.uid)).toBe(true);
@@ -74,7 +90,10 @@ describe('isolation before the kill', () => {
     await h.result().catch(() => undefined);
     const status = await h.query(statusQuery);
     expect(status.outcome).toBe('cancelled');
-    expect(status.isolation).toMatchObject({ state: 'released', detail: 'the incident was cancelled: policy deleted; label removed' });
+    expect(status.isolation).toMatchObject({
+      state: 'released',
+      detail: 'the incident was cancelled: policy deleted; label removed',
+    });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
     expect((await podLabels(w))[ISOLATION_LABEL]).toBeUndefined();
   });
@@ -86,12 +105,17 @@ describe('isolation before the kill', () => {
     const name = isolationNames(h.workflowId).policy;
     await t.kube.networking.createNamespacedNetworkPolicy({
       namespace: ns,
-      body: { metadata: { name, annotations: { owner: 'platform-team' } }, spec: { podSelector: {}, policyTypes: ['Ingress'] } },
+      body: {
+        metadata: { name, annotations: { owner: 'platform-team' } },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      },
     });
     const result = await (await t.r.respond(alertFor(ns, w))).result();
     expect(result.outcome).toBe('pod-terminated');
     expect(result.isolation).toMatchObject({ state: 'failed', networkPolicy: null });
-    expect(result.isolation!.detail).toBe(`NetworkPolicy ${ns}/${name} exists and is not this incident's (no pod-responder annotation): left intact, the pod is not isolated`);
+    expect(result.isolation!.detail).toBe(
+      `NetworkPolicy ${ns}/${name} exists and is not this incident's (no pod-responder annotation): left intact, the pod is not isolated`,
+    );
     const kept = (await policyOf(ns, h.workflowId))!;
     expect(kept.metadata?.annotations).toEqual({ owner: 'platform-team' });
     expect(kept.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress'] });
@@ -120,15 +144,20 @@ describe('Kubernetes Events', () => {
     const w = await createWorkload(t.kube, ns, 'StatefulSet');
     const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
     expect((await h.result()).outcome).toBe('workload-suspended');
-    const events = (await t.kube.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.source?.component === 'pod-responder');
-    const on = (kind: string) => events.filter((e) => e.involvedObject.kind === kind).map((e) => [e.involvedObject.name, e.reason]);
+    const events = (await t.kube.core.listNamespacedEvent({ namespace: ns })).items.filter(
+      (e) => e.source?.component === 'pod-responder',
+    );
+    const on = (kind: string) =>
+      events.filter((e) => e.involvedObject.kind === kind).map((e) => [e.involvedObject.name, e.reason]);
     expect(on('Pod')).toEqual([
       [w.pod.metadata!.name, 'PodResponderIsolated'],
       [w.pod.metadata!.name, 'PodResponderTerminated'],
     ]);
     expect(on('StatefulSet')).toEqual([[w.name, 'PodResponderSuspended']]);
     for (const e of events) expect(e.message).toContain(`pod-responder (incident ${h.workflowId})`);
-    expect(events.find((e) => e.reason === 'PodResponderSuspended')!.message).toContain(`StatefulSet ${ns}/${w.name}: replicas 2 -> 0`);
+    expect(events.find((e) => e.reason === 'PodResponderSuspended')!.message).toContain(
+      `StatefulSet ${ns}/${w.name}: replicas 2 -> 0`,
+    );
   });
 });
 
@@ -175,15 +204,26 @@ describe('isolation that cannot hold is reported, not claimed', () => {
     const ns = await createNamespace(t.kube, 'iso-host');
     const pod = await t.kube.core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: 'miner', labels: { app: 'miner' } }, spec: { hostNetwork: true, containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+      body: {
+        metadata: { name: 'miner', labels: { app: 'miner' } },
+        spec: { hostNetwork: true, containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+      },
     });
     const incidentId = `pod-incident:local:${ns}:miner`;
-    const out = await runOperation(clients, { op: 'isolate-pod', incidentId, pod: { namespace: ns, name: 'miner', uid: pod.metadata!.uid! } });
+    const out = await runOperation(clients, {
+      op: 'isolate-pod',
+      incidentId,
+      pod: { namespace: ns, name: 'miner', uid: pod.metadata!.uid! },
+    });
     expect(out.record).toBeNull();
     expect(out.result.status).toBe('unsupported');
-    expect(out.notEnforceable).toBe("the pod uses the host's network (hostNetwork: true), which NetworkPolicy does not apply to");
+    expect(out.notEnforceable).toBe(
+      "the pod uses the host's network (hostNetwork: true), which NetworkPolicy does not apply to",
+    );
     expect(await policyOf(ns, incidentId)).toBeNull();
-    expect((await t.kube.core.readNamespacedPod({ namespace: ns, name: 'miner' })).metadata?.labels).toEqual({ app: 'miner' });
+    expect((await t.kube.core.readNamespacedPod({ namespace: ns, name: 'miner' })).metadata?.labels).toEqual({
+      app: 'miner',
+    });
   });
 
   it('a pod another policy allows traffic to: not enforceable, naming that policy (policies add up); ours is kept for what it still denies', async () => {
@@ -193,21 +233,33 @@ describe('isolation that cannot hold is reported, not claimed', () => {
     // Every pod of the namespace may be reached from anywhere: the deny-all cannot take that away.
     await t.kube.networking.createNamespacedNetworkPolicy({
       namespace: ns,
-      body: { metadata: { name: 'allow-all-ingress' }, spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] } },
+      body: {
+        metadata: { name: 'allow-all-ingress' },
+        spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] },
+      },
     });
     // One that selects other pods only, and one that selects this pod but allows nothing: neither counts.
     await t.kube.networking.createNamespacedNetworkPolicy({
       namespace: ns,
-      body: { metadata: { name: 'web-egress' }, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{}] } },
+      body: {
+        metadata: { name: 'web-egress' },
+        spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{}] },
+      },
     });
     await t.kube.networking.createNamespacedNetworkPolicy({
       namespace: ns,
       body: { metadata: { name: 'default-deny' }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } },
     });
     const incidentId = `pod-incident:local:${ns}:${w.pod.metadata!.name}`;
-    const out = await runOperation(clients, { op: 'isolate-pod', incidentId, pod: { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! } });
+    const out = await runOperation(clients, {
+      op: 'isolate-pod',
+      incidentId,
+      pod: { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! },
+    });
     expect(out.result.status).toBe('unsupported');
-    expect(out.notEnforceable).toBe(`NetworkPolicies add up and NetworkPolicy ${ns}/allow-all-ingress also selects the pod and allows its ingress: the deny-all does not cut that traffic`);
+    expect(out.notEnforceable).toBe(
+      `NetworkPolicies add up and NetworkPolicy ${ns}/allow-all-ingress also selects the pod and allows its ingress: the deny-all does not cut that traffic`,
+    );
     expect(out.record).not.toBeNull();
     expect(await policyOf(ns, incidentId)).not.toBeNull();
     await runOperation(clients, { op: 'release-isolation', record: out.record! });
@@ -222,9 +274,17 @@ describe('isolation that cannot hold is reported, not claimed', () => {
     const pod = { namespace: ns, name: w.pod.metadata!.name!, uid: w.pod.metadata!.uid! };
     const { record } = await runOperation(clients, { op: 'isolate-pod', incidentId, pod });
     expect((await policyOf(ns, incidentId))!.metadata?.ownerReferences).toHaveLength(1);
-    const { result } = await runOperation(clients, { op: 'terminate-pod', pod, gracePeriodSeconds: 0, incidentId, isolation: record! });
+    const { result } = await runOperation(clients, {
+      op: 'terminate-pod',
+      pod,
+      gracePeriodSeconds: 0,
+      incidentId,
+      isolation: record!,
+    });
     // Asked for 0, deleted gracefully all the same: the object goes only once the kubelet has stopped the container.
-    expect(result.message).toBe(`deleted with grace period 1s; NetworkPolicy ${ns}/${record!.networkPolicy} kept until the kill is verified (no longer owned by the pod)`);
+    expect(result.message).toBe(
+      `deleted with grace period 1s; NetworkPolicy ${ns}/${record!.networkPolicy} kept until the kill is verified (no longer owned by the pod)`,
+    );
     const kept = (await policyOf(ns, incidentId))!;
     expect(kept.metadata?.ownerReferences ?? []).toEqual([]);
     expect(kept.metadata?.annotations?.['pod-responder.io/incident']).toBe(incidentId);

@@ -23,7 +23,7 @@ const reads = async (core: CoreV1Api) => {
   for (let i = 0; i < 10; i++) await core.readNamespace({ name: 'default' });
 };
 
-describe('the remediation core\'s Kubernetes clients', () => {
+describe("the remediation core's Kubernetes clients", () => {
   it('reuse one kept-alive connection for sequential requests', async () => {
     const { core } = kubeClients(kubeConfigFromFile(inject('kubeconfigPath')));
     await reads(core);

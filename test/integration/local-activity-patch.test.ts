@@ -36,7 +36,10 @@ afterAll(async () => {
 });
 
 async function recordAndReplay(workflowType: string, expected: string[]): Promise<void> {
-  const h = await client.workflow.start(workflowType, { taskQueue, workflowId: `${workflowType}-${randomBytes(4).toString('hex')}` });
+  const h = await client.workflow.start(workflowType, {
+    taskQueue,
+    workflowId: `${workflowType}-${randomBytes(4).toString('hex')}`,
+  });
   expect(await h.result()).toEqual(expected);
   const history = await h.fetchHistory();
   await expect(Worker.runReplayHistory({ workflowsPath, replayName: h.workflowId }, history)).resolves.toBeUndefined();

@@ -71,7 +71,11 @@ describe('notifications', () => {
     const ts = signed.headers[TIMESTAMP_HEADER] as string;
     expect(signed.headers[SIGNATURE_HEADER]).toBe(signNotification(SECRET, ts, signed.body));
     const message = JSON.parse(signed.body);
-    expect(message).toMatchObject({ event: 'awaiting-approval', incidentId: h.workflowId, proposal: { id: 'p1', action: 'terminate-pod' } });
+    expect(message).toMatchObject({
+      event: 'awaiting-approval',
+      incidentId: h.workflowId,
+      proposal: { id: 'p1', action: 'terminate-pod' },
+    });
     expect(message.commands).toEqual([
       `pod-responder approve '${h.workflowId}' --proposal p1 --by <you> [--reason <why>]`,
       `pod-responder deny '${h.workflowId}' --proposal p1 --by <you> --reason <why>`,
@@ -96,7 +100,9 @@ describe('notifications', () => {
     expect(result.notifications!.failed[0]!.error).toMatch(/ECONNREFUSED.*\(after 3 attempts\)$/);
     // The kill did not wait on the dead target: the pod was deleted before its failure came back.
     const events2 = result.timeline.map((e) => `${e.event} ${e.detail}`);
-    expect(events2.findIndex((e) => e.startsWith('delete-pod'))).toBeLessThan(events2.findIndex((e) => e.startsWith('notify-failed acted to dead')));
+    expect(events2.findIndex((e) => e.startsWith('delete-pod'))).toBeLessThan(
+      events2.findIndex((e) => e.startsWith('notify-failed acted to dead')),
+    );
   });
 
   it('needs a person: sent before the incident closes', async () => {
@@ -106,7 +112,13 @@ describe('notifications', () => {
     const result = await h.result();
     expect(result.outcome).toBe('needs-manual-action');
     const manual = at('/soc', h.workflowId).map((m) => JSON.parse(m.body));
-    expect(manual).toEqual([expect.objectContaining({ event: 'needs-manual-action', outcome: 'needs-manual-action', problem: result.problem })]);
+    expect(manual).toEqual([
+      expect.objectContaining({
+        event: 'needs-manual-action',
+        outcome: 'needs-manual-action',
+        problem: result.problem,
+      }),
+    ]);
     expect(at('/slack', h.workflowId)).toHaveLength(1);
   });
 });

@@ -24,7 +24,11 @@ afterAll(() => {
 
 /** What a user's shell has: none of the test runner's Temporal, Kubernetes or AWS settings (the built tools are shared). */
 function userEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'POD_RESPONDER_TOOLS_DIR' || !/^(TEMPORAL_|KUBECONFIG$|POD_RESPONDER_|AWS_)/.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => k === 'POD_RESPONDER_TOOLS_DIR' || !/^(TEMPORAL_|KUBECONFIG$|POD_RESPONDER_|AWS_)/.test(k),
+    ),
+  );
   return { ...env, POD_RESPONDER_DEVSTACK_CACHE: cache };
 }
 
@@ -35,7 +39,12 @@ interface Manifest {
 const manifest = (): Manifest => JSON.parse(readFileSync(path.join(cache, 'manifest.json'), 'utf8')) as Manifest;
 
 function runTools() {
-  const r = spawnSync(process.execPath, [START, 'tools'], { cwd: ROOT, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [START, 'tools'], {
+    cwd: ROOT,
+    env: userEnv(),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   expect(r.status, r.stderr).toBe(0);
   // The devstack found tools.sh next to its source: each module's import.meta.url is its source's.
   expect(r.stdout).toMatch(/^kubeApiserver +\/.*kube-apiserver$/m);
@@ -45,19 +54,28 @@ describe('npm start (devstack/start.mjs)', () => {
   it('transpiles once, runs the build while no file it was built from changes, and transpiles again after one does', () => {
     runTools();
     const first = manifest();
-    expect(Object.keys(first.inputs)).toEqual(expect.arrayContaining(['devstack/cli.ts', 'devstack/stack.ts', 'devstack/dev.ts', 'worker/worker.ts']));
+    expect(Object.keys(first.inputs)).toEqual(
+      expect.arrayContaining(['devstack/cli.ts', 'devstack/stack.ts', 'devstack/dev.ts', 'worker/worker.ts']),
+    );
 
     runTools();
     expect(manifest().build).toBe(first.build);
 
     // As if worker/worker.ts had been edited since the build.
-    writeFileSync(path.join(cache, 'manifest.json'), JSON.stringify({ ...first, inputs: { ...first.inputs, 'worker/worker.ts': '0'.repeat(64) } }));
+    writeFileSync(
+      path.join(cache, 'manifest.json'),
+      JSON.stringify({ ...first, inputs: { ...first.inputs, 'worker/worker.ts': '0'.repeat(64) } }),
+    );
     runTools();
     const second = manifest();
     expect(second.build).not.toBe(first.build);
     expect(second.inputs['worker/worker.ts']).toBe(first.inputs['worker/worker.ts']);
     // The earlier build is kept: a stack started from it may still load one of its chunks.
-    expect(readdirSync(cache).filter((n) => n.startsWith('build-')).sort()).toEqual([first.build, second.build].sort());
+    expect(
+      readdirSync(cache)
+        .filter((n) => n.startsWith('build-'))
+        .sort(),
+    ).toEqual([first.build, second.build].sort());
   }, 120_000);
 
   it('refuses an unknown or incomplete option by name, with the usage, exit 2, before starting anything', () => {
@@ -66,16 +84,29 @@ describe('npm start (devstack/start.mjs)', () => {
       [['dev', '--aws'], "Unknown option '--aws'"], // up's option: dev always has AWS
       [['up', '--state-dir'], "Option '--state-dir <value>' argument missing"],
     ] as const) {
-      const r = spawnSync(process.execPath, [START, ...args], { cwd: ROOT, env: userEnv(), encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [START, ...args], {
+        cwd: ROOT,
+        env: userEnv(),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(r.status).toBe(2);
-      expect(r.stderr.split('\n').slice(0, 2)).toEqual([message, expect.stringMatching(/^usage: npm start -- \[--free-ports\]/)]);
+      expect(r.stderr.split('\n').slice(0, 2)).toEqual([
+        message,
+        expect.stringMatching(/^usage: npm start -- \[--free-ports\]/),
+      ]);
       expect(r.stdout).toBe('');
     }
   }, 120_000);
 
   it('starts the stack, a worker and the demo; the demo alert suspends its Deployment; Ctrl-C stops every process', async () => {
     // detached: its own process group, which Ctrl-C signals as a whole.
-    const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], { cwd: ROOT, env: userEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], {
+      cwd: ROOT,
+      env: userEnv(),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -92,7 +123,9 @@ describe('npm start (devstack/start.mjs)', () => {
         body: readFileSync(falcoFile),
       });
       expect(res.status).toBe(202);
-      expect(((await res.json()) as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual(['accepted']);
+      expect(((await res.json()) as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual([
+        'accepted',
+      ]);
 
       // The demo's Critical alert suspends the Deployment: scaled to 0.
       const apps = kubeConfigFromFile(kubeconfig).makeApiClient(AppsV1Api);
@@ -116,10 +149,16 @@ describe('npm start (devstack/start.mjs)', () => {
   }, 240_000);
 });
 
-async function waitForOutput(child: ChildProcess, output: () => string, line: RegExp, timeoutMs: number): Promise<void> {
+async function waitForOutput(
+  child: ChildProcess,
+  output: () => string,
+  line: RegExp,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!line.test(output())) {
-    if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}) before printing ${line}:\n${output()}`);
+    if (child.exitCode !== null)
+      throw new Error(`npm start exited (${child.exitCode}) before printing ${line}:\n${output()}`);
     if (Date.now() > deadline) throw new Error(`npm start did not print ${line} in ${timeoutMs / 1000}s:\n${output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -7,7 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
 import { freshFixture } from '../support/alert-fixtures.js';
-import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import {
+  createNamespace,
+  createPod,
+  createWorkload,
+  podExists,
+  testKube,
+  type TestKube,
+  type Workload,
+} from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
 import { startResponder, type Responder } from '../support/responder.js';
 
@@ -19,7 +27,10 @@ beforeAll(async () => {
   r = await startResponder();
   // Falco's mining rules are Critical: with the default policy the first alert suspends. Here severity suspends
   // nothing, so only repeats can (the threshold: 2 within 900 s).
-  fwd = await startForwarder({ taskQueue: r.config.temporal.taskQueue, config: { policy: { suspendOnSeverity: [], watchSeconds: 4, holdSuspensionSeconds: 0 } } });
+  fwd = await startForwarder({
+    taskQueue: r.config.temporal.taskQueue,
+    config: { policy: { suspendOnSeverity: [], watchSeconds: 4, holdSuspensionSeconds: 0 } },
+  });
 });
 afterAll(async () => {
   await fwd?.close();
@@ -28,8 +39,22 @@ afterAll(async () => {
 
 let seq = 0;
 /** A Falco event about the workload's pod, as Falcosidekick posts it: `rule` and `time` as given, its container. */
-function falcoEvent(fixture: 'falco-stratum' | 'falco-known-miner', ns: string, pod: Workload['pod'], time: string, rule?: string): Record<string, any> {
-  const body = freshFixture(fixture, { cluster: 'local', namespace: ns, pod: pod.metadata!.name!, id: `rep-${Date.now()}-${++seq}`, uid: pod.metadata!.uid!, containerId: pod.containerId, containerName: 'app' });
+function falcoEvent(
+  fixture: 'falco-stratum' | 'falco-known-miner',
+  ns: string,
+  pod: Workload['pod'],
+  time: string,
+  rule?: string,
+): Record<string, any> {
+  const body = freshFixture(fixture, {
+    cluster: 'local',
+    namespace: ns,
+    pod: pod.metadata!.name!,
+    id: `rep-${Date.now()}-${++seq}`,
+    uid: pod.metadata!.uid!,
+    containerId: pod.containerId,
+    containerName: 'app',
+  });
   body.time = time;
   body.output_fields['evt.time'] = Number(BigInt(Date.parse(time)) * 1_000_000n);
   if (rule) body.rule = rule;
@@ -42,7 +67,8 @@ async function post(body: Record<string, any>): Promise<string> {
   return res.json.results[0].workflowId as string;
 }
 
-const replicas = async (ns: string, name: string) => (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
+const replicas = async (ns: string, name: string) =>
+  (await kube.apps.readNamespacedDeployment({ namespace: ns, name })).spec?.replicas;
 
 describe('what counts as a repeat', () => {
   it('two rules firing on one event (same container, same time): the pod is killed, the workload is not suspended', async () => {
@@ -51,7 +77,9 @@ describe('what counts as a repeat', () => {
     const at = new Date().toISOString();
     // One execve of the miner, seen by two rules: two requests, one after the other, as Falcosidekick sends them.
     const id = await post(falcoEvent('falco-known-miner', ns, w.pod, at));
-    expect(await post(falcoEvent('falco-stratum', ns, w.pod, at, 'Detect crypto miners using the Stratum protocol'))).toBe(id);
+    expect(
+      await post(falcoEvent('falco-stratum', ns, w.pod, at, 'Detect crypto miners using the Stratum protocol')),
+    ).toBe(id);
     const result: IncidentStatus = await r.client.workflow.getHandle(id).result();
     expect(result.alerts.count).toBe(2); // both reached the incident
     expect(result.outcome).toBe('pod-terminated');
@@ -87,16 +115,22 @@ describe('what counts as a repeat', () => {
     const killed = await r.waitForStage(r.client.workflow.getHandle(first), 'watching');
     // The ReplicaSet's replacement pod (a new name, a new container) runs the miner again.
     const replacement = await createPod(kube, ns, `${w.name}-5d8f-next`, w.pod.metadata!.ownerReferences![0]);
-    const second = await post(falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(killed.killedAt!) + 1000).toISOString()));
+    const second = await post(
+      falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(killed.killedAt!) + 1000).toISOString()),
+    );
     expect(second).not.toBe(first);
     const result: IncidentStatus = await r.client.workflow.getHandle(second).result();
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: '2 alerts within 900s (threshold 2)' });
-    expect(result.timeline.find((t) => t.event === 'earlier-incidents')!.detail).toBe(`1 earlier incident(s) on Deployment ${ns}/${w.name} in the window`);
+    expect(result.timeline.find((t) => t.event === 'earlier-incidents')!.detail).toBe(
+      `1 earlier incident(s) on Deployment ${ns}/${w.name} in the window`,
+    );
     expect(await podExists(kube, ns, replacement.metadata!.name!)).toBe(false);
     expect(await replicas(ns, w.name)).toBe(0);
     // The first incident killed its pod and suspended nothing.
-    expect((await r.client.workflow.getHandle(first).query(statusQuery)).actions.map((a) => a.action)).toEqual(['delete-pod']);
+    expect((await r.client.workflow.getHandle(first).query(statusQuery)).actions.map((a) => a.action)).toEqual([
+      'delete-pod',
+    ]);
   });
 
   it("a StatefulSet's replacement (the same name, so the same incident) detected after the kill: another container, a repeat, suspended", async () => {
@@ -108,7 +142,11 @@ describe('what counts as a repeat', () => {
     const watching = await r.waitForStage(handle, 'watching');
     // The StatefulSet controller's replacement: the same name, a new UID and container. Its alert reaches the same incident.
     const replacement = await createPod(kube, ns, name, w.pod.metadata!.ownerReferences![0]);
-    expect(await post(falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(watching.killedAt!) + 1000).toISOString()))).toBe(id);
+    expect(
+      await post(
+        falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(watching.killedAt!) + 1000).toISOString()),
+      ),
+    ).toBe(id);
     const result: IncidentStatus = await handle.result();
     expect(result.outcome).toBe('workload-suspended');
     expect(result.timeline.find((t) => t.event === 'repeat-alert')!.detail).toMatch(/\(another container: a repeat\)$/);

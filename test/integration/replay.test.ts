@@ -50,10 +50,20 @@ describe.runIf(recording)('record histories', () => {
   const bucket = `replay-evidence-${randomBytes(3).toString('hex')}`;
   beforeAll(async () => {
     r = await startResponder();
-    await new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
-    full = await startResponder({ evidence: { bucket, endpoint: aws.endpoint, region: aws.region }, eks: { endpoint: aws.endpoint, lambdaZip: 'unused-by-the-direct-executor.zip' } });
-    const { path: lambdaZip } = await buildLambdaZip(path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'));
-    eks = await startResponder({ executor: 'eks-lambda', eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] } });
+    await new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true }).send(
+      new CreateBucketCommand({ Bucket: bucket }),
+    );
+    full = await startResponder({
+      evidence: { bucket, endpoint: aws.endpoint, region: aws.region },
+      eks: { endpoint: aws.endpoint, lambdaZip: 'unused-by-the-direct-executor.zip' },
+    });
+    const { path: lambdaZip } = await buildLambdaZip(
+      path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-zip-')), 'remediation.zip'),
+    );
+    eks = await startResponder({
+      executor: 'eks-lambda',
+      eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region] },
+    });
     kube = testKube();
   });
   afterAll(async () => {
@@ -70,7 +80,9 @@ describe.runIf(recording)('record histories', () => {
       return h;
     },
     'escalate-suspend-restore-deployment': async (ns) => {
-      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), { holdSuspensionSeconds: 300 });
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), {
+        holdSuspensionSeconds: 300,
+      });
       await r.waitForStage(h, 'watching');
       await h.signal(escalateSignal, { by: 'soc', reason: 'confirmed' });
       await r.waitForStage(h, 'holding');
@@ -104,17 +116,23 @@ describe.runIf(recording)('record histories', () => {
     'eks-hold-checked-restored': async (ns) => {
       await bindEksNamespace(kube, ns);
       const w = await createWorkload(kube, ns, 'Deployment');
-      const alert = alertFor(ns, w, { severity: 'critical', cluster: { name: aws.clusters.local, region: aws.region } });
+      const alert = alertFor(ns, w, {
+        severity: 'critical',
+        cluster: { name: aws.clusters.local, region: aws.region },
+      });
       // Seconds apart, below the floor an operator's config enforces (300 s).
       const h = await eks.respond(alert, { holdSuspensionSeconds: 300, eksHoldCheckSeconds: 2 });
       await eks.waitForStage(h, 'holding', 90_000);
-      for (let i = 0; i < 600 && ((await h.query(statusQuery)).cleanup.length < 6); i++) await new Promise((res) => setTimeout(res, 100));
+      for (let i = 0; i < 600 && (await h.query(statusQuery)).cleanup.length < 6; i++)
+        await new Promise((res) => setTimeout(res, 100));
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
       await h.result();
       return h;
     },
     'cancelled-while-holding': async (ns) => {
-      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }), { holdSuspensionSeconds: 300 });
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }), {
+        holdSuspensionSeconds: 300,
+      });
       await r.waitForStage(h, 'holding');
       await h.cancel();
       await h.result().catch(() => undefined);
@@ -128,14 +146,17 @@ describe.runIf(recording)('record histories', () => {
       await r.waitForStage(h, 'watching');
       const { runId } = await h.describe();
       for (let n = 0; n < 60; n++) await h.signal(alertsSignal, [{ ...first, alertId: `${first.alertId}-r${n}` }]);
-      for (let i = 0; i < 100 && (await h.query(statusQuery)).run === 1; i++) await new Promise((res) => setTimeout(res, 100));
+      for (let i = 0; i < 100 && (await h.query(statusQuery)).run === 1; i++)
+        await new Promise((res) => setTimeout(res, 100));
       expect((await h.query(statusQuery)).run).toBeGreaterThan(1);
       await h.terminate('recorded');
       return { workflowId: h.workflowId, runId };
     },
     // Isolated while awaiting approval, then denied: the isolation is released in a stretch of its own.
     'denied-after-isolation': async (ns) => {
-      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Pod')), { requireApprovalFor: ['terminate-pod'] });
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Pod')), {
+        requireApprovalFor: ['terminate-pod'],
+      });
       await r.deny(h, 'lead', 'not a miner');
       await h.result();
       return h;
@@ -143,10 +164,17 @@ describe.runIf(recording)('record histories', () => {
     // A held suspension undone by a self-heal, re-applied by a hold check, then restored.
     'hold-reverted-then-restored': async (ns) => {
       const w = await createWorkload(kube, ns, 'Deployment');
-      const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), { holdCheckSeconds: 1, holdSuspensionSeconds: 300 });
+      const h = await r.respond(alertFor(ns, w, { severity: 'critical' }), {
+        holdCheckSeconds: 1,
+        holdSuspensionSeconds: 300,
+      });
       await r.waitForStage(h, 'holding');
-      await kube.apps.patchNamespacedDeployment({ namespace: ns, name: w.name, body: { spec: { replicas: 3 } }, fieldManager: 'argocd-application-controller' }, mergePatch);
-      for (let i = 0; i < 100 && !(await h.query(statusQuery)).hold?.reverts; i++) await new Promise((res) => setTimeout(res, 100));
+      await kube.apps.patchNamespacedDeployment(
+        { namespace: ns, name: w.name, body: { spec: { replicas: 3 } }, fieldManager: 'argocd-application-controller' },
+        mergePatch,
+      );
+      for (let i = 0; i < 100 && !(await h.query(statusQuery)).hold?.reverts; i++)
+        await new Promise((res) => setTimeout(res, 100));
       await r.waitForStage(h, 'holding');
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
       await h.result();
@@ -155,19 +183,71 @@ describe.runIf(recording)('record histories', () => {
     // Evidence captured (its search attribute set), IRSA credentials revoked before the kill, released by restore while watching.
     'evidence-revoke-restore': async (ns) => {
       const role = `replay-app-${randomBytes(3).toString('hex')}`;
-      const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+      const trust = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      });
       // Opted in, with the permissions boundary an opted-in role must carry for the revocation to write on it.
-      const boundary = await aws.clients.iam.send(new CreatePolicyCommand({ PolicyName: `${role}-boundary`, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }] }) }));
-      const { Role } = await aws.clients.iam.send(
-        new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust, Tags: [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }], PermissionsBoundary: boundary.Policy!.Arn! }),
+      const boundary = await aws.clients.iam.send(
+        new CreatePolicyCommand({
+          PolicyName: `${role}-boundary`,
+          PolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::shop/*' }],
+          }),
+        }),
       );
-      await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'miner', annotations: { 'eks.amazonaws.com/role-arn': Role!.Arn! } } } });
+      const { Role } = await aws.clients.iam.send(
+        new CreateRoleCommand({
+          RoleName: role,
+          AssumeRolePolicyDocument: trust,
+          Tags: [{ Key: REVOCABLE_TAG.key, Value: REVOCABLE_TAG.value }],
+          PermissionsBoundary: boundary.Policy!.Arn!,
+        }),
+      );
+      await kube.core.createNamespacedServiceAccount({
+        namespace: ns,
+        body: { metadata: { name: 'miner', annotations: { 'eks.amazonaws.com/role-arn': Role!.Arn! } } },
+      });
       // A Job's pod running as that service account (a pod's service account cannot be changed after creation).
-      const job = await kube.batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: 'miner' }, spec: { template: { spec: { serviceAccountName: 'miner', restartPolicy: 'Never', containers: [{ name: 'app', image: 'registry.example/app:1' }] } } } } });
+      const job = await kube.batch.createNamespacedJob({
+        namespace: ns,
+        body: {
+          metadata: { name: 'miner' },
+          spec: {
+            template: {
+              spec: {
+                serviceAccountName: 'miner',
+                restartPolicy: 'Never',
+                containers: [{ name: 'app', image: 'registry.example/app:1' }],
+              },
+            },
+          },
+        },
+      });
       const owner = { apiVersion: 'batch/v1', kind: 'Job', name: 'miner', uid: job.metadata!.uid!, controller: true };
-      const pod = await kube.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'miner-x1', ownerReferences: [owner] }, spec: { serviceAccountName: 'miner', containers: [{ name: 'app', image: 'registry.example/app:1' }] } } });
+      const pod = await kube.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'miner-x1', ownerReferences: [owner] },
+          spec: { serviceAccountName: 'miner', containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+        },
+      });
       const containerId = randomBytes(32).toString('hex');
-      pod.status = { phase: 'Running', containerStatuses: [{ name: 'app', image: 'registry.example/app:1', imageID: '', ready: true, restartCount: 0, containerID: `containerd://${containerId}`, state: { running: {} } }] };
+      pod.status = {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'app',
+            image: 'registry.example/app:1',
+            imageID: '',
+            ready: true,
+            restartCount: 0,
+            containerID: `containerd://${containerId}`,
+            state: { running: {} },
+          },
+        ],
+      };
       const running = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name: 'miner-x1', body: pod });
       const w = { kind: 'Job', name: 'miner', uid: job.metadata!.uid!, pod: Object.assign(running, { containerId }) };
       const h = await full.respond(alertFor(ns, w), { revokeCredentials: true, watchSeconds: 30 });
@@ -177,12 +257,16 @@ describe.runIf(recording)('record histories', () => {
       return h;
     },
     'running-mid-hold': async (ns) => {
-      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), { holdSuspensionSeconds: 3600 });
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'StatefulSet'), { severity: 'critical' }), {
+        holdSuspensionSeconds: 3600,
+      });
       await r.waitForStage(h, 'holding');
       return h;
     },
     'running-mid-approval': async (ns) => {
-      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), { requireApprovalFor: ['terminate-pod'] });
+      const h = await r.respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment')), {
+        requireApprovalFor: ['terminate-pod'],
+      });
       await r.waitForStage(h, 'awaiting-approval');
       return h;
     },
@@ -190,7 +274,10 @@ describe.runIf(recording)('record histories', () => {
     // network path: the task times out, a new worker runs the task again from the start, reads, and kills.
     'worker-killed-mid-local-activity': async (ns) => {
       const w = await createWorkload(kube, ns, 'Pod');
-      const relay = await startHoldingRelay(inject('kubeconfigPath'), mkdtempSync(path.join(tmpdir(), 'pod-responder-relay-')));
+      const relay = await startHoldingRelay(
+        inject('kubeconfigPath'),
+        mkdtempSync(path.join(tmpdir(), 'pod-responder-relay-')),
+      );
       const taskQueue = `record-crash-${randomBytes(3).toString('hex')}`;
       const env = {
         PATH: process.env.PATH,
@@ -204,7 +291,10 @@ describe.runIf(recording)('record histories', () => {
       let worker = await startWorkerProcess(env);
       try {
         relay.hold();
-        const config = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue }, policy: { evidenceSeconds: 0 } });
+        const config = configSchema.parse({
+          temporal: { address: inject('temporalAddress'), taskQueue },
+          policy: { evidenceSeconds: 0 },
+        });
         const { workflowId } = await respondToAlert(r.client, config, alertFor(ns, w));
         await until('the pod read waiting on the held relay', async () => relay.heldFromClients > 0, 30_000);
         await killProcessGroup(worker);
@@ -235,35 +325,39 @@ describe('replay recorded histories', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
   it.skipIf(recording)('has a history of every scenario, mid-flight ones among them', () => {
-    expect(files.sort()).toEqual(
-      [
-        'approved-suspend-cronjob.json',
-        'cancelled-while-holding.json',
-        'denied-after-isolation.json',
-        'dismissed-stale.json',
-        'eks-hold-checked-restored.json',
-        'eks-lambda-terminate.json',
-        'escalate-suspend-restore-deployment.json',
-        'evidence-revoke-restore.json',
-        'flood-continued-as-new.json',
-        'hold-reverted-then-restored.json',
-        'running-mid-approval.json',
-        'running-mid-hold.json',
-        'terminate-bare-pod.json',
-        'worker-killed-mid-local-activity.json',
-      ],
-    );
+    expect(files.sort()).toEqual([
+      'approved-suspend-cronjob.json',
+      'cancelled-while-holding.json',
+      'denied-after-isolation.json',
+      'dismissed-stale.json',
+      'eks-hold-checked-restored.json',
+      'eks-lambda-terminate.json',
+      'escalate-suspend-restore-deployment.json',
+      'evidence-revoke-restore.json',
+      'flood-continued-as-new.json',
+      'hold-reverted-then-restored.json',
+      'running-mid-approval.json',
+      'running-mid-hold.json',
+      'terminate-bare-pod.json',
+      'worker-killed-mid-local-activity.json',
+    ]);
   });
 
   it.each(files)('%s replays without nondeterminism', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowsPath: workflowsPath(), replayName: file }, history)).resolves.toBeUndefined();
+    await expect(
+      Worker.runReplayHistory({ workflowsPath: workflowsPath(), replayName: file }, history),
+    ).resolves.toBeUndefined();
   });
 
   it('the compiled worker (dist/, as the image runs it) replays an incident that checks repeat alerts', async () => {
     // The alert schema is loaded on the first repeat alert, by a require that webpack must resolve in dist/ too.
     const root = new URL('../../', import.meta.url);
-    execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
+    execFileSync(
+      process.execPath,
+      [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: root },
+    );
     const workflowBundle = await bundleFrom(new URL('dist/workflows/index.js', root).pathname);
     const file = 'flood-continued-as-new.json';
     const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));

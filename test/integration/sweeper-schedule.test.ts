@@ -11,39 +11,77 @@ import { ensureSweeperSchedule, SWEEPER_SCHEDULE_ID } from '../../worker/schedul
 import { ensureNamespace } from '../support/temporal-namespace.js';
 
 describe('the sweeper schedule', () => {
-  it('is updated when the config changes, paused when sweeping is turned off, resumed when it is on again', { timeout: 60_000 }, async () => {
-    const namespace = `sweep-${randomBytes(4).toString('hex')}`;
-    await ensureNamespace(namespace);
-    const connection = await Connection.connect({ address: inject('temporalAddress') });
-    const client = new Client({ connection, namespace });
-    const config = (eks: Record<string, unknown>, taskQueue = 'pod-responder') => configSchema.parse({ temporal: { taskQueue, namespace }, eks });
-    const described = async () => {
-      const d = await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).describe();
-      const a = d.action as { taskQueue: string; args: unknown[] };
-      return { every: d.spec.intervals?.map((i) => i.every), taskQueue: a.taskQueue, args: a.args, paused: d.state.paused };
-    };
-    try {
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1'] }))).toBe('created');
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1'] }))).toBe('exists');
-      expect(await described()).toEqual({ every: [15 * 60_000], taskQueue: 'pod-responder', args: [{ regions: ['eu-west-1'] }], paused: false });
+  it(
+    'is updated when the config changes, paused when sweeping is turned off, resumed when it is on again',
+    { timeout: 60_000 },
+    async () => {
+      const namespace = `sweep-${randomBytes(4).toString('hex')}`;
+      await ensureNamespace(namespace);
+      const connection = await Connection.connect({ address: inject('temporalAddress') });
+      const client = new Client({ connection, namespace });
+      const config = (eks: Record<string, unknown>, taskQueue = 'pod-responder') =>
+        configSchema.parse({ temporal: { taskQueue, namespace }, eks });
+      const described = async () => {
+        const d = await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).describe();
+        const a = d.action as { taskQueue: string; args: unknown[] };
+        return {
+          every: d.spec.intervals?.map((i) => i.every),
+          taskQueue: a.taskQueue,
+          args: a.args,
+          paused: d.state.paused,
+        };
+      };
+      try {
+        expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1'] }))).toBe('created');
+        expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1'] }))).toBe('exists');
+        expect(await described()).toEqual({
+          every: [15 * 60_000],
+          taskQueue: 'pod-responder',
+          args: [{ regions: ['eu-west-1'] }],
+          paused: false,
+        });
 
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'))).toBe('updated');
-      expect(await described()).toEqual({ every: [30 * 60_000], taskQueue: 'other-queue', args: [{ regions: ['eu-west-1', 'us-east-1'] }], paused: false });
+        expect(
+          await ensureSweeperSchedule(
+            client,
+            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
+          ),
+        ).toBe('updated');
+        expect(await described()).toEqual({
+          every: [30 * 60_000],
+          taskQueue: 'other-queue',
+          args: [{ regions: ['eu-west-1', 'us-east-1'] }],
+          paused: false,
+        });
 
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: [] }))).toBe('paused');
-      expect((await described()).paused).toBe(true);
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: [] }))).toBe('disabled');
+        expect(await ensureSweeperSchedule(client, config({ sweepRegions: [] }))).toBe('paused');
+        expect((await described()).paused).toBe(true);
+        expect(await ensureSweeperSchedule(client, config({ sweepRegions: [] }))).toBe('disabled');
 
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'))).toBe('updated');
-      expect((await described()).paused).toBe(false);
+        expect(
+          await ensureSweeperSchedule(
+            client,
+            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
+          ),
+        ).toBe('updated');
+        expect((await described()).paused).toBe(false);
 
-      // An operator's own pause is theirs to lift.
-      await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).pause('investigating');
-      expect(await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'))).toBe('exists');
-      expect((await described()).paused).toBe(true);
-    } finally {
-      await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).delete().catch(() => {});
-      await connection.close();
-    }
-  });
+        // An operator's own pause is theirs to lift.
+        await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).pause('investigating');
+        expect(
+          await ensureSweeperSchedule(
+            client,
+            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
+          ),
+        ).toBe('exists');
+        expect((await described()).paused).toBe(true);
+      } finally {
+        await client.schedule
+          .getHandle(SWEEPER_SCHEDULE_ID)
+          .delete()
+          .catch(() => {});
+        await connection.close();
+      }
+    },
+  );
 });

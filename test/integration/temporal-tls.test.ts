@@ -62,12 +62,16 @@ const cloudEnv = (over: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
   POD_RESPONDER_TEMPORAL_API_KEY_FILE: apiKeyFile,
   ...over,
 });
-const without = (env: NodeJS.ProcessEnv, ...names: string[]) => Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
+const without = (env: NodeJS.ProcessEnv, ...names: string[]) =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, cwd: root }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      path.join(root, 'node_modules/.bin/tsx'),
+      [path.join(root, 'client/cli.ts'), ...args],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, cwd: root },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -84,7 +88,12 @@ async function connectError(config: Config): Promise<string> {
 beforeAll(async () => {
   kube = testKube();
   mtls = await startTemporalTlsProxy({ backend: inject('temporalAddress'), pki, requireClientCert: true });
-  cloud = await startTemporalTlsProxy({ backend: inject('temporalAddress'), pki, requireClientCert: false, apiKey: API_KEY });
+  cloud = await startTemporalTlsProxy({
+    backend: inject('temporalAddress'),
+    pki,
+    requireClientCert: false,
+    apiKey: API_KEY,
+  });
   installLogging('ERROR');
   worker = await createWorker(loadConfig(mtlsEnv()));
   void worker.run();
@@ -111,14 +120,27 @@ describe('self-hosted Temporal with mTLS', () => {
     expect(await podExists(kube, ns, w.name)).toBe(false);
     const paths = new Set(mtls.calls.map((c) => c.path.split('/').at(-1)));
     // The worker's polls (its NativeConnection), its activities' client, and the CLI's start all went through here.
-    expect([...paths]).toEqual(expect.arrayContaining(['PollWorkflowTaskQueue', 'PollActivityTaskQueue', 'RespondWorkflowTaskCompleted', 'SignalWithStartWorkflowExecution']));
+    expect([...paths]).toEqual(
+      expect.arrayContaining([
+        'PollWorkflowTaskQueue',
+        'PollActivityTaskQueue',
+        'RespondWorkflowTaskCompleted',
+        'SignalWithStartWorkflowExecution',
+      ]),
+    );
     expect(mtls.calls.every((c) => c.clientCn === 'pod-responder-client')).toBe(true);
   });
 
   it('a client without a certificate is refused in the handshake, and told to set one', async () => {
     const refusedBefore = mtls.refusals.length;
     const config = loadConfig(without(mtlsEnv(), 'POD_RESPONDER_TEMPORAL_TLS_CERT', 'POD_RESPONDER_TEMPORAL_TLS_KEY'));
-    const [client, workerError] = await Promise.all([connectError(config), createWorker(config).then(() => 'started', (err: Error) => err.message)]);
+    const [client, workerError] = await Promise.all([
+      connectError(config),
+      createWorker(config).then(
+        () => 'started',
+        (err: Error) => err.message,
+      ),
+    ]);
     const expected = `cannot connect to Temporal at ${mtls.address} (tls, ca ${pki.caFile}): the server asks for a client certificate (mTLS): set temporal.tls.certFile and keyFile`;
     expect(client).toBe(expected);
     expect(workerError).toBe(expected);
@@ -130,7 +152,14 @@ describe('self-hosted Temporal with mTLS', () => {
     const expected = `cannot connect to Temporal at ${mtls.address} (tls, ca ${pki.otherCaFile}, clientCert ${pki.clientCertFile}): the server's certificate is not signed by the CA in temporal.tls.caFile (${pki.otherCaFile})`;
     const gateway = TemporalGateway.create(config);
     try {
-      const [client, workerError, ready] = await Promise.all([connectError(config), createWorker(config).then(() => 'started', (err: Error) => err.message), gateway.ready()]);
+      const [client, workerError, ready] = await Promise.all([
+        connectError(config),
+        createWorker(config).then(
+          () => 'started',
+          (err: Error) => err.message,
+        ),
+        gateway.ready(),
+      ]);
       expect(client).toBe(expected);
       expect(workerError).toBe(expected);
       expect(ready).toBe(false);
@@ -144,10 +173,17 @@ describe('self-hosted Temporal with mTLS', () => {
     const missing = path.join(pki.dir, 'no-such-ca.pem');
     const bad = await cli(['status', 'pod-incident:local:x:y'], mtlsEnv({ POD_RESPONDER_TEMPORAL_TLS_CA: missing }));
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toBe(`error: invalid configuration (environment):\n  - temporal.tls.caFile: cannot read ${missing} (ENOENT)\n`);
-    const noCert = await cli(['status', 'pod-incident:local:x:y'], without(mtlsEnv(), 'POD_RESPONDER_TEMPORAL_TLS_CERT', 'POD_RESPONDER_TEMPORAL_TLS_KEY'));
+    expect(bad.stderr).toBe(
+      `error: invalid configuration (environment):\n  - temporal.tls.caFile: cannot read ${missing} (ENOENT)\n`,
+    );
+    const noCert = await cli(
+      ['status', 'pod-incident:local:x:y'],
+      without(mtlsEnv(), 'POD_RESPONDER_TEMPORAL_TLS_CERT', 'POD_RESPONDER_TEMPORAL_TLS_KEY'),
+    );
     expect(noCert.code).toBe(1);
-    expect(noCert.stderr).toContain('the server asks for a client certificate (mTLS): set temporal.tls.certFile and keyFile');
+    expect(noCert.stderr).toContain(
+      'the server asks for a client certificate (mTLS): set temporal.tls.certFile and keyFile',
+    );
   });
 });
 
@@ -163,10 +199,23 @@ describe('Temporal Cloud: TLS with an API key', () => {
       config: { policy: { watchSeconds: 0 } },
     });
     try {
-      const raw = JSON.stringify(freshFixture('normalized', { cluster: 'local', namespace: ns, pod: w.name, id: `tls-${randomBytes(4).toString('hex')}`, uid: w.uid, containerId: w.pod.containerId, containerName: 'app' }));
+      const raw = JSON.stringify(
+        freshFixture('normalized', {
+          cluster: 'local',
+          namespace: ns,
+          pod: w.name,
+          id: `tls-${randomBytes(4).toString('hex')}`,
+          uid: w.uid,
+          containerId: w.pod.containerId,
+          containerName: 'app',
+        }),
+      );
       const res = await fwd.post('/v1/alerts', raw, signBody(HMAC_SECRET, raw));
       expect(res.status, JSON.stringify(res.json)).toBe(202);
-      expect(res.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:local:${ns}:${w.name}` });
+      expect(res.json.results[0]).toMatchObject({
+        outcome: 'accepted',
+        workflowId: `pod-incident:local:${ns}:${w.name}`,
+      });
     } finally {
       await fwd.close();
     }
@@ -191,7 +240,11 @@ describe('Temporal Cloud: TLS with an API key', () => {
     const w = await createWorker(loadConfig(cloudEnv({ POD_RESPONDER_TASK_QUEUE: `${taskQueue}-cloud` })));
     const running = w.run();
     const calls = () => cloud.calls.slice(before).map((c) => c.path.split('/').at(-1));
-    await until('the worker polling through the API-key endpoint', async () => calls().includes('PollWorkflowTaskQueue'), 30_000);
+    await until(
+      'the worker polling through the API-key endpoint',
+      async () => calls().includes('PollWorkflowTaskQueue'),
+      30_000,
+    );
     await w.shutdown();
     await running;
     expect(calls()).toEqual(expect.arrayContaining(['GetSystemInfo', 'ListSearchAttributes', 'PollWorkflowTaskQueue']));
@@ -203,16 +256,31 @@ describe('Temporal Cloud: TLS with an API key', () => {
     const refusedBefore = cloud.unauthenticated;
     const wrong = loadConfig(cloudEnv({ POD_RESPONDER_TEMPORAL_API_KEY_FILE: wrongKey }));
     const none = loadConfig(without(cloudEnv(), 'POD_RESPONDER_TEMPORAL_API_KEY_FILE'));
-    const [client, workerError, noKey] = await Promise.all([connectError(wrong), createWorker(wrong).then(() => 'started', (err: Error) => err.message), connectError(none)]);
+    const [client, workerError, noKey] = await Promise.all([
+      connectError(wrong),
+      createWorker(wrong).then(
+        () => 'started',
+        (err: Error) => err.message,
+      ),
+      connectError(none),
+    ]);
     const where = `cannot connect to Temporal at ${cloud.address} (tls, ca ${pki.caFile}, serverName ${pki.serverAltName}`;
     expect(client).toBe(`${where}, apiKey ${wrongKey}): the server refused the API key (temporal.apiKey / apiKeyFile)`);
     expect(workerError).toBe(client);
-    expect(noKey).toBe(`${where}): the server wants credentials: an API key (temporal.apiKeyFile) or a client certificate`);
+    expect(noKey).toBe(
+      `${where}): the server wants credentials: an API key (temporal.apiKeyFile) or a client certificate`,
+    );
     expect(cloud.unauthenticated).toBeGreaterThanOrEqual(refusedBefore + 3);
   });
 
   it('an API key without TLS (TLS turned off) is told the server speaks TLS', async () => {
-    const config = loadConfig(cloudEnv({ POD_RESPONDER_TEMPORAL_TLS: 'false', POD_RESPONDER_TEMPORAL_TLS_CA: '', POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: '' }));
+    const config = loadConfig(
+      cloudEnv({
+        POD_RESPONDER_TEMPORAL_TLS: 'false',
+        POD_RESPONDER_TEMPORAL_TLS_CA: '',
+        POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: '',
+      }),
+    );
     expect(await connectError(config)).toBe(
       `cannot connect to Temporal at ${cloud.address} (no tls, apiKey ${apiKeyFile}): the server speaks TLS and this connection does not: remove temporal.tls.enabled: false`,
     );

@@ -52,7 +52,12 @@ async function makeCurrent(buildId: string): Promise<void> {
   // The version exists once its worker has polled.
   for (let i = 0; ; i++) {
     try {
-      await client.workflowService.setWorkerDeploymentCurrentVersion({ namespace: 'default', deploymentName, buildId, identity: 'upgrade-test' });
+      await client.workflowService.setWorkerDeploymentCurrentVersion({
+        namespace: 'default',
+        deploymentName,
+        buildId,
+        identity: 'upgrade-test',
+      });
       return;
     } catch (err) {
       if (i >= 100) throw err;
@@ -86,59 +91,97 @@ async function buildsOf(h: WorkflowHandle, runId?: string): Promise<string[]> {
 }
 
 describe('upgrading the worker while incidents run (Worker Deployment Versioning)', () => {
-  it('parked incidents stay on their build until they continue as new at a wait; new ones start on the current build', { timeout: 150_000 }, async () => {
-    const ns = await createNamespace(kube, 'upgrade');
-    const held = await createWorkload(kube, ns, 'StatefulSet');
-    const pending = await createWorkload(kube, ns, 'Pod');
+  it(
+    'parked incidents stay on their build until they continue as new at a wait; new ones start on the current build',
+    { timeout: 150_000 },
+    async () => {
+      const ns = await createNamespace(kube, 'upgrade');
+      const held = await createWorkload(kube, ns, 'StatefulSet');
+      const pending = await createWorkload(kube, ns, 'Pod');
 
-    await startBuild('build-a');
-    await makeCurrent('build-a');
-    // A hold with no checks wakes only for restore or its end; one with checks wakes every 2 s.
-    const quiet = await respond(alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }), { holdSuspensionSeconds: 600 }, 'build-a');
-    const holding = await respond(alertFor(ns, held, { severity: 'critical' }), { holdSuspensionSeconds: 600, holdCheckSeconds: 2 }, 'build-a');
-    const awaiting = await respond(alertFor(ns, pending), { requireApprovalFor: ['terminate-pod'] }, 'build-a');
-    await waitFor('holding', () => holding.query(statusQuery), (s) => s.stage === 'holding');
-    await waitFor('holding', () => quiet.query(statusQuery), (s) => s.stage === 'holding');
-    await waitFor('awaiting approval', () => awaiting.query(statusQuery), (s) => s.stage === 'awaiting-approval');
-    const firstRun = (await holding.describe()).runId;
+      await startBuild('build-a');
+      await makeCurrent('build-a');
+      // A hold with no checks wakes only for restore or its end; one with checks wakes every 2 s.
+      const quiet = await respond(
+        alertFor(ns, await createWorkload(kube, ns, 'Deployment'), { severity: 'critical' }),
+        { holdSuspensionSeconds: 600 },
+        'build-a',
+      );
+      const holding = await respond(
+        alertFor(ns, held, { severity: 'critical' }),
+        { holdSuspensionSeconds: 600, holdCheckSeconds: 2 },
+        'build-a',
+      );
+      const awaiting = await respond(alertFor(ns, pending), { requireApprovalFor: ['terminate-pod'] }, 'build-a');
+      await waitFor(
+        'holding',
+        () => holding.query(statusQuery),
+        (s) => s.stage === 'holding',
+      );
+      await waitFor(
+        'holding',
+        () => quiet.query(statusQuery),
+        (s) => s.stage === 'holding',
+      );
+      await waitFor(
+        'awaiting approval',
+        () => awaiting.query(statusQuery),
+        (s) => s.stage === 'awaiting-approval',
+      );
+      const firstRun = (await holding.describe()).runId;
 
-    const a = workers[0]!;
-    await startBuild('build-b');
-    await makeCurrent('build-b');
+      const a = workers[0]!;
+      await startBuild('build-b');
+      await makeCurrent('build-b');
 
-    // A new incident starts on B.
-    const fresh = await createWorkload(kube, ns, 'Pod');
-    const started = await respond(alertFor(ns, fresh), {}, 'build-b');
-    expect(((await started.result()) as IncidentStatus).outcome).toBe('pod-terminated');
-    expect(await buildsOf(started)).toEqual(['build-b']);
+      // A new incident starts on B.
+      const fresh = await createWorkload(kube, ns, 'Pod');
+      const started = await respond(alertFor(ns, fresh), {}, 'build-b');
+      expect(((await started.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+      expect(await buildsOf(started)).toEqual(['build-b']);
 
-    // The held incident moves to B at its next wait: its run on A ends, run 2 carries it on, on B.
-    const moved = await waitFor('the hold to continue as new', () => holding.query(statusQuery), (s) => s.run === 2);
-    expect(moved.timeline.map((t) => t.detail)).toContainEqual(expect.stringContaining('to move to the current worker build'));
-    expect(await buildsOf(holding, firstRun)).toEqual(['build-a']);
+      // The held incident moves to B at its next wait: its run on A ends, run 2 carries it on, on B.
+      const moved = await waitFor(
+        'the hold to continue as new',
+        () => holding.query(statusQuery),
+        (s) => s.run === 2,
+      );
+      expect(moved.timeline.map((t) => t.detail)).toContainEqual(
+        expect.stringContaining('to move to the current worker build'),
+      );
+      expect(await buildsOf(holding, firstRun)).toEqual(['build-a']);
 
-    // The answer reaches the incident awaiting approval on A, which finishes on A.
-    expect(await answerProposal(awaiting, 'approved', { by: 'ana' })).toMatchObject({ answer: 'approved' });
-    expect(((await awaiting.result()) as IncidentStatus).outcome).toBe('pod-terminated');
-    expect(await buildsOf(awaiting)).toEqual(['build-a']);
-    expect(await podExists(kube, ns, pending.name)).toBe(false);
+      // The answer reaches the incident awaiting approval on A, which finishes on A.
+      expect(await answerProposal(awaiting, 'approved', { by: 'ana' })).toMatchObject({ answer: 'approved' });
+      expect(((await awaiting.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+      expect(await buildsOf(awaiting)).toEqual(['build-a']);
+      expect(await podExists(kube, ns, pending.name)).toBe(false);
 
-    // The quiet hold has not woken since: it stays on A while A runs, and is still held there.
-    expect(await buildsOf(quiet)).toEqual(['build-a']);
-    const onA = `TemporalWorkerDeploymentVersion='${deploymentName}:build-a' AND ExecutionStatus='Running'`;
-    await waitFor('visibility to show the quiet hold alone on A', async () => (await client.workflow.count(onA)).count, (n) => n === 1);
-    await quiet.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-    expect(((await quiet.result()) as IncidentStatus).outcome).toBe('workload-restored');
-    expect(await buildsOf(quiet)).toEqual(['build-a']);
+      // The quiet hold has not woken since: it stays on A while A runs, and is still held there.
+      expect(await buildsOf(quiet)).toEqual(['build-a']);
+      const onA = `TemporalWorkerDeploymentVersion='${deploymentName}:build-a' AND ExecutionStatus='Running'`;
+      await waitFor(
+        'visibility to show the quiet hold alone on A',
+        async () => (await client.workflow.count(onA)).count,
+        (n) => n === 1,
+      );
+      await quiet.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
+      expect(((await quiet.result()) as IncidentStatus).outcome).toBe('workload-restored');
+      expect(await buildsOf(quiet)).toEqual(['build-a']);
 
-    // Build A can go once no running incident is on it (the query in docs/changing-the-workflow.md).
-    await waitFor('build A to drain', async () => (await client.workflow.count(onA)).count, (n) => n === 0);
-    await a.shutdown();
-    // The held incident now runs on B alone, restored there.
-    await holding.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-    const restored = (await holding.result()) as IncidentStatus;
-    expect(restored).toMatchObject({ outcome: 'workload-restored', run: 2 });
-    expect(await buildsOf(holding)).toEqual(['build-b']);
-    expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: held.name })).spec?.replicas).toBe(2);
-  });
+      // Build A can go once no running incident is on it (the query in docs/changing-the-workflow.md).
+      await waitFor(
+        'build A to drain',
+        async () => (await client.workflow.count(onA)).count,
+        (n) => n === 0,
+      );
+      await a.shutdown();
+      // The held incident now runs on B alone, restored there.
+      await holding.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
+      const restored = (await holding.result()) as IncidentStatus;
+      expect(restored).toMatchObject({ outcome: 'workload-restored', run: 2 });
+      expect(await buildsOf(holding)).toEqual(['build-b']);
+      expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: held.name })).spec?.replicas).toBe(2);
+    },
+  );
 });

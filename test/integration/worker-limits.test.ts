@@ -20,15 +20,27 @@ describe('a worker with room for two incidents in memory', () => {
   it('parks five awaiting approval with at most two cached, then takes every answer and finishes each', async () => {
     const ns = await createNamespace(kube, 'limits');
     const pods = await Promise.all([0, 1, 2, 3, 4].map(() => createWorkload(kube, ns, 'Pod')));
-    const handles = await Promise.all(pods.map((w) => r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'], isolate: false, evidenceSeconds: 0 })));
+    const handles = await Promise.all(
+      pods.map((w) =>
+        r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'], isolate: false, evidenceSeconds: 0 }),
+      ),
+    );
     for (const h of handles) await r.waitForStage(h, 'awaiting-approval');
     // Evicting is the worker's own business, done between tasks: it settles at the limit, not above.
-    await until('the cache to hold two incidents at most', async () => r.worker.worker.getStatus().numCachedWorkflows <= 2, 10_000);
+    await until(
+      'the cache to hold two incidents at most',
+      async () => r.worker.worker.getStatus().numCachedWorkflows <= 2,
+      10_000,
+    );
 
     for (const h of handles) await r.approve(h, 'lead');
     const results = await Promise.all(handles.map((h) => h.result()));
     expect(results.map((x) => x.outcome)).toEqual(Array(5).fill('pod-terminated'));
     for (const w of pods) expect(await podExists(kube, ns, w.name)).toBe(false);
-    await until('the cache to hold two incidents at most', async () => r.worker.worker.getStatus().numCachedWorkflows <= 2, 10_000);
+    await until(
+      'the cache to hold two incidents at most',
+      async () => r.worker.worker.getStatus().numCachedWorkflows <= 2,
+      10_000,
+    );
   });
 });

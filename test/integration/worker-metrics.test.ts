@@ -36,7 +36,19 @@ function exposedNames(text: string): Set<string> {
   return names;
 }
 
-const PROMQL_KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset']);
+const PROMQL_KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+]);
 
 /** The metric names a PromQL expression selects: identifiers that are not functions, keywords, labels or strings. */
 function metricNames(expr: string): string[] {
@@ -71,7 +83,9 @@ function actionsReported(results: IncidentStatus[]): Map<string, number> {
   for (const r of results) {
     for (const t of r.timeline) {
       if (!['isolate-pod', 'release-isolation', 'delete-pod', 'suspend-workload'].includes(t.event)) continue;
-      const status = /^failed/.test(t.detail) ? 'failed' : /: (done|already-done|not-found|unsupported|conflict) \(/.exec(t.detail)?.[1];
+      const status = /^failed/.test(t.detail)
+        ? 'failed'
+        : /: (done|already-done|not-found|unsupported|conflict) \(/.exec(t.detail)?.[1];
       if (!status) throw new Error(`no result in ${t.event}: ${t.detail}`);
       add(`${t.event} ${status}`);
     }
@@ -111,7 +125,15 @@ describe('incident metrics', () => {
     // A: a Deployment's pod, through the forwarder (Falco, Critical): killed, Deployment suspended, held, restored.
     const deployment = await createWorkload(kube, ns, 'Deployment');
     const pod = deployment.pod.metadata!.name!;
-    const falco = freshFixture('falco-stratum', { cluster: 'local', namespace: ns, pod, id: `metrics-${hex()}`, uid: deployment.pod.metadata!.uid!, containerId: deployment.pod.containerId, containerName: 'app' });
+    const falco = freshFixture('falco-stratum', {
+      cluster: 'local',
+      namespace: ns,
+      pod,
+      id: `metrics-${hex()}`,
+      uid: deployment.pod.metadata!.uid!,
+      containerId: deployment.pod.containerId,
+      containerName: 'app',
+    });
     falco.time = detectedAt.toISOString();
     const posted = await fwd.post('/v1/alerts/falco?cluster=local', falco, bearer(TOKENS.falco));
     expect(posted.status, JSON.stringify(posted.json)).toBe(202);
@@ -121,7 +143,9 @@ describe('incident metrics', () => {
 
     // B: a bare pod whose kill waits for a person's approval.
     const bare = await createWorkload(kube, ns, 'Pod');
-    const b = await r.respond(alertFor(ns, bare, { detectedAt: detectedAt.toISOString() }), { requireApprovalFor: ['terminate-pod'] });
+    const b = await r.respond(alertFor(ns, bare, { detectedAt: detectedAt.toISOString() }), {
+      requireApprovalFor: ['terminate-pod'],
+    });
     await r.approve(b, 'analyst@example.com');
 
     // C: a stale alert, dismissed: no action.
@@ -132,19 +156,26 @@ describe('incident metrics', () => {
     expect(results.map((x) => x.outcome)).toEqual(['workload-restored', 'pod-terminated', 'dismissed']);
 
     // The worker hands workflow metrics to the exporter once the task that made them completes: wait for all three.
-    const samples = parseSamples(await until('three incidents on /metrics', async () => {
-      const text = await scrape(metricsUrl);
-      return total(parseSamples(text), 'pod_responder_incidents_total', { taskQueue: queue }) >= 3 && text;
-    }));
+    const samples = parseSamples(
+      await until('three incidents on /metrics', async () => {
+        const text = await scrape(metricsUrl);
+        return total(parseSamples(text), 'pod_responder_incidents_total', { taskQueue: queue }) >= 3 && text;
+      }),
+    );
 
     for (const outcome of ['workload-restored', 'pod-terminated', 'dismissed']) {
-      expect(total(samples, 'pod_responder_incidents_total', { taskQueue: queue, outcome, source: 'falco' }), outcome).toBe(1);
+      expect(
+        total(samples, 'pod_responder_incidents_total', { taskQueue: queue, outcome, source: 'falco' }),
+        outcome,
+      ).toBe(1);
     }
     expect(total(samples, 'pod_responder_incidents_total', { taskQueue: queue })).toBe(3);
 
     // Every action the incidents report, counted once with its result; nothing else.
     const counted = new Map(
-      samples.filter((s) => s.name === 'pod_responder_actions_total' && s.labels.taskQueue === queue).map((s) => [`${s.labels.action} ${s.labels.result}`, s.value]),
+      samples
+        .filter((s) => s.name === 'pod_responder_actions_total' && s.labels.taskQueue === queue)
+        .map((s) => [`${s.labels.action} ${s.labels.result}`, s.value]),
     );
     const reported = actionsReported(results);
     expect(Object.fromEntries(counted)).toEqual(Object.fromEntries(reported));
@@ -173,7 +204,9 @@ describe('incident metrics', () => {
     expect(total(samples, `${hist}_count`, { taskQueue: queue })).toBe(3);
 
     // The SDK's own metrics on the same endpoint.
-    expect(total(samples, 'temporal_workflow_completed_total', { task_queue: queue, workflow_type: 'maliciousPodResponse' })).toBeGreaterThanOrEqual(3);
+    expect(
+      total(samples, 'temporal_workflow_completed_total', { task_queue: queue, workflow_type: 'maliciousPodResponse' }),
+    ).toBeGreaterThanOrEqual(3);
     expect(total(samples, 'temporal_workflow_task_execution_latency_count', { task_queue: queue })).toBeGreaterThan(0);
   }, 180_000);
 });
@@ -182,12 +215,21 @@ describe('the Grafana dashboard', () => {
   const dashboard = JSON.parse(readFileSync(path.join(root, 'deploy/grafana/pod-responder.json'), 'utf8')) as {
     panels: { title: string; type: string; panels?: unknown[]; targets?: { expr: string }[] }[];
   };
-  const panels = dashboard.panels.flatMap((p) => [p, ...((p.panels ?? []) as typeof dashboard.panels)]).filter((p) => p.type !== 'row');
+  const panels = dashboard.panels
+    .flatMap((p) => [p, ...((p.panels ?? []) as typeof dashboard.panels)])
+    .filter((p) => p.type !== 'row');
 
   it('reads metric names out of PromQL', () => {
-    expect(metricNames('histogram_quantile(0.95, sum by (le, action) (rate(a_seconds_bucket{action="delete-pod",x=~"a|b"}[$__rate_interval])))')).toEqual(['a_seconds_bucket']);
+    expect(
+      metricNames(
+        'histogram_quantile(0.95, sum by (le, action) (rate(a_seconds_bucket{action="delete-pod",x=~"a|b"}[$__rate_interval])))',
+      ),
+    ).toEqual(['a_seconds_bucket']);
     expect(metricNames('sum(increase(x_total{outcome=~"failed"}[$__range])) or vector(0)')).toEqual(['x_total']);
-    expect(metricNames('sum by (approval) (rate(s_sum[5m])) / sum by (approval) (rate(s_count[5m])) > 0')).toEqual(['s_sum', 's_count']);
+    expect(metricNames('sum by (approval) (rate(s_sum[5m])) / sum by (approval) (rate(s_count[5m])) > 0')).toEqual([
+      's_sum',
+      's_count',
+    ]);
   });
 
   it('queries, in every panel, only metrics that the worker or the forwarder exposes', async () => {
@@ -206,10 +248,21 @@ describe('the Grafana dashboard', () => {
     });
     const running = helper.run();
     try {
-      await r.client.workflow.execute('activityFailsOnce', { taskQueue: helperQueue, workflowId: `activity-fails-once-${hex()}` });
-      const broken = await r.client.workflow.start('workflowTaskFails', { taskQueue: helperQueue, workflowId: `workflow-task-fails-${hex()}` });
-      await until('a failed workflow task on /metrics', async () =>
-        total(parseSamples(await scrape(metricsUrl)), 'temporal_workflow_task_execution_failed_total', { task_queue: helperQueue }) > 0);
+      await r.client.workflow.execute('activityFailsOnce', {
+        taskQueue: helperQueue,
+        workflowId: `activity-fails-once-${hex()}`,
+      });
+      const broken = await r.client.workflow.start('workflowTaskFails', {
+        taskQueue: helperQueue,
+        workflowId: `workflow-task-fails-${hex()}`,
+      });
+      await until(
+        'a failed workflow task on /metrics',
+        async () =>
+          total(parseSamples(await scrape(metricsUrl)), 'temporal_workflow_task_execution_failed_total', {
+            task_queue: helperQueue,
+          }) > 0,
+      );
       await broken.terminate('the test saw its workflow task fail');
     } finally {
       helper.shutdown();
@@ -219,7 +272,10 @@ describe('the Grafana dashboard', () => {
     // A refused request, so the forwarder's rejection counter has a sample (test A sent it an accepted alert).
     expect((await fwd.post('/v1/alerts/falco?cluster=local', {}, bearer('not-the-token-0123456789'))).status).toBe(401);
 
-    const exposed = new Set([...exposedNames(await scrape(metricsUrl)), ...exposedNames(await scrape(`${fwd.url}/metrics`))]);
+    const exposed = new Set([
+      ...exposedNames(await scrape(metricsUrl)),
+      ...exposedNames(await scrape(`${fwd.url}/metrics`)),
+    ]);
     const queried = new Set<string>();
     expect(panels.length).toBeGreaterThan(10);
     for (const panel of panels) {
@@ -253,16 +309,27 @@ describe('pod-responder worker', () => {
   const started: ChildProcess[] = [];
   afterAll(async () => {
     await Promise.all(
-      started.filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => {
-        c.once('exit', resolve);
-        c.kill('SIGTERM');
-      })),
+      started
+        .filter((c) => c.exitCode === null)
+        .map(
+          (c) =>
+            new Promise((resolve) => {
+              c.once('exit', resolve);
+              c.kill('SIGTERM');
+            }),
+        ),
     );
   });
 
   /** Starts `client/cli.ts worker`; resolves with its stderr up to and including the start line. */
-  function startWorker(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; log: string; startLine: Record<string, unknown> }> {
-    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], { env, cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  function startWorker(
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ child: ChildProcess; log: string; startLine: Record<string, unknown> }> {
+    const child = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker'], {
+      env,
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     started.push(child);
     return new Promise((resolve, reject) => {
       let log = '';
@@ -290,13 +357,25 @@ describe('pod-responder worker', () => {
     };
     const first = await startWorker(env);
     expect(first.startLine.metrics).toBe(`http://127.0.0.1:${port}/metrics`);
-    await until('the SDK metrics of the worker process', async () =>
-      total(parseSamples(await scrape(`http://127.0.0.1:${port}/metrics`)), 'temporal_num_pollers', { task_queue: taskQueue }) > 0);
+    await until(
+      'the SDK metrics of the worker process',
+      async () =>
+        total(parseSamples(await scrape(`http://127.0.0.1:${port}/metrics`)), 'temporal_num_pollers', {
+          task_queue: taskQueue,
+        }) > 0,
+    );
 
     // Another worker on the same port: it says so and serves incidents anyway.
     const second = await startWorker(env);
     expect(second.startLine.metrics).toBe('unavailable');
-    const error = second.log.split('\n').filter((l) => l.includes('"level":"ERROR"')).map((l) => JSON.parse(l) as { msg: string });
-    expect(error.map((e) => e.msg)).toEqual([expect.stringContaining(`cannot serve metrics on 127.0.0.1:${port}: Failed to start prometheus metrics exporter: Address already in use`)]);
+    const error = second.log
+      .split('\n')
+      .filter((l) => l.includes('"level":"ERROR"'))
+      .map((l) => JSON.parse(l) as { msg: string });
+    expect(error.map((e) => e.msg)).toEqual([
+      expect.stringContaining(
+        `cannot serve metrics on 127.0.0.1:${port}: Failed to start prometheus metrics exporter: Address already in use`,
+      ),
+    ]);
   }, 120_000);
 });

@@ -17,8 +17,10 @@ afterAll(async () => r?.close());
 const observe: Record<string, (ns: string, name: string) => Promise<unknown>> = {
   Deployment: async (namespace, name) => (await kube.apps.readNamespacedDeployment({ namespace, name })).spec?.replicas,
   ReplicaSet: async (namespace, name) => (await kube.apps.readNamespacedReplicaSet({ namespace, name })).spec?.replicas,
-  StatefulSet: async (namespace, name) => (await kube.apps.readNamespacedStatefulSet({ namespace, name })).spec?.replicas,
-  DaemonSet: async (namespace, name) => (await kube.apps.readNamespacedDaemonSet({ namespace, name })).spec?.template.spec?.nodeSelector,
+  StatefulSet: async (namespace, name) =>
+    (await kube.apps.readNamespacedStatefulSet({ namespace, name })).spec?.replicas,
+  DaemonSet: async (namespace, name) =>
+    (await kube.apps.readNamespacedDaemonSet({ namespace, name })).spec?.template.spec?.nodeSelector,
   Job: async (namespace, name) => (await kube.batch.readNamespacedJob({ namespace, name })).spec?.suspend ?? false,
   CronJob: async (namespace, name) => ({
     cron: (await kube.batch.readNamespacedCronJob({ namespace, name })).spec?.suspend ?? false,
@@ -55,12 +57,16 @@ describe.each(cases)('%s', (kind, before, suspended) => {
     expect(held.verification.every((c) => c.ok)).toBe(true);
     expect(held.suspension?.changes.length).toBe(kind === 'CronJob' ? 2 : 1);
 
-    const restored = await handle.executeUpdate(restoreUpdate, { args: [{ by: 'analyst@example.com', reason: 'false positive' }] });
+    const restored = await handle.executeUpdate(restoreUpdate, {
+      args: [{ by: 'analyst@example.com', reason: 'false positive' }],
+    });
     expect(restored.status).toBe('done');
     expect(await observe[kind]!(ns, w.name)).toEqual(before);
     const result = await handle.result();
     expect(result.outcome).toBe('workload-restored');
-    expect(result.timeline.some((t) => t.event === 'restored' && t.detail.startsWith('by analyst@example.com'))).toBe(true);
+    expect(result.timeline.some((t) => t.event === 'restored' && t.detail.startsWith('by analyst@example.com'))).toBe(
+      true,
+    );
   });
 });
 

@@ -39,7 +39,11 @@ export function useRealNode(o: { responder?: boolean } = {}): NodeCtx {
     ctx.stack = await startStack({ stateDir, headless: true, realNode: true, log: (l) => console.log(l) });
     ctx.node = ctx.stack.node!;
     ctx.kube = fixtureKube(ctx.stack.kubeconfigPath);
-    if (o.responder !== false) ctx.r = await startResponder({ temporalAddress: ctx.stack.temporalAddress, kubeconfig: ctx.stack.kubeconfigPath });
+    if (o.responder !== false)
+      ctx.r = await startResponder({
+        temporalAddress: ctx.stack.temporalAddress,
+        kubeconfig: ctx.stack.kubeconfigPath,
+      });
   }, 180_000);
   afterAll(async () => {
     await ctx.r?.close();
@@ -51,17 +55,30 @@ export function useRealNode(o: { responder?: boolean } = {}): NodeCtx {
 
 /** The miner container: connects to the node's pool and submits a share a second. */
 export function minerContainer(node: RealNode) {
-  return { name: 'miner', image: IMAGES.miner, imagePullPolicy: 'Never', env: [{ name: 'POOL', value: node.pool.address }] };
+  return {
+    name: 'miner',
+    image: IMAGES.miner,
+    imagePullPolicy: 'Never',
+    env: [{ name: 'POOL', value: node.pool.address }],
+  };
 }
 
 export async function createMinerPod(ctx: NodeCtx, namespace: string, name: string): Promise<V1Pod> {
   return ctx.kube.core.createNamespacedPod({
     namespace,
-    body: { metadata: { name, labels: { app: name } }, spec: { terminationGracePeriodSeconds: 1, containers: [minerContainer(ctx.node)] } },
+    body: {
+      metadata: { name, labels: { app: name } },
+      spec: { terminationGracePeriodSeconds: 1, containers: [minerContainer(ctx.node)] },
+    },
   });
 }
 
-export async function createMinerDeployment(ctx: NodeCtx, namespace: string, name: string, replicas = 1): Promise<void> {
+export async function createMinerDeployment(
+  ctx: NodeCtx,
+  namespace: string,
+  name: string,
+  replicas = 1,
+): Promise<void> {
   await ctx.kube.apps.createNamespacedDeployment({
     namespace,
     body: {
@@ -69,7 +86,10 @@ export async function createMinerDeployment(ctx: NodeCtx, namespace: string, nam
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { terminationGracePeriodSeconds: 1, containers: [minerContainer(ctx.node)] } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { terminationGracePeriodSeconds: 1, containers: [minerContainer(ctx.node)] },
+        },
       },
     },
   });
@@ -90,7 +110,9 @@ export async function running(ctx: NodeCtx, namespace: string, name: string, tim
 /** The running pods of a workload, by label. */
 export async function runningPods(ctx: NodeCtx, namespace: string, app: string): Promise<V1Pod[]> {
   const list = await ctx.kube.core.listNamespacedPod({ namespace, labelSelector: `app=${app}` });
-  return list.items.filter((p) => !p.metadata?.deletionTimestamp && p.status?.containerStatuses?.[0]?.state?.running && p.status.podIP);
+  return list.items.filter(
+    (p) => !p.metadata?.deletionTimestamp && p.status?.containerStatuses?.[0]?.state?.running && p.status.podIP,
+  );
 }
 
 /** What the pool has heard from this pod address. */
@@ -99,11 +121,20 @@ export function heardFrom(ctx: NodeCtx, podIp: string): MinerSeen | undefined {
 }
 
 /** Waits until the pool has heard from `podIp` after `since` (ms epoch). */
-export async function poolHears(ctx: NodeCtx, podIp: string, since = Date.now(), timeoutMs = 30_000): Promise<MinerSeen> {
-  return until(`the pool hearing from ${podIp}`, async () => {
-    const seen = heardFrom(ctx, podIp);
-    return seen && Date.parse(seen.lastHeard) > since ? seen : undefined;
-  }, timeoutMs);
+export async function poolHears(
+  ctx: NodeCtx,
+  podIp: string,
+  since = Date.now(),
+  timeoutMs = 30_000,
+): Promise<MinerSeen> {
+  return until(
+    `the pool hearing from ${podIp}`,
+    async () => {
+      const seen = heardFrom(ctx, podIp);
+      return seen && Date.parse(seen.lastHeard) > since ? seen : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** An alert for a running miner pod, as Falco would send it. */
@@ -130,7 +161,16 @@ export type { HostSnapshot };
 /** For a failure message: what the pool heard, the pod's log tail and the iptables rules for its address. */
 export async function diagnose(ctx: NodeCtx, namespace: string, pod: V1Pod): Promise<string> {
   const ip = pod.status?.podIP ?? '?';
-  const log = await ctx.kube.core.readNamespacedPodLog({ namespace, name: pod.metadata!.name!, tailLines: 10 }).catch((e: Error) => e.message);
-  const rules = spawnSync('iptables', ['-w', '5', '-S'], { encoding: 'utf8' }).stdout?.split('\n').filter((r) => r.includes(ip)) ?? [];
-  return [`pool: ${JSON.stringify(ctx.node.pool.miners())}`, `pod ${ip} log:\n${log}`, `iptables for ${ip}:\n${rules.join('\n')}`].join('\n');
+  const log = await ctx.kube.core
+    .readNamespacedPodLog({ namespace, name: pod.metadata!.name!, tailLines: 10 })
+    .catch((e: Error) => e.message);
+  const rules =
+    spawnSync('iptables', ['-w', '5', '-S'], { encoding: 'utf8' })
+      .stdout?.split('\n')
+      .filter((r) => r.includes(ip)) ?? [];
+  return [
+    `pool: ${JSON.stringify(ctx.node.pool.miners())}`,
+    `pod ${ip} log:\n${log}`,
+    `iptables for ${ip}:\n${rules.join('\n')}`,
+  ].join('\n');
 }

@@ -26,22 +26,50 @@ describe.skipIf(nodeMissing.length > 0)(`a real node's teardown${skipWhy ? ` (${
       const ns = await createNamespace(kube, 'teardown');
       const pod = await kube.core.createNamespacedPod({
         namespace: ns,
-        body: { metadata: { name: 'sleeper', labels: { app: 'sleeper' } }, spec: { containers: [{ name: 'c', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] } },
+        body: {
+          metadata: { name: 'sleeper', labels: { app: 'sleeper' } },
+          spec: {
+            containers: [{ name: 'c', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
+          },
+        },
       });
       uid = pod.metadata!.uid!;
       await kube.networking.createNamespacedNetworkPolicy({
         namespace: ns,
-        body: { metadata: { name: 'deny' }, spec: { podSelector: { matchLabels: { app: 'sleeper' } }, policyTypes: ['Ingress', 'Egress'] } },
+        body: {
+          metadata: { name: 'deny' },
+          spec: { podSelector: { matchLabels: { app: 'sleeper' } }, policyTypes: ['Ingress', 'Egress'] },
+        },
       });
-      await until('the pod running', async () => (await kube.core.readNamespacedPod({ namespace: ns, name: 'sleeper' })).status?.phase === 'Running');
+      await until(
+        'the pod running',
+        async () => (await kube.core.readNamespacedPod({ namespace: ns, name: 'sleeper' })).status?.phase === 'Running',
+      );
       // kube-router's per-pod chain and ipsets exist once it has synced the policy.
       const during = await until('kube-router to enforce the policy', async () => {
         const left = leftovers(before, snapshotHost());
-        return left.some((l) => / chain KUBE-POD-FW-/.test(l)) && left.some((l) => l.startsWith('ipset ')) ? left : undefined;
+        return left.some((l) => / chain KUBE-POD-FW-/.test(l)) && left.some((l) => l.startsWith('ipset '))
+          ? left
+          : undefined;
       });
       // What the node made while running: the test below is only as good as this list is complete.
-      for (const kind of [/^iptables filter chain KUBE-KUBELET-CANARY$/, /^ip6tables mangle chain KUBE-IPTABLES-HINT$/, /^iptables filter chain KUBE-ROUTER-INPUT$/, /^netns cni-/, /^link prn0$/, /^link veth/, /^mount .*\/kubelet/, /^mount \/run\/netns/, /^cgroup .*kubepods$/, /^file \/run\/containerd\/s\//, /^\/var\/log\/containers\/ /]) {
-        expect(during.filter((l) => kind.test(l)), `${kind} while running`).not.toEqual([]);
+      for (const kind of [
+        /^iptables filter chain KUBE-KUBELET-CANARY$/,
+        /^ip6tables mangle chain KUBE-IPTABLES-HINT$/,
+        /^iptables filter chain KUBE-ROUTER-INPUT$/,
+        /^netns cni-/,
+        /^link prn0$/,
+        /^link veth/,
+        /^mount .*\/kubelet/,
+        /^mount \/run\/netns/,
+        /^cgroup .*kubepods$/,
+        /^file \/run\/containerd\/s\//,
+        /^\/var\/log\/containers\/ /,
+      ]) {
+        expect(
+          during.filter((l) => kind.test(l)),
+          `${kind} while running`,
+        ).not.toEqual([]);
       }
       expect(podProcesses(uid).length).toBeGreaterThan(0);
     } finally {

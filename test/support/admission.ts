@@ -15,7 +15,12 @@ export interface Refusal {
 const kc = () => kubeConfigFromFile(inject('kubeconfigPath'));
 
 /** Refuses UPDATE (patch included) of `resource` (e.g. `deployments/scale`) in `namespace` until lifted. */
-export async function refuseUpdates(namespace: string, group: string, resource: string, probe: () => Promise<unknown>): Promise<Refusal> {
+export async function refuseUpdates(
+  namespace: string,
+  group: string,
+  resource: string,
+  probe: () => Promise<unknown>,
+): Promise<Refusal> {
   const api = kc().makeApiClient(AdmissionregistrationV1Api);
   const name = `refuse-${randomBytes(3).toString('hex')}`;
   const namespaceSelector = { matchLabels: { 'kubernetes.io/metadata.name': namespace } };
@@ -24,12 +29,26 @@ export async function refuseUpdates(namespace: string, group: string, resource: 
       metadata: { name },
       spec: {
         failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: [group], apiVersions: ['v1'], operations: ['UPDATE'], resources: [resource] }], namespaceSelector },
-        validations: [{ expression: 'false', message: `${resource} writes are refused in ${namespace} by a test policy`, reason: 'Forbidden' }],
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [group], apiVersions: ['v1'], operations: ['UPDATE'], resources: [resource] }],
+          namespaceSelector,
+        },
+        validations: [
+          {
+            expression: 'false',
+            message: `${resource} writes are refused in ${namespace} by a test policy`,
+            reason: 'Forbidden',
+          },
+        ],
       },
     },
   });
-  await api.createValidatingAdmissionPolicyBinding({ body: { metadata: { name }, spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector } } } });
+  await api.createValidatingAdmissionPolicyBinding({
+    body: {
+      metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector } },
+    },
+  });
   // Policies reach the admission chain through an informer: wait until a dry-run write is refused.
   await until(async () => (await status(probe)) === 403, `${name} to take effect`);
   return {
@@ -45,7 +64,12 @@ export async function refuseUpdates(namespace: string, group: string, resource: 
 export function dryRunScale(namespace: string, name: string, replicas: number) {
   const apps = kc().makeApiClient(AppsV1Api);
   return () =>
-    apps.replaceNamespacedDeploymentScale({ namespace, name, dryRun: 'All', body: { metadata: { name, namespace }, spec: { replicas } } });
+    apps.replaceNamespacedDeploymentScale({
+      namespace,
+      name,
+      dryRun: 'All',
+      body: { metadata: { name, namespace }, spec: { replicas } },
+    });
 }
 
 /**
@@ -59,8 +83,22 @@ export async function createNode(ready: 'True' | 'Unknown'): Promise<string> {
   node.status = {
     conditions: [
       ready === 'True'
-        ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: new Date(), lastTransitionTime: new Date(Date.now() - 3600_000) }
-        : { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: new Date(Date.now() - 120_000), lastTransitionTime: new Date(Date.now() - 60_000) },
+        ? {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'kubelet is posting ready status',
+            lastHeartbeatTime: new Date(),
+            lastTransitionTime: new Date(Date.now() - 3600_000),
+          }
+        : {
+            type: 'Ready',
+            status: 'Unknown',
+            reason: 'NodeStatusUnknown',
+            message: 'Kubelet stopped posting node status.',
+            lastHeartbeatTime: new Date(Date.now() - 120_000),
+            lastTransitionTime: new Date(Date.now() - 60_000),
+          },
     ],
   };
   await core.replaceNodeStatus({ name, body: node });

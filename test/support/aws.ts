@@ -25,7 +25,13 @@ export function awsStack() {
  * Everything in AWS whose name derives from the incident, tagged or not: IAM roles, Lambda functions,
  * security groups (and the cluster group's rules naming them), EKS access entries. Must be [] after an incident.
  */
-export async function leftovers(c: AwsClients, installationId: string, incidentId: string, clusterName: string, clusterSecurityGroupId: string): Promise<string[]> {
+export async function leftovers(
+  c: AwsClients,
+  installationId: string,
+  incidentId: string,
+  clusterName: string,
+  clusterSecurityGroupId: string,
+): Promise<string[]> {
   const prefix = resourceNames(incidentId, 0, installationId).base.replace(/-s0$/, '');
   const left: string[] = [];
   const roles = await c.iam.send(new ListRolesCommand({ MaxItems: 1000 }));
@@ -54,7 +60,11 @@ export async function leftovers(c: AwsClients, installationId: string, incidentI
 /** A cluster's executor security group for one installation (shared by its incidents), as tests see it. */
 export async function executorGroupOf(c: AwsClients, installationId: string, clusterName: string, vpcId: string) {
   // The chaos tests of another file may hold DescribeCluster of this cluster with an injected 500 for a while.
-  const { cluster } = await until(`describe cluster ${clusterName}`, () => c.eks.send(new DescribeClusterCommand({ name: clusterName })), 120_000);
+  const { cluster } = await until(
+    `describe cluster ${clusterName}`,
+    () => c.eks.send(new DescribeClusterCommand({ name: clusterName })),
+    120_000,
+  );
   const clusterArn = cluster!.arn!;
   const name = executorGroupName(installationId, clusterArn);
   const found = await findGroup(c, name, vpcId);
@@ -62,19 +72,35 @@ export async function executorGroupOf(c: AwsClients, installationId: string, clu
 }
 
 /** Makes sure the group exists (setup for a test that fails a call naming it), as an incident would. */
-export async function ensureExecutorGroupFor(c: AwsClients, installationId: string, clusterName: string, vpcId: string, clusterSecurityGroupId: string): Promise<string> {
+export async function ensureExecutorGroupFor(
+  c: AwsClients,
+  installationId: string,
+  clusterName: string,
+  vpcId: string,
+  clusterSecurityGroupId: string,
+): Promise<string> {
   const { clusterArn } = await executorGroupOf(c, installationId, clusterName, vpcId);
   return (await ensureExecutorGroup(c, { installationId, clusterArn, vpcId, clusterSecurityGroupId })).groupId;
 }
 
 /** Removes the group (waiting out the ENIs of functions deleted just before), so the next incident creates it. */
-export async function dropExecutorGroup(c: AwsClients, installationId: string, clusterName: string, vpcId: string, clusterSecurityGroupId: string): Promise<void> {
+export async function dropExecutorGroup(
+  c: AwsClients,
+  installationId: string,
+  clusterName: string,
+  vpcId: string,
+  clusterSecurityGroupId: string,
+): Promise<void> {
   const { name, clusterArn } = await executorGroupOf(c, installationId, clusterName, vpcId);
   const deadline = Date.now() + 60_000;
   for (;;) {
     // As the sweep does: removed only as last used when read now, and once no network interface holds it.
     const lastUsed = (await findGroup(c, name, vpcId))?.tags[LAST_USED_TAG];
-    const removal = await deleteExecutorGroup(c, { name, vpcId, clusterArn, clusterSecurityGroupId, lastUsed }, installationId);
+    const removal = await deleteExecutorGroup(
+      c,
+      { name, vpcId, clusterArn, clusterSecurityGroupId, lastUsed },
+      installationId,
+    );
     if (!removal.inUse) return;
     if (Date.now() > deadline) throw new Error(removal.inUse);
     await new Promise((r) => setTimeout(r, 500));

@@ -2,7 +2,14 @@ import { inject } from 'vitest';
 import { remediatorRoleBinding } from '../../devstack/eks-rbac.js';
 import { createNamespace, fixtureKube, type TestKube } from '../../devstack/fixtures.js';
 
-export { createNamespace, createPod, createWorkload, podExists, type TestKube, type Workload } from '../../devstack/fixtures.js';
+export {
+  createNamespace,
+  createPod,
+  createWorkload,
+  podExists,
+  type TestKube,
+  type Workload,
+} from '../../devstack/fixtures.js';
 
 /** Clients for the stack the global setup started. */
 export function testKube(): TestKube {

@@ -15,12 +15,29 @@ export interface Access {
   namespaced: boolean;
 }
 
-export const accessKey = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
+export const accessKey = (a: Pick<Access, 'verb' | 'group' | 'resource' | 'subresource'>) =>
+  `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}`;
 
-const GROUP_OF_CLIENT: Record<string, string> = { core: '', apps: 'apps', batch: 'batch', networking: 'networking.k8s.io' };
-const VERB_OF_METHOD: Record<string, string> = { read: 'get', list: 'list', delete: 'delete', patch: 'patch', create: 'create', replace: 'update', connectPost: 'create' };
+const GROUP_OF_CLIENT: Record<string, string> = {
+  core: '',
+  apps: 'apps',
+  batch: 'batch',
+  networking: 'networking.k8s.io',
+};
+const VERB_OF_METHOD: Record<string, string> = {
+  read: 'get',
+  list: 'list',
+  delete: 'delete',
+  patch: 'patch',
+  create: 'create',
+  replace: 'update',
+  connectPost: 'create',
+};
 /** Kinds in a method name that are a resource's subresource: readNamespacedPodLog is get pods/log. */
-const SUBRESOURCE_OF_KIND: Record<string, [string, string]> = { PodLog: ['pods', 'log'], NodeProxyWithPath: ['nodes', 'proxy'] };
+const SUBRESOURCE_OF_KIND: Record<string, [string, string]> = {
+  PodLog: ['pods', 'log'],
+  NodeProxyWithPath: ['nodes', 'proxy'],
+};
 /** The opt-in checkpoint call (policy checkpointContainers): granted only by a manifest of its own. */
 export const CHECKPOINT_ACCESS = 'create core/nodes/proxy';
 
@@ -29,7 +46,9 @@ export function accessesOfTheCore(): Access[] {
   const found = new Map<string, Access>();
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const source = readFileSync(path.join(dir, file), 'utf8');
-    for (const m of source.matchAll(/\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace|connectPost)(Namespaced)?([A-Z][A-Za-z]+)\(/g)) {
+    for (const m of source.matchAll(
+      /\.(core|apps|batch|networking)\s*\.\s*(read|list|delete|patch|create|replace|connectPost)(Namespaced)?([A-Z][A-Za-z]+)\(/g,
+    )) {
       const [, client, method, namespaced, kind] = m as unknown as [string, string, string, string | undefined, string];
       const scale = kind.endsWith('Scale') && kind !== 'Scale';
       const base = scale ? kind.slice(0, -'Scale'.length) : kind;
@@ -48,7 +67,9 @@ export function accessesOfTheCore(): Access[] {
 }
 
 /** Every (verb, resource) the ClusterRoles among these objects grant. */
-export function grantedBy(objects: { kind?: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }[]): Set<string> {
+export function grantedBy(
+  objects: { kind?: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }[],
+): Set<string> {
   const out = new Set<string>();
   for (const doc of objects) {
     if (doc.kind !== 'ClusterRole') continue;
@@ -56,7 +77,8 @@ export function grantedBy(objects: { kind?: string; rules?: { apiGroups: string[
       for (const group of rule.apiGroups) {
         for (const r of rule.resources) {
           const [resource, subresource] = r.split('/') as [string, string | undefined];
-          for (const verb of rule.verbs) out.add(accessKey({ verb, group, resource, ...(subresource ? { subresource } : {}) }));
+          for (const verb of rule.verbs)
+            out.add(accessKey({ verb, group, resource, ...(subresource ? { subresource } : {}) }));
         }
       }
     }
@@ -64,4 +86,5 @@ export function grantedBy(objects: { kind?: string; rules?: { apiGroups: string[
   return out;
 }
 
-export const grantedByManifest = (file: string) => grantedBy(parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON()));
+export const grantedByManifest = (file: string) =>
+  grantedBy(parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON()));

@@ -9,14 +9,22 @@ import { createForwarder, type AlertSink, type Forwarder } from '../../client/fo
 import { Spool } from '../../client/forwarder/spool.js';
 import { configSchema, type Config } from '../../config/config.js';
 
-export const TOKENS = { xdr: 'xdr-token-0123456789abcdef', falco: 'falco-token-0123456789abcdef', guardduty: 'gd-token-0123456789abcdef' };
+export const TOKENS = {
+  xdr: 'xdr-token-0123456789abcdef',
+  falco: 'falco-token-0123456789abcdef',
+  guardduty: 'gd-token-0123456789abcdef',
+};
 export const HMAC_SECRET = 'normalized-hmac-secret-0123456789';
 
 export interface TestForwarder extends Forwarder {
   url: string;
   config: Config;
   logs: string[];
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; json: any }>;
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; json: any }>;
 }
 
 export async function startForwarder(
@@ -35,18 +43,35 @@ export async function startForwarder(
 ): Promise<TestForwarder> {
   const config = configSchema.parse({
     ...options.config,
-    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `fwd-${randomBytes(4).toString('hex')}`, ...options.temporal },
+    temporal: {
+      address: options.temporalAddress ?? inject('temporalAddress'),
+      taskQueue: options.taskQueue ?? `fwd-${randomBytes(4).toString('hex')}`,
+      ...options.temporal,
+    },
     logLevel: 'INFO',
     forwarder: {
       host: '127.0.0.1',
       port: 0,
-      sources: { xdr: { token: TOKENS.xdr }, falco: { token: TOKENS.falco }, guardduty: { token: TOKENS.guardduty }, normalized: { hmacSecret: HMAC_SECRET } },
+      sources: {
+        xdr: { token: TOKENS.xdr },
+        falco: { token: TOKENS.falco },
+        guardduty: { token: TOKENS.guardduty },
+        normalized: { hmacSecret: HMAC_SECRET },
+      },
       ...options.forwarder,
     },
   });
   const logs: string[] = [];
-  const spoolPath = options.spool === true ? path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-spool-')), 'spool.db') : options.spool || null;
-  const spool = spoolPath ? Spool.open(spoolPath, { maxEntries: config.forwarder.spool.maxEntries, maxBytes: config.forwarder.spool.maxBytes }) : null;
+  const spoolPath =
+    options.spool === true
+      ? path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-spool-')), 'spool.db')
+      : options.spool || null;
+  const spool = spoolPath
+    ? Spool.open(spoolPath, {
+        maxEntries: config.forwarder.spool.maxEntries,
+        maxBytes: config.forwarder.spool.maxBytes,
+      })
+    : null;
   const sink = options.sink ? options.sink(config) : TemporalGateway.create(config);
   const forwarder = createForwarder({ config, sink, spool, logStream: { write: (line) => void logs.push(line) } });
   const url = await forwarder.listen();

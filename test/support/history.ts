@@ -7,8 +7,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 export async function activitySummaries(h: WorkflowHandle): Promise<string[]> {
   const history = await h.fetchHistory();
   return history.events!.flatMap((e) => {
-    const data = e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes ? e.userMetadata?.summary?.data : undefined;
+    const data =
+      e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes
+        ? e.userMetadata?.summary?.data
+        : undefined;
     return data ? [JSON.parse(Buffer.from(data).toString()) as string] : [];
   });
 }
-

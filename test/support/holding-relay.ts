@@ -40,7 +40,13 @@ export async function startHoldingRelay(kubeconfigPath: string, dir: string): Pr
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const kubeconfig = `${dir}/kubeconfig-through-relay`;
-  writeFileSync(kubeconfig, original.replace(/server: https:\/\/[^:\s]+:\d+/, `server: https://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  writeFileSync(
+    kubeconfig,
+    original.replace(
+      /server: https:\/\/[^:\s]+:\d+/,
+      `server: https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ),
+  );
   return {
     kubeconfig,
     hold: () => {

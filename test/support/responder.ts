@@ -9,7 +9,13 @@ import { policySchema } from '../../domain/policy.js';
 import { configSchema, type Config } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
-import { approveUpdate, denyUpdate, statusQuery, type ApprovalReceipt, type IncidentStatus } from '../../workflows/messages.js';
+import {
+  approveUpdate,
+  denyUpdate,
+  statusQuery,
+  type ApprovalReceipt,
+  type IncidentStatus,
+} from '../../workflows/messages.js';
 import type { IncidentWorkflow } from '../../workflows/malicious-pod-response.js';
 import type { SweepInput, SweepReport } from '../../workflows/orphan-sweeper.js';
 import { testKube, type TestKube } from './cluster.js';
@@ -29,30 +35,49 @@ export interface Responder {
   close(): Promise<void>;
 }
 
-async function waitForStage(handle: WorkflowHandle, stage: IncidentStatus['stage'], timeoutMs = 30_000): Promise<IncidentStatus> {
+async function waitForStage(
+  handle: WorkflowHandle,
+  stage: IncidentStatus['stage'],
+  timeoutMs = 30_000,
+): Promise<IncidentStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = await handle.query(statusQuery);
     if (s.stage === stage) return s;
-    if (Date.now() > deadline) throw new Error(`incident stayed in stage ${s.stage}, expected ${stage}: ${JSON.stringify(s.timeline)}`);
+    if (Date.now() > deadline)
+      throw new Error(`incident stayed in stage ${s.stage}, expected ${stage}: ${JSON.stringify(s.timeline)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-async function answer(handle: WorkflowHandle, update: typeof approveUpdate, by: string, reason?: string): Promise<ApprovalReceipt> {
+async function answer(
+  handle: WorkflowHandle,
+  update: typeof approveUpdate,
+  by: string,
+  reason?: string,
+): Promise<ApprovalReceipt> {
   const s = await waitForStage(handle, 'awaiting-approval');
   return handle.executeUpdate(update, { args: [{ proposalId: s.proposal!.id, by, ...(reason ? { reason } : {}) }] });
 }
 
 /** The stack's kubeconfig reaches one kube-apiserver (context `devstack`); tests give it several cluster names. */
-export function directClusters(extra: string[] = [], current = 'local'): { cluster: string; contexts: Record<string, string> } {
+export function directClusters(
+  extra: string[] = [],
+  current = 'local',
+): { cluster: string; contexts: Record<string, string> } {
   return { cluster: current, contexts: Object.fromEntries(extra.map((c) => [c, 'devstack'])) };
 }
 
 export async function startResponder(
   options: {
     executor?: 'direct' | 'eks-lambda';
-    eks?: { endpoint: string; lambdaZip: string; sweepRegions?: string[]; installationId?: string; permissionsBoundaryArn?: string };
+    eks?: {
+      endpoint: string;
+      lambdaZip: string;
+      sweepRegions?: string[];
+      installationId?: string;
+      permissionsBoundaryArn?: string;
+    };
     /** Another Temporal namespace (see temporal-namespace.ts); default: the dev server's `default`. */
     namespace?: string;
     /** Cluster names (beyond `local`) that alerts may name: all reach the stack's one kube-apiserver. */
@@ -76,8 +101,15 @@ export async function startResponder(
   } = {},
 ): Promise<Responder> {
   const config = configSchema.parse({
-    temporal: { address: options.temporalAddress ?? inject('temporalAddress'), taskQueue: options.taskQueue ?? `test-${randomBytes(4).toString('hex')}`, ...(options.namespace ? { namespace: options.namespace } : {}) },
-    direct: { kubeconfig: options.kubeconfig ?? inject('kubeconfigPath'), ...directClusters(options.clusters, options.cluster) },
+    temporal: {
+      address: options.temporalAddress ?? inject('temporalAddress'),
+      taskQueue: options.taskQueue ?? `test-${randomBytes(4).toString('hex')}`,
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+    },
+    direct: {
+      kubeconfig: options.kubeconfig ?? inject('kubeconfigPath'),
+      ...directClusters(options.clusters, options.cluster),
+    },
     executor: options.executor ?? 'direct',
     // The boundary the stack made from deploy/aws/ (a worker with the EKS executor refuses to start without one).
     ...(options.eks ? { eks: { permissionsBoundaryArn: inject('aws').permissionsBoundaryArn, ...options.eks } } : {}),
@@ -105,7 +137,11 @@ export async function startResponder(
     deny: (handle, by, reason) => answer(handle, denyUpdate, by, reason),
     waitForStage,
     sweep: (input) =>
-      client.workflow.execute('orphanSweeper', { taskQueue: config.temporal.taskQueue, workflowId: `sweep-${randomBytes(4).toString('hex')}`, args: [input] }) as Promise<SweepReport>,
+      client.workflow.execute('orphanSweeper', {
+        taskQueue: config.temporal.taskQueue,
+        workflowId: `sweep-${randomBytes(4).toString('hex')}`,
+        args: [input],
+      }) as Promise<SweepReport>,
     async close() {
       await worker.shutdown();
       await connection.close();
@@ -114,12 +150,18 @@ export async function startResponder(
 }
 
 /** Waits until the incident has an activity of this type pending (attempt `minAttempt` or later): a step held by a fault. */
-export async function waitForPendingActivity(handle: WorkflowHandle, activityType: string, minAttempt = 1, timeoutMs = 60_000): Promise<void> {
+export async function waitForPendingActivity(
+  handle: WorkflowHandle,
+  activityType: string,
+  minAttempt = 1,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pending = (await handle.describe()).raw.pendingActivities ?? [];
     if (pending.some((a) => a.activityType?.name === activityType && (a.attempt ?? 0) >= minAttempt)) return;
-    if (Date.now() > deadline) throw new Error(`no pending ${activityType} (attempt >= ${minAttempt}) within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`no pending ${activityType} (attempt >= ${minAttempt}) within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

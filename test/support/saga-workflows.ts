@@ -7,7 +7,10 @@ export interface SagaActivities {
   undo(step: string): Promise<void>;
 }
 
-const { deploy } = proxyActivities<SagaActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 1 } });
+const { deploy } = proxyActivities<SagaActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 1 },
+});
 // Undo retries until done, as the real executors' compensations do.
 const { undo } = proxyActivities<SagaActivities>({
   startToCloseTimeout: '10 seconds',

@@ -22,9 +22,13 @@ export interface SmallDisk {
 export function smallTmpfs(kib: number): SmallDisk {
   const dir = mkdtempSync(path.join(tmpdir(), 'pod-responder-disk-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', dir]);
-  return disk(dir, () => {
-    throw new Error('a tmpfs cannot be shut down');
-  }, () => {});
+  return disk(
+    dir,
+    () => {
+      throw new Error('a tmpfs cannot be shut down');
+    },
+    () => {},
+  );
 }
 
 export function ext4Loop(mib: number): SmallDisk {
@@ -39,7 +43,11 @@ export function ext4Loop(mib: number): SmallDisk {
     dir,
     () => {
       // EXT4_IOC_SHUTDOWN (_IOR('X', 125, __u32)) with EXT4_GOING_FLAGS_NOLOGFLUSH: node has no ioctl, python does.
-      execFileSync('python3', ['-c', 'import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); fcntl.ioctl(fd, 0x8004587D, (2).to_bytes(4, "little"))', dir]);
+      execFileSync('python3', [
+        '-c',
+        'import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); fcntl.ioctl(fd, 0x8004587D, (2).to_bytes(4, "little"))',
+        dir,
+      ]);
     },
     () => rmSync(work, { recursive: true, force: true }),
   );

@@ -14,19 +14,35 @@ const alreadyThere = (err: unknown) => (err as { code?: number }).code === ALREA
 export async function ensureNamespace(namespace: string): Promise<void> {
   const conn = await Connection.connect({ address: inject('temporalAddress') });
   try {
-    await conn.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') }).catch((err) => {
-      if (!alreadyThere(err)) throw err;
-    });
+    await conn.workflowService
+      .registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') })
+      .catch((err) => {
+        if (!alreadyThere(err)) throw err;
+      });
     // The frontend's namespace cache takes a few seconds to learn a new namespace.
-    await until(`namespace ${namespace} registered`, () => conn.workflowService.describeNamespace({ namespace }).then(() => true, () => false), 30_000);
-    const searchAttributes = Object.fromEntries(Object.entries(SEARCH_ATTRIBUTE_TYPES).map(([k, type]) => [k, INDEXED_VALUE_TYPE[type]]));
+    await until(
+      `namespace ${namespace} registered`,
+      () =>
+        conn.workflowService.describeNamespace({ namespace }).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+    );
+    const searchAttributes = Object.fromEntries(
+      Object.entries(SEARCH_ATTRIBUTE_TYPES).map(([k, type]) => [k, INDEXED_VALUE_TYPE[type]]),
+    );
     await conn.operatorService.addSearchAttributes({ namespace, searchAttributes }).catch((err) => {
       if (!alreadyThere(err)) throw err;
     });
-    await until(`search attributes on ${namespace}`, async () => {
-      const res = await conn.operatorService.listSearchAttributes({ namespace });
-      return Object.keys(SEARCH_ATTRIBUTE_TYPES).every((k) => k in (res.customAttributes ?? {}));
-    }, 30_000);
+    await until(
+      `search attributes on ${namespace}`,
+      async () => {
+        const res = await conn.operatorService.listSearchAttributes({ namespace });
+        return Object.keys(SEARCH_ATTRIBUTE_TYPES).every((k) => k in (res.customAttributes ?? {}));
+      },
+      30_000,
+    );
   } finally {
     await conn.close();
   }

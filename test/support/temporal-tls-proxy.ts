@@ -27,7 +27,12 @@ const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 /** Hop-by-hop in HTTP/2 terms: set by each session itself. */
 const OWN_PSEUDO = new Set([':scheme', ':authority']);
 
-export async function startTemporalTlsProxy(o: { backend: string; pki: TestPki; requireClientCert: boolean; apiKey?: string }): Promise<TemporalTlsProxy> {
+export async function startTemporalTlsProxy(o: {
+  backend: string;
+  pki: TestPki;
+  requireClientCert: boolean;
+  apiKey?: string;
+}): Promise<TemporalTlsProxy> {
   const open = new Set<http2.ServerHttp2Session>();
   const proxy: TemporalTlsProxy = {
     address: '',
@@ -68,7 +73,15 @@ export async function startTemporalTlsProxy(o: { backend: string; pki: TestPki; 
       if (o.apiKey && headers.authorization !== `Bearer ${o.apiKey}`) {
         proxy.unauthenticated++;
         // Trailers-only response: how a gRPC server refuses a call.
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': GRPC_UNAUTHENTICATED, 'grpc-message': 'test proxy: missing or wrong API key' }, { endStream: true });
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': GRPC_UNAUTHENTICATED,
+            'grpc-message': 'test proxy: missing or wrong API key',
+          },
+          { endStream: true },
+        );
         return;
       }
       proxy.calls.push({ path: String(headers[':path']), clientCn });
@@ -91,7 +104,13 @@ export async function startTemporalTlsProxy(o: { backend: string; pki: TestPki; 
         stream.respond(out, { waitForTrailers: true });
         call.pipe(stream);
       });
-      call.on('trailers', (t) => (trailers = Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith(':'))) as http2.IncomingHttpHeaders));
+      call.on(
+        'trailers',
+        (t) =>
+          (trailers = Object.fromEntries(
+            Object.entries(t).filter(([k]) => !k.startsWith(':')),
+          ) as http2.IncomingHttpHeaders),
+      );
       stream.on('wantTrailers', () => stream.sendTrailers(trailers));
       stream.pipe(call);
       // A call cancelled on one side (a long poll the worker gives up, a server reset) is cancelled on the other.

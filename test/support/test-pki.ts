@@ -32,18 +32,51 @@ export function makeTestPki(): TestPki {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
   const ca = (name: string) =>
-    openssl('req', '-x509', ...ec, '-subj', `/CN=${name}`, '-days', '1', '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`),
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    openssl(
+      'req',
+      '-x509',
+      ...ec,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '1',
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.pem`),
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
   const leaf = (name: string, extensions: string) => {
     openssl('req', ...ec, '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
     writeFileSync(f(`${name}.ext`), extensions);
-    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('test-ca.pem'), '-CAkey', f('test-ca.key'), '-CAcreateserial',
-      '-days', '1', '-out', f(`${name}.pem`), '-extfile', f(`${name}.ext`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('test-ca.pem'),
+      '-CAkey',
+      f('test-ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      f(`${name}.pem`),
+      '-extfile',
+      f(`${name}.ext`),
+    );
   };
 
   ca('test-ca');
   ca('other-ca');
-  leaf('temporal-server', `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${SERVER_ALT_NAME}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+  leaf(
+    'temporal-server',
+    `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${SERVER_ALT_NAME}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
+  );
   leaf('pod-responder-client', 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
   return {
     dir,

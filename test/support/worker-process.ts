@@ -14,8 +14,15 @@ export interface WorkerProcessOptions {
 
 /** Starts `client/cli.ts worker` (or a compiled CLI) with exactly `env`; resolves once it says it started. */
 export function startWorkerProcess(env: NodeJS.ProcessEnv, o: WorkerProcessOptions = {}): Promise<ChildProcess> {
-  const [command, args] = o.compiledCli ? [process.execPath, [o.compiledCli, 'worker']] : [path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker']];
-  const child = spawn(command, args, { env, cwd: o.cwd ?? root, stdio: ['ignore', o.onOutput ? 'pipe' : 'ignore', 'pipe'], detached: true });
+  const [command, args] = o.compiledCli
+    ? [process.execPath, [o.compiledCli, 'worker']]
+    : [path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'worker']];
+  const child = spawn(command, args, {
+    env,
+    cwd: o.cwd ?? root,
+    stdio: ['ignore', o.onOutput ? 'pipe' : 'ignore', 'pipe'],
+    detached: true,
+  });
   child.stdout?.on('data', (d: Buffer) => o.onOutput?.(d.toString()));
   return new Promise((resolve, reject) => {
     let seen = '';

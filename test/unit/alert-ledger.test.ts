@@ -9,7 +9,12 @@ describe('AlertLedger', () => {
     const restored = AlertLedger.from(l.serialize(), 3);
     expect(restored.record('b')).toBe(false);
     expect(restored.record('d')).toBe(true); // capacity 3: 'a' is forgotten
-    expect([restored.has('a'), restored.has('b'), restored.has('c'), restored.has('d')]).toEqual([false, true, true, true]);
+    expect([restored.has('a'), restored.has('b'), restored.has('c'), restored.has('d')]).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 
   it('keeps 11 bytes per ID and no two of 200,000 realistic IDs collide', () => {
@@ -23,7 +28,16 @@ describe('AlertLedger', () => {
 });
 
 describe('withRawExcerpt', () => {
-  const a: PodAlert = { source: 'falco', alertId: 'a', category: 'c', severity: 'high', detectedAt: '2026-11-28T10:00:00Z', cluster: { name: 'p' }, namespace: 'n', podName: 'p' };
+  const a: PodAlert = {
+    source: 'falco',
+    alertId: 'a',
+    category: 'c',
+    severity: 'high',
+    detectedAt: '2026-11-28T10:00:00Z',
+    cluster: { name: 'p' },
+    namespace: 'n',
+    podName: 'p',
+  };
   it('keeps a small raw, cuts a large one to an excerpt once, and is not fooled by a fake excerpt', () => {
     expect(withRawExcerpt({ ...a, raw: { small: 1 } }).raw).toEqual({ small: 1 });
     const cut = withRawExcerpt({ ...a, raw: { big: 'x'.repeat(5000) } }, 100);

@@ -13,7 +13,11 @@ const valid = {
   namespace: 'shop',
   podName: 'web-7d9f8b6c5-x2x9z',
   podUid: '0f8fad5b-d9cb-469f-a165-70867728950e',
-  container: { id: 'containerd://3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f', name: 'web', image: 'nginx:1.27' },
+  container: {
+    id: 'containerd://3f4e5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f',
+    name: 'web',
+    image: 'nginx:1.27',
+  },
   process: { name: 'xmrig', commandLine: 'xmrig -o pool:3333', pid: 4242 },
   raw: { anything: true },
 };
@@ -28,14 +32,34 @@ describe('PodAlert schema', () => {
   });
 
   it.each<[string, unknown, string]>([
-    ['missing namespace', { ...valid, namespace: undefined }, 'namespace: Invalid input: expected string, received undefined'],
-    ['upper-case namespace', { ...valid, namespace: 'Shop' }, 'namespace: must be a DNS-1123 label (lowercase alphanumerics and "-")'],
+    [
+      'missing namespace',
+      { ...valid, namespace: undefined },
+      'namespace: Invalid input: expected string, received undefined',
+    ],
+    [
+      'upper-case namespace',
+      { ...valid, namespace: 'Shop' },
+      'namespace: must be a DNS-1123 label (lowercase alphanumerics and "-")',
+    ],
     ['bad pod name', { ...valid, podName: 'web_1' }, 'podName: must be a DNS-1123 subdomain'],
-    ['unknown severity', { ...valid, severity: 'severe' }, 'severity: Invalid option: expected one of "low"|"medium"|"high"|"critical"'],
+    [
+      'unknown severity',
+      { ...valid, severity: 'severe' },
+      'severity: Invalid option: expected one of "low"|"medium"|"high"|"critical"',
+    ],
     ['bad time', { ...valid, detectedAt: 'yesterday' }, 'detectedAt: Invalid ISO datetime'],
     ['bad uid', { ...valid, podUid: 'abc' }, 'podUid: Invalid UUID'],
-    ['bad container id', { ...valid, container: { id: 'xyz' } }, 'container.id: must be a container ID: [runtime://]hex, 12 to 64 hex digits'],
-    ['bad region', { ...valid, cluster: { name: 'prod', region: 'Europe' } }, 'cluster.region: must be an AWS region such as us-east-1'],
+    [
+      'bad container id',
+      { ...valid, container: { id: 'xyz' } },
+      'container.id: must be a container ID: [runtime://]hex, 12 to 64 hex digits',
+    ],
+    [
+      'bad region',
+      { ...valid, cluster: { name: 'prod', region: 'Europe' } },
+      'cluster.region: must be an AWS region such as us-east-1',
+    ],
     ['unknown field', { ...valid, pod: 'x' }, '(root): Unrecognized key: "pod"'],
     ['not an object', 'alert', '(root): Invalid input: expected object, received string'],
   ])('%s -> exact error', (_name, input, message) => {

@@ -30,7 +30,15 @@ const FORWARDER = policy('forwarder-sqs-policy.json');
 const BOUNDARY = policy('function-boundary-policy.json');
 
 /** The IAM prefix of each SDK client package. */
-const PREFIX: Record<string, string> = { iam: 'iam', ec2: 'ec2', eks: 'eks', lambda: 'lambda', 'cloudwatch-logs': 'logs', sqs: 'sqs', s3: 's3' };
+const PREFIX: Record<string, string> = {
+  iam: 'iam',
+  ec2: 'ec2',
+  eks: 'eks',
+  lambda: 'lambda',
+  'cloudwatch-logs': 'logs',
+  sqs: 'sqs',
+  s3: 's3',
+};
 /** Operations whose IAM action has another name (AWS service authorization reference). */
 const RENAMED: Record<string, string> = {
   'lambda:Invoke': 'lambda:InvokeFunction',
@@ -47,7 +55,13 @@ const ALSO_AUTHORIZED: Record<string, string[]> = {
   'eks:CreateAccessEntry': ['eks:TagResource'],
   // Retention set with the object (a bucket with Object Lock and no default rule).
   's3:PutObject': ['s3:PutObjectRetention'],
-  'lambda:CreateFunction': ['iam:PassRole', 'lambda:TagResource', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
+  'lambda:CreateFunction': [
+    'iam:PassRole',
+    'lambda:TagResource',
+    'ec2:DescribeSecurityGroups',
+    'ec2:DescribeSubnets',
+    'ec2:DescribeVpcs',
+  ],
 };
 /** What AWSLambdaVPCAccessExecutionRole grants: the boundary may allow no more. */
 const VPC_EXECUTION_ROLE_ACTIONS = [
@@ -88,7 +102,8 @@ function actionsCalledBy(...dirs: string[]): string[] {
   return [...actions].sort();
 }
 
-const statementsFor = (doc: PolicyDocument, action: string) => doc.Statement.filter((s) => s.Effect === 'Allow' && list(s.Action).includes(action));
+const statementsFor = (doc: PolicyDocument, action: string) =>
+  doc.Statement.filter((s) => s.Effect === 'Allow' && list(s.Action).includes(action));
 const allowed = (doc: PolicyDocument) => new Set(doc.Statement.flatMap((s) => list(s.Action)));
 
 describe('the deployment permissions (deploy/aws/)', () => {
@@ -97,7 +112,15 @@ describe('the deployment permissions (deploy/aws/)', () => {
   const forwarder = actionsCalledBy('client/forwarder');
 
   it('are found from the code, which really calls AWS', () => {
-    expect(worker).toEqual(expect.arrayContaining(['iam:CreateRole', 'lambda:InvokeFunction', 'eks:CreateAccessEntry', 'ec2:RevokeSecurityGroupEgress', 'iam:PassRole']));
+    expect(worker).toEqual(
+      expect.arrayContaining([
+        'iam:CreateRole',
+        'lambda:InvokeFunction',
+        'eks:CreateAccessEntry',
+        'ec2:RevokeSecurityGroupEgress',
+        'iam:PassRole',
+      ]),
+    );
     expect(forwarder).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']));
   });
 
@@ -130,13 +153,29 @@ describe('the deployment permissions (deploy/aws/)', () => {
   };
 
   it('condition every IAM write on a role on the boundary or our ownership tag, never on the name alone', () => {
-    const writes = [...allowed(WORKER)].filter((a) => /^iam:(Create|Put|Delete|Attach|Detach|Tag|Untag|Pass|Update)/.test(a)).sort();
-    expect(writes).toEqual(['iam:AttachRolePolicy', 'iam:CreateRole', 'iam:DeleteRole', 'iam:DeleteRolePolicy', 'iam:DetachRolePolicy', 'iam:PassRole', 'iam:PutRolePolicy', 'iam:TagRole']);
+    const writes = [...allowed(WORKER)]
+      .filter((a) => /^iam:(Create|Put|Delete|Attach|Detach|Tag|Untag|Pass|Update)/.test(a))
+      .sort();
+    expect(writes).toEqual([
+      'iam:AttachRolePolicy',
+      'iam:CreateRole',
+      'iam:DeleteRole',
+      'iam:DeleteRolePolicy',
+      'iam:DetachRolePolicy',
+      'iam:PassRole',
+      'iam:PutRolePolicy',
+      'iam:TagRole',
+    ]);
     for (const a of writes) {
       for (const s of statementsFor(WORKER, a)) {
         const keys = Object.values(s.Condition ?? {}).flatMap((c) => Object.keys(c));
         expect(
-          keys.some((k) => k === 'iam:PermissionsBoundary' || k === `aws:ResourceTag/${MANAGED_TAG}` || k === `aws:RequestTag/${MANAGED_TAG}`),
+          keys.some(
+            (k) =>
+              k === 'iam:PermissionsBoundary' ||
+              k === `aws:ResourceTag/${MANAGED_TAG}` ||
+              k === `aws:RequestTag/${MANAGED_TAG}`,
+          ),
           `${a} in ${s.Sid}: conditioned on the boundary or our ownership tag (has ${keys.join(', ') || 'no condition'})`,
         ).toBe(true);
       }
@@ -155,7 +194,9 @@ describe('the deployment permissions (deploy/aws/)', () => {
       'ForAllValues:StringEquals': { 'aws:TagKeys': OWNERSHIP_KEYS },
     });
     // Changing what a role may do: only a role under our boundary (which a role not made by CreateRole above cannot get).
-    expect(only('iam:AttachRolePolicy').Condition).toEqual({ ArnEquals: { 'iam:PolicyARN': LAMBDA_VPC_POLICY_ARN, 'iam:PermissionsBoundary': BOUNDARY_ARN } });
+    expect(only('iam:AttachRolePolicy').Condition).toEqual({
+      ArnEquals: { 'iam:PolicyARN': LAMBDA_VPC_POLICY_ARN, 'iam:PermissionsBoundary': BOUNDARY_ARN },
+    });
     expect(only('iam:DetachRolePolicy').Condition).toEqual(only('iam:AttachRolePolicy').Condition);
     // No inline policy is ever written on a function role (the function returns evidence; it writes nothing to S3).
     expect(statementsFor(WORKER, 'iam:PutRolePolicy').filter((s) => s.Resource === OUR_ROLES)).toEqual([]);
@@ -167,17 +208,34 @@ describe('the deployment permissions (deploy/aws/)', () => {
     expect(only('iam:DeleteRole').Condition).toEqual({ StringEquals: { [`aws:ResourceTag/${MANAGED_TAG}`]: 'true' } });
     const passRole = only('iam:PassRole');
     expect(passRole.Resource).toBe(OUR_ROLES);
-    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com', [`aws:ResourceTag/${MANAGED_TAG}`]: 'true' } });
+    expect(passRole.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com', [`aws:ResourceTag/${MANAGED_TAG}`]: 'true' },
+    });
     // Nothing may set or remove a role's boundary.
-    for (const a of ['iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:UntagRole', 'iam:UpdateAssumeRolePolicy']) expect(allowed(WORKER).has(a), a).toBe(false);
+    for (const a of [
+      'iam:PutRolePermissionsBoundary',
+      'iam:DeleteRolePermissionsBoundary',
+      'iam:UntagRole',
+      'iam:UpdateAssumeRolePolicy',
+    ])
+      expect(allowed(WORKER).has(a), a).toBe(false);
   });
 
   it('revoke sessions only on opted-in roles that carry a boundary, reading only opted-in roles', () => {
     const revocable = { [`aws:ResourceTag/${REVOCABLE_TAG.key}`]: REVOCABLE_TAG.value };
     const revocation = actionsCalledBy('activities/credentials.ts').filter((a) => a.startsWith('iam:'));
-    expect(revocation.sort()).toEqual(['iam:DeleteRolePolicy', 'iam:GetRole', 'iam:GetRolePolicy', 'iam:ListRolePolicies', 'iam:PutRolePolicy']);
+    expect(revocation.sort()).toEqual([
+      'iam:DeleteRolePolicy',
+      'iam:GetRole',
+      'iam:GetRolePolicy',
+      'iam:ListRolePolicies',
+      'iam:PutRolePolicy',
+    ]);
     const foreign = WORKER.Statement.filter((s) => list(s.Resource).includes('arn:aws:iam::*:role/*'));
-    expect(foreign.map((s) => s.Sid)).toEqual(['ReadOptedInRolesForRevocation', 'RevokeSessionsOfOptedInBoundedRolesOnly']);
+    expect(foreign.map((s) => s.Sid)).toEqual([
+      'ReadOptedInRolesForRevocation',
+      'RevokeSessionsOfOptedInBoundedRolesOnly',
+    ]);
     const [reads, writes] = foreign as [Statement, Statement];
     expect(reads.Condition).toEqual({ StringEquals: revocable });
     expect(list(reads.Action).sort()).toEqual(['iam:GetRole', 'iam:GetRolePolicy', 'iam:ListRolePolicies']);
@@ -186,14 +244,17 @@ describe('the deployment permissions (deploy/aws/)', () => {
     expect(list(writes.Action).sort()).toEqual(['iam:DeleteRolePolicy', 'iam:PutRolePolicy']);
     // Anywhere else these calls are granted, it is on our own roles only.
     for (const a of revocation) {
-      for (const s of statementsFor(WORKER, a).filter((x) => !foreign.includes(x))) expect(s.Resource, `${a} in ${s.Sid}`).toBe(OUR_ROLES);
+      for (const s of statementsFor(WORKER, a).filter((x) => !foreign.includes(x)))
+        expect(s.Resource, `${a} in ${s.Sid}`).toBe(OUR_ROLES);
     }
   });
 
   it('bound the other grants that could escalate', () => {
     const entry = only('eks:CreateAccessEntry');
     expect(entry.Condition?.['ArnLike']).toEqual({ 'eks:principalArn': 'arn:aws:iam::*:role/pod-responder-*' });
-    expect(entry.Condition?.['ForAllValues:StringLike']).toEqual({ 'eks:kubernetesGroups': ['pod-responder:remediator', 'pod-responder:remediator:*'] });
+    expect(entry.Condition?.['ForAllValues:StringLike']).toEqual({
+      'eks:kubernetesGroups': ['pod-responder:remediator', 'pod-responder:remediator:*'],
+    });
     // No EKS access policy is ever associated: the function's rights are RBAC on its groups (deploy/kubernetes/).
     expect(allowed(WORKER).has('eks:AssociateAccessPolicy')).toBe(false);
     expect(only('lambda:CreateFunction').Condition).toEqual({ Null: { 'lambda:VpcIds': 'false' } });
@@ -208,7 +269,8 @@ describe('the deployment permissions (deploy/aws/)', () => {
     const s3 = WORKER.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('s3:')));
     expect(s3.length).toBeGreaterThan(0);
     for (const s of s3) {
-      for (const r of list(s.Resource)) expect(r, s.Sid).toMatch(/^arn:aws:s3:::EVIDENCE_BUCKET(\/pod-responder\/\*)?$/);
+      for (const r of list(s.Resource))
+        expect(r, s.Sid).toMatch(/^arn:aws:s3:::EVIDENCE_BUCKET(\/pod-responder\/\*)?$/);
       expect(s.Condition, s.Sid).toEqual({ StringEquals: { 's3:ResourceAccount': '${aws:PrincipalAccount}' } });
     }
     expect(only('s3:PutObject').Resource).toBe('arn:aws:s3:::EVIDENCE_BUCKET/pod-responder/*');
@@ -228,7 +290,13 @@ describe('the deployment permissions (deploy/aws/)', () => {
     expect(written).toEqual(['domain/revocation.ts']);
     const revocation = JSON.parse(revocationDocument('2026-11-28T12:00:00Z')) as PolicyDocument;
     expect(revocation.Statement).toEqual([
-      { Sid: expect.any(String), Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-28T12:00:00Z' } } },
+      {
+        Sid: expect.any(String),
+        Effect: 'Deny',
+        Action: '*',
+        Resource: '*',
+        Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-28T12:00:00Z' } },
+      },
     ]);
   });
 });

@@ -9,8 +9,10 @@ import { answerAll, atOnceFor } from '../../client/bulk-answers.js';
 
 type Reply = 'ok' | 'refused' | 'expired' | 'outdated' | 'closed' | 'down' | 'answered-already';
 
-const EXPIRED = 'proposal p2 (terminate-pod pod x) expired at 2026-12-07T12:00:00.000Z: no answer is taken after it; on expiry the incident is dismissed (policy onApprovalTimeout: dismiss)';
-const OUTDATED = 'proposal p2 (terminate-pod pod x) is outdated: the facts now call for suspend-workload Deployment shop/web (escalated by soc: confirmed); a new proposal replaces it: answer that one';
+const EXPIRED =
+  'proposal p2 (terminate-pod pod x) expired at 2026-12-07T12:00:00.000Z: no answer is taken after it; on expiry the incident is dismissed (policy onApprovalTimeout: dismiss)';
+const OUTDATED =
+  'proposal p2 (terminate-pod pod x) is outdated: the facts now call for suspend-workload Deployment shop/web (escalated by soc: confirmed); a new proposal replaces it: answer that one';
 
 function fakeClient(replies: Record<string, Reply>, delayMs = 0) {
   const sent: { workflowId: string; update: string; args: unknown }[] = [];
@@ -26,13 +28,37 @@ function fakeClient(replies: Record<string, Reply>, delayMs = 0) {
           inFlight--;
           if (replies[workflowId] === 'down') throw new Error('14 UNAVAILABLE: connection refused');
           const answered = replies[workflowId] === 'answered-already';
-          return { run: 1, stage: answered ? 'remediating' : 'awaiting-approval', proposal: { id: 'p2', action: 'terminate-pod', target: 'pod x', answer: answered ? { answer: 'approved' } : null } };
+          return {
+            run: 1,
+            stage: answered ? 'remediating' : 'awaiting-approval',
+            proposal: {
+              id: 'p2',
+              action: 'terminate-pod',
+              target: 'pod x',
+              answer: answered ? { answer: 'approved' } : null,
+            },
+          };
         },
         executeUpdate: async (update: { name: string }, { args }: { args: unknown[] }) => {
-          if (replies[workflowId] === 'refused') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ message: 'p2 was superseded; p3 (suspend-workload Deployment shop/web) awaits an answer' }));
-          if (replies[workflowId] === 'expired') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ type: 'ProposalExpired', message: EXPIRED }));
-          if (replies[workflowId] === 'outdated') throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ type: 'ProposalOutdated', message: OUTDATED }));
-          if (replies[workflowId] === 'closed') throw new WorkflowNotFoundError('workflow execution already completed', workflowId, undefined);
+          if (replies[workflowId] === 'refused')
+            throw new WorkflowUpdateFailedError(
+              'Workflow Update failed',
+              ApplicationFailure.create({
+                message: 'p2 was superseded; p3 (suspend-workload Deployment shop/web) awaits an answer',
+              }),
+            );
+          if (replies[workflowId] === 'expired')
+            throw new WorkflowUpdateFailedError(
+              'Workflow Update failed',
+              ApplicationFailure.create({ type: 'ProposalExpired', message: EXPIRED }),
+            );
+          if (replies[workflowId] === 'outdated')
+            throw new WorkflowUpdateFailedError(
+              'Workflow Update failed',
+              ApplicationFailure.create({ type: 'ProposalOutdated', message: OUTDATED }),
+            );
+          if (replies[workflowId] === 'closed')
+            throw new WorkflowNotFoundError('workflow execution already completed', workflowId, undefined);
           sent.push({ workflowId, update: update.name, args: args[0] });
           return { proposalId: 'p2', answer: 'approved', action: 'terminate-pod', target: 'pod x' };
         },
@@ -45,25 +71,50 @@ function fakeClient(replies: Record<string, Reply>, delayMs = 0) {
 describe('answerAll', () => {
   it('answers each open proposal by its ID, skips refusals and closed incidents, and counts other errors as failures', async () => {
     const { client, sent } = fakeClient({ a: 'ok', b: 'refused', c: 'closed', d: 'down', e: 'answered-already' });
-    const report = await answerAll(client, ['a', 'b', 'c', 'd', 'e'].map((workflowId) => ({ workflowId })), 'approved', { by: 'ana', reason: 'campaign', atOnce: 2 });
-    expect(sent).toEqual([{ workflowId: 'a', update: 'approve', args: { proposalId: 'p2', by: 'ana', reason: 'campaign' } }]);
+    const report = await answerAll(
+      client,
+      ['a', 'b', 'c', 'd', 'e'].map((workflowId) => ({ workflowId })),
+      'approved',
+      { by: 'ana', reason: 'campaign', atOnce: 2 },
+    );
+    expect(sent).toEqual([
+      { workflowId: 'a', update: 'approve', args: { proposalId: 'p2', by: 'ana', reason: 'campaign' } },
+    ]);
     expect(report).toMatchObject({
-      total: 5, answered: 1, skipped: 3, failed: 1, notTried: 0,
+      total: 5,
+      answered: 1,
+      skipped: 3,
+      failed: 1,
+      notTried: 0,
       skippedBecause: { 'refused by the incident': 1, 'no longer awaiting an answer': 2 },
     });
     expect(report.samples).toEqual([
-      { workflowId: 'b', result: 'skipped', reason: 'p2 was superseded; p3 (suspend-workload Deployment shop/web) awaits an answer' },
+      {
+        workflowId: 'b',
+        result: 'skipped',
+        reason: 'p2 was superseded; p3 (suspend-workload Deployment shop/web) awaits an answer',
+      },
       { workflowId: 'c', result: 'skipped', reason: 'closed' },
       { workflowId: 'd', result: 'failed', reason: '14 UNAVAILABLE: connection refused' },
       { workflowId: 'e', result: 'skipped', reason: 'stage remediating, nothing awaits an answer' },
     ]);
   });
 
-  it('counts an expired and an outdated proposal apart, with the incident\'s reason', async () => {
+  it("counts an expired and an outdated proposal apart, with the incident's reason", async () => {
     const { client, sent } = fakeClient({ x: 'expired', y: 'outdated', z: 'expired' });
-    const report = await answerAll(client, ['x', 'y', 'z'].map((workflowId) => ({ workflowId })), 'approved', { by: 'ana', atOnce: 1 });
+    const report = await answerAll(
+      client,
+      ['x', 'y', 'z'].map((workflowId) => ({ workflowId })),
+      'approved',
+      { by: 'ana', atOnce: 1 },
+    );
     expect(sent).toEqual([]);
-    expect(report).toMatchObject({ answered: 0, skipped: 3, failed: 0, skippedBecause: { 'proposal expired': 2, 'proposal outdated': 1 } });
+    expect(report).toMatchObject({
+      answered: 0,
+      skipped: 3,
+      failed: 0,
+      skippedBecause: { 'proposal expired': 2, 'proposal outdated': 1 },
+    });
     expect(report.samples).toEqual([
       { workflowId: 'x', result: 'skipped', reason: EXPIRED },
       { workflowId: 'y', result: 'skipped', reason: OUTDATED },
@@ -73,16 +124,25 @@ describe('answerAll', () => {
 
   it('keeps at most atOnce answers in flight, and a stop leaves the rest untried', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => ({ workflowId: `w${i}` }));
-    const { client, maxInFlight } = fakeClient(Object.fromEntries(ids.map(({ workflowId }) => [workflowId, 'ok' as const])), 5);
+    const { client, maxInFlight } = fakeClient(
+      Object.fromEntries(ids.map(({ workflowId }) => [workflowId, 'ok' as const])),
+      5,
+    );
     const all = await answerAll(client, ids, 'approved', { by: 'ana', atOnce: 4 });
     expect(all).toMatchObject({ answered: 30, notTried: 0 });
     expect(maxInFlight()).toBe(4);
 
     const stop = new AbortController();
-    const stopped = await answerAll(fakeClient({}, 5).client, ids, 'denied', { by: 'ana', atOnce: 3 }, {
-      stop: stop.signal,
-      onProgress: (p) => p.answered === 6 && stop.abort(),
-    });
+    const stopped = await answerAll(
+      fakeClient({}, 5).client,
+      ids,
+      'denied',
+      { by: 'ana', atOnce: 3 },
+      {
+        stop: stop.signal,
+        onProgress: (p) => p.answered === 6 && stop.abort(),
+      },
+    );
     // The answers in flight when it stopped finish; no new one starts.
     expect(stopped.answered).toBeGreaterThanOrEqual(6);
     expect(stopped.answered).toBeLessThanOrEqual(8);

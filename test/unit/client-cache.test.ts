@@ -35,7 +35,7 @@ describe('the client cache', () => {
 });
 
 describe('AWS clients per region', () => {
-  it('are bounded however many regions alerts name; an evicted region\'s clients are destroyed', () => {
+  it("are bounded however many regions alerts name; an evicted region's clients are destroyed", () => {
     vi.useFakeTimers();
     const aws = awsClientFactory({ endpoint: 'http://127.0.0.1:1' }, { regions: 3, graceMs: 10 });
     const first = aws('eu-west-1');

@@ -41,13 +41,25 @@ const ONE_SHOT = ['temporal-setup'];
 const APP = ['worker', 'forwarder'] as const;
 
 /** Standard variables (AWS SDK, Node) that may be set beside the ones config/config.ts reads. */
-const STANDARD_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
+const STANDARD_ENV = [
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'NODE_ENV',
+  'NODE_OPTIONS',
+  'MALLOC_ARENA_MAX',
+];
 
 /** A service's environment as written (before interpolation); null means "pass through from the host". */
 function rawEnv(s: Service): Record<string, string | null> {
   const env = s.environment ?? {};
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, null])));
+    return Object.fromEntries(
+      env.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, null])),
+    );
   }
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? null : String(v)]));
 }
@@ -60,16 +72,19 @@ const DUMMY_SECRET = 'dummy-secret-0123456789';
  * variable the host does not set becomes DUMMY_SECRET, standing in for the user's .env.
  */
 function interpolate(value: string, host: Record<string, string> = {}): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_]\w*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_]\w*)/g, (match, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-    if (match === '$$') return '$';
-    if (bare) return host[bare] ?? '';
-    const v = host[name!];
-    const missing = v === undefined || (colon === ':' && v === '');
-    if (!missing) return v;
-    if (op === '-') return arg!;
-    if (op === '?') return DUMMY_SECRET;
-    return '';
-  });
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_]\w*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_]\w*)/g,
+    (match, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
+      if (match === '$$') return '$';
+      if (bare) return host[bare] ?? '';
+      const v = host[name!];
+      const missing = v === undefined || (colon === ':' && v === '');
+      if (!missing) return v;
+      if (op === '-') return arg!;
+      if (op === '?') return DUMMY_SECRET;
+      return '';
+    },
+  );
 }
 
 /** The environment a container gets: interpolated, pass-through names taken from the host or left out. */
@@ -85,15 +100,23 @@ function containerEnv(s: Service, host: Record<string, string> = {}): Record<str
 
 /** Container ports a service publishes, from the short ("[ip:]host:container[/proto]") or long syntax. */
 function containerPorts(s: Service): number[] {
-  return (s.ports ?? []).map((p) => (typeof p === 'object' ? Number(p.target) : Number(String(p).split('/')[0]!.split(':').at(-1))));
+  return (s.ports ?? []).map((p) =>
+    typeof p === 'object' ? Number(p.target) : Number(String(p).split('/')[0]!.split(':').at(-1)),
+  );
 }
 
 const dependsOn = (s: Service): Record<string, string | undefined> =>
-  Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, undefined])) : Object.fromEntries(Object.entries(s.depends_on ?? {}).map(([k, v]) => [k, v.condition]));
+  Array.isArray(s.depends_on)
+    ? Object.fromEntries(s.depends_on.map((d) => [d, undefined]))
+    : Object.fromEntries(Object.entries(s.depends_on ?? {}).map(([k, v]) => [k, v.condition]));
 
 /** Dockerfile instructions per stage, continuation lines joined and comments dropped. */
 function dockerfileStages(text: string): { from: string; instructions: [string, string][] }[] {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const stages: { from: string; instructions: [string, string][] }[] = [];
   for (const line of lines) {
     const [, op, rest] = /^(\S+)\s+(.*)$/.exec(line) ?? [];
@@ -106,7 +129,9 @@ function dockerfileStages(text: string): { from: string; instructions: [string, 
 
 describe('docker-compose.yml', () => {
   it('has the Temporal stack, its one-shot setup and both pod-responder processes', () => {
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker', 'forwarder']));
+    expect(Object.keys(services)).toEqual(
+      expect.arrayContaining(['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker', 'forwarder']),
+    );
   });
 
   it('gives every long-running service a healthcheck, and never restarts the one-shot setup', () => {
@@ -118,7 +143,10 @@ describe('docker-compose.yml', () => {
       }
       const test = s.healthcheck?.test;
       expect(s.healthcheck?.disable, name).not.toBe(true);
-      expect(Array.isArray(test) ? test.length > 1 && test[0] !== 'NONE' : typeof test === 'string' && test.length > 0, `${name} healthcheck`).toBe(true);
+      expect(
+        Array.isArray(test) ? test.length > 1 && test[0] !== 'NONE' : typeof test === 'string' && test.length > 0,
+        `${name} healthcheck`,
+      ).toBe(true);
     }
   });
 
@@ -126,7 +154,8 @@ describe('docker-compose.yml', () => {
     expect(dependsOn(svc('temporal'))).toMatchObject({ postgresql: 'service_healthy' });
     expect(dependsOn(svc('temporal-setup'))).toMatchObject({ temporal: 'service_healthy' });
     // Workflows upsert the search attributes; a worker running before they exist fails workflow tasks.
-    for (const name of APP) expect(dependsOn(svc(name)), name).toMatchObject({ 'temporal-setup': 'service_completed_successfully' });
+    for (const name of APP)
+      expect(dependsOn(svc(name)), name).toMatchObject({ 'temporal-setup': 'service_completed_successfully' });
   });
 
   it('pins every image, with Temporal on a 1.2x server and admin tools of the same server version', () => {
@@ -137,7 +166,9 @@ describe('docker-compose.yml', () => {
     }
     const server = /^temporalio\/auto-setup:(1\.2\d\.\d+)$/.exec(svc('temporal').image ?? '')?.[1];
     expect(server, svc('temporal').image).toBeDefined();
-    expect(svc('temporal-setup').image).toMatch(new RegExp(`^temporalio/admin-tools:${server!.replace(/\./g, '\\.')}\\b`));
+    expect(svc('temporal-setup').image).toMatch(
+      new RegExp(`^temporalio/admin-tools:${server!.replace(/\./g, '\\.')}\\b`),
+    );
     expect(svc('temporal-ui').image).toMatch(/^temporalio\/ui:/);
   });
 
@@ -172,7 +203,10 @@ describe('docker-compose.yml', () => {
     for (const name of APP) {
       const env = containerEnv(svc(name));
       for (const k of names) expect(env[k], `${name}.${k}`).toBe('');
-      expect(containerEnv(svc(name), { POD_RESPONDER_TEMPORAL_API_KEY_FILE: '/etc/pod-responder/temporal/api-key' }).POD_RESPONDER_TEMPORAL_API_KEY_FILE).toBe('/etc/pod-responder/temporal/api-key');
+      expect(
+        containerEnv(svc(name), { POD_RESPONDER_TEMPORAL_API_KEY_FILE: '/etc/pod-responder/temporal/api-key' })
+          .POD_RESPONDER_TEMPORAL_API_KEY_FILE,
+      ).toBe('/etc/pod-responder/temporal/api-key');
     }
   });
 
@@ -189,7 +223,8 @@ describe('docker-compose.yml', () => {
     const header = composeText.slice(0, composeText.search(/^[^#\s]/m));
     const referenced = new Set([...composeText.replace(/\$\$/g, '').matchAll(/\$\{([A-Za-z_]\w*)/g)].map((m) => m[1]!));
     // Pass-through names (no value) are read from the host too.
-    for (const s of Object.values(services)) for (const [k, v] of Object.entries(rawEnv(s))) if (v === null) referenced.add(k);
+    for (const s of Object.values(services))
+      for (const [k, v] of Object.entries(rawEnv(s))) if (v === null) referenced.add(k);
     const undocumented = [...referenced].filter((v) => !new RegExp(`\\b${v}\\b`).test(header));
     expect(undocumented).toEqual([]);
   });
@@ -197,7 +232,13 @@ describe('docker-compose.yml', () => {
   it('has worker and forwarder agree on what goes into a workflow, in the namespace Temporal creates', () => {
     const worker = rawEnv(svc('worker'));
     const forwarder = rawEnv(svc('forwarder'));
-    for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'POD_RESPONDER_TASK_QUEUE', 'POD_RESPONDER_EXECUTOR', 'POD_RESPONDER_POLICY']) {
+    for (const k of [
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'POD_RESPONDER_TASK_QUEUE',
+      'POD_RESPONDER_EXECUTOR',
+      'POD_RESPONDER_POLICY',
+    ]) {
       expect(forwarder[k], k).toBe(worker[k]);
     }
     expect(rawEnv(svc('temporal')).DEFAULT_NAMESPACE).toBe(worker.TEMPORAL_NAMESPACE);
@@ -220,7 +261,9 @@ describe('docker-compose.yml', () => {
     const pairs = containerEnv(setup).SEARCH_ATTRIBUTES?.trim().split(/\s+/) ?? [];
     expect(Object.fromEntries(pairs.map((p) => p.split('=')))).toEqual(SEARCH_ATTRIBUTE_TYPES);
     // The script the setup service runs is mounted from this repository.
-    const script = (setup.volumes ?? []).map((v) => (typeof v === 'string' ? interpolate(v).split(':') : [v.source, v.target]));
+    const script = (setup.volumes ?? []).map((v) =>
+      typeof v === 'string' ? interpolate(v).split(':') : [v.source, v.target],
+    );
     const entry = [setup.entrypoint].flat().join(' ');
     const mounted = script.find(([, target]) => target && entry.includes(target));
     expect(mounted, 'entrypoint runs a mounted script').toBeDefined();
@@ -229,23 +272,42 @@ describe('docker-compose.yml', () => {
 
   it('gives worker and forwarder a configuration loadConfig accepts, with defaults and with secrets set', () => {
     const port = containerPorts(svc('forwarder'))[0];
-    const defaults = { worker: loadConfig(containerEnv(svc('worker'))), forwarder: loadConfig(containerEnv(svc('forwarder'))) };
+    const defaults = {
+      worker: loadConfig(containerEnv(svc('worker'))),
+      forwarder: loadConfig(containerEnv(svc('forwarder'))),
+    };
     for (const c of Object.values(defaults)) {
       expect(c.temporal).toMatchObject({ address: 'temporal:7233', uiUrl: 'http://localhost:8233' });
     }
     expect(defaults.forwarder.forwarder.port).toBe(port);
     // The kubeconfig the direct executor reads lies in the folder mounted into the worker.
     const kubeconfig = defaults.worker.direct.kubeconfig ?? '';
-    const mounts = (svc('worker').volumes ?? []).map((v) => (typeof v === 'string' ? interpolate(v).split(':')[1]! : v.target));
-    expect(mounts.some((m) => kubeconfig.startsWith(`${m}/`)), `${kubeconfig} inside ${mounts.join(', ')}`).toBe(true);
+    const mounts = (svc('worker').volumes ?? []).map((v) =>
+      typeof v === 'string' ? interpolate(v).split(':')[1]! : v.target,
+    );
+    expect(
+      mounts.some((m) => kubeconfig.startsWith(`${m}/`)),
+      `${kubeconfig} inside ${mounts.join(', ')}`,
+    ).toBe(true);
     // The forwarder's spool lies on a volume of its own: what it answered 202 for survives the container.
     const spool = defaults.forwarder.forwarder.spool.path;
-    const spoolMounts = (svc('forwarder').volumes ?? []).map((v) => (typeof v === 'string' ? interpolate(v).split(':')[1]! : v.target));
-    expect(spoolMounts.some((m) => spool.startsWith(`${m}/`)), `${spool} inside ${spoolMounts.join(', ')}`).toBe(true);
+    const spoolMounts = (svc('forwarder').volumes ?? []).map((v) =>
+      typeof v === 'string' ? interpolate(v).split(':')[1]! : v.target,
+    );
+    expect(
+      spoolMounts.some((m) => spool.startsWith(`${m}/`)),
+      `${spool} inside ${spoolMounts.join(', ')}`,
+    ).toBe(true);
 
     // As a user's .env would: every credential and the executor/policy the compose file passes on.
-    const host: Record<string, string> = { POD_RESPONDER_EXECUTOR: 'eks-lambda', POD_RESPONDER_POLICY: '{}', AWS_REGION: 'eu-west-1' };
-    const credentials = Object.keys(rawEnv(svc('forwarder'))).filter((k) => /_(TOKEN|HMAC_SECRET)$/.test(k) && k in ENV_VARS);
+    const host: Record<string, string> = {
+      POD_RESPONDER_EXECUTOR: 'eks-lambda',
+      POD_RESPONDER_POLICY: '{}',
+      AWS_REGION: 'eu-west-1',
+    };
+    const credentials = Object.keys(rawEnv(svc('forwarder'))).filter(
+      (k) => /_(TOKEN|HMAC_SECRET)$/.test(k) && k in ENV_VARS,
+    );
     credentials.forEach((k, i) => (host[k] = `${DUMMY_SECRET}-${i}`));
     const worker = loadConfig(containerEnv(svc('worker'), host));
     const forwarder = loadConfig(containerEnv(svc('forwarder'), host));
@@ -285,8 +347,14 @@ describe('Dockerfile', () => {
     // The bundle's cache key covers the files under /app: none may be added or changed after it.
     const lastCopy = final.instructions.map(([o]) => o).lastIndexOf('COPY');
     expect(bundle).toBeGreaterThan(lastCopy);
-    const runsAfter = final.instructions.slice(bundle + 1).filter(([o]) => o === 'RUN').map(([, r]) => r);
-    for (const r of runsAfter) expect(r, 'a RUN after the bundle may only touch /var/lib/pod-responder').toMatch(/^mkdir -p \/var\/lib\/pod-responder\S* && chown -R node:node \/var\/lib\/pod-responder$/);
+    const runsAfter = final.instructions
+      .slice(bundle + 1)
+      .filter(([o]) => o === 'RUN')
+      .map(([, r]) => r);
+    for (const r of runsAfter)
+      expect(r, 'a RUN after the bundle may only touch /var/lib/pod-responder').toMatch(
+        /^mkdir -p \/var\/lib\/pod-responder\S* && chown -R node:node \/var\/lib\/pod-responder$/,
+      );
     expect(bundle).toBeLessThan(at((o) => o === 'USER'));
   });
 
@@ -297,7 +365,10 @@ describe('Dockerfile', () => {
   });
 
   it('keeps in the build context everything `npm run build` compiles, and secrets and host builds out', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim().replace(/^\/|\/$/g, '')).filter((l) => l && !l.startsWith('#'));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim().replace(/^\/|\/$/g, ''))
+      .filter((l) => l && !l.startsWith('#'));
     const { include } = JSON.parse(read('tsconfig.json')) as { include: string[] };
     expect(include.filter((dir) => ignored.includes(dir))).toEqual([]);
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.env']));

@@ -14,7 +14,13 @@ const alert: PodAlert = {
   namespace: 'shop',
   podName: 'web-1',
 };
-const owner = (kind: string, apiVersion = 'apps/v1', supported = true): OwnerRef => ({ apiVersion, kind, name: kind.toLowerCase(), uid: `uid-${kind}`, supported });
+const owner = (kind: string, apiVersion = 'apps/v1', supported = true): OwnerRef => ({
+  apiVersion,
+  kind,
+  name: kind.toLowerCase(),
+  uid: `uid-${kind}`,
+  supported,
+});
 const chains: Record<string, OwnerRef[]> = {
   bare: [],
   deployment: [owner('ReplicaSet'), owner('Deployment')],
@@ -24,7 +30,9 @@ const chains: Record<string, OwnerRef[]> = {
   crd: [owner('Rollout', 'argoproj.io/v1alpha1', false)],
 };
 
-function input(over: Omit<Partial<DecisionInput>, 'policy'> & { chain?: string; policy?: PolicyInput } = {}): DecisionInput {
+function input(
+  over: Omit<Partial<DecisionInput>, 'policy'> & { chain?: string; policy?: PolicyInput } = {},
+): DecisionInput {
   const { chain = 'deployment', policy, ...rest } = over;
   return {
     alert,
@@ -50,29 +58,37 @@ describe('decide', () => {
     ['daemonset', 'high', 1, false, 'terminate-pod', undefined],
     ['cronjob', 'high', 2, false, 'suspend-workload', 'CronJob'],
     ['crd', 'critical', 1, false, 'suspend-workload', 'Rollout'],
-  ] as const)('%s pod, %s severity, %d alerts, escalated=%s -> %s %s', (chain, severity, alertCount, escalated, action, kind) => {
-    const d = decide(
-      input({
-        chain,
-        alert: { ...alert, severity },
-        alertCount,
-        escalation: escalated ? { by: 'ana', reason: 'confirmed miner' } : null,
-      }),
-    );
-    expect(d.action).toBe(action);
-    expect(d.action === 'suspend-workload' ? d.workload.kind : undefined).toBe(kind);
-  });
+  ] as const)(
+    '%s pod, %s severity, %d alerts, escalated=%s -> %s %s',
+    (chain, severity, alertCount, escalated, action, kind) => {
+      const d = decide(
+        input({
+          chain,
+          alert: { ...alert, severity },
+          alertCount,
+          escalation: escalated ? { by: 'ana', reason: 'confirmed miner' } : null,
+        }),
+      );
+      expect(d.action).toBe(action);
+      expect(d.action === 'suspend-workload' ? d.workload.kind : undefined).toBe(kind);
+    },
+  );
 
   it('names the top of the chain as the workload, with the pod namespace', () => {
     const d = decide(input({ escalation: { by: 'ana', reason: 'x' } }));
-    expect(d).toMatchObject({ action: 'suspend-workload', workload: { kind: 'Deployment', name: 'deployment', namespace: 'shop', uid: 'uid-Deployment' } });
+    expect(d).toMatchObject({
+      action: 'suspend-workload',
+      workload: { kind: 'Deployment', name: 'deployment', namespace: 'shop', uid: 'uid-Deployment' },
+    });
     expect(d.action === 'suspend-workload' && d.reason).toBe('escalated by ana: x');
   });
 
   it('honours a configured repeat threshold and suspend severities', () => {
     expect(decide(input({ alertCount: 2, policy: { repeatThreshold: 3 } })).action).toBe('terminate-pod');
     expect(decide(input({ alertCount: 3, policy: { repeatThreshold: 3 } })).action).toBe('suspend-workload');
-    expect(decide(input({ alert: { ...alert, severity: 'critical' }, policy: { suspendOnSeverity: [] } })).action).toBe('terminate-pod');
+    expect(decide(input({ alert: { ...alert, severity: 'critical' }, policy: { suspendOnSeverity: [] } })).action).toBe(
+      'terminate-pod',
+    );
   });
 
   describe('approval', () => {
@@ -90,15 +106,24 @@ describe('decide', () => {
 
     it('only gates the actions the policy lists', () => {
       expect(decide(input({ policy })).action).toBe('terminate-pod');
-      expect(decide(input({ escalation, policy }))).toMatchObject({ action: 'await-approval', proposed: 'suspend-workload' });
+      expect(decide(input({ escalation, policy }))).toMatchObject({
+        action: 'await-approval',
+        proposed: 'suspend-workload',
+      });
     });
 
     it('explains a denial and a timeout', () => {
-      expect(decide(input({ escalation, policy, approval: { state: 'denied', by: 'bob', reason: 'test env' } }))).toEqual({
+      expect(
+        decide(input({ escalation, policy, approval: { state: 'denied', by: 'bob', reason: 'test env' } })),
+      ).toEqual({
         action: 'dismiss',
         dismissal: { code: 'approval-denied', message: 'suspend-workload denied by bob: test env' },
       });
-      expect(decide(input({ escalation, policy: { ...policy, approvalTimeoutSeconds: 60 }, approval: { state: 'timed-out' } }))).toEqual({
+      expect(
+        decide(
+          input({ escalation, policy: { ...policy, approvalTimeoutSeconds: 60 }, approval: { state: 'timed-out' } }),
+        ),
+      ).toEqual({
         action: 'dismiss',
         dismissal: { code: 'approval-timeout', message: 'no approval for suspend-workload within 60s' },
       });

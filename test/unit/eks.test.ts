@@ -5,7 +5,12 @@ import { eksToken } from '../../lambda/eks-token.js';
 
 describe('EKS token', () => {
   it('is a presigned STS GetCallerIdentity URL bound to the cluster name', async () => {
-    const token = await eksToken('prod', 'eu-west-1', { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'tok' }, new Date('2026-11-27T10:00:00Z'));
+    const token = await eksToken(
+      'prod',
+      'eu-west-1',
+      { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'tok' },
+      new Date('2026-11-27T10:00:00Z'),
+    );
     expect(token.startsWith('k8s-aws-v1.')).toBe(true);
     expect(token).not.toMatch(/[=+/]/); // base64url without padding, as EKS expects
     const url = new URL(Buffer.from(token.slice('k8s-aws-v1.'.length), 'base64url').toString());
@@ -31,7 +36,7 @@ describe('incident resources', () => {
     expect(fnv1a64('')).toBe('cbf29ce484222325');
   });
 
-  it('name one installation\'s resources apart from another\'s, and keep the names of resources made before installations', () => {
+  it("name one installation's resources apart from another's, and keep the names of resources made before installations", () => {
     const id = 'pod-incident:c:n:p';
     expect(resourceNames(id, 1, 'staging').base).not.toBe(resourceNames(id, 1, 'production').base);
     expect(resourceNames(id, 1, 'staging').base).toBe(resourceNames(id, 1, 'staging').base);
@@ -46,13 +51,17 @@ describe('incident resources', () => {
     });
   });
 
-  it('count as ours only what the tags prove is this installation\'s incident\'s', () => {
+  it("count as ours only what the tags prove is this installation's incident's", () => {
     const owner = { installationId: 'prod', incidentId: 'i1' };
     expect(notOwnedBecause(ownerTags(owner), owner)).toBeUndefined();
     expect(notOwnedBecause({ 'pod-responder:managed': 'true', 'pod-responder:incident': 'i1' }, owner)).toBeUndefined(); // tagged before installations
     expect(notOwnedBecause(undefined, owner)).toBe('it is not tagged pod-responder:managed=true');
-    expect(notOwnedBecause({ 'pod-responder:incident': 'i1' }, owner)).toBe('it is not tagged pod-responder:managed=true');
-    expect(notOwnedBecause(ownerTags({ ...owner, installationId: 'staging' }), owner)).toBe('it belongs to installation staging');
+    expect(notOwnedBecause({ 'pod-responder:incident': 'i1' }, owner)).toBe(
+      'it is not tagged pod-responder:managed=true',
+    );
+    expect(notOwnedBecause(ownerTags({ ...owner, installationId: 'staging' }), owner)).toBe(
+      'it belongs to installation staging',
+    );
     expect(notOwnedBecause(ownerTags({ ...owner, incidentId: 'i2' }), owner)).toBe('it belongs to incident i2');
   });
 

@@ -11,14 +11,20 @@ describe('Node.js versions', () => {
   const supported = ['20.19.0', '22.20.0'];
 
   it('package.json accepts the versions the README names', () => {
-    for (const v of supported) expect(semver.satisfies(v, pkg.engines.node), `engines.node "${pkg.engines.node}" refuses ${v}`).toBe(true);
+    for (const v of supported)
+      expect(semver.satisfies(v, pkg.engines.node), `engines.node "${pkg.engines.node}" refuses ${v}`).toBe(true);
   });
 
   it('no installed package refuses them (npm would warn EBADENGINE, and the package may not run)', () => {
     const lock = read('package-lock.json') as { packages: Record<string, { engines?: unknown }> };
     const refusing = Object.entries(lock.packages).flatMap(([where, p]) => {
-      const range = p.engines && typeof p.engines === 'object' && 'node' in p.engines ? String(p.engines.node) : undefined;
-      return range ? supported.filter((v) => !semver.satisfies(v, range)).map((v) => `${where || 'pod-responder'} (node ${range}) refuses ${v}`) : [];
+      const range =
+        p.engines && typeof p.engines === 'object' && 'node' in p.engines ? String(p.engines.node) : undefined;
+      return range
+        ? supported
+            .filter((v) => !semver.satisfies(v, range))
+            .map((v) => `${where || 'pod-responder'} (node ${range}) refuses ${v}`)
+        : [];
     });
     expect(refusing).toEqual([]);
   });

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { AcceptedAlerts } from '../../client/forwarder/accepted-alerts.js';
 import { authenticate, signBody } from '../../client/forwarder/auth.js';
 import { TokenBucket } from '../../client/forwarder/rate-limit.js';
-import { authenticateSender, credentialsOf, SenderLimits, withBoundCluster, type Credential } from '../../client/forwarder/credentials.js';
+import {
+  authenticateSender,
+  credentialsOf,
+  SenderLimits,
+  withBoundCluster,
+  type Credential,
+} from '../../client/forwarder/credentials.js';
 import { Spool } from '../../client/forwarder/spool.js';
 import { configSchema } from '../../config/config.js';
 import Database from 'better-sqlite3';
@@ -32,7 +38,10 @@ describe('AcceptedAlerts', () => {
     const a = cache.once('k', submit);
     const b = cache.once('k', submit);
     release('run-1');
-    expect(await Promise.all([a, b])).toEqual([{ value: 'run-1', shared: false }, { value: 'run-1', shared: true }]);
+    expect(await Promise.all([a, b])).toEqual([
+      { value: 'run-1', shared: false },
+      { value: 'run-1', shared: true },
+    ]);
     expect(calls).toBe(1);
     expect(cache.get('k')).toBe('run-1');
     await expect(cache.once('bad', () => Promise.reject(new Error('down')))).rejects.toThrow('down');
@@ -48,21 +57,30 @@ describe('AcceptedAlerts', () => {
 
 describe('authenticate', () => {
   const body = Buffer.from('{"a":1}');
-  const now = Date.UTC(2026, 11, 7) ;
+  const now = Date.UTC(2026, 11, 7);
   const at = now / 1000;
   it('accepts the token or a signature of "<timestamp>.<exact bytes>" within the window', () => {
     const creds = { token: 't'.repeat(20), hmacSecret: 's'.repeat(20) };
     expect(authenticate(creds, { authorization: `Bearer ${'t'.repeat(20)}` }, body)).toEqual({ result: 'ok' });
     expect(authenticate(creds, signBody('s'.repeat(20), body, at - 300), body, 300, now)).toEqual({ result: 'ok' });
     expect(authenticate(creds, signBody('s'.repeat(20), '{"a":2}', at), body, 300, now)).toEqual({ result: 'no' });
-    expect(authenticate(creds, { ...signBody('s'.repeat(20), body, at - 400), 'x-signature-timestamp': String(at) }, body, 300, now)).toEqual({ result: 'no' });
+    expect(
+      authenticate(
+        creds,
+        { ...signBody('s'.repeat(20), body, at - 400), 'x-signature-timestamp': String(at) },
+        body,
+        300,
+        now,
+      ),
+    ).toEqual({ result: 'no' });
     expect(authenticate(creds, {}, body)).toEqual({ result: 'no' });
   });
   it('refuses a signature replayed after the window, saying why', () => {
     const creds = { hmacSecret: 's'.repeat(20) };
     expect(authenticate(creds, signBody('s'.repeat(20), body, at - 301), body, 300, now)).toEqual({
       result: 'refused',
-      reason: "signature timestamp 1796601299 is 301 s old; it must be within 300 s of the forwarder's clock (a replayed request, or a clock to fix)",
+      reason:
+        "signature timestamp 1796601299 is 301 s old; it must be within 300 s of the forwarder's clock (a replayed request, or a clock to fix)",
     });
   });
   it('never accepts anything for a source without credentials', () => {
@@ -72,12 +90,20 @@ describe('authenticate', () => {
 
 describe('credentials', () => {
   const source = configSchema.parse({}).forwarder.sources.falco;
-  const creds = credentialsOf('falco', { ...source, token: 'd'.repeat(16), credentials: [{ name: 'eu', token: 'e'.repeat(16), clusters: ['eu-1', 'eu-2'], burst: 1 }] });
+  const creds = credentialsOf('falco', {
+    ...source,
+    token: 'd'.repeat(16),
+    credentials: [{ name: 'eu', token: 'e'.repeat(16), clusters: ['eu-1', 'eu-2'], burst: 1 }],
+  });
   const [own, eu] = creds as [Credential, Credential];
 
   it('finds the credential a request carries; the source\'s own is "default"', () => {
-    expect(authenticateSender(creds, { authorization: `Bearer ${'e'.repeat(16)}` }, Buffer.from('{}'), 300)).toMatchObject({ name: 'eu' });
-    expect(authenticateSender(creds, { authorization: `Bearer ${'d'.repeat(16)}` }, Buffer.from('{}'), 300)).toMatchObject({ name: 'default' });
+    expect(
+      authenticateSender(creds, { authorization: `Bearer ${'e'.repeat(16)}` }, Buffer.from('{}'), 300),
+    ).toMatchObject({ name: 'eu' });
+    expect(
+      authenticateSender(creds, { authorization: `Bearer ${'d'.repeat(16)}` }, Buffer.from('{}'), 300),
+    ).toMatchObject({ name: 'default' });
     expect(authenticateSender(creds, { authorization: `Bearer ${'x'.repeat(16)}` }, Buffer.from('{}'), 300)).toBeNull();
     expect(credentialsOf('xdr', configSchema.parse({}).forwarder.sources.xdr)).toEqual([]);
   });
@@ -95,7 +121,9 @@ describe('credentials', () => {
     expect(limits.take(eu, 'eu-1')).toBeGreaterThan(0);
     expect(limits.take(eu, 'eu-2')).toBe(0);
     const unbound = { ...own, burst: 2 };
-    expect([limits.take(unbound, 'a'), limits.take(unbound, 'b'), limits.take(unbound, 'c')].map((w) => w > 0)).toEqual([false, false, true]);
+    expect([limits.take(unbound, 'a'), limits.take(unbound, 'b'), limits.take(unbound, 'c')].map((w) => w > 0)).toEqual(
+      [false, false, true],
+    );
   });
 });
 
@@ -105,7 +133,13 @@ describe('Spool', () => {
     const db = new Database(file);
     db.exec(`CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, alert_id TEXT NOT NULL, source TEXT NOT NULL,
       alert TEXT NOT NULL, received_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, UNIQUE (incident, alert_id))`);
-    db.prepare('INSERT INTO spool (incident, alert_id, source, alert, received_at) VALUES (?, ?, ?, ?, ?)').run('i1', 'a1', 'falco', '{"alertId":"a1"}', 1);
+    db.prepare('INSERT INTO spool (incident, alert_id, source, alert, received_at) VALUES (?, ?, ?, ?, ?)').run(
+      'i1',
+      'a1',
+      'falco',
+      '{"alertId":"a1"}',
+      1,
+    );
     db.close();
     const spool = Spool.open(file, { maxEntries: 10 });
     try {

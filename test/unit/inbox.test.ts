@@ -17,14 +17,30 @@ describe('inbox query', () => {
   it.each<[string, object, string]>([
     ['unknown stage', { stage: 'waiting' }, 'stage: Invalid option: expected one of'],
     ['a quote in a namespace', { namespace: "shop' OR 1=1" }, 'namespace: must be a DNS-1123 label'],
-    ['a since that is neither', { since: 'yesterday' }, 'since: must be a duration (30m, 12h, 7d) or an ISO 8601 time with its offset'],
+    [
+      'a since that is neither',
+      { since: 'yesterday' },
+      'since: must be a duration (30m, 12h, 7d) or an ISO 8601 time with its offset',
+    ],
   ])('%s -> exact error, no query', (_n, filters, message) => {
     expect(inputErrorsOf(() => inboxQuery(filters)).some((e) => e.startsWith(message))).toBe(true);
   });
 
   it('prints a table with a dash for what an incident does not have yet', () => {
-    const row = { workflowId: 'pod-incident:local:shop:miner', status: 'RUNNING', stage: 'awaiting-approval', outcome: '', cluster: 'local', namespace: 'shop', pod: 'miner', workload: '', started: '2026-11-28T11:00:00.000Z' };
-    expect(formatInbox([row]).split('\n')[1]).toBe('2026-11-28T11:00:00.000Z  awaiting-approval  -        local    shop       miner  -         pod-incident:local:shop:miner');
+    const row = {
+      workflowId: 'pod-incident:local:shop:miner',
+      status: 'RUNNING',
+      stage: 'awaiting-approval',
+      outcome: '',
+      cluster: 'local',
+      namespace: 'shop',
+      pod: 'miner',
+      workload: '',
+      started: '2026-11-28T11:00:00.000Z',
+    };
+    expect(formatInbox([row]).split('\n')[1]).toBe(
+      '2026-11-28T11:00:00.000Z  awaiting-approval  -        local    shop       miner  -         pod-incident:local:shop:miner',
+    );
     expect(formatInbox([])).toBe('no incidents match\n');
   });
 });

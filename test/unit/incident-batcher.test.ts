@@ -23,7 +23,12 @@ function controlledSend() {
     sent.push(alerts.map((a) => a.alertId));
     return new Promise<string>((resolve, reject) => pending.push({ resolve, reject }));
   };
-  return { sent, send, answer: (v = 'ok') => pending.shift()!.resolve(v), fail: (m: string) => pending.shift()!.reject(new Error(m)) };
+  return {
+    sent,
+    send,
+    answer: (v = 'ok') => pending.shift()!.resolve(v),
+    fail: (m: string) => pending.shift()!.reject(new Error(m)),
+  };
 }
 
 describe('IncidentBatcher', () => {

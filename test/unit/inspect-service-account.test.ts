@@ -22,12 +22,21 @@ function kubeWith(p: V1Pod, sa: () => Promise<V1ServiceAccount>): { kube: KubeCl
   };
   return { kube: { core } as unknown as KubeClients, asked };
 }
-const failing = (code: number, reason: string, message: string) => () => Promise.reject(Object.assign(new Error(message), { code, body: JSON.stringify({ reason, message }) }));
+const failing = (code: number, reason: string, message: string) => () =>
+  Promise.reject(Object.assign(new Error(message), { code, body: JSON.stringify({ reason, message }) }));
 
-describe('inspection of the pod\'s ServiceAccount', () => {
+describe("inspection of the pod's ServiceAccount", () => {
   it('reports the IRSA role of the ServiceAccount the pod names', async () => {
-    const { kube, asked } = kubeWith(pod('miner-sa'), async () => ({ metadata: { name: 'miner-sa', annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/app' } } }));
-    expect((await inspectPod(kube, 'shop', 'miner'))!.serviceAccount).toEqual({ name: 'miner-sa', roleArn: 'arn:aws:iam::123456789012:role/app' });
+    const { kube, asked } = kubeWith(pod('miner-sa'), async () => ({
+      metadata: {
+        name: 'miner-sa',
+        annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/app' },
+      },
+    }));
+    expect((await inspectPod(kube, 'shop', 'miner'))!.serviceAccount).toEqual({
+      name: 'miner-sa',
+      roleArn: 'arn:aws:iam::123456789012:role/app',
+    });
     expect(asked).toEqual(['shop/miner-sa']);
   });
 
@@ -48,6 +57,9 @@ describe('inspection of the pod\'s ServiceAccount', () => {
     const { kube } = kubeWith(pod('miner-sa'), failing(403, 'Forbidden', 'serviceaccounts "miner-sa" is forbidden'));
     const facts = await inspectPod(kube, 'shop', 'miner');
     expect(facts).toMatchObject({ name: 'miner', uid: 'u1', containers: [{ name: 'app' }] });
-    expect(facts!.serviceAccount).toEqual({ name: 'miner-sa', unreadable: 'read serviceaccount shop/miner-sa: HTTP 403 Forbidden: serviceaccounts "miner-sa" is forbidden' });
+    expect(facts!.serviceAccount).toEqual({
+      name: 'miner-sa',
+      unreadable: 'read serviceaccount shop/miner-sa: HTTP 403 Forbidden: serviceaccounts "miner-sa" is forbidden',
+    });
   });
 });

@@ -23,10 +23,18 @@ describe('keepAlive', () => {
 
 describe('kubeFailure', () => {
   it('reads reason and message from a JSON Status body', () => {
-    expect(kubeFailure({ code: 409, body: JSON.stringify({ reason: 'AlreadyExists', message: 'exists' }) })).toEqual({ status: 409, reason: 'AlreadyExists', message: 'exists' });
+    expect(kubeFailure({ code: 409, body: JSON.stringify({ reason: 'AlreadyExists', message: 'exists' }) })).toEqual({
+      status: 409,
+      reason: 'AlreadyExists',
+      message: 'exists',
+    });
   });
 
   it('keeps the exception message when the body is JSON null', () => {
-    expect(kubeFailure({ code: 500, body: 'null', message: 'HTTP 500' })).toEqual({ status: 500, reason: 'Unknown', message: 'HTTP 500' });
+    expect(kubeFailure({ code: 500, body: 'null', message: 'HTTP 500' })).toEqual({
+      status: 500,
+      reason: 'Unknown',
+      message: 'HTTP 500',
+    });
   });
 });

@@ -61,11 +61,27 @@ describe('the worker registers the AWS activities without loading them', () => {
     const tsx = createRequire(import.meta.url).resolve('tsx');
     const out = execFileSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
       cwd: root,
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_MAX_ATTEMPTS: '1' },
+      env: {
+        ...process.env,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_MAX_ATTEMPTS: '1',
+      },
       encoding: 'utf8',
     });
-    const { atStart, afterEksCall } = JSON.parse(out.trim().split('\n').at(-1)!) as { atStart: string[]; afterEksCall: string[] };
+    const { atStart, afterEksCall } = JSON.parse(out.trim().split('\n').at(-1)!) as {
+      atStart: string[];
+      afterEksCall: string[];
+    };
     expect(atStart).toEqual(['client-s3']); // evidence bundles
-    expect(afterEksCall).toEqual(['client-cloudwatch-logs', 'client-ec2', 'client-eks', 'client-iam', 'client-lambda', 'client-s3']);
+    expect(afterEksCall).toEqual([
+      'client-cloudwatch-logs',
+      'client-ec2',
+      'client-eks',
+      'client-iam',
+      'client-lambda',
+      'client-s3',
+    ]);
   });
 });

@@ -17,7 +17,15 @@ describe('the revocation policy', () => {
   it('denies everything to sessions issued before T, exactly as AWS documents it', () => {
     expect(JSON.parse(revocationDocument(T))).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Sid: 'PodResponderRevokeOlderSessions', Effect: 'Deny', Action: '*', Resource: '*', Condition: { DateLessThan: { 'aws:TokenIssueTime': T } } }],
+      Statement: [
+        {
+          Sid: 'PodResponderRevokeOlderSessions',
+          Effect: 'Deny',
+          Action: '*',
+          Resource: '*',
+          Condition: { DateLessThan: { 'aws:TokenIssueTime': T } },
+        },
+      ],
     });
     // The same T gives the same bytes: a retried activity writes what the first attempt wrote.
     expect(revocationDocument(T)).toBe(revocationDocument(T));
@@ -37,15 +45,23 @@ describe('the revocation policy', () => {
     expect(a.length).toBeLessThanOrEqual(128);
   });
 
-  it('is recognised as ours by name and content, in any key order and in IAM\'s URL-encoded form', () => {
+  it("is recognised as ours by name and content, in any key order and in IAM's URL-encoded form", () => {
     const name = revocationPolicyName('i', 'r');
     expect(revokedBefore(name, revocationDocument(T))).toBe(T);
     expect(revokedBefore(name, encodeURIComponent(revocationDocument(T)))).toBe(T);
-    const reordered = JSON.stringify({ Statement: { Condition: { DateLessThan: { 'aws:TokenIssueTime': T } }, Resource: ['*'], Action: ['*'], Effect: 'Deny' }, Version: '2012-10-17' });
+    const reordered = JSON.stringify({
+      Statement: {
+        Condition: { DateLessThan: { 'aws:TokenIssueTime': T } },
+        Resource: ['*'],
+        Action: ['*'],
+        Effect: 'Deny',
+      },
+      Version: '2012-10-17',
+    });
     expect(revokedBefore(name, reordered)).toBe(T);
   });
 
-  it('is never mistaken for someone else\'s policy', () => {
+  it("is never mistaken for someone else's policy", () => {
     const name = revocationPolicyName('i', 'r');
     const doc = JSON.parse(revocationDocument(T));
     const s = doc.Statement[0];
@@ -56,9 +72,19 @@ describe('the revocation policy', () => {
     expect(revokedBefore(name, variant({ ...s, Resource: 'arn:aws:s3:::b/*' }))).toBeNull();
     expect(revokedBefore(name, variant({ ...s, Sid: 'Theirs' }))).toBeNull();
     expect(revokedBefore(name, variant({ ...s, NotAction: 'iam:*' }))).toBeNull();
-    expect(revokedBefore(name, variant({ ...s, Condition: { DateLessThan: { 'aws:TokenIssueTime': T }, Bool: { 'aws:MultiFactorAuthPresent': 'false' } } }))).toBeNull();
+    expect(
+      revokedBefore(
+        name,
+        variant({
+          ...s,
+          Condition: { DateLessThan: { 'aws:TokenIssueTime': T }, Bool: { 'aws:MultiFactorAuthPresent': 'false' } },
+        }),
+      ),
+    ).toBeNull();
     expect(revokedBefore(name, variant({ ...s, Condition: { DateLessThan: { 'aws:CurrentTime': T } } }))).toBeNull();
-    expect(revokedBefore(name, variant({ ...s, Condition: { DateLessThan: { 'aws:TokenIssueTime': 'soon' } } }))).toBeNull();
+    expect(
+      revokedBefore(name, variant({ ...s, Condition: { DateLessThan: { 'aws:TokenIssueTime': 'soon' } } })),
+    ).toBeNull();
     expect(revokedBefore(name, JSON.stringify({ ...doc, Statement: [s, s] }))).toBeNull();
     expect(revokedBefore(name, '{not json')).toBeNull();
   });
@@ -73,8 +99,17 @@ describe('pruning', () => {
     const spent = ours('old', iso(now - 13 * HOUR));
     const edge = ours('edge', iso(now - 12 * HOUR));
     const live = ours('live', iso(now - 11 * HOUR));
-    const theirs = { name: 'app-access', document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] }) };
-    const lookalike = { name: `${REVOCATION_PREFIX}0000000000000000`, document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }) };
+    const theirs = {
+      name: 'app-access',
+      document: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }],
+      }),
+    };
+    const lookalike = {
+      name: `${REVOCATION_PREFIX}0000000000000000`,
+      document: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }),
+    };
     expect(spentRevocations([spent, edge, live, theirs, lookalike], now, 'new')).toEqual([spent.name]);
   });
 
@@ -86,12 +121,31 @@ describe('pruning', () => {
 
 describe('role ARNs', () => {
   it('are parsed with their path and account; anything else is not a role', () => {
-    expect(parseRoleArn('arn:aws:iam::123456789012:role/miner-app')).toEqual({ partition: 'aws', account: '123456789012', path: '/', name: 'miner-app' });
-    expect(parseRoleArn('arn:aws-cn:iam::123456789012:role/team/a/app')).toEqual({ partition: 'aws-cn', account: '123456789012', path: '/team/a/', name: 'app' });
-    for (const bad of ['', 'miner-app', 'arn:aws:iam::123456789012:user/bob', 'arn:aws:iam::1234:role/x', 'arn:aws:iam::123456789012:role/a b']) expect(parseRoleArn(bad), bad).toBeNull();
+    expect(parseRoleArn('arn:aws:iam::123456789012:role/miner-app')).toEqual({
+      partition: 'aws',
+      account: '123456789012',
+      path: '/',
+      name: 'miner-app',
+    });
+    expect(parseRoleArn('arn:aws-cn:iam::123456789012:role/team/a/app')).toEqual({
+      partition: 'aws-cn',
+      account: '123456789012',
+      path: '/team/a/',
+      name: 'app',
+    });
+    for (const bad of [
+      '',
+      'miner-app',
+      'arn:aws:iam::123456789012:user/bob',
+      'arn:aws:iam::1234:role/x',
+      'arn:aws:iam::123456789012:role/a b',
+    ])
+      expect(parseRoleArn(bad), bad).toBeNull();
   });
 
   it('give the exact command that undoes a revocation by hand', () => {
-    expect(undoRevocationCommand('app', 'pod-responder-revoke-0123')).toBe('aws iam delete-role-policy --role-name app --policy-name pod-responder-revoke-0123');
+    expect(undoRevocationCommand('app', 'pod-responder-revoke-0123')).toBe(
+      'aws iam delete-role-policy --role-name app --policy-name pod-responder-revoke-0123',
+    );
   });
 });

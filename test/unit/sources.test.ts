@@ -6,7 +6,11 @@ import { regionFromDomain } from '../../domain/sources/xdr.js';
 import { inputErrorsOf } from '../support/input-errors.js';
 import { fixture } from '../support/alert-fixtures.js';
 
-const one = (source: Parameters<typeof normalizeBody>[0], body: unknown, query: Record<string, unknown> = {}): Normalized => normalizeBody(source, body, query, 100)[0]!;
+const one = (
+  source: Parameters<typeof normalizeBody>[0],
+  body: unknown,
+  query: Record<string, unknown> = {},
+): Normalized => normalizeBody(source, body, query, 100)[0]!;
 const alertOf = (n: Normalized) => {
   if (n.kind !== 'alert') throw new Error(`not actionable: ${n.reason}`);
   return n.alert;
@@ -46,7 +50,11 @@ describe('Falco', () => {
 
   it('reads k8s.pod.uid, a numeric-string pid and null image; derives a stable ID when uuid is missing', () => {
     const a = alertOf(one('falco', fixture('falco-known-miner'), { cluster: 'c1' }));
-    expect(a).toMatchObject({ podUid: '8f14e45f-ceea-467a-9af0-1d2e3f4a5b6c', process: { pid: 77 }, container: { id: '9b2c4d6e8f01', name: 'app' } });
+    expect(a).toMatchObject({
+      podUid: '8f14e45f-ceea-467a-9af0-1d2e3f4a5b6c',
+      process: { pid: 77 },
+      container: { id: '9b2c4d6e8f01', name: 'app' },
+    });
     expect(a.container!.image).toBeUndefined();
     expect(a.alertId).toMatch(/^falco-[0-9a-f]{32}$/);
     expect(alertOf(one('falco', fixture('falco-known-miner'), { cluster: 'c1' })).alertId).toBe(a.alertId);
@@ -60,11 +68,16 @@ describe('Falco', () => {
   it('classifies a non-mining rule so the default routes ignore it', () => {
     const n = one('falco', fixture('falco-shell'), { cluster: 'c1' });
     expect(alertOf(n)).toMatchObject({ category: 'runtime-detection', severity: 'low' });
-    expect(route(n as Extract<Normalized, { kind: 'alert' }>, DEFAULT_ROUTES)).toMatchObject({ action: 'ignore', route: null });
+    expect(route(n as Extract<Normalized, { kind: 'alert' }>, DEFAULT_ROUTES)).toMatchObject({
+      action: 'ignore',
+      route: null,
+    });
   });
 
   it('requires the cluster in the query', () => {
-    expect(inputErrorsOf(() => one('falco', fixture('falco-stratum')))).toEqual(['query.cluster: Invalid input: expected string, received undefined']);
+    expect(inputErrorsOf(() => one('falco', fixture('falco-stratum')))).toEqual([
+      'query.cluster: Invalid input: expected string, received undefined',
+    ]);
   });
 });
 
@@ -88,22 +101,39 @@ describe('GuardDuty', () => {
   });
 
   it('counts each recurrence of a finding as a new alert', () => {
-    expect(alertOf(one('guardduty', fixture('guardduty-bitcoin-dns'))).alertId).toBe('b3d8f2a1c0e94d5f8a7b6c5d4e3f2a10#3');
+    expect(alertOf(one('guardduty', fixture('guardduty-bitcoin-dns'))).alertId).toBe(
+      'b3d8f2a1c0e94d5f8a7b6c5d4e3f2a10#3',
+    );
   });
 
   it('routes related runtime types only when configured', () => {
     const n = one('guardduty', fixture('guardduty-reverse-shell')) as Extract<Normalized, { kind: 'alert' }>;
     expect(route(n, DEFAULT_ROUTES).action).toBe('ignore');
-    const routes = routesSchema.parse([{ name: 'shells', action: 'respond', source: ['guardduty'], type: ['Execution:Runtime/*'], minSeverity: 'high' }, ...DEFAULT_ROUTES]);
+    const routes = routesSchema.parse([
+      { name: 'shells', action: 'respond', source: ['guardduty'], type: ['Execution:Runtime/*'], minSeverity: 'high' },
+      ...DEFAULT_ROUTES,
+    ]);
     expect(route(n, routes)).toEqual({ action: 'respond', route: 'shells' });
   });
 
   it('acknowledges a finding about an EC2 instance as not actionable', () => {
-    expect(one('guardduty', fixture('guardduty-ec2-instance'))).toMatchObject({ kind: 'not-actionable', reason: 'finding is about resource type Instance, not an EKS workload' });
+    expect(one('guardduty', fixture('guardduty-ec2-instance'))).toMatchObject({
+      kind: 'not-actionable',
+      reason: 'finding is about resource type Instance, not an EKS workload',
+    });
   });
 
-  it('maps scores to GuardDuty\'s bands', () => {
-    expect([1, 3.9, 4, 6.9, 7, 8.9, 9, 10].map(guardDutySeverity)).toEqual(['low', 'low', 'medium', 'medium', 'high', 'high', 'critical', 'critical']);
+  it("maps scores to GuardDuty's bands", () => {
+    expect([1, 3.9, 4, 6.9, 7, 8.9, 9, 10].map(guardDutySeverity)).toEqual([
+      'low',
+      'low',
+      'medium',
+      'medium',
+      'high',
+      'high',
+      'critical',
+      'critical',
+    ]);
   });
 });
 
@@ -137,23 +167,34 @@ describe('Cortex XDR', () => {
 
 describe('batches and errors', () => {
   it('normalizes every item of a batch', () => {
-    const items = normalizeBody('normalized', [fixture('normalized'), { ...fixture('normalized'), alertId: 'siem-4712' }], {}, 100);
+    const items = normalizeBody(
+      'normalized',
+      [fixture('normalized'), { ...fixture('normalized'), alertId: 'siem-4712' }],
+      {},
+      100,
+    );
     expect(items.map((i) => alertOf(i).alertId)).toEqual(['siem-4711', 'siem-4712']);
   });
 
   it('rejects a whole batch when one item is bad, naming its index and field', () => {
     const bad = { ...fixture('normalized'), podName: 'Bad_Name' };
-    expect(inputErrorsOf(() => normalizeBody('normalized', [fixture('normalized'), bad], {}, 100))).toEqual(['[1].podName: must be a DNS-1123 subdomain']);
+    expect(inputErrorsOf(() => normalizeBody('normalized', [fixture('normalized'), bad], {}, 100))).toEqual([
+      '[1].podName: must be a DNS-1123 subdomain',
+    ]);
   });
 
   it('quotes dotted vendor keys in error paths', () => {
     const f = fixture('falco-stratum');
     f.output_fields['k8s.ns.name'] = 'Shop';
-    expect(inputErrorsOf(() => one('falco', f, { cluster: 'c' }))).toEqual(['output_fields["k8s.ns.name"]: must be a DNS-1123 label (lowercase alphanumerics and "-")']);
+    expect(inputErrorsOf(() => one('falco', f, { cluster: 'c' }))).toEqual([
+      'output_fields["k8s.ns.name"]: must be a DNS-1123 label (lowercase alphanumerics and "-")',
+    ]);
   });
 
   it('caps batch size and error count', () => {
-    expect(inputErrorsOf(() => normalizeBody('normalized', Array(101).fill({}), {}, 100))).toEqual(['(root): batch of 101 alerts exceeds the limit of 100']);
+    expect(inputErrorsOf(() => normalizeBody('normalized', Array(101).fill({}), {}, 100))).toEqual([
+      '(root): batch of 101 alerts exceeds the limit of 100',
+    ]);
     expect(inputErrorsOf(() => normalizeBody('normalized', Array(100).fill({}), {}, 100))).toHaveLength(51);
   });
 });

@@ -31,7 +31,10 @@ describe('temporal TLS and API key configuration', () => {
       POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
       POD_RESPONDER_TEMPORAL_API_KEY_FILE: keyFile,
     });
-    expect(c.temporal).toMatchObject({ tls: { enabled: true, caFile: ca, certFile: cert, keyFile: key, serverName: 'temporal.internal' }, apiKeyFile: keyFile });
+    expect(c.temporal).toMatchObject({
+      tls: { enabled: true, caFile: ca, certFile: cert, keyFile: key, serverName: 'temporal.internal' },
+      apiKeyFile: keyFile,
+    });
     expect(loadConfig({ POD_RESPONDER_TEMPORAL_API_KEY: 'tc-key-0123' }).temporal.apiKey).toBe('tc-key-0123');
   });
 
@@ -45,47 +48,109 @@ describe('temporal TLS and API key configuration', () => {
 
   it.each<[string, Record<string, string>, string[]]>([
     ['flag not a boolean', { POD_RESPONDER_TEMPORAL_TLS: 'yes' }, ['temporal.tls.enabled: must be true or false']],
-    ['certificate without key', { POD_RESPONDER_TEMPORAL_TLS_CERT: cert }, ['temporal.tls.keyFile: is needed with certFile: a client certificate goes with its private key']],
-    ['key without certificate', { POD_RESPONDER_TEMPORAL_TLS_KEY: key }, ['temporal.tls.certFile: is needed with keyFile: a client private key goes with its certificate']],
-    ['CA file missing', { POD_RESPONDER_TEMPORAL_TLS_CA: missing }, [`temporal.tls.caFile: cannot read ${missing} (ENOENT)`]],
+    [
+      'certificate without key',
+      { POD_RESPONDER_TEMPORAL_TLS_CERT: cert },
+      ['temporal.tls.keyFile: is needed with certFile: a client certificate goes with its private key'],
+    ],
+    [
+      'key without certificate',
+      { POD_RESPONDER_TEMPORAL_TLS_KEY: key },
+      ['temporal.tls.certFile: is needed with keyFile: a client private key goes with its certificate'],
+    ],
+    [
+      'CA file missing',
+      { POD_RESPONDER_TEMPORAL_TLS_CA: missing },
+      [`temporal.tls.caFile: cannot read ${missing} (ENOENT)`],
+    ],
     ['CA file a folder', { POD_RESPONDER_TEMPORAL_TLS_CA: dir }, [`temporal.tls.caFile: cannot read ${dir} (EISDIR)`]],
-    ['certificate and key files missing', { POD_RESPONDER_TEMPORAL_TLS_CERT: missing, POD_RESPONDER_TEMPORAL_TLS_KEY: `${missing}.key` }, [
-      `temporal.tls.certFile: cannot read ${missing} (ENOENT)`,
-      `temporal.tls.keyFile: cannot read ${missing}.key (ENOENT)`,
-    ]],
-    ['CA not PEM', { POD_RESPONDER_TEMPORAL_TLS_CA: keyFile }, [`temporal.tls.caFile: ${keyFile} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`]],
-    ['key and certificate swapped', { POD_RESPONDER_TEMPORAL_TLS_CERT: key, POD_RESPONDER_TEMPORAL_TLS_KEY: cert }, [
-      `temporal.tls.certFile: ${key} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
-      `temporal.tls.keyFile: ${cert} is not a PEM private key (no "-----BEGIN ... PRIVATE KEY-----" line)`,
-    ]],
-    ['TLS off with TLS settings', { POD_RESPONDER_TEMPORAL_TLS: 'false', POD_RESPONDER_TEMPORAL_TLS_CA: ca, POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 't' }, [
-      'temporal.tls.enabled: is false, but caFile, serverName are set: remove them, or turn TLS on',
-    ]],
-    ['API key twice', { POD_RESPONDER_TEMPORAL_API_KEY: 'k', POD_RESPONDER_TEMPORAL_API_KEY_FILE: keyFile }, ['temporal.apiKeyFile: set apiKey or apiKeyFile, not both']],
-    ['API key with its header prefix', { POD_RESPONDER_TEMPORAL_API_KEY: 'Bearer k' }, ['temporal.apiKey: must be the key alone: "Bearer " is added when it is sent']],
-    ['API key file missing', { POD_RESPONDER_TEMPORAL_API_KEY_FILE: missing }, [`temporal.apiKeyFile: cannot read ${missing} (ENOENT)`]],
-    ['API key file empty', { POD_RESPONDER_TEMPORAL_API_KEY_FILE: file('empty-key', '\n') }, [`temporal.apiKeyFile: ${path.join(dir, 'empty-key')}: the key is empty`]],
-    ['API key file of two words', { POD_RESPONDER_TEMPORAL_API_KEY_FILE: file('two-words', 'a b\n') }, [`temporal.apiKeyFile: ${path.join(dir, 'two-words')}: the key must not contain whitespace`]],
+    [
+      'certificate and key files missing',
+      { POD_RESPONDER_TEMPORAL_TLS_CERT: missing, POD_RESPONDER_TEMPORAL_TLS_KEY: `${missing}.key` },
+      [
+        `temporal.tls.certFile: cannot read ${missing} (ENOENT)`,
+        `temporal.tls.keyFile: cannot read ${missing}.key (ENOENT)`,
+      ],
+    ],
+    [
+      'CA not PEM',
+      { POD_RESPONDER_TEMPORAL_TLS_CA: keyFile },
+      [`temporal.tls.caFile: ${keyFile} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`],
+    ],
+    [
+      'key and certificate swapped',
+      { POD_RESPONDER_TEMPORAL_TLS_CERT: key, POD_RESPONDER_TEMPORAL_TLS_KEY: cert },
+      [
+        `temporal.tls.certFile: ${key} is not a PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+        `temporal.tls.keyFile: ${cert} is not a PEM private key (no "-----BEGIN ... PRIVATE KEY-----" line)`,
+      ],
+    ],
+    [
+      'TLS off with TLS settings',
+      {
+        POD_RESPONDER_TEMPORAL_TLS: 'false',
+        POD_RESPONDER_TEMPORAL_TLS_CA: ca,
+        POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 't',
+      },
+      ['temporal.tls.enabled: is false, but caFile, serverName are set: remove them, or turn TLS on'],
+    ],
+    [
+      'API key twice',
+      { POD_RESPONDER_TEMPORAL_API_KEY: 'k', POD_RESPONDER_TEMPORAL_API_KEY_FILE: keyFile },
+      ['temporal.apiKeyFile: set apiKey or apiKeyFile, not both'],
+    ],
+    [
+      'API key with its header prefix',
+      { POD_RESPONDER_TEMPORAL_API_KEY: 'Bearer k' },
+      ['temporal.apiKey: must be the key alone: "Bearer " is added when it is sent'],
+    ],
+    [
+      'API key file missing',
+      { POD_RESPONDER_TEMPORAL_API_KEY_FILE: missing },
+      [`temporal.apiKeyFile: cannot read ${missing} (ENOENT)`],
+    ],
+    [
+      'API key file empty',
+      { POD_RESPONDER_TEMPORAL_API_KEY_FILE: file('empty-key', '\n') },
+      [`temporal.apiKeyFile: ${path.join(dir, 'empty-key')}: the key is empty`],
+    ],
+    [
+      'API key file of two words',
+      { POD_RESPONDER_TEMPORAL_API_KEY_FILE: file('two-words', 'a b\n') },
+      [`temporal.apiKeyFile: ${path.join(dir, 'two-words')}: the key must not contain whitespace`],
+    ],
   ])('%s -> exact errors', (_n, env, errors) => {
     expect(inputErrorsOf(() => loadConfig(env))).toEqual(errors);
   });
 
   it('lists every problem of the file at once: an unknown key and an unreadable file', () => {
     const f = file('bad-tls.json', JSON.stringify({ temporal: { tls: { caFile: missing, verify: false } } }));
-    expect(inputErrorsOf(() => loadConfig({}, f))).toEqual(['temporal.tls: Unrecognized key: "verify"', `temporal.tls.caFile: cannot read ${missing} (ENOENT)`]);
+    expect(inputErrorsOf(() => loadConfig({}, f))).toEqual([
+      'temporal.tls: Unrecognized key: "verify"',
+      `temporal.tls.caFile: cannot read ${missing} (ENOENT)`,
+    ]);
   });
 });
 
 describe('temporalConnectionOptions', () => {
-  const options = (env: Record<string, string>) => temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal.example:7233', ...env }).temporal);
+  const options = (env: Record<string, string>) =>
+    temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal.example:7233', ...env }).temporal);
 
   it('is plaintext with nothing set', () => {
     expect(options({})).toEqual({ address: 'temporal.example:7233', tls: false });
   });
 
   it('turns TLS on with the system CAs for an API key (Temporal Cloud), unless TLS is explicitly off', () => {
-    expect(options({ POD_RESPONDER_TEMPORAL_API_KEY: 'k1' })).toEqual({ address: 'temporal.example:7233', tls: {}, apiKey: 'k1' });
-    expect(options({ POD_RESPONDER_TEMPORAL_API_KEY: 'k1', POD_RESPONDER_TEMPORAL_TLS: 'false' })).toEqual({ address: 'temporal.example:7233', tls: false, apiKey: 'k1' });
+    expect(options({ POD_RESPONDER_TEMPORAL_API_KEY: 'k1' })).toEqual({
+      address: 'temporal.example:7233',
+      tls: {},
+      apiKey: 'k1',
+    });
+    expect(options({ POD_RESPONDER_TEMPORAL_API_KEY: 'k1', POD_RESPONDER_TEMPORAL_TLS: 'false' })).toEqual({
+      address: 'temporal.example:7233',
+      tls: false,
+      apiKey: 'k1',
+    });
     expect(options({ POD_RESPONDER_TEMPORAL_TLS: 'true' })).toEqual({ address: 'temporal.example:7233', tls: {} });
   });
 
@@ -94,10 +159,18 @@ describe('temporalConnectionOptions', () => {
   });
 
   it('carries the CA, the client pair and the server name, as bytes of the files', () => {
-    const o = options({ POD_RESPONDER_TEMPORAL_TLS_CA: ca, POD_RESPONDER_TEMPORAL_TLS_CERT: cert, POD_RESPONDER_TEMPORAL_TLS_KEY: key, POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' });
+    const o = options({
+      POD_RESPONDER_TEMPORAL_TLS_CA: ca,
+      POD_RESPONDER_TEMPORAL_TLS_CERT: cert,
+      POD_RESPONDER_TEMPORAL_TLS_KEY: key,
+      POD_RESPONDER_TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    });
     expect(o.tls).toEqual({
       serverRootCACertificate: Buffer.from(CERT),
-      clientCertPair: { crt: Buffer.from(CERT), key: Buffer.from('-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n') },
+      clientCertPair: {
+        crt: Buffer.from(CERT),
+        key: Buffer.from('-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n'),
+      },
       serverNameOverride: 'temporal.internal',
     });
     expect(o.apiKey).toBeUndefined();
@@ -106,7 +179,10 @@ describe('temporalConnectionOptions', () => {
   it('describes the connection for logs without the key itself', () => {
     const c = loadConfig({ POD_RESPONDER_TEMPORAL_API_KEY: 'secret-key-value', POD_RESPONDER_TEMPORAL_TLS_CA: ca });
     expect(describeTemporalSecurity(c.temporal)).toEqual({ tls: true, ca, apiKey: '(set)' });
-    expect(describeTemporalSecurity(loadConfig({ POD_RESPONDER_TEMPORAL_API_KEY_FILE: keyFile }).temporal)).toEqual({ tls: true, apiKey: keyFile });
+    expect(describeTemporalSecurity(loadConfig({ POD_RESPONDER_TEMPORAL_API_KEY_FILE: keyFile }).temporal)).toEqual({
+      tls: true,
+      apiKey: keyFile,
+    });
     expect(describeTemporalSecurity(loadConfig({}).temporal)).toEqual({ tls: false });
   });
 });

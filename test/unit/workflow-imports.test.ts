@@ -13,9 +13,12 @@ function evaluatedWithEveryIncident(entry: string): Map<string, string[]> {
   const visit = (file: string) => {
     if (seen.has(file)) return;
     const source = readFileSync(file, 'utf8');
-    const specifiers = [...source.matchAll(/^(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]!);
+    const specifiers = [...source.matchAll(/^(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?'([^']+)'/gm)].map(
+      (m) => m[1]!,
+    );
     seen.set(file, specifiers);
-    for (const s of specifiers) if (s.startsWith('.')) visit(path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
+    for (const s of specifiers)
+      if (s.startsWith('.')) visit(path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
   };
   visit(path.join(ROOT, entry));
   return seen;
@@ -25,10 +28,14 @@ describe('what every incident evaluates', () => {
   it('no module the workflow bundle evaluates per incident imports zod (~10 ms of CPU per incident created or replayed)', () => {
     const graph = evaluatedWithEveryIncident('workflows/index.ts');
     expect(graph.size).toBeGreaterThan(20); // the walk found the playbook's modules
-    const importers = [...graph].filter(([, specifiers]) => specifiers.includes('zod')).map(([file]) => path.relative(ROOT, file));
+    const importers = [...graph]
+      .filter(([, specifiers]) => specifiers.includes('zod'))
+      .map(([file]) => path.relative(ROOT, file));
     expect(importers).toEqual([]);
     // The alert schema is there, loaded on demand by the first alert signal that needs checking.
-    expect(readFileSync(path.join(ROOT, 'workflows/incident/incident.ts'), 'utf8')).toContain("require('../../domain/alert.js')");
+    expect(readFileSync(path.join(ROOT, 'workflows/incident/incident.ts'), 'utf8')).toContain(
+      "require('../../domain/alert.js')",
+    );
   });
 
   it('the policy an incident starts from is what an empty policy parses to', () => {

@@ -23,7 +23,8 @@ export class AlertLedger {
   /** Restores a ledger written by `serialize`. */
   static from(serialized: string | undefined, capacity = ALERT_LEDGER_CAPACITY): AlertLedger {
     const ledger = new AlertLedger(capacity);
-    for (let i = 0; serialized && i + WIDTH <= serialized.length; i += WIDTH) ledger.add(serialized.slice(i, i + WIDTH));
+    for (let i = 0; serialized && i + WIDTH <= serialized.length; i += WIDTH)
+      ledger.add(serialized.slice(i, i + WIDTH));
     return ledger;
   }
 

@@ -6,7 +6,13 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { propose, type ApprovalState, type Decision, type Proposed } from '../../domain/decide.js';
 import { describeWorkload } from '../../remediation/protocol.js';
-import { ANSWER_REFUSED, type AnswerRefusal, type ApprovalAnswer, type ApprovalReceipt, type Proposal } from '../messages.js';
+import {
+  ANSWER_REFUSED,
+  type AnswerRefusal,
+  type ApprovalAnswer,
+  type ApprovalReceipt,
+  type Proposal,
+} from '../messages.js';
 import type { Incident } from './incident.js';
 
 const PAST_PROPOSALS_KEPT = 10;
@@ -76,7 +82,10 @@ export function openProposal(i: Incident, decision: Extract<Decision, { action: 
     answer: null,
   };
   i.state.proposal = proposal;
-  i.note('proposal', `${id}: ${proposal.action} ${proposal.target} awaits approve or deny until ${proposal.expiresAt} (${proposal.reason})`);
+  i.note(
+    'proposal',
+    `${id}: ${proposal.action} ${proposal.target} awaits approve or deny until ${proposal.expiresAt} (${proposal.reason})`,
+  );
   return id;
 }
 
@@ -86,19 +95,31 @@ export function openProposal(i: Incident, decision: Extract<Decision, { action: 
  * the same task as the expiry timer, or after a worker outage, finds the proposal expired, whatever the caller saw.
  */
 export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | null {
-  const refused = (message: string, type: AnswerRefusal['type'] = ANSWER_REFUSED.invalid): AnswerRefusal => ({ type, message });
+  const refused = (message: string, type: AnswerRefusal['type'] = ANSWER_REFUSED.invalid): AnswerRefusal => ({
+    type,
+    message,
+  });
   if (typeof a?.by !== 'string' || !a.by.trim()) return refused('an answer needs "by": who answers');
-  if (typeof a.proposalId !== 'string' || !a.proposalId) return refused('an answer needs "proposalId": the proposal it is for (see status)');
+  if (typeof a.proposalId !== 'string' || !a.proposalId)
+    return refused('an answer needs "proposalId": the proposal it is for (see status)');
   const p = i.state.proposal;
   if (!p) return refused(`nothing awaits approval: no action has been proposed (stage ${i.state.stage})`);
   if (p.id !== a.proposalId) {
     const past = i.state.pastProposals.find((x) => x.id === a.proposalId);
     const current = p.answer ? '' : `; ${p.id} (${p.action} ${p.target}) awaits an answer`;
-    return refused(past ? `proposal ${past.id} (${past.action} ${past.target}) is no longer open: it was ${past.answer?.answer}${current}` : `there is no proposal ${a.proposalId}${current}`);
+    return refused(
+      past
+        ? `proposal ${past.id} (${past.action} ${past.target}) is no longer open: it was ${past.answer?.answer}${current}`
+        : `there is no proposal ${a.proposalId}${current}`,
+    );
   }
   if (p.answer?.answer === 'timed-out' || (!p.answer && Date.now() >= Date.parse(p.expiresAt))) {
-    const then = i.policy.onApprovalTimeout === 'dismiss' ? 'the incident is dismissed' : 'the incident proceeds without approval';
-    return refused(`proposal ${p.id} (${p.action} ${p.target}) expired at ${p.expiresAt}: no answer is taken after it; on expiry ${then} (policy onApprovalTimeout: ${i.policy.onApprovalTimeout})`, ANSWER_REFUSED.expired);
+    const then =
+      i.policy.onApprovalTimeout === 'dismiss' ? 'the incident is dismissed' : 'the incident proceeds without approval';
+    return refused(
+      `proposal ${p.id} (${p.action} ${p.target}) expired at ${p.expiresAt}: no answer is taken after it; on expiry ${then} (policy onApprovalTimeout: ${i.policy.onApprovalTimeout})`,
+      ANSWER_REFUSED.expired,
+    );
   }
   if (p.answer) {
     const who = p.answer.by ? ` by ${p.answer.by}` : '';
@@ -110,7 +131,10 @@ export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | n
   const now = proposedNow(i);
   if (!sameAction(p, now)) {
     const target = now.action === 'suspend-workload' ? describeWorkload(now.workload) : p.target;
-    return refused(`proposal ${p.id} (${p.action} ${p.target}) is outdated: the facts now call for ${now.action} ${target} (${now.reason}); a new proposal replaces it: answer that one`, ANSWER_REFUSED.outdated);
+    return refused(
+      `proposal ${p.id} (${p.action} ${p.target}) is outdated: the facts now call for ${now.action} ${target} (${now.reason}); a new proposal replaces it: answer that one`,
+      ANSWER_REFUSED.outdated,
+    );
   }
   return null;
 }

@@ -10,7 +10,13 @@
  */
 import { isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
-import { parseRoleArn, REVOCABLE_TAG, revocationPolicyName, revocationTime, undoRevocationCommand } from '../../domain/revocation.js';
+import {
+  parseRoleArn,
+  REVOCABLE_TAG,
+  revocationPolicyName,
+  revocationTime,
+  undoRevocationCommand,
+} from '../../domain/revocation.js';
 import type { CredentialsStatus } from '../messages.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
@@ -56,12 +62,28 @@ export async function cutCredentials(i: Incident): Promise<void> {
     const policyName = revocationPolicyName(i.id, workflowInfo().firstExecutionRunId);
     const roleName = parseRoleArn(found.roleArn)?.name ?? found.roleArn;
     // Should the call fail ambiguously (a timeout), the policy may be in place after all: the command removes it.
-    attempt = { ...base, role: found.roleArn, via: found.via, policyName, notBefore, detail: found.detail, undo: undoRevocationCommand(roleName, policyName) };
+    attempt = {
+      ...base,
+      role: found.roleArn,
+      via: found.via,
+      policyName,
+      notBefore,
+      detail: found.detail,
+      undo: undoRevocationCommand(roleName, policyName),
+    };
     const r = await aws.revokeRoleSessions.executeWithOptions(
-      { summary: `revoke IAM role ${roleName}'s sessions issued before ${notBefore} (${found.via}, service account ${base.serviceAccount})` },
+      {
+        summary: `revoke IAM role ${roleName}'s sessions issued before ${notBefore} (${found.via}, service account ${base.serviceAccount})`,
+      },
       [{ incidentId: i.id, roleArn: found.roleArn, policyName, notBefore }],
     );
-    record(i, { ...attempt, state: r.state, at: at(), detail: `${found.detail}; ${r.detail}`, undo: r.state === 'revoked' ? attempt.undo : null });
+    record(i, {
+      ...attempt,
+      state: r.state,
+      at: at(),
+      detail: `${found.detail}; ${r.detail}`,
+      undo: r.state === 'revoked' ? attempt.undo : null,
+    });
   } catch (err) {
     if (isCancellation(err)) throw err;
     // Revocation that fails must not fail the response: say so, and go on.
@@ -74,18 +96,40 @@ export async function cutCredentials(i: Incident): Promise<void> {
 async function roleOfPod(i: Incident): Promise<RoleFound> {
   const pod = i.state.pod!;
   const sa = pod.serviceAccount;
-  if (!sa) return { roleArn: null, via: null, detail: "the pod's inspection did not report its service account", unknown: true };
+  if (!sa)
+    return {
+      roleArn: null,
+      via: null,
+      detail: "the pod's inspection did not report its service account",
+      unknown: true,
+    };
   const name = `${pod.namespace}/${sa.name}`;
-  if (sa.roleArn) return { roleArn: sa.roleArn, via: 'irsa', detail: `service account ${name} is annotated with IRSA role ${sa.roleArn}` };
-  const irsa = sa.unreadable ? `service account ${name} could not be read (${sa.unreadable}), so its IRSA role is unknown` : `service account ${name} has no IRSA annotation`;
+  if (sa.roleArn)
+    return {
+      roleArn: sa.roleArn,
+      via: 'irsa',
+      detail: `service account ${name} is annotated with IRSA role ${sa.roleArn}`,
+    };
+  const irsa = sa.unreadable
+    ? `service account ${name} could not be read (${sa.unreadable}), so its IRSA role is unknown`
+    : `service account ${name} has no IRSA annotation`;
   const region = i.alert.cluster.region;
   // The Pod Identity API is regional and needs the EKS cluster: without a region, IRSA was the only way.
-  if (!region) return { roleArn: null, via: null, detail: `${irsa}; the alert names no region, so no EKS Pod Identity association was looked up`, unknown: !!sa.unreadable };
-  const found = await aws.findPodIdentityRole.executeWithOptions({ summary: `find the EKS Pod Identity role of service account ${name} in ${i.alert.cluster.name}` }, [
-    { cluster: i.alert.cluster.name, region, namespace: pod.namespace, serviceAccount: sa.name },
-  ]);
+  if (!region)
+    return {
+      roleArn: null,
+      via: null,
+      detail: `${irsa}; the alert names no region, so no EKS Pod Identity association was looked up`,
+      unknown: !!sa.unreadable,
+    };
+  const found = await aws.findPodIdentityRole.executeWithOptions(
+    { summary: `find the EKS Pod Identity role of service account ${name} in ${i.alert.cluster.name}` },
+    [{ cluster: i.alert.cluster.name, region, namespace: pod.namespace, serviceAccount: sa.name }],
+  );
   if (!found.roleArn) return { roleArn: null, via: null, detail: `${irsa}; ${found.detail}`, unknown: !!sa.unreadable };
-  const chained = found.targetRoleArn ? ` (it chains to ${found.targetRoleArn}, in its account: revoke that one by hand if needed)` : '';
+  const chained = found.targetRoleArn
+    ? ` (it chains to ${found.targetRoleArn}, in its account: revoke that one by hand if needed)`
+    : '';
   return { roleArn: found.roleArn, via: 'pod-identity', detail: `${irsa}; ${found.detail}${chained}` };
 }
 
@@ -103,15 +147,18 @@ export async function releaseCredentials(i: Incident, why: string): Promise<{ ok
   if (c?.state !== 'revoked' || !c.role || !c.policyName || !c.notBefore) return null;
   const roleName = parseRoleArn(c.role)?.name ?? c.role;
   try {
-    const r = await aws.releaseRoleRevocation.executeWithOptions({ summary: `remove revocation policy ${c.policyName} from IAM role ${roleName} (${why})` }, [
-      { roleArn: c.role, policyName: c.policyName, notBefore: c.notBefore },
-    ]);
+    const r = await aws.releaseRoleRevocation.executeWithOptions(
+      { summary: `remove revocation policy ${c.policyName} from IAM role ${roleName} (${why})` },
+      [{ roleArn: c.role, policyName: c.policyName, notBefore: c.notBefore }],
+    );
     const released = r.state === 'released';
     i.state.credentials = {
       ...c,
       state: released ? 'released' : 'revoked',
       at: new Date().toISOString(),
-      detail: released ? `${why}: ${r.detail}` : `${why}, but ${r.detail}; if it is still ours, remove it by hand: ${c.undo}`,
+      detail: released
+        ? `${why}: ${r.detail}`
+        : `${why}, but ${r.detail}; if it is still ours, remove it by hand: ${c.undo}`,
       undo: released ? null : c.undo,
     };
     i.note('release-credentials', `${r.state}: ${why}: ${r.detail}`);
@@ -119,7 +166,11 @@ export async function releaseCredentials(i: Incident, why: string): Promise<{ ok
   } catch (err) {
     if (isCancellation(err)) throw err;
     const error = failureMessage(err);
-    i.state.credentials = { ...c, at: new Date().toISOString(), detail: `${why}, but removing the revocation failed (${error}); it is still in place: ${c.undo}` };
+    i.state.credentials = {
+      ...c,
+      at: new Date().toISOString(),
+      detail: `${why}, but removing the revocation failed (${error}); it is still in place: ${c.undo}`,
+    };
     i.note('release-credentials', `failed: ${error}`);
     return { ok: false, message: error };
   }
@@ -134,7 +185,10 @@ export function wouldRevokeCredentials(i: Incident): string | null {
   const policy = revocationPolicyName(i.id, workflowInfo().firstExecutionRunId);
   const deny = `inline policy ${policy} denying every session issued before the kill, if the role is tagged ${REVOCABLE_TAG.key}=${REVOCABLE_TAG.value}`;
   if (sa?.roleArn) return `would-revoke-credentials of IAM role ${sa.roleArn} (IRSA, service account ${name}): ${deny}`;
-  const irsa = sa?.unreadable ? `service account ${name} could not be read (${sa.unreadable})` : `service account ${name} has no IRSA annotation`;
-  if (!i.alert.cluster.region) return `would-revoke-credentials: none to revoke (${irsa}, and the alert names no region to look up EKS Pod Identity)`;
+  const irsa = sa?.unreadable
+    ? `service account ${name} could not be read (${sa.unreadable})`
+    : `service account ${name} has no IRSA annotation`;
+  if (!i.alert.cluster.region)
+    return `would-revoke-credentials: none to revoke (${irsa}, and the alert names no region to look up EKS Pod Identity)`;
   return `would-revoke-credentials of the IAM role EKS Pod Identity maps service account ${name} to, if an association does (${irsa}): ${deny}`;
 }

@@ -19,11 +19,23 @@ export function wouldAct(i: Incident, decision: Exclude<Decision, { action: 'dis
   const pod = `pod ${p.namespace}/${p.name} (uid ${p.uid})`;
   const would: string[] = [];
   const action = decision.action === 'await-approval' ? decision.proposed : decision.action;
-  if (decision.action === 'await-approval') would.push(`would-propose ${action} for approval (policy requireApprovalFor) and wait up to ${i.policy.approvalTimeoutSeconds}s; then, if approved:`);
-  if (i.policy.isolate !== false) would.push(`would-isolate ${pod}: label pod-responder.io/isolated and a deny-all NetworkPolicy`);
+  if (decision.action === 'await-approval')
+    would.push(
+      `would-propose ${action} for approval (policy requireApprovalFor) and wait up to ${i.policy.approvalTimeoutSeconds}s; then, if approved:`,
+    );
+  if (i.policy.isolate !== false)
+    would.push(`would-isolate ${pod}: label pod-responder.io/isolated and a deny-all NetworkPolicy`);
   would.push(`would-terminate-pod ${pod}, grace period ${i.policy.terminateGracePeriodSeconds}s`);
-  const workload = decision.action === 'suspend-workload' ? decision.workload : decision.action === 'await-approval' ? decision.workload : undefined;
-  if (action === 'suspend-workload' && workload) would.push(`would-suspend-workload ${describeWorkload(workload)}: ${meansOf(workload)}, held ${i.policy.holdSuspensionSeconds}s for restore`);
+  const workload =
+    decision.action === 'suspend-workload'
+      ? decision.workload
+      : decision.action === 'await-approval'
+        ? decision.workload
+        : undefined;
+  if (action === 'suspend-workload' && workload)
+    would.push(
+      `would-suspend-workload ${describeWorkload(workload)}: ${meansOf(workload)}, held ${i.policy.holdSuspensionSeconds}s for restore`,
+    );
   // After the kill (and the suspension), as the live incident does: T is the kill's.
   const revoke = wouldRevokeCredentials(i);
   if (revoke) would.push(revoke);
@@ -35,7 +47,9 @@ export function wouldDeploy(i: Incident): Phase {
   const { namespace, podName, cluster } = i.alert;
   return finish(
     i,
-    [`would-deploy the EKS executor in ${cluster.name} (IAM role, access entry, function) to read pod ${namespace}/${podName}, then decide and act; nothing deployed in a dry run`],
+    [
+      `would-deploy the EKS executor in ${cluster.name} (IAM role, access entry, function) to read pod ${namespace}/${podName}, then decide and act; nothing deployed in a dry run`,
+    ],
     'the EKS executor reads the cluster only through the function it deploys',
   );
 }
@@ -43,7 +57,11 @@ export function wouldDeploy(i: Incident): Phase {
 function finish(i: Incident, would: string[], reason: string): Phase {
   i.state.wouldHaveDone = would;
   for (const w of would) i.note('dry-run', w);
-  return { name: 'done', outcome: 'dry-run', problem: `dry run: nothing was changed (${reason}); the incident would have: ${would.join('; ')}` };
+  return {
+    name: 'done',
+    outcome: 'dry-run',
+    problem: `dry run: nothing was changed (${reason}); the incident would have: ${would.join('; ')}`,
+  };
 }
 
 function meansOf(w: WorkloadRef): string {

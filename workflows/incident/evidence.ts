@@ -23,7 +23,15 @@ export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: P
   if (!podIsolated(i)) {
     const iso = i.state.isolation;
     const why = !iso ? 'isolation is off (policy isolate: false)' : `isolation is ${iso.state} (${iso.detail})`;
-    i.state.evidence = { location: null, objects: 0, bytes: 0, missing: [`everything: not captured before the kill, since the pod is not cut off the network: ${why}`], objectLock: 'n/a', manifestSha256: null, seconds: 0 };
+    i.state.evidence = {
+      location: null,
+      objects: 0,
+      bytes: 0,
+      missing: [`everything: not captured before the kill, since the pod is not cut off the network: ${why}`],
+      objectLock: 'n/a',
+      manifestSha256: null,
+      seconds: 0,
+    };
     i.note('evidence', `skipped: the pod is not cut off the network (${why}), so the kill comes first`);
     return;
   }
@@ -35,31 +43,49 @@ export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: P
   });
   const a = i.state.alerts;
   try {
-    const bundle = await capture.executeWithOptions({ summary: `capture evidence of pod ${pod.namespace}/${pod.name} (budget ${budget}s${exec.lambda ? `, cluster part by ${exec.lambda.functionName}` : ''})` }, [
+    const bundle = await capture.executeWithOptions(
       {
-        incidentId: i.id,
-        cluster: i.alert.cluster.name,
-        region: i.alert.cluster.region,
-        pod,
-        alerts: [a.first, ...a.recent],
-        decision: i.state.decision,
-        policy: i.policy,
-        budgetSeconds: budget,
-        readCluster: i.input.executor.kind === 'direct',
-        // Through the EKS executor its function reads the cluster and writes that part, under this prefix only.
-        ...(exec.lambda ? { via: exec.lambda } : {}),
+        summary: `capture evidence of pod ${pod.namespace}/${pod.name} (budget ${budget}s${exec.lambda ? `, cluster part by ${exec.lambda.functionName}` : ''})`,
       },
-    ]);
+      [
+        {
+          incidentId: i.id,
+          cluster: i.alert.cluster.name,
+          region: i.alert.cluster.region,
+          pod,
+          alerts: [a.first, ...a.recent],
+          decision: i.state.decision,
+          policy: i.policy,
+          budgetSeconds: budget,
+          readCluster: i.input.executor.kind === 'direct',
+          // Through the EKS executor its function reads the cluster and writes that part, under this prefix only.
+          ...(exec.lambda ? { via: exec.lambda } : {}),
+        },
+      ],
+    );
     i.state.evidence = bundle;
     // Findable from the incident's row in the Temporal UI (PodResponderEvidence).
     if (bundle.location) upsertSearchAttributes([{ key: SA.evidence, value: bundle.location }]);
     const where = bundle.location ?? 'nowhere';
-    const checkpoints = bundle.checkpoints?.length ? `; checkpoints on the node: ${bundle.checkpoints.map((c) => `${c.container} at ${c.node}:${c.path}`).join(', ')}` : '';
-    i.note('evidence', `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${checkpoints}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`);
+    const checkpoints = bundle.checkpoints?.length
+      ? `; checkpoints on the node: ${bundle.checkpoints.map((c) => `${c.container} at ${c.node}:${c.path}`).join(', ')}`
+      : '';
+    i.note(
+      'evidence',
+      `${where}: ${bundle.objects} objects, ${bundle.bytes} bytes in ${bundle.seconds}s; object lock: ${bundle.objectLock}${checkpoints}${bundle.missing.length ? `; missing: ${bundle.missing.join('; ')}` : ''}`,
+    );
   } catch (err) {
     if (isCancellation(err)) throw err;
     const why = failureMessage(err);
-    i.state.evidence = { location: null, objects: 0, bytes: 0, missing: [`everything: ${why}`], objectLock: 'n/a', manifestSha256: null, seconds: 0 };
+    i.state.evidence = {
+      location: null,
+      objects: 0,
+      bytes: 0,
+      missing: [`everything: ${why}`],
+      objectLock: 'n/a',
+      manifestSha256: null,
+      seconds: 0,
+    };
     i.note('evidence', `not captured (${why}); going on with the response`);
   }
 }

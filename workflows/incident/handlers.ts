@@ -50,12 +50,21 @@ export function registerHandlers(i: Incident): void {
   });
 
   // The SDK types an update validator's arguments as any: they are annotated here.
-  setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), { validator: (a: ApprovalAnswer) => validateAnswer(i, a) });
-  setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), { validator: (a: ApprovalAnswer) => validateAnswer(i, a) });
-
-  setHandler(restoreUpdate, (actor) => (releasesCredentialsOnly(i) ? releaseCredentialsOnly(i, clipActor(actor)) : restore(i, clipActor(actor))), {
-    validator: (actor: Actor) => validateRestore(i, actor),
+  setHandler(approveUpdate, (a) => recordAnswer(i, 'approved', clipActor(a)), {
+    validator: (a: ApprovalAnswer) => validateAnswer(i, a),
   });
+  setHandler(denyUpdate, (a) => recordAnswer(i, 'denied', clipActor(a)), {
+    validator: (a: ApprovalAnswer) => validateAnswer(i, a),
+  });
+
+  setHandler(
+    restoreUpdate,
+    (actor) =>
+      releasesCredentialsOnly(i) ? releaseCredentialsOnly(i, clipActor(actor)) : restore(i, clipActor(actor)),
+    {
+      validator: (actor: Actor) => validateRestore(i, actor),
+    },
+  );
 }
 
 function clipActor<A extends Actor>(a: A): A {
@@ -67,7 +76,12 @@ function clipActor<A extends Actor>(a: A): A {
  * (nothing else was changed that a restore could give back: the pod is gone).
  */
 function releasesCredentialsOnly(i: Incident): boolean {
-  return !i.state.suspension && i.state.credentials?.state === 'revoked' && i.state.stage === 'watching' && i.state.next.name === 'watch';
+  return (
+    !i.state.suspension &&
+    i.state.credentials?.state === 'revoked' &&
+    i.state.stage === 'watching' &&
+    i.state.next.name === 'watch'
+  );
 }
 
 /**
@@ -82,12 +96,20 @@ function validateRestore(i: Incident, actor: Actor): void {
   }
   if (!i.state.suspension) {
     const c = i.state.credentials;
-    if (c?.state === 'revoked') throw new Error(`the credentials revocation can be released by restore only while the incident watches after the kill (stage is ${i.state.stage}); by hand: ${c.undo}`);
-    if (c?.state === 'released') throw new Error(`nothing to restore: this incident has not suspended a workload, and its credentials revocation is already released (${c.detail})`);
+    if (c?.state === 'revoked')
+      throw new Error(
+        `the credentials revocation can be released by restore only while the incident watches after the kill (stage is ${i.state.stage}); by hand: ${c.undo}`,
+      );
+    if (c?.state === 'released')
+      throw new Error(
+        `nothing to restore: this incident has not suspended a workload, and its credentials revocation is already released (${c.detail})`,
+      );
     throw new Error('nothing to restore: this incident has not suspended a workload');
   }
-  if (i.state.restore?.state === 'restoring') throw new Error(`a restore is already running (asked by ${i.state.restore.by} at ${i.state.restore.at})`);
-  if (i.state.restore?.state === 'restored') throw new Error(`already restored by ${i.state.restore.by} at ${i.state.restore.at}`);
+  if (i.state.restore?.state === 'restoring')
+    throw new Error(`a restore is already running (asked by ${i.state.restore.by} at ${i.state.restore.at})`);
+  if (i.state.restore?.state === 'restored')
+    throw new Error(`already restored by ${i.state.restore.by} at ${i.state.restore.at}`);
   if (i.state.stage !== 'holding' || i.state.next.name !== 'hold') {
     throw new Error(`restore is possible only while the verified suspension is held (stage is ${i.state.stage})`);
   }
@@ -102,7 +124,10 @@ async function restore(i: Incident, actor: Actor) {
   if (i.holdCheckRunning) await condition(() => !i.holdCheckRunning);
   try {
     const { result } = await i.withExecutor(async (exec) => {
-      const restored = await exec.run({ op: 'restore-workload', record }, `restore ${target} (requested by ${actor.by})`);
+      const restored = await exec.run(
+        { op: 'restore-workload', record },
+        `restore ${target} (requested by ${actor.by})`,
+      );
       await releaseIsolation(i, exec, `restored by ${actor.by}`);
       return restored;
     });
@@ -118,9 +143,15 @@ async function restore(i: Incident, actor: Actor) {
     const error = failureMessage(err);
     i.state.restore = { ...i.state.restore, state: 'failed', error };
     i.stage('holding');
-    i.note('restore-failed', `asked by ${actor.by}: ${error}; ${target} is still suspended; restore can be asked again`);
+    i.note(
+      'restore-failed',
+      `asked by ${actor.by}: ${error}; ${target} is still suspended; restore can be asked again`,
+    );
     // An ApplicationFailure fails this update, not the incident: the caller sees why, the hold goes on.
-    throw ApplicationFailure.nonRetryable(`restore of ${target} failed: ${error}; it is still suspended and restore can be asked again`, 'RestoreFailed');
+    throw ApplicationFailure.nonRetryable(
+      `restore of ${target} failed: ${error}; it is still suspended and restore can be asked again`,
+      'RestoreFailed',
+    );
   }
 }
 
@@ -133,7 +164,10 @@ async function releaseCredentialsOnly(i: Incident, actor: Actor): Promise<Restor
     const out = await releaseCredentials(i, `restored by ${actor.by}${actor.reason ? ` (${actor.reason})` : ''}`);
     if (!out?.ok) {
       // The update fails, not the incident: the caller sees why, and may ask again.
-      throw ApplicationFailure.nonRetryable(`releasing the credentials revocation on ${target} failed: ${out?.message ?? 'it is not in place'}; ${i.state.credentials?.detail ?? ''}`, 'RestoreFailed');
+      throw ApplicationFailure.nonRetryable(
+        `releasing the credentials revocation on ${target} failed: ${out?.message ?? 'it is not in place'}; ${i.state.credentials?.detail ?? ''}`,
+        'RestoreFailed',
+      );
     }
     notifyInBackground(i, 'restored', `credentials revocation on ${target} released by ${actor.by}: ${out.message}`);
     return { action: 'release-credentials', target, status: 'done', message: out.message };

@@ -10,7 +10,11 @@ import type { Outcome, Phase } from '../messages.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
 
-const done = (outcome: Outcome, problem?: string): Phase => ({ name: 'done', outcome, ...(problem ? { problem } : {}) });
+const done = (outcome: Outcome, problem?: string): Phase => ({
+  name: 'done',
+  outcome,
+  ...(problem ? { problem } : {}),
+});
 
 /**
  * Seconds between reads of the held suspension (0: none). On EKS each read deploys and removes the function
@@ -46,40 +50,58 @@ async function checkOnce(i: Incident): Promise<Phase | null> {
   i.holdCheckRunning = true;
   try {
     // Inside the hold: its cleanup leaves the stage `holding`, so a restore is taken before, during and after it.
-    return await i.withExecutor(async (exec) => {
-      const check = await exec.run({ op: 'check-suspension', record }, `check ${target} is still suspended`);
-      hold.checks += 1;
-      hold.lastCheckAt = new Date().toISOString();
-      if (check.gone.length === record.changes.length) {
-        i.note('hold-ended', `${check.gone.join(', ')} gone or replaced: nothing left to hold`);
-        return done('workload-suspended', `${check.gone.join(', ')} was deleted or replaced while held; nothing is left to restore`);
-      }
-      if (!check.reverted.length) return null;
-      hold.reverts += 1;
-      const observed = check.reverted.map((r) => `${r.target}: ${r.observed}`).join('; ');
-      const writers = [...new Set(check.reverted.map((r) => r.by).filter((b): b is string => b !== null))];
-      const by = writers.length ? writers.join(', ') : null;
-      hold.lastRevert = { at: hold.lastCheckAt, observed, by };
-      i.note('suspension-reverted', `${observed}${by ? ` (last written by ${by})` : ''}; revert ${hold.reverts} of at most ${i.policy.maxReverts}`);
-      const who = by ?? 'an unknown writer';
-      if (!i.policy.reapplyOnRevert) {
-        return done('needs-manual-action', `suspension of ${target} reverted by ${who} (${observed}); policy does not re-apply it: suspend it by hand and stop what reverts it`);
-      }
-      const { result } = await exec.run({ op: 'suspend-workload', incidentId: i.id, workload: record.workload }, `re-suspend ${target} (reverted by ${who})`);
-      i.state.actions.push(result);
-      i.note(result.action, `${result.target}: ${result.status} (${result.message})`);
-      if (result.status !== 'done' && result.status !== 'already-done') {
-        return done('needs-manual-action', `suspension of ${target} reverted by ${who} (${observed}); re-applying it failed: ${result.message}`);
-      }
-      if (hold.reverts >= i.policy.maxReverts) {
-        return done(
-          'needs-manual-action',
-          `suspension reverted ${hold.reverts} times by ${who}; re-applied each time and suspended now, but it will be undone again: ` +
-            `stop ${who} from reverting ${target} (a GitOps app's self-heal, an autoscaler), then hold or restore it by hand`,
+    return await i.withExecutor(
+      async (exec) => {
+        const check = await exec.run({ op: 'check-suspension', record }, `check ${target} is still suspended`);
+        hold.checks += 1;
+        hold.lastCheckAt = new Date().toISOString();
+        if (check.gone.length === record.changes.length) {
+          i.note('hold-ended', `${check.gone.join(', ')} gone or replaced: nothing left to hold`);
+          return done(
+            'workload-suspended',
+            `${check.gone.join(', ')} was deleted or replaced while held; nothing is left to restore`,
+          );
+        }
+        if (!check.reverted.length) return null;
+        hold.reverts += 1;
+        const observed = check.reverted.map((r) => `${r.target}: ${r.observed}`).join('; ');
+        const writers = [...new Set(check.reverted.map((r) => r.by).filter((b): b is string => b !== null))];
+        const by = writers.length ? writers.join(', ') : null;
+        hold.lastRevert = { at: hold.lastCheckAt, observed, by };
+        i.note(
+          'suspension-reverted',
+          `${observed}${by ? ` (last written by ${by})` : ''}; revert ${hold.reverts} of at most ${i.policy.maxReverts}`,
         );
-      }
-      return null;
-    }, { withinWait: true });
+        const who = by ?? 'an unknown writer';
+        if (!i.policy.reapplyOnRevert) {
+          return done(
+            'needs-manual-action',
+            `suspension of ${target} reverted by ${who} (${observed}); policy does not re-apply it: suspend it by hand and stop what reverts it`,
+          );
+        }
+        const { result } = await exec.run(
+          { op: 'suspend-workload', incidentId: i.id, workload: record.workload },
+          `re-suspend ${target} (reverted by ${who})`,
+        );
+        i.state.actions.push(result);
+        i.note(result.action, `${result.target}: ${result.status} (${result.message})`);
+        if (result.status !== 'done' && result.status !== 'already-done') {
+          return done(
+            'needs-manual-action',
+            `suspension of ${target} reverted by ${who} (${observed}); re-applying it failed: ${result.message}`,
+          );
+        }
+        if (hold.reverts >= i.policy.maxReverts) {
+          return done(
+            'needs-manual-action',
+            `suspension reverted ${hold.reverts} times by ${who}; re-applied each time and suspended now, but it will be undone again: ` +
+              `stop ${who} from reverting ${target} (a GitOps app's self-heal, an autoscaler), then hold or restore it by hand`,
+          );
+        }
+        return null;
+      },
+      { withinWait: true },
+    );
   } catch (err) {
     if (isCancellation(err)) throw err;
     // A read that fails is not a revert: the hold goes on, and says so.

@@ -143,15 +143,27 @@ export class Incident {
     const parsed = alertSchema().safeParse(input);
     if (!parsed.success) {
       a.invalid += 1;
-      if (a.invalid === 1) this.note('alert-invalid', `a signal carried something that is not an alert: ${parsed.error.issues[0]?.message ?? ''}`);
+      if (a.invalid === 1)
+        this.note(
+          'alert-invalid',
+          `a signal carried something that is not an alert: ${parsed.error.issues[0]?.message ?? ''}`,
+        );
       return;
     }
     const alert = withRawExcerpt(parsed.data);
     const first = this.alert;
     if (alert.alertId === first.alertId) return; // the first alert again
-    if (alert.cluster.name !== first.cluster.name || alert.namespace !== first.namespace || alert.podName !== first.podName) {
+    if (
+      alert.cluster.name !== first.cluster.name ||
+      alert.namespace !== first.namespace ||
+      alert.podName !== first.podName
+    ) {
       a.otherPods += 1;
-      this.sumUp('alerts-for-other-pods', 'alerts about other pods ignored', `latest about ${alert.namespace}/${alert.podName}`);
+      this.sumUp(
+        'alerts-for-other-pods',
+        'alerts about other pods ignored',
+        `latest about ${alert.namespace}/${alert.podName}`,
+      );
       return;
     }
     if (!this.ledger.record(alert.alertId)) {
@@ -168,10 +180,16 @@ export class Incident {
     insertDetection(same ? a.sameContainerDetections : a.recentDetections, Date.parse(alert.detectedAt));
     if (this.repeatsNoted < REPEATS_NOTED) {
       this.repeatsNoted += 1;
-      const counts = same ? 'same container as the first alert: a repeat only if detected after the kill' : 'another container: a repeat';
+      const counts = same
+        ? 'same container as the first alert: a repeat only if detected after the kill'
+        : 'another container: a repeat';
       this.note('repeat-alert', `alert ${alert.alertId} from ${alert.source} at ${alert.detectedAt} (${counts})`);
     } else {
-      this.sumUp('repeat-alerts', 'repeat alerts', `${a.count - 1} repeats in all; latest ${alert.alertId} detected ${alert.detectedAt}`);
+      this.sumUp(
+        'repeat-alerts',
+        'repeat alerts',
+        `${a.count - 1} repeats in all; latest ${alert.alertId} detected ${alert.detectedAt}`,
+      );
     }
   }
 
@@ -208,7 +226,9 @@ export class Incident {
       namespace: this.alert.namespace,
     };
     try {
-      return await work(countingActions(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions)));
+      return await work(
+        countingActions(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions)),
+      );
     } catch (err) {
       if (!opts.withinWait) this.failedStage ??= this.state.stage; // before cleaning up changes it
       throw err;
@@ -265,8 +285,13 @@ export class Incident {
   }
 
   private async continueAsNew(): Promise<never> {
-    const why = workflowInfo().targetWorkerDeploymentVersionChanged ? 'to move to the current worker build' : `after ${workflowInfo().historyLength} history events`;
-    this.note('continued-as-new', `run ${this.state.run} ended ${why}; run ${this.state.run + 1} carries the incident on`);
+    const why = workflowInfo().targetWorkerDeploymentVersionChanged
+      ? 'to move to the current worker build'
+      : `after ${workflowInfo().historyLength} history events`;
+    this.note(
+      'continued-as-new',
+      `run ${this.state.run} ended ${why}; run ${this.state.run + 1} carries the incident on`,
+    );
     const next: IncidentInput = {
       alert: this.alert,
       policy: this.policy,

@@ -44,7 +44,8 @@ export function isolationToKeep(i: Incident): IsolationRecord | null {
   return iso && inPlace(iso) ? iso.record : null;
 }
 
-const inPlace = (iso: IsolationStatus): boolean => !!iso.record && (iso.state === 'isolated' || iso.state === 'not-enforceable');
+const inPlace = (iso: IsolationStatus): boolean =>
+  !!iso.record && (iso.state === 'isolated' || iso.state === 'not-enforceable');
 
 /** The pod is cut off the network: what evidence waits for, and what nothing else is (docs/kill-first.md). */
 export const podIsolated = (i: Incident): boolean => i.state.isolation?.state === 'isolated';
@@ -54,13 +55,26 @@ export async function releaseIsolation(i: Incident, exec: ExecutorSession, why: 
   const iso = i.state.isolation;
   if (!iso || !inPlace(iso) || !iso.record) return;
   try {
-    const { result } = await exec.run({ op: 'release-isolation', record: iso.record }, `remove NetworkPolicy ${iso.networkPolicy} (${why})`);
-    i.state.isolation = { ...iso, state: result.status === 'conflict' ? 'kept' : 'released', at: new Date().toISOString(), detail: `${why}: ${result.message}` };
+    const { result } = await exec.run(
+      { op: 'release-isolation', record: iso.record },
+      `remove NetworkPolicy ${iso.networkPolicy} (${why})`,
+    );
+    i.state.isolation = {
+      ...iso,
+      state: result.status === 'conflict' ? 'kept' : 'released',
+      at: new Date().toISOString(),
+      detail: `${why}: ${result.message}`,
+    };
     i.note('release-isolation', `${result.target}: ${result.status} (${why}: ${result.message})`);
   } catch (err) {
     if (isCancellation(err)) throw err;
     const error = failureMessage(err);
-    i.state.isolation = { ...iso, state: 'kept', at: new Date().toISOString(), detail: `removal failed (${error}); ${i.state.killedAt ? 'delete it by hand' : 'it is deleted with the pod, or delete it by hand'}` };
+    i.state.isolation = {
+      ...iso,
+      state: 'kept',
+      at: new Date().toISOString(),
+      detail: `removal failed (${error}); ${i.state.killedAt ? 'delete it by hand' : 'it is deleted with the pod, or delete it by hand'}`,
+    };
     i.note('release-isolation', `failed: ${error}`);
   }
 }
@@ -75,7 +89,12 @@ export async function releaseIsolationAlone(i: Incident, why: string): Promise<v
     if (isCancellation(err)) throw err;
     // The executor could not be opened: the incident's outcome stands, the policy stays with the pod.
     const error = failureMessage(err);
-    i.state.isolation = { ...iso, state: 'kept', at: new Date().toISOString(), detail: `${why}, but removal failed (${error}); it is deleted with the pod, or delete it by hand` };
+    i.state.isolation = {
+      ...iso,
+      state: 'kept',
+      at: new Date().toISOString(),
+      detail: `${why}, but removal failed (${error}); it is deleted with the pod, or delete it by hand`,
+    };
     i.note('release-isolation', `failed: ${error}`);
   }
 }
@@ -84,6 +103,7 @@ export async function releaseIsolationAlone(i: Incident, why: string): Promise<v
 export function isolationLeft(i: Incident): string {
   const iso = i.state.isolation;
   if (!iso || !inPlace(iso)) return '';
-  if (i.state.killedAt) return `; NetworkPolicy ${iso.networkPolicy} is kept until the container is confirmed stopped (no longer owned by the pod: delete it by hand then)`;
+  if (i.state.killedAt)
+    return `; NetworkPolicy ${iso.networkPolicy} is kept until the container is confirmed stopped (no longer owned by the pod: delete it by hand then)`;
   return `; the pod stays isolated by NetworkPolicy ${iso.networkPolicy} (deleted with the pod)`;
 }

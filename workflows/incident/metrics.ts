@@ -24,7 +24,9 @@ import type { Incident } from './incident.js';
 
 /** Once per incident, when it closes with its outcome (not per run: a run that continues as new has none). */
 export function countIncident(outcome: Outcome, source: PodAlert['source']): void {
-  metricMeter.createCounter(INCIDENT_METRICS.incidents, undefined, 'Incidents closed, by outcome and alert source').add(1, { outcome, source });
+  metricMeter
+    .createCounter(INCIDENT_METRICS.incidents, undefined, 'Incidents closed, by outcome and alert source')
+    .add(1, { outcome, source });
 }
 
 /** The core operations that change the cluster, by the action their result names. */
@@ -37,7 +39,13 @@ const ACTION_OF_OP: Partial<Record<CoreRequest['op'], ActionResult['action']>> =
 };
 
 function countAction(action: ActionResult['action'], result: ActionResultLabel): void {
-  metricMeter.createCounter(INCIDENT_METRICS.actions, undefined, 'Cluster changes, by action and result (failed: the step raised, retries used up)').add(1, { action, result });
+  metricMeter
+    .createCounter(
+      INCIDENT_METRICS.actions,
+      undefined,
+      'Cluster changes, by action and result (failed: the step raised, retries used up)',
+    )
+    .add(1, { action, result });
 }
 
 /**
@@ -78,7 +86,12 @@ export function observeActed(i: Incident, result: ActionResult): void {
   const seconds = (Date.now() - Date.parse(i.alert.detectedAt)) / 1000;
   if (!Number.isFinite(seconds)) return;
   metricMeter
-    .createHistogram(INCIDENT_METRICS.alertToAction, 'float', 's', "Seconds from the alert's detection to the pod killed (or its workload suspended), by action and approval")
+    .createHistogram(
+      INCIDENT_METRICS.alertToAction,
+      'float',
+      's',
+      "Seconds from the alert's detection to the pod killed (or its workload suspended), by action and approval",
+    )
     // A sender's clock ahead of ours would make it negative, which the meter refuses.
     .record(Math.max(0, seconds), { action: result.action, approval: approvalOf(i) });
 }

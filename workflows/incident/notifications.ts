@@ -30,7 +30,9 @@ export function notifyInBackground(i: Incident, event: NotifyEvent, summary: str
     pod: p?.name ?? i.alert.podName,
     outcome: i.state.outcome,
     problem: i.state.problem,
-    proposal: proposal ? { id: proposal.id, action: proposal.action, target: proposal.target, expiresAt: proposal.expiresAt } : null,
+    proposal: proposal
+      ? { id: proposal.id, action: proposal.action, target: proposal.target, expiresAt: proposal.expiresAt }
+      : null,
   };
   const s = (i.state.notifications ??= { sent: 0, delivered: 0, failed: [] });
   s.sent += 1;

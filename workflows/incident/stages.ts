@@ -8,7 +8,13 @@ import { identityCheck, preflightCheck, type Dismissal } from '../../domain/chec
 import { decide, type Decision } from '../../domain/decide.js';
 import { SA } from '../../domain/search-attributes.js';
 import { topWorkload, type WorkloadRef } from '../../domain/workload.js';
-import { describeChange, describeWorkload, type ActionResult, type PodTarget, type SuspensionRecord } from '../../remediation/protocol.js';
+import {
+  describeChange,
+  describeWorkload,
+  type ActionResult,
+  type PodTarget,
+  type SuspensionRecord,
+} from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
 import type { Outcome, Phase } from '../messages.js';
 import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
@@ -26,7 +32,11 @@ import { observeActed } from './metrics.js';
  * Counting earlier incidents is a Temporal visibility query, which lags or stalls when the visibility store does.
  * It runs after the kill and never fails the incident: past this budget the count is 0, and the notes say so.
  */
-export const COUNT_EARLIER_INCIDENTS_BUDGET = { startToCloseTimeout: '5 seconds', scheduleToCloseTimeout: '12 seconds', attempts: 2 } as const;
+export const COUNT_EARLIER_INCIDENTS_BUDGET = {
+  startToCloseTimeout: '5 seconds',
+  scheduleToCloseTimeout: '12 seconds',
+  attempts: 2,
+} as const;
 const { countRecentIncidents } = proxyActivities<Activities>({
   startToCloseTimeout: COUNT_EARLIER_INCIDENTS_BUDGET.startToCloseTimeout,
   scheduleToCloseTimeout: COUNT_EARLIER_INCIDENTS_BUDGET.scheduleToCloseTimeout,
@@ -39,7 +49,11 @@ const VERIFY_ATTEMPTS = 10;
 const VERIFY_ATTEMPTS_NODE_NOT_READY = 3;
 const VERIFY_INTERVAL = '2 seconds';
 
-const done = (outcome: Outcome, problem?: string): Phase => ({ name: 'done', outcome, ...(problem ? { problem } : {}) });
+const done = (outcome: Outcome, problem?: string): Phase => ({
+  name: 'done',
+  outcome,
+  ...(problem ? { problem } : {}),
+});
 const after = (seconds: number): string => new Date(Date.now() + seconds * 1000).toISOString();
 
 function dismissed(i: Incident, d: Dismissal): Phase {
@@ -77,10 +91,17 @@ export async function awaitApproval(i: Incident): Promise<Phase> {
   i.stage('awaiting-approval');
   const p = i.state.proposal!;
   const settled = () => p.answer !== null || proposalOutdated(i);
-  const answered = await i.waitUntil(settled, p.expiresAt, `wait for approve or deny of ${p.id}: ${p.action} ${p.target}`);
+  const answered = await i.waitUntil(
+    settled,
+    p.expiresAt,
+    `wait for approve or deny of ${p.id}: ${p.action} ${p.target}`,
+  );
   if (!answered) {
     p.answer = { answer: 'timed-out', at: new Date().toISOString() };
-    i.note('approval-timed-out', `${p.id}: no answer within ${i.policy.approvalTimeoutSeconds}s; policy: ${i.policy.onApprovalTimeout}`);
+    i.note(
+      'approval-timed-out',
+      `${p.id}: no answer within ${i.policy.approvalTimeoutSeconds}s; policy: ${i.policy.onApprovalTimeout}`,
+    );
   }
   return unlessActing(i, decideNow(i)) ?? { name: 'act' };
 }
@@ -148,7 +169,10 @@ function decideNow(i: Incident): Decision {
     approval: answerFor(i, proposed),
   });
   i.state.decision = decision;
-  i.note('decision', decision.action === 'dismiss' ? decision.dismissal.message : `${decision.action}: ${decision.reason}`);
+  i.note(
+    'decision',
+    decision.action === 'dismiss' ? decision.dismissal.message : `${decision.action}: ${decision.reason}`,
+  );
   return decision;
 }
 
@@ -187,8 +211,13 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     await cutCredentials(i);
     const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
     await releaseIsolationIfKillVerified(i, exec);
-    const pod = unverified ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})` : 'was terminated';
-    return done('needs-manual-action', `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`);
+    const pod = unverified
+      ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})`
+      : 'was terminated';
+    return done(
+      'needs-manual-action',
+      `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`,
+    );
   }
   record(i, out.result);
   if (out.record) i.state.suspension = out.record;
@@ -199,21 +228,32 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     await releaseIsolationIfKillVerified(i, exec);
     return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
   }
-  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i), ...(out.record ? { suspended: out.record } : {}) });
+  const unverified = await verifyUntilSettled(i, exec, {
+    podGone: podTarget(i),
+    ...(out.record ? { suspended: out.record } : {}),
+  });
   await releaseIsolationIfKillVerified(i, exec);
-  if (!out.record) return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
+  if (!out.record)
+    return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
   if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
   if (unverified) i.state.problem = `${unverified.problem}${isolationLeft(i)}`;
   i.note('suspended', out.record.changes.map(describeChange).join('; '));
-  notifyInBackground(i, 'acted', `${describeWorkload(w)} suspended (${out.record.changes.map(describeChange).join('; ')}); the pod was terminated`);
+  notifyInBackground(
+    i,
+    'acted',
+    `${describeWorkload(w)} suspended (${out.record.changes.map(describeChange).join('; ')}); the pod was terminated`,
+  );
   return { name: 'hold', until: after(i.policy.holdSuspensionSeconds) };
 }
 
 /** Reads the pod and its owners; a dismissal when it is not the pod the alert is about. */
 async function inspectPod(i: Incident, exec: ExecutorSession): Promise<Dismissal | null> {
   const { namespace, podName } = i.alert;
-  const { pod } = await exec.run({ op: 'inspect', namespace, name: podName }, `inspect pod ${namespace}/${podName} and its owners`);
+  const { pod } = await exec.run(
+    { op: 'inspect', namespace, name: podName },
+    `inspect pod ${namespace}/${podName} and its owners`,
+  );
   i.state.pod = pod;
   const mismatch = identityCheck(i.alert, pod, i.policy);
   if (mismatch || !pod) return mismatch;
@@ -237,16 +277,32 @@ async function countEarlierIncidents(i: Incident): Promise<void> {
   i.state.earlierIncidentsCounted = true;
   const sinceIso = new Date(Date.now() - i.policy.repeatWindowSeconds * 1000).toISOString();
   try {
-    i.state.earlierIncidents = await countRecentIncidents.executeWithOptions({ summary: `count earlier incidents on ${describeWorkload(w)}` }, [
-      { cluster: i.alert.cluster.name, namespace: w.namespace, workloadKind: w.kind, workloadName: w.name, sinceIso, excludeWorkflowId: i.id },
-    ]);
+    i.state.earlierIncidents = await countRecentIncidents.executeWithOptions(
+      { summary: `count earlier incidents on ${describeWorkload(w)}` },
+      [
+        {
+          cluster: i.alert.cluster.name,
+          namespace: w.namespace,
+          workloadKind: w.kind,
+          workloadName: w.name,
+          sinceIso,
+          excludeWorkflowId: i.id,
+        },
+      ],
+    );
   } catch (err) {
     if (isCancellation(err)) throw err;
     i.state.earlierIncidents = 0;
-    i.note('earlier-incidents', `not counted (${failureMessage(err)}): counted as 0, so repeats on other pods of ${describeWorkload(w)} do not raise this incident; ${repeatsReached(i) ? 'its own alerts reach the threshold' : 'it decides on its own alerts'}`);
+    i.note(
+      'earlier-incidents',
+      `not counted (${failureMessage(err)}): counted as 0, so repeats on other pods of ${describeWorkload(w)} do not raise this incident; ${repeatsReached(i) ? 'its own alerts reach the threshold' : 'it decides on its own alerts'}`,
+    );
     return;
   }
-  i.note('earlier-incidents', `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`);
+  i.note(
+    'earlier-incidents',
+    `${i.state.earlierIncidents} earlier incident(s) on ${describeWorkload(w)} in the window`,
+  );
 }
 
 function podTarget(i: Incident): PodTarget {
@@ -281,7 +337,13 @@ async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
   const pod = podTarget(i);
   const isolation = isolationToKeep(i);
   const { result } = await exec.run(
-    { op: 'terminate-pod', pod, gracePeriodSeconds: i.policy.terminateGracePeriodSeconds, incidentId: i.id, ...(isolation ? { isolation } : {}) },
+    {
+      op: 'terminate-pod',
+      pod,
+      gracePeriodSeconds: i.policy.terminateGracePeriodSeconds,
+      incidentId: i.id,
+      ...(isolation ? { isolation } : {}),
+    },
     `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
   );
   const graceSeconds = Math.max(1, i.policy.terminateGracePeriodSeconds); // as remediation/terminate.ts deletes
@@ -304,7 +366,11 @@ interface Unverified {
  * Reads the cluster back until every check passes: null when verified. needs-manual-action when the pod's
  * node is not Ready (deleted from the API, the container may still run), failed when the reads never agree.
  */
-async function verifyUntilSettled(i: Incident, exec: ExecutorSession, what: { podGone?: PodTarget; suspended?: SuspensionRecord }): Promise<Unverified | null> {
+async function verifyUntilSettled(
+  i: Incident,
+  exec: ExecutorSession,
+  what: { podGone?: PodTarget; suspended?: SuspensionRecord },
+): Promise<Unverified | null> {
   i.stage('verifying');
   for (let attempt = 1; ; attempt++) {
     const v = await exec.run({ op: 'verify', ...what }, `verify remediation (attempt ${attempt})`);
@@ -312,11 +378,17 @@ async function verifyUntilSettled(i: Incident, exec: ExecutorSession, what: { po
     if (v.ok) return null;
     const blocked = v.checks.find((c) => !c.ok && c.blocker);
     if (blocked && attempt >= VERIFY_ATTEMPTS_NODE_NOT_READY) {
-      return { outcome: 'needs-manual-action', problem: `${blocked.observed}; check the node and the container by hand` };
+      return {
+        outcome: 'needs-manual-action',
+        problem: `${blocked.observed}; check the node and the container by hand`,
+      };
     }
     if (attempt >= VERIFY_ATTEMPTS) {
       const bad = v.checks.filter((c) => !c.ok).map((c) => `${c.target}: ${c.observed}`);
-      return { outcome: 'failed', problem: `verification failed after ${VERIFY_ATTEMPTS} reads: ${bad.join('; ')}; act by hand` };
+      return {
+        outcome: 'failed',
+        problem: `verification failed after ${VERIFY_ATTEMPTS} reads: ${bad.join('; ')}; act by hand`,
+      };
     }
     await sleep(VERIFY_INTERVAL);
   }
