@@ -46,7 +46,10 @@ const { runDirect } = proxyActivities<Activities>({ startToCloseTimeout: '1 minu
  * Each is idempotent (a read; a policy adopted only when ours; a DELETE by UID, "not found" being done), so a worker
  * lost mid-call costs a re-run by the next worker once the workflow task times out, nothing more.
  */
-const LOCAL_OPS: ReadonlySet<CoreRequest['op']> = new Set(['inspect', 'isolate-pod', 'terminate-pod']);
+// Off for now: with more incidents starting at once than the worker caches (worker.maxCachedIncidents), incidents
+// whose first task waited on these local activities stayed in validating for good (worker-limits.test.ts, cache 2,
+// five incidents). Until that is understood, the kill path's calls go through the task queue like the rest.
+const LOCAL_OPS: ReadonlySet<CoreRequest['op']> = new Set<CoreRequest['op']>([]);
 const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
 
 // AWS activities heartbeat every 2 s: a worker that dies mid-step is noticed within the heartbeat timeout.
