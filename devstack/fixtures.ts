@@ -5,6 +5,7 @@
 import {
   AppsV1Api,
   AuthorizationV1Api,
+  CoordinationV1Api,
   BatchV1Api,
   CoreV1Api,
   NetworkingV1Api,
@@ -25,6 +26,7 @@ export function fixtureKube(kubeconfigPath: string) {
     networking: kc.makeApiClient(NetworkingV1Api),
     rbac: kc.makeApiClient(RbacAuthorizationV1Api),
     authz: kc.makeApiClient(AuthorizationV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
   };
 }
 export type TestKube = ReturnType<typeof fixtureKube>;
@@ -78,6 +80,11 @@ export async function createPod(
       spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }], ...(nodeName ? { nodeName } : {}) },
     },
   });
+  return markRunning(kube, pod);
+}
+
+/** Gives a created pod the status a running container has (an ID the alert can name), as a kubelet would. */
+export async function markRunning(kube: TestKube, pod: V1Pod): Promise<V1Pod & { containerId: string }> {
   const containerId = randomBytes(32).toString('hex');
   pod.status = {
     phase: 'Running',
@@ -93,7 +100,8 @@ export async function createPod(
       },
     ],
   };
-  const updated = await kube.core.replaceNamespacedPodStatus({ namespace, name, body: pod });
+  const { namespace, name } = pod.metadata!;
+  const updated = await kube.core.replaceNamespacedPodStatus({ namespace: namespace!, name: name!, body: pod });
   return Object.assign(updated, { containerId });
 }
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePolicyDocument, REVOCABLE_TAG, revocationDocument } from '../../domain/revocation.js';
 import { restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
-import { createNamespace, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
+import { createNamespace, markRunning, podExists, testKube, type TestKube, type Workload } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
 import { activitySummaries as summaries } from '../support/history.js';
@@ -128,27 +128,12 @@ async function minerUsing(ns: string, serviceAccountName: string | undefined, ow
       },
     },
   });
-  const containerId = randomBytes(32).toString('hex');
-  pod.status = {
-    phase: 'Running',
-    containerStatuses: [
-      {
-        name: 'app',
-        image: 'registry.example/app:1',
-        imageID: '',
-        ready: true,
-        restartCount: 0,
-        containerID: `containerd://${containerId}`,
-        state: { running: {} },
-      },
-    ],
-  };
-  const updated = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name, body: pod });
+  const updated = await markRunning(kube, pod);
   return {
     kind: owned ? 'ReplicaSet' : 'Pod',
     name,
     uid: updated.metadata!.uid!,
-    pod: Object.assign(updated, { containerId }),
+    pod: updated,
   };
 }
 

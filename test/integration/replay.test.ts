@@ -24,7 +24,14 @@ import { workflowsPath } from '../../worker/worker.js';
 import { workflowBundle as bundleFrom } from '../../worker/workflow-bundle.js';
 import { alertsSignal, escalateSignal, restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
-import { bindEksNamespace, createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
+import {
+  bindEksNamespace,
+  createNamespace,
+  createWorkload,
+  markRunning,
+  testKube,
+  type TestKube,
+} from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreatePolicyCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
@@ -228,23 +235,8 @@ describe.runIf(recording)('record histories', () => {
           spec: { serviceAccountName: 'miner', containers: [{ name: 'app', image: 'registry.example/app:1' }] },
         },
       });
-      const containerId = randomBytes(32).toString('hex');
-      pod.status = {
-        phase: 'Running',
-        containerStatuses: [
-          {
-            name: 'app',
-            image: 'registry.example/app:1',
-            imageID: '',
-            ready: true,
-            restartCount: 0,
-            containerID: `containerd://${containerId}`,
-            state: { running: {} },
-          },
-        ],
-      };
-      const running = await kube.core.replaceNamespacedPodStatus({ namespace: ns, name: 'miner-x1', body: pod });
-      const w = { kind: 'Job', name: 'miner', uid: job.metadata!.uid!, pod: Object.assign(running, { containerId }) };
+      const running = await markRunning(kube, pod);
+      const w = { kind: 'Job', name: 'miner', uid: job.metadata!.uid!, pod: running };
       const h = await full.respond(alertFor(ns, w), { revokeCredentials: true, watchSeconds: 30 });
       await full.waitForStage(h, 'watching');
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });

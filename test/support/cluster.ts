@@ -6,6 +6,7 @@ export {
   createNamespace,
   createPod,
   createWorkload,
+  markRunning,
   podExists,
   type TestKube,
   type Workload,
