@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { respondToAlert } from '../client/incidents.js';
+import { respondToAlert } from '../temporal-client/incidents.js';
 import { startKubeletStandIn } from '../devstack/kubelet-stand-in.js';
 import { startStack } from '../devstack/stack.js';
 import type { PodAlert } from '../domain/alert.js';

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { respondToAlert } from '../client/incidents.js';
+import { respondToAlert } from '../temporal-client/incidents.js';
 import { configSchema, type Config } from '../config/config.js';
 import { remediatorRoleBinding } from '../devstack/eks-rbac.js';
 import { startStack } from '../devstack/stack.js';

@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { respondToAlert } from '../client/incidents.js';
+import { respondToAlert } from '../temporal-client/incidents.js';
 import { configSchema } from '../config/config.js';
 import { alertFor, createNamespace, createWorkload, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';

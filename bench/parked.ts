@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { answerAll, atOnceFor, type BulkProgress } from '../client/bulk-answers.js';
-import { respondToAlert } from '../client/incidents.js';
+import { respondToAlert } from '../temporal-client/incidents.js';
 import { configSchema } from '../config/config.js';
 import { alertFor, createNamespace, createPod, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { respondToAlert } from '../client/incidents.js';
+import { respondToAlert } from '../temporal-client/incidents.js';
 import { configSchema } from '../config/config.js';
 import { fixtureKube } from '../devstack/fixtures.js';
 import { podFirewallFor, podProcesses, realNodeMissing } from '../devstack/node-host.js';

@@ -9,7 +9,7 @@ import { answerProposal } from './approvals.js';
 import { ACTIONS } from '../domain/decide.js';
 import { answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bulk-answers.js';
 import { filtersSchema, formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
-import { connectClient, respondToAlert, workflowUiUrl } from './incidents.js';
+import { connectClient, respondToAlert, workflowUiUrl } from '../temporal-client/incidents.js';
 
 const program = new Command()
   .name('pod-responder')
@@ -49,7 +49,7 @@ program
   .command('forwarder')
   .description('serve the HTTP alert endpoints (XDR, Falco, GuardDuty, normalized) that start incidents')
   .action(async () => {
-    const { runForwarderFromEnv } = await import('./forwarder/main.js');
+    const { runForwarderFromEnv } = await import('../forwarder/main.js');
     await runForwarderFromEnv();
   });
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor } from '../support/responder.js';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import { loadConfig } from '../../config/config.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { statusQuery } from '../../workflows/messages.js';

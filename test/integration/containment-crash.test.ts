@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import { isolationNames } from '../../remediation/isolate.js';
 import { configSchema } from '../../config/config.js';
 import type { IncidentResult } from '../../workflows/messages.js';

@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { resourceNames } from '../../domain/aws-resources.js';
 import { policySchema } from '../../domain/policy.js';

@@ -12,7 +12,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Client, Connection } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import { configSchema } from '../../config/config.js';
 import { SWEEPER_SCHEDULE_ID } from '../../worker/schedules.js';
 import { mkdtempSync } from 'node:fs';

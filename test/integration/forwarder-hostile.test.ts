@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createHmac } from 'node:crypto';
-import { signBody } from '../../client/forwarder/auth.js';
+import { signBody } from '../../forwarder/auth.js';
 import { fixture } from '../support/alert-fixtures.js';
 import { bearer, HMAC_SECRET, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
 

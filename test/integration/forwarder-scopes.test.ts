@@ -8,8 +8,8 @@ import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClien
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { signBody } from '../../client/forwarder/auth.js';
-import { SqsIntake } from '../../client/forwarder/sqs-intake.js';
+import { signBody } from '../../forwarder/auth.js';
+import { SqsIntake } from '../../forwarder/sqs-intake.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';

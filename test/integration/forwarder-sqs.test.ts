@@ -14,7 +14,7 @@ import {
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { SqsIntake } from '../../client/forwarder/sqs-intake.js';
+import { SqsIntake } from '../../forwarder/sqs-intake.js';
 import { configSchema } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker } from '../../worker/worker.js';

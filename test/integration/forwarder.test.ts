@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { signBody } from '../../client/forwarder/auth.js';
+import { signBody } from '../../forwarder/auth.js';
 import { fixture, freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, HMAC_SECRET, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';

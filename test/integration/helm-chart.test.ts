@@ -15,7 +15,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import { configSchema } from '../../config/config.js';
 import { freePorts } from '../../devstack/probes.js';
 import { ensureHelm } from '../../devstack/tools.js';

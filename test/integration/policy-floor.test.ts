@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signBody } from '../../client/forwarder/auth.js';
-import { respondToAlert } from '../../client/incidents.js';
+import { signBody } from '../../forwarder/auth.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { POLICY_DEFAULTS } from '../../domain/policy-defaults.js';
 import { policySchema, type Policy, type PolicyInput } from '../../domain/policy.js';

@@ -10,7 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { answerProposal } from '../../client/approvals.js';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import { policySchema, type PolicyInput } from '../../domain/policy.js';
 import { configSchema, type Config } from '../../config/config.js';

@@ -4,9 +4,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { inject } from 'vitest';
-import { TemporalGateway } from '../../client/forwarder/temporal-gateway.js';
-import { createForwarder, type AlertSink, type Forwarder } from '../../client/forwarder/server.js';
-import { Spool } from '../../client/forwarder/spool.js';
+import { TemporalGateway } from '../../forwarder/temporal-gateway.js';
+import { createForwarder, type AlertSink, type Forwarder } from '../../forwarder/server.js';
+import { Spool } from '../../forwarder/spool.js';
 import { configSchema, type Config } from '../../config/config.js';
 
 export const TOKENS = {

@@ -2,7 +2,7 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 import type { PolicyInput } from '../../domain/policy.js';
 import { policySchema } from '../../domain/policy.js';

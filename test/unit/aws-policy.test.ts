@@ -109,7 +109,7 @@ const allowed = (doc: PolicyDocument) => new Set(doc.Statement.flatMap((s) => li
 describe('the deployment permissions (deploy/aws/)', () => {
   // remediation/: the direct executor runs the core in the worker (its evidence writes among them).
   const worker = actionsCalledBy('activities', 'worker', 'workflows', 'remediation');
-  const forwarder = actionsCalledBy('client/forwarder');
+  const forwarder = actionsCalledBy('forwarder');
 
   it('are found from the code, which really calls AWS', () => {
     expect(worker).toEqual(

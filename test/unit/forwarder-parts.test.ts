@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { AcceptedAlerts } from '../../client/forwarder/accepted-alerts.js';
-import { authenticate, signBody } from '../../client/forwarder/auth.js';
-import { TokenBucket } from '../../client/forwarder/rate-limit.js';
+import { AcceptedAlerts } from '../../forwarder/accepted-alerts.js';
+import { authenticate, signBody } from '../../forwarder/auth.js';
+import { TokenBucket } from '../../forwarder/rate-limit.js';
 import {
   authenticateSender,
   credentialsOf,
   SenderLimits,
   withBoundCluster,
   type Credential,
-} from '../../client/forwarder/credentials.js';
-import { Spool } from '../../client/forwarder/spool.js';
+} from '../../forwarder/credentials.js';
+import { Spool } from '../../forwarder/spool.js';
 import { configSchema } from '../../config/config.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { IncidentBatcher } from '../../client/forwarder/incident-batcher.js';
-import { RecentIncidents } from '../../client/forwarder/recent-incidents.js';
+import { IncidentBatcher } from '../../forwarder/incident-batcher.js';
+import { RecentIncidents } from '../../forwarder/recent-incidents.js';
 import type { PodAlert } from '../../domain/alert.js';
 
 const alert = (id: string, raw?: unknown): PodAlert => ({

@@ -1,9 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
-import type { PodAlert } from '../../domain/alert.js';
-import type { PolicyMode } from '../../domain/routing.js';
-import type { Config } from '../../config/config.js';
-import { temporalConnectError, temporalConnectionOptions } from '../../config/temporal-connection.js';
-import { respondToAlerts, type StartedIncident } from '../incidents.js';
+import type { PodAlert } from '../domain/alert.js';
+import type { PolicyMode } from '../domain/routing.js';
+import type { Config } from '../config/config.js';
+import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
+import { respondToAlerts, type StartedIncident } from '../temporal-client/incidents.js';
 
 /**
  * The forwarder's one connection to Temporal. It connects lazily and grpc reconnects on its own,

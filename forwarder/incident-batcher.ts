@@ -6,7 +6,7 @@
  * while a signal is in flight, or within `intervalMs` of the last, alerts wait and go together.
  * Every alert still resolves only once Temporal has accepted the signal that carried it.
  */
-import type { PodAlert } from '../../domain/alert.js';
+import type { PodAlert } from '../domain/alert.js';
 
 export interface BatcherOptions {
   /** Least time between two signals to one incident. */

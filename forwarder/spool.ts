@@ -11,8 +11,8 @@
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
-import type { PodAlert } from '../../domain/alert.js';
-import type { PolicyMode } from '../../domain/routing.js';
+import type { PodAlert } from '../domain/alert.js';
+import type { PolicyMode } from '../domain/routing.js';
 
 export interface SpoolItem {
   incident: string;

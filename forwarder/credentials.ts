@@ -5,9 +5,9 @@
  * cluster's Falcosidekick cannot suspend workloads in another cluster.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { PodAlert } from '../../domain/alert.js';
-import type { SourceName } from '../../domain/sources/index.js';
-import type { Config } from '../../config/config.js';
+import type { PodAlert } from '../domain/alert.js';
+import type { SourceName } from '../domain/sources/index.js';
+import type { Config } from '../config/config.js';
 import { authenticate } from './auth.js';
 import { TokenBucket } from './rate-limit.js';
 

@@ -1,7 +1,7 @@
-import { InputError } from '../../domain/validation-errors.js';
-import { SOURCES, type SourceName } from '../../domain/sources/index.js';
-import { ENV_VARS, loadConfig, type Config } from '../../config/config.js';
-import { describeTemporalSecurity } from '../../config/temporal-connection.js';
+import { InputError } from '../domain/validation-errors.js';
+import { SOURCES, type SourceName } from '../domain/sources/index.js';
+import { ENV_VARS, loadConfig, type Config } from '../config/config.js';
+import { describeTemporalSecurity } from '../config/temporal-connection.js';
 import { credentialsOf } from './credentials.js';
 import { createForwarder, type Forwarder } from './server.js';
 import { Spool } from './spool.js';

@@ -3,8 +3,8 @@
  * an entry is removed only after Temporal accepted the signal that carried it. While Temporal is down it
  * waits, backing off to `maxBackoffMs`; a failure for one incident backs off that incident only.
  */
-import type { PodAlert } from '../../domain/alert.js';
-import type { PolicyMode } from '../../domain/routing.js';
+import type { PodAlert } from '../domain/alert.js';
+import type { PolicyMode } from '../domain/routing.js';
 import type { Spool, SpoolEntry } from './spool.js';
 import { IncidentSaturated } from './temporal-gateway.js';
 

@@ -3,12 +3,12 @@
  * deduplication, the rate limit for new incidents, batching into signals, and, when Temporal does not
  * take it in time, the durable spool. One place, so both intakes route, count and answer alike.
  */
-import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../../domain/alert.js';
-import { route, type PolicyMode } from '../../domain/routing.js';
-import { SOURCES, type Normalized, type SourceName } from '../../domain/sources/index.js';
-import type { Config } from '../../config/config.js';
-import { incidentWorkflowId } from '../../workflows/ids.js';
-import { workflowUiUrl, type StartedIncident } from '../incidents.js';
+import { RAW_EXCERPT_CHARS, withRawExcerpt, type PodAlert } from '../domain/alert.js';
+import { route, type PolicyMode } from '../domain/routing.js';
+import { SOURCES, type Normalized, type SourceName } from '../domain/sources/index.js';
+import type { Config } from '../config/config.js';
+import { incidentWorkflowId } from '../workflows/ids.js';
+import { workflowUiUrl, type StartedIncident } from '../temporal-client/incidents.js';
 import { AcceptedAlerts } from './accepted-alerts.js';
 import { IncidentBatcher } from './incident-batcher.js';
 import type { Metrics } from './metrics.js';

@@ -7,9 +7,9 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
-import { normalizeBody, type Normalized, type SourceName } from '../../domain/sources/index.js';
-import { InputError } from '../../domain/validation-errors.js';
-import type { Config } from '../../config/config.js';
+import { normalizeBody, type Normalized, type SourceName } from '../domain/sources/index.js';
+import { InputError } from '../domain/validation-errors.js';
+import type { Config } from '../config/config.js';
 import { authenticateSender, credentialsOf, refusal, withBoundCluster, type Credential } from './credentials.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { AlertPipeline, clip, type AlertOutcome, type AlertSink } from './pipeline.js';

@@ -15,9 +15,9 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import sjson from 'secure-json-parse';
-import { normalizeBody } from '../../domain/sources/index.js';
-import { InputError } from '../../domain/validation-errors.js';
-import type { Config } from '../../config/config.js';
+import { normalizeBody } from '../domain/sources/index.js';
+import { InputError } from '../domain/validation-errors.js';
+import type { Config } from '../config/config.js';
 import type { Metrics } from './metrics.js';
 import { refusal, type Sender } from './credentials.js';
 import { clip, type AlertLog, type AlertPipeline } from './pipeline.js';
