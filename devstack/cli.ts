@@ -56,8 +56,9 @@ export async function runUp(
 ): Promise<never> {
   const background = opts.background ?? false;
   const place = opts.place ?? UP_DEFAULTS;
-  // POD_RESPONDER_REAL_NODE=1: with a real node (docs/real-node.md); opt-in while it is new.
-  const realNode = process.env.POD_RESPONDER_REAL_NODE === '1';
+  // A real node by default (docs/real-node.md): where this machine cannot run containers the stack says what is
+  // missing and runs API-only; POD_RESPONDER_REAL_NODE=0 asks for API-only (starts faster, no root needed).
+  const realNode = process.env.POD_RESPONDER_REAL_NODE !== '0';
   const stack = await startStack({
     ...place,
     headless: false,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The host packages a real node needs (docs/real-node.md), installed with apt when missing and we are root.
-# Idempotent: when everything is there it only checks, in milliseconds.
+# Idempotent: when everything is there it only checks, in milliseconds. `--check`: exit 1 when something is missing.
 # Prints nothing on stdout; on stderr, what it installs or exactly what is missing (exit 1).
 set -euo pipefail
 
@@ -18,6 +18,8 @@ for cmd in "${!NEED[@]}"; do
   if [[ "$cmd" == /* ]]; then [[ -x "$cmd" ]] || missing+=("${NEED[$cmd]}"); else command -v "$cmd" >/dev/null || missing+=("${NEED[$cmd]}"); fi
 done
 ((${#missing[@]} == 0)) && exit 0
+# --check: only say whether anything is missing (exit 1), install nothing.
+[[ "${1:-}" == --check ]] && exit 1
 
 if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
   echo "[node-deps] installing with apt: ${missing[*]}" >&2

@@ -231,13 +231,22 @@ if [[ -n "$need_temporal$need_moto" ]]; then
   fi
 fi
 
+# The real node's host packages (containerd, runc, CNI plugins, iptables, ipset, busybox-static), alongside the builds:
+# installed with apt where they are missing and we are root. Where they cannot be, the stack runs API-only and says
+# what is missing (docs/real-node.md), so this step never fails the script. POD_RESPONDER_REAL_NODE=0 skips it.
+node_deps() { bash "$ROOT/devstack/node-deps.sh" || say "no real node on this machine (above: what is missing); the stack runs API-only"; }
+if [[ "${POD_RESPONDER_REAL_NODE:-}" != 0 ]] && ! bash "$ROOT/devstack/node-deps.sh" --check 2>/dev/null; then
+  step "real node packages" node_deps
+fi
+
 # etcd: Debian's etcd-server package (3.4.x) is enough for kube-apiserver here.
 ETCD="$(command -v etcd || true)"
 if [[ -z "$ETCD" ]]; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     say "installing etcd-server with apt"
     # (The package may start its own etcd service on :2379; the stack never uses it.)
-    (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server) >&2
+    # The same lock as node-deps.sh's apt run, which may be under way in parallel.
+    (exec 9>/tmp/pod-responder-apt.lock && flock 9 && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server) >&2
     ETCD="$(command -v etcd)"
   else
     say "etcd is missing: install Debian's etcd-server (apt-get install etcd-server) or put etcd on PATH"

@@ -3,34 +3,16 @@
  * plain Node.js. Its own stack, on free ports and in a state dir of its own, beside the tests' stack.
  */
 import { AppsV1Api } from '@kubernetes/client-node';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kubeConfigFromFile } from '../../remediation/kube.js';
+import { interrupt, npmStartPlace, ROOT, START, startDev, userEnv as userEnvIn } from '../support/npm-start.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const START = path.join(ROOT, 'devstack/start.mjs');
-// Inside the repository, as the real one is (node_modules/.cache/pod-responder/devstack): the build's imports of packages resolve from there.
-mkdirSync(path.join(ROOT, 'node_modules/.cache/pod-responder'), { recursive: true });
-const cache = mkdtempSync(path.join(ROOT, 'node_modules/.cache/pod-responder/devstack-test-'));
-const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-npm-start-'));
-afterAll(() => {
-  rmSync(cache, { recursive: true, force: true });
-  rmSync(stateDir, { recursive: true, force: true });
-});
-
-/** What a user's shell has: none of the test runner's Temporal, Kubernetes or AWS settings (the built tools are shared). */
-function userEnv(): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => k === 'POD_RESPONDER_TOOLS_DIR' || !/^(TEMPORAL_|KUBECONFIG$|POD_RESPONDER_|AWS_)/.test(k),
-    ),
-  );
-  return { ...env, POD_RESPONDER_DEVSTACK_CACHE: cache };
-}
+const { cache, stateDir, remove } = npmStartPlace();
+afterAll(remove);
+const userEnv = (extra: NodeJS.ProcessEnv = {}) => userEnvIn(cache, extra);
 
 interface Manifest {
   build: string;
@@ -99,19 +81,16 @@ describe('npm start (devstack/start.mjs)', () => {
     }
   }, 120_000);
 
-  it('starts the stack, a worker and the demo; the demo alert suspends its Deployment; Ctrl-C stops every process', async () => {
-    // detached: its own process group, which Ctrl-C signals as a whole.
-    const child = spawn(process.execPath, [START, 'dev', '--free-ports', '--state-dir', stateDir], {
-      cwd: ROOT,
-      env: userEnv(),
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  it('API-only (POD_RESPONDER_REAL_NODE=0): starts the stack, a worker and the demo; the demo alert suspends its Deployment; Ctrl-C stops every process', async () => {
+    // The real node's own npm start test is test/node/npm-start.test.ts; this one needs no root and runs beside it.
+    const { child, output, waitFor } = startDev(
+      ['--free-ports', '--state-dir', stateDir],
+      userEnv({ POD_RESPONDER_REAL_NODE: '0' }),
+    );
     try {
-      await waitForOutput(child, () => out, /evidence bucket \S+ ready/, 150_000);
+      await waitFor(/evidence bucket \S+ ready/, 150_000);
+      const out = output();
+      expect(out).not.toMatch(/real node /);
       const forwarder = /forwarder on (http:\/\/\S+) \(falco token: (\S+);/.exec(out)!;
       const falcoFile = /--data-binary @(\S+)/.exec(out)![1]!;
       const [, namespace, deployment] = /demo: Deployment ([^/\s]+)\/(\S+) with pod/.exec(out)!;
@@ -137,9 +116,7 @@ describe('npm start (devstack/start.mjs)', () => {
       }
       expect(replicas).toBe(0);
 
-      process.kill(-child.pid!, 'SIGINT');
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      expect(code).toBe(0);
+      expect(await interrupt(child)).toBe(0);
       expect(existsSync(path.join(stateDir, 'stack.pid'))).toBe(false);
       // etcd, kube-apiserver, Temporal, moto and the AWS front ran in its process group: none is left.
       expect(spawnSync('pgrep', ['-g', String(child.pid)], { encoding: 'utf8' }).stdout.trim()).toBe('');
@@ -148,18 +125,3 @@ describe('npm start (devstack/start.mjs)', () => {
     }
   }, 240_000);
 });
-
-async function waitForOutput(
-  child: ChildProcess,
-  output: () => string,
-  line: RegExp,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!line.test(output())) {
-    if (child.exitCode !== null)
-      throw new Error(`npm start exited (${child.exitCode}) before printing ${line}:\n${output()}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not print ${line} in ${timeoutMs / 1000}s:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
