@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { RealNode } from './real-node.js';
 import { startStack, type Stack, type StackAws, type StackOptions } from './stack.js';
 import { ensureTools } from './tools.js';
 
@@ -50,6 +51,9 @@ function parseFlags(args: string[], command: 'up' | 'dev') {
  * `background`: run `onReady` as soon as Kubernetes serves and Temporal is up; AWS and kube-apiserver's
  * bootstrap finish meanwhile (a failure there stops the stack, as a crash does).
  */
+const nodeLine = (node: RealNode) =>
+  `  real node         ${node.nodeName} (${node.nodeIp}); the pool's report: curl -s ${node.pool.reportUrl}`;
+
 export async function runUp(
   onReady?: (stack: Stack) => Promise<void>,
   opts: { aws?: boolean; background?: boolean; place?: UpPlace } = {},
@@ -66,6 +70,8 @@ export async function runUp(
     awsInBackground: background,
     kubeBootstrapInBackground: background,
     realNode,
+    // The worker and forwarder need no node; the demo's miner waits for it.
+    nodeInBackground: background,
   });
   let stopping = false;
   const stopAndExit = async (code: number): Promise<never> => {
@@ -87,10 +93,10 @@ export async function runUp(
       `  Kubernetes API    ${stack.kubeApiUrl}`,
       `  logs              ${place.stateDir}/*.log`,
       ...(stack.node
-        ? [
-            `  real node         ${stack.node.nodeName} (${stack.node.nodeIp}); the pool's report: curl -s ${stack.node.pool.reportUrl}`,
-          ]
-        : []),
+        ? [nodeLine(stack.node)]
+        : stack.nodeReady
+          ? ['  real node         starting; its line follows when it is Ready']
+          : []),
       ...(stack.nodeMissing ? [`  real node         none: this machine lacks ${stack.nodeMissing.join('; ')}`] : []),
       ...(stack.aws
         ? awsLines(stack.aws)
@@ -113,6 +119,12 @@ export async function runUp(
     });
   };
   stopIfFails(stack.kubeReady, 'kube-apiserver did not finish its bootstrap');
+  if (stack.nodeReady && !stack.node) {
+    stopIfFails(
+      stack.nodeReady.then((node) => console.log(`\n${nodeLine(node)}\n`)),
+      'the real node did not start',
+    );
+  }
   if (!stack.aws && stack.awsReady) {
     stopIfFails(
       stack.awsReady.then((aws) => console.log(['', 'AWS is ready too', ...awsLines(aws), ''].join('\n'))),

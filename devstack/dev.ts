@@ -78,16 +78,16 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
   });
   const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
   const forwarderUrl = await forwarder.listen();
-  const demo = (await demoLines)?.(forwarderUrl, env.TEMPORAL_ADDRESS) ?? [];
   console.log(
     [
       `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig}), ${process.uptime().toFixed(1)}s after the start`,
       `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics)`,
-      ...demo,
-      ...(aws ? ["  evidence: bundles go to moto's S3 once AWS is ready (a line below says so)"] : []),
-      '',
     ].join('\n'),
   );
+  // The demo's miner runs once the real node is Ready, which the worker does not wait for.
+  const demo = (await demoLines)?.(forwarderUrl, env.TEMPORAL_ADDRESS);
+  if (demo) console.log([`demo ready, ${process.uptime().toFixed(1)}s after the start`, ...demo].join('\n'));
+  if (aws) console.log("  evidence: bundles go to moto's S3 once AWS is ready (a line below says so)\n");
   if (aws && stack.awsReady) {
     await stack.awsReady;
     const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
@@ -114,9 +114,11 @@ async function createDemo(
   const ns = await createNamespace(kube, 'demo');
   let w: Workload;
   let containerName = 'app';
-  if (stack.node) {
+  // The node may still be getting Ready (the worker does not wait for it; the miner does).
+  const node = stack.node ?? (await stack.nodeReady);
+  if (node) {
     // A real miner: a process on this machine, connected to the node's pool.
-    w = await realMinerDeployment(kube, ns, stack.node);
+    w = await realMinerDeployment(kube, ns, node);
     containerName = 'miner';
   } else {
     w = await createWorkload(kube, ns, 'Deployment');
@@ -175,7 +177,7 @@ async function createDemo(
   const incident = `pod-incident:local:${ns}:${pod.name}`;
   return (forwarderUrl, temporalAddress) => [
     `  demo: Deployment ${ns}/${w.name} with pod ${pod.name}; an alert about it is in ${file}`,
-    ...(stack.node ? [`  its miner runs on the real node: the pool's report is at ${stack.node.pool.reportUrl}`] : []),
+    ...(node ? [`  its miner runs on the real node: the pool's report is at ${node.pool.reportUrl}`] : []),
     `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${falcoToken}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
     `   or: export TEMPORAL_ADDRESS=${temporalAddress}`,
     `        npx tsx client/cli.ts respond ${file}`,

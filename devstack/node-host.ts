@@ -135,12 +135,19 @@ function cgroupRoots(): string[] {
   return roots;
 }
 
+/**
+ * Podman's container storage and run state: the image tests build and run the project's image with podman while a
+ * node may run (docs/image.md). Its mounts come and go on their own and are podman's to remove, not the node's.
+ */
+const OTHER_RUNTIMES = ['/var/lib/containers/storage/', '/run/containers/storage/', '/run/libpod/'];
+
 export function mountPoints(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.split(' ')[4]!.replace(/\\040/g, ' '));
+    .map((l) => l.split(' ')[4]!.replace(/\\040/g, ' '))
+    .filter((m) => !OTHER_RUNTIMES.some((p) => m.startsWith(p)));
 }
 
 function listDir(dir: string): string[] {

@@ -4,7 +4,7 @@
  * address. Pods run as processes on this machine; everything the node creates on the host is removed on stop.
  *
  * Two phases, because kube-apiserver must know the node before it starts: prepareRealNode() gives its extra tokens
- * and flags; startRealNode() runs the node once the API serves.
+ * and flags; startRealNode() runs the node: its host part at once, its API part once the API has bootstrapped.
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -225,7 +225,11 @@ export async function startRealNode(o: {
   prep: RealNodePrep;
   logDir: string;
   tools: RealNodeTools;
-  kube: KubeTarget;
+  /**
+   * The API, once its bootstrap roles exist (the controllers need them). The host's part (bridge, containerd, the
+   * images) does not wait for it: the node starts beside kube-apiserver, not after it.
+   */
+  kube: Promise<KubeTarget>;
   log: (line: string) => void;
 }): Promise<RealNode> {
   const { nodeDir, tokens } = o.prep;
@@ -342,11 +346,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       return true;
     });
     ctr(['images', 'import', '--no-unpack=false', buildImageArchive(nodeDir)]);
+    const kube = await o.kube;
 
     // --- The controllers and the scheduler.
     const write = (name: string, token: string) => {
       const f = path.join(nodeDir, `${name}.kubeconfig`);
-      fs.writeFileSync(f, kubeconfig(o.kube, token), { mode: 0o600 });
+      fs.writeFileSync(f, kubeconfig(kube, token), { mode: 0o600 });
       return f;
     };
     const kcmConfig = write('kube-controller-manager', tokens.controllerManager);
@@ -439,7 +444,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     startKubelet();
 
     // --- kube-router, NetworkPolicy only: no routing (one node), no service proxy.
-    const admin = o.kube;
+    const admin = kube;
     for (const [url, body] of [
       ['/apis/rbac.authorization.k8s.io/v1/clusterroles', KUBE_ROUTER_ROLE],
       [

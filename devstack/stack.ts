@@ -23,6 +23,7 @@ import { MOTO_ENV, webhookKubeconfig, type AwsFrontOptions, type StackAws } from
 import { aggregateClusterRoles } from './rbac-aggregation.js';
 import { realNodeMissing } from './node-host.js';
 import { prepareRealNode, startRealNode, type RealNode } from './real-node.js';
+import type { KubeTarget } from '../test/aws/kube-admin.js';
 
 export type { StackAws } from './aws.js';
 
@@ -43,8 +44,13 @@ export interface Stack {
    * roles are aggregated: at once unless `kubeBootstrapInBackground`.
    */
   kubeReady: Promise<void>;
-  /** With `realNode` on a machine that can run containers: the node, its pool, and control of its kubelet. */
+  /**
+   * With `realNode` on a machine that can run containers: the node, its pool, and control of its kubelet. With
+   * `nodeInBackground`, set once `nodeReady` resolves.
+   */
   node?: RealNode;
+  /** With `realNode` on a machine that can run containers: resolves once the node is Ready (at once unless `nodeInBackground`). */
+  nodeReady?: Promise<RealNode>;
   /** With `realNode` where containers cannot run: what this machine lacks (the stack then has no node, as without it). */
   nodeMissing?: string[];
   /** Resolves (with the log tail) if a part of the stack dies before stop() is called. */
@@ -84,6 +90,11 @@ export interface StackOptions {
    * machine cannot run containers, the stack says what is missing and starts without it.
    */
   realNode?: boolean;
+  /**
+   * Return once Kubernetes and Temporal are ready, and let the real node become Ready behind `nodeReady`. For
+   * `npm start`, whose worker and forwarder need no node (its demo miner does).
+   */
+  nodeInBackground?: boolean;
   log?: (line: string) => void;
 }
 
@@ -130,8 +141,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   let stopping = false;
   let node: RealNode | undefined;
   let nodeStarting: Promise<unknown> = Promise.resolve();
+  // The node's API part waits for the API's bootstrap (its host part does not); a start that fails first fails it.
+  let apiBootstrapped: (kube: KubeTarget) => void = () => undefined;
+  let apiFailed: (err: unknown) => void = () => undefined;
+  const nodeKube = new Promise<KubeTarget>((resolve, reject) => ((apiBootstrapped = resolve), (apiFailed = reject)));
+  nodeKube.catch(() => undefined); // the node's start awaits it
   const stopAll = async () => {
     stopping = true;
+    apiFailed(new Error('devstack: stopped before kube-apiserver bootstrapped'));
     await nodeStarting.catch(() => undefined); // a node half-started stops itself; a started one is stopped here
     if (node) {
       const left = await node.stop();
@@ -241,6 +258,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (nodeMissing.length)
       log(`[node] this machine cannot run a real node; starting without one. Missing: ${nodeMissing.join('; ')}`);
     const nodePrep = opts.realNode && nodeMissing.length === 0 ? prepareRealNode(stateDir) : undefined;
+
     const apiserver = prepareKubeApiserver(kubeDir, {
       port: ports.kube,
       etcdUrl,
@@ -250,6 +268,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const { adminToken, certDir } = apiserver;
     const kube = launch('kube-apiserver', stateDir, tools.kubeApiserver, apiserver.args);
     procs.push(kube);
+    const nodeReady = nodePrep
+      ? startRealNode({ prep: nodePrep, logDir: stateDir, tools, kube: nodeKube, log })
+      : Promise.resolve(undefined);
+    nodeStarting = nodeReady.then((n) => (node = n));
+    nodeStarting.catch(() => undefined); // awaited below
     // Loaded while the processes start, not before they are launched (a quarter of a second).
     const temporalClient = import('@temporalio/client');
     temporalClient.catch(() => undefined); // awaited below
@@ -274,13 +297,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await aggregateClusterRoles(kubeTarget);
     })();
     kubeReady.catch(() => undefined); // awaited below, or by the caller (kubeBootstrapInBackground)
+    kubeReady.then(() => apiBootstrapped(kubeTarget), apiFailed);
     if (!opts.kubeBootstrapInBackground) await kubeReady;
-    // The node's controllers need the bootstrap roles; it starts while Temporal and AWS get ready.
-    const nodeReady = nodePrep
-      ? kubeReady.then(() => startRealNode({ prep: nodePrep, logDir: stateDir, tools, kube: kubeTarget, log }))
-      : Promise.resolve(undefined);
-    nodeStarting = nodeReady.then((n) => (node = n));
-    nodeStarting.catch(() => undefined); // awaited below
     const awsWired = Promise.all([awsReady, kubeReady]).then(async ([seeded]) => {
       if (!seeded) return undefined;
       // The RBAC an EKS cluster owner installs for the remediation function (deploy/kubernetes/).
@@ -336,10 +354,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     });
 
-    await nodeReady;
+    if (!opts.nodeInBackground) await nodeReady;
 
     const crashed = new Promise<string>((resolve) => {
-      void node?.crashed.then((why) => !stopping && resolve(why));
+      // A node that fails to start is a crash too, once the caller has the stack.
+      nodeReady.then(
+        (n) => void n?.crashed.then((why) => !stopping && resolve(why)),
+        (err: unknown) => !stopping && resolve(`devstack: the real node did not start: ${(err as Error).message}`),
+      );
       for (const p of procs) {
         void p.exited.then(() => {
           if (!stopping)
@@ -348,7 +370,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       }
     });
     log(`[devstack] ready in ${((Date.now() - started) / 1000).toFixed(1)}s (logs: ${stateDir}/*.log)`);
-    return {
+    const stack: Stack = {
       temporalAddress,
       temporalUiUrl: opts.headless ? null : `http://127.0.0.1:${ports.ui}`,
       kubeconfigPath,
@@ -356,12 +378,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       adminToken,
       kubeReady,
       ...(node ? { node } : {}),
+      ...(nodePrep ? { nodeReady: nodeReady as Promise<RealNode> } : {}),
       ...(opts.realNode && nodeMissing.length ? { nodeMissing } : {}),
       ...(aws ? { aws } : {}),
       ...(front ? { awsReady: awsWired as Promise<StackAws>, awsEndpoint: frontUrl } : {}),
       crashed,
       stop: stopAll,
     };
+    void nodeReady.then(
+      (n) => n && (stack.node = n),
+      () => undefined,
+    ); // a failure is reported through `crashed`
+    return stack;
   } catch (err) {
     await stopAll();
     throw err;

@@ -89,6 +89,7 @@ describe('npm start (devstack/start.mjs)', () => {
     );
     try {
       await waitFor(/evidence bucket \S+ ready/, 150_000);
+      await waitFor(/--data-binary @/, 60_000);
       const out = output();
       expect(out).not.toMatch(/real node /);
       const forwarder = /forwarder on (http:\/\/\S+) \(falco token: (\S+);/.exec(out)!;
