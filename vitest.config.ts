@@ -22,6 +22,9 @@ export default defineConfig({
           globalSetup: ['test/workflow/global-setup.ts'],
         },
       },
+      // The npm package: packed from a copy of the working tree and installed into an empty folder (minutes of npm
+      // and tsc, no stack).
+      { extends: true, test: { name: 'package', include: ['test/package/**/*.test.ts'] } },
       // Everything else runs against one real stack started by the global setup
       // (vitest only runs a project's global setup when that project has files to run).
       {
@@ -29,7 +32,7 @@ export default defineConfig({
         test: {
           name: 'stack',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**', 'test/workflow/**'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**', 'test/workflow/**', 'test/package/**'],
           globalSetup: ['test/global-setup.ts'],
         },
       },

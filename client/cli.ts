@@ -11,9 +11,19 @@ import { answerAll, atOnceFor, awaitingApproval, bulkOptionsSchema } from './bul
 import { filtersSchema, formatInbox, inboxQuery, listIncidents, OUTCOMES, STAGES, type InboxFilters } from './inbox.js';
 import { connectClient, respondToAlert, workflowUiUrl } from '../temporal-client/incidents.js';
 
+/** The version in the package.json above this file: client/ in a checkout, dist/client/ when built. */
+function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    const file = new URL(up, import.meta.url);
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  throw new Error(`no package.json above ${import.meta.url}`);
+}
+
 const program = new Command()
   .name('pod-responder')
   .description('Durable response to malicious activity in Kubernetes pods (Temporal worker and client)')
+  .version(packageVersion())
   .showHelpAfterError();
 
 const print = (value: unknown): void => {

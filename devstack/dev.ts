@@ -180,9 +180,9 @@ async function createDemo(
     ...(node ? [`  its miner runs on the real node: the pool's report is at ${node.pool.reportUrl}`] : []),
     `  try:  curl -s '${forwarderUrl}/v1/alerts/falco?cluster=local' -H 'authorization: Bearer ${falcoToken}' -H 'content-type: application/json' --data-binary @${falcoFile}`,
     `   or: export TEMPORAL_ADDRESS=${temporalAddress}`,
-    `        npx tsx client/cli.ts respond ${file}`,
-    `        npx tsx client/cli.ts status ${incident}`,
-    `        npx tsx client/cli.ts escalate ${incident} --by you --reason "confirmed"`,
+    `        npx pod-responder respond ${file}`,
+    `        npx pod-responder status ${incident}`,
+    `        npx pod-responder escalate ${incident} --by you --reason "confirmed"`,
   ];
 }
 
