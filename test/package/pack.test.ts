@@ -27,6 +27,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
   name: string;
   version: string;
+  dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
 const execFileAsync = promisify(execFile);
@@ -39,11 +40,15 @@ const work = mkdtempSync(path.join(tmpdir(), 'pod-responder-pack-'));
 const app = path.join(work, 'app');
 const FALCO_TOKEN = 'falco-token-0123456789abcdef';
 
+const src = path.join(work, 'src');
 let packed: string[];
+let inCheckout: { help: string; dist: boolean };
 
-/** `npm pack` in a copy of the working tree (tracked and new files, as git sees them), not in the checkout itself. */
+/**
+ * A copy of the working tree (tracked and new files, as git sees them) with this checkout's node_modules, as
+ * `npm ci` leaves a clone: `npx pod-responder --help` there, then `npm pack` (never in the checkout itself).
+ */
 async function packWorkingTree(): Promise<string> {
-  const src = path.join(work, 'src');
   const { stdout } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root });
   for (const file of stdout.split('\0').filter(Boolean)) {
     if (!existsSync(path.join(root, file))) continue; // deleted, not yet committed
@@ -51,6 +56,10 @@ async function packWorkingTree(): Promise<string> {
     copyFileSync(path.join(root, file), path.join(src, file));
   }
   symlinkSync(realpathSync(path.join(root, 'node_modules')), path.join(src, 'node_modules'));
+  inCheckout = {
+    help: (await run('npx', ['pod-responder', '--help'], { cwd: src })).stdout,
+    dist: existsSync(path.join(src, 'dist')),
+  };
   const out = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: src });
   // The prepack build writes to the same stdout, before npm's JSON.
   const [result] = JSON.parse(out.stdout.slice(out.stdout.indexOf('[\n  {'))) as {
@@ -72,6 +81,14 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const npx = (args: string[]) => run('npx', ['pod-responder', ...args], { cwd: app });
+
+describe('in a checkout', () => {
+  it('`npx pod-responder --help` works after `npm ci`, with nothing built', () => {
+    expect(inCheckout.dist).toBe(false);
+    expect(inCheckout.help).toMatch(/^Usage: pod-responder /);
+    expect(inCheckout.help).toMatch(/worker\s+run the Temporal worker/);
+  });
+});
 
 describe('the npm package', () => {
   it('holds the command, the build with the Lambda bundle, and the deploy files; no sources, maps or tests', () => {
@@ -115,6 +132,16 @@ describe('the npm package', () => {
       { cwd: app, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
     );
     expect(stdout).toBe('function\n');
+  });
+
+  it("gives the Temporal SDK's packages one protobufjs 8, the one pinned (a package's overrides would not apply here)", async () => {
+    const { stdout } = await run('npm', ['query', '#protobufjs'], { cwd: app });
+    const copies = (JSON.parse(stdout) as { version: string; location: string }[]).filter((p) =>
+      p.version.startsWith('8.'),
+    );
+    expect(copies.map((p) => `${p.location}@${p.version}`)).toEqual([
+      `node_modules/protobufjs@${pkg.dependencies.protobufjs}`,
+    ]);
   });
 
   it('runs the forwarder: an alert posted while Temporal is away is spooled (202 queued)', async () => {
