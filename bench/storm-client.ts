@@ -48,8 +48,10 @@ export interface StormClientReport {
   sent: number;
   unique: number;
   resends: number;
-  /** Unique alerts answered `accepted`. */
+  /** Unique alerts answered `accepted` (or `queued`): Temporal took them, or will from the spool. */
   accepted: number;
+  /** Unique alerts answered `closed`: about a pod its incident had removed, so nothing was sent to Temporal. */
+  closed: number;
   /** Resends answered `duplicate`, or `queued` while their first copy still waits in the spool. */
   duplicates: number;
   /** 503/429 answers that were retried after Retry-After. */
@@ -67,6 +69,8 @@ export interface StormClientReport {
   resendLatencyMs: Latency;
   cpuSeconds: number;
   acceptedIds: string[];
+  /** Alerts answered `closed`: the pod's index and when the answer came (ms since the epoch). */
+  closedAnswers: { pod: number; at: number }[];
 }
 
 /** Beyond this, a 503/429 that keeps coming back is an error. */
@@ -89,6 +93,7 @@ interface Job {
   uuid: string;
   body: string;
   resend: boolean;
+  pod: number;
 }
 
 export async function runStormClient(
@@ -103,12 +108,14 @@ export async function runStormClient(
     unique: 0,
     resends: 0,
     accepted: 0,
+    closed: 0,
     duplicates: 0,
     retries: 0,
     queued: 0,
     errors: 0,
     errorSamples: [],
     acceptedIds: [],
+    closedAnswers: [],
   };
   const latencies: number[] = [];
   const resendLatencies: number[] = [];
@@ -167,7 +174,7 @@ export async function runStormClient(
         'proc.name': 'xmrig',
       },
     });
-    return { uuid, body, resend: false };
+    return { uuid, body, resend: false, pod };
   };
 
   // Resends keep pace with new alerts (one per 1/resendRatio), drawn from those already accepted.
@@ -179,7 +186,7 @@ export async function runStormClient(
       r.resends++;
       const earlier = acceptedJobs[Math.floor(Math.random() * acceptedJobs.length)]!;
       const uuid = randomUUID(); // Falcosidekick gives every delivery a new one: the event stays the same
-      return { uuid, body: earlier.body.replace(earlier.uuid, uuid), resend: true };
+      return { uuid, body: earlier.body.replace(earlier.uuid, uuid), resend: true, pod: earlier.pod };
     }
     if (nextNew < o.alerts) {
       r.unique++;
@@ -211,8 +218,8 @@ export async function runStormClient(
       const ms = performance.now() - t0;
       if (job.resend) {
         resendLatencies.push(ms);
-        // `queued`: the first copy still waits in the spool, which holds the alert once.
-        if (outcome === 'duplicate' || outcome === 'queued') r.duplicates++;
+        // `queued`: the first copy still waits in the spool, which holds the alert once; `closed`: its pod's incident has closed since.
+        if (outcome === 'duplicate' || outcome === 'queued' || outcome === 'closed') r.duplicates++;
         else error(`resend of ${job.uuid} answered ${outcome}, expected duplicate or queued`);
       } else if (outcome === 'accepted' || outcome === 'queued' || (outcome === 'duplicate' && attempt > 1)) {
         // A duplicate after a 503 means an earlier attempt reached Temporal after all: accepted.
@@ -221,6 +228,11 @@ export async function runStormClient(
         if (outcome === 'queued') r.queued++;
         r.acceptedIds.push(answer!.alertId);
         acceptedJobs.push(job);
+      } else if (outcome === 'closed') {
+        latencies.push(ms);
+        r.closed++;
+        r.closedAnswers.push({ pod: job.pod, at: Date.now() });
+        acceptedJobs.push(job); // resent too: a copy is answered `closed` again
       } else {
         error(`${job.uuid} answered ${outcome}, expected accepted: ${res.text.slice(0, 300)}`);
       }

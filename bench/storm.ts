@@ -115,12 +115,36 @@ export interface StormSuspensions {
 }
 
 /** The load generator's figures, plus what Temporal, the cluster and the forwarder's own metrics say. */
-export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds'> & {
+/**
+ * Temporal actions, counted from the histories (the server's record, not the forwarder's counters): what Temporal
+ * Cloud bills, and what a self-hosted server writes. The issue's sum is starts + signals + activities + timers.
+ */
+export interface StormActions {
+  starts: number;
+  signals: number;
+  /** Activity tasks scheduled, and local activities (their markers). */
+  activities: number;
+  localActivities: number;
+  timers: number;
+  /** Search attribute upserts (billed on Temporal Cloud too; not in the sum). */
+  upserts: number;
+  /** Workflow tasks completed: not actions, but each is a round trip to the worker. */
+  workflowTasks: number;
+  /** starts + signals + activities + local activities + timers. */
+  total: number;
+  /** total per unique alert sent. */
+  perAlert: number;
+}
+
+export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds' | 'closedAnswers'> & {
   alerts: number;
   pods: number;
   concurrency: number;
-  /** Unique alerts accepted per wall-clock second. */
+  /** Unique alerts answered 202 (accepted, queued or closed) per wall-clock second. */
   acceptedPerSecond: number;
+  actions: StormActions;
+  /** `closed` answers given before any run of that pod's incident had closed with its pod killed: must be 0. */
+  closedTooEarly: number;
   /** Distinct incidents (workflow IDs), their runs, and the runs still open when the check gave up. */
   incidents: number;
   runs: number;
@@ -290,7 +314,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     if (code !== 0) throw new Error(`storm client exited ${code}:\n${gen.err()}`);
     const report = JSON.parse(gen.out()) as StormClientReport;
     log(
-      `storm: ${report.accepted} accepted in ${report.wallSeconds.toFixed(1)} s; waiting for every incident to close`,
+      `storm: ${report.accepted} accepted, ${report.closed} closed in ${report.wallSeconds.toFixed(1)} s; waiting for every incident to close`,
     );
     const killAtMs = kill?.atMs ?? null;
 
@@ -336,6 +360,15 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       perIdentity.set(identity, c);
     };
     const signalled = new Set<string>();
+    const actions = {
+      starts: 0,
+      signals: 0,
+      activities: 0,
+      localActivities: 0,
+      timers: 0,
+      upserts: 0,
+      workflowTasks: 0,
+    };
     let signalsDelivered = 0;
     let alertsDelivered = 0;
     let workflowTaskTimeouts = 0;
@@ -355,6 +388,13 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       let touchedByKilled = false;
       let lastTaskBy: string | null = null;
       for (const e of history.events ?? []) {
+        if (e.workflowExecutionStartedEventAttributes) actions.starts++;
+        if (e.workflowExecutionSignaledEventAttributes) actions.signals++;
+        if (e.activityTaskScheduledEventAttributes) actions.activities++;
+        if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity') actions.localActivities++;
+        if (e.timerStartedEventAttributes) actions.timers++;
+        if (e.upsertWorkflowSearchAttributesEventAttributes) actions.upserts++;
+        if (e.workflowTaskCompletedEventAttributes) actions.workflowTasks++;
         const signal = e.workflowExecutionSignaledEventAttributes;
         if (signal?.signalName === 'alerts') {
           signalsDelivered++;
@@ -403,6 +443,16 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       await sleep(200);
     deletions.stop();
     const lost = report.acceptedIds.filter((id) => !signalled.has(id)).length;
+    // A `closed` answer is right only once the pod's incident has closed with the pod killed (same clock: one machine).
+    const killedClosedAt = new Map<string, number>();
+    for (const r of runs)
+      if ((r.outcome === 'pod-terminated' || r.outcome === 'workload-suspended') && r.close !== null)
+        killedClosedAt.set(podOf(r.workflowId), Math.min(r.close, killedClosedAt.get(podOf(r.workflowId)) ?? Infinity));
+    const closedTooEarly = report.closedAnswers.filter(
+      (c) => !(c.at >= (killedClosedAt.get(podNames[c.pod]!) ?? Infinity)),
+    ).length;
+    const actionTotal =
+      actions.starts + actions.signals + actions.activities + actions.localActivities + actions.timers;
 
     // Each pod's deletions, from the cluster (DELETED events) and from what the incidents' final results say.
     const done = new Map<string, number>();
@@ -492,7 +542,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       }
     }
 
-    const { acceptedIds: _ids, cpuSeconds: clientCpuSeconds, ...figures } = report;
+    const { acceptedIds: _ids, closedAnswers: _closed, cpuSeconds: clientCpuSeconds, ...figures } = report;
     const forwarderExit = await forwarder.stop();
     const workerExits: StormResult['workerExits'] = [];
     for (const w of workers) {
@@ -505,7 +555,9 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       pods,
       concurrency,
       ...figures,
-      acceptedPerSecond: report.accepted / report.wallSeconds,
+      acceptedPerSecond: (report.accepted + report.closed) / report.wallSeconds,
+      actions: { ...actions, total: actionTotal, perAlert: actionTotal / alerts },
+      closedTooEarly,
       incidents: new Set(runs.map((r) => r.workflowId)).size,
       runs: runs.length,
       openRuns,
@@ -688,6 +740,7 @@ export function stormFailures(r: StormResult): string[] {
       : []),
     ...(r.podsLeft !== 0 ? [`${r.podsLeft} pods left running`] : []),
     ...(r.lost !== 0 ? [`${r.lost} accepted alerts lost`] : []),
+    ...(r.closedTooEarly !== 0 ? [`${r.closedTooEarly} alerts answered closed before their incident had closed`] : []),
     ...(r.errors !== 0 ? [`${r.errors} errors: ${r.errorSamples.join(' | ')}`] : []),
     // A 503 after Temporal took the signal makes the sender resend, and a signal that outlived the forwarder's
     // deadline is spooled and signalled again: at most one extra delivery per retry or spooled alert, which the
@@ -729,6 +782,7 @@ export function formatStorm(r: StormResult): string {
     .join(', ');
   const d = r.deletions;
   const s = r.suspensions;
+  const a = r.actions;
   const workers = r.workers === 1 ? 'worker' : `${r.workers} workers on one task queue`;
   const killed =
     r.killOneWorkerAfter !== null
@@ -751,7 +805,8 @@ export function formatStorm(r: StormResult): string {
 | | |
 | --- | --- |
 | requests sent (unique + resends + retries) | ${r.sent} (${r.unique} + ${r.resends} + ${r.retries}) |
-| unique alerts accepted | ${r.accepted} in ${r.wallSeconds.toFixed(1)} s: ${r.acceptedPerSecond.toFixed(0)} /s |
+| unique alerts answered 202: accepted (or queued) / \`closed\` (about a pod its closed incident killed: nothing sent) | ${r.accepted} / ${r.closed} in ${r.wallSeconds.toFixed(1)} s: ${r.acceptedPerSecond.toFixed(0)} /s |
+| \`closed\` answered before the pod's incident had closed (must be 0) | ${r.closedTooEarly} |
 | resends answered duplicate (or queued: the first copy still in the spool) | ${r.duplicates} of ${r.resends} |
 | latency of unique alerts p50 / p99 / max | ${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p99)} / ${ms(r.latencyMs.max)} |
 | latency of resends p50 / p99 | ${ms(r.resendLatencyMs.p50)} / ${ms(r.resendLatencyMs.p99)} |
@@ -783,6 +838,8 @@ ${
     : ''
 }| signals in histories / alerts they carried / distinct (a resend after a 503 may arrive twice) | ${r.signalsDelivered} / ${r.alertsDelivered} / ${r.signalledAlerts} |
 | alerts lost | ${r.lost} |
+| Temporal actions (histories): starts + signals + activities (+ local) + timers = total | ${a.starts} + ${a.signals} + ${a.activities} (+ ${a.localActivities}) + ${a.timers} = ${a.total} |
+| **Temporal actions per storm alert** (search attribute upserts, not in the sum; workflow tasks) | **${a.perAlert.toFixed(3)}** (${a.upserts}; ${a.workflowTasks}) |
 | forwarder RSS idle -> peak | ${mib(r.forwarder.rssIdle)} -> ${mib(r.forwarder.rssPeak)} |
 | forwarder heap used idle -> peak | ${mib(r.forwarder.heapIdle)} -> ${mib(r.forwarder.heapPeak)} |
 | CPU seconds during the storm: forwarder / load generator | ${r.forwarder.cpuSeconds.toFixed(1)} / ${r.clientCpuSeconds.toFixed(1)} |

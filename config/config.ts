@@ -203,6 +203,15 @@ const forwarderSchema = z
       .describe(
         'Alerts about one incident go in one signal: the first at once, then at most one signal per incident this often.',
       ),
+    batchMaxIntervalMs: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(2000)
+      .describe(
+        "Through a burst of alerts about one incident the interval doubles with each signal, up to this: a burst costs a few signals, then one per this. With the spool, the burst's repeats are answered 202 `queued` (on disk) at once.",
+      ),
     batchMaxAlerts: z.coerce.number().int().min(1).max(5000).default(500).describe('Most alerts in one signal.'),
     batchMaxBytes: z.coerce
       .number()
@@ -217,6 +226,14 @@ const forwarderSchema = z
       .min(0)
       .default(600)
       .describe('After an alert was delivered to an incident, its repeats skip the rate limit for this long.'),
+    closedIncidentSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(3600)
+      .describe(
+        'For this long after an incident closed with its pod gone, alerts about that pod are answered `closed` and start nothing (0: each starts a run, dismissed as pod-gone). A new pod with the same name still starts one.',
+      ),
     sources: z
       .strictObject(
         Object.fromEntries(SOURCES.map((s) => [s, sourceSchema])) as Record<

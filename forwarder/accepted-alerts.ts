@@ -15,6 +15,11 @@ export class AcceptedAlerts<T> {
     return this.done.get(key);
   }
 
+  /** Is this key being submitted right now? */
+  inFlight(key: string): boolean {
+    return this.pending.has(key);
+  }
+
   /** Runs `submit` unless the same key is already in flight; `shared` tells the caller it joined. */
   async once(key: string, submit: () => Promise<T>): Promise<{ value: T; shared: boolean }> {
     const inFlight = this.pending.get(key);

@@ -56,10 +56,18 @@ export function createMetrics(spool: Spool | null = null) {
       'alerts_queued_total',
       'Alerts written to the spool (answered 202 queued), to be delivered when Temporal takes them',
     ),
+    batched: counter(
+      'alerts_batched_total',
+      "Of the alerts queued, those spooled as repeats in a burst, to go with their incident's next signal (batchMaxIntervalMs)",
+    ),
     ignored: counter('alerts_ignored_total', 'Alerts acknowledged without a response (routing, or not about a pod)'),
     deduplicated: counter(
       'alerts_deduplicated_total',
       'Alerts already accepted or spooled earlier, answered without a new signal',
+    ),
+    closed: counter(
+      'alerts_closed_total',
+      'Alerts about a pod its incident removed, answered `closed` within closedIncidentSeconds of the close: no run started, no signal',
     ),
     saturated: counter(
       'alerts_saturated_total',

@@ -10,21 +10,25 @@ import type { Config } from '../config/config.js';
 import { incidentWorkflowId } from '../workflows/ids.js';
 import { workflowUiUrl, type StartedIncident } from '../temporal-client/incidents.js';
 import { AcceptedAlerts } from './accepted-alerts.js';
+import { ClosedIncidents, type ClosedRun } from './closed-incidents.js';
 import { IncidentBatcher } from './incident-batcher.js';
 import type { Metrics } from './metrics.js';
 import { credentialsOf, DEFAULT_CREDENTIAL, SenderLimits, type Sender } from './credentials.js';
 import { RecentIncidents } from './recent-incidents.js';
 import { SpoolDeliverer } from './spool-deliverer.js';
 import { SpoolWriteError, type Spool, type SpoolEntry, type SpoolResult } from './spool.js';
-import { IncidentSaturated } from './temporal-gateway.js';
+import { IncidentClosed, IncidentSaturated } from './temporal-gateway.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
 export interface AlertSink {
   /**
    * Delivers alerts about one pod in one signal; rejects with an error whose message says why Temporal did not accept them.
-   * `mode`: the routing rule's, for the incident if this starts it.
+   * `mode`: the routing rule's, for the incident if this starts it. `reuseClosed` false: when the incident's last run
+   * is closed, reject with IncidentClosed rather than start a new run (a running one is signalled either way).
    */
-  submit(alerts: PodAlert[], mode?: PolicyMode): Promise<StartedIncident>;
+  submit(alerts: PodAlert[], mode?: PolicyMode, reuseClosed?: boolean): Promise<StartedIncident>;
+  /** How the incident's latest run closed; null while it runs (or if it never existed). Without it, closed runs are not looked at. */
+  lastRun?(workflowId: string): Promise<ClosedRun | null>;
   ready(): Promise<boolean>;
   /** True while Temporal is known to be unreachable: alerts go to the spool without trying. */
   down?(): boolean;
@@ -33,6 +37,7 @@ export interface AlertSink {
 
 export type AlertOutcome =
   | { alertId: string; outcome: 'accepted' | 'duplicate'; workflowId: string; runId: string; ui: string; route: string }
+  | { alertId: string; outcome: 'closed'; workflowId: string; reason: string; ui: string; route: string }
   | { alertId: string; outcome: 'queued'; workflowId: string; reason: string; route: string }
   | { alertId: string; outcome: 'ignored'; reason: string; route?: string }
   | { alertId: string; outcome: 'saturated'; workflowId: string; reason: string }
@@ -45,8 +50,23 @@ export interface AlertLog {
   error(fields: object, msg: string): void;
 }
 
-/** Incidents remembered as running (for the rate limit): far more than any cluster has pods under attack. */
+/** Incidents remembered as running (for the rate limit), or as closed: far more than any cluster has pods under attack. */
 const KNOWN_INCIDENTS = 50_000;
+
+/** What one signal's submission came to: the incident that took it, and the alerts about a closed run's gone pod. */
+interface Delivered {
+  /** null when every alert was about the gone pod: nothing was sent. */
+  started: StartedIncident | null;
+  closed: ClosedRun | null;
+  /** These alerts were not sent: they are about `closed`'s gone pod. */
+  aboutGone: Set<PodAlert>;
+}
+
+/** What became of one alert: Temporal took it, or its incident had closed with its pod gone. */
+type AlertDelivery = { started: StartedIncident; closed?: undefined } | { closed: ClosedRun; started?: undefined };
+
+/** Why a repeat in a burst is answered `queued`: the incident had a signal moments ago, and another follows shortly. */
+const BATCHED = 'batched: its incident had a signal moments ago; this alert goes with the next one';
 
 /** Attacker-chosen strings are JSON-escaped by the logger; this keeps them short as well. */
 export const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, max)}…` : s);
@@ -56,9 +76,10 @@ export class AlertPipeline {
   private readonly limits = new SenderLimits();
   /** Senders by source and name, for the spool's entries (which record the name). */
   private readonly senders = new Map<string, Sender>();
-  private readonly accepted: AcceptedAlerts<StartedIncident>;
+  private readonly accepted: AcceptedAlerts<AlertDelivery>;
   private readonly known: RecentIncidents;
-  private readonly batcher: IncidentBatcher<StartedIncident>;
+  private readonly closed: ClosedIncidents;
+  private readonly batcher: IncidentBatcher<Delivered>;
   private readonly deliverer: SpoolDeliverer | null;
   /** The routing rule's mode of an alert on its way to a signal (by identity: the batcher passes the same objects). */
   private readonly modeOf = new WeakMap<PodAlert, PolicyMode>();
@@ -74,11 +95,13 @@ export class AlertPipeline {
     for (const source of SOURCES) for (const c of credentialsOf(source, cfg.sources[source])) this.register(c);
     this.accepted = new AcceptedAlerts(cfg.dedupCacheSize);
     this.known = new RecentIncidents(KNOWN_INCIDENTS, cfg.knownIncidentSeconds * 1000);
+    this.closed = new ClosedIncidents(KNOWN_INCIDENTS, cfg.closedIncidentSeconds * 1000);
     // respondToAlerts keeps `raw` (an excerpt) on a few alerts of a batch only: budget for those, count the rest without it.
     const rawBudget = (config.policy.keepRecentAlerts + 1) * (RAW_EXCERPT_CHARS + 64);
     const maxBytes = Math.max(cfg.batchMaxBytes - rawBudget, 8 * 1024);
-    this.batcher = new IncidentBatcher((alerts) => sink.submit(alerts, this.modeOf.get(alerts[0]!)), {
+    this.batcher = new IncidentBatcher((alerts) => this.sendToIncident(alerts, this.modeOf.get(alerts[0]!)), {
       intervalMs: cfg.batchIntervalMs,
+      maxIntervalMs: cfg.batchMaxIntervalMs,
       maxAlerts: cfg.batchMaxAlerts,
       maxBytes,
       sizeOf: (a) => Buffer.byteLength(JSON.stringify({ ...a, raw: undefined })),
@@ -91,11 +114,16 @@ export class AlertPipeline {
       ? new SpoolDeliverer(
           spool,
           {
-            send: (alerts, mode) => sink.submit(alerts, mode),
+            // On the incident's lane, so that spooled and direct alerts share its pacing.
+            send: (alerts, mode) => {
+              if (mode) this.modeOf.set(alerts[0]!, mode);
+              return this.batcher.sendNow(incidentWorkflowId(alerts[0]!), alerts);
+            },
+            dueIn: (incident) => this.batcher.dueIn(incident),
             mayStart: (incident, first) =>
               this.known.has(incident) || this.limits.take(this.senderOf(first), first.alert.cluster.name) === 0,
             ready: () => sink.ready(),
-            delivered: (entries, value) => this.delivered(entries, value as StartedIncident),
+            delivered: (entries, value) => this.delivered(entries, value as Delivered),
             dropped: (entries, reason) => {
               metrics.spoolDropped.inc({ reason: 'saturated' }, entries.length);
               log.warn(
@@ -115,6 +143,7 @@ export class AlertPipeline {
           { concurrency: 8, maxAlerts: cfg.batchMaxAlerts, maxBytes, minBackoffMs: 500, maxBackoffMs: 30_000 },
         )
       : null;
+    this.batcher.onAnswered = () => this.deliverer?.kick();
   }
 
   start(): void {
@@ -177,11 +206,14 @@ export class AlertPipeline {
     }
     const workflowId = incidentWorkflowId(alert);
     const fields = { ...logFields, workflowId: clip(workflowId, 400), route: decision.route };
+    // About a pod its incident removed, and closed lately: nothing to start or signal (a copy included).
+    const gone = this.closed.goneFor(alert, workflowId);
+    if (gone) return this.answeredClosed(source, alert, workflowId, decision.route, gone, fields);
     const key = `${workflowId}\u0000${alert.alertId}`;
     const earlier = this.accepted.get(key);
     if (earlier) return this.answered(source, alert, workflowId, decision.route, earlier, true, fields);
 
-    const toSpool = async (reason: string): Promise<AlertOutcome> => {
+    const toSpool = async (reason: string, batched = false): Promise<AlertOutcome> => {
       let r: SpoolResult;
       try {
         r = await this.spool!.add({
@@ -227,13 +259,19 @@ export class AlertPipeline {
       }
       this.deliverer?.kick();
       (r === 'queued' ? m.queued : m.deduplicated).inc({ source });
+      if (r === 'queued' && batched) m.batched.inc({ source });
       this.log.info({ ...fields, outcome: r === 'queued' ? 'queued' : 'duplicate', reason }, 'alert');
       return { alertId: alert.alertId, outcome: 'queued', workflowId, reason, route: decision.route };
     };
     const spooling = queue && this.spool;
     // Behind alerts of the same incident already waiting (its order), or while Temporal is known down.
-    if (spooling && this.spool.has(workflowId)) return toSpool('alerts for this incident are waiting in the spool');
+    if (spooling && this.spool.has(workflowId))
+      return this.batcher.inBurst(workflowId)
+        ? toSpool(BATCHED, true)
+        : toSpool('alerts for this incident are waiting in the spool');
     if (spooling && this.sink.down?.()) return toSpool('Temporal is unreachable');
+    // A repeat in a burst: on disk now, to its incident with the next signal (a copy in flight joins its own).
+    if (spooling && this.batcher.dueIn(workflowId) > 0 && !this.accepted.inFlight(key)) return toSpool(BATCHED, true);
 
     // Starting an incident is what costs; a repeat for one this forwarder delivered to lately does not.
     if (!this.known.has(workflowId)) {
@@ -251,7 +289,9 @@ export class AlertPipeline {
     this.known.touch(workflowId); // from now on, its repeats are batched rather than limited
     if (decision.mode) this.modeOf.set(alert, decision.mode);
     try {
-      const { value, shared } = await this.accepted.once(key, () => this.batcher.submit(workflowId, alert));
+      const { value, shared } = await this.accepted.once(key, async () =>
+        deliveryOf(alert, await this.batcher.submit(workflowId, alert)),
+      );
       return this.answered(source, alert, workflowId, decision.route, value, shared, fields);
     } catch (err) {
       if (err instanceof IncidentSaturated) {
@@ -288,15 +328,65 @@ export class AlertPipeline {
     return { source, name: DEFAULT_CREDENTIAL, ratePerSecond: c.ratePerSecond, burst: c.burst, overRate: c.overRate };
   }
 
+  /**
+   * One signal to the incident of these alerts (all about one pod), without starting a new run after a closed
+   * one for the alerts about that run's gone pod: those are not sent. The first time a closed run is met, its
+   * close event says how it ended; after that the forwarder knows (for `closedIncidentSeconds`).
+   */
+  private async sendToIncident(alerts: PodAlert[], mode?: PolicyMode): Promise<Delivered> {
+    const workflowId = incidentWorkflowId(alerts[0]!);
+    const lookAtClosed = this.closed.windowMs > 0 && this.sink.lastRun !== undefined;
+    let closed = lookAtClosed ? this.closed.get(workflowId) : undefined;
+    for (let attempt = 1; ; attempt++) {
+      const aboutGone = new Set(closed ? alerts.filter((a) => this.closed.covers(closed!, a)) : []);
+      const rest = aboutGone.size ? alerts.filter((a) => !aboutGone.has(a)) : alerts;
+      if (!rest.length) return { started: null, closed: closed!, aboutGone };
+      try {
+        // Known closed (or not looking): a new run may start. Else Temporal says whether the last run closed.
+        const started = await this.sink.submit(rest, mode, closed !== undefined || !lookAtClosed);
+        if (closed) this.closed.forget(workflowId); // a run is current again
+        return { started, closed: closed ?? null, aboutGone };
+      } catch (err) {
+        if (!(err instanceof IncidentClosed) || attempt > 1) throw err;
+        // A null: a run started meanwhile (another forwarder); the next attempt signals it.
+        closed = (await this.sink.lastRun!(workflowId)) ?? undefined;
+        if (closed) this.closed.remember(closed);
+      }
+    }
+  }
+
+  private answeredClosed(
+    source: SourceName,
+    alert: PodAlert,
+    workflowId: string,
+    routeName: string,
+    run: ClosedRun,
+    fields: object,
+  ): AlertOutcome {
+    this.metrics.closed.inc({ source });
+    const reason = `incident closed ${new Date(run.closedAt).toISOString()} (${run.gonePod!.why}); this alert is about that pod, so nothing was started`;
+    this.log.info({ ...fields, outcome: 'closed', reason }, 'alert');
+    return {
+      alertId: alert.alertId,
+      outcome: 'closed',
+      workflowId,
+      reason,
+      ui: workflowUiUrl(this.config, workflowId),
+      route: routeName,
+    };
+  }
+
   private answered(
     source: SourceName,
     alert: PodAlert,
     workflowId: string,
     routeName: string,
-    value: StartedIncident,
+    delivery: AlertDelivery,
     duplicate: boolean,
     fields: object,
   ): AlertOutcome {
+    if (delivery.closed) return this.answeredClosed(source, alert, workflowId, routeName, delivery.closed, fields);
+    const value = delivery.started;
     (duplicate ? this.metrics.deduplicated : this.metrics.accepted).inc({ source });
     const outcome = duplicate ? 'duplicate' : 'accepted';
     this.log.info({ ...fields, outcome }, 'alert');
@@ -310,10 +400,20 @@ export class AlertPipeline {
     };
   }
 
-  /** Spooled alerts Temporal has taken: later resends are answered from memory. */
-  private delivered(entries: SpoolEntry[], value: StartedIncident): void {
-    this.known.touch(entries[0]!.incident);
-    for (const e of entries) this.accepted.remember(`${e.incident}\u0000${e.alertId}`, value);
-    this.metrics.spoolDelivered.inc(entries.length);
+  /** Spooled alerts Temporal has taken (or found about a closed incident's gone pod): resends are answered from memory. */
+  private delivered(entries: SpoolEntry[], value: Delivered): void {
+    let closed = 0;
+    for (const e of entries) {
+      const delivery = deliveryOf(e.alert, value);
+      if (delivery.closed) closed++;
+      this.accepted.remember(`${e.incident}\u0000${e.alertId}`, delivery);
+    }
+    if (value.started) this.known.touch(entries[0]!.incident);
+    this.metrics.spoolDelivered.inc(entries.length - closed);
+    if (closed) this.metrics.spoolDropped.inc({ reason: 'incident-closed' }, closed);
   }
+}
+
+function deliveryOf(alert: PodAlert, d: Delivered): AlertDelivery {
+  return d.aboutGone.has(alert) ? { closed: d.closed! } : { started: d.started! };
 }

@@ -210,6 +210,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     const summary = {
       accepted: count('accepted'),
       queued: count('queued'),
+      closed: count('closed'),
       duplicates: count('duplicate'),
       ignored: count('ignored'),
       saturated: count('saturated'),

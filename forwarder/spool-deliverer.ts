@@ -23,6 +23,8 @@ export interface DelivererHooks {
   send(alerts: PodAlert[], mode?: PolicyMode): Promise<unknown>;
   /** May this incident's alerts go now? False (a new incident over its sender's rate) tries again later. */
   mayStart(incident: string, first: SpoolEntry): boolean;
+  /** Milliseconds until this incident may have its next signal (its batching lane): 0 now, Infinity while one is in flight (kick() follows its answer). */
+  dueIn?(incident: string): number;
   /** Is Temporal reachable? Asked before a new round while deliveries fail. */
   ready(): Promise<boolean>;
   delivered(entries: SpoolEntry[], value: unknown): void;
@@ -91,15 +93,19 @@ export class SpoolDeliverer {
           nextDue = Math.min(nextDue, wait.at);
           continue;
         }
+        const paced = this.hooks.dueIn?.(incident) ?? 0;
+        if (paced > 0) {
+          nextDue = Math.min(nextDue, t + paced);
+          continue;
+        }
         const p = this.deliver(incident).finally(() => {
           active.delete(p);
           this.kick();
         });
         active.add(p);
       }
-      // Sleep until an entry arrives, a delivery ends, or the next incident's backoff is over.
-      const idle = active.size ? undefined : this.spool.depth ? Math.max(10, nextDue - this.now()) : undefined;
-      await this.sleep(idle ?? 1000);
+      // Sleep until an entry arrives, a delivery or a lane's signal ends, or the next incident is due.
+      await this.sleep(Number.isFinite(nextDue) ? Math.max(10, nextDue - this.now()) : 1000);
     }
     await Promise.all(active);
   }

@@ -1,9 +1,13 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { PodAlert } from '../domain/alert.js';
 import type { PolicyMode } from '../domain/routing.js';
 import type { Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
+import type { IncidentResult } from '../workflows/messages.js';
 import { respondToAlerts, type StartedIncident } from '../temporal-client/incidents.js';
+import { gonePodOf, type ClosedRun } from './closed-incidents.js';
 
 /**
  * The forwarder's one connection to Temporal. It connects lazily and grpc reconnects on its own,
@@ -21,6 +25,17 @@ const SATURATED = /exceeded workflow execution limit for signal events|history (
 export class IncidentSaturated extends Error {
   override readonly name = 'IncidentSaturated';
 }
+
+/**
+ * The incident's last run is closed, and the submission was not to start another (`reuseClosed` false): the
+ * forwarder looks at how it ended (lastRun) before it starts one.
+ */
+export class IncidentClosed extends Error {
+  override readonly name = 'IncidentClosed';
+}
+
+/** GetWorkflowExecutionHistory's filter for the close event only (HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT). */
+const CLOSE_EVENT = 2;
 
 export class TemporalGateway {
   /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
@@ -45,7 +60,7 @@ export class TemporalGateway {
    * While Temporal is known to be down, requests share one short health probe instead of each
    * waiting out the full deadline, so senders get their 503 quickly.
    */
-  async submit(alerts: PodAlert[], mode?: PolicyMode): Promise<StartedIncident> {
+  async submit(alerts: PodAlert[], mode?: PolicyMode, reuseClosed = true): Promise<StartedIncident> {
     if (this.unreachable) {
       this.probe ??= this.ready(1000).finally(() => (this.probe = null));
       if (!(await this.probe)) throw new Error(UNREACHABLE);
@@ -53,9 +68,18 @@ export class TemporalGateway {
     }
     try {
       return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () =>
-        respondToAlerts(this.client, this.config, alerts, undefined, mode),
+        respondToAlerts(
+          this.client,
+          this.config,
+          alerts,
+          undefined,
+          mode,
+          reuseClosed ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+        ),
       );
     } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new IncidentClosed(`the last run of ${err.workflowId} is closed`, { cause: err });
       const e = err as Error & { cause?: { code?: number; details?: string } };
       const code = e.cause?.code; // gRPC status
       const timedOut = code === 4 || /deadline/i.test(e.message);
@@ -65,6 +89,34 @@ export class TemporalGateway {
       if (code === 3 && SATURATED.test(reason)) throw new IncidentSaturated(reason, { cause: err });
       throw new Error(reason, { cause: err });
     }
+  }
+
+  /**
+   * How the incident's latest run closed (its close event: one call, never the whole history); null while it is
+   * running, or when it never existed.
+   */
+  async lastRun(workflowId: string): Promise<ClosedRun | null> {
+    const { namespace } = this.config.temporal;
+    const res = await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () =>
+      this.client.workflowService.getWorkflowExecutionHistory({
+        namespace,
+        execution: { workflowId },
+        historyEventFilterType: CLOSE_EVENT,
+        waitNewEvent: false,
+      }),
+    );
+    const close = res.history?.events?.[0];
+    if (!close) return null;
+    const closedAt = tsToMs(close.eventTime);
+    const completed = close.workflowExecutionCompletedEventAttributes;
+    const payload = completed?.result?.payloads?.[0];
+    const result = payload ? defaultPayloadConverter.fromPayload<IncidentResult>(payload) : null;
+    return {
+      workflowId,
+      closedAt,
+      outcome: result?.outcome ?? null,
+      gonePod: gonePodOf(result, closedAt),
+    };
   }
 
   /** Known unreachable since a submission failed, until a probe succeeds. */

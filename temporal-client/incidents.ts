@@ -53,6 +53,12 @@ export async function respondToAlerts(
   taskQueue = taskQueueFor(config, alerts[0]!.cluster.name),
   /** The routing rule's mode, over the policy's (a rule in dry run starts incidents in dry run). */
   mode?: PolicyMode,
+  /**
+   * Whether a closed run's workflow ID may start again (the default, as Temporal's): `REJECT_DUPLICATE` makes a
+   * signal-with-start that would start a new run after a closed one fail with WorkflowExecutionAlreadyStartedError
+   * instead (a running incident is signalled either way); the forwarder then looks at how the last run ended.
+   */
+  reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE' = 'ALLOW_DUPLICATE',
 ): Promise<StartedIncident> {
   const keepFrom = alerts.length - config.policy.keepRecentAlerts;
   const batch = alerts.map((a, i) => {
@@ -71,6 +77,7 @@ export async function respondToAlerts(
   };
   const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
     workflowId,
+    workflowIdReusePolicy: reuse,
     taskQueue,
     args: [input],
     signal: alertsSignal,

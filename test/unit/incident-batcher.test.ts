@@ -89,6 +89,51 @@ describe('IncidentBatcher', () => {
     b.close();
   });
 
+  it('through a burst, doubles the interval with each signal up to maxIntervalMs; a quiet spell starts over', async () => {
+    const s = controlledSend();
+    const b = make(s.send, { intervalMs: 100, maxIntervalMs: 400 });
+    const at: number[] = [];
+    const t0 = Date.now();
+    for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) {
+      void b.submit('i1', alert(id));
+      while (s.sent.length < at.length + 1) await vi.advanceTimersByTimeAsync(10);
+      at.push(Date.now() - t0);
+      s.answer();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(s.sent).toEqual([['a1'], ['a2'], ['a3'], ['a4'], ['a5']]);
+    // Spacing 100, 200, 400, then held at 400 (each alert arrives as the last signal is answered).
+    expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([100, 200, 400, 400]);
+    await vi.advanceTimersByTimeAsync(801); // quiet for twice the interval
+    void b.submit('i1', alert('a6'));
+    expect(s.sent.at(-1)).toEqual(['a6']); // at once again
+    b.close();
+  });
+
+  it("lets another sender (the spool's deliverer) use an incident's lane, paced with it", async () => {
+    const s = controlledSend();
+    const b = make(s.send, { intervalMs: 100, maxIntervalMs: 1000 });
+    const answered: string[] = [];
+    b.onAnswered = (id) => answered.push(id);
+    expect(b.dueIn('i1')).toBe(0);
+    expect(b.inBurst('i1')).toBe(false);
+    void b.submit('i1', alert('a1'));
+    expect(b.dueIn('i1')).toBe(Infinity); // in flight
+    expect(b.inBurst('i1')).toBe(true);
+    await vi.advanceTimersByTimeAsync(30);
+    s.answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(answered).toEqual(['i1']);
+    expect(b.dueIn('i1')).toBe(70);
+    await vi.advanceTimersByTimeAsync(70);
+    const spooled = b.sendNow('i1', [alert('s1'), alert('s2')]);
+    expect(s.sent).toEqual([['a1'], ['s1', 's2']]);
+    s.answer('run-1');
+    await expect(spooled).resolves.toBe('run-1');
+    expect(b.dueIn('i1')).toBe(200); // the second signal of the burst: the interval doubled
+    b.close();
+  });
+
   it('keeps incidents apart: a busy one does not delay another', async () => {
     const s = controlledSend();
     const b = make(s.send);
