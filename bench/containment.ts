@@ -19,7 +19,7 @@ import { kubeConfigFromFile } from '../remediation/kube.js';
 import { configSchema } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
-import type { IncidentResult } from '../workflows/messages.js';
+import { statusQuery } from '../workflows/messages.js';
 
 export interface ContainmentResult {
   runs: number;
@@ -138,7 +138,8 @@ export async function benchContainment(o: { log: (line: string) => void; runs?: 
     const started = await respondToAlert(client, config, alert(name, pod));
     const accepted = Date.now();
     const handle = client.workflow.getHandle(started.workflowId);
-    const outcome = (await handle.result()) as IncidentResult;
+    await handle.result();
+    const outcome = await handle.query(statusQuery);
     const goneAt = await gone;
     if (i < 0) continue; // warm-up: the first workflow tasks pay for the bundle and connections
     const policyName = outcome.isolation?.networkPolicy?.split('/')[1];

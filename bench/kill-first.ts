@@ -21,7 +21,7 @@ import { startVisibilityStallProxy } from '../devstack/visibility-stall-proxy.js
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
-import type { IncidentResult } from '../workflows/messages.js';
+import { statusQuery } from '../workflows/messages.js';
 
 const STALL_MS = 10 * 60_000;
 
@@ -81,7 +81,9 @@ export async function benchKillFirst(o: { log: (line: string) => void; runs?: nu
     const gone = goneAt(`${ns}/${w.pod.metadata!.name}`);
     const started = await respondToAlert(client, config, alertFor(ns, w));
     const accepted = Date.now();
-    const incident = (await client.workflow.getHandle(started.workflowId).result()) as IncidentResult;
+    const handle = client.workflow.getHandle(started.workflowId);
+    await handle.result();
+    const incident = await handle.query(statusQuery);
     const closed = Date.now();
     const goneMs = (await gone) - accepted;
     if (i < 0) continue; // warm-up: the first workflow tasks pay for the bundle and connections

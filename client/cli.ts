@@ -81,7 +81,12 @@ program
     const client = await connectClient(config);
     const started = await respondToAlert(client, config, alert);
     print(started);
-    if (opts.wait) print(await client.workflow.getHandle(started.workflowId).result());
+    if (opts.wait) {
+      // The result is a summary: print the whole closed incident, as `status` would.
+      const handle = client.workflow.getHandle(started.workflowId);
+      await handle.result();
+      print(await handle.query(statusQuery));
+    }
     await client.connection.close();
   });
 

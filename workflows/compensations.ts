@@ -31,8 +31,8 @@ export class Compensations {
   async runAll(): Promise<CompensationOutcome[]> {
     const outcomes: CompensationOutcome[] = [];
     await CancellationScope.nonCancellable(async () => {
-      while (this.stack.length) {
-        const { name, undo } = this.stack.pop()!;
+      for (let step = this.stack.pop(); step; step = this.stack.pop()) {
+        const { name, undo } = step;
         try {
           const leftIntact = await undo();
           outcomes.push(leftIntact ? { name, status: 'left-intact', note: leftIntact } : { name, status: 'done' });

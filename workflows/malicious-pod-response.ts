@@ -43,22 +43,22 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
     // Before anything else: an incident whose policy is looser than this worker's floor does nothing.
     await enforcePolicyFloor(i);
     for (;;) {
-      const next = i.state.next;
+      const next = i.state.phase;
       switch (next.name) {
         case 'validate':
-          i.state.next = await investigate(i);
+          i.state.phase = await investigate(i);
           break;
         case 'await-approval':
-          i.state.next = await awaitApproval(i);
+          i.state.phase = await awaitApproval(i, next.pod, next.proposal);
           break;
         case 'act':
-          i.state.next = await actAfterWait(i);
+          i.state.phase = await actAfterWait(i, next.pod);
           break;
         case 'watch':
-          i.state.next = await watch(i, next.until);
+          i.state.phase = await watch(i, next.pod, next.workload, next.until);
           break;
         case 'hold':
-          i.state.next = await hold(i, next.until);
+          i.state.phase = await hold(i, next.suspension, next.until);
           break;
         case 'done':
           // A restore (update) still running finishes before the incident closes.
@@ -84,10 +84,10 @@ async function runPlaybook(i: Incident): Promise<IncidentResult> {
     }
     const unavailable = executorUnavailable(err);
     if (unavailable) {
-      i.finish('needs-manual-action', unavailable);
+      const result = i.finish('needs-manual-action', unavailable);
       notifyInBackground(i, 'needs-manual-action', `needs a person: ${unavailable}`);
       await settleNotifications(i);
-      return i.state;
+      return result;
     }
     if (isCancellation(err)) {
       const s = i.state.suspension;

@@ -125,12 +125,10 @@ export interface AlertSummary {
   lastReceivedAt: string;
 }
 
-export interface ProposalAnswer {
-  answer: 'approved' | 'denied' | 'timed-out' | 'superseded';
-  by?: string;
-  reason?: string;
-  at: string;
-}
+/** A person's answer names who gave it; an expiry or a newer proposal is nobody's. */
+export type ProposalAnswer =
+  | { answer: 'approved' | 'denied'; by: string; reason?: string; at: string }
+  | { answer: 'timed-out' | 'superseded'; at: string };
 
 /** An action that waits for a human answer before it runs. */
 export interface Proposal {
@@ -203,25 +201,29 @@ export interface RestoreAttempt {
   error?: string;
 }
 
-/**
- * Where the incident goes next. The waiting phases carry their deadline, so an incident that continued
- * as new picks up exactly where it was, with the same time left.
- */
-export type Phase =
-  | { name: 'validate' }
-  | { name: 'await-approval'; proposalId: string }
-  | { name: 'act' }
-  | { name: 'watch'; until: string }
-  | { name: 'hold'; until: string }
-  | { name: 'done'; outcome: Outcome; problem?: string };
+/** Notifications sent (delivered to how many targets) and the newest failures. */
+export interface NotificationsStatus {
+  sent: number;
+  delivered: number;
+  failed: { at: string; event: string; target: string; error: string }[];
+}
 
-/** One incident, all of it: what `status` answers, what the workflow returns, what continue-as-new carries. */
+/** The version of the `status` answer's shape (docs/status.md): raised when a field changes meaning or goes. */
+export const STATUS_SCHEMA_VERSION = 1;
+
+/**
+ * What `status` answers: the incident as an analyst, the CLI and the UI see it, built from the incident's state by
+ * a pure function (incident/view.ts). Its shape is versioned (`schemaVersion`) and documented in docs/status.md; a
+ * field added keeps the version, a field renamed, removed or changed in meaning raises it.
+ */
 export interface IncidentStatus {
+  schemaVersion: typeof STATUS_SCHEMA_VERSION;
   incidentId: string;
   /** Runs so far: the incident continues as new to keep each run's history small. */
   run: number;
   stage: Stage;
-  next: Phase;
+  /** The deadline of the wait the incident is in (approval expiry, end of the watch or hold); null when not waiting. */
+  waitingUntil: string | null;
   outcome: Outcome | null;
   /** What failed and what is left to do, when the outcome is not clean. */
   problem: string | null;
@@ -247,22 +249,18 @@ export interface IncidentStatus {
   actions: ActionResult[];
   verification: VerifyCheck[];
   suspension: SuspensionRecord | null;
-  /** Reads of the held suspension, and the reverts they found (absent before holds were checked). */
-  hold?: HoldStatus | null;
-  /** Notifications sent (delivered to how many targets) and the newest failures (absent before notifications). */
-  notifications?: {
-    sent: number;
-    delivered: number;
-    failed: { at: string; event: string; target: string; error: string }[];
-  } | null;
+  /** Reads of the held suspension, and the reverts they found (null until the first read). */
+  hold: HoldStatus | null;
+  /** Notifications sent and the newest failures (null until the first). */
+  notifications: NotificationsStatus | null;
   /** In dry-run mode, what the incident would have done, in order (`would-terminate-pod ...`); nothing was. */
-  wouldHaveDone?: string[];
-  /** The evidence bundle captured before the kill: where, what, what is missing (absent before bundles existed). */
-  evidence?: EvidenceBundle | null;
-  /** The pod's network isolation (absent in incidents started before it existed). */
-  isolation?: IsolationStatus | null;
-  /** The revocation of the pod's IAM role sessions (absent unless policy revokeCredentials). */
-  credentials?: CredentialsStatus | null;
+  wouldHaveDone: string[] | null;
+  /** The evidence bundle captured before the kill: where, what, what is missing. */
+  evidence: EvidenceBundle | null;
+  /** The pod's network isolation. */
+  isolation: IsolationStatus | null;
+  /** The revocation of the pod's IAM role sessions (null unless policy revokeCredentials). */
+  credentials: CredentialsStatus | null;
   restore: RestoreAttempt | null;
   /** Every resource an executor deployed, and how its removal ended (the newest entries). */
   cleanup: CompensationOutcome[];
@@ -273,5 +271,16 @@ export interface IncidentStatus {
   timelineOmitted: number;
 }
 
-/** What the workflow returns; the same shape as the final status. */
-export type IncidentResult = IncidentStatus;
+/**
+ * What the workflow returns when the incident closes (the Temporal UI's result): the outcome in a few fields. The
+ * whole record stays readable after the close through `status`.
+ */
+export interface IncidentResult {
+  schemaVersion: typeof STATUS_SCHEMA_VERSION;
+  incidentId: string;
+  outcome: Outcome;
+  problem: string | null;
+  /** Each change made in the cluster, in order, without its message (that is in `status`). */
+  actions: Pick<ActionResult, 'action' | 'target' | 'status'>[];
+  runs: number;
+}

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { respondToAlert } from '../../temporal-client/incidents.js';
 import { isolationNames } from '../../remediation/isolate.js';
 import { configSchema } from '../../config/config.js';
-import type { IncidentResult } from '../../workflows/messages.js';
 import { awsStack } from '../support/aws.js';
 import { createNamespace, createPod, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor } from '../support/responder.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const bucket = `crash-evidence-${randomBytes(4).toString('hex')}`;
@@ -96,7 +96,7 @@ describe('worker killed during containment', () => {
     kubelet.delays.delete(`${ns}/${name}/app`);
     worker = await startWorker();
 
-    const result = (await handle.result()) as IncidentResult;
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, name)).toBe(false);
     expect(result.isolation).toMatchObject({ state: 'released' });

@@ -24,6 +24,7 @@ import { createNamespace, markRunning, podExists, testKube, type TestKube, type 
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
 import { activitySummaries as summaries } from '../support/history.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const iam = aws.clients.iam;
@@ -223,7 +224,7 @@ describe('cutting the credentials', () => {
       action: 'restore-workload',
       status: 'done',
     });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('workload-restored');
     expect(result.credentials).toMatchObject({
       state: 'released',
@@ -244,7 +245,7 @@ describe('cutting the credentials', () => {
     expect(waiting.credentials ?? null).toBeNull();
     expect(await inlinePolicies(role.name)).toEqual(['app-access']);
     await r.approve(h, 'lead');
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials!.state).toBe('revoked');
     expect(Date.parse(result.credentials!.notBefore!)).toBeGreaterThanOrEqual(
@@ -258,7 +259,7 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-refused');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', false);
-    const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { revokeCredentials: true }));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'refused', via: 'irsa', role: role.arn, undo: null });
     // The worker's role may not even read a role that is not opted in (deploy/aws/worker-policy.json; the front evaluates it).
@@ -280,7 +281,7 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-unbounded');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', false);
-    const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { revokeCredentials: true }));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'refused', via: 'irsa', role: role.arn, undo: null });
     expect(result.credentials!.detail).toContain(
@@ -309,7 +310,7 @@ describe('cutting the credentials', () => {
       const h = await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), {
         revokeCredentials: true,
       });
-      const result = await h.result();
+      const result = await closedStatus(h);
       expect(result.outcome).toBe('pod-terminated');
       expect(result.pod!.serviceAccount).toEqual({ name: 'pi-sa' });
       const c = result.credentials!;
@@ -335,11 +336,11 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-none');
     await serviceAccount(ns, 'plain');
     const w = await minerUsing(ns, 'plain', false);
-    const result = await (
+    const result = await closedStatus(
       await r.respond(alertFor(ns, w, { cluster: { name: aws.clusters.local, region: aws.region } }), {
         revokeCredentials: true,
-      })
-    ).result();
+      }),
+    );
     expect(result.outcome).toBe('pod-terminated');
     expect(result.credentials).toMatchObject({ state: 'no-role', role: null, serviceAccount: `${ns}/plain` });
     expect(result.credentials!.detail).toBe(
@@ -356,7 +357,7 @@ describe('cutting the credentials', () => {
       policies: await inlinePolicies(role.name),
       role: (await iam.send(new GetRoleCommand({ RoleName: role.name }))).Role,
     };
-    const result = await (await r.respond(alertFor(ns, w), { mode: 'dry-run', revokeCredentials: true })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { mode: 'dry-run', revokeCredentials: true }));
     expect(result.outcome).toBe('dry-run');
     const line = result.wouldHaveDone!.find((l) => l.startsWith('would-revoke-credentials'));
     expect(line).toMatch(
@@ -403,7 +404,7 @@ describe('cutting the credentials', () => {
     const ns = await createNamespace(kube, 'creds-prune');
     await serviceAccount(ns, 'miner-sa', role.arn);
     const w = await minerUsing(ns, 'miner-sa', false);
-    const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { revokeCredentials: true }));
     const c = result.credentials!;
     expect(c.state).toBe('revoked');
     expect(c.detail).toContain(`pruned spent revocations: ${spent}`);
@@ -424,7 +425,7 @@ describe('cutting the credentials', () => {
       match: role.name,
     });
     try {
-      const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+      const result = await closedStatus(await r.respond(alertFor(ns, w), { revokeCredentials: true }));
       expect(result.outcome).toBe('pod-terminated');
       expect(result.credentials).toMatchObject({ state: 'failed', role: role.arn, via: 'irsa' });
       expect(result.credentials!.undo).toBe(
@@ -451,7 +452,7 @@ describe('cutting the credentials', () => {
     // Every attempt the SDK makes in the first activity attempt takes effect and answers 500: Temporal retries the activity.
     const fault = await aws.faults.failCall('iam', 'PutRolePolicy', { times: 3, when: 'after', match: role.name });
     try {
-      const result = await (await r.respond(alertFor(ns, w), { revokeCredentials: true })).result();
+      const result = await closedStatus(await r.respond(alertFor(ns, w), { revokeCredentials: true }));
       expect(result.outcome).toBe('pod-terminated');
       const c = result.credentials!;
       expect(c.state).toBe('revoked');

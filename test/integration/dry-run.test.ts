@@ -8,6 +8,7 @@ import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
 import { alertFor, useResponder } from '../support/responder.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const t = useResponder();
 
@@ -31,7 +32,9 @@ describe('dry run', () => {
     const ns = await createNamespace(t.kube, 'dry');
     const w = await createWorkload(t.kube, ns, 'Deployment');
     const before = await snapshot(ns);
-    const result = await (await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { mode: 'dry-run' })).result();
+    const result = await closedStatus(
+      await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { mode: 'dry-run' }),
+    );
     expect(result.outcome).toBe('dry-run');
     const pod = `pod ${ns}/${w.pod.metadata!.name} (uid ${w.pod.metadata!.uid})`;
     expect(result.wouldHaveDone).toEqual([
@@ -51,9 +54,9 @@ describe('dry run', () => {
     const ns = await createNamespace(t.kube, 'dry-approval');
     const w = await createWorkload(t.kube, ns, 'Pod');
     const before = await snapshot(ns);
-    const result = await (
-      await t.r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false })
-    ).result();
+    const result = await closedStatus(
+      await t.r.respond(alertFor(ns, w), { mode: 'dry-run', requireApprovalFor: ['terminate-pod'], isolate: false }),
+    );
     expect(result.outcome).toBe('dry-run');
     expect(result.proposal).toBeNull();
     expect(result.wouldHaveDone).toEqual([
@@ -66,11 +69,11 @@ describe('dry run', () => {
   it('checks still run: a stale alert is dismissed as in enforcement, not reported as a dry run', async () => {
     const ns = await createNamespace(t.kube, 'dry-stale');
     const w = await createWorkload(t.kube, ns, 'Pod');
-    const result = await (
+    const result = await closedStatus(
       await t.r.respond(alertFor(ns, w, { detectedAt: new Date(Date.now() - 7200_000).toISOString() }), {
         mode: 'dry-run',
-      })
-    ).result();
+      }),
+    );
     expect(result.outcome).toBe('dismissed');
     expect(result.dismissal?.code).toBe('stale-alert');
   });
@@ -106,9 +109,9 @@ describe('a routing rule in dry run', () => {
     const res = await fwd.post('/v1/alerts/falco?cluster=local', body, bearer(TOKENS.falco));
     expect(res.status, JSON.stringify(res.json)).toBe(202);
     expect(res.json.results[0].route).toBe('falco-trial');
-    const result = await t.r.client.workflow.getHandle(res.json.results[0].workflowId).result();
+    const result = await closedStatus(t.r.client.workflow.getHandle(res.json.results[0].workflowId));
     expect(result.outcome).toBe('dry-run');
-    expect(result.wouldHaveDone.some((s: string) => s.startsWith('would-terminate-pod'))).toBe(true);
+    expect(result.wouldHaveDone!.some((s: string) => s.startsWith('would-terminate-pod'))).toBe(true);
     expect(await snapshot(ns)).toEqual(before);
   });
 });

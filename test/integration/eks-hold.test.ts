@@ -26,6 +26,7 @@ import { createEksNamespace, createWorkload, testKube, type TestKube, type Workl
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const INSTALLATION = 'eks-hold-tests';
@@ -139,7 +140,7 @@ describe('a suspension held on EKS', () => {
       // Restore after several checks (refused on the old code: the first check's cleanup left the stage `cleaning-up`).
       const result = await h.executeUpdate(restoreUpdate, { args: [{ by: 'ana', reason: 'false positive' }] });
       expect(result.status).toBe('done');
-      const end = await h.result();
+      const end = await closedStatus(h);
       expect(end.outcome).toBe('workload-restored');
       expect(await replicas(ns, w)).toBe(3);
       // Every stretch (suspend, each check, restore) removed all three of its resources.
@@ -176,7 +177,7 @@ describe('a suspension held on EKS', () => {
       await aws.faults.clear();
 
       expect((await restoring).status).toBe('done');
-      const end = await h.result();
+      const end = await closedStatus(h);
       expect(end.outcome).toBe('workload-restored');
       expect(await replicas(ns, w)).toBe(3);
       expect(end.hold!.checks).toBe(2);
@@ -211,7 +212,7 @@ describe('a suspension held on EKS', () => {
 
       // The check finds the revert, re-applies it, and ends the hold (maxReverts 1); then the restore runs.
       expect((await restoring).status).toBe('done');
-      const end = await h.result();
+      const end = await closedStatus(h);
       expect(end.hold).toMatchObject({ checks: 1, reverts: 1 });
       expect(end.outcome).toBe('workload-restored');
       expect(
@@ -316,7 +317,7 @@ describe('a hold check when the worker dies', () => {
       const after = await checkDone(h, 1);
       expect(after.stage).toBe('holding');
       await h.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-      const end = await h.result();
+      const end = await closedStatus(h);
       expect(end.outcome).toBe('workload-restored');
       expect(await replicas(ns, w)).toBe(3);
       expect(end.cleanup.length).toBe(3 * end.executorSessions);

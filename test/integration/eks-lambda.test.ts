@@ -34,6 +34,7 @@ import {
 } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const INSTALLATION = 'eks-tests';
@@ -83,7 +84,7 @@ describe('EKS Lambda executor', () => {
     const ns = await createEksNamespace(kube, 'eks');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(onEks(ns, w));
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
     const base = names(handle.workflowId, 1).base;
@@ -153,7 +154,7 @@ describe('EKS Lambda executor', () => {
     ).toEqual([['tcp', 443, 443, [aws.clusterSecurityGroupId], []]]);
 
     await aws.faults.clear();
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     await noLeaks(handle.workflowId);
   });
 
@@ -167,7 +168,7 @@ describe('EKS Lambda executor', () => {
     await noLeaks(handle.workflowId); // nothing stays deployed while the suspension is held
 
     await handle.executeUpdate('restore', { args: [{ by: 'ana' }] });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-restored');
     expect((await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name })).spec?.replicas).toBe(3);
     expect(result.cleanup).toHaveLength(6);
@@ -181,7 +182,7 @@ describe('EKS Lambda executor', () => {
     const handle = await r.respond(
       alertFor(ns, w, { cluster: { name: aws.clusters.configMapOnly, region: aws.region } }),
     );
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toContain('does not accept access entries (authentication mode CONFIG_MAP)');
     expect(result.cleanup).toEqual([]);
@@ -243,7 +244,7 @@ describe('EKS Lambda executor', () => {
       const match = await matchFor(action, names(incidentWorkflowId(alert), 1).base);
       await aws.faults.failCall(service, action, { status: 500, code: 'InternalFailure', times: 2, match });
       const handle = await r.respond(alert);
-      expect((await handle.result()).outcome).toBe('pod-terminated');
+      expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
       expect((await aws.faults.state()).faults[0]?.fired).toBe(2);
       await noLeaks(handle.workflowId);
     });
@@ -414,7 +415,7 @@ describe('worker killed at every step', () => {
       await kill(worker);
       await aws.faults.remove(hold);
       worker = await startWorker();
-      const result = (await handle.result()) as { outcome: string; cleanup: { status: string }[] };
+      const result = (await closedStatus(handle)) as { outcome: string; cleanup: { status: string }[] };
       expect(result.outcome).toBe('pod-terminated');
       expect(result.cleanup.map((c) => c.status)).toEqual(['done', 'done', 'done']);
       expect(await podExists(kube, ns, w.name)).toBe(false);

@@ -37,6 +37,7 @@ import { ownTemporal, type OwnTemporal } from '../../devstack/temporal-server.js
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { ensureNamespace } from '../support/temporal-namespace.js';
 import { until } from '../support/until.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const INSTALLATION = 'ownership-tests';
@@ -262,7 +263,7 @@ describe('two installations in one AWS account', () => {
       expect(reportB.removed.filter((x) => x.incidentId === incidentId)).toEqual([]);
       expect(reportB.executorGroups).toEqual([]);
       await aws.faults.clear();
-      expect((await bh.result()).outcome).toBe('pod-terminated');
+      expect((await closedStatus(bh)).outcome).toBe('pod-terminated');
       expect(await leftBy(other, incidentId)).toEqual([]);
       // No incident runs, but B's group was used moments ago: within the default hour, it stays.
       expect((await b.sweep({ regions: [aws.region] })).executorGroups).toEqual([]);
@@ -348,7 +349,7 @@ describe('dry run on the EKS executor', () => {
     const ns = await createEksNamespace(kube, 'dryrun');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(onEks(ns, w), { mode: 'dry-run' });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('dry-run');
     expect(result.wouldHaveDone).toEqual([
       `would-deploy the EKS executor in ${aws.clusters.local} (IAM role, access entry, function) to read pod ${ns}/${w.pod.metadata!.name}, then decide and act; nothing deployed in a dry run`,
@@ -369,7 +370,7 @@ describe('a role of ours without the function boundary', () => {
     const base = names(incidentId).base;
     await createRole(base, ownerTags({ installationId: INSTALLATION, incidentId }));
     const handle = await r.respond(alert);
-    await handle.result().catch(() => undefined);
+    await closedStatus(handle).catch(() => undefined);
     const s = await handle.query(statusQuery);
     expect(s.problem).toContain(
       `IAM role ${base} is ours but carries no permissions boundary, not ${boundaryArn}: not adopted (the worker may change only roles that carry the configured boundary); ` +
@@ -389,7 +390,7 @@ describe('AWS as it really behaves', () => {
     const alert = onEks(ns, w);
     await aws.faults.functionPendingSeconds(8, names(incidentWorkflowId(alert)).base);
     const handle = await r.respond(alert);
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1, 1, 1]); // inspect, isolate, delete, verify, release: none retried
     const history = await handle.fetchHistory();
     const at = (e: { eventTime?: { seconds?: unknown } | null }) => Number(e.eventTime?.seconds ?? 0);
@@ -409,7 +410,7 @@ describe('AWS as it really behaves', () => {
     const alert = onEks(ns, w);
     await aws.faults.accessEntryDelaySeconds(10, names(incidentWorkflowId(alert)).base);
     const handle = await r.respond(alert);
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
     expect(await attempts(handle, 'invokeRemediationFunction')).toEqual([1, 1, 1, 1, 1]); // inspect, isolate, delete, verify, release: none retried
     expect(await leftBy(INSTALLATION, handle.workflowId)).toEqual([]);
@@ -436,7 +437,7 @@ describe('AWS as it really behaves', () => {
     const { accessEntry } = await aws.clients.eks.send(new DescribeAccessEntryCommand(principal));
     expect(accessEntry!.createdAt!.getTime()).toBeGreaterThanOrEqual(Role!.CreateDate!.getTime());
     await aws.faults.clear();
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
   });
 
@@ -466,7 +467,7 @@ describe('AWS as it really behaves', () => {
     await waitForPendingActivity(handle, 'invokeRemediationFunction');
     expect(await egressOf()).toEqual([['tcp', 443, []]]);
     await aws.faults.clear();
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await leftBy(INSTALLATION, incidentId)).toEqual([]);
   });
 });

@@ -32,6 +32,7 @@ import {
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const s3 = new S3Client({ region: aws.region, endpoint: aws.endpoint, forcePathStyle: true });
@@ -138,7 +139,7 @@ describe('the evidence bundle', () => {
   it('is captured between isolation and the kill: manifest, owners, node, events, both log instances; every hash matches', async () => {
     const m = await minerWithLogs('evidence');
     const handle = await r.respond(alertFor(m.ns, m.workload));
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, m.ns, m.name)).toBe(false);
 
@@ -190,7 +191,7 @@ describe('the evidence bundle', () => {
 
   it('on a bucket with Object Lock and no default retention, each object gets GOVERNANCE retention', async () => {
     const m = await minerWithLogs('evidence-lock');
-    const result = await (await locked.respond(alertFor(m.ns, m.workload))).result();
+    const result = await closedStatus(await locked.respond(alertFor(m.ns, m.workload)));
     const ev = result.evidence!;
     expect(ev.objectLock).toMatch(/^GOVERNANCE retention until \d{4}-/);
     const key = ev.location!.slice(`s3://${lockedBucket}/`.length);
@@ -203,7 +204,7 @@ describe('the evidence bundle', () => {
   it('a container whose logs do not come in time: only its logs are listed as missing, and the kill goes on within the budget', async () => {
     const p = await podWithContainers('evidence-slow', ['app', 'sidecar', 'miner']);
     kubelet.delays.set(`${p.ns}/${p.name}/miner`, 30_000);
-    const result = await (await r.respond(alertFor(p.ns, p.workload), { evidenceSeconds: 2 })).result();
+    const result = await closedStatus(await r.respond(alertFor(p.ns, p.workload), { evidenceSeconds: 2 }));
     expect(result.outcome).toBe('pod-terminated');
     const ev = result.evidence!;
     expect(ev.missing).toEqual(['logs of miner: not captured within the 2s budget']);
@@ -220,7 +221,7 @@ describe('the evidence bundle', () => {
     if (!kubelet.proxyable) ctx.skip(); // the node proxy refuses loopback, and this machine has no other address
     const p = await podWithContainers('evidence-cp', ['app', 'miner']);
     const handle = await r.respond(alertFor(p.ns, p.workload), { checkpointContainers: true });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('pod-terminated');
     const ev = result.evidence!;
     expect(ev.missing).toEqual([]);
@@ -246,7 +247,7 @@ describe('the evidence bundle', () => {
     if (!kubelet.proxyable) ctx.skip();
     const p = await podWithContainers('evidence-nocp', ['app']);
     kubelet.checkpointing = false;
-    const result = await (await r.respond(alertFor(p.ns, p.workload), { checkpointContainers: true })).result();
+    const result = await closedStatus(await r.respond(alertFor(p.ns, p.workload), { checkpointContainers: true }));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.evidence!.missing).toEqual([expect.stringMatching(/^checkpoint of app: HTTP 404/)]);
     expect(result.evidence!.checkpoints ?? []).toEqual([]);
@@ -259,7 +260,7 @@ describe('the evidence bundle', () => {
     const handle = await onEks.respond(
       alertFor(m.ns, m.workload, { cluster: { name: aws.clusters.local, region: aws.region } }),
     );
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('pod-terminated');
     const ev = result.evidence!;
     expect(ev.missing).toEqual([]);
@@ -306,7 +307,7 @@ describe('the evidence bundle', () => {
     expect(other.metadata!.uid).not.toBe(m.pod.metadata!.uid);
     kubelet.logs.set(`${m.ns}/${m.name}/app`, 'an innocent replacement\n');
     kubelet.logs.delete(`${m.ns}/${m.name}/app/previous`);
-    const ev = (await handle.result()).evidence!;
+    const ev = (await closedStatus(handle)).evidence!;
     expect(ev.missing).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
@@ -350,7 +351,7 @@ describe('the evidence bundle', () => {
 
   it('off by policy: no bundle, no capture step', async () => {
     const m = await minerWithLogs('evidence-off');
-    const result = await (await r.respond(alertFor(m.ns, m.workload), { evidenceSeconds: 0 })).result();
+    const result = await closedStatus(await r.respond(alertFor(m.ns, m.workload), { evidenceSeconds: 0 }));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.evidence ?? null).toBeNull();
     expect(result.timeline.some((e) => e.event === 'evidence')).toBe(false);

@@ -11,6 +11,7 @@ import { restoreUpdate, statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createWorkload } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
 import { until } from '../support/until.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const t = useResponder();
 
@@ -58,7 +59,7 @@ describe('a held suspension that someone undoes', () => {
     ).toBe(true);
 
     await selfHeal();
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toBe(
       `suspension reverted 2 times by argocd-application-controller; re-applied each time and suspended now, but it will be undone again: stop argocd-application-controller from reverting Deployment ${ns}/${w.name} (a GitOps app's self-heal, an autoscaler), then hold or restore it by hand`,
@@ -86,7 +87,7 @@ describe('a held suspension that someone undoes', () => {
     await until('suspended again', async () => (await suspend()) === true);
     await until('back to holding', async () => (await h.query(statusQuery)).stage === 'holding');
     await h.executeUpdate(restoreUpdate, { args: [{ by: 'analyst', reason: 'false positive' }] });
-    expect((await h.result()).outcome).toBe('workload-restored');
+    expect((await closedStatus(h)).outcome).toBe('workload-restored');
     expect(await suspend()).toBe(false);
   });
 
@@ -122,7 +123,7 @@ describe('a held suspension that someone undoes', () => {
       { namespace: ns, name: w.name, body: { spec: { replicas: 2 } }, fieldManager: 'hpa-controller' },
       mergePatch,
     );
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toBe(
       `suspension of StatefulSet ${ns}/${w.name} reverted by an unknown writer (StatefulSet ${ns}/${w.name}: spec.replicas=2); policy does not re-apply it: suspend it by hand and stop what reverts it`,

@@ -5,6 +5,7 @@ import { escalateSignal, statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { activitySummaries } from '../support/history.js';
+import { closedStatus } from '../support/closed-status.js';
 
 let r: Responder;
 let kube: TestKube;
@@ -20,7 +21,7 @@ describe('cluster identity', () => {
     const w = await createWorkload(kube, ns, 'Deployment');
     // The same namespace and pod exist on the cluster the worker reaches: an unmapped name must not act on it.
     const handle = await r.respond({ ...alertFor(ns, w), cluster: { name: 'prod-eu' }, severity: 'critical' });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toBe(
       'this worker has no mapping for cluster prod-eu (it acts on local): nothing was done; map it with direct.cluster or direct.contexts, or respond from a worker that reaches it',
@@ -69,7 +70,7 @@ describe('dismissals', () => {
         break;
       }
     }
-    const result = await (await r.respond(alert)).result();
+    const result = await closedStatus(await r.respond(alert));
     expect(result.outcome).toBe('dismissed');
     expect(result.dismissal?.code).toBe(code);
     expect(result.actions).toEqual([]);
@@ -91,7 +92,7 @@ describe('identity', () => {
     await kube.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
     const successor = await createPod(kube, ns, name);
     await r.approve(handle, 'ana');
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.actions).toEqual([expect.objectContaining({ action: 'delete-pod', status: 'already-done' })]);
     expect(result.actions[0]!.message).toContain('pod was replaced');
     expect(await podExists(kube, ns, name, successor.metadata!.uid)).toBe(true);
@@ -106,7 +107,7 @@ describe('messages', () => {
     const watching = await r.waitForStage(handle, 'watching');
     expect(watching.actions.map((a) => a.action)).toEqual(['delete-pod']);
     await handle.signal(escalateSignal, { by: 'soc-lead', reason: 'miner confirmed by hash' });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({
       action: 'suspend-workload',
@@ -133,7 +134,7 @@ describe('messages', () => {
       alertId: `${first.alertId}-again`,
       detectedAt: new Date(Date.parse(watching.killedAt!) + 1).toISOString(),
     });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: '2 alerts within 900s (threshold 2)' });
   });
@@ -141,12 +142,12 @@ describe('messages', () => {
   it('repeats on a replacement pod of the same Deployment count across incidents', async () => {
     const ns = await createNamespace(kube, 'across');
     const w = await createWorkload(kube, ns, 'Deployment');
-    expect((await (await r.respond(alertFor(ns, w), { watchSeconds: 0 })).result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(await r.respond(alertFor(ns, w), { watchSeconds: 0 }))).outcome).toBe('pod-terminated');
     // The controller's replacement pod: same ReplicaSet, new name.
     const rsRef = w.pod.metadata!.ownerReferences![0]!;
     const replacement = await createPod(kube, ns, `${w.name}-5d8f-new`, rsRef);
     const alert = alertFor(ns, { ...w, pod: replacement });
-    const result = await (await r.respond(alert, { holdSuspensionSeconds: 0 })).result();
+    const result = await closedStatus(await r.respond(alert, { holdSuspensionSeconds: 0 }));
     expect(result.outcome).toBe('workload-suspended');
     expect(result.timeline.some((t) => t.event === 'earlier-incidents')).toBe(true);
   });
@@ -170,7 +171,7 @@ describe('messages', () => {
       action: 'terminate-pod',
       target: `pod ${ns}/${w.name} (uid ${w.uid})`,
     });
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 
@@ -179,7 +180,7 @@ describe('messages', () => {
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
     await r.deny(handle, 'bob', 'load test');
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.dismissal).toEqual({ code: 'approval-denied', message: 'terminate-pod denied by bob: load test' });
     expect(await podExists(kube, ns, w.name)).toBe(true);
   });
@@ -197,7 +198,7 @@ describe('messages', () => {
         approvalTimeoutSeconds: 2,
         onApprovalTimeout,
       });
-      const result = await handle.result();
+      const result = await closedStatus(handle);
       expect(result.outcome).toBe(outcome);
       expect(await podExists(kube, ns, w.name)).toBe(podLeft);
     },
@@ -223,7 +224,7 @@ describe('inspection', () => {
     const ns = await createNamespace(kube, 'search');
     const w = await createWorkload(kube, ns, 'Deployment');
     const handle = await r.respond(alertFor(ns, w), { watchSeconds: 0 });
-    await handle.result();
+    await closedStatus(handle);
     const attrs = (await handle.describe()).typedSearchAttributes;
     const get = (name: string) => attrs.getAll().find((p) => p.key.name === name)?.value;
     expect(get('PodResponderCluster')).toBe('local');

@@ -12,6 +12,7 @@ import { runOperation } from '../../remediation/run.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, type Workload } from '../support/cluster.js';
 import { alertFor, useResponder } from '../support/responder.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const t = useResponder();
 
@@ -52,7 +53,7 @@ describe('isolation before the kill', () => {
     ).toEqual(w.pod.metadata!.ownerReferences);
 
     await t.r.approve(h, 'lead');
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(t.kube, ns, w.pod.metadata!.name!)).toBe(false);
     expect(await policyOf(ns, h.workflowId)).toBeNull();
@@ -70,7 +71,7 @@ describe('isolation before the kill', () => {
     await t.r.waitForStage(h, 'awaiting-approval');
     expect(await policyOf(ns, h.workflowId)).not.toBeNull();
     await t.r.deny(h, 'lead', 'a benchmark, not a miner');
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('dismissed');
     expect(result.isolation).toMatchObject({
       state: 'released',
@@ -87,7 +88,7 @@ describe('isolation before the kill', () => {
     const h = await t.r.respond(alertFor(ns, w), { requireApprovalFor: ['terminate-pod'] });
     await t.r.waitForStage(h, 'awaiting-approval');
     await h.cancel();
-    await h.result().catch(() => undefined);
+    await closedStatus(h).catch(() => undefined);
     const status = await h.query(statusQuery);
     expect(status.outcome).toBe('cancelled');
     expect(status.isolation).toMatchObject({
@@ -110,7 +111,7 @@ describe('isolation before the kill', () => {
         spec: { podSelector: {}, policyTypes: ['Ingress'] },
       },
     });
-    const result = await (await t.r.respond(alertFor(ns, w))).result();
+    const result = await closedStatus(await t.r.respond(alertFor(ns, w)));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.isolation).toMatchObject({ state: 'failed', networkPolicy: null });
     expect(result.isolation!.detail).toBe(
@@ -125,13 +126,13 @@ describe('isolation before the kill', () => {
     const ns = await createNamespace(t.kube, 'iso-suspend');
     const w = await createWorkload(t.kube, ns, 'StatefulSet');
     const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.isolation).toMatchObject({ state: 'released' });
     expect(await policyOf(ns, h.workflowId)).toBeNull();
 
     const w2 = await createWorkload(t.kube, ns, 'Pod');
-    const off = await (await t.r.respond(alertFor(ns, w2), { isolate: false })).result();
+    const off = await closedStatus(await t.r.respond(alertFor(ns, w2), { isolate: false }));
     expect(off.outcome).toBe('pod-terminated');
     expect(off.isolation ?? null).toBeNull();
     expect(off.timeline.some((e) => e.event === 'isolate-pod')).toBe(false);
@@ -143,7 +144,7 @@ describe('Kubernetes Events', () => {
     const ns = await createNamespace(t.kube, 'iso-events');
     const w = await createWorkload(t.kube, ns, 'StatefulSet');
     const h = await t.r.respond(alertFor(ns, w, { severity: 'critical' }), { holdSuspensionSeconds: 0 });
-    expect((await h.result()).outcome).toBe('workload-suspended');
+    expect((await closedStatus(h)).outcome).toBe('workload-suspended');
     const events = (await t.kube.core.listNamespacedEvent({ namespace: ns })).items.filter(
       (e) => e.source?.component === 'pod-responder',
     );

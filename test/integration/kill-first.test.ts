@@ -16,6 +16,7 @@ import { createNamespace, createPod, createWorkload, podExists, testKube, type T
 import { activitySummaries } from '../support/history.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
+import { closedStatus } from '../support/closed-status.js';
 
 let kube: TestKube;
 let r: Responder;
@@ -44,7 +45,7 @@ describe('the kill in the first workflow task (direct executor)', () => {
     const ns = await createNamespace(kube, 'first-task');
     const w = await createWorkload(kube, ns, 'Pod');
     const h = await r.respond(alertFor(ns, w), { evidenceSeconds: 0 });
-    expect((await h.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(h)).outcome).toBe('pod-terminated');
     const history = (await h.fetchHistory()).events!;
     const summary = (e: (typeof history)[number]) =>
       e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data).toString()) as string) : '';
@@ -69,7 +70,7 @@ describe('Temporal visibility stalled', () => {
       const ns = await createNamespace(kube, 'stall');
       const w = await createWorkload(kube, ns, 'Deployment');
       const calls = proxy.visibilityCalls.length;
-      const result = await (await r.respond(alertFor(ns, w), { watchSeconds: 0 })).result();
+      const result = await closedStatus(await r.respond(alertFor(ns, w), { watchSeconds: 0 }));
       expect(result.outcome).toBe('pod-terminated');
       expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
       // The kill, then the count: the stalled query held nothing but itself.
@@ -93,12 +94,12 @@ describe('Temporal visibility stalled', () => {
   it('with visibility answering, the count still comes after the kill, and an earlier incident on the workload then suspends it', async () => {
     const ns = await createNamespace(kube, 'count-after');
     const w = await createWorkload(kube, ns, 'Deployment');
-    expect((await (await r.respond(alertFor(ns, w), { watchSeconds: 0 })).result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(await r.respond(alertFor(ns, w), { watchSeconds: 0 }))).outcome).toBe('pod-terminated');
     const rsRef = w.pod.metadata!.ownerReferences![0]!;
     const replacement = await createPod(kube, ns, `${w.name}-5d8f-next`, rsRef);
-    const result = await (
-      await r.respond(alertFor(ns, { ...w, pod: replacement }), { holdSuspensionSeconds: 0 })
-    ).result();
+    const result = await closedStatus(
+      await r.respond(alertFor(ns, { ...w, pod: replacement }), { holdSuspensionSeconds: 0 }),
+    );
     expect(result.outcome).toBe('workload-suspended');
     const e = events(result);
     expect(e.indexOf('delete-pod')).toBeLessThan(e.indexOf('earlier-incidents'));
@@ -115,7 +116,7 @@ describe('evidence waits for nothing unless the pod is cut off', () => {
     const ns = await createNamespace(kube, 'no-iso');
     const w = await createWorkload(kube, ns, 'Pod');
     const h = await r.respond(alertFor(ns, w), { isolate: false, evidenceSeconds: 20 });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     expect(result.evidence?.missing).toEqual([
       'everything: not captured before the kill, since the pod is not cut off the network: isolation is off (policy isolate: false)',
@@ -143,7 +144,7 @@ describe('evidence waits for nothing unless the pod is cut off', () => {
       ),
       { evidenceSeconds: 20 },
     );
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     expect(result.isolation).toMatchObject({ state: 'not-enforceable', record: null });
     expect(result.isolation!.detail).toContain('hostNetwork: true');
@@ -157,7 +158,7 @@ describe('evidence waits for nothing unless the pod is cut off', () => {
     const ns = await createNamespace(kube, 'iso-ev');
     const w = await createWorkload(kube, ns, 'Pod');
     const h = await r.respond(alertFor(ns, w), { evidenceSeconds: 5 });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     const summaries = await activitySummaries(h);
     const capture = summaries.findIndex((s) => s.startsWith('capture evidence'));
@@ -202,7 +203,7 @@ describe('the isolation stays until the kill is verified on a node that is not N
     );
     expect((await h.query(statusQuery)).isolation?.state).toBe('isolated');
     await kube.core.deleteNamespacedPod({ namespace: ns, name: 'miner', gracePeriodSeconds: 0 });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.verification).toEqual([
       expect.objectContaining({
@@ -232,7 +233,7 @@ describe('the isolation stays until the kill is verified on a node that is not N
       async () => (await kube.core.readNamespacedPod({ namespace: ns, name: 'miner' })).metadata?.deletionTimestamp,
     );
     await kube.core.deleteNamespacedPod({ namespace: ns, name: 'miner', gracePeriodSeconds: 0 });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     expect(result.isolation).toMatchObject({ state: 'released' });
     expect(result.isolation!.detail).toMatch(new RegExp(`^the kill is verified \\(gone; node ${node} is Ready\\): `));

@@ -9,6 +9,7 @@ import { SIGNATURE_HEADER, signNotification, TIMESTAMP_HEADER } from '../../acti
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
 import { until } from '../support/until.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const SECRET = 'notify-secret-0123456789abcdef';
 interface Received {
@@ -85,7 +86,7 @@ describe('notifications', () => {
     expect(slack.text).toContain(`pod-responder approve '${h.workflowId}' --proposal p1`);
 
     await r.approve(h, 'lead');
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('pod-terminated');
     const events = at('/soc', h.workflowId).map((m) => JSON.parse(m.body).event);
     expect(events).toEqual(['awaiting-approval', 'acted']);
@@ -109,7 +110,7 @@ describe('notifications', () => {
     const ns = await createNamespace(kube, 'notify-manual');
     const w = await createWorkload(kube, ns, 'Deployment');
     const h = await r.respond({ ...alertFor(ns, w), cluster: { name: 'elsewhere' } });
-    const result = await h.result();
+    const result = await closedStatus(h);
     expect(result.outcome).toBe('needs-manual-action');
     const manual = at('/soc', h.workflowId).map((m) => JSON.parse(m.body));
     expect(manual).toEqual([

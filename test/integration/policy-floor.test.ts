@@ -16,6 +16,8 @@ import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { HMAC_SECRET, startForwarder, type TestForwarder } from '../support/forwarder.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { closedStatus } from '../support/closed-status.js';
+import { freshState } from '../../workflows/incident/state.js';
 
 let r: Responder;
 let kube: TestKube;
@@ -61,7 +63,7 @@ describe('a policy looser than the floor', () => {
       requireApprovalFor: [],
       holdSuspensionSeconds: 0,
     });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('failed');
     expect(result.problem).toBe(
       "the incident's policy is looser than this worker's policy floor: " +
@@ -82,7 +84,7 @@ describe('a policy looser than the floor', () => {
     const ns = await createNamespace(kube, 'floorbad');
     const w = await createWorkload(kube, ns, 'Pod');
     const handle = await startDirectly(alertFor(ns, w), { protectedNamespaces: 'kube-system' as unknown as string[] });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('failed');
     expect(result.problem).toBe(
       "the incident's policy is invalid: protectedNamespaces: Invalid input: expected array, received string; nothing was done",
@@ -94,7 +96,7 @@ describe('a policy looser than the floor', () => {
     const ns = await createNamespace(kube, 'floorforged');
     const w = await createWorkload(kube, ns, 'Pod');
     const alert = alertFor(ns, w);
-    // A real status to forge from: an incident awaiting approval under a strict policy.
+    // A real pod to forge a state about: an incident awaiting approval under a strict policy.
     const real = await startDirectly(alert, {
       protectedNamespaces: floor.protectedNamespaces,
       requireApprovalFor: ['terminate-pod', 'suspend-workload'],
@@ -104,9 +106,14 @@ describe('a policy looser than the floor', () => {
     const forged = await startDirectly(
       alert,
       { protectedNamespaces: [] },
-      { carried: { status: { ...waiting, next: { name: 'act' } }, seenAlerts: '' } },
+      {
+        carried: {
+          state: { ...freshState(real.workflowId, alert), phase: { name: 'act', pod: waiting.pod! } },
+          seenAlerts: '',
+        },
+      },
     );
-    const result = await forged.result();
+    const result = await closedStatus(forged);
     expect(result.outcome).toBe('failed');
     expect(result.problem).toBe(
       "the input carries an earlier run's state, but this run was started, not continued as new by the incident: only the incident itself may hand its state on; nothing was done",
@@ -129,18 +136,18 @@ describe('a policy at least as strict as the floor', () => {
     const waiting = await r.waitForStage(handle, 'awaiting-approval');
     expect(waiting.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod' });
     await r.approve(handle, 'ana');
-    expect((await handle.result()).outcome).toBe('pod-terminated');
+    expect((await closedStatus(handle)).outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
 
   it('a protected namespace the starter kept is still dismissed as protected', async () => {
     const w = await createWorkload(kube, guarded, 'Pod');
-    const result = await (
+    const result = await closedStatus(
       await startDirectly(alertFor(guarded, w), {
         protectedNamespaces: floor.protectedNamespaces,
         requireApprovalFor: ['suspend-workload'],
-      })
-    ).result();
+      }),
+    );
     expect(result.outcome).toBe('dismissed');
     expect(result.dismissal?.code).toBe('protected-namespace');
     expect(await podExists(kube, guarded, w.name)).toBe(true);
@@ -174,7 +181,7 @@ describe("the forwarder's normal path", () => {
     );
     const res = await fwd.post('/v1/alerts', raw, signBody(HMAC_SECRET, raw));
     expect(res.status, JSON.stringify(res.json)).toBe(202);
-    const result = await r.client.workflow.getHandle(res.json.results[0].workflowId).result();
+    const result = await closedStatus(r.client.workflow.getHandle(res.json.results[0].workflowId));
     expect(result).toMatchObject({ outcome: 'pod-terminated', problem: null });
     expect(await podExists(kube, ns, w.name)).toBe(false);
   });
@@ -183,7 +190,7 @@ describe("the forwarder's normal path", () => {
     const ns = await createNamespace(kube, 'floorcli');
     const w = await createWorkload(kube, ns, 'Pod');
     const started = await respondToAlert(r.client, { ...r.config, policy: policySchema.parse({}) }, alertFor(ns, w));
-    const result = await r.client.workflow.getHandle(started.workflowId).result();
+    const result = await closedStatus(r.client.workflow.getHandle(started.workflowId));
     expect(result.outcome).toBe('failed');
     expect(result.problem).toContain(
       `protectedNamespaces: lacks ${guarded} (the floor protects them); requireApprovalFor: lacks suspend-workload`,

@@ -5,7 +5,8 @@
  * detection after the kill, on the workload's replacement pod, suspends the workload.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { closedStatus } from '../support/closed-status.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import {
   createNamespace,
@@ -80,7 +81,7 @@ describe('what counts as a repeat', () => {
     expect(
       await post(falcoEvent('falco-stratum', ns, w.pod, at, 'Detect crypto miners using the Stratum protocol')),
     ).toBe(id);
-    const result: IncidentStatus = await r.client.workflow.getHandle(id).result();
+    const result = await closedStatus(r.client.workflow.getHandle(id));
     expect(result.alerts.count).toBe(2); // both reached the incident
     expect(result.outcome).toBe('pod-terminated');
     expect(result.decision).toMatchObject({ action: 'terminate-pod' });
@@ -102,7 +103,7 @@ describe('what counts as a repeat', () => {
     // Another rule's alert on the same container, detected before the kill took effect, delivered late.
     const before = new Date(Date.parse(watching.killedAt!) - 1500).toISOString();
     await post(falcoEvent('falco-stratum', ns, w.pod, before, 'Detect crypto miners using the Stratum protocol'));
-    const result: IncidentStatus = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.alerts.count).toBe(2);
     expect(result.outcome).toBe('pod-terminated');
     expect(await replicas(ns, w.name)).toBe(3);
@@ -119,7 +120,7 @@ describe('what counts as a repeat', () => {
       falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(killed.killedAt!) + 1000).toISOString()),
     );
     expect(second).not.toBe(first);
-    const result: IncidentStatus = await r.client.workflow.getHandle(second).result();
+    const result = await closedStatus(r.client.workflow.getHandle(second));
     expect(result.outcome).toBe('workload-suspended');
     expect(result.decision).toMatchObject({ action: 'suspend-workload', reason: '2 alerts within 900s (threshold 2)' });
     expect(result.timeline.find((t) => t.event === 'earlier-incidents')!.detail).toBe(
@@ -147,7 +148,7 @@ describe('what counts as a repeat', () => {
         falcoEvent('falco-known-miner', ns, replacement, new Date(Date.parse(watching.killedAt!) + 1000).toISOString()),
       ),
     ).toBe(id);
-    const result: IncidentStatus = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.timeline.find((t) => t.event === 'repeat-alert')!.detail).toMatch(/\(another container: a repeat\)$/);
     expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: w.name })).spec?.replicas).toBe(0);

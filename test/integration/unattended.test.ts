@@ -21,6 +21,7 @@ import { createNamespace, createPod, createWorkload, podExists } from '../suppor
 import { alertFor, startResponder, useResponder } from '../support/responder.js';
 import { refusal } from '../support/updates.js';
 import { startKubelet, type KubeletStandIn } from '../support/kubelet.js';
+import { closedStatus } from '../support/closed-status.js';
 
 const t = useResponder();
 
@@ -127,7 +128,7 @@ describe('an alert flood', () => {
 
       // The suspension carried across runs is still restorable.
       await handle.executeUpdate(restoreUpdate, { args: [{ by: 'soc' }] });
-      const result = await handle.result();
+      const result = await closedStatus(handle);
       expect(result.outcome).toBe('workload-restored');
       expect(await replicas(ns, w.name)).toBe(3);
     },
@@ -140,7 +141,7 @@ describe('kill first', () => {
     const w = await createWorkload(t.kube, ns, 'Deployment');
     const refused = await refuseUpdates(ns, 'apps', 'deployments/scale', dryRunScale(ns, w.name, 0));
     try {
-      const result = await (await t.r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
+      const result = await closedStatus(await t.r.respond(alertFor(ns, w, { severity: 'critical' })));
       expect(result.outcome).toBe('needs-manual-action');
       expect(result.problem).toMatch(
         new RegExp(
@@ -215,7 +216,7 @@ describe('approvals are bound to a proposal', () => {
     const second = await refusal(handle.executeUpdate(denyUpdate, { args: [{ proposalId: 'p2', by: 'bob' }] }));
     expect(second).toMatch(/^proposal p2 was already answered: approved by ana at \d{4}-/);
 
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.actions.map((a) => [a.action, a.status])).toEqual([
       ['delete-pod', 'done'],
@@ -264,7 +265,7 @@ describe('answers that arrive with the facts or the clock against them', () => {
         expect(refused).toBe(
           `proposal p1 (terminate-pod pod ${ns}/${w.name} (uid ${w.uid})) expired at ${waiting.proposal!.expiresAt}: no answer is taken after it; on expiry the incident is dismissed (policy onApprovalTimeout: dismiss)`,
         );
-        const result = await handle.result();
+        const result = await closedStatus(handle);
         expect(result.outcome).toBe('dismissed');
         expect(result.proposal?.answer).toMatchObject({ answer: 'timed-out' });
         expect(result.actions).toEqual([]);
@@ -345,7 +346,7 @@ describe('restore', () => {
       action: 'restore-workload',
       status: 'done',
     });
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-restored');
     expect(result.restore).toMatchObject({ state: 'restored', by: 'bob' });
     expect(await replicas(ns, w.name)).toBe(3);
@@ -382,7 +383,7 @@ describe('truthful verification', () => {
   }
 
   it("a pod is terminated once its node's kubelet has stopped it and removed it (a graceful delete)", async () => {
-    const result = await (await killOnNode(kubelet.node)).result();
+    const result = await closedStatus(await killOnNode(kubelet.node));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.verification).toEqual([
       expect.objectContaining({ ok: true, observed: `gone; node ${kubelet.node} is Ready` }),
@@ -393,7 +394,7 @@ describe('truthful verification', () => {
 
   it('a pod deleted on a NotReady node stays terminating there, and is not called terminated', async () => {
     const node = await createNode('Unknown');
-    const result = await (await killOnNode(node)).result();
+    const result = await closedStatus(await killOnNode(node));
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toMatch(
       new RegExp(

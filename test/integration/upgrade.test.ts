@@ -16,7 +16,7 @@ import { policySchema, type PolicyInput } from '../../domain/policy.js';
 import { configSchema, type Config } from '../../config/config.js';
 import { installLogging } from '../../worker/logging.js';
 import { createWorker, type StartedWorker } from '../../worker/worker.js';
-import { restoreUpdate, statusQuery, type IncidentStatus } from '../../workflows/messages.js';
+import { restoreUpdate, statusQuery, type IncidentResult } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor } from '../support/responder.js';
 
@@ -137,7 +137,7 @@ describe('upgrading the worker while incidents run (Worker Deployment Versioning
       // A new incident starts on B.
       const fresh = await createWorkload(kube, ns, 'Pod');
       const started = await respond(alertFor(ns, fresh), {}, 'build-b');
-      expect(((await started.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+      expect(((await started.result()) as IncidentResult).outcome).toBe('pod-terminated');
       expect(await buildsOf(started)).toEqual(['build-b']);
 
       // The held incident moves to B at its next wait: its run on A ends, run 2 carries it on, on B.
@@ -153,7 +153,7 @@ describe('upgrading the worker while incidents run (Worker Deployment Versioning
 
       // The answer reaches the incident awaiting approval on A, which finishes on A.
       expect(await answerProposal(awaiting, 'approved', { by: 'ana' })).toMatchObject({ answer: 'approved' });
-      expect(((await awaiting.result()) as IncidentStatus).outcome).toBe('pod-terminated');
+      expect(((await awaiting.result()) as IncidentResult).outcome).toBe('pod-terminated');
       expect(await buildsOf(awaiting)).toEqual(['build-a']);
       expect(await podExists(kube, ns, pending.name)).toBe(false);
 
@@ -166,7 +166,7 @@ describe('upgrading the worker while incidents run (Worker Deployment Versioning
         (n) => n === 1,
       );
       await quiet.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-      expect(((await quiet.result()) as IncidentStatus).outcome).toBe('workload-restored');
+      expect(((await quiet.result()) as IncidentResult).outcome).toBe('workload-restored');
       expect(await buildsOf(quiet)).toEqual(['build-a']);
 
       // Build A can go once no running incident is on it (the query in docs/changing-the-workflow.md).
@@ -178,8 +178,8 @@ describe('upgrading the worker while incidents run (Worker Deployment Versioning
       await a.shutdown();
       // The held incident now runs on B alone, restored there.
       await holding.executeUpdate(restoreUpdate, { args: [{ by: 'ana' }] });
-      const restored = (await holding.result()) as IncidentStatus;
-      expect(restored).toMatchObject({ outcome: 'workload-restored', run: 2 });
+      const restored = (await holding.result()) as IncidentResult;
+      expect(restored).toMatchObject({ outcome: 'workload-restored', runs: 2 });
       expect(await buildsOf(holding)).toEqual(['build-b']);
       expect((await kube.apps.readNamespacedStatefulSet({ namespace: ns, name: held.name })).spec?.replicas).toBe(2);
     },

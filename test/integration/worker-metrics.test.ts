@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { jsonLogger } from '../../worker/logging.js';
 import { installRuntime } from '../../worker/runtime.js';
 import { restoreUpdate, type IncidentStatus } from '../../workflows/messages.js';
+import { closedStatus } from '../support/closed-status.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
@@ -152,7 +153,7 @@ describe('incident metrics', () => {
     const other = await createWorkload(kube, ns, 'Pod');
     const c = await r.respond(alertFor(ns, other, { detectedAt: new Date(Date.now() - 2 * 3600_000).toISOString() }));
 
-    const results = [await a.result(), await b.result(), await c.result()] as IncidentStatus[];
+    const results = [await closedStatus(a), await closedStatus(b), await closedStatus(c)];
     expect(results.map((x) => x.outcome)).toEqual(['workload-restored', 'pod-terminated', 'dismissed']);
 
     // The worker hands workflow metrics to the exporter once the task that made them completes: wait for all three.

@@ -4,6 +4,7 @@ import { SUSPEND_NODE_SELECTOR_KEY, SUSPENDED_BY_ANNOTATION } from '../../remedi
 import { restoreUpdate } from '../../workflows/messages.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { alertFor, startResponder, type Responder } from '../support/responder.js';
+import { closedStatus } from '../support/closed-status.js';
 
 let r: Responder;
 let kube: TestKube;
@@ -62,7 +63,7 @@ describe.each(cases)('%s', (kind, before, suspended) => {
     });
     expect(restored.status).toBe('done');
     expect(await observe[kind]!(ns, w.name)).toEqual(before);
-    const result = await handle.result();
+    const result = await closedStatus(handle);
     expect(result.outcome).toBe('workload-restored');
     expect(result.timeline.some((t) => t.event === 'restored' && t.detail.startsWith('by analyst@example.com'))).toBe(
       true,
@@ -74,7 +75,7 @@ describe('terminate-pod', () => {
   it('deletes a bare pod, verifies it is gone and closes', async () => {
     const ns = await createNamespace(kube, 'bare');
     const w = await createWorkload(kube, ns, 'Pod');
-    const result = await (await r.respond(alertFor(ns, w), { suspendOnSeverity: [] })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { suspendOnSeverity: [] }));
     expect(result.outcome).toBe('pod-terminated');
     expect(result.actions).toEqual([
       expect.objectContaining({ action: 'delete-pod', status: 'done', target: `pod ${ns}/${w.name} (uid ${w.uid})` }),
@@ -85,7 +86,7 @@ describe('terminate-pod', () => {
   it('kills one Deployment pod on a first alert and leaves the Deployment alone', async () => {
     const ns = await createNamespace(kube, 'first');
     const w = await createWorkload(kube, ns, 'Deployment');
-    const result = await (await r.respond(alertFor(ns, w), { watchSeconds: 0 })).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w), { watchSeconds: 0 }));
     expect(result.outcome).toBe('pod-terminated');
     expect(await podExists(kube, ns, w.pod.metadata!.name!)).toBe(false);
     const d = await kube.apps.readNamespacedDeployment({ namespace: ns, name: w.name });
@@ -98,7 +99,7 @@ describe('unsupported owner', () => {
   it('terminates the pod and ends as needs-manual-action, never claiming a suspension', async () => {
     const ns = await createNamespace(kube, 'crd');
     const w = await createWorkload(kube, ns, 'Rollout');
-    const result = await (await r.respond(alertFor(ns, w, { severity: 'critical' }))).result();
+    const result = await closedStatus(await r.respond(alertFor(ns, w, { severity: 'critical' })));
     expect(result.outcome).toBe('needs-manual-action');
     expect(result.problem).toContain('argoproj.io/v1alpha1 Rollout is not a kind pod-responder can suspend');
     expect(result.actions.map((a) => [a.action, a.status])).toEqual([

@@ -9,7 +9,8 @@ import { policySchema, type PolicyInput } from '../../domain/policy.js';
 import type { PodFacts } from '../../domain/workload.js';
 import type { Incident } from '../../workflows/incident/incident.js';
 import { answerRefusal } from '../../workflows/incident/approval.js';
-import type { IncidentStatus, Proposal } from '../../workflows/messages.js';
+import type { Escalation, Proposal, Stage } from '../../workflows/messages.js';
+import { freshState, type IncidentState } from '../../workflows/incident/state.js';
 
 const PROPOSED_AT = Date.parse('2026-12-07T12:00:00.000Z');
 const EXPIRES_AT = '2026-12-07T12:15:00.000Z';
@@ -46,16 +47,27 @@ const p1 = (): Proposal => ({
   answer: null,
 });
 
-function incident(over: { policy?: PolicyInput; state?: Partial<IncidentStatus>; alerts?: number } = {}): Incident {
-  const state = {
-    stage: 'awaiting-approval',
-    proposal: p1(),
-    pastProposals: [],
+/**
+ * A stand-in incident: by default awaiting an answer to p1. A proposal given with another stage is a closed one (the
+ * state keeps the open proposal in its await-approval phase, closed ones in `proposals`).
+ */
+function incident(
+  over: {
+    policy?: PolicyInput;
+    state?: { stage?: Stage; proposal?: Proposal | null; escalation?: Escalation };
+    alerts?: number;
+  } = {},
+): Incident {
+  const { stage = 'awaiting-approval', proposal = p1(), escalation = null } = over.state ?? {};
+  const waiting = stage === 'awaiting-approval' && proposal;
+  const state: IncidentState = {
+    ...freshState('incident-1', alert),
+    stage,
+    phase: waiting ? { name: 'await-approval', pod, proposal } : { name: 'done', outcome: 'dismissed', problem: null },
+    proposals: !waiting && proposal ? [proposal] : [],
     pod,
-    earlierIncidents: 0,
-    escalation: null,
-    ...over.state,
-  } as IncidentStatus;
+    escalation,
+  };
   const policy = policySchema.parse({
     requireApprovalFor: ['terminate-pod', 'suspend-workload'],
     suspendOnSeverity: [],

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { PodAlert } from '../../domain/alert.js';
 import { alertAt } from './fake-cluster.js';
 import { startTestServer, withIncident } from './env.js';
+import { closedStatus } from '../support/closed-status.js';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -45,7 +46,7 @@ it('carries the proposal, the alert count and the ledger across continue-as-new'
       args: [{ proposalId: waiting.proposal!.id, by: 'analyst' }],
     });
     expect(answered).toMatchObject({ proposalId: 'p1', answer: 'approved', action: 'suspend-workload' });
-    const result = await i.handle.result();
+    const result = await closedStatus(i.handle);
     expect(result.outcome).toBe('workload-suspended');
     expect(result.alerts).toMatchObject({ count: 301, duplicates: 20, invalid: 0, otherPods: 0 });
     expect(result.alerts.recent).toHaveLength(5);

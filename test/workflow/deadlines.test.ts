@@ -7,6 +7,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POD } from './fake-cluster.js';
 import { startTestServer, withIncident } from './env.js';
+import { closedStatus } from '../support/closed-status.js';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -24,7 +25,7 @@ describe('approval expiry', () => {
       async (i) => {
         const waiting = await i.untilStage('awaiting-approval');
         expect(waiting.proposal).toMatchObject({ id: 'p1', action: 'terminate-pod', answer: null });
-        const result = await i.handle.result();
+        const result = await closedStatus(i.handle);
         expect(result.outcome).toBe('dismissed');
         expect(result.dismissal).toEqual({
           code: 'approval-timeout',
@@ -54,7 +55,7 @@ describe('approval expiry', () => {
       },
       async (i) => {
         await i.untilStage('awaiting-approval');
-        const result = await i.handle.result();
+        const result = await closedStatus(i.handle);
         expect(result.outcome).toBe('pod-terminated');
         expect(result.proposal?.answer?.answer).toBe('timed-out');
         expect(result.decision).toMatchObject({
@@ -97,9 +98,10 @@ describe('watch deadline', () => {
   it('ends pod-terminated when no repeat or escalation comes within watchSeconds', async () => {
     await withIncident(env, { policy: { watchSeconds: 900 } }, async (i) => {
       const watching = await i.untilStage('watching');
-      expect(watching.next).toMatchObject({ name: 'watch' });
       const startedWatch = Date.parse(watching.timeline.find((t) => t.event === 'stage:watching')!.at);
-      const result = await i.handle.result();
+      // The status says until when it watches: the deadline continue-as-new carries too.
+      expect(Date.parse(watching.waitingUntil!) - startedWatch).toBe(900_000);
+      const result = await closedStatus(i.handle);
       expect(result.outcome).toBe('pod-terminated');
       expect(Date.parse(result.timeline.find((t) => t.event === 'outcome')!.at) - startedWatch).toBeGreaterThanOrEqual(
         900_000,
@@ -118,7 +120,7 @@ describe('watch deadline', () => {
       async (i) => {
         await i.untilStage('watching');
         await i.handle.signal('escalate', { by: 'analyst', reason: 'same miner again' });
-        const result = await i.handle.result();
+        const result = await closedStatus(i.handle);
         expect(result.outcome).toBe('workload-suspended');
         expect(result.escalation).toEqual({ by: 'analyst', reason: 'same miner again' });
         expect(result.suspension?.workload.name).toBe('web');
@@ -134,7 +136,7 @@ describe('hold deadline', () => {
       expect(holding.suspension?.changes).toEqual([
         { type: 'replicas', target: holding.suspension!.workload, prior: 3 },
       ]);
-      const result = await i.handle.result();
+      const result = await closedStatus(i.handle);
       expect(result.outcome).toBe('workload-suspended');
       expect(result.restore).toBeNull();
       expect(i.cluster.ops()).not.toContain('restore-workload');
@@ -165,7 +167,7 @@ describe('hold deadline', () => {
             : { reverted: [], gone: [] };
         });
         await i.untilStage('holding');
-        const result = await i.handle.result();
+        const result = await closedStatus(i.handle);
         expect(result.outcome).toBe('workload-suspended');
         // 3600 / 600: reads at 600, 1200, ..., 3000 s; the sixth moment is the deadline itself.
         expect(result.hold).toMatchObject({ checks: 5, reverts: 1, lastRevert: { by: 'argocd-controller' } });
@@ -179,7 +181,7 @@ describe('hold deadline', () => {
       await i.untilStage('holding');
       const restored = await i.handle.executeUpdate('restore', { args: [{ by: 'analyst', reason: 'false positive' }] });
       expect(restored).toMatchObject({ action: 'restore-workload', status: 'done' });
-      const result = await i.handle.result();
+      const result = await closedStatus(i.handle);
       expect(result.outcome).toBe('workload-restored');
       expect(result.restore).toMatchObject({ state: 'restored', by: 'analyst' });
     });

@@ -52,7 +52,8 @@ export class AlertLedger {
   private add(key: string): void {
     this.seen.add(key);
     this.order.push(key);
-    if (this.seen.size > this.capacity) this.seen.delete(this.order[this.head++]!);
+    const oldest = this.seen.size > this.capacity ? this.order[this.head++] : undefined;
+    if (oldest !== undefined) this.seen.delete(oldest);
     // Compact now and then so the array does not grow with everything ever evicted.
     if (this.head > 4096 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);

@@ -13,15 +13,15 @@ import {
   type ApprovalReceipt,
   type Proposal,
 } from '../messages.js';
+import type { PodFacts } from '../../domain/workload.js';
 import type { Incident } from './incident.js';
-
-const PAST_PROPOSALS_KEPT = 10;
+import { latestProposal, PROPOSALS_KEPT } from './state.js';
 
 /** What the facts call for now, before approval. */
-export function proposedNow(i: Incident): Proposed {
+export function proposedNow(i: Incident, pod: PodFacts): Proposed {
   return propose({
     alert: i.alert,
-    pod: i.state.pod!,
+    pod,
     policy: i.policy,
     alertCount: i.alertsInWindow() + i.state.earlierIncidents,
     escalation: i.state.escalation,
@@ -35,14 +35,14 @@ function sameAction(p: Proposal, proposed: Proposed): boolean {
 
 /** The answer given to a proposal of exactly this action; none for any other action. */
 export function answerFor(i: Incident, proposed: Proposed): ApprovalState {
-  const p = i.state.proposal;
+  const p = latestProposal(i.state);
   if (!p?.answer || !sameAction(p, proposed)) return { state: 'none' };
   const a = p.answer;
   switch (a.answer) {
     case 'approved':
-      return { state: 'approved', by: a.by! };
+      return { state: 'approved', by: a.by };
     case 'denied':
-      return a.reason ? { state: 'denied', by: a.by!, reason: a.reason } : { state: 'denied', by: a.by! };
+      return a.reason ? { state: 'denied', by: a.by, reason: a.reason } : { state: 'denied', by: a.by };
     case 'timed-out':
       return { state: 'timed-out' };
     case 'superseded':
@@ -51,26 +51,30 @@ export function answerFor(i: Incident, proposed: Proposed): ApprovalState {
 }
 
 /** True when the open proposal no longer matches what the facts call for (escalation, repeats). */
-export function proposalOutdated(i: Incident): boolean {
-  const p = i.state.proposal;
-  return p !== null && p.answer === null && !sameAction(p, proposedNow(i));
+export function proposalOutdated(i: Incident, pod: PodFacts, p: Proposal): boolean {
+  return p.answer === null && !sameAction(p, proposedNow(i, pod));
 }
 
-/** Opens a proposal for the decision, superseding an open one; returns its ID. */
-export function openProposal(i: Incident, decision: Extract<Decision, { action: 'await-approval' }>): string {
+/** The wait for an answer is over: the proposal joins the record (the newest PROPOSALS_KEPT). */
+export function closeProposal(i: Incident, p: Proposal): void {
+  i.state.proposals.push(p);
+  if (i.state.proposals.length > PROPOSALS_KEPT) i.state.proposals.shift();
+}
+
+/** Opens a proposal for the decision, superseding one left unanswered; the await-approval phase carries it. */
+export function openProposal(
+  i: Incident,
+  pod: PodFacts,
+  decision: Extract<Decision, { action: 'await-approval' }>,
+): Proposal {
   const now = new Date();
-  const previous = i.state.proposal;
-  if (previous) {
-    if (!previous.answer) {
-      previous.answer = { answer: 'superseded', at: now.toISOString() };
-      i.note('proposal-superseded', `${previous.id} (${previous.action} ${previous.target}) no longer applies`);
-    }
-    i.state.pastProposals.push(previous);
-    if (i.state.pastProposals.length > PAST_PROPOSALS_KEPT) i.state.pastProposals.shift();
+  const previous = latestProposal(i.state);
+  if (previous && !previous.answer) {
+    previous.answer = { answer: 'superseded', at: now.toISOString() };
+    i.note('proposal-superseded', `${previous.id} (${previous.action} ${previous.target}) no longer applies`);
   }
   const id = `p${previous ? Number(previous.id.slice(1)) + 1 : 1}`;
   const workload = decision.workload ?? null;
-  const pod = i.state.pod!;
   const proposal: Proposal = {
     id,
     action: decision.proposed,
@@ -81,12 +85,11 @@ export function openProposal(i: Incident, decision: Extract<Decision, { action: 
     expiresAt: new Date(now.getTime() + i.policy.approvalTimeoutSeconds * 1000).toISOString(),
     answer: null,
   };
-  i.state.proposal = proposal;
   i.note(
     'proposal',
     `${id}: ${proposal.action} ${proposal.target} awaits approve or deny until ${proposal.expiresAt} (${proposal.reason})`,
   );
-  return id;
+  return proposal;
 }
 
 /**
@@ -95,17 +98,23 @@ export function openProposal(i: Incident, decision: Extract<Decision, { action: 
  * the same task as the expiry timer, or after a worker outage, finds the proposal expired, whatever the caller saw.
  */
 export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | null {
-  const refused = (message: string, type: AnswerRefusal['type'] = ANSWER_REFUSED.invalid): AnswerRefusal => ({
-    type,
-    message,
-  });
+  const checked = checkAnswer(i, a);
+  return 'refusal' in checked ? checked.refusal : null;
+}
+
+/** The proposal an answer is for, or why it is refused (answerRefusal). */
+function checkAnswer(i: Incident, a: ApprovalAnswer): { refusal: AnswerRefusal } | { proposal: Proposal } {
+  const refused = (
+    message: string,
+    type: AnswerRefusal['type'] = ANSWER_REFUSED.invalid,
+  ): { refusal: AnswerRefusal } => ({ refusal: { type, message } });
   if (typeof a?.by !== 'string' || !a.by.trim()) return refused('an answer needs "by": who answers');
   if (typeof a.proposalId !== 'string' || !a.proposalId)
     return refused('an answer needs "proposalId": the proposal it is for (see status)');
-  const p = i.state.proposal;
+  const p = latestProposal(i.state);
   if (!p) return refused(`nothing awaits approval: no action has been proposed (stage ${i.state.stage})`);
   if (p.id !== a.proposalId) {
-    const past = i.state.pastProposals.find((x) => x.id === a.proposalId);
+    const past = i.state.proposals.find((x) => x.id === a.proposalId);
     const current = p.answer ? '' : `; ${p.id} (${p.action} ${p.target}) awaits an answer`;
     return refused(
       past
@@ -122,13 +131,15 @@ export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | n
     );
   }
   if (p.answer) {
-    const who = p.answer.by ? ` by ${p.answer.by}` : '';
+    const who = 'by' in p.answer ? ` by ${p.answer.by}` : '';
     return refused(`proposal ${p.id} was already answered: ${p.answer.answer}${who} at ${p.answer.at}`);
   }
-  if (i.state.stage !== 'awaiting-approval') return refused(`nothing awaits approval (stage ${i.state.stage})`);
+  const phase = i.state.phase;
+  if (i.state.stage !== 'awaiting-approval' || phase.name !== 'await-approval')
+    return refused(`nothing awaits approval (stage ${i.state.stage})`);
   // A signal in the same task (an escalation, repeats) changed what the facts call for: the incident is about to
   // supersede this proposal, so an answer to it would be taken and then ignored.
-  const now = proposedNow(i);
+  const now = proposedNow(i, phase.pod);
   if (!sameAction(p, now)) {
     const target = now.action === 'suspend-workload' ? describeWorkload(now.workload) : p.target;
     return refused(
@@ -136,13 +147,20 @@ export function answerRefusal(i: Incident, a: ApprovalAnswer): AnswerRefusal | n
       ANSWER_REFUSED.outdated,
     );
   }
-  return null;
+  return { proposal: p };
 }
 
 /** The update validator: refuses, with a message the caller can act on, any answer `answerRefusal` refuses. */
 export function validateAnswer(i: Incident, a: ApprovalAnswer): void {
-  const refusal = answerRefusal(i, a);
-  if (refusal) throw ApplicationFailure.create({ type: refusal.type, message: refusal.message, nonRetryable: true });
+  answerable(i, a);
+}
+
+/** The open proposal the answer is for; throws the refusal otherwise. */
+function answerable(i: Incident, a: ApprovalAnswer): Proposal {
+  const checked = checkAnswer(i, a);
+  if ('proposal' in checked) return checked.proposal;
+  const { type, message } = checked.refusal;
+  throw ApplicationFailure.create({ type, message, nonRetryable: true });
 }
 
 /**
@@ -150,8 +168,7 @@ export function validateAnswer(i: Incident, a: ApprovalAnswer): void {
  * on replay, and the rule (no answer after expiry, none to an outdated proposal) is the incident's own, not the caller's.
  */
 export function recordAnswer(i: Incident, answer: 'approved' | 'denied', a: ApprovalAnswer): ApprovalReceipt {
-  validateAnswer(i, a);
-  const p = i.state.proposal!;
+  const p = answerable(i, a);
   p.answer = { answer, by: a.by, ...(a.reason ? { reason: a.reason } : {}), at: new Date().toISOString() };
   i.note(answer, `${p.id} (${p.action} ${p.target}) ${answer} by ${a.by}${a.reason ? `: ${a.reason}` : ''}`);
   return { proposalId: p.id, answer, action: p.action, target: p.target };

@@ -17,6 +17,7 @@ import {
   revocationTime,
   undoRevocationCommand,
 } from '../../domain/revocation.js';
+import type { PodFacts } from '../../domain/workload.js';
 import type { CredentialsStatus } from '../messages.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
@@ -36,10 +37,9 @@ interface RoleFound {
   unknown?: boolean;
 }
 
-export async function cutCredentials(i: Incident): Promise<void> {
+export async function cutCredentials(i: Incident, pod: PodFacts): Promise<void> {
   if (i.state.credentials || i.policy.revokeCredentials !== true) return;
   const notBefore = revocationTime(i.state.killedAt ? Date.parse(i.state.killedAt) : Date.now());
-  const pod = i.state.pod!;
   const at = () => new Date().toISOString();
   const base: CredentialsStatus = {
     state: 'failed',
@@ -54,7 +54,7 @@ export async function cutCredentials(i: Incident): Promise<void> {
   };
   let attempt = base;
   try {
-    const found = await roleOfPod(i);
+    const found = await roleOfPod(i, pod);
     if (!found.roleArn) {
       record(i, { ...base, state: found.unknown ? 'failed' : 'no-role', at: at(), detail: found.detail });
       return;
@@ -93,8 +93,7 @@ export async function cutCredentials(i: Incident): Promise<void> {
 }
 
 /** The IAM role: the ServiceAccount's IRSA annotation first, else its EKS Pod Identity association. */
-async function roleOfPod(i: Incident): Promise<RoleFound> {
-  const pod = i.state.pod!;
+async function roleOfPod(i: Incident, pod: PodFacts): Promise<RoleFound> {
   const sa = pod.serviceAccount;
   if (!sa)
     return {
@@ -177,9 +176,8 @@ export async function releaseCredentials(i: Incident, why: string): Promise<{ ok
 }
 
 /** The dry run's line, when the policy would revoke: which role it would look for, and on which condition. */
-export function wouldRevokeCredentials(i: Incident): string | null {
+export function wouldRevokeCredentials(i: Incident, pod: PodFacts): string | null {
   if (i.policy.revokeCredentials !== true) return null;
-  const pod = i.state.pod!;
   const sa = pod.serviceAccount;
   const name = `${pod.namespace}/${sa?.name ?? '(unknown)'}`;
   const policy = revocationPolicyName(i.id, workflowInfo().firstExecutionRunId);

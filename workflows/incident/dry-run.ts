@@ -6,16 +6,15 @@
  */
 import type { Decision } from '../../domain/decide.js';
 import { describeWorkload } from '../../remediation/protocol.js';
-import type { WorkloadRef } from '../../domain/workload.js';
-import type { Phase } from '../messages.js';
+import type { PodFacts, WorkloadRef } from '../../domain/workload.js';
 import { wouldRevokeCredentials } from './credentials.js';
 import type { Incident } from './incident.js';
+import { done, type Phase } from './state.js';
 
 export const isDryRun = (i: Incident): boolean => i.policy.mode === 'dry-run';
 
 /** The phase that ends a dry run, once the decision is known. */
-export function wouldAct(i: Incident, decision: Exclude<Decision, { action: 'dismiss' }>): Phase {
-  const p = i.state.pod!;
+export function wouldAct(i: Incident, p: PodFacts, decision: Exclude<Decision, { action: 'dismiss' }>): Phase {
   const pod = `pod ${p.namespace}/${p.name} (uid ${p.uid})`;
   const would: string[] = [];
   const action = decision.action === 'await-approval' ? decision.proposed : decision.action;
@@ -37,7 +36,7 @@ export function wouldAct(i: Incident, decision: Exclude<Decision, { action: 'dis
       `would-suspend-workload ${describeWorkload(workload)}: ${meansOf(workload)}, held ${i.policy.holdSuspensionSeconds}s for restore`,
     );
   // After the kill (and the suspension), as the live incident does: T is the kill's.
-  const revoke = wouldRevokeCredentials(i);
+  const revoke = wouldRevokeCredentials(i, p);
   if (revoke) would.push(revoke);
   return finish(i, would, decision.reason);
 }
@@ -57,11 +56,7 @@ export function wouldDeploy(i: Incident): Phase {
 function finish(i: Incident, would: string[], reason: string): Phase {
   i.state.wouldHaveDone = would;
   for (const w of would) i.note('dry-run', w);
-  return {
-    name: 'done',
-    outcome: 'dry-run',
-    problem: `dry run: nothing was changed (${reason}); the incident would have: ${would.join('; ')}`,
-  };
+  return done('dry-run', `dry run: nothing was changed (${reason}); the incident would have: ${would.join('; ')}`);
 }
 
 function meansOf(w: WorkloadRef): string {

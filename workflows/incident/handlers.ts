@@ -22,13 +22,15 @@ import type { Incident } from './incident.js';
 import { releaseCredentials } from './credentials.js';
 import { releaseIsolation } from './isolation.js';
 import { notifyInBackground } from './notifications.js';
+import { statusView } from './view.js';
+import type { CredentialsStatus } from '../messages.js';
 
 /** Longest `by` and `reason` kept from a message: they land in the timeline and the status. */
 const TEXT_MAX = 500;
 const clip = (s: string): string => (s.length > TEXT_MAX ? `${s.slice(0, TEXT_MAX)}…` : s);
 
 export function registerHandlers(i: Incident): void {
-  setHandler(statusQuery, () => i.state);
+  setHandler(statusQuery, () => statusView(i.state));
 
   setHandler(alertsSignal, (alerts) => {
     if (!Array.isArray(alerts)) return i.receiveAlert(alerts);
@@ -59,11 +61,11 @@ export function registerHandlers(i: Incident): void {
 
   setHandler(
     restoreUpdate,
-    (actor) =>
-      releasesCredentialsOnly(i) ? releaseCredentialsOnly(i, clipActor(actor)) : restore(i, clipActor(actor)),
-    {
-      validator: (actor: Actor) => validateRestore(i, actor),
+    (actor) => {
+      const revoked = revokedWhileWatching(i);
+      return revoked ? releaseCredentialsOnly(i, revoked, clipActor(actor)) : restore(i, clipActor(actor));
     },
+    { validator: (actor: Actor) => validateRestore(i, actor) },
   );
 }
 
@@ -73,15 +75,12 @@ function clipActor<A extends Actor>(a: A): A {
 
 /**
  * After a kill that revoked the pod's credentials, while the incident watches, `restore` releases the revocation
- * (nothing else was changed that a restore could give back: the pod is gone).
+ * (nothing else was changed that a restore could give back: the pod is gone): the revocation, then.
  */
-function releasesCredentialsOnly(i: Incident): boolean {
-  return (
-    !i.state.suspension &&
-    i.state.credentials?.state === 'revoked' &&
-    i.state.stage === 'watching' &&
-    i.state.next.name === 'watch'
-  );
+function revokedWhileWatching(i: Incident): CredentialsStatus | null {
+  const c = i.state.credentials;
+  const watching = i.state.stage === 'watching' && i.state.phase.name === 'watch';
+  return !i.state.suspension && c?.state === 'revoked' && watching ? c : null;
 }
 
 /**
@@ -90,7 +89,7 @@ function releasesCredentialsOnly(i: Incident): boolean {
  */
 function validateRestore(i: Incident, actor: Actor): void {
   if (typeof actor?.by !== 'string' || !actor.by.trim()) throw new Error('restore needs "by": who asks for it');
-  if (releasesCredentialsOnly(i)) {
+  if (revokedWhileWatching(i)) {
     if (i.credentialsReleasing) throw new Error('a restore is already running (releasing the credentials revocation)');
     return;
   }
@@ -110,13 +109,17 @@ function validateRestore(i: Incident, actor: Actor): void {
     throw new Error(`a restore is already running (asked by ${i.state.restore.by} at ${i.state.restore.at})`);
   if (i.state.restore?.state === 'restored')
     throw new Error(`already restored by ${i.state.restore.by} at ${i.state.restore.at}`);
-  if (i.state.stage !== 'holding' || i.state.next.name !== 'hold') {
+  if (i.state.stage !== 'holding' || i.state.phase.name !== 'hold') {
     throw new Error(`restore is possible only while the verified suspension is held (stage is ${i.state.stage})`);
   }
 }
 
 async function restore(i: Incident, actor: Actor) {
-  const record = i.state.suspension!;
+  const phase = i.state.phase;
+  // validateRestore let it through only while holding; a replay (validators do not run) sees the same phase.
+  if (phase.name !== 'hold')
+    throw ApplicationFailure.nonRetryable('restore is possible only while holding', 'RestoreFailed');
+  const record = phase.suspension;
   const target = describeWorkload(record.workload);
   i.state.restore = { state: 'restoring', by: actor.by, at: new Date().toISOString() };
   i.stage('restoring');
@@ -156,8 +159,7 @@ async function restore(i: Incident, actor: Actor) {
 }
 
 /** Restore while watching after a kill: releases the credentials revocation; the watch goes on. */
-async function releaseCredentialsOnly(i: Incident, actor: Actor): Promise<RestoreResult> {
-  const c = i.state.credentials!;
+async function releaseCredentialsOnly(i: Incident, c: CredentialsStatus, actor: Actor): Promise<RestoreResult> {
   const target = `IAM role ${c.role}`;
   i.credentialsReleasing = true;
   try {

@@ -5,16 +5,10 @@
  * `maxReverts`, when the incident stops fighting and says who to stop.
  */
 import { isCancellation } from '@temporalio/workflow';
-import { describeWorkload } from '../../remediation/protocol.js';
-import type { Outcome, Phase } from '../messages.js';
+import { describeWorkload, type SuspensionRecord } from '../../remediation/protocol.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
-
-const done = (outcome: Outcome, problem?: string): Phase => ({
-  name: 'done',
-  outcome,
-  ...(problem ? { problem } : {}),
-});
+import { done, type Phase } from './state.js';
 
 /**
  * Seconds between reads of the held suspension (0: none). On EKS each read deploys and removes the function
@@ -30,7 +24,12 @@ export function checksHold(i: Incident): boolean {
 }
 
 /** Waits until restore or `until`, reading the suspension back in between. */
-export async function holdTheLine(i: Incident, until: string, summary: string): Promise<Phase> {
+export async function holdTheLine(
+  i: Incident,
+  record: SuspensionRecord,
+  until: string,
+  summary: string,
+): Promise<Phase> {
   const restored = () => i.state.restore?.state === 'restored';
   const every = checkEverySeconds(i) * 1000;
   for (;;) {
@@ -38,13 +37,12 @@ export async function holdTheLine(i: Incident, until: string, summary: string): 
     if (await i.waitUntil(restored, next, summary)) return done('workload-restored');
     if (Date.now() >= Date.parse(until)) return done('workload-suspended');
     if (i.state.restore?.state === 'restoring') continue; // its own read-back says how it went
-    const ended = await checkOnce(i);
+    const ended = await checkOnce(i, record);
     if (ended) return ended;
   }
 }
 
-async function checkOnce(i: Incident): Promise<Phase | null> {
-  const record = i.state.suspension!;
+async function checkOnce(i: Incident, record: SuspensionRecord): Promise<Phase | null> {
   const target = describeWorkload(record.workload);
   const hold = (i.state.hold ??= { checks: 0, lastCheckAt: null, reverts: 0, lastRevert: null });
   i.holdCheckRunning = true;

@@ -17,9 +17,11 @@ import type { Policy } from '../../domain/policy.js';
 import { SA } from '../../domain/search-attributes.js';
 import { Compensations } from '../compensations.js';
 import { openExecutor, type ExecutorSession, type ExecutorTarget } from '../executor.js';
-import type { AlertSummary, IncidentStatus, Outcome, Stage, TimelineEntry } from '../messages.js';
+import type { IncidentResult, Outcome, Stage, TimelineEntry } from '../messages.js';
 import { AlertLedger } from './alert-ledger.js';
 import type { IncidentInput } from './input.js';
+import { done, freshState, type IncidentState } from './state.js';
+import { resultSummary } from './view.js';
 import { countIncident, countingActions } from './metrics.js';
 
 /** Timeline entries kept: the first ones (how it began) and the newest; those between are counted, not kept. */
@@ -46,7 +48,7 @@ export class Incident {
   readonly input: IncidentInput;
   readonly policy: Policy;
   readonly alert: PodAlert;
-  readonly state: IncidentStatus;
+  readonly state: IncidentState;
   readonly ledger: AlertLedger;
   private repeatsNoted = 0;
   /** The timeline entry that sums up the current stretch of repeats, while it is the newest entry. */
@@ -66,14 +68,14 @@ export class Incident {
     this.policy = { ...defaultPolicy, ...input.policy };
     this.alert = withRawExcerpt(input.alert);
     if (input.carried) {
-      this.state = input.carried.status;
+      this.state = input.carried.state;
       this.state.run += 1;
       this.ledger = AlertLedger.from(input.carried.seenAlerts);
       this.repeatsNoted = REPEATS_NOTED; // the individual notes were made in an earlier run
     } else {
       this.ledger = new AlertLedger();
       this.ledger.record(this.alert.alertId);
-      this.state = freshStatus(workflowInfo().workflowId, this.alert);
+      this.state = freshState(workflowInfo().workflowId, this.alert);
     }
   }
 
@@ -85,17 +87,21 @@ export class Incident {
     return this.state.run > 1;
   }
 
-  note(event: string, detail: string): void {
+  /** Adds a timeline entry (and a log line); returns it. */
+  note(event: string, detail: string): TimelineEntry {
     const t = this.state.timeline;
-    t.push({ at: new Date().toISOString(), event, detail });
-    if (t.length > TIMELINE_MAX) {
+    const entry = { at: new Date().toISOString(), event, detail };
+    t.push(entry);
+    const head = t[TIMELINE_HEAD];
+    if (t.length > TIMELINE_MAX && head) {
       // Keep the head (how it began) and the newest; one marker after the head counts what is gone.
-      if (t[TIMELINE_HEAD]!.event === 'timeline-omitted') t.splice(TIMELINE_HEAD + 1, 1);
-      else t[TIMELINE_HEAD] = { at: t[TIMELINE_HEAD]!.at, event: 'timeline-omitted', detail: '' };
       this.state.timelineOmitted += 1;
-      t[TIMELINE_HEAD]!.detail = `${this.state.timelineOmitted} entries omitted here to keep the status small`;
+      const detail = `${this.state.timelineOmitted} entries omitted here to keep the status small`;
+      if (head.event === 'timeline-omitted') t.splice(TIMELINE_HEAD + 1, 1);
+      t[TIMELINE_HEAD] = { at: head.at, event: 'timeline-omitted', detail };
     }
     log.info(event, { incidentId: this.id, detail });
+    return entry;
   }
 
   stage(next: Stage): void {
@@ -105,14 +111,13 @@ export class Incident {
   }
 
   /** Ends the incident: sets the outcome (and search attribute) and returns the result. */
-  finish(outcome: Outcome, problem?: string): IncidentStatus {
-    this.state.outcome = outcome;
+  finish(outcome: Outcome, problem?: string | null): IncidentResult {
     if (problem) this.state.problem = problem;
-    this.state.next = { name: 'done', outcome, ...(problem ? { problem } : {}) };
+    this.state.phase = done(outcome, problem ?? undefined);
     upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
     this.note('outcome', `${outcome}${problem ? `: ${problem}` : ''}`);
     countIncident(outcome, this.alert.source);
-    return this.state;
+    return resultSummary(this.state, outcome);
   }
 
   /**
@@ -199,11 +204,10 @@ export class Incident {
    */
   private sumUp(event: string, what: string, latest: string): void {
     const t = this.state.timeline;
-    if (this.summing && t[t.length - 1] === this.summing.entry && this.summing.entry.event === event) {
+    if (this.summing && t.at(-1) === this.summing.entry && this.summing.entry.event === event) {
       this.summing.count += 1;
     } else {
-      this.note(event, '');
-      this.summing = { entry: t[t.length - 1]!, count: 1 };
+      this.summing = { entry: this.note(event, ''), count: 1 };
     }
     const { entry, count } = this.summing;
     entry.detail = `${count} ${what} between ${entry.at} and ${new Date().toISOString()}; ${latest}`;
@@ -296,10 +300,10 @@ export class Incident {
       alert: this.alert,
       policy: this.policy,
       executor: this.input.executor,
-      carried: { status: this.state, seenAlerts: this.ledger.serialize() },
+      carried: { state: this.state, seenAlerts: this.ledger.serialize() },
     };
     const info = workflowInfo();
-    const continueAs = makeContinueAsNewFunc<(input: IncidentInput) => Promise<IncidentStatus>>({
+    const continueAs = makeContinueAsNewFunc<(input: IncidentInput) => Promise<IncidentResult>>({
       typedSearchAttributes: info.typedSearchAttributes,
       workflowTaskTimeout: info.taskTimeoutMs,
       // The next run starts on the current build (a no-op for an unversioned worker), then is pinned to it.
@@ -309,53 +313,12 @@ export class Incident {
   }
 }
 
-function freshStatus(incidentId: string, first: PodAlert): IncidentStatus {
-  const alerts: AlertSummary = {
-    count: 1,
-    duplicates: 0,
-    otherPods: 0,
-    invalid: 0,
-    first,
-    recent: [],
-    recentDetections: [],
-    sameContainerDetections: [],
-    lastReceivedAt: new Date().toISOString(),
-  };
-  return {
-    incidentId,
-    run: 1,
-    stage: 'validating',
-    next: { name: 'validate' },
-    outcome: null,
-    problem: null,
-    decision: null,
-    dismissal: null,
-    pod: null,
-    workload: null,
-    earlierIncidents: 0,
-    earlierIncidentsCounted: false,
-    killedAt: null,
-    alerts,
-    escalation: null,
-    proposal: null,
-    pastProposals: [],
-    actions: [],
-    verification: [],
-    suspension: null,
-    restore: null,
-    cleanup: [],
-    executorSessions: 0,
-    timeline: [],
-    timelineOmitted: 0,
-  };
-}
-
 /** Keeps the newest DETECTIONS_KEPT detection times, newest first. */
 function insertDetection(times: number[], t: number): void {
   if (Number.isNaN(t)) return;
-  if (times.length >= DETECTIONS_KEPT && t <= times[times.length - 1]!) return;
-  let i = 0;
-  while (i < times.length && times[i]! > t) i++;
-  times.splice(i, 0, t);
+  const oldest = times.at(-1);
+  if (times.length >= DETECTIONS_KEPT && oldest !== undefined && t <= oldest) return;
+  const i = times.findIndex((x) => x <= t);
+  times.splice(i === -1 ? times.length : i, 0, t);
   if (times.length > DETECTIONS_KEPT) times.pop();
 }

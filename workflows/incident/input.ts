@@ -1,7 +1,7 @@
 import type { PodAlert } from '../../domain/alert.js';
 import type { Policy } from '../../domain/policy.js';
 import type { ExecutorSpec } from '../executor.js';
-import type { IncidentStatus } from '../messages.js';
+import type { IncidentState } from './state.js';
 
 export interface IncidentInput {
   alert: PodAlert;
@@ -13,7 +13,7 @@ export interface IncidentInput {
 }
 
 export interface CarriedIncident {
-  status: IncidentStatus;
-  /** The alert-ID ledger (AlertLedger.serialize): kept out of `status`, which must stay small. */
+  state: IncidentState;
+  /** The alert-ID ledger (AlertLedger.serialize): kept out of the state, which `status` shows and must stay small. */
   seenAlerts: string;
 }

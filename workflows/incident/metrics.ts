@@ -21,6 +21,7 @@ import type { ActionResult, CoreRequest, CoreResponse } from '../../remediation/
 import type { ExecutorSession } from '../executor.js';
 import type { Outcome } from '../messages.js';
 import type { Incident } from './incident.js';
+import { latestProposal } from './state.js';
 
 /** Once per incident, when it closes with its outcome (not per run: a run that continues as new has none). */
 export function countIncident(outcome: Outcome, source: PodAlert['source']): void {
@@ -98,7 +99,7 @@ export function observeActed(i: Incident, result: ActionResult): void {
 
 /** Whether the action ran on a person's approval (or on the policy after no answer), so waits can be told apart. */
 function approvalOf(i: Incident): 'none' | 'approved' | 'timed-out' {
-  const p = i.state.proposal;
+  const p = latestProposal(i.state);
   const answer = p?.answer?.answer;
   if (!p || p.action !== i.state.decision?.action) return 'none';
   return answer === 'approved' || answer === 'timed-out' ? answer : 'none';

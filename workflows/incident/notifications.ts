@@ -6,6 +6,7 @@
 import { condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import type { Notification, NotifyEvent } from '../../activities/notify.js';
+import type { Proposal } from '../messages.js';
 import type { Incident } from './incident.js';
 
 /** Failures kept in the status: the newest. */
@@ -18,9 +19,8 @@ const { notify } = proxyActivities<Activities>({
 });
 
 /** Starts the notification and returns at once. */
-export function notifyInBackground(i: Incident, event: NotifyEvent, summary: string): void {
+export function notifyInBackground(i: Incident, event: NotifyEvent, summary: string, proposal?: Proposal): void {
   const p = i.state.pod;
-  const proposal = event === 'awaiting-approval' ? i.state.proposal : null;
   const n: Notification = {
     event,
     incidentId: i.id,
@@ -28,7 +28,7 @@ export function notifyInBackground(i: Incident, event: NotifyEvent, summary: str
     cluster: i.alert.cluster.name,
     namespace: i.alert.namespace,
     pod: p?.name ?? i.alert.podName,
-    outcome: i.state.outcome,
+    outcome: i.state.phase.name === 'done' ? i.state.phase.outcome : null,
     problem: i.state.problem,
     proposal: proposal
       ? { id: proposal.id, action: proposal.action, target: proposal.target, expiresAt: proposal.expiresAt }

@@ -14,6 +14,7 @@ import type { Activities } from '../../activities/index.js';
 import type { PolicyCheck } from '../../domain/policy-floor.js';
 import type { Incident } from './incident.js';
 import { notifyInBackground } from './notifications.js';
+import { done } from './state.js';
 
 const { checkIncidentPolicy } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
@@ -28,7 +29,7 @@ export async function enforcePolicyFloor(i: Incident): Promise<void> {
   const refused = await refusal(i);
   if (!refused) return;
   i.note('policy-refused', refused);
-  i.state.next = { name: 'done', outcome: 'failed', problem: refused };
+  i.state.phase = done('failed', refused);
   notifyInBackground(i, 'failed', `failed: ${refused}`);
 }
 

@@ -7,7 +7,7 @@ import type { Activities } from '../../activities/index.js';
 import { identityCheck, preflightCheck, type Dismissal } from '../../domain/checks.js';
 import { decide, type Decision } from '../../domain/decide.js';
 import { SA } from '../../domain/search-attributes.js';
-import { topWorkload, type WorkloadRef } from '../../domain/workload.js';
+import { topWorkload, type PodFacts, type WorkloadRef } from '../../domain/workload.js';
 import {
   describeChange,
   describeWorkload,
@@ -16,10 +16,10 @@ import {
   type SuspensionRecord,
 } from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
-import type { Outcome, Phase } from '../messages.js';
-import { answerFor, openProposal, proposalOutdated, proposedNow } from './approval.js';
+import { answerFor, closeProposal, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
+import type { Proposal } from '../messages.js';
 import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
 import { captureEvidence } from './evidence.js';
@@ -27,6 +27,7 @@ import { cutCredentials } from './credentials.js';
 import { notifyInBackground } from './notifications.js';
 import { isolateFirst, isolationLeft, isolationToKeep, releaseIsolation } from './isolation.js';
 import { observeActed } from './metrics.js';
+import { done, type Phase } from './state.js';
 
 /**
  * Counting earlier incidents is a Temporal visibility query, which lags or stalls when the visibility store does.
@@ -49,11 +50,6 @@ const VERIFY_ATTEMPTS = 10;
 const VERIFY_ATTEMPTS_NODE_NOT_READY = 3;
 const VERIFY_INTERVAL = '2 seconds';
 
-const done = (outcome: Outcome, problem?: string): Phase => ({
-  name: 'done',
-  outcome,
-  ...(problem ? { problem } : {}),
-});
 const after = (seconds: number): string => new Date(Date.now() + seconds * 1000).toISOString();
 
 function dismissed(i: Incident, d: Dismissal): Phase {
@@ -70,11 +66,11 @@ export async function investigate(i: Incident): Promise<Phase> {
   if (early) return dismissed(i, early);
   if (isDryRun(i) && i.input.executor.kind === 'eks-lambda') return wouldDeploy(i);
   return i.withExecutor(async (exec) => {
-    const mismatch = await inspectPod(i, exec);
-    if (mismatch) return dismissed(i, mismatch);
+    const inspected = await inspectPod(i, exec);
+    if ('dismissal' in inspected) return dismissed(i, inspected.dismissal);
     // A live incident counts them after the kill (terminate), so visibility never delays it; a dry run kills nothing.
     if (isDryRun(i)) await countEarlierIncidents(i);
-    return decideAndAct(i, exec);
+    return decideAndAct(i, exec, inspected.pod);
   });
 }
 
@@ -82,15 +78,14 @@ export async function investigate(i: Incident): Promise<Phase> {
  * After an approval or the watch: a new stretch, acting on the pod as first inspected. Its delete carries
  * that pod's UID, so a pod that replaced it under the same name meanwhile is never touched.
  */
-export async function actAfterWait(i: Incident): Promise<Phase> {
-  return i.withExecutor((exec) => decideAndAct(i, exec));
+export async function actAfterWait(i: Incident, pod: PodFacts): Promise<Phase> {
+  return i.withExecutor((exec) => decideAndAct(i, exec, pod));
 }
 
 /** Waits for the answer to the open proposal; an answer counts only while the facts call for the same action. */
-export async function awaitApproval(i: Incident): Promise<Phase> {
+export async function awaitApproval(i: Incident, pod: PodFacts, p: Proposal): Promise<Phase> {
   i.stage('awaiting-approval');
-  const p = i.state.proposal!;
-  const settled = () => p.answer !== null || proposalOutdated(i);
+  const settled = () => p.answer !== null || proposalOutdated(i, pod, p);
   const answered = await i.waitUntil(
     settled,
     p.expiresAt,
@@ -103,41 +98,44 @@ export async function awaitApproval(i: Incident): Promise<Phase> {
       `${p.id}: no answer within ${i.policy.approvalTimeoutSeconds}s; policy: ${i.policy.onApprovalTimeout}`,
     );
   }
-  return unlessActing(i, decideNow(i)) ?? { name: 'act' };
+  closeProposal(i, p);
+  return unlessActing(i, pod, decideNow(i, pod)) ?? { name: 'act', pod };
 }
 
 /** After killing a controller-owned pod: listen for repeats or an escalation for a while. */
-export async function watch(i: Incident, until: string): Promise<Phase> {
+export async function watch(i: Incident, pod: PodFacts, workload: WorkloadRef, until: string): Promise<Phase> {
   i.stage('watching');
   const raised = await i.waitUntil(
     () => i.state.escalation !== null || repeatsReached(i),
     until,
-    `watch ${describeWorkload(i.state.workload!)} for repeats or escalation`,
+    `watch ${describeWorkload(workload)} for repeats or escalation`,
   );
-  return raised ? { name: 'act' } : done('pod-terminated');
+  return raised ? { name: 'act', pod } : done('pod-terminated');
 }
 
 /** Holds the verified suspension until `restore` (an update, handled in handlers.ts) or the end of the hold. */
-export async function hold(i: Incident, until: string): Promise<Phase> {
+export async function hold(i: Incident, suspension: SuspensionRecord, until: string): Promise<Phase> {
   i.stage('holding');
   const restored = () => i.state.restore?.state === 'restored';
-  const summary = `hold ${describeWorkload(i.state.suspension!.workload)} suspended until restore or ${until}`;
-  if (checksHold(i)) return holdTheLine(i, until, summary);
+  const summary = `hold ${describeWorkload(suspension.workload)} suspended until restore or ${until}`;
+  if (checksHold(i)) return holdTheLine(i, suspension, until, summary);
   if (await i.waitUntil(restored, until, summary)) return done('workload-restored');
   return done('workload-suspended');
 }
 
-async function decideAndAct(i: Incident, exec: ExecutorSession): Promise<Phase> {
+async function decideAndAct(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<Phase> {
   i.stage('deciding');
-  const decision = decideNow(i);
-  if (isDryRun(i) && decision.action !== 'dismiss') return wouldAct(i, decision);
+  const decision = decideNow(i, pod);
+  if (isDryRun(i) && decision.action !== 'dismiss') return wouldAct(i, pod, decision);
   // Contain first: before the kill, and before a person is asked, so the miner is cut off while they decide.
-  if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(i));
-  const next = unlessActing(i, decision);
+  if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(pod));
+  const next = unlessActing(i, pod, decision);
   if (next) return next;
   // Keep the evidence before it is destroyed, only while the pod is cut off (one bounded attempt): else the kill comes first.
-  await captureEvidence(i, exec, podTarget(i));
-  return decision.action === 'suspend-workload' ? suspendWorkload(i, exec, decision.workload) : terminate(i, exec);
+  await captureEvidence(i, exec, podTarget(pod));
+  return decision.action === 'suspend-workload'
+    ? suspendWorkload(i, exec, pod, decision.workload)
+    : terminate(i, exec, pod);
 }
 
 /** The repeat threshold is reached: detections that count as repeats (docs/repeats.md), here and in earlier incidents. */
@@ -146,23 +144,27 @@ function repeatsReached(i: Incident): boolean {
 }
 
 /** Where a decision leads when it is not an action to take now: a dismissal, or a proposal to answer. */
-function unlessActing(i: Incident, d: Decision): Phase | null {
+function unlessActing(i: Incident, pod: PodFacts, d: Decision): Phase | null {
   if (d.action === 'dismiss') return dismissed(i, d.dismissal);
   if (d.action === 'await-approval') {
-    const proposalId = openProposal(i, d);
+    const proposal = openProposal(i, pod, d);
     // Once, when it is proposed: a run that continued as new resumes the wait without asking again.
-    const p = i.state.proposal!;
-    notifyInBackground(i, 'awaiting-approval', `approve or deny ${p.id}: ${p.action} ${p.target}?`);
-    return { name: 'await-approval', proposalId };
+    notifyInBackground(
+      i,
+      'awaiting-approval',
+      `approve or deny ${proposal.id}: ${proposal.action} ${proposal.target}?`,
+      proposal,
+    );
+    return { name: 'await-approval', pod, proposal };
   }
   return null;
 }
 
-function decideNow(i: Incident): Decision {
-  const proposed = proposedNow(i);
+function decideNow(i: Incident, pod: PodFacts): Decision {
+  const proposed = proposedNow(i, pod);
   const decision = decide({
     alert: i.alert,
-    pod: i.state.pod!,
+    pod,
     policy: i.policy,
     alertCount: i.alertsInWindow() + i.state.earlierIncidents,
     escalation: i.state.escalation,
@@ -176,31 +178,32 @@ function decideNow(i: Incident): Decision {
   return decision;
 }
 
-async function terminate(i: Incident, exec: ExecutorSession): Promise<Phase> {
+async function terminate(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<Phase> {
   i.stage('remediating');
-  await killPod(i, exec);
+  await killPod(i, exec, pod);
   // Then what is not the kill: the cloud credentials it may have taken (their sessions outlive the pod by hours)...
-  await cutCredentials(i);
+  await cutCredentials(i, pod);
   // ...and the repeats across incidents (a Deployment's earlier pods), which may call for suspending the workload.
-  if (i.state.workload && !i.state.earlierIncidentsCounted) {
+  const workload = topWorkload(pod);
+  if (workload && !i.state.earlierIncidentsCounted) {
     await countEarlierIncidents(i);
-    if (repeatsReached(i)) return decideAndAct(i, exec);
+    if (repeatsReached(i)) return decideAndAct(i, exec, pod);
   }
-  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-  await releaseIsolationIfKillVerified(i, exec);
+  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
+  await releaseIsolationIfKillVerified(i, exec, pod);
   if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
-  notifyInBackground(i, 'acted', `pod ${podTarget(i).namespace}/${podTarget(i).name} terminated`);
-  if (!i.state.workload || i.policy.watchSeconds === 0) return done('pod-terminated');
-  return { name: 'watch', until: after(i.policy.watchSeconds) };
+  notifyInBackground(i, 'acted', `pod ${pod.namespace}/${pod.name} terminated`);
+  if (!workload || i.policy.watchSeconds === 0) return done('pod-terminated');
+  return { name: 'watch', pod, workload, until: after(i.policy.watchSeconds) };
 }
 
 /**
  * Kills the pod first, so the miner stops whether or not the suspension works, then suspends its workload
  * so the controller cannot start another. A suspension that fails leaves the incident needing a person.
  */
-async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRef): Promise<Phase> {
+async function suspendWorkload(i: Incident, exec: ExecutorSession, pod: PodFacts, w: WorkloadRef): Promise<Phase> {
   i.stage('remediating');
-  await killPod(i, exec);
+  await killPod(i, exec, pod);
   let out: { result: ActionResult; record: SuspensionRecord | null };
   try {
     out = await exec.run({ op: 'suspend-workload', incidentId: i.id, workload: w }, `suspend ${describeWorkload(w)}`);
@@ -208,47 +211,44 @@ async function suspendWorkload(i: Incident, exec: ExecutorSession, w: WorkloadRe
     if (isCancellation(err)) throw err;
     const why = failureMessage(err);
     i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
-    await cutCredentials(i);
-    const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    await releaseIsolationIfKillVerified(i, exec);
-    const pod = unverified
+    await cutCredentials(i, pod);
+    const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
+    await releaseIsolationIfKillVerified(i, exec, pod);
+    const killed = unverified
       ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})`
       : 'was terminated';
     return done(
       'needs-manual-action',
-      `suspending ${describeWorkload(w)} failed: ${why}; the pod ${pod}; suspend the workload by hand`,
+      `suspending ${describeWorkload(w)} failed: ${why}; the pod ${killed}; suspend the workload by hand`,
     );
   }
   record(i, out.result);
   if (out.record) i.state.suspension = out.record;
   // The pod is dead and its workload cannot replace it: now the credentials it may have taken.
-  await cutCredentials(i);
+  await cutCredentials(i, pod);
   if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
-    await verifyUntilSettled(i, exec, { podGone: podTarget(i) });
-    await releaseIsolationIfKillVerified(i, exec);
+    await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
+    await releaseIsolationIfKillVerified(i, exec, pod);
     return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
   }
   const unverified = await verifyUntilSettled(i, exec, {
-    podGone: podTarget(i),
+    podGone: podTarget(pod),
     ...(out.record ? { suspended: out.record } : {}),
   });
-  await releaseIsolationIfKillVerified(i, exec);
+  await releaseIsolationIfKillVerified(i, exec, pod);
   if (!out.record)
     return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
   if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
   // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
   if (unverified) i.state.problem = `${unverified.problem}${isolationLeft(i)}`;
-  i.note('suspended', out.record.changes.map(describeChange).join('; '));
-  notifyInBackground(
-    i,
-    'acted',
-    `${describeWorkload(w)} suspended (${out.record.changes.map(describeChange).join('; ')}); the pod was terminated`,
-  );
-  return { name: 'hold', until: after(i.policy.holdSuspensionSeconds) };
+  const changes = out.record.changes.map(describeChange).join('; ');
+  i.note('suspended', changes);
+  notifyInBackground(i, 'acted', `${describeWorkload(w)} suspended (${changes}); the pod was terminated`);
+  return { name: 'hold', suspension: out.record, until: after(i.policy.holdSuspensionSeconds) };
 }
 
-/** Reads the pod and its owners; a dismissal when it is not the pod the alert is about. */
-async function inspectPod(i: Incident, exec: ExecutorSession): Promise<Dismissal | null> {
+/** Reads the pod and its owners: the pod to act on, or a dismissal when it is not the pod the alert is about. */
+async function inspectPod(i: Incident, exec: ExecutorSession): Promise<{ pod: PodFacts } | { dismissal: Dismissal }> {
   const { namespace, podName } = i.alert;
   const { pod } = await exec.run(
     { op: 'inspect', namespace, name: podName },
@@ -256,14 +256,15 @@ async function inspectPod(i: Incident, exec: ExecutorSession): Promise<Dismissal
   );
   i.state.pod = pod;
   const mismatch = identityCheck(i.alert, pod, i.policy);
-  if (mismatch || !pod) return mismatch;
+  if (mismatch) return { dismissal: mismatch };
+  if (!pod) throw new Error('identityCheck passed a pod that does not exist'); // identityCheck dismisses that
   const workload = topWorkload(pod);
   i.state.workload = workload;
   upsertSearchAttributes([
     { key: SA.workloadKind, value: workload?.kind ?? 'Pod' },
     { key: SA.workloadName, value: workload?.name ?? pod.name },
   ]);
-  return null;
+  return { pod };
 }
 
 /**
@@ -305,8 +306,7 @@ async function countEarlierIncidents(i: Incident): Promise<void> {
   );
 }
 
-function podTarget(i: Incident): PodTarget {
-  const p = i.state.pod!;
+function podTarget(p: PodFacts): PodTarget {
   return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
 }
 
@@ -316,8 +316,7 @@ function podTarget(i: Incident): PodTarget {
  * terminating, or gone from the API from a node that is NotReady (force-deleted, its container may still run),
  * the policy stays: the kill took its ownership away, so nothing else removes it (the problem says so).
  */
-async function releaseIsolationIfKillVerified(i: Incident, exec: ExecutorSession): Promise<void> {
-  const p = i.state.pod!;
+async function releaseIsolationIfKillVerified(i: Incident, exec: ExecutorSession, p: PodFacts): Promise<void> {
   const check = i.state.verification.find((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `));
   if (check?.ok) await releaseIsolation(i, exec, `the kill is verified (${check.observed})`);
 }
@@ -332,9 +331,9 @@ function podKilled(i: Incident): boolean {
  * Its isolation policy is kept past the pod object. `killedAt` is when the kill took effect: the DELETE answered
  * plus its grace period, by when the kubelet has stopped the container (the revocation's T, the repeats' line).
  */
-async function killPod(i: Incident, exec: ExecutorSession): Promise<void> {
+async function killPod(i: Incident, exec: ExecutorSession, target: PodFacts): Promise<void> {
   if (podKilled(i)) return;
-  const pod = podTarget(i);
+  const pod = podTarget(target);
   const isolation = isolationToKeep(i);
   const { result } = await exec.run(
     {
