@@ -14,6 +14,11 @@ export interface PodTarget {
   nodeName?: string;
 }
 
+/** The pod a request acts on, from what its inspection read. */
+export function podTarget(p: PodFacts): PodTarget {
+  return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
+}
+
 /** One change made to suspend a workload, with what it replaced so `restore` can put it back. */
 export type SuspensionChange =
   | { type: 'replicas'; target: WorkloadRef; prior: number }

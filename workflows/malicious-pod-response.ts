@@ -1,129 +1,111 @@
-import {
-  CancellationScope,
-  ActivityFailure,
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  ContinueAsNew,
-  isCancellation,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { ContinueAsNew, upsertSearchAttributes } from '@temporalio/workflow';
 import { SA } from '../domain/search-attributes.js';
-import { describeChange } from '../remediation/protocol.js';
-import { EXECUTOR_UNAVAILABLE } from './executor.js';
+import type { PodFacts } from '../domain/workload.js';
+import type { ExecutorSession } from './executor.js';
+import { cleanUp, closeAfter } from './incident/closing.js';
+import { cutCredentials } from './incident/credentials.js';
+import { isDryRun, wouldAct } from './incident/dry-run.js';
+import { captureEvidence } from './incident/evidence.js';
 import { registerHandlers } from './incident/handlers.js';
 import { Incident } from './incident/incident.js';
 import type { IncidentInput } from './incident/input.js';
-import { failureMessage } from './incident/failures.js';
-import { actAfterWait, awaitApproval, hold, investigate, watch } from './incident/stages.js';
-import { isolationLeft, releaseIsolationAlone } from './incident/isolation.js';
-import { notifyInBackground, settleNotifications } from './incident/notifications.js';
+import { releaseIsolationIfKillVerified } from './incident/isolation.js';
 import { enforcePolicyFloor } from './incident/policy-floor.js';
-import type { IncidentResult, Outcome } from './messages.js';
+import {
+  askForApproval,
+  awaitApproval,
+  decide,
+  dismiss,
+  hold,
+  holdOrEnd,
+  isolate,
+  kill,
+  repeatedAcrossIncidents,
+  suspend,
+  validateAlert,
+  validatePod,
+  verify,
+  watch,
+  watchOrEnd,
+} from './incident/stages.js';
+import { done, type Phase } from './incident/state.js';
+import type { IncidentResult } from './messages.js';
 
 export type { IncidentInput } from './incident/input.js';
 
 export type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentResult>;
 
 /**
- * One response to one pod: validate, decide, remediate, verify, then watch for repeats or hold a
- * suspension until `restore`. Messages (alerts, escalate, approve, deny, restore, status) are in
- * incident/handlers.ts; the stages in incident/stages.ts.
+ * One response to one pod, in the playbook's order (docs/response.md):
+ *
+ *   validate → isolate → evidence → kill → suspend → verify → watch or hold → clean up
+ *
+ * `respond` below runs it; the waits between (approval, watch, hold) are phases of the incident's state, and a run
+ * that continued as new starts again at the wait it carried. The steps are in incident/stages.ts; the messages
+ * (alerts, escalate, approve, deny, restore, status) in incident/handlers.ts.
  */
 export async function maliciousPodResponse(input: IncidentInput): Promise<IncidentResult> {
-  const incident = new Incident(input);
-  registerHandlers(incident);
-  return runPlaybook(incident);
-}
-
-async function runPlaybook(i: Incident): Promise<IncidentResult> {
+  const i = new Incident(input);
+  registerHandlers(i);
   if (!i.resumed) begin(i);
   let continuing = false;
   try {
     // Before anything else: an incident whose policy is looser than this worker's floor does nothing.
     await enforcePolicyFloor(i);
-    for (;;) {
-      const next = i.state.phase;
-      switch (next.name) {
-        case 'validate':
-          i.state.phase = await investigate(i);
-          break;
-        case 'await-approval':
-          i.state.phase = await awaitApproval(i, next.pod, next.proposal);
-          break;
-        case 'act':
-          i.state.phase = await actAfterWait(i, next.pod);
-          break;
-        case 'watch':
-          i.state.phase = await watch(i, next.pod, next.workload, next.until);
-          break;
-        case 'hold':
-          i.state.phase = await hold(i, next.suspension, next.until);
-          break;
-        case 'done':
-          // A restore (update) still running finishes before the incident closes.
-          await condition(allHandlersFinished);
-          // Dismissed (or denied) after the pod was isolated for the wait: it is given its network back.
-          if (next.outcome === 'dismissed') await releaseIsolationAlone(i, 'the incident was dismissed');
-          if (restoredAfterHold(i, next.outcome)) {
-            // Taken during the check that ended the hold (or as the hold ran out), the restore ran after it: what that check found is history.
-            if (next.problem) i.note('hold-ended-before-restore', next.problem);
-            await settleNotifications(i);
-            return i.finish('workload-restored');
-          }
-          if (next.outcome === 'needs-manual-action')
-            notifyInBackground(i, 'needs-manual-action', `needs a person: ${next.problem ?? ''}`);
-          await settleNotifications(i);
-          return i.finish(next.outcome, next.problem);
-      }
-    }
+    let phase = i.state.phase;
+    while (phase.name !== 'done') phase = i.state.phase = await runPhase(i, phase);
+    return await cleanUp(i, phase);
   } catch (err) {
-    if (err instanceof ContinueAsNew) {
-      continuing = true;
-      throw err;
-    }
-    const unavailable = executorUnavailable(err);
-    if (unavailable) {
-      const result = i.finish('needs-manual-action', unavailable);
-      notifyInBackground(i, 'needs-manual-action', `needs a person: ${unavailable}`);
-      await settleNotifications(i);
-      return result;
-    }
-    if (isCancellation(err)) {
-      const s = i.state.suspension;
-      const held = s && i.state.restore?.state !== 'restored';
-      i.finish(
-        'cancelled',
-        held
-          ? `the workload is left suspended (${s.changes.map(describeChange).join('; ')}); undo it by hand, the prior state is also in the objects' pod-responder.io/prior-state annotation`
-          : undefined,
-      );
-      // Let a running restore finish its cleanup: nothing an executor deployed may outlive the incident.
-      await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
-      // Nor the isolation: a cancelled response gives the pod its network back.
-      await CancellationScope.nonCancellable(() => releaseIsolationAlone(i, 'the incident was cancelled'));
-    } else {
-      const acted = i.state.actions.length
-        ? `actions taken: ${i.state.actions.map((a) => `${a.action} ${a.status}`).join(', ')}`
-        : 'nothing was changed in the cluster';
-      i.finish(
-        'failed',
-        `${failureMessage(err)} (while ${i.stageAtFailure}); ${acted}${isolationLeft(i)}; respond again or act by hand`,
-      );
-      notifyInBackground(i, 'failed', `failed: ${i.state.problem ?? ''}`);
-      await settleNotifications(i);
-    }
-    throw err;
+    continuing = err instanceof ContinueAsNew;
+    if (continuing) throw err;
+    return await closeAfter(i, err);
   } finally {
     if (!continuing) i.stage('closed');
   }
 }
 
-/** The hold ended (ran out, or a check ended it) while a restore waited, and the restore then put the workload back. */
-function restoredAfterHold(i: Incident, outcome: Outcome): boolean {
-  return (
-    i.state.restore?.state === 'restored' && (outcome === 'workload-suspended' || outcome === 'needs-manual-action')
-  );
+/** Each phase runs a stretch of the playbook or waits, and says which phase comes next. */
+async function runPhase(i: Incident, phase: Exclude<Phase, { name: 'done' }>): Promise<Phase> {
+  switch (phase.name) {
+    case 'validate':
+      return validateAlert(i) ?? i.withExecutor(async (exec) => respondIfValid(i, exec));
+    case 'await-approval':
+      return awaitApproval(i, phase.pod, phase.proposal);
+    case 'act':
+      // After an approval or the watch: a new stretch on the pod as first validated (its UID: a pod that replaced it
+      // under the same name is never touched).
+      return i.withExecutor((exec) => respond(i, exec, phase.pod));
+    case 'watch':
+      return watch(i, phase.pod, phase.workload, phase.until);
+    case 'hold':
+      return hold(i, phase.suspension, phase.until);
+  }
+}
+
+async function respondIfValid(i: Incident, exec: ExecutorSession): Promise<Phase> {
+  const pod = await validatePod(i, exec);
+  return pod ? respond(i, exec, pod) : done('dismissed');
+}
+
+/**
+ * The response to a validated pod, in one executor stretch: until the next wait (approval, watch, hold) or the end.
+ * Every step knows whether it already ran (the isolation, evidence and kill happen once per incident).
+ */
+async function respond(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<Phase> {
+  const decision = await decide(i, pod);
+  if (decision.action === 'dismiss') return dismiss(i, decision.dismissal);
+  if (isDryRun(i)) return wouldAct(i, pod, decision);
+  await isolate(i, exec, pod);
+  if (decision.action === 'await-approval') return askForApproval(i, pod, decision);
+  await captureEvidence(i, exec, pod);
+  await kill(i, exec, pod);
+  const suspended = decision.action === 'suspend-workload' ? await suspend(i, exec, decision.workload) : null;
+  await cutCredentials(i, pod);
+  // A kill's earlier incidents on the same workload may reach the repeat threshold: decide again (a suspension).
+  if (!suspended && (await repeatedAcrossIncidents(i, pod))) return respond(i, exec, pod);
+  const unverified = await verify(i, exec, pod, suspended);
+  await releaseIsolationIfKillVerified(i, exec, pod);
+  return suspended ? holdOrEnd(i, suspended, unverified) : watchOrEnd(i, pod, unverified);
 }
 
 function begin(i: Incident): void {
@@ -135,13 +117,4 @@ function begin(i: Incident): void {
     { key: SA.alertSource, value: a.source },
   ]);
   i.note('alert', `${a.source} ${a.category} (${a.severity}) alert ${a.alertId}`);
-}
-
-/**
- * Why the executor cannot serve this cluster, whether workflow code said so or an activity did (the direct
- * executor, for a cluster the worker has no mapping for).
- */
-function executorUnavailable(err: unknown): string | undefined {
-  const e = err instanceof ActivityFailure ? err.cause : err;
-  return e instanceof ApplicationFailure && e.type === EXECUTOR_UNAVAILABLE ? e.message : undefined;
 }

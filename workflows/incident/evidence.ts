@@ -8,7 +8,8 @@
 import { isCancellation, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import { SA } from '../../domain/search-attributes.js';
 import type { Activities } from '../../activities/index.js';
-import type { PodTarget } from '../../remediation/protocol.js';
+import type { PodFacts } from '../../domain/workload.js';
+import { podTarget } from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
@@ -17,7 +18,9 @@ import { podIsolated } from './isolation.js';
 /** Beyond the policy's budget: the writes of what was read just in time, and the manifest (remediation/evidence.ts). */
 export const EVIDENCE_SLACK_SECONDS = 20;
 
-export async function captureEvidence(i: Incident, exec: ExecutorSession, pod: PodTarget): Promise<void> {
+/** Keeps the evidence before the kill destroys it, only while the pod is cut off: otherwise the kill comes first. */
+export async function captureEvidence(i: Incident, exec: ExecutorSession, inspected: PodFacts): Promise<void> {
+  const pod = podTarget(inspected);
   const budget = i.policy.evidenceSeconds ?? 0;
   if (i.state.evidence || budget <= 0) return;
   if (!podIsolated(i)) {

@@ -7,6 +7,7 @@
  * Isolation that cannot cut the pod off is `not-enforceable`, with why, never `isolated`.
  */
 import { isCancellation } from '@temporalio/workflow';
+import type { PodFacts } from '../../domain/workload.js';
 import type { IsolationRecord, PodTarget } from '../../remediation/protocol.js';
 import type { IsolationStatus } from '../messages.js';
 import type { ExecutorSession } from '../executor.js';
@@ -106,4 +107,15 @@ export function isolationLeft(i: Incident): string {
   if (i.state.killedAt)
     return `; NetworkPolicy ${iso.networkPolicy} is kept until the container is confirmed stopped (no longer owned by the pod: delete it by hand then)`;
   return `; the pod stays isolated by NetworkPolicy ${iso.networkPolicy} (deleted with the pod)`;
+}
+
+/**
+ * The isolation goes only once the last verification confirmed the kill: the pod gone after a graceful delete
+ * (its kubelet removes the object once the containers stopped) and its node not NotReady. While the pod is still
+ * terminating, or gone from the API from a node that is NotReady (force-deleted, its container may still run),
+ * the policy stays: the kill took its ownership away, so nothing else removes it (the problem says so).
+ */
+export async function releaseIsolationIfKillVerified(i: Incident, exec: ExecutorSession, p: PodFacts): Promise<void> {
+  const check = i.state.verification.find((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `));
+  if (check?.ok) await releaseIsolation(i, exec, `the kill is verified (${check.observed})`);
 }

@@ -1,31 +1,31 @@
 /**
- * The playbook's stages. Each takes the incident and returns the phase that comes next; the waits
- * (approval, watch, hold) run outside any executor stretch so an incident can continue as new there.
+ * The playbook's steps, each one call from malicious-pod-response.ts, in the order it runs them: validate, decide,
+ * isolate, evidence, kill, suspend, credentials, verify, then a wait (approval, watch, hold). The waits run outside
+ * any executor stretch, so an incident can continue as new there and resume the same wait in its next run.
  */
 import { isCancellation, proxyActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import { identityCheck, preflightCheck, type Dismissal } from '../../domain/checks.js';
-import { decide, type Decision } from '../../domain/decide.js';
+import { decide as decideByTable, type Decision } from '../../domain/decide.js';
 import { SA } from '../../domain/search-attributes.js';
 import { topWorkload, type PodFacts, type WorkloadRef } from '../../domain/workload.js';
 import {
   describeChange,
   describeWorkload,
+  podTarget,
   type ActionResult,
   type PodTarget,
   type SuspensionRecord,
 } from '../../remediation/protocol.js';
 import type { ExecutorSession } from '../executor.js';
+import type { Proposal } from '../messages.js';
 import { answerFor, closeProposal, openProposal, proposalOutdated, proposedNow } from './approval.js';
 import { failureMessage } from './failures.js';
 import type { Incident } from './incident.js';
-import type { Proposal } from '../messages.js';
-import { isDryRun, wouldAct, wouldDeploy } from './dry-run.js';
+import { isDryRun, wouldDeploy } from './dry-run.js';
 import { checksHold, holdTheLine } from './hold-the-line.js';
-import { captureEvidence } from './evidence.js';
-import { cutCredentials } from './credentials.js';
 import { notifyInBackground } from './notifications.js';
-import { isolateFirst, isolationLeft, isolationToKeep, releaseIsolation } from './isolation.js';
+import { isolateFirst, isolationLeft, isolationToKeep } from './isolation.js';
 import { observeActed } from './metrics.js';
 import { done, type Phase } from './state.js';
 
@@ -52,34 +52,183 @@ const VERIFY_INTERVAL = '2 seconds';
 
 const after = (seconds: number): string => new Date(Date.now() + seconds * 1000).toISOString();
 
-function dismissed(i: Incident, d: Dismissal): Phase {
+/** Ends the incident as dismissed, and says why. */
+export function dismiss(i: Incident, d: Dismissal): Phase {
   i.state.dismissal = d;
   i.note('dismissed', `${d.code}: ${d.message}`);
   return done('dismissed');
 }
 
-/** Validate the alert, look at the pod, decide, and act at once when nothing needs approval. */
-export async function investigate(i: Incident): Promise<Phase> {
+/**
+ * Validate the alert alone, before any cluster access, so a bad alert creates nothing anywhere: the end (a
+ * dismissal, or a dry run on the EKS executor, which would have to deploy to read the pod), or null to go on.
+ */
+export function validateAlert(i: Incident): Phase | null {
   i.stage('validating');
-  // Checks that need no cluster access first: a bad alert creates nothing anywhere.
   const early = preflightCheck(i.alert, i.policy, Date.now());
-  if (early) return dismissed(i, early);
+  if (early) return dismiss(i, early);
   if (isDryRun(i) && i.input.executor.kind === 'eks-lambda') return wouldDeploy(i);
-  return i.withExecutor(async (exec) => {
-    const inspected = await inspectPod(i, exec);
-    if ('dismissal' in inspected) return dismissed(i, inspected.dismissal);
-    // A live incident counts them after the kill (terminate), so visibility never delays it; a dry run kills nothing.
-    if (isDryRun(i)) await countEarlierIncidents(i);
-    return decideAndAct(i, exec, inspected.pod);
-  });
+  return null;
+}
+
+/** Validate the pod: it exists, with the alert's UID, and is not protected. Null when dismissed (the record says why). */
+export async function validatePod(i: Incident, exec: ExecutorSession): Promise<PodFacts | null> {
+  const inspected = await inspectPod(i, exec);
+  if ('pod' in inspected) return inspected.pod;
+  dismiss(i, inspected.dismissal);
+  return null;
+}
+
+/** What the facts call for now: dismiss, ask for approval, kill the pod or suspend its workload. */
+export async function decide(i: Incident, pod: PodFacts): Promise<Decision> {
+  // A live incident counts earlier incidents after the kill, so visibility never delays it; a dry run kills nothing.
+  if (isDryRun(i)) await countEarlierIncidents(i);
+  i.stage('deciding');
+  return decideNow(i, pod);
+}
+
+/** Contain first: before the kill, and before a person is asked, so the miner is cut off while they decide. */
+export async function isolate(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<void> {
+  await isolateFirst(i, exec, podTarget(pod));
+}
+
+/** Opens a proposal and tells people: the incident waits for the answer (the await-approval phase carries it). */
+export function askForApproval(i: Incident, pod: PodFacts, d: Extract<Decision, { action: 'await-approval' }>): Phase {
+  const proposal = openProposal(i, pod, d);
+  // Once, when it is proposed: a run that continued as new resumes the wait without asking again.
+  notifyInBackground(
+    i,
+    'awaiting-approval',
+    `approve or deny ${proposal.id}: ${proposal.action} ${proposal.target}?`,
+    proposal,
+  );
+  return { name: 'await-approval', pod, proposal };
 }
 
 /**
- * After an approval or the watch: a new stretch, acting on the pod as first inspected. Its delete carries
- * that pod's UID, so a pod that replaced it under the same name meanwhile is never touched.
+ * Deletes the alerted pod by UID (a pod that replaced it under the same name is never touched); once per incident.
+ * Its isolation policy is kept past the pod object. `killedAt` is when the kill took effect: the DELETE answered
+ * plus its grace period, by when the kubelet has stopped the container (the revocation's T, the repeats' line).
  */
-export async function actAfterWait(i: Incident, pod: PodFacts): Promise<Phase> {
-  return i.withExecutor((exec) => decideAndAct(i, exec, pod));
+export async function kill(i: Incident, exec: ExecutorSession, target: PodFacts): Promise<void> {
+  i.stage('remediating');
+  if (podKilled(i)) return;
+  const pod = podTarget(target);
+  const isolation = isolationToKeep(i);
+  const { result } = await exec.run(
+    {
+      op: 'terminate-pod',
+      pod,
+      gracePeriodSeconds: i.policy.terminateGracePeriodSeconds,
+      incidentId: i.id,
+      ...(isolation ? { isolation } : {}),
+    },
+    `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
+  );
+  const graceSeconds = Math.max(1, i.policy.terminateGracePeriodSeconds); // as remediation/terminate.ts deletes
+  i.state.killedAt = new Date(Date.now() + (result.status === 'done' ? graceSeconds * 1000 : 0)).toISOString();
+  record(i, result);
+}
+
+/** How suspending the workload went: what to hold, or why there is nothing to hold. */
+export type Suspended =
+  | { state: 'suspended'; workload: WorkloadRef; record: SuspensionRecord }
+  /** Done, but nothing changed that a restore would put back (the message says why). */
+  | { state: 'nothing-to-hold'; workload: WorkloadRef; message: string }
+  /** The kind cannot be suspended, or someone else's change is in the way. */
+  | { state: 'refused'; workload: WorkloadRef; message: string }
+  | { state: 'failed'; workload: WorkloadRef; why: string };
+
+/**
+ * Suspends the workload (after the kill, so the miner stops whether or not this works) so its controller cannot
+ * start another pod, recording what changed. A suspension that fails leaves the incident needing a person.
+ */
+export async function suspend(i: Incident, exec: ExecutorSession, workload: WorkloadRef): Promise<Suspended> {
+  let out: { result: ActionResult; record: SuspensionRecord | null };
+  try {
+    out = await exec.run(
+      { op: 'suspend-workload', incidentId: i.id, workload },
+      `suspend ${describeWorkload(workload)}`,
+    );
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const why = failureMessage(err);
+    i.note('suspend-workload', `${describeWorkload(workload)}: failed (${why})`);
+    return { state: 'failed', workload, why };
+  }
+  record(i, out.result);
+  if (out.record) i.state.suspension = out.record;
+  const { status, message } = out.result;
+  if (status === 'unsupported' || status === 'conflict') return { state: 'refused', workload, message };
+  return out.record
+    ? { state: 'suspended', workload, record: out.record }
+    : { state: 'nothing-to-hold', workload, message };
+}
+
+/**
+ * A Deployment's replacement pod has a new name, so its alerts start a new incident: after a kill, the incidents on
+ * the same workload in the repeat window are counted once, and true when with them the repeats reach the threshold
+ * (the facts may then call for suspending the workload).
+ */
+export async function repeatedAcrossIncidents(i: Incident, pod: PodFacts): Promise<boolean> {
+  if (!topWorkload(pod) || i.state.earlierIncidentsCounted) return false;
+  await countEarlierIncidents(i);
+  return repeatsReached(i);
+}
+
+/**
+ * Reads the cluster back until every check passes (the pod gone; the suspension, when there is one to hold): null
+ * when verified. needs-manual-action when the pod's node is not Ready (deleted from the API, the container may
+ * still run), failed when the reads never agree.
+ */
+export async function verify(
+  i: Incident,
+  exec: ExecutorSession,
+  pod: PodFacts,
+  suspended: Suspended | null,
+): Promise<Unverified | null> {
+  return verifyUntilSettled(i, exec, {
+    podGone: podTarget(pod),
+    ...(suspended?.state === 'suspended' ? { suspended: suspended.record } : {}),
+  });
+}
+
+/** After a verified (or not) kill: watch a controller-owned pod's workload for repeats, or end. */
+export function watchOrEnd(i: Incident, pod: PodFacts, unverified: Unverified | null): Phase {
+  if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
+  notifyInBackground(i, 'acted', `pod ${pod.namespace}/${pod.name} terminated`);
+  const workload = topWorkload(pod);
+  if (!workload || i.policy.watchSeconds === 0) return done('pod-terminated');
+  return { name: 'watch', pod, workload, until: after(i.policy.watchSeconds) };
+}
+
+/** After the suspension and its verification: hold what was suspended, or end, saying what a person must do. */
+export function holdOrEnd(i: Incident, s: Suspended, unverified: Unverified | null): Phase {
+  const w = describeWorkload(s.workload);
+  switch (s.state) {
+    case 'failed': {
+      const killed = unverified
+        ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})`
+        : 'was terminated';
+      return done(
+        'needs-manual-action',
+        `suspending ${w} failed: ${s.why}; the pod ${killed}; suspend the workload by hand`,
+      );
+    }
+    case 'refused':
+      return done('needs-manual-action', `${s.message}; the pod was terminated${isolationLeft(i)}`);
+    case 'nothing-to-hold':
+      return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', s.message);
+    case 'suspended': {
+      if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
+      // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
+      if (unverified) i.state.problem = `${unverified.problem}${isolationLeft(i)}`;
+      const changes = s.record.changes.map(describeChange).join('; ');
+      i.note('suspended', changes);
+      notifyInBackground(i, 'acted', `${w} suspended (${changes}); the pod was terminated`);
+      return { name: 'hold', suspension: s.record, until: after(i.policy.holdSuspensionSeconds) };
+    }
+  }
 }
 
 /** Waits for the answer to the open proposal; an answer counts only while the facts call for the same action. */
@@ -99,7 +248,10 @@ export async function awaitApproval(i: Incident, pod: PodFacts, p: Proposal): Pr
     );
   }
   closeProposal(i, p);
-  return unlessActing(i, pod, decideNow(i, pod)) ?? { name: 'act', pod };
+  const d = decideNow(i, pod);
+  if (d.action === 'dismiss') return dismiss(i, d.dismissal);
+  if (d.action === 'await-approval') return askForApproval(i, pod, d);
+  return { name: 'act', pod };
 }
 
 /** After killing a controller-owned pod: listen for repeats or an escalation for a while. */
@@ -123,46 +275,14 @@ export async function hold(i: Incident, suspension: SuspensionRecord, until: str
   return done('workload-suspended');
 }
 
-async function decideAndAct(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<Phase> {
-  i.stage('deciding');
-  const decision = decideNow(i, pod);
-  if (isDryRun(i) && decision.action !== 'dismiss') return wouldAct(i, pod, decision);
-  // Contain first: before the kill, and before a person is asked, so the miner is cut off while they decide.
-  if (decision.action !== 'dismiss') await isolateFirst(i, exec, podTarget(pod));
-  const next = unlessActing(i, pod, decision);
-  if (next) return next;
-  // Keep the evidence before it is destroyed, only while the pod is cut off (one bounded attempt): else the kill comes first.
-  await captureEvidence(i, exec, podTarget(pod));
-  return decision.action === 'suspend-workload'
-    ? suspendWorkload(i, exec, pod, decision.workload)
-    : terminate(i, exec, pod);
-}
-
 /** The repeat threshold is reached: detections that count as repeats (docs/repeats.md), here and in earlier incidents. */
 function repeatsReached(i: Incident): boolean {
   return i.alertsInWindow() + i.state.earlierIncidents >= i.policy.repeatThreshold;
 }
 
-/** Where a decision leads when it is not an action to take now: a dismissal, or a proposal to answer. */
-function unlessActing(i: Incident, pod: PodFacts, d: Decision): Phase | null {
-  if (d.action === 'dismiss') return dismissed(i, d.dismissal);
-  if (d.action === 'await-approval') {
-    const proposal = openProposal(i, pod, d);
-    // Once, when it is proposed: a run that continued as new resumes the wait without asking again.
-    notifyInBackground(
-      i,
-      'awaiting-approval',
-      `approve or deny ${proposal.id}: ${proposal.action} ${proposal.target}?`,
-      proposal,
-    );
-    return { name: 'await-approval', pod, proposal };
-  }
-  return null;
-}
-
 function decideNow(i: Incident, pod: PodFacts): Decision {
   const proposed = proposedNow(i, pod);
-  const decision = decide({
+  const decision = decideByTable({
     alert: i.alert,
     pod,
     policy: i.policy,
@@ -176,75 +296,6 @@ function decideNow(i: Incident, pod: PodFacts): Decision {
     decision.action === 'dismiss' ? decision.dismissal.message : `${decision.action}: ${decision.reason}`,
   );
   return decision;
-}
-
-async function terminate(i: Incident, exec: ExecutorSession, pod: PodFacts): Promise<Phase> {
-  i.stage('remediating');
-  await killPod(i, exec, pod);
-  // Then what is not the kill: the cloud credentials it may have taken (their sessions outlive the pod by hours)...
-  await cutCredentials(i, pod);
-  // ...and the repeats across incidents (a Deployment's earlier pods), which may call for suspending the workload.
-  const workload = topWorkload(pod);
-  if (workload && !i.state.earlierIncidentsCounted) {
-    await countEarlierIncidents(i);
-    if (repeatsReached(i)) return decideAndAct(i, exec, pod);
-  }
-  const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
-  await releaseIsolationIfKillVerified(i, exec, pod);
-  if (unverified) return done(unverified.outcome, `${unverified.problem}${isolationLeft(i)}`);
-  notifyInBackground(i, 'acted', `pod ${pod.namespace}/${pod.name} terminated`);
-  if (!workload || i.policy.watchSeconds === 0) return done('pod-terminated');
-  return { name: 'watch', pod, workload, until: after(i.policy.watchSeconds) };
-}
-
-/**
- * Kills the pod first, so the miner stops whether or not the suspension works, then suspends its workload
- * so the controller cannot start another. A suspension that fails leaves the incident needing a person.
- */
-async function suspendWorkload(i: Incident, exec: ExecutorSession, pod: PodFacts, w: WorkloadRef): Promise<Phase> {
-  i.stage('remediating');
-  await killPod(i, exec, pod);
-  let out: { result: ActionResult; record: SuspensionRecord | null };
-  try {
-    out = await exec.run({ op: 'suspend-workload', incidentId: i.id, workload: w }, `suspend ${describeWorkload(w)}`);
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    const why = failureMessage(err);
-    i.note('suspend-workload', `${describeWorkload(w)}: failed (${why})`);
-    await cutCredentials(i, pod);
-    const unverified = await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
-    await releaseIsolationIfKillVerified(i, exec, pod);
-    const killed = unverified
-      ? `was deleted but is not confirmed stopped (${unverified.problem}${isolationLeft(i)})`
-      : 'was terminated';
-    return done(
-      'needs-manual-action',
-      `suspending ${describeWorkload(w)} failed: ${why}; the pod ${killed}; suspend the workload by hand`,
-    );
-  }
-  record(i, out.result);
-  if (out.record) i.state.suspension = out.record;
-  // The pod is dead and its workload cannot replace it: now the credentials it may have taken.
-  await cutCredentials(i, pod);
-  if (out.result.status === 'unsupported' || out.result.status === 'conflict') {
-    await verifyUntilSettled(i, exec, { podGone: podTarget(pod) });
-    await releaseIsolationIfKillVerified(i, exec, pod);
-    return done('needs-manual-action', `${out.result.message}; the pod was terminated${isolationLeft(i)}`);
-  }
-  const unverified = await verifyUntilSettled(i, exec, {
-    podGone: podTarget(pod),
-    ...(out.record ? { suspended: out.record } : {}),
-  });
-  await releaseIsolationIfKillVerified(i, exec, pod);
-  if (!out.record)
-    return unverified ? done(unverified.outcome, unverified.problem) : done('pod-terminated', out.result.message);
-  if (unverified?.outcome === 'failed') return done(unverified.outcome, unverified.problem);
-  // The suspension holds but the pod's node cannot confirm the kill: keep the suspension restorable and say why.
-  if (unverified) i.state.problem = `${unverified.problem}${isolationLeft(i)}`;
-  const changes = out.record.changes.map(describeChange).join('; ');
-  i.note('suspended', changes);
-  notifyInBackground(i, 'acted', `${describeWorkload(w)} suspended (${changes}); the pod was terminated`);
-  return { name: 'hold', suspension: out.record, until: after(i.policy.holdSuspensionSeconds) };
 }
 
 /** Reads the pod and its owners: the pod to act on, or a dismissal when it is not the pod the alert is about. */
@@ -306,48 +357,9 @@ async function countEarlierIncidents(i: Incident): Promise<void> {
   );
 }
 
-function podTarget(p: PodFacts): PodTarget {
-  return { namespace: p.namespace, name: p.name, uid: p.uid, ...(p.nodeName ? { nodeName: p.nodeName } : {}) };
-}
-
-/**
- * The isolation goes only once the last verification confirmed the kill: the pod gone after a graceful delete
- * (its kubelet removes the object once the containers stopped) and its node not NotReady. While the pod is still
- * terminating, or gone from the API from a node that is NotReady (force-deleted, its container may still run),
- * the policy stays: the kill took its ownership away, so nothing else removes it (the problem says so).
- */
-async function releaseIsolationIfKillVerified(i: Incident, exec: ExecutorSession, p: PodFacts): Promise<void> {
-  const check = i.state.verification.find((c) => c.target.startsWith(`pod ${p.namespace}/${p.name} `));
-  if (check?.ok) await releaseIsolation(i, exec, `the kill is verified (${check.observed})`);
-}
-
 /** An incident is about one pod (a pod under the same name with another UID is dismissed), so one kill is enough. */
 function podKilled(i: Incident): boolean {
   return i.state.actions.some((a) => a.action === 'delete-pod' && (a.status === 'done' || a.status === 'already-done'));
-}
-
-/**
- * Deletes the alerted pod by UID (a pod that replaced it under the same name is never touched); once per incident.
- * Its isolation policy is kept past the pod object. `killedAt` is when the kill took effect: the DELETE answered
- * plus its grace period, by when the kubelet has stopped the container (the revocation's T, the repeats' line).
- */
-async function killPod(i: Incident, exec: ExecutorSession, target: PodFacts): Promise<void> {
-  if (podKilled(i)) return;
-  const pod = podTarget(target);
-  const isolation = isolationToKeep(i);
-  const { result } = await exec.run(
-    {
-      op: 'terminate-pod',
-      pod,
-      gracePeriodSeconds: i.policy.terminateGracePeriodSeconds,
-      incidentId: i.id,
-      ...(isolation ? { isolation } : {}),
-    },
-    `delete pod ${pod.namespace}/${pod.name} if uid is ${pod.uid}`,
-  );
-  const graceSeconds = Math.max(1, i.policy.terminateGracePeriodSeconds); // as remediation/terminate.ts deletes
-  i.state.killedAt = new Date(Date.now() + (result.status === 'done' ? graceSeconds * 1000 : 0)).toISOString();
-  record(i, result);
 }
 
 function record(i: Incident, result: ActionResult): void {
@@ -356,7 +368,7 @@ function record(i: Incident, result: ActionResult): void {
   observeActed(i, result);
 }
 
-interface Unverified {
+export interface Unverified {
   outcome: 'failed' | 'needs-manual-action';
   problem: string;
 }
