@@ -39,26 +39,23 @@ export interface GonePod {
 /** Outcomes after which the pod the run acted on no longer exists: it killed it (and maybe suspended its workload). */
 const KILLED: readonly Outcome[] = ['pod-terminated', 'workload-suspended', 'workload-restored'];
 
-/** What a closed run's result says about its pod. */
+/** What a closed run's result says about its pod; `closedAt` dates a `pod-gone` dismissal (the run ended on it). */
 export function gonePodOf(result: IncidentResult | null, closedAt: number): GonePod | null {
   if (!result?.outcome) return null;
   if (KILLED.includes(result.outcome) && result.pod && result.killedAt) {
     return {
       uid: result.pod.uid,
-      containerIds: result.pod.containers.flatMap((c) => c.containerIds.map(bareContainerId)),
+      containerIds: result.pod.containerIds.map(bareContainerId),
       goneAt: Date.parse(result.killedAt),
       why: `${result.outcome}, the pod killed at ${result.killedAt}`,
     };
   }
-  if (result.outcome === 'dismissed' && result.dismissal?.code === 'pod-gone') {
-    // When the run found no pod by that name: its `dismissed` note (the close, if the timeline lost it).
-    const note = [...result.timeline].reverse().find((t) => t.event === 'dismissed');
-    const at = note ? Date.parse(note.at) : closedAt;
+  if (result.outcome === 'dismissed' && result.dismissal === 'pod-gone') {
     return {
       uid: null,
       containerIds: [],
-      goneAt: at,
-      why: `dismissed: no pod by that name at ${new Date(at).toISOString()}`,
+      goneAt: closedAt,
+      why: `dismissed: no pod by that name at ${new Date(closedAt).toISOString()}`,
     };
   }
   return null;

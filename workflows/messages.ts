@@ -1,7 +1,7 @@
 /** Signals, queries and updates of an incident: the analyst's and the forwarder's handles on a running response. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PodAlert } from '../domain/alert.js';
-import type { Dismissal } from '../domain/checks.js';
+import type { Dismissal, DismissalCode } from '../domain/checks.js';
 import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
 import type {
@@ -283,4 +283,14 @@ export interface IncidentResult {
   /** Each change made in the cluster, in order, without its message (that is in `status`). */
   actions: Pick<ActionResult, 'action' | 'target' | 'status'>[];
   runs: number;
+  /**
+   * The pod the incident acted on, as validation read it: its UID and container IDs (current and restarted), so a
+   * sender of late alerts (the forwarder) can tell an alert about it from one about a new pod with the same name.
+   * null when validation read no pod, or another one than the alert named.
+   */
+  pod: { uid: string; containerIds: string[] } | null;
+  /** When the kill took effect (the DELETE answered plus its grace period); null without a kill. */
+  killedAt: string | null;
+  /** Why the incident was dismissed, when it was (e.g. `pod-gone`: validation found no pod by that name). */
+  dismissal: DismissalCode | null;
 }

@@ -19,23 +19,19 @@ const alert = (over: Partial<PodAlert> = {}): PodAlert => ({
   ...over,
 });
 
-/** The parts of a final result gonePodOf reads. */
-const result = (over: Partial<IncidentResult>): IncidentResult =>
-  ({
-    outcome: 'pod-terminated',
-    killedAt: KILLED_AT,
-    dismissal: null,
-    timeline: [],
-    pod: {
-      namespace: 'shop',
-      name: 'miner-0',
-      uid: UID,
-      labels: {},
-      containers: [{ name: 'app', image: 'x', containerIds: [`containerd://${CONTAINER}`] }],
-      owners: [],
-    },
-    ...over,
-  }) as IncidentResult;
+/** A final result (the workflow's summary). */
+const result = (over: Partial<IncidentResult>): IncidentResult => ({
+  schemaVersion: 1,
+  incidentId: 'pod-incident:prod:shop:miner-0',
+  outcome: 'pod-terminated',
+  problem: null,
+  actions: [],
+  runs: 1,
+  pod: { uid: UID, containerIds: [`containerd://${CONTAINER}`] },
+  killedAt: KILLED_AT,
+  dismissal: null,
+  ...over,
+});
 
 describe('gonePodOf', () => {
   it('knows the killed pod after a kill outcome: its UID, bare container IDs, and the kill time', () => {
@@ -47,28 +43,17 @@ describe('gonePodOf', () => {
       });
   });
 
-  it('knows a pod-gone dismissal by the time the run found no pod, with no identity', () => {
-    const at = '2026-12-07T10:00:09.000Z';
-    const r = result({
-      outcome: 'dismissed',
-      killedAt: null,
-      pod: null,
-      dismissal: { code: 'pod-gone', message: 'gone' },
-      timeline: [{ at, event: 'dismissed', detail: 'pod-gone: gone' }],
-    });
-    expect(gonePodOf(r, 99)).toMatchObject({ uid: null, containerIds: [], goneAt: Date.parse(at) });
+  it('knows a pod-gone dismissal by the time the run closed on it, with no identity', () => {
+    const r = result({ outcome: 'dismissed', killedAt: null, pod: null, dismissal: 'pod-gone' });
+    expect(gonePodOf(r, 99)).toMatchObject({ uid: null, containerIds: [], goneAt: 99 });
   });
 
   it('knows nothing after other ends: the pod may still be there, so a new alert starts a new run', () => {
     expect(gonePodOf(result({ outcome: 'needs-manual-action' }), 0)).toBeNull();
     expect(gonePodOf(result({ outcome: 'failed' }), 0)).toBeNull();
     expect(gonePodOf(result({ outcome: 'dry-run', killedAt: null }), 0)).toBeNull();
-    expect(
-      gonePodOf(result({ outcome: 'dismissed', dismissal: { code: 'stale-alert', message: 'old' } }), 0),
-    ).toBeNull();
-    expect(
-      gonePodOf(result({ outcome: 'dismissed', dismissal: { code: 'pod-replaced', message: 'other UID' } }), 0),
-    ).toBeNull();
+    expect(gonePodOf(result({ outcome: 'dismissed', dismissal: 'stale-alert' }), 0)).toBeNull();
+    expect(gonePodOf(result({ outcome: 'dismissed', dismissal: 'pod-replaced' }), 0)).toBeNull();
     expect(gonePodOf(null, 0)).toBeNull(); // terminated, cancelled, failed: no result
   });
 });

@@ -64,11 +64,20 @@ describe('the status view', () => {
     expect(Object.keys(statusView(s)).sort()).toEqual(Object.keys(view).sort());
   });
 
-  it('the result is a summary: the outcome, the problem, the actions without their messages, the runs', () => {
+  it('the result is a summary: the outcome, the problem, the actions without their messages, the runs, the pod gone', () => {
     const s = state({
       run: 2,
       problem: 'p',
       actions: [{ action: 'delete-pod', target: 'pod shop/web-1', status: 'done', message: 'a long message' }],
+      pod: {
+        namespace: 'shop',
+        name: 'web-1',
+        uid: 'uid-1',
+        labels: {},
+        containers: [{ name: 'app', image: 'x', containerIds: ['containerd://c1', 'containerd://c0'] }],
+        owners: [],
+      },
+      killedAt: '2026-12-07T10:00:02.000Z',
     });
     expect(resultSummary(s, 'pod-terminated')).toEqual({
       schemaVersion: 1,
@@ -77,6 +86,18 @@ describe('the status view', () => {
       problem: 'p',
       actions: [{ action: 'delete-pod', target: 'pod shop/web-1', status: 'done' }],
       runs: 2,
+      pod: { uid: 'uid-1', containerIds: ['containerd://c1', 'containerd://c0'] },
+      killedAt: '2026-12-07T10:00:02.000Z',
+      dismissal: null,
     });
+  });
+
+  it("the result names no pod when validation read another one under the alert's name", () => {
+    const s = state({
+      pod: { uid: 'other-uid', containers: [] } as unknown as IncidentState['pod'],
+      dismissal: { code: 'pod-replaced', message: 'another UID' },
+    });
+    s.alerts.first = { ...s.alerts.first, podUid: 'alerted-uid' };
+    expect(resultSummary(s, 'dismissed')).toMatchObject({ pod: null, dismissal: 'pod-replaced' });
   });
 });

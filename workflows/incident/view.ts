@@ -70,5 +70,12 @@ export function resultSummary(s: IncidentState, outcome: Outcome): IncidentResul
     problem: s.problem,
     actions: s.actions.map(({ action, target, status }) => ({ action, target, status })),
     runs: s.run,
+    // The pod as validated, only when it is the one the alert named (a dismissal may have read another under its name).
+    pod:
+      s.pod && (!s.alerts.first.podUid || s.pod.uid === s.alerts.first.podUid)
+        ? { uid: s.pod.uid, containerIds: s.pod.containers.flatMap((c) => c.containerIds) }
+        : null,
+    killedAt: s.killedAt,
+    dismissal: s.dismissal?.code ?? null,
   };
 }
