@@ -17,6 +17,8 @@ export interface ActivityDeps {
   temporal: Client;
   /** The loosest policy an incident may run with here (config `policyFloor`); default: the policy's defaults. */
   policyFloor?: PolicyFloor;
+  /** The kill path may run as local activities on this worker (worker/cache-room.ts); default: no. */
+  localCalls?: boolean;
 }
 
 /** Every activity the worker registers, built from its dependencies (no globals, easy to test). */
@@ -30,7 +32,7 @@ export function createActivities(deps: ActivityDeps) {
       (await import('./eks-lambda/index.js')).createEksLambdaActivities(deps.eks, await aws()),
     ),
     ...createIncidentHistory(deps.temporal),
-    ...createPolicyFloorActivities(deps.policyFloor),
+    ...createPolicyFloorActivities(deps.policyFloor, { localCalls: deps.localCalls ?? false }),
     ...createEvidenceActivities(deps.evidence, kubeResolver(deps.direct), aws),
     ...createNotifyActivities(deps.notify.targets, deps.notify),
     // The worker's own AWS identity (eks.endpoint in the local stack), whichever executor acts in the cluster.

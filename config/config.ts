@@ -544,7 +544,7 @@ export const configSchema = z.strictObject({
         .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2 (the SDK keeps two)')
         .default(100)
         .describe(
-          'Incidents kept in memory, about 0.5 MiB of heap each; 0 (no cache) or at least 2. Approve at most a sixth of it at once (docs/operations.md#sizing-a-worker).',
+          'Incidents kept in memory, about 0.5 MiB of heap each; 0 (no cache) or at least 2. Approve at most a sixth of it at once (docs/operations.md#sizing-a-worker). At least twice `maxConcurrentWorkflowTasks` for the kill path to run as local activities, in the first workflow task (docs/kill-first.md); below, it goes through the task queue.',
         ),
       maxConcurrentActivities: z.coerce
         .number()

@@ -9,6 +9,7 @@ import { checkWorkerConfig, type Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import { ensureSweeperSchedule } from './schedules.js';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
+import { killPathLocal, workflowTaskSlots } from './cache-room.js';
 
 /** Workflow source next to this file: `.ts` when run from source (tsx, tests), `.js` from `dist/`. */
 export function workflowsPath(): string {
@@ -63,6 +64,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
       notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
       temporal: client,
       policyFloor: config.policyFloor,
+      localCalls: killPathLocal(config.worker),
     }),
     ...(config.temporal.deployment
       ? {
@@ -84,10 +86,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     maxCachedWorkflows: config.worker.maxCachedIncidents,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     // A task runs on a cached incident: no more of them at once than the cache holds (the SDK would lower it, warning).
-    maxConcurrentWorkflowTaskExecutions:
-      config.worker.maxCachedIncidents > 0
-        ? Math.min(config.worker.maxConcurrentWorkflowTasks, config.worker.maxCachedIncidents)
-        : config.worker.maxConcurrentWorkflowTasks,
+    maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(config.worker),
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
   };
   const worker = await Worker.create(options);

@@ -45,11 +45,10 @@ const { runDirect } = proxyActivities<Activities>({ startToCloseTimeout: '1 minu
  * reads, isolates and deletes in its first workflow task, with no activity task matching between (docs/kill-first.md).
  * Each is idempotent (a read; a policy adopted only when ours; a DELETE by UID, "not found" being done), so a worker
  * lost mid-call costs a re-run by the next worker once the workflow task times out, nothing more.
+ * Only where the worker says its cache has room for them (`localCalls`, worker/cache-room.ts): elsewhere a full cache
+ * can evict an incident mid-call, and its first task is lost until it times out.
  */
-// Off for now: with more incidents starting at once than the worker caches (worker.maxCachedIncidents), incidents
-// whose first task waited on these local activities stayed in validating for good (worker-limits.test.ts, cache 2,
-// five incidents). Until that is understood, the kill path's calls go through the task queue like the rest.
-const LOCAL_OPS: ReadonlySet<CoreRequest['op']> = new Set<CoreRequest['op']>([]);
+const LOCAL_OPS: ReadonlySet<CoreRequest['op']> = new Set(['inspect', 'isolate-pod', 'terminate-pod']);
 const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: DIRECT_RETRY });
 
 // AWS activities heartbeat every 2 s: a worker that dies mid-step is noticed within the heartbeat timeout.
@@ -96,13 +95,14 @@ export async function openExecutor(
   target: ExecutorTarget,
   compensations: Compensations,
   session: number,
+  opts: { localCalls: boolean } = { localCalls: false },
 ): Promise<ExecutorSession> {
   switch (spec.kind) {
     case 'direct':
       // Nothing to deploy, so nothing to compensate: the worker already reaches the cluster.
       return {
         run: <R extends CoreRequest>(request: R, summary: string, withinSeconds?: number) => {
-          const where = LOCAL_OPS.has(request.op) ? 'local' : 'task-queue';
+          const where = opts.localCalls && LOCAL_OPS.has(request.op) ? 'local' : 'task-queue';
           const args: [string, CoreRequest] = [target.cluster, request];
           if (withinSeconds)
             return bounded(withinSeconds, Math.min(10, withinSeconds), where).runDirect.executeWithOptions(

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { mergePatch } from '../../remediation/kube.js';
 import { installLogging } from '../../worker/logging.js';
@@ -37,6 +37,11 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreatePolicyCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
 import { randomBytes } from 'node:crypto';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
+import { respondToAlert } from '../../client/incidents.js';
+import { configSchema } from '../../config/config.js';
+import { startHoldingRelay } from '../support/holding-relay.js';
+import { until } from '../support/until.js';
+import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
 const dir = new URL('../histories/', import.meta.url);
 const recording = Boolean(process.env.RECORD_HISTORIES);
@@ -257,6 +262,44 @@ describe.runIf(recording)('record histories', () => {
       await r.waitForStage(h, 'awaiting-approval');
       return h;
     },
+    // A worker process SIGKILLed while the first workflow task's pod read (a local activity) waits on a stalled
+    // network path: the task times out, a new worker runs the task again from the start, reads, and kills.
+    'worker-killed-mid-local-activity': async (ns) => {
+      const w = await createWorkload(kube, ns, 'Pod');
+      const relay = await startHoldingRelay(
+        inject('kubeconfigPath'),
+        mkdtempSync(path.join(tmpdir(), 'pod-responder-relay-')),
+      );
+      const taskQueue = `record-crash-${randomBytes(3).toString('hex')}`;
+      const env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        POD_RESPONDER_TASK_QUEUE: taskQueue,
+        KUBECONFIG: relay.kubeconfig,
+        POD_RESPONDER_CLUSTER: 'local',
+        POD_RESPONDER_LOG_LEVEL: 'WARN',
+      };
+      let worker = await startWorkerProcess(env);
+      try {
+        relay.hold();
+        const config = configSchema.parse({
+          temporal: { address: inject('temporalAddress'), taskQueue },
+          policy: { evidenceSeconds: 0 },
+        });
+        const { workflowId } = await respondToAlert(r.client, config, alertFor(ns, w));
+        await until('the pod read waiting on the held relay', async () => relay.heldFromClients > 0, 30_000);
+        await killProcessGroup(worker);
+        relay.release();
+        worker = await startWorkerProcess(env);
+        const result = await r.client.workflow.getHandle(workflowId).result();
+        expect(result.outcome).toBe('pod-terminated');
+        return { workflowId };
+      } finally {
+        await killProcessGroup(worker);
+        await relay.close();
+      }
+    },
   };
   const only = process.env.RECORD_ONLY?.split(',');
 
@@ -288,8 +331,32 @@ describe('replay recorded histories', () => {
       'running-mid-approval.json',
       'running-mid-hold.json',
       'terminate-bare-pod.json',
+      'worker-killed-mid-local-activity.json',
     ]);
   });
+
+  it.skipIf(recording)(
+    'the direct executor recorded its kill path as local activities, a worker killed mid-call too',
+    () => {
+      const markers = (file: string) => {
+        const { events } = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
+        return events!.flatMap((e) => {
+          const data = e.markerRecordedEventAttributes ? e.userMetadata?.summary?.data : undefined;
+          return data ? [(JSON.parse(Buffer.from(data).toString()) as string).split(' ')[0]] : [];
+        });
+      };
+      expect(markers('terminate-bare-pod.json')).toEqual(expect.arrayContaining(['inspect', 'isolate', 'delete']));
+      const crash = historyFromJSON(
+        JSON.parse(readFileSync(new URL('worker-killed-mid-local-activity.json', dir), 'utf8')),
+      ).events!;
+      // The killed worker's first task timed out; the next worker's recorded the read and the DELETE.
+      const timedOut = crash.findIndex((e) => e.workflowTaskTimedOutEventAttributes);
+      const firstMarker = crash.findIndex((e) => e.markerRecordedEventAttributes && e.userMetadata?.summary);
+      expect(timedOut).toBeGreaterThan(-1);
+      expect(firstMarker).toBeGreaterThan(timedOut);
+      expect(markers('worker-killed-mid-local-activity.json')).toEqual(expect.arrayContaining(['inspect', 'delete']));
+    },
+  );
 
   it.each(files)('%s replays without nondeterminism', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));

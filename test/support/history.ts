@@ -14,3 +14,18 @@ export async function activitySummaries(h: WorkflowHandle): Promise<string[]> {
     return data ? [JSON.parse(Buffer.from(data).toString()) as string] : [];
   });
 }
+
+/** The summaries of the local activities the incident ran (their markers), in history order. */
+export async function localActivitySummaries(h: WorkflowHandle): Promise<string[]> {
+  const history = await h.fetchHistory();
+  return history.events!.flatMap((e) => {
+    const data = e.markerRecordedEventAttributes ? e.userMetadata?.summary?.data : undefined;
+    return data ? [JSON.parse(Buffer.from(data).toString()) as string] : [];
+  });
+}
+
+/** Workflow tasks of the incident that timed out (a worker lost, or a task it dropped). */
+export async function workflowTaskTimeouts(h: WorkflowHandle): Promise<number> {
+  const history = await h.fetchHistory();
+  return history.events!.filter((e) => e.workflowTaskTimedOutEventAttributes).length;
+}

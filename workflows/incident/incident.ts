@@ -61,6 +61,8 @@ export class Incident {
   notificationsInFlight = 0;
   /** A restore releasing the credentials revocation (while watching) is running: a second one is refused. */
   credentialsReleasing = false;
+  /** The worker runs the kill path's calls as local activities (its answer to the policy-floor check). */
+  localCalls = false;
 
   constructor(input: IncidentInput) {
     this.input = input;
@@ -231,7 +233,11 @@ export class Incident {
     };
     try {
       return await work(
-        countingActions(await openExecutor(this.input.executor, target, compensations, this.state.executorSessions)),
+        countingActions(
+          await openExecutor(this.input.executor, target, compensations, this.state.executorSessions, {
+            localCalls: this.localCalls,
+          }),
+        ),
       );
     } catch (err) {
       if (!opts.withinWait) this.failedStage ??= this.state.stage; // before cleaning up changes it

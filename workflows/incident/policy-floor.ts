@@ -12,6 +12,7 @@
 import { proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
 import type { PolicyCheck } from '../../domain/policy-floor.js';
+import type { IncidentAdmission } from '../../activities/policy-floor.js';
 import type { Incident } from './incident.js';
 import { notifyInBackground } from './notifications.js';
 import { done } from './state.js';
@@ -24,6 +25,8 @@ const { checkIncidentPolicy } = proxyLocalActivities<Activities>({
 /**
  * Ends the incident `failed`, with the reason, when its policy is looser than this worker's floor or invalid, or when
  * its input carries an earlier run's state that no run of this incident handed on. Nothing has been done by then.
+ * The same check tells the incident whether the worker runs its kill path as local activities (i.localCalls); a run
+ * continued as new does not ask, and runs it through the task queue.
  */
 export async function enforcePolicyFloor(i: Incident): Promise<void> {
   const refused = await refusal(i);
@@ -42,7 +45,10 @@ async function refusal(i: Incident): Promise<string | null> {
     }
     return null;
   }
-  return describe(await checkIncidentPolicy(i.policy));
+  const admission: IncidentAdmission = await checkIncidentPolicy(i.policy);
+  // Where this run's kill path goes, as the worker said (recorded, so any worker replays it the same way).
+  i.localCalls = admission.localCalls ?? false;
+  return describe(admission);
 }
 
 function describe(check: PolicyCheck): string | null {
