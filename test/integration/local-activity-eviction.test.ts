@@ -22,8 +22,8 @@ import { finishSignal, stageQuery } from '../support/local-activity-eviction-wor
 import { until } from '../support/until.js';
 
 const workflowsPath = fileURLToPath(new URL('../support/local-activity-eviction-workflows.ts', import.meta.url));
-const LOCAL_ACTIVITY_MS = 1_000;
-const TASK_TIMEOUT = '4 seconds';
+const LOCAL_ACTIVITY_MS = 400;
+const TASK_TIMEOUT = '5 seconds';
 /** Local activity calls, per workflow ID. */
 const calls = new Map<string, number>();
 let client: Client;
@@ -64,11 +64,12 @@ async function startWorker(maxCachedWorkflows: number): Promise<string> {
 /** Starts `n` runs at once and waits until each has finished its first workflow task. */
 async function startAtOnce(taskQueue: string, n: number): Promise<WorkflowHandle[]> {
   const handles = await Promise.all(
-    Array.from({ length: n }, () =>
+    Array.from({ length: n }, (_, i) =>
       client.workflow.start('slowThenParked', {
         taskQueue,
         workflowId: `slow-${randomBytes(4).toString('hex')}`,
-        args: [LOCAL_ACTIVITY_MS],
+        // Of different lengths, as pod reads are: one finishes while another still waits.
+        args: [LOCAL_ACTIVITY_MS * (1 + i)],
         workflowTaskTimeout: TASK_TIMEOUT,
       }),
     ),
