@@ -51,7 +51,7 @@ async function startWorker(maxCachedWorkflows: number): Promise<string> {
     maxConcurrentWorkflowTaskExecutions: 2,
     activities: {
       slow: async (ms: number) => {
-        const id = Context.current().info.workflowExecution.workflowId;
+        const id = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
         if (ms > 0) calls.set(id, (calls.get(id) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, ms));
       },

@@ -37,7 +37,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreatePolicyCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
 import { randomBytes } from 'node:crypto';
 import { REVOCABLE_TAG } from '../../domain/revocation.js';
-import { respondToAlert } from '../../client/incidents.js';
+import { respondToAlert } from '../../temporal-client/incidents.js';
 import { configSchema } from '../../config/config.js';
 import { startHoldingRelay } from '../support/holding-relay.js';
 import { until } from '../support/until.js';
