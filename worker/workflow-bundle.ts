@@ -36,11 +36,7 @@ export async function workflowBundle(workflowsPath: string, logger?: Logger): Pr
   const dir = path.dirname(file);
   const cached = readCached(file);
   if (cached !== undefined) return { code: cached };
-  const { code } = await bundleWorkflowCode({
-    workflowsPath,
-    webpackConfigHook: requireAllowed,
-    ...(logger ? { logger } : {}),
-  });
+  const { code } = await bundleWorkflowCode({ workflowsPath, ...(logger ? { logger } : {}) });
   try {
     mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -94,15 +90,6 @@ export function pruneBundles(dir: string, keep: number): string[] {
   }
   return removed;
 }
-
-/**
- * Our compiled `.js` (dist/, in a `"type": "module"` package) is parsed as mixed ESM/CommonJS, as the `.ts`
- * sources are: incident.ts loads the alert schema with a synchronous `require` only when a signal needs it.
- */
-const requireAllowed: NonNullable<Parameters<typeof bundleWorkflowCode>[0]['webpackConfigHook']> = (config) => {
-  const rule = { test: /\.js$/, exclude: /node_modules/, type: 'javascript/auto' };
-  return { ...config, module: { ...config.module, rules: [...(config.module?.rules ?? []), rule] } };
-};
 
 function packageRoot(from: string): string {
   for (let dir = path.dirname(path.resolve(from)); ; dir = path.dirname(dir)) {

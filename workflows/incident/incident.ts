@@ -11,6 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PodAlert } from '../../domain/alert.js';
+import { checkAlert } from '../../domain/alert-check.js';
 import { sameContainer, withRawExcerpt } from '../../domain/alert-values.js';
 import { defaultPolicy } from '../../domain/policy-defaults.js';
 import type { Policy } from '../../domain/policy.js';
@@ -32,17 +33,6 @@ const REPEATS_NOTED = 10;
 /** Detection times kept for the repeat window: the threshold never needs more. */
 const DETECTIONS_KEPT = 100;
 const CLEANUP_KEPT = 60;
-
-/**
- * The alert schema, loaded with zod on the first alert signal that needs checking rather than imported: the
- * SDK evaluates this bundle's modules afresh for every incident it creates or replays, and zod with the schema
- * costs about 10 ms of CPU each time. `require` here is webpack's, synchronous, inside the workflow bundle
- * (the only place this module runs); the module is evaluated once per incident, on first use.
- */
-function alertSchema(): (typeof import('../../domain/alert.js'))['podAlertSchema'] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- webpack's synchronous require, as said above
-  return (require('../../domain/alert.js') as typeof import('../../domain/alert.js')).podAlertSchema;
-}
 
 export class Incident {
   readonly input: IncidentInput;
@@ -147,17 +137,14 @@ export class Incident {
   receiveAlert(input: unknown): void {
     if (this.isStartAlert(input)) return; // signal-with-start delivers the first alert twice
     const a = this.state.alerts;
-    const parsed = alertSchema().safeParse(input);
-    if (!parsed.success) {
+    const checked = checkAlert(input);
+    if ('problem' in checked) {
       a.invalid += 1;
       if (a.invalid === 1)
-        this.note(
-          'alert-invalid',
-          `a signal carried something that is not an alert: ${parsed.error.issues[0]?.message ?? ''}`,
-        );
+        this.note('alert-invalid', `a signal carried something that is not an alert: ${checked.problem}`);
       return;
     }
-    const alert = withRawExcerpt(parsed.data);
+    const alert = withRawExcerpt(checked.alert);
     const first = this.alert;
     if (alert.alertId === first.alertId) return; // the first alert again
     if (
