@@ -1,12 +1,16 @@
-import { Agent, type AgentOptions } from 'node:https';
+import { Agent } from 'node:https';
 import {
   AppsV1Api,
   BatchV1Api,
   CoreV1Api,
+  createConfiguration,
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
+  ServerConfiguration,
   setHeaderOptions,
+  type Configuration,
+  type Middleware,
 } from '@kubernetes/client-node';
 
 /** The typed API groups the remediation core uses; built from any KubeConfig (file, or EKS token in Lambda). */
@@ -18,58 +22,77 @@ export interface KubeClients {
 }
 
 export function kubeClients(kc: KubeConfig): KubeClients {
-  keepAlive(kc);
+  const config = keptAliveConfiguration(kc);
   return {
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    networking: kc.makeApiClient(NetworkingV1Api),
+    core: new CoreV1Api(config),
+    apps: new AppsV1Api(config),
+    batch: new BatchV1Api(config),
+    networking: new NetworkingV1Api(config),
   };
 }
 
-type AgentFactory = (cluster: { server?: string; proxyUrl?: string } | null, options: AgentOptions) => unknown;
-/** Agents kept per KubeConfig; a rotated client certificate makes a new one, and the oldest beyond this are closed. */
+/**
+ * What `kc.makeApiClient` builds (the current cluster's server, `kc` authenticating each request), plus a request
+ * middleware that gives each request a kept-alive agent. client-node builds a new agent, so a new TCP connection
+ * and TLS handshake, for every request (a GET then costs 5.5 ms instead of 1.7: docs/measurements.md). Only
+ * client-node's public API: `createConfiguration`'s `promiseMiddleware` runs after `kc` authenticated the request,
+ * and `RequestContext.getAgent/setAgent` swap its agent. Proxied and plain-HTTP clusters keep client-node's agents.
+ * Keep it the only static middleware: client-node 1.4 reverses that list in place after each response.
+ */
+export function keptAliveConfiguration(kc: KubeConfig): Configuration {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('No active cluster!');
+  const direct = cluster.server.startsWith('https:') && !cluster.proxyUrl;
+  return createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: direct ? [keptAliveAgents()] : [],
+  });
+}
+
+/** Agents kept per configuration; a rotated client certificate makes a new one, and the oldest beyond this are closed. */
 const AGENTS_KEPT = 4;
 
 /** A TLS option as text for the agent's key. A `{ pem, passphrase }` key object is serialized whole: String() would make every one "[object Object]", one agent for different keys. */
-function tlsText(v: AgentOptions['ca'] | AgentOptions['key']): string {
+function tlsText(v: unknown): string {
   return v === undefined ? '' : typeof v === 'string' || Buffer.isBuffer(v) ? v.toString() : JSON.stringify(v);
 }
 
 /**
- * One kept-alive HTTPS agent per cluster and TLS identity, shared by every request of these clients. client-node
- * builds a new agent, so a new TCP connection and TLS handshake, for every request (a GET then costs 7 ms instead
- * of 2 on a kept-alive connection). Bearer tokens are headers, not agent state: a rotated token is still read per
- * request. Proxied and plain-HTTP clusters keep client-node's own agents.
+ * Replaces the one-request agent the KubeConfig put on a request with a kept-alive one made from the same TLS
+ * options (CA, client certificate and key, server name, verification), one per TLS identity. Bearer tokens are
+ * headers, not agent state: a rotated token is still read per request.
  */
-export function keepAlive(kc: KubeConfig): KubeConfig {
-  const target = kc as unknown as { createAgent?: AgentFactory };
-  const original = target.createAgent?.bind(kc);
-  if (!original) return kc; // a client-node without this hook: its own agents, slower but correct
+export function keptAliveAgents(): Middleware {
   const agents = new Map<string, Agent>();
-  target.createAgent = (cluster, options) => {
-    if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
-    const key = JSON.stringify([
-      cluster.server,
-      tlsText(options.ca),
-      tlsText(options.cert),
-      tlsText(options.key),
-      options.servername ?? '',
-      options.rejectUnauthorized ?? null,
-    ]);
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new Agent({ ...options, keepAlive: true });
-      agents.set(key, agent);
-      for (const [k, old] of agents) {
-        if (agents.size <= AGENTS_KEPT) break;
-        agents.delete(k);
-        old.destroy();
+  return {
+    pre: (ctx) => {
+      const given = ctx.getAgent();
+      if (!(given instanceof Agent)) return Promise.resolve(ctx);
+      const options = given.options;
+      const key = JSON.stringify([
+        tlsText(options.ca),
+        tlsText(options.cert),
+        tlsText(options.key),
+        tlsText(options.pfx),
+        options.servername ?? '',
+        options.rejectUnauthorized ?? null,
+      ]);
+      let agent = agents.get(key);
+      if (!agent) {
+        agent = new Agent({ ...options, keepAlive: true });
+        agents.set(key, agent);
+        for (const [k, old] of agents) {
+          if (agents.size <= AGENTS_KEPT) break;
+          agents.delete(k);
+          old.destroy();
+        }
       }
-    }
-    return agent;
+      ctx.setAgent(agent);
+      return Promise.resolve(ctx);
+    },
+    post: (rsp) => Promise.resolve(rsp),
   };
-  return kc;
 }
 
 export function kubeConfigFromFile(path: string, context?: string): KubeConfig {
