@@ -17,8 +17,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 # tsc over everything (tsconfig.json includes test/ and devstack/, hence no excludes for them in
-# .dockerignore), then dist/ from tsconfig.build.json and the Lambda bundle dist/lambda/remediation.zip,
-# which the eks-lambda executor uploads and finds next to dist/config/config.js.
+# .dockerignore), then dist/ from tsconfig.build.json, the Lambda bundle dist/lambda/remediation.zip,
+# which the eks-lambda executor uploads and finds next to dist/config/config.js, and the workflow bundle
+# dist/workflow-bundle.js, which workers run without webpack at start (readOnlyRootFilesystem: none could keep one).
 RUN npm run build
 # Production dependencies only, native modules built above included: the runtime image needs no compiler.
 RUN npm prune --omit=dev --no-audit --no-fund
@@ -28,9 +29,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The workflow bundle, built here, where the files are those the worker will see: a worker then starts without
-# running webpack, which it would otherwise do at every start (readOnlyRootFilesystem keeps it from caching one).
-RUN node dist/client/cli.js bundle
 # The forwarder's spool: mount a volume here (one per replica) so queued alerts outlive the container.
 RUN mkdir -p /var/lib/pod-responder/spool && chown -R node:node /var/lib/pod-responder
 ENV POD_RESPONDER_SPOOL_PATH=/var/lib/pod-responder/spool/forwarder.db

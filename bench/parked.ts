@@ -186,16 +186,20 @@ export async function benchParked(o: ParkedOptions = {}): Promise<ParkedResult> 
     const say = (m: string) => log(`parked: workflow bundle: ${m}`);
     // The worker runs compiled, as the image does, with the chart's memory settings (BENCH_PARKED_SOURCE=1: from source).
     const compiled = process.env.BENCH_PARKED_SOURCE !== '1';
-    if (compiled)
+    if (compiled) {
+      const root = fileURLToPath(new URL('..', import.meta.url));
       execFileSync(
         process.execPath,
         [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-        { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'inherit' },
+        { cwd: root, stdio: 'inherit' },
       );
-    await workflowBundle(
-      compiled ? fileURLToPath(new URL('../dist/workflows/index.js', import.meta.url)) : workflowsPath(),
-      { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say },
-    );
+      // The bundle step of `npm run build`: the worker runs dist/workflow-bundle.js, as the image's does.
+      execFileSync(process.execPath, [path.join(root, 'dist/client/cli.js'), 'bundle'], {
+        cwd: root,
+        stdio: 'inherit',
+      });
+    } else
+      await workflowBundle(workflowsPath(), { log() {}, trace() {}, debug() {}, info() {}, warn: say, error: say });
     log(`parked: workflow bundle ready in ${((performance.now() - tBundle) / 1000).toFixed(1)} s`);
     const nodeOptions =
       process.env.BENCH_PARKED_WORKER_NODE_OPTIONS ?? (compiled ? `--max-old-space-size=${CHART_HEAP_MIB}` : undefined);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:worker-start`: what a worker costs before its first incident. BENCH_WORKER_STARTS (default 5)
  * times, a compiled worker (as the image runs it, with the chart's heap and MALLOC_ARENA_MAX=2) is started on a
- * local stack with the direct executor and the cached workflow bundle: the time from spawn to "worker started"
+ * local stack with the direct executor and the prebuilt workflow bundle (dist/workflow-bundle.js): the time from spawn to "worker started"
  * (polling), the CPU it used by then, and its RSS 3 s later, idle (from /proc). Then it is stopped with SIGTERM.
  * The floor in the same run: a bare `node -e ''` start.
  */
@@ -13,7 +13,6 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startStack } from '../devstack/stack.js';
 import { policySchema } from '../domain/policy.js';
-import { workflowBundle } from '../worker/workflow-bundle.js';
 import { CHART_HEAP_MIB } from './parked.js';
 import { envNumber, freePort, procSample, runAlone, sleep, startWorkerProcess, workerStarted } from './processes.js';
 import { quantile } from './storm-client.js';
@@ -34,14 +33,8 @@ export async function benchWorkerStart(
     [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
     { cwd: root, stdio: 'inherit' },
   );
-  await workflowBundle(path.join(root, 'dist/workflows/index.js'), {
-    log() {},
-    trace() {},
-    debug() {},
-    info() {},
-    warn: log,
-    error: log,
-  });
+  // The bundle step of `npm run build`: the worker runs dist/workflow-bundle.js, as the image's does.
+  execFileSync(process.execPath, [path.join(root, 'dist/client/cli.js'), 'bundle'], { cwd: root, stdio: 'inherit' });
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-worker-start-'));
   const stack = await startStack({ stateDir, headless: true, log: () => {} });
   const result: WorkerStartResult = { starts: [], bareNodeMs: [] };
@@ -91,7 +84,7 @@ export function formatWorkerStart(r: WorkerStartResult): string {
   const range = (xs: number[], f: (x: number) => string) =>
     `${f(quantile(xs, 0.5))} (${f(Math.min(...xs))} to ${f(Math.max(...xs))})`;
   return `
-## worker start: compiled, the chart's heap, direct executor, cached workflow bundle (${s.length} starts; median, range)
+## worker start: compiled, the chart's heap, direct executor, prebuilt workflow bundle (${s.length} starts; median, range)
 
 | | |
 | --- | --- |

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
 import { InputError, parseWith } from '../domain/validation-errors.js';
 import { loadConfig } from '../config/config.js';
@@ -41,18 +41,21 @@ program
 program
   .command('bundle')
   .description(
-    "build the workers' workflow bundle into node_modules/.cache, so that workers start without webpack (the image runs it when it is built)",
+    "build the workers' workflow bundle into dist/workflow-bundle.js, so that compiled workers start without webpack (npm run build runs it)",
   )
   .action(async () => {
-    const [{ workflowBundle, bundleCacheFile }, { workflowsPath }] = await Promise.all([
+    const [{ writeWorkflowBundle, prebuiltBundleFile }, { workflowsPath }] = await Promise.all([
       import('../worker/workflow-bundle.js'),
       import('../worker/worker.js'),
     ]);
-    const { code } = await workflowBundle(workflowsPath());
-    const file = bundleCacheFile(workflowsPath());
-    if (!existsSync(file))
-      throw new Error(`the bundle was built but could not be kept at ${file}: workers will build it at every start`);
-    print(`workflow bundle ready: ${file} (${(code.length / 2 ** 20).toFixed(1)} MiB)`);
+    const entry = workflowsPath();
+    if (!entry.endsWith('.js'))
+      throw new Error(
+        'run the compiled CLI (node dist/client/cli.js bundle): from source, workers keep their own bundle',
+      );
+    const file = prebuiltBundleFile(entry);
+    const bytes = await writeWorkflowBundle(entry, file);
+    print(`workflow bundle ready: ${file} (${(bytes / 2 ** 20).toFixed(1)} MiB)`);
   });
 
 program

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.js';
 import type { AwsConfig } from '../activities/eks-lambda/clients.js';
@@ -51,7 +51,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     connection,
     namespace: config.temporal.namespace,
     taskQueue: opts.taskQueue ?? config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(opts.workflowsPath ?? workflowsPath()),
+    workflowBundle: await workflowBundle(opts.workflowsPath ?? workflowsPath(), Runtime.instance().logger),
     activities: createActivities({
       direct: config.direct,
       eks: {
