@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseAlert } from '../domain/alert.js';
 import { InputError, parseWith } from '../domain/validation-errors.js';
 import { loadConfig } from '../config/config.js';

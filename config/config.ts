@@ -174,25 +174,9 @@ const forwarderSchema = z
       .positive()
       .default(2000)
       .describe('How long one alert may wait on Temporal before it is spooled (or, with no spool, answered 503).'),
-    retryAfterSeconds: z.coerce.number().int().positive().default(5).describe('`Retry-After` of a 429 or 503.'),
-    signatureWindowSeconds: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(3600)
-      .default(300)
-      .describe(
-        "An HMAC-signed request's timestamp must be this close to the forwarder's clock (else 401), so a captured request cannot be replayed later.",
-      ),
-    dedupCacheSize: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(100_000)
-      .describe('Alert IDs remembered as accepted, so a resend is answered `duplicate` without a Temporal round trip.'),
     /**
      * Alerts about one incident go in one signal: the first at once, then at most one signal per incident
-     * this often, each with up to batchMaxAlerts alerts and batchMaxBytes of JSON (Temporal warns at 512 KiB).
+     * this often, each within the pipeline's BATCH_MAX_ALERTS and BATCH_MAX_BYTES (Temporal warns at 512 KiB).
      */
     batchIntervalMs: z.coerce
       .number()
@@ -212,20 +196,6 @@ const forwarderSchema = z
       .describe(
         "Through a burst of alerts about one incident the interval doubles with each signal, up to this: a burst costs a few signals, then one per this. With the spool, the burst's repeats are answered 202 `queued` (on disk) at once.",
       ),
-    batchMaxAlerts: z.coerce.number().int().min(1).max(5000).default(500).describe('Most alerts in one signal.'),
-    batchMaxBytes: z.coerce
-      .number()
-      .int()
-      .min(16 * 1024)
-      .max(1024 * 1024)
-      .default(256 * 1024)
-      .describe('Most bytes of alert JSON in one signal (Temporal warns at 512 KiB).'),
-    knownIncidentSeconds: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(600)
-      .describe('After an alert was delivered to an incident, its repeats skip the rate limit for this long.'),
     closedIncidentSeconds: z.coerce
       .number()
       .int()
@@ -279,15 +249,6 @@ const forwarderSchema = z
           .min(64 * 1024, 'must be at least 65536 (64 KiB)')
           .default(256 * 1024 * 1024)
           .describe('Or at this many bytes of alert JSON; the file stays within about twice this.'),
-        drainSeconds: z.coerce
-          .number()
-          .int()
-          .min(0)
-          .max(120)
-          .default(15)
-          .describe(
-            'On SIGTERM, how long the spool is still delivered before the forwarder stops (what is left stays in the file).',
-          ),
       })
       .prefault({}),
     sqs: z
@@ -406,7 +367,6 @@ export const configSchema = z.strictObject({
         .describe(
           'Regions the orphan sweeper (a Temporal Schedule) scans for resources of closed incidents; empty: no sweeper.',
         ),
-      sweepIntervalMinutes: z.number().int().positive().default(15).describe('How often the sweeper runs.'),
       /**
        * Names and tags of everything deployed carry it, so two installations sharing an AWS account (staging
        * and production, two Temporal clusters) never adopt or delete each other's resources. Default: the
@@ -427,7 +387,7 @@ export const configSchema = z.strictObject({
           'The permissions boundary of every function role, required with executor eks-lambda (the worker refuses to start without it; its IAM policy allows role writes only on roles that carry it): `policy/pod-responder-function-boundary`, made from deploy/aws/function-boundary-policy.json (docs/permissions.md).',
         ),
     })
-    .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [], sweepIntervalMinutes: 15 }),
+    .default({ lambdaZip: DEFAULT_LAMBDA_ZIP, sweepRegions: [] }),
   /** Where evidence bundles go (policy.evidenceSeconds sets the capture budget). No bucket: none is written. */
   evidence: z
     .strictObject({
@@ -463,15 +423,6 @@ export const configSchema = z.strictObject({
         .default(30)
         .describe(
           'GOVERNANCE retention of each object, on a bucket with Object Lock and no default retention of its own.',
-        ),
-      functionResponseBytes: z
-        .number()
-        .int()
-        .min(64 * 1024)
-        .max(4 * 1024 * 1024)
-        .optional()
-        .describe(
-          "Evidence bytes in one answer of the EKS executor's function, before base64 (Lambda answers at most 6 MB). Default: the most, 4 MiB.",
         ),
     })
     .prefault({}),

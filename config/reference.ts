@@ -183,6 +183,19 @@ function showDefault(value: unknown): string {
   return `\`${text}\``;
 }
 
+/** Settings that issue 27's review turned into constants (named where each is now defined). */
+const REMOVED_IN_ISSUE_27 = [
+  'forwarder.retryAfterSeconds',
+  'forwarder.signatureWindowSeconds',
+  'forwarder.dedupCacheSize',
+  'forwarder.batchMaxAlerts',
+  'forwarder.batchMaxBytes',
+  'forwarder.knownIncidentSeconds',
+  'forwarder.spool.drainSeconds',
+  'eks.sweepIntervalMinutes',
+  'evidence.functionResponseBytes',
+];
+
 const cell = (text: string) => text.replaceAll('\n', ' ').replaceAll('|', '\\|');
 
 /** The whole of docs/configuration.md. */
@@ -207,6 +220,10 @@ export function renderConfigReference(): string {
     'a setting that a variable sets names it in its `env` column. The policy, step by step: [response.md](response.md); the',
     "worker's policy floor: [policy-floor.md](policy-floor.md); the EKS executor: [eks.md](eks.md); a secured Temporal:",
     '[deploy.md](deploy.md#connect-to-a-secured-temporal).',
+    '',
+    'Internal limits are constants in the code, each with a comment saying why, not settings. Issue 27 made constants',
+    `of ${REMOVED_IN_ISSUE_27.map((p) => `\`${p}\``).join(', ')}`,
+    `(134 settings before, ${rows.length} after): a configuration that still sets one is refused as an unknown key.`,
     '',
     '## Environment variables',
     '',

@@ -52,6 +52,16 @@ export interface AlertLog {
 
 /** Incidents remembered as running (for the rate limit), or as closed: far more than any cluster has pods under attack. */
 const KNOWN_INCIDENTS = 50_000;
+/**
+ * Internal limits, not settings (issue 27: nobody deploying this needs to tune them; each was a setting until then).
+ * Alert IDs remembered as accepted, so a resend is answered `duplicate` without a Temporal round trip: about 10 MiB.
+ */
+const DEDUP_CACHE_SIZE = 100_000;
+/** After an alert was delivered to an incident, its repeats skip the rate limit this long: a flood delays nothing else. */
+const KNOWN_INCIDENT_SECONDS = 600;
+/** Most alerts, and bytes of alert JSON, in one signal: well inside Temporal's 2 MiB payload limit (it warns at 512 KiB). */
+export const BATCH_MAX_ALERTS = 500;
+export const BATCH_MAX_BYTES = 256 * 1024;
 
 /** What one signal's submission came to: the incident that took it, and the alerts about a closed run's gone pod. */
 interface Delivered {
@@ -93,16 +103,16 @@ export class AlertPipeline {
   ) {
     const cfg = (this.cfg = config.forwarder);
     for (const source of SOURCES) for (const c of credentialsOf(source, cfg.sources[source])) this.register(c);
-    this.accepted = new AcceptedAlerts(cfg.dedupCacheSize);
-    this.known = new RecentIncidents(KNOWN_INCIDENTS, cfg.knownIncidentSeconds * 1000);
+    this.accepted = new AcceptedAlerts(DEDUP_CACHE_SIZE);
+    this.known = new RecentIncidents(KNOWN_INCIDENTS, KNOWN_INCIDENT_SECONDS * 1000);
     this.closed = new ClosedIncidents(KNOWN_INCIDENTS, cfg.closedIncidentSeconds * 1000);
     // respondToAlerts keeps `raw` (an excerpt) on a few alerts of a batch only: budget for those, count the rest without it.
     const rawBudget = (config.policy.keepRecentAlerts + 1) * (RAW_EXCERPT_CHARS + 64);
-    const maxBytes = Math.max(cfg.batchMaxBytes - rawBudget, 8 * 1024);
+    const maxBytes = Math.max(BATCH_MAX_BYTES - rawBudget, 8 * 1024);
     this.batcher = new IncidentBatcher((alerts) => this.sendToIncident(alerts, this.modeOf.get(alerts[0]!)), {
       intervalMs: cfg.batchIntervalMs,
       maxIntervalMs: cfg.batchMaxIntervalMs,
-      maxAlerts: cfg.batchMaxAlerts,
+      maxAlerts: BATCH_MAX_ALERTS,
       maxBytes,
       sizeOf: (a) => Buffer.byteLength(JSON.stringify({ ...a, raw: undefined })),
     });
@@ -140,7 +150,7 @@ export class AlertPipeline {
                 );
             },
           },
-          { concurrency: 8, maxAlerts: cfg.batchMaxAlerts, maxBytes, minBackoffMs: 500, maxBackoffMs: 30_000 },
+          { concurrency: 8, maxAlerts: BATCH_MAX_ALERTS, maxBytes, minBackoffMs: 500, maxBackoffMs: 30_000 },
         )
       : null;
     this.batcher.onAnswered = () => this.deliverer?.kick();

@@ -65,6 +65,19 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * Internal constants, not settings (issue 27: each was a setting nobody deploying this needed).
+ * `Retry-After` of a 429 or 503: about how long an outage probe or a token bucket takes to change its answer.
+ */
+const RETRY_AFTER_SECONDS = 5;
+/** An HMAC-signed request's timestamp must be this close to the forwarder's clock (else 401): replay protection. */
+export const SIGNATURE_WINDOW_SECONDS = 300;
+/**
+ * On SIGTERM, how long the spool is still delivered before the forwarder stops (what is left stays in the file):
+ * within the chart's terminationGracePeriodSeconds (30) with the requests in flight.
+ */
+const SPOOL_DRAIN_SECONDS = 15;
+
 export function createForwarder({ config, sink, spool = null, logStream }: ForwarderOptions): Forwarder {
   const cfg = config.forwarder;
   const metrics = createMetrics(spool);
@@ -145,7 +158,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     const notReady = (reason: string) =>
       reply
         .code(503)
-        .header('retry-after', String(cfg.retryAfterSeconds))
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
         .send({ status: 'not ready', reason, ...(spool ? { spool: spoolState(spool) } : {}) });
     if (spool?.failed) return notReady(`the spool at ${spool.file} cannot write: ${spool.failed.error}`);
     const up = temporal.reachable && !sink.down?.();
@@ -169,7 +182,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
     if (!creds.length) throw new HttpError(404, `source "${source}" is not enabled on this forwarder`);
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new HttpError(415, 'body must be JSON with Content-Type: application/json');
-    const sender = authenticateSender(creds, req.headers, raw, cfg.signatureWindowSeconds);
+    const sender = authenticateSender(creds, req.headers, raw, SIGNATURE_WINDOW_SECONDS);
     if (!sender)
       throw new HttpError(401, 'missing or invalid credentials', undefined, {
         'www-authenticate': 'Bearer realm="pod-responder"',
@@ -230,7 +243,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
             : 'temporal-unavailable';
       return reply
         .code(503)
-        .header('retry-after', String(cfg.retryAfterSeconds))
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
         .send({
           error: 'not every alert was accepted or spooled; resend the request (accepted alerts are deduplicated)',
           ...summary,
@@ -264,7 +277,7 @@ export function createForwarder({ config, sink, spool = null, logStream }: Forwa
       closing = true;
       await app.close();
       await temporal.stop();
-      await pipeline.close(cfg.spool.drainSeconds * 1000, () => temporal.reachable === true && !sink.down?.());
+      await pipeline.close(SPOOL_DRAIN_SECONDS * 1000, () => temporal.reachable === true && !sink.down?.());
       await sink.close();
     },
   };

@@ -12,15 +12,22 @@ export const SWEEPER_SCHEDULE_ID = 'pod-responder-orphan-sweeper';
 const PAUSED_BY_CONFIG = 'eks.sweepRegions is empty in the config of the worker that started last';
 
 /**
+ * How often the sweeper runs: a constant, not a setting (issue 27). It removes what a closed incident left and
+ * idle executor groups (idle for an hour first), so a quarter of an hour changes nothing anyone waits on, at a
+ * handful of AWS listings per region each run.
+ */
+export const SWEEP_INTERVAL_MINUTES = 15;
+
+/**
  * The orphan sweeper's Schedule, as this worker's config says: created once, updated when the regions, the
- * interval or the task queue changed (a worker started with a new config), paused when `eks.sweepRegions` is
+ * interval (SWEEP_INTERVAL_MINUTES, of an older build) or the task queue changed (a worker started with a new config), paused when `eks.sweepRegions` is
  * emptied (and resumed when it is set again; an operator's own pause stays). A second worker with the same config finds it as it is.
  */
 export async function ensureSweeperSchedule(
   client: Client,
   config: Config,
 ): Promise<'created' | 'exists' | 'updated' | 'paused' | 'disabled'> {
-  const { sweepRegions, sweepIntervalMinutes } = config.eks;
+  const { sweepRegions } = config.eks;
   const handle = client.schedule.getHandle(SWEEPER_SCHEDULE_ID);
   if (!sweepRegions.length) {
     try {
@@ -33,7 +40,7 @@ export async function ensureSweeperSchedule(
       throw err;
     }
   }
-  const spec: ScheduleSpec = { intervals: [{ every: `${sweepIntervalMinutes} minutes` }] };
+  const spec: ScheduleSpec = { intervals: [{ every: `${SWEEP_INTERVAL_MINUTES} minutes` }] };
   const action: ScheduleOptionsAction = {
     type: 'startWorkflow',
     workflowType: 'orphanSweeper',
@@ -50,7 +57,7 @@ export async function ensureSweeperSchedule(
   const current = await handle.describe();
   const a = current.action as { workflowType?: string; taskQueue?: string; args?: unknown[] };
   const same =
-    JSON.stringify(current.spec.intervals?.map((i) => i.every)) === JSON.stringify([sweepIntervalMinutes * 60_000]) &&
+    JSON.stringify(current.spec.intervals?.map((i) => i.every)) === JSON.stringify([SWEEP_INTERVAL_MINUTES * 60_000]) &&
     a.workflowType === 'orphanSweeper' &&
     a.taskQueue === config.temporal.taskQueue &&
     JSON.stringify(a.args) === JSON.stringify(action.args);

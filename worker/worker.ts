@@ -33,6 +33,8 @@ export interface WorkerOverrides {
   interceptors?: WorkerOptions['interceptors'];
   /** The AWS identity of IAM, EC2, EKS and Lambda calls, instead of the SDK's default chain (tests: the stack's worker role). */
   awsCredentials?: AwsConfig['credentials'];
+  /** Evidence bytes in one answer of the EKS executor's function, below Lambda's limit (tests: several answers). */
+  evidenceResponseBytes?: number;
 }
 
 export async function createWorker(config: Config, opts: WorkerOverrides = {}): Promise<StartedWorker> {
@@ -60,7 +62,11 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
         ...(config.eks.permissionsBoundaryArn ? { permissionsBoundary: config.eks.permissionsBoundaryArn } : {}),
         ...(opts.awsCredentials ? { credentials: opts.awsCredentials } : {}),
       },
-      evidence: { ...config.evidence, endpoint: config.evidence.endpoint ?? config.eks.endpoint },
+      evidence: {
+        ...config.evidence,
+        endpoint: config.evidence.endpoint ?? config.eks.endpoint,
+        functionResponseBytes: opts.evidenceResponseBytes,
+      },
       notify: { targets: config.notify, uiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
       temporal: client,
       policyFloor: config.policyFloor,

@@ -59,7 +59,8 @@ beforeAll(async () => {
     startResponder({
       executor: 'eks-lambda',
       eks: { endpoint: aws.endpoint, lambdaZip, sweepRegions: [aws.region], installationId: INSTALLATION },
-      evidence: { ...evidence(bucket), functionResponseBytes: 256 * 1024 },
+      evidence: evidence(bucket),
+      evidenceResponseBytes: 256 * 1024,
     }),
   ]);
   kube = testKube();

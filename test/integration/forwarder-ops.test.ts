@@ -31,7 +31,7 @@ describe('Temporal unavailable', () => {
     start();
     const fwd = await startForwarder({
       temporalAddress: address,
-      forwarder: { temporalTimeoutMs: 1500, retryAfterSeconds: 3 },
+      forwarder: { temporalTimeoutMs: 1500 },
     });
     try {
       await until('Temporal ready', async () => (await fetch(`${fwd.url}/readyz`)).status === 200);
@@ -42,7 +42,7 @@ describe('Temporal unavailable', () => {
       const during = [falcoAlert('outage', `during-${uid()}`), falcoAlert('outage', `during-${uid()}`)];
       const refused = await fwd.post('/v1/alerts/falco?cluster=outage', during, bearer(TOKENS.falco));
       expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBe('3');
+      expect(refused.headers.get('retry-after')).toBe('5');
       expect(refused.json).toMatchObject({ accepted: 0, failed: 2 });
       expect(refused.json.results[0].error).toMatch(
         /^Temporal did not accept the alert: Temporal (is unreachable|did not answer in time)$/,

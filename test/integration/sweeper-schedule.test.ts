@@ -42,13 +42,10 @@ describe('the sweeper schedule', () => {
         });
 
         expect(
-          await ensureSweeperSchedule(
-            client,
-            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
-          ),
+          await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'] }, 'other-queue')),
         ).toBe('updated');
         expect(await described()).toEqual({
-          every: [30 * 60_000],
+          every: [15 * 60_000],
           taskQueue: 'other-queue',
           args: [{ regions: ['eu-west-1', 'us-east-1'] }],
           paused: false,
@@ -59,20 +56,14 @@ describe('the sweeper schedule', () => {
         expect(await ensureSweeperSchedule(client, config({ sweepRegions: [] }))).toBe('disabled');
 
         expect(
-          await ensureSweeperSchedule(
-            client,
-            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
-          ),
+          await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'] }, 'other-queue')),
         ).toBe('updated');
         expect((await described()).paused).toBe(false);
 
         // An operator's own pause is theirs to lift.
         await client.schedule.getHandle(SWEEPER_SCHEDULE_ID).pause('investigating');
         expect(
-          await ensureSweeperSchedule(
-            client,
-            config({ sweepRegions: ['eu-west-1', 'us-east-1'], sweepIntervalMinutes: 30 }, 'other-queue'),
-          ),
+          await ensureSweeperSchedule(client, config({ sweepRegions: ['eu-west-1', 'us-east-1'] }, 'other-queue')),
         ).toBe('exists');
         expect((await described()).paused).toBe(true);
       } finally {

@@ -86,6 +86,8 @@ export async function startResponder(
     temporalAddress?: string;
     /** Where evidence bundles go (the config's evidence section). */
     evidence?: Record<string, unknown>;
+    /** Evidence bytes in one answer of the EKS executor's function (default: the most Lambda allows). */
+    evidenceResponseBytes?: number;
     /** Notification targets (the config's notify section). */
     notify?: Record<string, unknown>[];
     /** The name of the cluster the kubeconfig's current context reaches (default `local`). */
@@ -120,7 +122,10 @@ export async function startResponder(
   });
   installLogging('ERROR'); // retried activity failures are expected here; assertions say what went wrong
   // With AWS, the worker signs as the stack's worker role: the front holds its IAM calls to deploy/aws/worker-policy.json.
-  const worker = await createWorker(config, options.eks ? { awsCredentials: inject('aws').worker } : {});
+  const worker = await createWorker(config, {
+    ...(options.eks ? { awsCredentials: inject('aws').worker } : {}),
+    ...(options.evidenceResponseBytes ? { evidenceResponseBytes: options.evidenceResponseBytes } : {}),
+  });
   void worker.run();
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -90,7 +90,6 @@ describe('loadConfig', () => {
       path: '/var/lib/pod-responder/spool/forwarder.db',
       maxEntries: 100_000,
       maxBytes: 256 * 1024 * 1024,
-      drainSeconds: 15,
     });
     expect(c.forwarder.sqs).toEqual([{ ...queue, waitSeconds: 20, retrySeconds: 30 }]);
     expect(
