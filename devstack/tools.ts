@@ -50,6 +50,22 @@ export async function ensureTestServer(log: (line: string) => void = defaultLog)
   return server;
 }
 
+export interface ImageBase {
+  podman: string;
+  /** `docker.io/library/node:22-bookworm-slim`, assembled locally: the Dockerfile's FROM resolves to it. */
+  tag: string;
+  /** Its image ID: a new base (another Node.js, npm or recipe) has another. */
+  id: string;
+}
+
+/** podman (installed and configured on first use) and the image's base, for the image's build (devstack/image.ts). */
+export async function ensureImageBase(log: (line: string) => void = defaultLog): Promise<ImageBase> {
+  const { podman, 'node-base': tag, 'node-base-id': id } = await runToolsScript(['image-base'], log);
+  if (!podman || !tag || !id)
+    throw new Error('devstack/tools.sh image-base printed no podman, node-base or node-base-id');
+  return { podman, tag, id };
+}
+
 /** tools.sh with `args`: its progress (stderr) streamed line by line, a cold build takes minutes; its `name=path` lines parsed. */
 async function runToolsScript(args: string[], log: (line: string) => void): Promise<Record<string, string>> {
   const child = spawn('bash', [path.join(REPO_ROOT, 'devstack/tools.sh'), ...args], {
