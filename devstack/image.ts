@@ -16,8 +16,12 @@ import { ensureImageBase } from './tools.js';
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The name the image gets here; its tag is the input hash. */
 export const IMAGE_REPOSITORY = 'localhost/pod-responder';
-/** Archives kept: the current one and the one before (a branch switch back is free), about 700 MB each. */
+/**
+ * Archives (about 700 MB each) are removed once unused for a day, except the two used last: worktrees and helpers on
+ * one machine build their own, and one may be about to import an archive another built.
+ */
 const ARCHIVES_KEPT = 2;
+const ARCHIVE_UNUSED_MS = 24 * 3600_000;
 
 export interface ProjectImage {
   /** `localhost/pod-responder:<hash>`, in podman's store. */
@@ -78,7 +82,7 @@ export async function ensureImage(
     });
     if (code !== 0) throw new Error(`podman save of ${ref} failed (exit ${code})`);
     fs.renameSync(tmp, archive);
-    pruneArchives(dir, ARCHIVES_KEPT);
+    pruneArchives(dir, ARCHIVES_KEPT, ARCHIVE_UNUSED_MS);
   }
   return { ref, tag, archive, podman: base.podman };
 }
@@ -158,13 +162,15 @@ export function dockerignore(text: string): (relPath: string) => boolean {
   };
 }
 
-function pruneArchives(dir: string, keep: number): void {
+function pruneArchives(dir: string, keep: number, unusedMs: number): void {
   const archives = fs
     .readdirSync(dir)
     .filter((n) => /^pod-responder-[0-9a-f]+\.tar$/.test(n))
     .map((n) => ({ n, t: fs.statSync(path.join(dir, n)).mtimeMs }))
     .sort((a, b) => b.t - a.t);
-  for (const { n } of archives.slice(keep)) fs.rmSync(path.join(dir, n), { force: true });
+  for (const { n, t } of archives.slice(keep)) {
+    if (Date.now() - t > unusedMs) fs.rmSync(path.join(dir, n), { force: true });
+  }
 }
 
 /** Runs a command; its output, line by line, to `log` (unless quiet). Resolves with the exit code. */
