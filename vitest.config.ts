@@ -32,13 +32,23 @@ export default defineConfig({
         test: {
           name: 'stack',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**', 'test/node/**', 'test/workflow/**', 'test/package/**'],
+          exclude: [
+            ...configDefaults.exclude,
+            'test/unit/**',
+            'test/node/**',
+            'test/workflow/**',
+            'test/package/**',
+            'test/image/**',
+          ],
           globalSetup: ['test/global-setup.ts'],
         },
       },
       // A real node (docs/real-node.md): each file starts a stack of its own with one, and there is one node per
       // machine, so its files run one after another. Skipped, saying why, where containers cannot run.
       { extends: true, test: { name: 'node', include: ['test/node/**/*.test.ts'], fileParallelism: false } },
+      // The image (docs/image.md): the Dockerfile built with podman on a locally assembled base, then run as the chart
+      // runs it. The first build of a source takes minutes (the hook's timeout); skipped, saying why, without podman.
+      { extends: true, test: { name: 'image', include: ['test/image/**/*.test.ts'], hookTimeout: 45 * 60_000 } },
     ],
   },
 });
