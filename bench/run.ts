@@ -11,12 +11,14 @@
  *  7. containment: alert -> isolated -> evidence -> pod deleted, with 3 x 1 MiB of logs (bench/containment.ts);
  *  8. worker start: spawn -> polling, its CPU and idle RSS, compiled as the image runs it (bench/worker-start.ts);
  *  9. the real node: alert -> physical effect (isolation enforced, process gone, no miner left) (bench/real-node.ts);
- * 10. the kill first: alert -> pod gone with Temporal visibility answering and stalled (bench/kill-first.ts).
+ * 10. the kill first: alert -> pod gone with Temporal visibility answering and stalled (bench/kill-first.ts);
+ * 11. the image: its size, and a worker container's start to polling and idle RSS (bench/image.ts).
  * BENCH_ONLY=<part> runs one part alone; each part's sizes are in its file.
  */
 import { benchContainment, containmentFailures, formatContainment } from './containment.js';
 import { benchEksOnStack, formatEks } from './eks.js';
 import { benchFlood, floodFailures, formatFlood } from './flood.js';
+import { benchImage, formatImage, imageFailures } from './image.js';
 import { benchIntake, formatIntake, intakeFailures } from './intake.js';
 import { benchKillFirst, formatKillFirst, killFirstFailures } from './kill-first.js';
 import { benchLatency, formatLatency, latencyFailures } from './latency.js';
@@ -111,6 +113,11 @@ const parts: Part[] = [
     title: 'a worker from spawn to polling',
     run: () =>
       measured('worker-start', () => benchWorkerStart({ log: progress }), formatWorkerStart, workerStartFailures),
+  },
+  {
+    name: 'image',
+    title: 'the image: size, a worker container to polling, idle RSS',
+    run: () => measured('image', () => benchImage({ log: progress }), formatImage, imageFailures),
   },
 ];
 
