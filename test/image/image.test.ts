@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Spool } from '../../client/forwarder/spool.js';
+import { Spool } from '../../forwarder/spool.js';
 import { ensureImage, podmanMissing, type ProjectImage } from '../../devstack/image.js';
 import { freePorts } from '../../devstack/probes.js';
 import { ownTemporal, type OwnTemporal } from '../../devstack/temporal-server.js';
@@ -128,11 +128,11 @@ describe.skipIf(missing.length > 0)(`the image${skipWhy ? ` (${skipWhy})` : ''}`
       }
       expect(out).not.toContain(WEBPACK_RAN);
 
-      // The same image with its prebuilt bundle hidden under an empty tmpfs (notmpcopyup: podman would copy the
-      // image's files in): webpack runs and says so, which is what the assertion above would see if the image's
-      // bundle were missing or stale.
+      // The same image with its prebuilt bundle (dist/workflow-bundle.js, from `npm run build`) hidden behind an
+      // empty file: webpack runs and says so, which is what the assertion above would see if the image's bundle
+      // were missing or stale.
       const control = await start(
-        [...env, '-e', 'POD_RESPONDER_METRICS_PORT=0', '--tmpfs', '/app/node_modules/.cache:rw,size=64m,notmpcopyup'],
+        [...env, '-e', 'POD_RESPONDER_METRICS_PORT=0', '-v', '/dev/null:/app/dist/workflow-bundle.js:ro'],
         ['worker'],
       );
       const controlOut = await until(
