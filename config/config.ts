@@ -480,6 +480,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
+   * The worker's health endpoint (worker/health.ts): /healthz and /readyz for Kubernetes probes, answered from
+   * memory, whether metrics are on or off. Off by default; the Helm chart turns it on.
+   */
+  health: z
+    .strictObject({
+      host: z
+        .string()
+        .refine((h) => isIP(h) !== 0, 'must be an IP address (0.0.0.0: every interface, 127.0.0.1: this host only)')
+        .default('0.0.0.0')
+        .describe("The IP address the worker's /healthz and /readyz listen on (`::` for every IPv6 interface)."),
+      port: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .default(0)
+        .describe('Its port; 0 (the default) turns the endpoint off.'),
+    })
+    .prefault({}),
+  /**
    * What one worker process holds. An incident in the cache costs about 0.5 MiB of heap; one evicted (a parked
    * incident: awaiting approval, watching, holding) costs nothing on the worker until a message or timer wakes it,
    * when it is replayed from history. The defaults, with a 192 MiB V8 heap (NODE_OPTIONS, as the chart sets it),
@@ -563,6 +583,8 @@ export const ENV_VARS = {
   POD_RESPONDER_FORWARDER_PORT: 'forwarder.port',
   POD_RESPONDER_METRICS_HOST: 'metrics.host',
   POD_RESPONDER_METRICS_PORT: 'metrics.port',
+  POD_RESPONDER_HEALTH_HOST: 'health.host',
+  POD_RESPONDER_HEALTH_PORT: 'health.port',
   POD_RESPONDER_SPOOL_PATH: 'forwarder.spool.path',
   POD_RESPONDER_SPOOL_MAX_BYTES: 'forwarder.spool.maxBytes',
   POD_RESPONDER_XDR_TOKEN: 'forwarder.sources.xdr.token',

@@ -3,8 +3,9 @@ import { loadConfig } from '../config/config.js';
 import { describeTemporalSecurity } from '../config/temporal-connection.js';
 import { looserThanFloor } from '../domain/policy-floor.js';
 import { jsonLogger } from './logging.js';
+import { serveHealth, type StatusSource } from './health.js';
 import { installRuntime } from './runtime.js';
-import { createWorker } from './worker.js';
+import { createWorker, type StartedWorker } from './worker.js';
 
 /** `pod-responder worker`: validates config, then polls until SIGINT/SIGTERM (the SDK drains on those). */
 export async function runWorkerFromEnv(): Promise<void> {
@@ -19,7 +20,11 @@ export async function runWorkerFromEnv(): Promise<void> {
       }) + '\n',
     );
   }
-  const w = await createWorker(config);
+  // Before the worker is created (connecting to Temporal, loading the bundle): a probe then hears "starting".
+  let started: StartedWorker | null = null;
+  const status: StatusSource = () => started?.worker.getStatus() ?? null;
+  const health = config.health.port ? await serveHealth(config.health, status) : null;
+  const w = (started = await createWorker(config));
   process.stderr.write(
     JSON.stringify({
       level: 'INFO',
@@ -31,6 +36,7 @@ export async function runWorkerFromEnv(): Promise<void> {
       executor: config.executor,
       ...(config.executor === 'direct' ? { clusters: mappedClusters(config.direct) } : {}),
       metrics: metrics.state === 'serving' ? metrics.url : metrics.state,
+      health: health ? health.url : 'off',
     }) + '\n',
   );
   if (config.executor === 'direct' && mappedClusters(config.direct).length === 0) {
