@@ -24,6 +24,7 @@ import { kubeRequest, type KubeTarget } from '../aws/kube-admin.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { accessesOfTheCore, accessKey, CHECKPOINT_ACCESS, grantedBy, type Access } from '../support/core-access.js';
 import { alertFor } from '../support/responder.js';
+import { until } from '../support/until.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -32,9 +33,36 @@ const CHART = path.join(root, 'deploy/helm/pod-responder');
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [k: string]: unknown;
 }
+
+/** `helm test`'s objects (made when the tests run, not by install), and the release's own. */
+const isTestHook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'] === 'test';
+const releaseObjects = (objects: K8sObject[]) => objects.filter((o) => !isTestHook(o));
+const names = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+
+interface PodSpec {
+  securityContext: Record<string, unknown>;
+  containers: {
+    securityContext: Record<string, unknown>;
+    resources: { limits?: Record<string, string> };
+    env: { name: string; value?: string }[];
+    ports?: { name: string; containerPort: number }[];
+    readinessProbe?: Record<string, unknown>;
+    livenessProbe?: Record<string, unknown>;
+  }[];
+}
+const podTemplate = (o: K8sObject) =>
+  (o as unknown as { spec: { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } }).spec
+    .template;
+const envOf = (spec: PodSpec) =>
+  Object.fromEntries(spec.containers[0]!.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 
 let helm: string;
 let kube: TestKube;
@@ -130,8 +158,14 @@ describe('the Helm chart', () => {
   it('lints, and renders hardened workloads from the default values (clusterName is the one value required)', async () => {
     const lint = await run(helm, ['lint', CHART, '--strict', '--set', 'clusterName=local']);
     expect(lint.code, lint.stdout + lint.stderr).toBe(0);
-    const objects = await render('pr', 'pod-responder', { clusterName: 'local' });
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+    const all = await render('pr', 'pod-responder', { clusterName: 'local' });
+    const objects = releaseObjects(all);
+    // One resource per template file: each object's source is a file of its own (test hooks under templates/tests/).
+    const sources = (await run(helm, ['template', 'pr', CHART, '--set', 'clusterName=local'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith('# Source: '));
+    expect(new Set(sources).size).toBe(sources.length);
+    expect(names(objects)).toEqual(
       [
         'ClusterRole/pr-pod-responder-node-reader',
         'ClusterRole/pr-pod-responder-remediator',
@@ -148,23 +182,47 @@ describe('the Helm chart', () => {
         'StatefulSet/pr-pod-responder-forwarder',
       ].sort(),
     );
+    // helm test: a pod for each program, the forwarder's with an identity that may only list EndpointSlices here.
+    expect(names(all.filter(isTestHook))).toEqual([
+      'ConfigMap/pr-pod-responder-tests',
+      'Pod/pr-pod-responder-test-forwarder',
+      'Pod/pr-pod-responder-test-worker',
+      'Role/pr-pod-responder-test-forwarder',
+      'RoleBinding/pr-pod-responder-test-forwarder',
+      'ServiceAccount/pr-pod-responder-test-forwarder',
+    ]);
+    const testRole = all.find((o) => o.kind === 'Role') as unknown as { rules: unknown[] };
+    expect(testRole.rules).toEqual([
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
+    ]);
+    // The recommended labels on every object and every pod, each naming its component.
+    const recommended = (component: string) => ({
+      'app.kubernetes.io/name': 'pod-responder',
+      'app.kubernetes.io/instance': 'pr',
+      'app.kubernetes.io/version': '0.1.0',
+      'app.kubernetes.io/component': component,
+      'app.kubernetes.io/part-of': 'pod-responder',
+      'app.kubernetes.io/managed-by': 'Helm',
+      'helm.sh/chart': 'pod-responder-0.1.0',
+    });
+    const componentOf = (o: K8sObject) =>
+      isTestHook(o)
+        ? 'test'
+        : o.kind.includes('Role')
+          ? 'rbac'
+          : o.kind === 'ConfigMap'
+            ? 'config'
+            : o.metadata.name.includes('forwarder')
+              ? 'forwarder'
+              : 'worker';
+    for (const o of all) expect(o.metadata.labels, `${o.kind}/${o.metadata.name}`).toEqual(recommended(componentOf(o)));
+    for (const [kind, component] of [
+      ['Deployment', 'worker'],
+      ['StatefulSet', 'forwarder'],
+    ] as const)
+      expect(podTemplate(objects.find((o) => o.kind === kind)!).metadata.labels).toEqual(recommended(component));
     for (const w of objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')) {
-      const spec = (
-        w as unknown as {
-          spec: {
-            template: {
-              spec: {
-                securityContext: Record<string, unknown>;
-                containers: {
-                  securityContext: Record<string, unknown>;
-                  resources: { limits?: Record<string, string> };
-                  env: { name: string; value?: string }[];
-                }[];
-              };
-            };
-          };
-        }
-      ).spec.template.spec;
+      const spec = podTemplate(w).spec;
       expect(spec.securityContext, w.kind).toMatchObject({ runAsNonRoot: true });
       const c = spec.containers[0]!;
       expect(c.securityContext).toEqual({
@@ -212,6 +270,77 @@ describe('the Helm chart', () => {
     });
   });
 
+  it("the worker's liveness and readiness probes use its own health port, with metrics on or off", async () => {
+    for (const metrics of [true, false]) {
+      const deployment = (await render('pr', 'ns', { clusterName: 'local', 'metrics.enabled': String(metrics) })).find(
+        (o) => o.kind === 'Deployment',
+      )!;
+      const spec = podTemplate(deployment).spec;
+      const c = spec.containers[0]!;
+      expect(c.livenessProbe).toEqual({
+        httpGet: { path: '/healthz', port: 'health' },
+        periodSeconds: 10,
+        timeoutSeconds: 2,
+        failureThreshold: 3,
+      });
+      expect(c.readinessProbe).toEqual({
+        httpGet: { path: '/readyz', port: 'health' },
+        periodSeconds: 5,
+        timeoutSeconds: 2,
+        failureThreshold: 3,
+      });
+      expect(c.ports).toEqual([
+        { name: 'health', containerPort: 8081 },
+        ...(metrics ? [{ name: 'metrics', containerPort: 9464 }] : []),
+      ]);
+      // Metrics off is off: the worker's own default (9464) would otherwise serve them anyway.
+      expect(envOf(spec)).toMatchObject({
+        POD_RESPONDER_HEALTH_HOST: '0.0.0.0',
+        POD_RESPONDER_HEALTH_PORT: '8081',
+        POD_RESPONDER_METRICS_PORT: metrics ? '9464' : '0',
+      });
+    }
+  });
+
+  it('nameOverride and fullnameOverride name every object; apiServer points the worker at the API where ClusterIPs do not route', async () => {
+    const named = await render('pr', 'ns', { clusterName: 'local', nameOverride: 'responder' });
+    expect(names(releaseObjects(named))).toContain('Deployment/pr-responder-worker');
+    expect(names(named.filter(isTestHook))).toContain('Pod/pr-responder-test-worker');
+    for (const o of named) expect(o.metadata.labels?.['app.kubernetes.io/name'], o.kind).toBe('responder');
+    expect(
+      (named.find((o) => o.kind === 'Deployment') as unknown as { spec: { selector: unknown } }).spec.selector,
+    ).toEqual({
+      matchLabels: {
+        'app.kubernetes.io/name': 'responder',
+        'app.kubernetes.io/instance': 'pr',
+        'app.kubernetes.io/component': 'worker',
+      },
+    });
+    const full = await render('pr', 'ns', { clusterName: 'local', fullnameOverride: 'pod-resp' });
+    expect(names(releaseObjects(full))).toEqual(
+      expect.arrayContaining([
+        'ClusterRole/pod-resp-remediator',
+        'Deployment/pod-resp-worker',
+        'StatefulSet/pod-resp-forwarder',
+        'Service/pod-resp-forwarder-headless',
+        'ServiceAccount/pod-resp',
+      ]),
+    );
+    // The longest name (a Service, so a DNS label) stays within 63 characters however long the release name.
+    const long = await render('a'.repeat(53), 'ns', { clusterName: 'local' });
+    for (const o of long) expect(o.metadata.name.length, o.metadata.name).toBeLessThanOrEqual(63);
+
+    const deployment = (
+      await render('pr', 'ns', { clusterName: 'local', 'apiServer.host': '10.0.0.1', 'apiServer.port': '6443' })
+    ).find((o) => o.kind === 'Deployment')!;
+    expect(envOf(podTemplate(deployment).spec)).toMatchObject({
+      KUBERNETES_SERVICE_HOST: '10.0.0.1',
+      KUBERNETES_SERVICE_PORT: '6443',
+    });
+    const byDefault = (await render('pr', 'ns', { clusterName: 'local' })).find((o) => o.kind === 'Deployment')!;
+    expect(envOf(podTemplate(byDefault).spec)).not.toHaveProperty('KUBERNETES_SERVICE_HOST');
+  });
+
   it('refuses bad values at install, naming the field', async () => {
     const refused = async (values: Record<string, string>) => {
       const out = await run(helm, ['template', 'pr', CHART, ...setFlags(values)]);
@@ -228,6 +357,8 @@ describe('the Helm chart', () => {
     );
     expect(await refused({ clusterName: 'x', 'temporal.address': 'no-port' })).toMatch(/\/temporal\/address/);
     expect(await refused({ clusterName: 'x', 'rbac.scope': 'namespaces' })).toMatch(/\/rbac\/namespaces/);
+    expect(await refused({ clusterName: 'x', fullnameOverride: 'Not_A_Name' })).toMatch(/\/fullnameOverride/);
+    expect(await refused({ clusterName: 'x', 'worker.healthPort': '0' })).toMatch(/\/worker\/healthPort/);
   });
 
   it("grants exactly the remediation core's calls: nothing more, no checkpoint access", async () => {
@@ -237,16 +368,18 @@ describe('the Helm chart', () => {
   });
 
   it('other values: TLS and API key from Secrets (mounted, never in values), per-namespace RBAC, a ServiceMonitor', async () => {
-    const objects = await render('pr', 'pr-ns', {
-      clusterName: 'prod-eu',
-      'rbac.scope': 'namespaces',
-      'rbac.namespaces': '{shop,web}',
-      'temporal.tls.existingSecret': 'temporal-mtls',
-      'temporal.apiKey.existingSecret': 'temporal-cloud',
-      'forwarder.sourcesSecret': 'alert-sources',
-      'metrics.serviceMonitor.enabled': 'true',
-      'forwarder.spool.persistence': 'false',
-    });
+    const objects = releaseObjects(
+      await render('pr', 'pr-ns', {
+        clusterName: 'prod-eu',
+        'rbac.scope': 'namespaces',
+        'rbac.namespaces': '{shop,web}',
+        'temporal.tls.existingSecret': 'temporal-mtls',
+        'temporal.apiKey.existingSecret': 'temporal-cloud',
+        'forwarder.sourcesSecret': 'alert-sources',
+        'metrics.serviceMonitor.enabled': 'true',
+        'forwarder.spool.persistence': 'false',
+      }),
+    );
     const bindings = objects
       .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
       .map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
@@ -315,11 +448,13 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     home = await createNamespace(kube, 'helm-home');
     allowed = await createNamespace(kube, 'helm-shop');
     elsewhere = await createNamespace(kube, 'helm-other');
-    objects = await render(release, home, {
-      clusterName: 'local',
-      'rbac.scope': 'namespaces',
-      'rbac.namespaces': `{${allowed}}`,
-    });
+    objects = releaseObjects(
+      await render(release, home, {
+        clusterName: 'local',
+        'rbac.scope': 'namespaces',
+        'rbac.namespaces': `{${allowed}}`,
+      }),
+    );
     await apply(objects);
     user = `system:serviceaccount:${home}:${release}-pod-responder`;
   });
@@ -366,7 +501,7 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
     const configFile = path.join(mount, 'config.json');
     writeFileSync(configFile, JSON.stringify(config));
     const taskQueue = `helm-${randomBytes(4).toString('hex')}`;
-    const [metricsPort] = await freePorts(1);
+    const [healthPort] = await freePorts(1);
     const api = new URL(inject('kubeApiUrl'));
     worker = await startWorkerProcess({
       ...chartEnv,
@@ -376,11 +511,21 @@ describe('installed in the cluster (server-side apply), per-namespace RBAC', () 
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       POD_RESPONDER_TASK_QUEUE: taskQueue,
       POD_RESPONDER_CONFIG: configFile,
-      POD_RESPONDER_METRICS_HOST: '127.0.0.1',
-      POD_RESPONDER_METRICS_PORT: String(metricsPort),
+      // Metrics off: the probes' endpoint does not need them.
+      POD_RESPONDER_METRICS_PORT: '0',
+      POD_RESPONDER_HEALTH_HOST: '127.0.0.1',
+      POD_RESPONDER_HEALTH_PORT: String(healthPort),
       KUBERNETES_SERVICE_HOST: api.hostname,
       KUBERNETES_SERVICE_PORT: api.port,
     });
+    // What the kubelet's probes would see: live, and ready once both pollers poll.
+    const probe = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${healthPort}${path}`);
+      return { status: res.status, body: await res.json() };
+    };
+    expect((await probe('/healthz')).status).toBe(200);
+    await until('the worker ready', async () => (await probe('/readyz')).status === 200);
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ok', runState: 'RUNNING' } });
     const client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
     try {
       const starter = configSchema.parse({ temporal: { address: inject('temporalAddress'), taskQueue } });

@@ -1,19 +1,35 @@
+{{/* The chart's name, or nameOverride: the app.kubernetes.io/name label and part of every object's name. */}}
+{{- define "pod-responder.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Objects' name prefix: fullnameOverride, else <release>-<name> (just <release> when it already contains the name).
+At most 44 characters, so with the longest suffix (-forwarder-headless) a Service name stays within DNS's 63.
+*/}}
 {{- define "pod-responder.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 44 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}{{ .Release.Name | trunc 44 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name $name | trunc 44 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
 {{- end -}}
 
-{{- define "pod-responder.labels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
-{{- end -}}
-
+{{/* What selects a component's pods: never changes across upgrades (selectors are immutable). Takes (dict "root" $ "component" "worker"). */}}
 {{- define "pod-responder.selector" -}}
-app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/name: {{ include "pod-responder.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/common-labels), on every object and pod. Same argument. */}}
+{{- define "pod-responder.labels" -}}
+{{ include "pod-responder.selector" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: pod-responder
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "pod-responder.serviceAccountName" -}}
@@ -70,5 +86,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- with .Values.temporal.apiKey.existingSecret }}
 - name: temporal-api-key
   secret: { secretName: {{ . }} }
+{{- end }}
+{{- end -}}
+
+{{/*
+apiServer: where pods reach the Kubernetes API, for clusters where the `kubernetes` Service's ClusterIP (which the
+kubelet puts in KUBERNETES_SERVICE_HOST/PORT) does not route: no kube-proxy nor a replacement. Empty: the kubelet's.
+*/}}
+{{- define "pod-responder.apiServerEnv" -}}
+{{- with .Values.apiServer.host }}
+- { name: KUBERNETES_SERVICE_HOST, value: {{ . | quote }} }
+- { name: KUBERNETES_SERVICE_PORT, value: {{ $.Values.apiServer.port | quote }} }
 {{- end }}
 {{- end -}}
