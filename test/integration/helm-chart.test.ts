@@ -98,6 +98,7 @@ const PLURAL: Record<string, string> = {
   Service: '/api/v1/namespaces/{ns}/services',
   ClusterRole: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
   ClusterRoleBinding: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+  Role: '/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles',
   RoleBinding: '/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings',
   Deployment: '/apis/apps/v1/namespaces/{ns}/deployments',
   StatefulSet: '/apis/apps/v1/namespaces/{ns}/statefulsets',
@@ -180,17 +181,21 @@ describe('the Helm chart', () => {
         'Service/pr-pod-responder-worker-metrics',
         'ServiceAccount/pr-pod-responder',
         'StatefulSet/pr-pod-responder-forwarder',
+        // For helm test: the pods' scripts, and the forwarder check's identity, which may only list EndpointSlices here.
+        'ConfigMap/pr-pod-responder-tests',
+        'Role/pr-pod-responder-test-forwarder',
+        'RoleBinding/pr-pod-responder-test-forwarder',
+        'ServiceAccount/pr-pod-responder-test-forwarder',
       ].sort(),
     );
-    // helm test: a pod for each program, the forwarder's with an identity that may only list EndpointSlices here.
+    // helm test's hooks: a pod for each program, nothing else (`helm test --logs` reads every test hook as a pod).
     expect(names(all.filter(isTestHook))).toEqual([
-      'ConfigMap/pr-pod-responder-tests',
       'Pod/pr-pod-responder-test-forwarder',
       'Pod/pr-pod-responder-test-worker',
-      'Role/pr-pod-responder-test-forwarder',
-      'RoleBinding/pr-pod-responder-test-forwarder',
-      'ServiceAccount/pr-pod-responder-test-forwarder',
     ]);
+    expect(
+      names(releaseObjects(await render('pr', 'ns', { clusterName: 'local', 'tests.enabled': 'false' }))),
+    ).not.toContain('ConfigMap/pr-pod-responder-tests');
     const testRole = all.find((o) => o.kind === 'Role') as unknown as { rules: unknown[] };
     expect(testRole.rules).toEqual([
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list'] },
@@ -206,7 +211,7 @@ describe('the Helm chart', () => {
       'helm.sh/chart': 'pod-responder-0.1.0',
     });
     const componentOf = (o: K8sObject) =>
-      isTestHook(o)
+      isTestHook(o) || o.metadata.name.endsWith('-tests') || o.metadata.name.includes('-test-')
         ? 'test'
         : o.kind.includes('Role')
           ? 'rbac'
@@ -385,6 +390,7 @@ describe('the Helm chart', () => {
       .map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
     expect(bindings.sort()).toEqual([
       'ClusterRoleBinding//pr-pod-responder-node-reader',
+      'RoleBinding/pr-ns/pr-pod-responder-test-forwarder',
       'RoleBinding/shop/pr-pod-responder-remediator',
       'RoleBinding/web/pr-pod-responder-remediator',
     ]);

@@ -1,4 +1,4 @@
-{{/* Test hooks: made by `helm test`, replaced by the next one, kept after it so their pods' logs can be read. */}}
+{{/* Test pods: made by `helm test`, replaced by the next one, kept after it so their logs can be read. */}}
 {{- define "pod-responder.testHook" -}}
 helm.sh/hook: test
 helm.sh/hook-weight: {{ . | quote }}
