@@ -16,7 +16,13 @@ export interface KubeApiserverSetup {
 /** Writes the credentials into `kubeDir` and returns the command line. */
 export function prepareKubeApiserver(
   kubeDir: string,
-  o: { port: number; etcdUrl: string; authWebhookConfig?: string; node?: { tokenLines: string[]; args: string[] } },
+  o: {
+    port: number;
+    etcdUrl: string;
+    authWebhookConfig?: string;
+    /** A real node: its parts' tokens, flags, and the address pods reach the apiserver on (through a relay). */
+    node?: { tokenLines: string[]; args: string[]; advertiseAddress: string };
+  },
 ): KubeApiserverSetup {
   const adminToken = randomBytes(24).toString('hex');
   const tokenFile = path.join(kubeDir, 'tokens.csv');
@@ -34,7 +40,9 @@ export function prepareKubeApiserver(
   const args = [
     `--etcd-servers=${o.etcdUrl}`,
     '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    // With a real node, the address pods reach it on (devstack/node-relay.ts): its self-made serving certificate
+    // names the advertise address, and the bind address besides (so 127.0.0.1 still verifies).
+    `--advertise-address=${o.node?.advertiseAddress ?? '127.0.0.1'}`,
     `--secure-port=${o.port}`,
     // No --tls-cert-file: the apiserver writes a CA-signed cert for 127.0.0.1 here, which we trust.
     `--cert-dir=${certDir}`,
@@ -45,8 +53,9 @@ export function prepareKubeApiserver(
     `--service-account-key-file=${path.join(kubeDir, 'sa.pub')}`,
     `--service-account-signing-key-file=${path.join(kubeDir, 'sa.key')}`,
     '--service-cluster-ip-range=10.96.0.0/16',
-    // No token controller runs, so the ServiceAccount plugin would reject every pod.
-    '--disable-admission-plugins=ServiceAccount',
+    // Without a node no token controller runs, so the ServiceAccount plugin would reject every pod. With one, the
+    // controller manager makes each namespace's default account, and the plugin mounts pods' tokens, as in any cluster.
+    ...(o.node ? [] : ['--disable-admission-plugins=ServiceAccount']),
     ...(o.node?.args ?? []),
     // Malicious pods are often privileged; tests must be able to create them.
     '--allow-privileged=true',

@@ -7,7 +7,7 @@
  * and flags; startRealNode() runs the node: its host part at once, its API part once the API has bootstrapped.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { kubeRequest, type KubeTarget } from '../test/aws/kube-admin.js';
@@ -23,12 +23,19 @@ import {
 } from './node-host.js';
 import { IMAGES, POOL_PORT, buildImageArchive } from './node-images.js';
 import { startPool, type Pool } from './node-pool.js';
+import { startRelay, type Relay } from './node-relay.js';
 import { kill, launch, tail, waitFor, type Proc } from './processes.js';
 
 export const NODE_NAME = 'pod-responder-node';
 /** Locally administered (02:…), "prn" in the middle. */
 const BRIDGE_MAC = '02:70:72:6e:00:01';
 const CLUSTER_CIDR = POD_SUBNET; // one node: the controller manager gives it the whole range
+/**
+ * Where pods reach kube-apiserver and Temporal: relays on the node's address (devstack/node-relay.ts), fixed ports
+ * like a cluster's (one node per machine; the address exists only on the bridge).
+ */
+export const NODE_API_PORT = 6443;
+export const NODE_TEMPORAL_PORT = 7233;
 /** How long the node may miss status updates before the controller manager marks it NotReady. */
 export const NODE_GRACE_SECONDS = 10;
 
@@ -52,6 +59,18 @@ export interface RealNode {
   nodeName: string;
   nodeIp: string;
   pool: Pool;
+  /**
+   * kube-apiserver as pods reach it: no kube-proxy routes the `kubernetes` Service's ClusterIP, so a pod that talks to
+   * the API sets KUBERNETES_SERVICE_HOST/PORT to these (the chart's apiServer value).
+   */
+  apiServer: { host: string; port: number };
+  /** Temporal's frontend as pods reach it (host:port). */
+  temporalAddress: string;
+  /**
+   * Imports an image archive (`docker save` or OCI) into the node's containerd, in the namespace the kubelet uses
+   * (`ctr -n k8s.io images import`): no registry is reachable here, so this is how an image gets onto the node.
+   */
+  importImage(archive: string): Promise<void>;
   /** Stops the kubelet alone (the node goes NotReady after NODE_GRACE_SECONDS); startKubelet() brings it back. */
   stopKubelet(): Promise<void>;
   startKubelet(): void;
@@ -230,6 +249,8 @@ export async function startRealNode(o: {
    * images) does not wait for it: the node starts beside kube-apiserver, not after it.
    */
   kube: Promise<KubeTarget>;
+  /** The Temporal dev server's port on loopback, relayed to pods. */
+  temporalPort: number;
   log: (line: string) => void;
 }): Promise<RealNode> {
   const { nodeDir, tokens } = o.prep;
@@ -252,6 +273,7 @@ export async function startRealNode(o: {
   };
   let stoppedKubelet: Proc | undefined;
   let pool: Pool | undefined;
+  const relays: Relay[] = [];
   let kubelet: Proc | undefined;
   const stop = async () => {
     stopping = true;
@@ -259,6 +281,7 @@ export async function startRealNode(o: {
     await Promise.all(procs.filter((p) => p.name !== 'containerd').map(kill));
     await Promise.all(procs.map(kill));
     await pool?.close();
+    await Promise.all(relays.map((r) => r.close()));
     const left = await cleanHost(before, { containerdSocket, nodeDir });
     release();
     return left;
@@ -498,13 +521,35 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       async () => spawnSync('iptables', ['-w', '5', '-S', 'KUBE-ROUTER-INPUT'], { stdio: 'ignore' }).status === 0,
     );
     pool = await startPool(NODE_IP, POOL_PORT);
+    // Each pushed as soon as it listens, so a failed start closes what did.
+    const relay = async (name: string, port: number, targetHost: string, targetPort: number) => {
+      const r = await startRelay({ name, host: NODE_IP, port, targetHost, targetPort });
+      relays.push(r);
+      return r;
+    };
+    const apiUrl = new URL(kube.url);
+    const api = await relay('kube-apiserver', NODE_API_PORT, apiUrl.hostname, Number(apiUrl.port));
+    const temporal = await relay('Temporal', NODE_TEMPORAL_PORT, '127.0.0.1', o.temporalPort);
     o.log(
-      `[node] ${NODE_NAME} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pool ${pool.address}, report ${pool.reportUrl})`,
+      `[node] ${NODE_NAME} Ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pool ${pool.address}, report ${pool.reportUrl}; for pods: kube-apiserver ${api.address}, Temporal ${temporal.address})`,
     );
     return {
       nodeName: NODE_NAME,
       nodeIp: NODE_IP,
       pool,
+      apiServer: { host: api.host, port: api.port },
+      temporalAddress: temporal.address,
+      // Not execFileSync: the pool and the relays run in this process, and a large import takes seconds.
+      importImage: (archive) =>
+        new Promise((resolve, reject) =>
+          execFile(
+            'ctr',
+            ['--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', archive],
+            { maxBuffer: 16 << 20 },
+            (err, _stdout, stderr) =>
+              err ? reject(new Error(`ctr images import ${archive}: ${err.message}\n${stderr}`)) : resolve(),
+          ),
+        ),
       stopKubelet: async () => {
         stoppedKubelet = kubelet;
         if (kubelet) await kill(kubelet);

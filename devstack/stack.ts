@@ -21,7 +21,7 @@ import { temporalDevServerArgs } from './temporal-server.js';
 import { ensureTools } from './tools.js';
 import { MOTO_ENV, webhookKubeconfig, type AwsFrontOptions, type StackAws } from './aws.js';
 import { aggregateClusterRoles } from './rbac-aggregation.js';
-import { realNodeMissing } from './node-host.js';
+import { NODE_IP, realNodeMissing } from './node-host.js';
 import { prepareRealNode, startRealNode, type RealNode } from './real-node.js';
 import type { KubeTarget } from '../test/aws/kube-admin.js';
 
@@ -263,13 +263,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       port: ports.kube,
       etcdUrl,
       ...(opts.aws ? { authWebhookConfig: webhookConfig } : {}),
-      ...(nodePrep ? { node: { tokenLines: nodePrep.tokenLines, args: nodePrep.apiserverArgs } } : {}),
+      ...(nodePrep
+        ? { node: { tokenLines: nodePrep.tokenLines, args: nodePrep.apiserverArgs, advertiseAddress: NODE_IP } }
+        : {}),
     });
     const { adminToken, certDir } = apiserver;
     const kube = launch('kube-apiserver', stateDir, tools.kubeApiserver, apiserver.args);
     procs.push(kube);
     const nodeReady = nodePrep
-      ? startRealNode({ prep: nodePrep, logDir: stateDir, tools, kube: nodeKube, log })
+      ? startRealNode({ prep: nodePrep, logDir: stateDir, tools, kube: nodeKube, temporalPort: ports.temporal, log })
       : Promise.resolve(undefined);
     nodeStarting = nodeReady.then((n) => (node = n));
     nodeStarting.catch(() => undefined); // awaited below
