@@ -38,6 +38,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { zipSync, strToU8 } from 'fflate';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -523,6 +524,31 @@ describe('AWS stack: moto behind the front', () => {
       errorMessage: 'boom',
       trace: expect.arrayContaining(['TypeError: boom']),
     });
+
+    // Lambda's init phase (loading the handler: here 1.5 s of top-level await) has a limit of its own; the 1 s
+    // timeout counts from the invocation. A front that counted the init against it failed under a loaded machine.
+    const slowInit = zipSync({
+      'index.mjs': strToU8(
+        "await new Promise((r) => setTimeout(r, 1500));\nexport const handler = async () => 'ready after a slow init';\n",
+      ),
+    });
+    await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: `${name}-init`,
+        Runtime: 'nodejs22.x',
+        Role: roleArn,
+        Handler: 'index.handler',
+        Code: { ZipFile: slowInit },
+        Timeout: 1,
+      }),
+    );
+    await active(`${name}-init`);
+    const init = await lambda.send(new InvokeCommand({ FunctionName: `${name}-init` }));
+    expect([init.StatusCode, init.FunctionError, decode(init.Payload)]).toEqual([
+      200,
+      undefined,
+      'ready after a slow init',
+    ]);
 
     // A function that does not exist is moto's answer.
     expect(await errorOf(lambda.send(new InvokeCommand({ FunctionName: `${name}-missing` })))).toEqual({

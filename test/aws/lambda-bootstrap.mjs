@@ -95,14 +95,20 @@ process.on('unhandledRejection', (err) =>
 );
 process.on('uncaughtException', (err) => reply({ error: errorOf(err) }));
 
-process.once('message', async ({ event, requestId, deadline, functionArn, guardNetwork }) => {
-  if (guardNetwork) guardConnects();
-  let handler;
-  try {
-    handler = await loadHandler(process.env.LAMBDA_TASK_ROOT, process.env._HANDLER);
-  } catch (err) {
-    return reply({ error: errorOf(err) });
-  }
+// Init, as Lambda's init phase: the handler loaded before the invocation, under its own limit (the runner's), not
+// the function's timeout. A VPC function's connects are guarded from the start, its init's included.
+if (process.argv.includes('--guard-network')) guardConnects();
+let handler;
+try {
+  handler = await loadHandler(process.env.LAMBDA_TASK_ROOT, process.env._HANDLER);
+  process.send({ type: 'ready' });
+} catch (err) {
+  reply({ error: errorOf(err) });
+}
+
+process.on('message', async (m) => {
+  if (m?.type !== 'invoke' || !handler) return;
+  const { event, requestId, deadline, functionArn } = m;
   const context = {
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
     functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,

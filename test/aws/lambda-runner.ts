@@ -14,6 +14,8 @@ const BOOTSTRAP = fileURLToPath(new URL('./lambda-bootstrap.mjs', import.meta.ur
 const PROJECT_NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
 // The parent-death signal takes an invocation down with the stack if the stack's process dies hard.
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
+/** Lambda's limit on a function's init phase (loading its handler) for on-demand functions. */
+const INIT_LIMIT_SECONDS = 10;
 
 export interface RunnableFunction {
   name: string;
@@ -93,7 +95,6 @@ export class LambdaRunner {
   ): Promise<InvocationOutcome & { requestId: string }> {
     const requestId = randomUUID();
     const started = Date.now();
-    const deadline = started + fn.timeoutSeconds * 1000;
     const logLines: string[] = [`START RequestId: ${requestId} Version: $LATEST`];
     if (!fn.runtime.startsWith('nodejs')) {
       return {
@@ -130,9 +131,10 @@ export class LambdaRunner {
       // The SDK inside the function reaches the front, not AWS.
       AWS_ENDPOINT_URL: endpointUrl,
     };
+    const bootstrap = [BOOTSTRAP, ...(network ? ['--guard-network'] : [])];
     const [file, args] = SETPRIV
-      ? [SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, BOOTSTRAP]]
-      : [process.execPath, [BOOTSTRAP]];
+      ? [SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...bootstrap]]
+      : [process.execPath, bootstrap];
     const child = spawn(file, args, { cwd: taskRoot, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.live.add(child);
     const onOutput = (d: Buffer) => {
@@ -144,7 +146,10 @@ export class LambdaRunner {
     child.stdout!.on('data', onOutput);
     child.stderr!.on('data', onOutput);
 
-    type Message = { payload: string } | { error: { errorType: string; errorMessage: string; trace?: string[] } };
+    type Message =
+      | { payload: string }
+      | { error: { errorType: string; errorMessage: string; trace?: string[] } }
+      | { type: 'ready' };
     type ConnectQuestion = { type: 'connect?'; id: number; host: string; port: number };
     child.on('message', (m: ConnectQuestion | Message) => {
       if (!('type' in m) || m.type !== 'connect?' || !network) return;
@@ -165,20 +170,31 @@ export class LambdaRunner {
     });
     const outcome = await new Promise<InvocationOutcome>((resolve) => {
       let message: Message | undefined;
-      const timer = setTimeout(() => {
+      const timedOut = (errorMessage: string) => {
         child.kill('SIGKILL');
-        const seconds = fn.timeoutSeconds.toFixed(2);
-        resolve({
-          ok: false,
-          error: {
-            errorType: 'Sandbox.Timedout',
-            errorMessage: `${new Date().toISOString()} ${requestId} Task timed out after ${seconds} seconds`,
-          },
-          logs: '',
-        });
-      }, deadline - Date.now());
+        resolve({ ok: false, error: { errorType: 'Sandbox.Timedout', errorMessage }, logs: '' });
+      };
+      // Lambda's init phase (loading the handler) has a limit of its own, 10 s; the function's timeout counts from
+      // the invocation, after it. Counting a process start against a 1 s timeout would fail functions Lambda runs.
+      let timer = setTimeout(
+        () => timedOut(`${new Date().toISOString()} ${requestId} INIT timed out after ${INIT_LIMIT_SECONDS} seconds`),
+        INIT_LIMIT_SECONDS * 1000,
+      );
       child.on('message', (m: Message | { type: string }) => {
-        if ('type' in m) return; // a question about the network, answered above
+        if ('type' in m) {
+          if (m.type !== 'ready') return; // a question about the network, answered above
+          clearTimeout(timer);
+          const deadline = Date.now() + fn.timeoutSeconds * 1000;
+          timer = setTimeout(
+            () =>
+              timedOut(
+                `${new Date().toISOString()} ${requestId} Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`,
+              ),
+            fn.timeoutSeconds * 1000,
+          );
+          child.send({ type: 'invoke', event, requestId, deadline, functionArn: fn.arn });
+          return;
+        }
         message = m;
         clearTimeout(timer);
         resolve('payload' in m ? { ok: true, payload: m.payload, logs: '' } : { ok: false, error: m.error, logs: '' });
@@ -203,7 +219,6 @@ export class LambdaRunner {
         clearTimeout(timer);
         resolve({ ok: false, error: { errorType: 'Runtime.StartError', errorMessage: err.message }, logs: '' });
       });
-      child.send({ event, requestId, deadline, functionArn: fn.arn, guardNetwork: network !== undefined });
     });
     this.live.delete(child);
     const ms = Date.now() - started;
