@@ -90,12 +90,18 @@ async function tally(handles: WorkflowHandle[]): Promise<{ reruns: number; timeo
 }
 
 describe('a full workflow cache evicts runs whose workflow task waits on a local activity (core 1.24)', () => {
-  it('a cache of two, two tasks at once, five runs started together: first tasks are lost, time out and run again', async () => {
-    const handles = await startAtOnce(await startWorker(2), 5);
-    const { reruns, timeouts } = await tally(handles);
-    expect(timeouts).toBeGreaterThan(0);
-    expect(reruns).toBeGreaterThan(0);
-  });
+  // A race in core: a run must be loaded while another waits on its local activities. It showed in every round on a
+  // machine at load 15 to 24, and in no round of three at load 3 (CI's first run here saw none either), so it cannot be
+  // an assertion of the suite: POD_RESPONDER_REPRO_LA_EVICTION=1 runs it (docs/kill-first.md). The control below runs.
+  it.runIf(process.env.POD_RESPONDER_REPRO_LA_EVICTION === '1')(
+    'a cache of two, two tasks at once, five runs started together: first tasks are lost, time out and run again',
+    async () => {
+      const handles = await startAtOnce(await startWorker(2), 5);
+      const { reruns, timeouts } = await tally(handles);
+      expect(timeouts).toBeGreaterThan(0);
+      expect(reruns).toBeGreaterThan(0);
+    },
+  );
 
   it('control: a cache of four for the same two tasks at once: each first task runs once', async () => {
     const handles = await startAtOnce(await startWorker(4), 5);
