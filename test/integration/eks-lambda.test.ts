@@ -18,7 +18,7 @@ import { SWEEPER_SCHEDULE_ID } from '../../worker/schedules.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { fnv1a64, resourceNames } from '../../domain/aws-resources.js';
 import { buildLambdaZip } from '../../lambda/build.js';
 import { incidentWorkflowId } from '../../workflows/ids.js';
@@ -34,6 +34,11 @@ import {
 } from '../support/cluster.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
+
+// Each test deploys and removes a whole function stack (role, access entry, function Pending then Active, invoke):
+// under CI's load (every project at once on 2 cores) the first took over 60 s once, the file 468 s. A hang guard, not
+// a measure: the deploy's timing is in the bench.
+vi.setConfig({ testTimeout: 180_000 });
 import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
