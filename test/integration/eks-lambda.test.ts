@@ -32,6 +32,7 @@ import {
   type TestKube,
   type Workload,
 } from '../support/cluster.js';
+import { closedStatus } from '../support/closed-status.js';
 import { alertFor, startResponder, waitForPendingActivity, type Responder } from '../support/responder.js';
 import { killProcessGroup, startWorkerProcess } from '../support/worker-process.js';
 
@@ -39,7 +40,6 @@ import { killProcessGroup, startWorkerProcess } from '../support/worker-process.
 // under CI's load (every project at once on 2 cores) the first took over 60 s once, the file 468 s. A hang guard, not
 // a measure: the deploy's timing is in the bench.
 vi.setConfig({ testTimeout: 180_000 });
-import { closedStatus } from '../support/closed-status.js';
 
 const aws = awsStack();
 const INSTALLATION = 'eks-tests';
