@@ -56,6 +56,17 @@ async function deploymentOnEks(prefix: string) {
 }
 
 /** Responds, and waits for the suspension to be held, checked every `everySeconds`. */
+/** The function of the incident's executor stretch `stretch` cannot be invoked (a retryable fault, until cleared): that
+ * stretch sits with its whole stack deployed. Returns the fault, to clear it. */
+function blockInvoke(alert: PodAlert, stretch: number) {
+  return aws.faults.failCall('lambda', 'Invoke', {
+    status: 500,
+    code: 'ServiceException',
+    times: 0,
+    match: names(incidentWorkflowId(alert), stretch),
+  });
+}
+
 async function holdOnEks(alert: PodAlert, everySeconds: number): Promise<WorkflowHandle<IncidentWorkflow>> {
   const h = await r.respond(alert, { holdSuspensionSeconds: 900, eksHoldCheckSeconds: everySeconds });
   await r.waitForStage(h, 'holding', 90_000);
@@ -156,12 +167,7 @@ describe('a suspension held on EKS', () => {
     async () => {
       const { ns, w, alert } = await deploymentOnEks('eksholdrace');
       // The second check's function (stretch 3) cannot be invoked for now (a retryable fault): that check is under way.
-      await aws.faults.failCall('lambda', 'Invoke', {
-        status: 500,
-        code: 'ServiceException',
-        times: 0,
-        match: names(incidentWorkflowId(alert), 3),
-      });
+      await blockInvoke(alert, 3);
       const h = await holdOnEks(alert, 4);
       await checkDone(h, 1);
       await waitForPendingActivity(h, 'invokeRemediationFunction', 2, 120_000);
@@ -193,12 +199,7 @@ describe('a suspension held on EKS', () => {
     async () => {
       const { ns, w, alert } = await deploymentOnEks('eksholdlast');
       // The first check (stretch 2) is held at Invoke until the revert is made and the restore asked.
-      const held = await aws.faults.failCall('lambda', 'Invoke', {
-        status: 500,
-        code: 'ServiceException',
-        times: 0,
-        match: names(incidentWorkflowId(alert), 2),
-      });
+      const held = await blockInvoke(alert, 2);
       const h = await r.respond(alert, { holdSuspensionSeconds: 900, eksHoldCheckSeconds: 2, maxReverts: 1 });
       await r.waitForStage(h, 'holding', 90_000);
       await waitForPendingActivity(h, 'invokeRemediationFunction', 2, 120_000);
@@ -235,12 +236,7 @@ describe('a suspension held on EKS', () => {
     async () => {
       const { ns, w, alert } = await deploymentOnEks('eksholdcancel');
       // The first check's function (stretch 2) cannot be invoked: the check sits with its whole stack deployed.
-      await aws.faults.failCall('lambda', 'Invoke', {
-        status: 500,
-        code: 'ServiceException',
-        times: 0,
-        match: names(incidentWorkflowId(alert), 2),
-      });
+      await blockInvoke(alert, 2);
       const h = await holdOnEks(alert, 2);
       await waitForPendingActivity(h, 'invokeRemediationFunction', 1, 120_000);
       expect(
@@ -292,12 +288,7 @@ describe('a hold check when the worker dies', () => {
     async () => {
       const start = () => startWorkerProcess(env(r.config.eks.lambdaZip));
       const { ns, w, alert } = await deploymentOnEks('eksholdcrash');
-      const held = await aws.faults.failCall('lambda', 'Invoke', {
-        status: 500,
-        code: 'ServiceException',
-        times: 0,
-        match: names(incidentWorkflowId(alert), 2),
-      });
+      const held = await blockInvoke(alert, 2);
       worker = await start();
       const policy = policySchema.parse({ holdSuspensionSeconds: 900, eksHoldCheckSeconds: 2 });
       const started = await respondToAlert(
