@@ -228,7 +228,7 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
 }
 
 /** A Falco event as Falcosidekick POSTs it (../shared/reference/alert-formats.md): 12-character container ID. */
-function falcoEvent(namespace: string, podName: string, containerId: string): string {
+export function falcoEvent(namespace: string, podName: string, containerId: string): string {
   return JSON.stringify({
     uuid: randomUUID(),
     rule: 'Detect outbound connections to common miner pool ports',

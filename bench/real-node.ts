@@ -5,12 +5,16 @@
  * container's processes gone from the host; the API: the pod object gone), the replacement's repeat alert suspending
  * the workload (no miner process left; the API: replicas 0). Floor: a bare DELETE with the same grace period, to the
  * process gone. Polled every 20 ms. Sizes: BENCH_REAL_NODE_RUNS (default 3). Skips where containers cannot run.
+ * Also the kill-first row end to end: a Falco event POSTed to a forwarder (a process of its own, kill-first policy:
+ * no isolation, no evidence) about a bare miner pod, to the miner's processes gone from the host.
  */
 import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { respondToAlert } from '../temporal-client/incidents.js';
 import { configSchema } from '../config/config.js';
 import { fixtureKube } from '../devstack/fixtures.js';
@@ -21,6 +25,8 @@ import type { PodAlert } from '../domain/alert.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { statusQuery } from '../workflows/messages.js';
+import { falcoEvent } from './latency.js';
+import { startForwarderProcess } from './processes.js';
 
 export interface RealNodeResult {
   skipped?: string;
@@ -32,6 +38,10 @@ export interface RealNodeResult {
   suspendedApiMs: number[];
   noMinerMs: number[];
   floorProcessGoneMs: number[];
+  /** Kill first, POSTed to the forwarder: POST -> 202, pod object gone, processes gone from the host. */
+  postAcceptedMs: number[];
+  postPodGoneMs: number[];
+  postProcessGoneMs: number[];
   failures: string[];
 }
 
@@ -58,6 +68,9 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
     suspendedApiMs: [],
     noMinerMs: [],
     floorProcessGoneMs: [],
+    postAcceptedMs: [],
+    postPodGoneMs: [],
+    postProcessGoneMs: [],
     failures: [],
   };
   const missing = realNodeMissing();
@@ -76,6 +89,18 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
   const client = new Client({ connection });
   const worker = await createWorker(config);
   const running = worker.run();
+  const token = randomBytes(16).toString('hex');
+  const killFirstConfig = path.join(stateDir, 'kill-first.json');
+  writeFileSync(
+    killFirstConfig,
+    JSON.stringify({ policy: { isolate: false, evidenceSeconds: 0, suspendOnSeverity: [], watchSeconds: 0 } }),
+  );
+  const forwarder = await startForwarderProcess({
+    temporalAddress: stack.temporalAddress,
+    taskQueue: 'real-node',
+    token,
+    configFile: killFirstConfig,
+  });
   const container = {
     name: 'miner',
     image: IMAGES.miner,
@@ -165,6 +190,36 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       if (outcome.outcome !== 'workload-suspended' && outcome.outcome !== 'workload-restored')
         result.failures.push(`run ${i}: the repeat ended ${outcome.outcome}`);
 
+      // Kill first, end to end: the Falco event POSTed about a bare miner pod -> its processes gone.
+      const lone = await kube.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'lone' },
+          spec: { terminationGracePeriodSeconds: 30, containers: [{ ...container, name: 'c' }] },
+        },
+      });
+      const loneUid = lone.metadata!.uid!;
+      let loneContainer = '';
+      await whenTrue('the lone miner running', async () => {
+        const s = (await kube.core.readNamespacedPod({ namespace: ns, name: 'lone' })).status?.containerStatuses?.[0];
+        loneContainer = s?.containerID?.replace(/^containerd:\/\//, '') ?? '';
+        return s?.state?.running !== undefined && podProcesses(loneUid).length > 0;
+      });
+      const posted = Date.now();
+      const answer = await fetch(`${forwarder.base}/v1/alerts/falco?cluster=local`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: falcoEvent(ns, 'lone', loneContainer),
+      });
+      const postAccepted = Date.now();
+      if (answer.status !== 202) result.failures.push(`run ${i}: the POST was answered ${answer.status}`);
+      const [lonePodGone, loneProcessGone] = await Promise.all([
+        whenTrue('the lone pod object gone', async () =>
+          (await kube.core.listNamespacedPod({ namespace: ns })).items.every((p) => p.metadata!.uid !== loneUid),
+        ),
+        whenTrue('the lone miner process gone', () => podProcesses(loneUid).length === 0),
+      ]);
+
       // Floor: a bare DELETE with the same grace period, to the process gone.
       const bare = await kube.core.createNamespacedPod({
         namespace: ns,
@@ -193,9 +248,13 @@ export async function benchRealNode(o: { log: (line: string) => void; runs?: num
       result.suspendedApiMs.push(suspendedApi - accepted2);
       result.noMinerMs.push(noMiner - accepted2);
       result.floorProcessGoneMs.push(floorGone - t);
+      result.postAcceptedMs.push(postAccepted - posted);
+      result.postPodGoneMs.push(lonePodGone - posted);
+      result.postProcessGoneMs.push(loneProcessGone - posted);
       o.log(`real-node: run ${i + 1} of ${runs} done`);
     }
   } finally {
+    await forwarder.stop();
     await worker.shutdown();
     await running;
     await connection.close();
@@ -222,6 +281,7 @@ export function formatRealNode(r: RealNodeResult): string {
 | isolation | incident says isolated: ${ms(r.isolatedApiMs)} | kube-router runs the pod's traffic through the policy's chain: ${ms(r.isolatedRuleMs)} |
 | kill (graceful, ${GRACE_SECONDS} s) | pod object gone: ${ms(r.podGoneApiMs)} | container processes gone from the host: ${ms(r.processGoneMs)} |
 | repeat -> suspend | Deployment replicas 0: ${ms(r.suspendedApiMs)} | no miner process left: ${ms(r.noMinerMs)} |
+| kill first, from the Falco event POSTed to the forwarder (202: ${ms(r.postAcceptedMs)}) | pod object gone: ${ms(r.postPodGoneMs)} | container processes gone from the host: ${ms(r.postProcessGoneMs)} (${(median(r.postProcessGoneMs) / median(r.floorProcessGoneMs)).toFixed(2)}x the floor) |
 | floor: bare DELETE (grace ${GRACE_SECONDS} s) | | process gone: ${ms(r.floorProcessGoneMs)} |
 
 The miner ignores SIGTERM (a shell as PID 1), so a kill takes the grace period: the kubelet's SIGKILL ends it.
@@ -233,5 +293,7 @@ export function realNodeFailures(r: RealNodeResult): string[] {
   if (r.skipped) return [];
   const f = [...r.failures];
   if (r.processGoneMs.length !== r.runs) f.push(`${r.processGoneMs.length} of ${r.runs} runs measured`);
+  if (r.postProcessGoneMs.length !== r.runs)
+    f.push(`kill first: ${r.postProcessGoneMs.length} of ${r.runs} runs measured`);
   return f;
 }
