@@ -8,6 +8,9 @@
  *    its deny-all NetworkPolicy: the first containment in effect) and POST -> pod gone.
  * Hops come from the incident's history (when Temporal recorded the start and handed the first workflow task
  * to the worker) and from an activity interceptor that times each remediation call; one clock, one machine.
+ *  - kill first, all in one (worker/all-in-one.ts): the same, POSTed to a forwarder in the worker's process on
+ *    the worker's connection, which starts the incident eagerly (its first workflow task in the start's answer);
+ *    interleaved with the split forwarder's runs.
  * Sizes: BENCH_LATENCY_RUNS (default 30).
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
@@ -21,6 +24,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configSchema } from '../config/config.js';
+import { createForwarder } from '../forwarder/server.js';
+import { TemporalGateway } from '../forwarder/temporal-gateway.js';
 import { createNamespace, createPod, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
 import { ISOLATION_LABEL } from '../remediation/isolate.js';
@@ -56,6 +61,12 @@ export interface LatencyResult {
   /** The default policy: POST -> pod isolated, POST -> pod gone. */
   containedMs: number[];
   containedGoneMs: number[];
+  /** Kill first, all in one: POST -> pod gone, POST -> 202, start recorded -> first task to the worker. */
+  aioKillMs: number[];
+  aioAcceptedMs: number[];
+  aioDispatchedMs: number[];
+  /** All-in-one runs whose start the server answered with the first workflow task. */
+  aioEager: number;
   /** Remediation calls on the kill-first path. */
   callsPerIncident: number;
   failures: string[];
@@ -96,10 +107,11 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       },
     },
   });
-  const config = configSchema.parse({
+  const base = {
     temporal: { address: stack.temporalAddress, taskQueue },
     direct: { kubeconfig: stack.kubeconfigPath, cluster: 'local' },
-  });
+  };
+  const config = configSchema.parse(base);
   const worker = await createWorker(config, { interceptors: { activity: [timing] } });
   const running = worker.run();
   const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -110,7 +122,20 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     writeFileSync(configFile, JSON.stringify({ policy }));
     return startForwarderProcess({ temporalAddress: stack.temporalAddress, taskQueue, token, configFile });
   };
-  const killFirst = await forwarderFor('kill-first', { isolate: false, evidenceSeconds: 0, suspendOnSeverity: [] });
+  const killFirstPolicy = { isolate: false, evidenceSeconds: 0, suspendOnSeverity: [] };
+  const killFirst = await forwarderFor('kill-first', killFirstPolicy);
+  // All in one: a forwarder in this process, on the worker's own connection (as `pod-responder all-in-one` runs).
+  const aioConfig = configSchema.parse({
+    ...base,
+    policy: killFirstPolicy,
+    forwarder: { host: '127.0.0.1', port: 0, sources: { falco: { token } }, spool: { enabled: false } },
+  });
+  const aio = createForwarder({
+    config: aioConfig,
+    sink: TemporalGateway.shared(aioConfig, worker.connection),
+    logStream: { write: () => undefined },
+  });
+  const aioBase = await aio.listen();
   const defaults = await forwarderFor('defaults', { suspendOnSeverity: [] });
 
   const gone = new Map<string, (t: number) => void>();
@@ -149,6 +174,10 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     acceptedMs: [],
     containedMs: [],
     containedGoneMs: [],
+    aioKillMs: [],
+    aioAcceptedMs: [],
+    aioDispatchedMs: [],
+    aioEager: 0,
     callsPerIncident: 0,
     failures: [],
     hops: Object.fromEntries(HOPS.map(([h]) => [h, []])) as unknown as Record<Hop, number[]>,
@@ -200,6 +229,22 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       };
       for (const [h] of HOPS) r.hops[h].push(hop[h]);
       r.callsPerIncident = ran.length;
+
+      // The same kill through the all-in-one forwarder, interleaved.
+      const aioPod = await createPod(kube, namespace, `aio-${i + 3}`);
+      const aioName = aioPod.metadata!.name!;
+      const aioGone = when(gone, aioName);
+      const a0 = now();
+      const aioAccepted = (await post(aioBase, aioName, aioPod.containerId)).accepted;
+      r.aioKillMs.push((await aioGone) - a0);
+      r.aioAcceptedMs.push(aioAccepted - a0);
+      const aioId = incidentWorkflowId({ cluster: { name: 'local' }, namespace, podName: aioName });
+      await client.workflow.getHandle(aioId).result();
+      const aioEvents = (await client.workflow.getHandle(aioId).fetchHistory()).events ?? [];
+      const aioStarted = aioEvents.find((e) => e.workflowExecutionStartedEventAttributes);
+      const aioTask = aioEvents.find((e) => e.workflowTaskStartedEventAttributes);
+      if (aioStarted?.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted) r.aioEager++;
+      if (aioStarted && aioTask) r.aioDispatchedMs.push(tsToMs(aioTask.eventTime) - tsToMs(aioStarted.eventTime));
     }
 
     o.log(`latency: ${Math.ceil(runs / 3)} runs with the default policy (isolation first)`);
@@ -218,6 +263,7 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     floor.close();
     await killFirst.stop();
     await defaults.stop();
+    await aio.close();
     await worker.shutdown();
     await running;
     await connection.close();
@@ -288,7 +334,11 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 export const LATENCY_GOAL_RATIO = 3;
 
 export function latencyFailures(r: LatencyResult): string[] {
-  return [...r.failures, ...(r.killMs.length !== r.runs ? [`${r.runs - r.killMs.length} runs not measured`] : [])];
+  return [
+    ...r.failures,
+    ...(r.killMs.length !== r.runs ? [`${r.runs - r.killMs.length} runs not measured`] : []),
+    ...(r.aioKillMs.length !== r.runs ? [`${r.runs - r.aioKillMs.length} all-in-one runs not measured`] : []),
+  ];
 }
 
 export function formatLatency(r: LatencyResult): string {
@@ -305,6 +355,8 @@ export function formatLatency(r: LatencyResult): string {
 ${row('floor: bare DELETE with UID precondition, kept-alive connection', r.floorMs)}
 ${row('kill first: POST -> pod gone', r.killMs)}
 ${row('kill first: POST -> 202 (Temporal has the alert)', r.acceptedMs)}
+${row(`kill first, all in one (eager start: ${r.aioEager}/${r.aioKillMs.length} runs): POST -> pod gone`, r.aioKillMs)}
+${row('kill first, all in one: POST -> 202', r.aioAcceptedMs)}
 ${row('default policy: POST -> pod isolated (first containment in effect)', r.containedMs)}
 ${row('default policy: POST -> pod gone (after isolation and evidence)', r.containedGoneMs)}
 
@@ -313,6 +365,8 @@ Kill first, hop by hop (${r.callsPerIncident} remediation calls per incident; go
 | hop | p50 | p95 |
 | --- | --- | --- |
 ${HOPS.map(([h, what]) => hop(h, what)).join('\n')}
+
+All in one, start recorded -> first workflow task handed to the worker: p50 ${ms(quantile(r.aioDispatchedMs, 0.5))}, p95 ${ms(quantile(r.aioDispatchedMs, 0.95))}.
 `;
 }
 

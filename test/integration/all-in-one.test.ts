@@ -5,9 +5,14 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { configSchema, type Config } from '../../config/config.js';
+import { freePorts } from '../../devstack/probes.js';
 import { respondToAlert } from '../../temporal-client/incidents.js';
 import { installLogging } from '../../worker/logging.js';
 import { startAllInOne, type AllInOne } from '../../worker/all-in-one.js';
@@ -109,6 +114,9 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     const existing = await eagerStarts('existing');
     const repeat = await post(falco(ns, pod, w.pod.containerId));
     expect(repeat.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId, runId });
+    await until('the repeat signalled', async () =>
+      (await signalledIds(workflowId, runId)).includes(repeat.json.results[0].alertId),
+    );
     expect(await signalledIds(workflowId, runId)).toEqual([repeat.json.results[0].alertId]);
     // The forwarder knew the incident: no start was tried first.
     expect(await eagerStarts('existing')).toBe(existing);
@@ -125,7 +133,10 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     const alert = await post(falco(ns, pod, w.pod.containerId));
     expect(alert.json.results[0]).toMatchObject({ outcome: 'accepted', runId: started.runId });
     expect(await eagerStarts('existing')).toBe(existing + 1);
-    expect(await signalledIds(started.workflowId, started.runId)).toContain(alert.json.results[0].alertId);
+    // A signal that arrives during a workflow task is in history once the task completes.
+    await until('the alert signalled', async () =>
+      (await signalledIds(started.workflowId, started.runId)).includes(alert.json.results[0].alertId),
+    );
     await client.workflow.getHandle(started.workflowId).terminate('test done');
   });
 
@@ -157,6 +168,58 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     } finally {
       await fwd.close();
     }
+  });
+});
+
+describe('`pod-responder all-in-one`', () => {
+  it('serves the alert endpoint and the worker’s probes, kills a pod through an eager start, and drains on SIGTERM', async () => {
+    const [fwdPort, healthPort] = await freePorts(2);
+    const root = path.resolve(import.meta.dirname, '../..');
+    const p = spawn(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'client/cli.ts'), 'all-in-one'], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        POD_RESPONDER_TASK_QUEUE: `aio-cli-${id()}`,
+        KUBECONFIG: inject('kubeconfigPath'),
+        POD_RESPONDER_CLUSTER: 'local',
+        POD_RESPONDER_FALCO_TOKEN: TOKENS.falco,
+        POD_RESPONDER_FORWARDER_HOST: '127.0.0.1',
+        POD_RESPONDER_FORWARDER_PORT: String(fwdPort),
+        POD_RESPONDER_HEALTH_PORT: String(healthPort),
+        POD_RESPONDER_METRICS_PORT: '0',
+        POD_RESPONDER_SPOOL_PATH: path.join(mkdtempSync(path.join(tmpdir(), 'pod-responder-aio-')), 'spool.db'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    try {
+      const url = `http://127.0.0.1:${fwdPort}`;
+      await until('the worker ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok, 120_000);
+      await until('the forwarder ready', async () => (await fetch(`${url}/readyz`)).ok);
+      await until('both start lines', async () =>
+        ['worker started', 'forwarder started'].every((m) => out.includes(`"msg":"${m}"`)),
+      );
+
+      const ns = await createNamespace(kube, 'aio-cli');
+      const pod = await createPod(kube, ns, 'miner');
+      const res = await post(falco(ns, 'miner', pod.containerId), url);
+      expect(res.json.results[0].outcome).toBe('accepted');
+      const { workflowId, runId } = res.json.results[0];
+      expect(await startedEagerly(workflowId, runId)).toBe(true);
+      expect(((await client.workflow.getHandle(workflowId, runId).result()) as IncidentResult).outcome).toBe(
+        'pod-terminated',
+      );
+    } finally {
+      p.kill('SIGTERM');
+    }
+    expect(await exited, out.slice(-3000)).toBe(0);
+    expect(out).toContain('"msg":"all-in-one draining"');
+    expect(out).toContain('"msg":"all-in-one stopped"');
   });
 });
 
