@@ -8,7 +8,7 @@
  *    its deny-all NetworkPolicy: the first containment in effect) and POST -> pod gone.
  * Hops come from the incident's history (when Temporal recorded the start and handed the first workflow task
  * to the worker) and from an activity interceptor that times each remediation call; one clock, one machine.
- *  - kill first, all in one (worker/all-in-one.ts): the same, POSTed to a forwarder in the worker's process on
+ *  - kill first, all in one (client/all-in-one.ts): the same, POSTed to a forwarder in the worker's process on
  *    the worker's connection, which starts the incident eagerly (its first workflow task in the start's answer);
  *    interleaved with the split forwarder's runs.
  * Sizes: BENCH_LATENCY_RUNS (default 30).

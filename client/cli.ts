@@ -72,7 +72,7 @@ program
     'run the worker and the forwarder in one process, on one Temporal connection: new incidents start eagerly (small installations)',
   )
   .action(async () => {
-    const { runAllInOneFromEnv } = await import('../worker/all-in-one.js');
+    const { runAllInOneFromEnv } = await import('./all-in-one.js');
     await runAllInOneFromEnv();
   });
 

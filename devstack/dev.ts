@@ -11,7 +11,7 @@ import { CRYPTO_MINING } from '../domain/routing.js';
 import { loadConfig } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
-import { startAllInOne } from '../worker/all-in-one.js';
+import { startAllInOne } from '../client/all-in-one.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { alertFor, createNamespace, createWorkload, fixtureKube, type TestKube, type Workload } from './fixtures.js';
 import { IMAGES } from './node-images.js';

@@ -1,5 +1,5 @@
 /**
- * All in one (worker/all-in-one.ts): the forwarder on the worker's own connection starts a new incident eagerly,
+ * All in one (client/all-in-one.ts): the forwarder on the worker's own connection starts a new incident eagerly,
  * its first workflow task coming back in the start call's answer; an incident that is running, or has closed, gets
  * the alert as before. Through the real worker and forwarder, the Temporal dev server and kube-apiserver.
  */
@@ -15,7 +15,7 @@ import { configSchema, type Config } from '../../config/config.js';
 import { freePorts } from '../../devstack/probes.js';
 import { respondToAlert } from '../../temporal-client/incidents.js';
 import { installLogging } from '../../worker/logging.js';
-import { startAllInOne, type AllInOne } from '../../worker/all-in-one.js';
+import { startAllInOne, type AllInOne } from '../../client/all-in-one.js';
 import { createWorker } from '../../worker/worker.js';
 import type { IncidentResult } from '../../workflows/messages.js';
 import { normalizeBody } from '../../domain/sources/index.js';

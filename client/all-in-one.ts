@@ -7,8 +7,8 @@
 import { loadConfig, type Config } from '../config/config.js';
 import { drainOnSignals, startForwarder, type StartedForwarder } from '../forwarder/main.js';
 import { TemporalGateway } from '../forwarder/temporal-gateway.js';
-import { startWorker } from './main.js';
-import type { StartedWorker } from './worker.js';
+import { startWorker } from '../worker/main.js';
+import type { StartedWorker } from '../worker/worker.js';
 
 /** Past this, a shutdown stops waiting for the forwarder's requests in flight (their senders will resend). */
 const FORWARDER_DRAIN_MS = 25_000;
