@@ -8,6 +8,9 @@
  *    its deny-all NetworkPolicy: the first containment in effect) and POST -> pod gone.
  * Hops come from the incident's history (when Temporal recorded the start and handed the first workflow task
  * to the worker) and from an activity interceptor that times each remediation call; one clock, one machine.
+ *  - kill first, all in one (client/all-in-one.ts): the same, POSTed to a forwarder in the worker's process on
+ *    the worker's connection, which starts the incident eagerly (its first workflow task in the start's answer);
+ *    interleaved with the split forwarder's runs.
  * Sizes: BENCH_LATENCY_RUNS (default 30).
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
@@ -21,6 +24,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configSchema } from '../config/config.js';
+import { createForwarder } from '../forwarder/server.js';
+import { TemporalGateway } from '../forwarder/temporal-gateway.js';
 import { createNamespace, createPod, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
 import { ISOLATION_LABEL } from '../remediation/isolate.js';
@@ -56,6 +61,12 @@ export interface LatencyResult {
   /** The default policy: POST -> pod isolated, POST -> pod gone. */
   containedMs: number[];
   containedGoneMs: number[];
+  /** Kill first, all in one: POST -> pod gone, POST -> 202, and its hops. */
+  aioKillMs: number[];
+  aioAcceptedMs: number[];
+  aioHops: Record<Hop, number[]>;
+  /** All-in-one runs whose start the server answered with the first workflow task. */
+  aioEager: number;
   /** Remediation calls on the kill-first path. */
   callsPerIncident: number;
   failures: string[];
@@ -96,10 +107,11 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       },
     },
   });
-  const config = configSchema.parse({
+  const base = {
     temporal: { address: stack.temporalAddress, taskQueue },
     direct: { kubeconfig: stack.kubeconfigPath, cluster: 'local' },
-  });
+  };
+  const config = configSchema.parse(base);
   const worker = await createWorker(config, { interceptors: { activity: [timing] } });
   const running = worker.run();
   const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -110,7 +122,20 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     writeFileSync(configFile, JSON.stringify({ policy }));
     return startForwarderProcess({ temporalAddress: stack.temporalAddress, taskQueue, token, configFile });
   };
-  const killFirst = await forwarderFor('kill-first', { isolate: false, evidenceSeconds: 0, suspendOnSeverity: [] });
+  const killFirstPolicy = { isolate: false, evidenceSeconds: 0, suspendOnSeverity: [] };
+  const killFirst = await forwarderFor('kill-first', killFirstPolicy);
+  // All in one: a forwarder in this process, on the worker's own connection (as `pod-responder all-in-one` runs).
+  const aioConfig = configSchema.parse({
+    ...base,
+    policy: killFirstPolicy,
+    forwarder: { host: '127.0.0.1', port: 0, sources: { falco: { token } }, spool: { enabled: false } },
+  });
+  const aio = createForwarder({
+    config: aioConfig,
+    sink: TemporalGateway.shared(aioConfig, worker.connection),
+    logStream: { write: () => undefined },
+  });
+  const aioBase = await aio.listen();
   const defaults = await forwarderFor('defaults', { suspendOnSeverity: [] });
 
   const gone = new Map<string, (t: number) => void>();
@@ -142,6 +167,40 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     return { accepted: now() };
   };
 
+  const settled = (podName: string) =>
+    client.workflow.getHandle(incidentWorkflowId({ cluster: { name: 'local' }, namespace, podName })).result();
+  /** Where one kill's time went, from the incident's history and the timed remediation calls; its start event. */
+  const profile = async (podName: string, t0: number, tGone: number, into: Record<Hop, number[]>) => {
+    const workflowId = incidentWorkflowId({ cluster: { name: 'local' }, namespace, podName });
+    await client.workflow.getHandle(workflowId).result();
+    const ran = calls.get(workflowId) ?? [];
+    const inspect = ran.find((c) => c.op === 'inspect');
+    const del = ran.find((c) => c.op === 'terminate-pod');
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const started = events.find((e) => e.workflowExecutionStartedEventAttributes);
+    const taskStarted = events.find((e) => e.workflowTaskStartedEventAttributes);
+    if (!inspect || !del || !started || !taskStarted) {
+      r.failures.push(
+        `${workflowId}: missing a step (inspect ${!!inspect}, delete ${!!del}, history ${events.length} events)`,
+      );
+      return null;
+    }
+    const tStarted = tsToMs(started.eventTime);
+    const tDispatched = tsToMs(taskStarted.eventTime);
+    const hop: Record<Hop, number> = {
+      posted: tStarted - t0,
+      dispatched: tDispatched - tStarted,
+      toInspect: inspect.start - tDispatched,
+      inspect: inspect.end - inspect.start,
+      toDelete: del.start - inspect.end,
+      delete: del.end - del.start,
+      toWatch: tGone - del.end,
+    };
+    for (const [h] of HOPS) into[h].push(hop[h]);
+    r.callsPerIncident = ran.length;
+    return started.workflowExecutionStartedEventAttributes!;
+  };
+
   const r: LatencyResult = {
     runs,
     floorMs: [],
@@ -149,6 +208,10 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     acceptedMs: [],
     containedMs: [],
     containedGoneMs: [],
+    aioKillMs: [],
+    aioAcceptedMs: [],
+    aioHops: Object.fromEntries(HOPS.map(([h]) => [h, []])) as unknown as Record<Hop, number[]>,
+    aioEager: 0,
     callsPerIncident: 0,
     failures: [],
     hops: Object.fromEntries(HOPS.map(([h]) => [h, []])) as unknown as Record<Hop, number[]>,
@@ -168,38 +231,23 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
       const t0 = now();
       const { accepted } = await post(killFirst.base, name, pod.containerId);
       const tGone = await goneAt;
+      await settled(name); // its incident's work after the kill is not the next kill's load
+      // The same kill through the all-in-one forwarder, interleaved.
+      const aioPod = await createPod(kube, namespace, `aio-${i + 3}`);
+      const aioName = aioPod.metadata!.name!;
+      const aioGone = when(gone, aioName);
+      const a0 = now();
+      const aioAccepted = (await post(aioBase, aioName, aioPod.containerId)).accepted;
+      const tAioGone = await aioGone;
+      await settled(aioName);
       if (i < 0) continue;
       r.floorMs.push(floorMs);
       r.killMs.push(tGone - t0);
       r.acceptedMs.push(accepted - t0);
-
-      const workflowId = incidentWorkflowId({ cluster: { name: 'local' }, namespace, podName: name });
-      await client.workflow.getHandle(workflowId).result();
-      const ran = calls.get(workflowId) ?? [];
-      const inspect = ran.find((c) => c.op === 'inspect');
-      const del = ran.find((c) => c.op === 'terminate-pod');
-      const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-      const started = events.find((e) => e.workflowExecutionStartedEventAttributes);
-      const taskStarted = events.find((e) => e.workflowTaskStartedEventAttributes);
-      if (!inspect || !del || !started || !taskStarted) {
-        r.failures.push(
-          `${workflowId}: missing a step (inspect ${!!inspect}, delete ${!!del}, history ${events.length} events)`,
-        );
-        continue;
-      }
-      const tStarted = tsToMs(started.eventTime);
-      const tDispatched = tsToMs(taskStarted.eventTime);
-      const hop: Record<Hop, number> = {
-        posted: tStarted - t0,
-        dispatched: tDispatched - tStarted,
-        toInspect: inspect.start - tDispatched,
-        inspect: inspect.end - inspect.start,
-        toDelete: del.start - inspect.end,
-        delete: del.end - del.start,
-        toWatch: tGone - del.end,
-      };
-      for (const [h] of HOPS) r.hops[h].push(hop[h]);
-      r.callsPerIncident = ran.length;
+      r.aioKillMs.push(tAioGone - a0);
+      r.aioAcceptedMs.push(aioAccepted - a0);
+      await profile(name, t0, tGone, r.hops);
+      if ((await profile(aioName, a0, tAioGone, r.aioHops))?.eagerExecutionAccepted) r.aioEager++;
     }
 
     o.log(`latency: ${Math.ceil(runs / 3)} runs with the default policy (isolation first)`);
@@ -218,6 +266,7 @@ export async function benchLatency(o: { log: (line: string) => void; runs?: numb
     floor.close();
     await killFirst.stop();
     await defaults.stop();
+    await aio.close();
     await worker.shutdown();
     await running;
     await connection.close();
@@ -288,7 +337,11 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 export const LATENCY_GOAL_RATIO = 3;
 
 export function latencyFailures(r: LatencyResult): string[] {
-  return [...r.failures, ...(r.killMs.length !== r.runs ? [`${r.runs - r.killMs.length} runs not measured`] : [])];
+  return [
+    ...r.failures,
+    ...(r.killMs.length !== r.runs ? [`${r.runs - r.killMs.length} runs not measured`] : []),
+    ...(r.aioKillMs.length !== r.runs ? [`${r.runs - r.aioKillMs.length} all-in-one runs not measured`] : []),
+  ];
 }
 
 export function formatLatency(r: LatencyResult): string {
@@ -296,7 +349,7 @@ export function formatLatency(r: LatencyResult): string {
   const row = (what: string, xs: number[]) =>
     `| ${what} | ${ms(quantile(xs, 0.5))} | ${ms(quantile(xs, 0.95))} | ${(quantile(xs, 0.5) / floor).toFixed(1)}x |`;
   const hop = (h: Hop, what: string) =>
-    `| ${what} | ${ms(quantile(r.hops[h], 0.5))} | ${ms(quantile(r.hops[h], 0.95))} |`;
+    `| ${what} | ${ms(quantile(r.hops[h], 0.5))} | ${ms(quantile(r.hops[h], 0.95))} | ${ms(quantile(r.aioHops[h], 0.5))} | ${ms(quantile(r.aioHops[h], 0.95))} |`;
   return `
 ## alert -> action: Falco event POSTed to the forwarder -> pod gone (watch), ${r.runs} runs, one kube-apiserver
 
@@ -305,14 +358,18 @@ export function formatLatency(r: LatencyResult): string {
 ${row('floor: bare DELETE with UID precondition, kept-alive connection', r.floorMs)}
 ${row('kill first: POST -> pod gone', r.killMs)}
 ${row('kill first: POST -> 202 (Temporal has the alert)', r.acceptedMs)}
+${row(`kill first, all in one (eager start: ${r.aioEager}/${r.aioKillMs.length} runs): POST -> pod gone`, r.aioKillMs)}
+${row('kill first, all in one: POST -> 202', r.aioAcceptedMs)}
 ${row('default policy: POST -> pod isolated (first containment in effect)', r.containedMs)}
 ${row('default policy: POST -> pod gone (after isolation and evidence)', r.containedGoneMs)}
 
 Kill first, hop by hop (${r.callsPerIncident} remediation calls per incident; goal: at most ${LATENCY_GOAL_RATIO}x the floor):
 
-| hop | p50 | p95 |
-| --- | --- | --- |
+| hop | p50 | p95 | all in one: p50 | p95 |
+| --- | --- | --- | --- | --- |
 ${HOPS.map(([h, what]) => hop(h, what)).join('\n')}
+
+(All in one: the forwarder's hop is the eager start recorded, and the second is the start's answer carrying the task.)
 `;
 }
 

@@ -67,6 +67,16 @@ program
   });
 
 program
+  .command('all-in-one')
+  .description(
+    'run the worker and the forwarder in one process, on one Temporal connection: new incidents start eagerly (small installations)',
+  )
+  .action(async () => {
+    const { runAllInOneFromEnv } = await import('./all-in-one.js');
+    await runAllInOneFromEnv();
+  });
+
+program
   .command('respond')
   .argument('<alert.json>', 'a normalized PodAlert as JSON ("-" reads standard input)')
   .option('--wait', 'wait for the incident to close and print its result')

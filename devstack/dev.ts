@@ -7,13 +7,11 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createForwarder } from '../forwarder/server.js';
-import { Spool } from '../forwarder/spool.js';
-import { TemporalGateway } from '../forwarder/temporal-gateway.js';
 import { CRYPTO_MINING } from '../domain/routing.js';
 import { loadConfig } from '../config/config.js';
 import { installLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
+import { startAllInOne } from '../client/all-in-one.js';
 import { kubeConfigFromFile } from '../remediation/kube.js';
 import { alertFor, createNamespace, createWorkload, fixtureKube, type TestKube, type Workload } from './fixtures.js';
 import { IMAGES } from './node-images.js';
@@ -70,18 +68,12 @@ export async function startDev(stack: Stack, stateDir: string, opts: { freePorts
       ? createDemo(stack, stateDir, env.POD_RESPONDER_FALCO_TOKEN)
       : Promise.resolve(undefined);
   demoLines.catch(() => undefined); // awaited below
-  const worker = await createWorker(config);
-  void worker.run();
-  const spool = Spool.open(config.forwarder.spool.path, {
-    maxEntries: config.forwarder.spool.maxEntries,
-    maxBytes: config.forwarder.spool.maxBytes,
-  });
-  const forwarder = createForwarder({ config, sink: TemporalGateway.create(config), spool });
-  const forwarderUrl = await forwarder.listen();
+  // As `pod-responder all-in-one`: the forwarder on the worker's connection, so new incidents start eagerly.
+  const { url: forwarderUrl } = await startAllInOne(config, createWorker);
   console.log(
     [
       `worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.address} (executor: ${config.executor}, kubeconfig: ${config.direct.kubeconfig}), ${process.uptime().toFixed(1)}s after the start`,
-      `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics)`,
+      `forwarder on ${forwarderUrl} (falco token: ${env.POD_RESPONDER_FALCO_TOKEN}; metrics: ${forwarderUrl}/metrics; on the worker's connection: new incidents start eagerly)`,
     ].join('\n'),
   );
   // The demo's miner runs once the real node is Ready, which the worker does not wait for.

@@ -6,6 +6,7 @@ import { credentialsOf } from './credentials.js';
 import { createForwarder, type Forwarder } from './server.js';
 import { Spool } from './spool.js';
 import { SqsIntake } from './sqs-intake.js';
+import type { AlertLog } from './pipeline.js';
 import { TemporalGateway } from './temporal-gateway.js';
 
 /** Past this, a shutdown stops waiting for requests in flight (their senders will resend). */
@@ -25,14 +26,30 @@ export function enabledSources(config: Config): SourceName[] {
 
 /** `pod-responder forwarder`: serves until SIGINT/SIGTERM, then drains requests in flight. */
 export async function runForwarderFromEnv(): Promise<Forwarder> {
-  const config = loadConfig();
+  const { forwarder, stop } = await startForwarder(loadConfig());
+  drainOnSignals(forwarder.app.log, 'forwarder', stop, DRAIN_TIMEOUT_MS);
+  return forwarder;
+}
+
+export interface StartedForwarder {
+  forwarder: Forwarder;
+  /** Where it listens. */
+  url: string;
+  /** Stops reading queues, then drains requests in flight and the spool's deliveries, and closes the sink. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * The forwarder as `pod-responder forwarder` runs it, listening: its spool, SQS queues, start line and warnings.
+ * `sink`: Temporal through a connection of its own unless given (all-in-one: the worker's).
+ */
+export async function startForwarder(config: Config, sink = TemporalGateway.create(config)): Promise<StartedForwarder> {
   const sources = enabledSources(config);
   const spoolCfg = config.forwarder.spool;
   const spool = spoolCfg.enabled
     ? Spool.open(spoolCfg.path, { maxEntries: spoolCfg.maxEntries, maxBytes: spoolCfg.maxBytes })
     : null;
-  const gateway = TemporalGateway.create(config);
-  const forwarder = createForwarder({ config, sink: gateway, spool });
+  const forwarder = createForwarder({ config, sink, spool });
   const url = await forwarder.listen();
   const queues = config.forwarder.sqs.map((q) =>
     SqsIntake.create(q, config, forwarder.pipeline, forwarder.metrics, forwarder.app.log),
@@ -53,10 +70,10 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
     'forwarder started',
   );
   // Otherwise a TLS or API key mistake shows only as "Temporal is unreachable" on each alert.
-  void gateway.ready().then(async (ok) => {
+  void sink.ready().then(async (ok) => {
     if (!ok)
       forwarder.app.log.warn(
-        { reason: await gateway.whyUnreachable() },
+        { reason: await sink.whyUnreachable() },
         'Temporal is not reachable at start: alerts are spooled until it is',
       );
   });
@@ -70,30 +87,42 @@ export async function runForwarderFromEnv(): Promise<Forwarder> {
         );
     }
   }
+  return {
+    forwarder,
+    url,
+    stop: async () => {
+      await Promise.all(queues.map((q) => q.stop()));
+      await forwarder.close();
+    },
+  };
+}
+
+/**
+ * On the first SIGINT or SIGTERM: `stop`, then exit 0 (1 if it failed); past `timeoutMs`, exit 1 without waiting
+ * (senders resend what was in flight).
+ */
+export function drainOnSignals(log: AlertLog, what: string, stop: () => Promise<void>, timeoutMs: number): void {
   let stopping = false;
-  const stop = (signal: string) => {
+  const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    forwarder.app.log.info({ signal }, 'forwarder draining');
+    log.info({ signal }, `${what} draining`);
     const timer = setTimeout(() => {
-      forwarder.app.log.warn({ timeoutMs: DRAIN_TIMEOUT_MS }, 'drain timed out; exiting');
+      log.warn({ timeoutMs }, 'drain timed out; exiting');
       process.exit(1);
-    }, DRAIN_TIMEOUT_MS);
+    }, timeoutMs);
     timer.unref();
-    Promise.all(queues.map((q) => q.stop()))
-      .then(() => forwarder.close())
-      .then(
-        () => {
-          forwarder.app.log.info('forwarder stopped');
-          process.exitCode = 0;
-        },
-        (err: unknown) => {
-          forwarder.app.log.error({ err }, 'forwarder shutdown failed');
-          process.exitCode = 1;
-        },
-      );
+    stop().then(
+      () => {
+        log.info({}, `${what} stopped`);
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        log.error({ err }, `${what} shutdown failed`);
+        process.exitCode = 1;
+      },
+    );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  return forwarder;
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
 }

@@ -123,6 +123,11 @@ export function createMetrics(spool: Spool | null = null) {
       'SQS messages that are not valid alerts, moved to the dead-letter queue',
       ['queue'],
     ),
+    eagerStarts: counter(
+      'eager_starts_total',
+      "New incidents started with eager start (all-in-one only), by result: eager (the first workflow task came back in the start's answer), matched (started, but the task went through matching: no free workflow slot, or the server's system.enableEagerWorkflowStart is off), existing (the incident was running or had closed: signal-with-start as before)",
+      ['result'],
+    ),
     signals: new Counter({
       name: `${PREFIX}signals_total`,
       help: 'Signals sent to incidents (each carries a batch of alerts)',

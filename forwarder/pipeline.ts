@@ -17,7 +17,7 @@ import { credentialsOf, DEFAULT_CREDENTIAL, SenderLimits, type Sender } from './
 import { RecentIncidents } from './recent-incidents.js';
 import { SpoolDeliverer } from './spool-deliverer.js';
 import { SpoolWriteError, type Spool, type SpoolEntry, type SpoolResult } from './spool.js';
-import { IncidentClosed, IncidentSaturated } from './temporal-gateway.js';
+import { IncidentClosed, IncidentSaturated, type EagerStart } from './temporal-gateway.js';
 
 /** What the forwarder needs from Temporal (TemporalGateway in production). */
 export interface AlertSink {
@@ -33,6 +33,8 @@ export interface AlertSink {
   /** True while Temporal is known to be unreachable: alerts go to the spool without trying. */
   down?(): boolean;
   close(): Promise<void>;
+  /** Set by the pipeline: a sink that starts incidents eagerly (all-in-one) reports each attempt here. */
+  onEagerStart?: (result: EagerStart) => void;
 }
 
 export type AlertOutcome =
@@ -116,6 +118,7 @@ export class AlertPipeline {
       maxBytes,
       sizeOf: (a) => Buffer.byteLength(JSON.stringify({ ...a, raw: undefined })),
     });
+    sink.onEagerStart = (result) => metrics.eagerStarts.inc({ result });
     this.batcher.onSent = (n) => {
       metrics.signals.inc();
       metrics.signalAlerts.observe(n);

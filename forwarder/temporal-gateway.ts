@@ -1,4 +1,5 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { PodAlert } from '../domain/alert.js';
@@ -6,8 +7,10 @@ import type { PolicyMode } from '../domain/routing.js';
 import type { Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import type { IncidentResult } from '../workflows/messages.js';
-import { respondToAlerts, type StartedIncident } from '../temporal-client/incidents.js';
+import { respondToAlerts, startIncidentEagerly, type StartedIncident } from '../temporal-client/incidents.js';
+import { incidentWorkflowId } from '../workflows/ids.js';
 import { gonePodOf, type ClosedRun } from './closed-incidents.js';
+import { RecentIncidents } from './recent-incidents.js';
 
 /**
  * The forwarder's one connection to Temporal. It connects lazily and grpc reconnects on its own,
@@ -37,21 +40,58 @@ export class IncidentClosed extends Error {
 /** GetWorkflowExecutionHistory's filter for the close event only (HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT). */
 const CLOSE_EVENT = 2;
 
+/**
+ * What an eager start attempt came to: `eager`, the first workflow task came back in the start's answer; `matched`,
+ * started, but its first task goes through matching (no free workflow slot, or the server has eager start off);
+ * `existing`, the incident was running or had closed, so the alerts went the usual way (signal-with-start).
+ */
+export type EagerStart = 'eager' | 'matched' | 'existing';
+
+/** Incidents this gateway delivered to lately: their alerts are signals, not worth an eager start attempt first. */
+const RECENT_INCIDENTS = 50_000;
+const RECENT_SECONDS = 600;
+
 export class TemporalGateway {
   /** Set when a submission found Temporal unreachable; cleared by the next successful probe. */
   private unreachable = false;
   private probe: Promise<boolean> | null = null;
   private lastProbeError: unknown;
 
+  /** Set only when the connection is a worker's (shared): new incidents are started eagerly. */
+  private readonly recent: RecentIncidents | null;
+  /** Told of each eager start attempt (the forwarder counts them). */
+  onEagerStart?: (result: EagerStart) => void;
+
   private constructor(
     private readonly config: Config,
-    readonly connection: Connection,
+    readonly connection: Connection | NativeConnection,
     private readonly client: Client,
-  ) {}
+    private readonly shared: boolean,
+  ) {
+    this.recent = shared ? new RecentIncidents(RECENT_INCIDENTS, RECENT_SECONDS * 1000) : null;
+  }
 
   static create(config: Config): TemporalGateway {
     const connection = Connection.lazy(temporalConnectionOptions(config.temporal));
-    return new TemporalGateway(config, connection, new Client({ connection, namespace: config.temporal.namespace }));
+    return new TemporalGateway(
+      config,
+      connection,
+      new Client({ connection, namespace: config.temporal.namespace }),
+      false,
+    );
+  }
+
+  /**
+   * On the connection of a worker in this process (all-in-one): a new incident's first workflow task comes back in
+   * the start call's answer and runs here, with no matching. The worker owns the connection: close() leaves it open.
+   */
+  static shared(config: Config, connection: NativeConnection): TemporalGateway {
+    return new TemporalGateway(
+      config,
+      connection,
+      new Client({ connection, namespace: config.temporal.namespace }),
+      true,
+    );
   }
 
   /**
@@ -66,17 +106,17 @@ export class TemporalGateway {
       if (!(await this.probe)) throw new Error(UNREACHABLE);
       this.unreachable = false;
     }
+    const reuse = reuseClosed ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE';
+    const workflowId = incidentWorkflowId(alerts[0]!);
     try {
-      return await this.connection.withDeadline(Date.now() + this.config.forwarder.temporalTimeoutMs, () =>
-        respondToAlerts(
-          this.client,
-          this.config,
-          alerts,
-          undefined,
-          mode,
-          reuseClosed ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
-        ),
+      const started = await this.connection.withDeadline(
+        Date.now() + this.config.forwarder.temporalTimeoutMs,
+        async () =>
+          (this.recent && !this.recent.has(workflowId) ? await this.startEagerly(alerts, mode, reuse) : null) ??
+          respondToAlerts(this.client, this.config, alerts, undefined, mode, reuse),
       );
+      this.recent?.touch(workflowId);
+      return started;
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw new IncidentClosed(`the last run of ${err.workflowId} is closed`, { cause: err });
@@ -88,6 +128,30 @@ export class TemporalGateway {
         code === 14 ? UNREACHABLE : timedOut ? 'Temporal did not answer in time' : (e.cause?.details ?? e.message);
       if (code === 3 && SATURATED.test(reason)) throw new IncidentSaturated(reason, { cause: err });
       throw new Error(reason, { cause: err });
+    }
+  }
+
+  /** A new incident, started eagerly; null when it exists (running, or closed and not to be started again). */
+  private async startEagerly(
+    alerts: PodAlert[],
+    mode: PolicyMode | undefined,
+    reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE',
+  ): Promise<StartedIncident | null> {
+    try {
+      const { eagerlyStarted, ...started } = await startIncidentEagerly(
+        this.client,
+        this.config,
+        alerts,
+        undefined,
+        mode,
+        reuse,
+      );
+      this.onEagerStart?.(eagerlyStarted ? 'eager' : 'matched');
+      return started;
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      this.onEagerStart?.('existing');
+      return null;
     }
   }
 
@@ -145,7 +209,8 @@ export class TemporalGateway {
     return (await temporalConnectError(this.config.temporal, this.lastProbeError ?? new Error(UNREACHABLE))).message;
   }
 
-  close(): Promise<void> {
-    return this.connection.close();
+  /** A shared connection is the worker's: it closes it when it stops. */
+  async close(): Promise<void> {
+    if (!this.shared) await this.connection.close();
   }
 }

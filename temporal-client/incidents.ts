@@ -42,9 +42,7 @@ export async function respondToAlert(
 
 /**
  * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
- * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt,
- * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
- * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history.
+ * incident takes a few signals a second however many alerts arrive.
  */
 export async function respondToAlerts(
   client: Client,
@@ -58,8 +56,57 @@ export async function respondToAlerts(
    * signal-with-start that would start a new run after a closed one fail with WorkflowExecutionAlreadyStartedError
    * instead (a running incident is signalled either way); the forwarder then looks at how the last run ended.
    */
-  reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE' = 'ALLOW_DUPLICATE',
+  reuse: IdReuse = 'ALLOW_DUPLICATE',
 ): Promise<StartedIncident> {
+  const { workflowId, batch, options } = incidentStart(config, alerts, taskQueue, mode, reuse);
+  const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
+    ...options,
+    signal: alertsSignal,
+    signalArgs: [batch],
+  });
+  return { workflowId, runId: handle.signaledRunId, uiUrl: workflowUiUrl(config, workflowId) };
+}
+
+/**
+ * Starts a new incident with a plain start (no signal), asking for the first workflow task in the start call's
+ * answer (eager start: no matching, when `client` is on the connection of a worker polling `taskQueue`). The
+ * incident takes its input's alert as its first one; the rest of a batch follow in one signal. Rejects with
+ * WorkflowExecutionAlreadyStartedError when the incident runs, or (with `REJECT_DUPLICATE`) its last run closed:
+ * then respondToAlerts does what it always does.
+ */
+export async function startIncidentEagerly(
+  client: Client,
+  config: Config,
+  alerts: PodAlert[],
+  taskQueue = taskQueueFor(config, alerts[0]!.cluster.name),
+  mode?: PolicyMode,
+  reuse: IdReuse = 'ALLOW_DUPLICATE',
+): Promise<StartedIncident & { eagerlyStarted: boolean }> {
+  const { workflowId, batch, options } = incidentStart(config, alerts, taskQueue, mode, reuse);
+  const handle = await client.workflow.start('maliciousPodResponse', { ...options, requestEagerStart: true });
+  if (batch.length > 1) await handle.signal(alertsSignal, batch.slice(1));
+  return {
+    workflowId,
+    runId: handle.firstExecutionRunId,
+    uiUrl: workflowUiUrl(config, workflowId),
+    eagerlyStarted: handle.eagerlyStarted,
+  };
+}
+
+type IdReuse = 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE';
+
+/**
+ * The start options of the incident for these alerts. Each alert's `raw` is cut to an excerpt, and kept only where
+ * the incident keeps it: the first alert (it may start the incident) and the newest (policy.keepRecentAlerts); the
+ * others are counted, so their `raw` would only bloat history.
+ */
+function incidentStart(
+  config: Config,
+  alerts: PodAlert[],
+  taskQueue: string,
+  mode: PolicyMode | undefined,
+  reuse: IdReuse,
+) {
   const keepFrom = alerts.length - config.policy.keepRecentAlerts;
   const batch = alerts.map((a, i) => {
     if (i === 0 || i >= keepFrom || a.raw === undefined) return withRawExcerpt(a);
@@ -75,17 +122,15 @@ export async function respondToAlerts(
     policy: mode ? { ...config.policy, mode } : config.policy,
     executor: { kind: config.executor },
   };
-  const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
+  const options = {
     workflowId,
     workflowIdReusePolicy: reuse,
     taskQueue,
-    args: [input],
-    signal: alertsSignal,
-    signalArgs: [batch],
+    args: [input] as [IncidentInput],
     workflowTaskTimeout: INCIDENT_TASK_TIMEOUT,
     staticSummary: `${first.severity} ${first.category} in ${first.namespace}/${first.podName} (${first.cluster.name})`,
-  });
-  return { workflowId, runId: handle.signaledRunId, uiUrl: workflowUiUrl(config, workflowId) };
+  };
+  return { workflowId, batch, options };
 }
 
 export function workflowUiUrl(config: Config, workflowId: string): string {

@@ -1,5 +1,5 @@
 import { mappedClusters } from '../activities/direct-executor.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { describeTemporalSecurity } from '../config/temporal-connection.js';
 import { looserThanFloor } from '../domain/policy-floor.js';
 import { jsonLogger } from './logging.js';
@@ -9,9 +9,20 @@ import { createWorker, type StartedWorker } from './worker.js';
 
 /** `pod-responder worker`: validates config, then polls until SIGINT/SIGTERM (the SDK drains on those). */
 export async function runWorkerFromEnv(): Promise<void> {
-  const config = loadConfig();
+  await (await startWorker(loadConfig())).run();
+}
+
+/**
+ * The worker as `pod-responder worker` runs it, created but not yet polling: the SDK's runtime (its metrics
+ * endpoint), the health endpoint, the start line and the config's warnings. `shutdownSignals: []` when the caller
+ * drains it on SIGINT/SIGTERM itself (all-in-one: the forwarder first).
+ */
+export async function startWorker(
+  config: Config,
+  opts: { shutdownSignals?: NodeJS.Signals[] } = {},
+): Promise<StartedWorker> {
   // Before any connection: the SDK's runtime, with the metrics endpoint, is fixed by the first one.
-  const metrics = installRuntime({ logger: jsonLogger(config.logLevel), metrics: config.metrics });
+  const metrics = installRuntime({ logger: jsonLogger(config.logLevel), metrics: config.metrics, ...opts });
   if (metrics.state === 'unavailable') {
     process.stderr.write(
       JSON.stringify({
@@ -58,5 +69,5 @@ export async function runWorkerFromEnv(): Promise<void> {
       }) + '\n',
     );
   }
-  await w.run();
+  return w;
 }

@@ -26,11 +26,17 @@ let installed: MetricsEndpoint | null = null;
  * An endpoint that cannot be bound (the port taken) leaves the worker running without metrics and says why:
  * responding to a miner matters more than counting it.
  */
-export function installRuntime(options: { logger: Logger; metrics?: MetricsAddress }): MetricsEndpoint {
+export function installRuntime(options: {
+  logger: Logger;
+  metrics?: MetricsAddress;
+  /** Signals on which the SDK shuts its workers down (its default: SIGINT, SIGTERM...); [] when the caller drains them. */
+  shutdownSignals?: NodeJS.Signals[];
+}): MetricsEndpoint {
   if (installed) return installed;
-  const { logger, metrics } = options;
+  const { logger, metrics, shutdownSignals } = options;
+  const signals = shutdownSignals ? { shutdownSignals } : {};
   if (!metrics?.port) {
-    Runtime.install({ logger });
+    Runtime.install({ logger, ...signals });
     return (installed = { state: 'off' });
   }
   // The SDK takes a socket address: an IP literal, IPv6 in brackets.
@@ -39,6 +45,7 @@ export function installRuntime(options: { logger: Logger; metrics?: MetricsAddre
   try {
     Runtime.install({
       logger,
+      ...signals,
       telemetryOptions: {
         metrics: {
           prometheus: {
@@ -55,7 +62,7 @@ export function installRuntime(options: { logger: Logger; metrics?: MetricsAddre
   } catch (err) {
     // A failed install leaves no runtime behind (the exporter binds while the runtime is made): install without it.
     const reason = `cannot serve metrics on ${bindAddress}: ${(err as Error).message}`;
-    Runtime.install({ logger });
+    Runtime.install({ logger, ...signals });
     return (installed = { state: 'unavailable', reason });
   }
 }

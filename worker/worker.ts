@@ -19,6 +19,8 @@ export function workflowsPath(): string {
 
 export interface StartedWorker {
   worker: Worker;
+  /** The worker's own connection: a client on it may start incidents eagerly (forwarder/temporal-gateway.ts). Closed when run() ends. */
+  connection: NativeConnection;
   run(): Promise<void>;
   /** Stops polling, lets activities in flight finish, then closes connections. */
   shutdown(): Promise<void>;
@@ -100,6 +102,7 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
   let running: Promise<void> | null = null;
   return {
     worker,
+    connection,
     run() {
       running ??= worker.run().finally(async () => {
         await connection.close();

@@ -106,6 +106,9 @@ describe('npm start (devstack/start.mjs)', () => {
       expect(((await res.json()) as { results: { outcome: string }[] }).results.map((r) => r.outcome)).toEqual([
         'accepted',
       ]);
+      // The forwarder is on the worker's connection (all in one): the incident started eagerly.
+      const metrics = await (await fetch(`${forwarder[1]}/metrics`)).text();
+      expect(metrics).toMatch(/^pod_responder_forwarder_eager_starts_total\{result="eager"\} 1$/m);
 
       // The demo's Critical alert suspends the Deployment: scaled to 0.
       const apps = kubeConfigFromFile(kubeconfig).makeApiClient(AppsV1Api);
