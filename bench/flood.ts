@@ -180,6 +180,8 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
       concurrency: 2000,
       ratePerSecond,
       resendRatio: 0.01,
+      // A resend follows its event within seconds (a sender retrying): from the newest 10,000, not a million back.
+      resendWindow: 10_000,
       namespace,
       podNames: [w.pod.metadata!.name!],
       containerIds: [w.pod.containerId.slice(0, 12)],
