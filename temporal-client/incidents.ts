@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { withRawExcerpt, type PodAlert } from '../domain/alert.js';
+import { packAlerts } from '../domain/alert-batch.js';
 import type { PolicyMode } from '../domain/routing.js';
 import type { Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
@@ -44,7 +45,8 @@ export async function respondToAlert(
  * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
  * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt,
  * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
- * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history.
+ * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history. The batch is packed
+ * (domain/alert-batch.ts): what its alerts have alike is written once.
  */
 export async function respondToAlerts(
   client: Client,
@@ -70,6 +72,7 @@ export async function respondToAlerts(
   const workflowId = incidentWorkflowId(first);
   if (batch.some((a) => incidentWorkflowId(a) !== workflowId))
     throw new Error('a batch of alerts must all be about one pod');
+  const { alerts: packed, packing } = packAlerts(batch);
   const input: IncidentInput = {
     alert: first,
     policy: mode ? { ...config.policy, mode } : config.policy,
@@ -81,7 +84,7 @@ export async function respondToAlerts(
     taskQueue,
     args: [input],
     signal: alertsSignal,
-    signalArgs: [batch],
+    signalArgs: packing ? [packed, packing] : [packed],
     workflowTaskTimeout: INCIDENT_TASK_TIMEOUT,
     staticSummary: `${first.severity} ${first.category} in ${first.namespace}/${first.podName} (${first.cluster.name})`,
   });
