@@ -151,7 +151,11 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
   const configFile = path.join(stateDir, 'forwarder.json');
   writeFileSync(configFile, '{}');
 
-  const connection = await Connection.connect({ address: temporalAddress });
+  // A page of a run's history can pass gRPC's default 4 MiB message (the runs this bench looks at).
+  const connection = await Connection.connect({
+    address: temporalAddress,
+    channelArgs: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+  });
   const client = new Client({ connection });
   const forwarder = await startForwarderProcess({
     temporalAddress,
