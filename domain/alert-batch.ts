@@ -1,7 +1,7 @@
 /**
  * An `alerts` signal's batch, packed: the fields every alert of the batch has alike (the pod, and in a flood the
  * container, process, rule and severity too) are written once, on the first alert, and left out of the others. A
- * flood's alert then costs the history its ID and time (about 80 bytes) rather than all of it (about 300), so a run
+ * flood's alert then costs the history its ID and time (about 95 bytes) rather than all of it (about 300), so a run
  * holds about four times the alerts and a signal carries seconds of a flood. Zod-free: the workflow bundle imports it.
  */
 import type { PodAlert } from './alert.js';

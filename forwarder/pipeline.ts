@@ -63,7 +63,7 @@ const KNOWN_INCIDENT_SECONDS = 600;
  * Most alerts, and bytes of alert JSON, in one signal: inside Temporal's 2 MiB payload limit. An incident takes a
  * signal per `batchMaxIntervalMs` (2 s) in a burst, so 5,000 alerts let one pod's flood run at 2,500 alerts a
  * second into Temporal. The bytes are counted as the signal packs them (domain/alert-batch.ts): what always differs
- * between alerts of one pod. A flood's repeats pack to about 80 bytes each (5,000: about 400 KiB, under the 512 KiB
+ * between alerts of one pod. A flood's repeats pack to about 95 bytes each (5,000: about 470 KiB, under the 512 KiB
  * at which Temporal warns); alerts that have nothing alike but their pod fill the 1 MiB first.
  */
 export const BATCH_MAX_ALERTS = 5000;
