@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createNamespace, createWorkload, fixtureKube } from '../devstack/fixtures.js';
 import { startStack } from '../devstack/stack.js';
+import { defaultPolicy } from '../domain/policy-defaults.js';
 import { statusQuery, type IncidentStatus } from '../workflows/messages.js';
 import {
   envNumber,
@@ -41,6 +42,24 @@ export interface FloodRun {
   bytes: number;
 }
 
+/** How the largest run grew past its byte threshold, from its history. */
+export interface RunAnatomy {
+  bytes: number;
+  signals: number;
+  /** The largest signal's payload, and the mean. */
+  largestSignalBytes: number;
+  meanSignalBytes: number;
+  /** The continue-as-new event's payload (the carried state and ledger). */
+  continuedBytes: number;
+  /** Workflow tasks that failed (UnhandledCommand: a signal landed while the run was closing), and after the first. */
+  failedTasks: number;
+  /** Of the run's history bytes, those past the threshold, and the signals that landed after a workflow task first saw it crossed. */
+  pastThresholdBytes: number;
+  signalsAfterCrossing: number;
+  /** Seconds from the task that first saw the threshold crossed to the run's close. */
+  closingSeconds: number;
+}
+
 export interface FloodResult {
   alerts: number;
   ratePerSecond: number;
@@ -56,14 +75,71 @@ export interface FloodResult {
   statusBytes: number;
   signals: number;
   forwarder: { rssPeak: number; cpuSeconds: number };
+  largest?: RunAnatomy;
+  wallSeconds: number;
 }
 
 const METRIC = 'pod_responder_forwarder_';
+
+const payloadBytes = (p?: { payloads?: { data?: Uint8Array | null }[] | null } | null) =>
+  (p?.payloads ?? []).reduce((n, x) => n + (x.data?.length ?? 0), 0);
+const seconds = (t?: { seconds?: unknown; nanos?: number | null } | null) =>
+  Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;
+
+/**
+ * Reads a run's history: its signals' sizes, the workflow tasks that failed, and what landed after the first task
+ * that saw the history at or past `threshold` bytes (the run continues as new at its first wait from then on).
+ */
+export async function runAnatomy(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  threshold: number,
+): Promise<RunAnatomy> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const sizes: number[] = [];
+  let failedTasks = 0;
+  let continuedBytes = 0;
+  let crossedAt: number | null = null;
+  let signalsAfterCrossing = 0;
+  let closedAt = 0;
+  let bytes = 0;
+  for (const e of history.events ?? []) {
+    const signal = e.workflowExecutionSignaledEventAttributes;
+    if (signal) {
+      sizes.push(payloadBytes(signal.input));
+      if (crossedAt !== null) signalsAfterCrossing++;
+    }
+    const started = e.workflowTaskStartedEventAttributes;
+    if (started) {
+      bytes = Math.max(bytes, Number(started.historySizeBytes ?? 0));
+      if (crossedAt === null && Number(started.historySizeBytes ?? 0) >= threshold) crossedAt = seconds(e.eventTime);
+    }
+    if (e.workflowTaskFailedEventAttributes) failedTasks++;
+    const continued = e.workflowExecutionContinuedAsNewEventAttributes;
+    if (continued) continuedBytes = payloadBytes(continued.input);
+    closedAt = seconds(e.eventTime);
+  }
+  const d = await client.workflow.getHandle(workflowId, runId).describe();
+  const total = d.historySize ?? bytes;
+  return {
+    bytes: total,
+    signals: sizes.length,
+    largestSignalBytes: sizes.length ? Math.max(...sizes) : 0,
+    meanSignalBytes: sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length : 0,
+    continuedBytes,
+    failedTasks,
+    pastThresholdBytes: Math.max(0, total - threshold),
+    signalsAfterCrossing,
+    closingSeconds: crossedAt === null ? 0 : closedAt - crossedAt,
+  };
+}
 
 export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> {
   const log = opts.log ?? (() => {});
   const alerts = opts.alerts ?? envNumber('BENCH_FLOOD_ALERTS', 100_000);
   const ratePerSecond = opts.ratePerSecond ?? envNumber('BENCH_FLOOD_RATE', 1700);
+  const tStart = performance.now();
   const stateDir = mkdtempSync(path.join(tmpdir(), 'pod-responder-flood-'));
   const own = opts.stack ? undefined : await startStack({ stateDir, headless: true, log: () => {} });
   const { temporalAddress, kubeconfigPath } = opts.stack ?? own!;
@@ -75,7 +151,11 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
   const configFile = path.join(stateDir, 'forwarder.json');
   writeFileSync(configFile, '{}');
 
-  const connection = await Connection.connect({ address: temporalAddress });
+  // A page of a run's history can pass gRPC's default 4 MiB message (the runs this bench looks at).
+  const connection = await Connection.connect({
+    address: temporalAddress,
+    channelArgs: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+  });
   const client = new Client({ connection });
   const forwarder = await startForwarderProcess({
     temporalAddress,
@@ -104,6 +184,8 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
       concurrency: 2000,
       ratePerSecond,
       resendRatio: 0.01,
+      // A resend follows its event within seconds (a sender retrying): from the newest 10,000, not a million back.
+      resendWindow: 10_000,
       namespace,
       podNames: [w.pod.metadata!.name!],
       containerIds: [w.pod.containerId.slice(0, 12)],
@@ -122,7 +204,7 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
     const t0 = performance.now();
     let status: IncidentStatus = await handle.query(statusQuery);
     for (
-      const deadline = Date.now() + 180_000;
+      const deadline = Date.now() + envNumber('BENCH_FLOOD_CATCHUP_SECONDS', 180) * 1000;
       status.alerts.count < acceptedIds.length && Date.now() < deadline;
       await sleep(500)
     ) {
@@ -131,12 +213,19 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
     const catchUpSeconds = (performance.now() - t0) / 1000;
 
     const ids = new Set<string>();
-    const runs: FloodRun[] = [];
+    const runs: (FloodRun & { runId: string })[] = [];
     for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
       ids.add(wf.workflowId);
       const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
-      runs.push({ status: d.status.name, events: d.historyLength, bytes: d.historySize ?? NaN });
+      runs.push({ runId: wf.runId, status: d.status.name, events: d.historyLength, bytes: d.historySize ?? NaN });
     }
+    const biggest = runs.reduce<(typeof runs)[number] | undefined>(
+      (a, b) => (a && a.bytes >= b.bytes ? a : b),
+      undefined,
+    );
+    const largest = biggest
+      ? await runAnatomy(client, workflowId, biggest.runId, defaultPolicy.historyBytesPerRun)
+      : undefined;
     const signals = Number(
       /^pod_responder_forwarder_signals_total (\S+)/m.exec(
         await (await fetch(`${forwarder.base}/metrics`)).text(),
@@ -147,7 +236,9 @@ export async function benchFlood(opts: FloodOptions = {}): Promise<FloodResult> 
       ratePerSecond,
       client: report,
       incidents: ids.size,
-      runs,
+      runs: runs.map(({ runId: _, ...r }) => r),
+      largest,
+      wallSeconds: (performance.now() - tStart) / 1000,
       counted: status.alerts.count,
       duplicates: status.alerts.duplicates,
       catchUpSeconds,
@@ -185,8 +276,8 @@ export function floodFailures(r: FloodResult): string[] {
       ? [`${r.client.retries} 503/429 answers, ${r.client.errors} errors: ${r.client.errorSamples.join(' | ')}`]
       : []),
     ...r.runs
-      .filter((x) => x.events >= 10_000 || x.bytes >= 10 * 1024 * 1024)
-      .map((x) => `a run has ${x.events} events, ${x.bytes} bytes`),
+      .filter((x) => x.events >= 10_000 || x.bytes > defaultPolicy.historyBytesPerRun)
+      .map((x) => `a run has ${x.events} events, ${x.bytes} bytes (past historyBytesPerRun)`),
     ...(r.statusBytes >= 256 * 1024 ? [`status is ${r.statusBytes} bytes`] : []),
   ];
 }
@@ -209,6 +300,16 @@ export function formatFlood(r: FloodResult): string {
 | largest run: events / bytes | ${max((x) => x.events)} / ${(max((x) => x.bytes) / 1024 / 1024).toFixed(2)} MiB |
 | status query size | ${(r.statusBytes / 1024).toFixed(1)} KiB |
 | forwarder peak RSS / CPU seconds | ${(r.forwarder.rssPeak / 1024 / 1024).toFixed(0)} MiB / ${r.forwarder.cpuSeconds.toFixed(1)} |
+${r.largest ? anatomyRows(r.largest) : ''}| bench wall time | ${r.wallSeconds.toFixed(0)} s |
+`;
+}
+
+function anatomyRows(a: RunAnatomy): string {
+  const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+  return `| largest run: signals (largest / mean payload) | ${a.signals} (${kib(a.largestSignalBytes)} / ${kib(a.meanSignalBytes)}) |
+| largest run: carried on (continue-as-new payload) | ${kib(a.continuedBytes)} |
+| largest run: past the ${kib(defaultPolicy.historyBytesPerRun)} threshold / signals after a task saw it crossed / to close | ${kib(a.pastThresholdBytes)} / ${a.signalsAfterCrossing} / ${a.closingSeconds.toFixed(1)} s |
+| largest run: failed workflow tasks (a signal landed while it closed) | ${a.failedTasks} |
 `;
 }
 

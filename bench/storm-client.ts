@@ -22,6 +22,12 @@ export interface StormClientOptions {
   concurrency: number;
   resendRatio: number;
   /**
+   * Resends are drawn from the newest this many accepted alerts (default: all of them). A sender resends an event
+   * it could not deliver, seconds later; past the forwarder's 100,000 remembered IDs and the incident's 50,000, a
+   * resend from a million alerts back would be counted again, as designed (workflows/incident/alert-ledger.ts).
+   */
+  resendWindow?: number;
+  /**
    * Open loop: start this many alerts a second whatever the answers take (as Falcosidekick does, a request
    * per event), with at most `concurrency` in flight. Without it: closed loop, `concurrency` senders.
    */
@@ -85,7 +91,8 @@ export const quantile = (xs: number[], q: number): number => {
 const latency = (xs: number[]): Latency => ({
   p50: quantile(xs, 0.5),
   p99: quantile(xs, 0.99),
-  max: xs.length ? Math.max(...xs) : NaN,
+  // Not Math.max(...xs): a million arguments overflow the stack.
+  max: xs.length ? xs.reduce((a, b) => (b > a ? b : a), -Infinity) : NaN,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -184,7 +191,8 @@ export async function runStormClient(
     const due = nextNew >= o.alerts || Math.floor(nextNew * o.resendRatio) > r.resends;
     if (due && r.resends < resendTarget && acceptedJobs.length > 0) {
       r.resends++;
-      const earlier = acceptedJobs[Math.floor(Math.random() * acceptedJobs.length)]!;
+      const window = Math.min(acceptedJobs.length, o.resendWindow ?? Infinity);
+      const earlier = acceptedJobs[acceptedJobs.length - 1 - Math.floor(Math.random() * window)]!;
       const uuid = randomUUID(); // Falcosidekick gives every delivery a new one: the event stays the same
       return { uuid, body: earlier.body.replace(earlier.uuid, uuid), resend: true, pod: earlier.pod };
     }
@@ -228,6 +236,7 @@ export async function runStormClient(
         if (outcome === 'queued') r.queued++;
         r.acceptedIds.push(answer!.alertId);
         acceptedJobs.push(job);
+        if (o.resendWindow && acceptedJobs.length > 2 * o.resendWindow) acceptedJobs.splice(0, o.resendWindow);
       } else if (outcome === 'closed') {
         latencies.push(ms);
         r.closed++;

@@ -136,7 +136,7 @@ export function createMetrics(spool: Spool | null = null) {
     signalAlerts: new Histogram({
       name: `${PREFIX}signal_alerts`,
       help: 'Alerts carried by one signal',
-      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
       registers: [registry],
     }),
     latency: new Histogram({

@@ -61,9 +61,24 @@ const KNOWN_INCIDENTS = 50_000;
 const DEDUP_CACHE_SIZE = 100_000;
 /** After an alert was delivered to an incident, its repeats skip the rate limit this long: a flood delays nothing else. */
 const KNOWN_INCIDENT_SECONDS = 600;
-/** Most alerts, and bytes of alert JSON, in one signal: well inside Temporal's 2 MiB payload limit (it warns at 512 KiB). */
-export const BATCH_MAX_ALERTS = 500;
-export const BATCH_MAX_BYTES = 256 * 1024;
+/**
+ * Most alerts, and bytes of alert JSON, in one signal: inside Temporal's 2 MiB payload limit. An incident takes a
+ * signal per `batchMaxIntervalMs` (2 s) in a burst, so 5,000 alerts let one pod's flood run at 2,500 alerts a
+ * second into Temporal. The bytes are counted as the signal packs them (domain/alert-batch.ts): what always differs
+ * between alerts of one pod. A flood's repeats pack to about 95 bytes each (5,000: about 470 KiB, under the 512 KiB
+ * at which Temporal warns); alerts that have nothing alike but their pod fill the 1 MiB first.
+ */
+export const BATCH_MAX_ALERTS = 5000;
+export const BATCH_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An alert's bytes in a packed signal, at most: its JSON without `raw` (kept on a few only) and without the pod's
+ * cluster, namespace and name, which every alert of an incident has alike.
+ */
+export const packedSizeOf = (a: PodAlert): number =>
+  Buffer.byteLength(
+    JSON.stringify({ ...a, raw: undefined, cluster: undefined, namespace: undefined, podName: undefined }),
+  );
 
 /** What one signal's submission came to: the incident that took it, and the alerts about a closed run's gone pod. */
 interface Delivered {
@@ -116,7 +131,7 @@ export class AlertPipeline {
       maxIntervalMs: cfg.batchMaxIntervalMs,
       maxAlerts: BATCH_MAX_ALERTS,
       maxBytes,
-      sizeOf: (a) => Buffer.byteLength(JSON.stringify({ ...a, raw: undefined })),
+      sizeOf: packedSizeOf,
     });
     sink.onEagerStart = (result) => metrics.eagerStarts.inc({ result });
     this.batcher.onSent = (n) => {
@@ -153,7 +168,14 @@ export class AlertPipeline {
                 );
             },
           },
-          { concurrency: 8, maxAlerts: BATCH_MAX_ALERTS, maxBytes, minBackoffMs: 500, maxBackoffMs: 30_000 },
+          {
+            concurrency: 8,
+            maxAlerts: BATCH_MAX_ALERTS,
+            maxBytes,
+            sizeOf: packedSizeOf,
+            minBackoffMs: 500,
+            maxBackoffMs: 30_000,
+          },
         )
       : null;
     this.batcher.onAnswered = () => this.deliverer?.kick();

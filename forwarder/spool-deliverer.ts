@@ -13,6 +13,8 @@ export interface DelivererOptions {
   concurrency: number;
   maxAlerts: number;
   maxBytes: number;
+  /** An alert's bytes toward maxBytes (default: its JSON as spooled). */
+  sizeOf?: (alert: PodAlert) => number;
   minBackoffMs: number;
   maxBackoffMs: number;
 }
@@ -111,7 +113,7 @@ export class SpoolDeliverer {
   }
 
   private async deliver(incident: string): Promise<void> {
-    const entries = this.spool.take(incident, this.opts.maxAlerts, this.opts.maxBytes);
+    const entries = this.spool.take(incident, this.opts.maxAlerts, this.opts.maxBytes, this.opts.sizeOf);
     if (!entries.length) return;
     if (!this.hooks.mayStart(incident, entries[0]!)) {
       this.backOff(incident);

@@ -196,8 +196,8 @@ export class Spool {
     return this.byIncident.keys();
   }
 
-  /** The oldest alerts of one incident, in order, within the limits (at least one). */
-  take(incident: string, maxAlerts: number, maxBytes: number): SpoolEntry[] {
+  /** The oldest alerts of one incident, in order, within the limits (at least one); `sizeOf` counts toward maxBytes. */
+  take(incident: string, maxAlerts: number, maxBytes: number, sizeOf?: (alert: PodAlert) => number): SpoolEntry[] {
     const rows = this.db
       .prepare(
         'SELECT seq, incident, alert_id, source, sender, mode, alert, received_at, attempts FROM spool WHERE incident = ? ORDER BY seq LIMIT ?',
@@ -217,8 +217,10 @@ export class Spool {
     let bytes = 0;
     for (const r of rows) {
       const size = Buffer.byteLength(r.alert);
-      if (out.length && bytes + size > maxBytes) break;
-      bytes += size;
+      const alert = JSON.parse(r.alert) as PodAlert;
+      const counted = sizeOf ? sizeOf(alert) : size;
+      if (out.length && bytes + counted > maxBytes) break;
+      bytes += counted;
       out.push({
         seq: r.seq,
         incident: r.incident,
@@ -226,7 +228,7 @@ export class Spool {
         source: r.source,
         sender: r.sender,
         mode: r.mode,
-        alert: JSON.parse(r.alert) as PodAlert,
+        alert,
         receivedAt: r.received_at,
         attempts: r.attempts,
         bytes: size,

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { withRawExcerpt, type PodAlert } from '../domain/alert.js';
+import { packAlerts, type AlertBatchPacking, type PackedAlert } from '../domain/alert-batch.js';
 import type { PolicyMode } from '../domain/routing.js';
 import type { Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
@@ -42,7 +43,14 @@ export async function respondToAlert(
 
 /**
  * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
+<<<<<<< HEAD
  * incident takes a few signals a second however many alerts arrive.
+=======
+ * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt,
+ * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
+ * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history. The batch is packed
+ * (domain/alert-batch.ts): what its alerts have alike is written once.
+>>>>>>> flood
  */
 export async function respondToAlerts(
   client: Client,
@@ -62,7 +70,7 @@ export async function respondToAlerts(
   const handle = await client.workflow.signalWithStart('maliciousPodResponse', {
     ...options,
     signal: alertsSignal,
-    signalArgs: [batch],
+    signalArgs: alertsSignalArgs(batch),
   });
   return { workflowId, runId: handle.signaledRunId, uiUrl: workflowUiUrl(config, workflowId) };
 }
@@ -84,7 +92,7 @@ export async function startIncidentEagerly(
 ): Promise<StartedIncident & { eagerlyStarted: boolean }> {
   const { workflowId, batch, options } = incidentStart(config, alerts, taskQueue, mode, reuse);
   const handle = await client.workflow.start('maliciousPodResponse', { ...options, requestEagerStart: true });
-  if (batch.length > 1) await handle.signal(alertsSignal, batch.slice(1));
+  if (batch.length > 1) await handle.signal(alertsSignal, ...alertsSignalArgs(batch.slice(1)));
   return {
     workflowId,
     runId: handle.firstExecutionRunId,
@@ -94,6 +102,12 @@ export async function startIncidentEagerly(
 }
 
 type IdReuse = 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE';
+
+/** An alerts signal's arguments: the batch packed (domain/alert-batch.ts), what its alerts have alike written once. */
+function alertsSignalArgs(batch: PodAlert[]): [PackedAlert[], AlertBatchPacking?] {
+  const { alerts, packing } = packAlerts(batch);
+  return packing ? [alerts, packing] : [alerts];
+}
 
 /**
  * The start options of the incident for these alerts. Each alert's `raw` is cut to an excerpt, and kept only where

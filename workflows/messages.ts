@@ -1,6 +1,7 @@
 /** Signals, queries and updates of an incident: the analyst's and the forwarder's handles on a running response. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PodAlert } from '../domain/alert.js';
+import type { AlertBatchPacking, PackedAlert } from '../domain/alert-batch.js';
 import type { Dismissal, DismissalCode } from '../domain/checks.js';
 import type { Action, Decision } from '../domain/decide.js';
 import type { PodFacts, WorkloadRef } from '../domain/workload.js';
@@ -54,8 +55,11 @@ export interface AnswerRefusal {
 }
 
 export const escalateSignal = defineSignal<[Escalation]>('escalate');
-/** Repeat detections for the same pod, batched by the forwarder; each alert ID is counted once. */
-export const alertsSignal = defineSignal<[PodAlert[]]>('alerts');
+/**
+ * Repeat detections for the same pod, batched by the forwarder; each alert ID is counted once. With a packing
+ * (domain/alert-batch.ts), the alerts after the first leave out the fields it names: the first's values apply.
+ */
+export const alertsSignal = defineSignal<[PackedAlert[], AlertBatchPacking?]>('alerts');
 /** One repeat detection (what starters before batching sent); same handling as `alerts`. */
 export const alertSignal = defineSignal<[PodAlert]>('alert');
 export const statusQuery = defineQuery<IncidentStatus>('status');

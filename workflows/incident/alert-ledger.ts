@@ -10,6 +10,8 @@ export const ALERT_LEDGER_CAPACITY = 50_000;
 
 /** Fixed width of one encoded hash: 62 bits in 11 base-64 digits. */
 const WIDTH = 11;
+/** What one ID adds to the ledger as continue-as-new carries it. */
+export const LEDGER_BYTES_PER_ID = WIDTH;
 const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 export class AlertLedger {

@@ -3,6 +3,7 @@
  * validate first, so a caller learns at once whether its answer or restore was taken, and why not.
  */
 import { ApplicationFailure, condition, isCancellation, setHandler } from '@temporalio/workflow';
+import { unpackAlert } from '../../domain/alert-batch.js';
 import { describeWorkload } from '../../remediation/protocol.js';
 import {
   alertSignal,
@@ -32,9 +33,10 @@ const clip = (s: string): string => (s.length > TEXT_MAX ? `${s.slice(0, TEXT_MA
 export function registerHandlers(i: Incident): void {
   setHandler(statusQuery, () => statusView(i.state));
 
-  setHandler(alertsSignal, (alerts) => {
+  setHandler(alertsSignal, (alerts, packing) => {
     if (!Array.isArray(alerts)) return i.receiveAlert(alerts);
-    for (const a of alerts) i.receiveAlert(a);
+    const first: unknown = alerts[0];
+    for (const [n, a] of alerts.entries()) i.receiveAlert(n && packing ? unpackAlert(first, a, packing) : a);
   });
   setHandler(alertSignal, (a) => i.receiveAlert(a));
 

@@ -19,7 +19,7 @@ import { SA } from '../../domain/search-attributes.js';
 import { Compensations } from '../compensations.js';
 import { openExecutor, type ExecutorSession, type ExecutorTarget } from '../executor.js';
 import type { IncidentResult, Outcome, Stage, TimelineEntry } from '../messages.js';
-import { AlertLedger } from './alert-ledger.js';
+import { AlertLedger, LEDGER_BYTES_PER_ID } from './alert-ledger.js';
 import type { IncidentInput } from './input.js';
 import { done, freshState, type IncidentState } from './state.js';
 import { resultSummary } from './view.js';
@@ -33,6 +33,8 @@ const REPEATS_NOTED = 10;
 /** Detection times kept for the repeat window: the threshold never needs more. */
 const DETECTIONS_KEPT = 100;
 const CLEANUP_KEPT = 60;
+/** What the continue-as-new event carries besides the ledger: the state, its timeline and kept alerts bounded. */
+const CARRIED_STATE_BYTES = 64 * 1024;
 
 export class Incident {
   readonly input: IncidentInput;
@@ -53,12 +55,16 @@ export class Incident {
   credentialsReleasing = false;
   /** The worker runs the kill path's calls as local activities (its answer to the policy-floor check). */
   localCalls = false;
+  /** The history size at the last workflow task seen, and the most one task has added (byteThreshold). */
+  private lastHistorySize: number;
+  private largestStep = 0;
 
   constructor(input: IncidentInput) {
     this.input = input;
     // An older starter may not know newer policy fields: their defaults apply.
     this.policy = { ...defaultPolicy, ...input.policy };
     this.alert = withRawExcerpt(input.alert);
+    this.lastHistorySize = workflowInfo().historySize;
     if (input.carried) {
       this.state = input.carried.state;
       this.state.run += 1;
@@ -257,8 +263,26 @@ export class Incident {
       info.continueAsNewSuggested ||
       info.targetWorkerDeploymentVersionChanged ||
       info.historyLength >= this.policy.historyEventsPerRun ||
-      info.historySize >= this.policy.historyBytesPerRun
+      info.historySize >= this.byteThreshold(info.historySize)
     );
+  }
+
+  /**
+   * The history size at which this run continues as new, so that it ends within historyBytesPerRun: that less what
+   * the run still adds once it decides, namely the continue-as-new event (it carries the state and the alert ledger)
+   * and whatever lands while it closes. A signal that lands then makes the server refuse the close and the worker
+   * replay the run before trying again, so a flood's signals kept landing: runs reached twice historyBytesPerRun.
+   * Allowed for: twice the most one workflow task has taken in (a signal, or the signals of a busy moment). Never
+   * below half historyBytesPerRun, so a run too small for its margin still takes in alerts before it moves on.
+   */
+  private byteThreshold(size: number): number {
+    if (size > this.lastHistorySize) {
+      this.largestStep = Math.max(this.largestStep, size - this.lastHistorySize);
+      this.lastHistorySize = size;
+    }
+    const closing = this.ledger.size * LEDGER_BYTES_PER_ID + CARRIED_STATE_BYTES + 2 * this.largestStep;
+    const limit = this.policy.historyBytesPerRun;
+    return Math.max(limit - closing, limit / 2);
   }
 
   /**
@@ -284,7 +308,7 @@ export class Incident {
   private async continueAsNew(): Promise<never> {
     const why = workflowInfo().targetWorkerDeploymentVersionChanged
       ? 'to move to the current worker build'
-      : `after ${workflowInfo().historyLength} history events`;
+      : `after ${workflowInfo().historyLength} history events (${Math.round(workflowInfo().historySize / 1024)} KiB)`;
     this.note(
       'continued-as-new',
       `run ${this.state.run} ended ${why}; run ${this.state.run + 1} carries the incident on`,
