@@ -29,14 +29,3 @@ export function workflowTaskSlots(w: WorkerLimits): number {
 export function killPathLocal(w: WorkerLimits): boolean {
   return w.maxCachedIncidents > 0 && w.maxCachedIncidents >= 2 * workflowTaskSlots(w);
 }
-
-/**
- * Workflow task pollers: 20, half of them on the shared task queue (new incidents' first tasks), half on the sticky
- * queue, never more than the slots (nor fewer than 2, the SDK's minimum).
- */
-export function workflowTaskPolls(slots: number): {
-  maxConcurrentWorkflowTaskPolls: number;
-  nonStickyToStickyPollRatio: number;
-} {
-  return { maxConcurrentWorkflowTaskPolls: Math.max(2, Math.min(20, slots)), nonStickyToStickyPollRatio: 0.5 };
-}

@@ -9,7 +9,7 @@ import { checkWorkerConfig, type Config } from '../config/config.js';
 import { temporalConnectError, temporalConnectionOptions } from '../config/temporal-connection.js';
 import { ensureSweeperSchedule } from './schedules.js';
 import { SEARCH_ATTRIBUTE_TYPES } from '../domain/search-attributes.js';
-import { killPathLocal, workflowTaskPolls, workflowTaskSlots } from './cache-room.js';
+import { killPathLocal, workflowTaskSlots } from './cache-room.js';
 
 /** Workflow source next to this file: `.ts` when run from source (tsx, tests), `.js` from `dist/`. */
 export function workflowsPath(): string {
@@ -93,11 +93,6 @@ export async function createWorker(config: Config, opts: WorkerOverrides = {}): 
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     // A task runs on a cached incident: no more of them at once than the cache holds (the SDK would lower it, warning).
     maxConcurrentWorkflowTaskExecutions: workflowTaskSlots(config.worker),
-    // A new incident's first workflow task comes on the shared task queue; the later ones on this worker's sticky
-    // queue. The SDK polls the shared queue with 2 of its 10 pollers (ratio 0.2), so an alert storm's 200 new
-    // incidents waited 17 to 25 s for their first task while sticky pollers idled (bench/storm.ts,
-    // docs/measurements.md): half of 20 pollers on each. Never more pollers than slots (the SDK refuses it).
-    ...workflowTaskPolls(workflowTaskSlots(config.worker)),
     shutdownGraceTime: `${config.worker.shutdownGraceSeconds}s`,
   };
   const worker = await Worker.create(options);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createPolicyFloorActivities } from '../../activities/policy-floor.js';
 import { configSchema } from '../../config/config.js';
 import { policySchema } from '../../domain/policy.js';
-import { killPathLocal, workflowTaskPolls, workflowTaskSlots } from '../../worker/cache-room.js';
+import { killPathLocal, workflowTaskSlots } from '../../worker/cache-room.js';
 
 const limits = (maxCachedIncidents: number, maxConcurrentWorkflowTasks = 40) => ({
   maxCachedIncidents,
@@ -39,19 +39,5 @@ describe('where the kill path runs: local activities only where the cache has ro
     });
     const queued = createPolicyFloorActivities();
     expect(await queued.checkIncidentPolicy(policySchema.parse({}))).toMatchObject({ localCalls: false });
-  });
-});
-
-describe('workflow task pollers', () => {
-  it('half of them on the shared queue, where new incidents’ first tasks wait (the SDK’s default: 2 of 10)', () => {
-    const { worker } = configSchema.parse({});
-    const polls = workflowTaskPolls(workflowTaskSlots(worker));
-    expect(polls).toEqual({ maxConcurrentWorkflowTaskPolls: 20, nonStickyToStickyPollRatio: 0.5 });
-    expect(polls.maxConcurrentWorkflowTaskPolls * polls.nonStickyToStickyPollRatio).toBe(10);
-  });
-
-  it('never more pollers than slots, nor fewer than the SDK’s 2', () => {
-    expect(workflowTaskPolls(8).maxConcurrentWorkflowTaskPolls).toBe(8);
-    expect(workflowTaskPolls(2).maxConcurrentWorkflowTaskPolls).toBe(2);
   });
 });
