@@ -7,7 +7,9 @@
  * `closed` by the forwarder, never before that pod's incident closed), every run closed with an outcome,
  * every accepted alert in a history exactly once (or, spooled, found about a closed incident's killed
  * pod), the pods gone, and the Temporal actions per alert counted from the histories. BENCH_STORM_CPU_PROF=<dir> also writes the forwarder's CPU profile;
- * BENCH_STORM_DUMP=<dir> every run's history, as JSON (<pod>-<run ID>.json).
+ * BENCH_STORM_DUMP=<dir> every run's history, as JSON (<pod>-<run ID>.json); BENCH_STORM_WORKER_METRICS=<file> the
+ * worker's /metrics at the end. For experiments: BENCH_STORM_WORKER_ENV (JSON: the workers' environment variables over
+ * the defaults, e.g. a larger cache) and BENCH_STORM_FORWARDER_CONFIG (JSON: the forwarder's config file).
  *
  * Scale-out (`npm run bench:scale-out`, BENCH_SCALEOUT=1, or benchScaleOut()): the same storm with 2 worker
  * processes on one task queue, one of them SIGKILLed once the load generator has sent half the alerts (it
