@@ -192,9 +192,9 @@ const forwarderSchema = z
       .int()
       .min(0)
       .max(60_000)
-      .default(10_000)
+      .default(2000)
       .describe(
-        "Through a burst of alerts about one incident the interval doubles with each signal, up to this: a burst costs a few signals (at 0, 0.1, 0.3, 0.7, 1.5, 3.1, 6.3 s), then one per this. With the spool, the burst's repeats are answered 202 `queued` (on disk) at once.",
+        "Through a burst of alerts about one incident the interval doubles with each signal, up to this: a burst costs a few signals, then one per this. With the spool, the burst's repeats are answered 202 `queued` (on disk) at once.",
       ),
     closedIncidentSeconds: z.coerce
       .number()

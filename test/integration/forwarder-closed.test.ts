@@ -181,7 +181,7 @@ describe('a burst of alerts about one incident', () => {
         freshFixture('falco-stratum', { cluster: 'local', namespace: ns, pod: 'miner', id: `l-${id()}` });
       const first = await fwd.post(FALCO, alert(), bearer(TOKENS.falco));
       expect(first.json.results[0].outcome).toBe('accepted');
-      // Past the first interval (100 ms), well inside the burst (quiet after batchMaxIntervalMs, 10 s).
+      // Past the first interval (100 ms), well inside the burst (quiet after batchMaxIntervalMs, 2 s).
       await new Promise((r) => setTimeout(r, 400));
       const repeat = await fwd.post(FALCO, alert(), bearer(TOKENS.falco));
       expect(repeat.json.results[0]).toMatchObject({ outcome: 'queued' });
