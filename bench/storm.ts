@@ -7,7 +7,9 @@
  * `closed` by the forwarder, never before that pod's incident closed), every run closed with an outcome,
  * every accepted alert in a history exactly once (or, spooled, found about a closed incident's killed
  * pod), the pods gone, and the Temporal actions per alert counted from the histories. BENCH_STORM_CPU_PROF=<dir> also writes the forwarder's CPU profile;
- * BENCH_STORM_DUMP=<dir> every run's history, as JSON (<pod>-<run ID>.json).
+ * BENCH_STORM_DUMP=<dir> every run's history, as JSON (<pod>-<run ID>.json); BENCH_STORM_WORKER_METRICS=<file> the
+ * worker's /metrics at the end. For experiments: BENCH_STORM_WORKER_ENV (JSON: the workers' environment variables over
+ * the defaults, e.g. a larger cache) and BENCH_STORM_FORWARDER_CONFIG (JSON: the forwarder's config file).
  *
  * Scale-out (`npm run bench:scale-out`, BENCH_SCALEOUT=1, or benchScaleOut()): the same storm with 2 worker
  * processes on one task queue, one of them SIGKILLed once the load generator has sent half the alerts (it
@@ -21,7 +23,7 @@ import { Watch, type V1OwnerReference } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -35,8 +37,11 @@ import { incidentWorkflowId } from '../workflows/ids.js';
 import {
   eachLimited,
   envNumber,
+  freePort,
+  procSample,
   runAlone,
   sampleProcess,
+  peaksOf,
   samplePeaks,
   sleep,
   spawnTs,
@@ -45,6 +50,7 @@ import {
   type Running,
 } from './processes.js';
 import type { StormClientOptions, StormClientReport } from './storm-client.js';
+import { parseSamples, total, type Sample } from '../test/support/prometheus.js';
 
 export interface StormOptions {
   /** A running stack (Temporal and the kubeconfig of its kube-apiserver); without it one is started and stopped. */
@@ -175,6 +181,11 @@ export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds' |
     cpuSeconds: number;
     exitCode: number | null;
   };
+  /**
+   * The first worker's own account (its /metrics, from before the first alert to every run closed) and the CPU
+   * seconds of each process in that span: where a workflow task waited, and who had the CPU.
+   */
+  workerView: StormWorkerView | null;
   /** The surviving workers' exit code on SIGTERM (the first non-zero one, if any). */
   workerExitCode: number | null;
   clientCpuSeconds: number;
@@ -201,6 +212,65 @@ export type StormResult = Omit<StormClientReport, 'acceptedIds' | 'cpuSeconds' |
 };
 
 const METRIC = 'pod_responder_forwarder_';
+
+/** What the worker's SDK metrics and /proc say about the storm (deltas from before the first alert to the end). */
+export interface StormWorkerView {
+  /** Workflow tasks the worker polled, and their mean schedule-to-start (server: scheduled -> handed to a poll). */
+  workflowTasks: number;
+  scheduleToStartMs: number;
+  /** Mean time the worker took on one (activation to completion), and the replays (cache misses) among them. */
+  executionMs: number;
+  stickyHits: number;
+  stickyMisses: number;
+  /** Mean schedule-to-start of activities. */
+  activityScheduleToStartMs: number;
+  /** Least workflow task slots available seen while sampling (of the worker's), and pollers at the end. */
+  minFreeSlots: number;
+  pollers: number;
+  /** CPU seconds through the storm and its settling: worker, Temporal dev server, forwarder, load generator. */
+  cpu: { worker: number; temporal: number | null };
+}
+
+/** Worker settings for the storm's workers, over the defaults: BENCH_STORM_WORKER_ENV (JSON: environment variables). */
+function workerEnv(): Record<string, string> {
+  const extra = process.env.BENCH_STORM_WORKER_ENV;
+  return extra ? (JSON.parse(extra) as Record<string, string>) : {};
+}
+
+/** The pid of the Temporal dev server listening on `address` (from /proc: its command line names the port). */
+function temporalPid(address: string): number | null {
+  const port = address.slice(address.lastIndexOf(':') + 1);
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('start-dev') && cmd.includes(`--port=${port}`)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+/** The worker's SDK metrics for one task queue: sums and counts of the histograms that say where tasks waited. */
+function workerFigures(samples: Sample[], taskQueue: string) {
+  const q = { task_queue: taskQueue };
+  const sum = (name: string) => total(samples, `${name}_sum`, q);
+  const count = (name: string) => total(samples, `${name}_count`, q);
+  return {
+    wftS2sSum: sum('temporal_workflow_task_schedule_to_start_latency'),
+    wftS2sCount: count('temporal_workflow_task_schedule_to_start_latency'),
+    wftExecSum: sum('temporal_workflow_task_execution_latency'),
+    wftExecCount: count('temporal_workflow_task_execution_latency'),
+    actS2sSum: sum('temporal_activity_schedule_to_start_latency'),
+    actS2sCount: count('temporal_activity_schedule_to_start_latency'),
+    hits: total(samples, 'temporal_sticky_cache_hit_total', q),
+    misses: total(samples, 'temporal_sticky_cache_miss_total', q),
+    freeSlots: total(samples, 'temporal_worker_task_slots_available', { ...q, worker_type: 'WorkflowWorker' }),
+    pollers:
+      total(samples, 'temporal_num_pollers', { ...q, poller_type: 'workflow_task' }) +
+      total(samples, 'temporal_num_pollers', { ...q, poller_type: 'sticky_workflow_task' }),
+  };
+}
 
 export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> {
   const log = opts.log ?? (() => {});
@@ -239,7 +309,8 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     (await kube.core.listNamespacedPod({ namespace })).metadata!.resourceVersion!,
   );
   const configFile = path.join(stateDir, 'forwarder.json');
-  writeFileSync(configFile, '{}'); // defaults: the rate limit applies to new incidents only, as in production
+  // Defaults (the rate limit applies to new incidents only, as in production), or BENCH_STORM_FORWARDER_CONFIG (JSON) over them.
+  writeFileSync(configFile, process.env.BENCH_STORM_FORWARDER_CONFIG ?? '{}');
 
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection });
@@ -253,17 +324,25 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     cpuProfileDir: process.env.BENCH_STORM_CPU_PROF,
     ...(forwarderEnv ? { env: forwarderEnv } : {}),
   });
-  const workers: Running[] = Array.from({ length: workerCount }, () =>
+  // The first worker serves its metrics on a port of its own (another helper's worker may hold the default); the others none.
+  const metricsPort = await freePort();
+  const workerMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+  const workers: Running[] = Array.from({ length: workerCount }, (_, i) =>
     startWorkerProcess({
       temporalAddress,
       taskQueue,
       kubeconfig: kubeconfigPath,
       cluster: 'storm',
       policy: {},
-      // Several workers on one host would all bind the default metrics port: none serves metrics here.
-      ...(workerCount > 1 ? { env: { POD_RESPONDER_METRICS_PORT: '0' } } : {}),
+      env: {
+        POD_RESPONDER_METRICS_HOST: '127.0.0.1',
+        POD_RESPONDER_METRICS_PORT: i === 0 ? String(metricsPort) : '0',
+        ...workerEnv(),
+      },
     }),
   );
+  const scrapeWorker = async () => parseSamples(await (await fetch(workerMetrics)).text());
+  const temporalProc = temporalPid(temporalAddress);
   const killed = new Set<Running>();
   // Set from the load generator's progress lines (a callback), hence the cast: no narrowing to null.
   let kill = null as (StormKill & { atMs: number }) | null;
@@ -272,6 +351,18 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     // a loaded machine) measures the build, and a worker killed before it ever polled would prove nothing.
     await workersStarted(workers);
     const idle = await sampleProcess(forwarder.base, METRIC);
+    const worker0 = workerFigures(await scrapeWorker().catch(() => []), taskQueue);
+    const cpu0 = {
+      worker: procSample(workers[0]!.child.pid!).cpu,
+      temporal: temporalProc ? procSample(temporalProc).cpu : NaN,
+    };
+    // The fewest free workflow task slots seen: were tasks waiting on the worker, or on Temporal?
+    let minFreeSlots = Infinity;
+    const slotSampler = peaksOf(async () => {
+      const f = workerFigures(await scrapeWorker(), taskQueue);
+      minFreeSlots = Math.min(minFreeSlots, f.freeSlots);
+      return {};
+    });
     log(
       `storm: ${alerts} alerts over ${pods} pods (${workloads} a Deployment's) in ${namespace}, ${concurrency} in flight, task queue ${taskQueue}, ${workerCount} worker(s)` +
         (killShare !== null ? `, one SIGKILLed after ${(killShare * 100).toFixed(0)}% of the alerts sent` : ''),
@@ -342,6 +433,35 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
       if (openRuns === 0) break;
     }
     const settleSeconds = (performance.now() - tSettle) / 1000;
+    // Alerts still in the spool when the last run closed (their lane not yet due) are found about the closed run's
+    // pod only when the deliverer tries them: count the drops once the spool is empty.
+    let metricsText = '';
+    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(250)) {
+      metricsText = await (await fetch(`${forwarder.base}/metrics`)).text();
+      if (Number(/^pod_responder_forwarder_spool_depth (\S+)/m.exec(metricsText)?.[1] ?? 0) === 0) break;
+    }
+    await slotSampler.stop();
+    const workerText = await (await fetch(workerMetrics)).text().catch(() => '');
+    if (process.env.BENCH_STORM_WORKER_METRICS) writeFileSync(process.env.BENCH_STORM_WORKER_METRICS, workerText);
+    const worker1 = workerFigures(parseSamples(workerText), taskQueue);
+    const wd = (k: keyof typeof worker1) => worker1[k] - worker0[k];
+    const workerView: StormWorkerView | null =
+      killShare === null && workerText
+        ? {
+            workflowTasks: wd('wftS2sCount'),
+            scheduleToStartMs: (wd('wftS2sSum') / wd('wftS2sCount')) * 1000,
+            executionMs: (wd('wftExecSum') / wd('wftExecCount')) * 1000,
+            stickyHits: wd('hits'),
+            stickyMisses: wd('misses'),
+            activityScheduleToStartMs: (wd('actS2sSum') / wd('actS2sCount')) * 1000,
+            minFreeSlots,
+            pollers: worker1.pollers,
+            cpu: {
+              worker: procSample(workers[0]!.child.pid!).cpu - cpu0.worker,
+              temporal: temporalProc ? procSample(temporalProc).cpu - cpu0.temporal : null,
+            },
+          }
+        : null;
     await sleep(1000); // visibility is eventually consistent
 
     const runs: { workflowId: string; runId: string; outcome: string; start: number; close: number | null }[] = [];
@@ -552,7 +672,6 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
     }
 
     const { acceptedIds: _ids, closedAnswers: _closed, cpuSeconds: clientCpuSeconds, ...figures } = report;
-    const metricsText = await (await fetch(`${forwarder.base}/metrics`)).text();
     const spooledForClosed = Number(
       /^pod_responder_forwarder_spool_dropped_total\{reason="incident-closed"\} (\d+)/m.exec(metricsText)?.[1] ?? 0,
     );
@@ -590,6 +709,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
         cpuSeconds: busy.cpu - idle.cpu,
         exitCode: forwarderExit,
       },
+      workerView,
       workerExitCode: survivors.find((w) => w.code !== 0)?.code ?? survivors[0]?.code ?? null,
       clientCpuSeconds,
       workers: workerCount,
@@ -859,7 +979,14 @@ ${
 | **alerts lost** (at most: a dropped copy may also have reached its incident before, through a signal that outlived the deadline) | **${Math.max(0, r.lost - r.spooledForClosed)}** |
 | Temporal actions (histories): starts + signals + activities (+ local) + timers = total | ${a.starts} + ${a.signals} + ${a.activities} (+ ${a.localActivities}) + ${a.timers} = ${a.total} |
 | **Temporal actions per storm alert** (search attribute upserts, not in the sum; workflow tasks) | **${a.perAlert.toFixed(3)}** (${a.upserts}; ${a.workflowTasks}) |
-| forwarder RSS idle -> peak | ${mib(r.forwarder.rssIdle)} -> ${mib(r.forwarder.rssPeak)} |
+${
+  r.workerView
+    ? `| worker: workflow tasks, mean schedule-to-start / execution; sticky cache hits / misses (replays) | ${r.workerView.workflowTasks}, ${ms(r.workerView.scheduleToStartMs)} / ${ms(r.workerView.executionMs)}; ${r.workerView.stickyHits} / ${r.workerView.stickyMisses} |
+| worker: activity schedule-to-start (mean); fewest free workflow task slots seen; workflow task pollers at the end | ${ms(r.workerView.activityScheduleToStartMs)}; ${r.workerView.minFreeSlots}; ${r.workerView.pollers} |
+| CPU seconds, storm and settling: worker / Temporal dev server | ${r.workerView.cpu.worker.toFixed(1)} / ${r.workerView.cpu.temporal?.toFixed(1) ?? '?'} |
+`
+    : ''
+}| forwarder RSS idle -> peak | ${mib(r.forwarder.rssIdle)} -> ${mib(r.forwarder.rssPeak)} |
 | forwarder heap used idle -> peak | ${mib(r.forwarder.heapIdle)} -> ${mib(r.forwarder.heapPeak)} |
 | CPU seconds during the storm: forwarder / load generator | ${r.forwarder.cpuSeconds.toFixed(1)} / ${r.clientCpuSeconds.toFixed(1)} |
 | forwarder / worker exit on SIGTERM | ${r.forwarder.exitCode} / ${exits} |

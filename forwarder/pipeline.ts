@@ -305,8 +305,10 @@ export class AlertPipeline {
         ? toSpool(BATCHED, true)
         : toSpool('alerts for this incident are waiting in the spool');
     if (spooling && this.sink.down?.()) return toSpool('Temporal is unreachable');
-    // A repeat in a burst: on disk now, to its incident with the next signal (a copy in flight joins its own).
-    if (spooling && this.batcher.dueIn(workflowId) > 0 && !this.accepted.inFlight(key)) return toSpool(BATCHED, true);
+    // A repeat in a burst: on disk now, to its incident with the next signal (a copy in flight joins its own). Once a
+    // burst began, no sender waits on Temporal, even when the lane's interval has lapsed: the deliverer sends what the
+    // spool holds when the lane is due, so a storm's repeats are answered at the spool's pace, not Temporal's.
+    if (spooling && this.batcher.inBurst(workflowId) && !this.accepted.inFlight(key)) return toSpool(BATCHED, true);
 
     // Starting an incident is what costs; a repeat for one this forwarder delivered to lately does not.
     if (!this.known.has(workflowId)) {

@@ -171,4 +171,32 @@ describe('a burst of alerts about one incident', () => {
       await fwd.close();
     }
   });
+
+  it('a repeat after the lane’s interval lapsed, still within the burst, is queued at once too: no sender waits on Temporal', async () => {
+    const fwd = await startForwarder({ spool: true });
+    try {
+      const ns = `lapse-${id()}`;
+      const workflowId = `pod-incident:local:${ns}:miner`;
+      const alert = () =>
+        freshFixture('falco-stratum', { cluster: 'local', namespace: ns, pod: 'miner', id: `l-${id()}` });
+      const first = await fwd.post(FALCO, alert(), bearer(TOKENS.falco));
+      expect(first.json.results[0].outcome).toBe('accepted');
+      // Past the first interval (100 ms), well inside the burst (quiet after batchMaxIntervalMs, 2 s).
+      await new Promise((r) => setTimeout(r, 400));
+      const repeat = await fwd.post(FALCO, alert(), bearer(TOKENS.falco));
+      expect(repeat.json.results[0]).toMatchObject({ outcome: 'queued' });
+      expect(repeat.json.results[0].reason).toMatch(/^batched: /);
+      const runId = first.json.results[0].runId as string;
+      const ids = [first, repeat].map((a) => a.json.results[0].alertId as string);
+      let got: string[] = [];
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+        got = await signalledIds(workflowId, runId);
+        if (got.length >= ids.length) break;
+      }
+      expect(got).toEqual(ids);
+      await client.workflow.getHandle(workflowId).terminate('test done');
+    } finally {
+      await fwd.close();
+    }
+  });
 });

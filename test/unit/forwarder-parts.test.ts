@@ -128,6 +128,33 @@ describe('credentials', () => {
 });
 
 describe('Spool', () => {
+  it('groups writes that come while the last commit is recent into one commit (one fsync), and keeps every one', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'spool-group-')), 'spool.db');
+    const spool = Spool.open(file, { maxEntries: 1000 });
+    const item = (i: number) => ({
+      incident: `i${i % 4}`,
+      alertId: `a${i}`,
+      source: 'falco',
+      alert: { alertId: `a${i}` } as never,
+    });
+    try {
+      await spool.add(item(0));
+      const before = spool.commits;
+      // 40 writes, each in a turn of the event loop of its own (as requests parsed one by one arrive).
+      const writes: Promise<string>[] = [];
+      for (let i = 1; i <= 40; i++) {
+        writes.push(spool.add(item(i)));
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await Promise.all(writes)).toEqual(Array(40).fill('queued'));
+      // One commit per turn was 40; spaced after the last commit's time, far fewer.
+      expect(spool.commits - before).toBeLessThan(20);
+      expect(spool.depth).toBe(41);
+    } finally {
+      spool.close();
+    }
+  });
+
   it('opens a spool written before senders were recorded; its entries wait on the default limit', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'spool-old-')), 'spool.db');
     const db = new Database(file);
