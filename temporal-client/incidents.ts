@@ -43,14 +43,8 @@ export async function respondToAlert(
 
 /**
  * The same for several alerts about one pod, in one signal: the forwarder batches a flood this way, so an
-<<<<<<< HEAD
- * incident takes a few signals a second however many alerts arrive.
-=======
- * incident takes a few signals a second however many alerts arrive. Each alert's `raw` is cut to an excerpt,
- * and kept only where the incident keeps it: the first alert (it may start the incident) and the newest
- * (policy.keepRecentAlerts); the others are counted, so their `raw` would only bloat history. The batch is packed
- * (domain/alert-batch.ts): what its alerts have alike is written once.
->>>>>>> flood
+ * incident takes a few signals a second however many alerts arrive. The batch is packed (domain/alert-batch.ts): what
+ * its alerts have alike is written once.
  */
 export async function respondToAlerts(
   client: Client,

@@ -4,7 +4,6 @@
  * the alert as before. Through the real worker and forwarder, the Temporal dev server and kube-apiserver.
  */
 import { Client, Connection } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +18,7 @@ import { startAllInOne, type AllInOne } from '../../client/all-in-one.js';
 import { createWorker } from '../../worker/worker.js';
 import type { IncidentResult } from '../../workflows/messages.js';
 import { normalizeBody } from '../../domain/sources/index.js';
+import { signalledAlertIds } from '../support/history.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createPod, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS } from '../support/forwarder.js';
@@ -83,18 +83,6 @@ async function startedEagerly(workflowId: string, runId: string): Promise<boolea
   return history.events![0]!.workflowExecutionStartedEventAttributes!.eagerExecutionAccepted === true;
 }
 
-/** Alert IDs the run received in signals. */
-async function signalledIds(workflowId: string, runId: string): Promise<string[]> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  return (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
-    .flatMap((e) =>
-      defaultPayloadConverter
-        .fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!)
-        .map((a) => a.alertId),
-    );
-}
-
 describe('all in one: the forwarder on the worker’s connection', () => {
   it('a new incident starts eagerly and kills the pod; a repeat goes to the running incident as a signal', async () => {
     const ns = await createNamespace(kube, 'aio-eager');
@@ -109,15 +97,17 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     expect(await eagerStarts('eager')).toBe(before + 1);
     await until('the pod killed', async () => !(await podExists(kube, ns, pod)));
     // A plain start: the first alert is the run's input, not a signal.
-    expect(await signalledIds(workflowId, runId)).toEqual([]);
+    expect(await signalledAlertIds(client.workflow.getHandle(workflowId, runId))).toEqual([]);
 
     const existing = await eagerStarts('existing');
     const repeat = await post(falco(ns, pod, w.pod.containerId));
     expect(repeat.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId, runId });
     await until('the repeat signalled', async () =>
-      (await signalledIds(workflowId, runId)).includes(repeat.json.results[0].alertId),
+      (await signalledAlertIds(client.workflow.getHandle(workflowId, runId))).includes(repeat.json.results[0].alertId),
     );
-    expect(await signalledIds(workflowId, runId)).toEqual([repeat.json.results[0].alertId]);
+    expect(await signalledAlertIds(client.workflow.getHandle(workflowId, runId))).toEqual([
+      repeat.json.results[0].alertId,
+    ]);
     // The forwarder knew the incident: no start was tried first.
     expect(await eagerStarts('existing')).toBe(existing);
     expect(await eagerStarts('eager')).toBe(before + 1);
@@ -135,7 +125,9 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     expect(await eagerStarts('existing')).toBe(existing + 1);
     // A signal that arrives during a workflow task is in history once the task completes.
     await until('the alert signalled', async () =>
-      (await signalledIds(started.workflowId, started.runId)).includes(alert.json.results[0].alertId),
+      (await signalledAlertIds(client.workflow.getHandle(started.workflowId, started.runId))).includes(
+        alert.json.results[0].alertId,
+      ),
     );
     await client.workflow.getHandle(started.workflowId).terminate('test done');
   });
@@ -151,7 +143,7 @@ describe('all in one: the forwarder on the worker’s connection', () => {
     expect(late.json.results[0]).toMatchObject({ outcome: 'closed', workflowId: started.workflowId });
     expect(await eagerStarts('existing')).toBe(existing + 1);
     expect((await client.workflow.getHandle(started.workflowId).describe()).runId).toBe(started.runId);
-    expect(await signalledIds(started.workflowId, started.runId)).toHaveLength(1); // the start's own signal
+    expect(await signalledAlertIds(client.workflow.getHandle(started.workflowId, started.runId))).toHaveLength(1); // the start's own signal
   });
 
   it('control: a forwarder on a connection of its own (the split deployment) starts through matching', async () => {

@@ -4,10 +4,10 @@
  * still starts an incident. Through a real forwarder, worker, Temporal dev server and kube-apiserver.
  */
 import { Client, Connection } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import type { IncidentResult } from '../../workflows/messages.js';
+import { signalledAlertIds } from '../support/history.js';
 import { freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createPod, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
@@ -31,18 +31,6 @@ afterAll(async () => {
 
 const id = () => randomBytes(4).toString('hex');
 const FALCO = '/v1/alerts/falco?cluster=local';
-
-/** Alert IDs the incident's run received in signals (signal-with-start included). */
-async function signalledIds(workflowId: string, runId: string): Promise<string[]> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-  return (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
-    .flatMap((e) =>
-      defaultPayloadConverter
-        .fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!)
-        .map((a) => a.alertId),
-    );
-}
 
 const metric = async (fwd: TestForwarder, name: string): Promise<number> => {
   const text = await (await fetch(`${fwd.url}/metrics`)).text();
@@ -98,7 +86,9 @@ describe('alerts about a closed incident’s pod', () => {
 
     // Nothing reached Temporal: the same run is the latest, and it took the first alert only.
     expect((await client.workflow.getHandle(workflowId).describe()).runId).toBe(firstRun);
-    expect(await signalledIds(workflowId, firstRun)).toEqual([first.json.results[0].alertId]);
+    expect(await signalledAlertIds(client.workflow.getHandle(workflowId, firstRun))).toEqual([
+      first.json.results[0].alertId,
+    ]);
     expect(await metric(fwd, 'alerts_closed_total')).toBe(5);
     expect(await metric(fwd, 'alerts_accepted_total')).toBe(1);
 
@@ -122,7 +112,9 @@ describe('alerts about a closed incident’s pod', () => {
     expect(secondRun).not.toBe(firstRun);
     const second = (await client.workflow.getHandle(workflowId, secondRun).result()) as IncidentResult;
     expect(second).toMatchObject({ outcome: 'pod-terminated', pod: { uid: replacement.metadata!.uid } });
-    expect(await signalledIds(workflowId, secondRun)).toEqual([fresh.json.results[0].alertId]);
+    expect(await signalledAlertIds(client.workflow.getHandle(workflowId, secondRun))).toEqual([
+      fresh.json.results[0].alertId,
+    ]);
     expect(await metric(fwd, 'alerts_closed_total')).toBe(5);
     expect(await metric(fwd, 'alerts_accepted_total')).toBe(2);
 
@@ -156,7 +148,7 @@ describe('a burst of alerts about one incident', () => {
       const runId = answers[0]!.json.results[0].runId as string;
       let got: string[] = [];
       for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-        got = await signalledIds(workflowId, runId);
+        got = await signalledAlertIds(client.workflow.getHandle(workflowId, runId));
         if (got.length >= ids.length) break;
       }
       expect(got).toEqual(ids);
@@ -190,7 +182,7 @@ describe('a burst of alerts about one incident', () => {
       const ids = [first, repeat].map((a) => a.json.results[0].alertId as string);
       let got: string[] = [];
       for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-        got = await signalledIds(workflowId, runId);
+        got = await signalledAlertIds(client.workflow.getHandle(workflowId, runId));
         if (got.length >= ids.length) break;
       }
       expect(got).toEqual(ids);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { signBody } from '../../forwarder/auth.js';
+import { signalledAlertIds } from '../support/history.js';
 import { fixture, freshFixture } from '../support/alert-fixtures.js';
 import { createNamespace, createWorkload, podExists, testKube, type TestKube } from '../support/cluster.js';
 import { bearer, HMAC_SECRET, startForwarder, TOKENS, type TestForwarder } from '../support/forwarder.js';
@@ -35,20 +36,6 @@ async function workflowsOn(taskQueue: string, expected?: number): Promise<string
     if (expected === undefined || ids.length === expected || i >= 20) return ids.sort();
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/** Alert IDs delivered to an incident as `alert` signals (signal-with-start included). */
-async function signalledAlertIds(workflowId: string): Promise<string[]> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const { defaultPayloadConverter } = await import('@temporalio/common');
-  // Starters send `alerts` (a batch); each alert in it counts.
-  return (history.events ?? [])
-    .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
-    .flatMap((e) =>
-      defaultPayloadConverter
-        .fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!)
-        .map((a) => a.alertId),
-    );
 }
 
 describe('end to end: every source starts a response that kills the pod', () => {
@@ -123,7 +110,7 @@ describe('duplicates', () => {
     );
     expect(second.json.results[0]).toMatchObject({ outcome: 'accepted', workflowId: `pod-incident:dups:shop:${pod}` });
     expect(await workflowsOn(fwd.config.temporal.taskQueue, 1)).toEqual([`pod-incident:dups:shop:${pod}`]);
-    expect(await signalledAlertIds(`pod-incident:dups:shop:${pod}`)).toEqual([
+    expect(await signalledAlertIds(client.workflow.getHandle(`pod-incident:dups:shop:${pod}`))).toEqual([
       concurrent[0].json.results[0].alertId,
       second.json.results[0].alertId,
     ]);

@@ -1,4 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 
 /**
  * The summary the Temporal UI shows for each activity the incident ran, in history order: activities scheduled on
@@ -28,4 +29,16 @@ export async function localActivitySummaries(h: WorkflowHandle): Promise<string[
 export async function workflowTaskTimeouts(h: WorkflowHandle): Promise<number> {
   const history = await h.fetchHistory();
   return history.events!.filter((e) => e.workflowTaskTimedOutEventAttributes).length;
+}
+
+/** Alert IDs the run received in `alerts` signals (signal-with-start included), each alert of a batch counted. */
+export async function signalledAlertIds(h: WorkflowHandle): Promise<string[]> {
+  const history = await h.fetchHistory();
+  return (history.events ?? [])
+    .filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'alerts')
+    .flatMap((e) =>
+      defaultPayloadConverter
+        .fromPayload<{ alertId: string }[]>(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!)
+        .map((a) => a.alertId),
+    );
 }
