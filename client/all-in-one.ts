@@ -5,13 +5,10 @@
  * (docs/deploy.md: All in one).
  */
 import { loadConfig, type Config } from '../config/config.js';
-import { drainOnSignals, startForwarder, type StartedForwarder } from '../forwarder/main.js';
+import { DRAIN_TIMEOUT_MS, drainOnSignals, startForwarder, type StartedForwarder } from '../forwarder/main.js';
 import { TemporalGateway } from '../forwarder/temporal-gateway.js';
 import { startWorker } from '../worker/main.js';
 import type { StartedWorker } from '../worker/worker.js';
-
-/** Past this, a shutdown stops waiting for the forwarder's requests in flight (their senders will resend). */
-const FORWARDER_DRAIN_MS = 25_000;
 
 export interface AllInOne {
   worker: StartedWorker;
@@ -58,7 +55,7 @@ export async function runAllInOneFromEnv(): Promise<void> {
   const config = loadConfig();
   const a = await startAllInOne(config);
   const log = a.forwarder.app.log;
-  drainOnSignals(log, 'all-in-one', a.stop, FORWARDER_DRAIN_MS + config.worker.shutdownGraceSeconds * 1000);
+  drainOnSignals(log, 'all-in-one', a.stop, DRAIN_TIMEOUT_MS + config.worker.shutdownGraceSeconds * 1000);
   await a.running.catch(async (err: unknown) => {
     // A failed worker: stop taking alerts that nothing here would run (the forwarder's 503s tell senders to resend).
     await a.stop().catch(() => undefined);

@@ -10,7 +10,7 @@ import type { AlertLog } from './pipeline.js';
 import { TemporalGateway } from './temporal-gateway.js';
 
 /** Past this, a shutdown stops waiting for requests in flight (their senders will resend). */
-const DRAIN_TIMEOUT_MS = 25_000;
+export const DRAIN_TIMEOUT_MS = 25_000;
 
 /** Refuses to start a forwarder that would accept nothing: every endpoint needs credentials, or a queue to read. */
 export function enabledSources(config: Config): SourceName[] {
